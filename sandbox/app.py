@@ -1,0 +1,59 @@
+"""One process serves every vendor sandbox under its own prefix, plus a control API under /control.
+
+A client's base URL is ``http://127.0.0.1:N/<vendor>`` and the vendor's own paths follow it
+unchanged, so a connector pointed at the real vendor and one pointed here differ only in the URL.
+"""
+
+
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, HTTPException
+
+from sandbox.common import FaultMiddleware, FaultRule, RateWindow, VendorTraffic
+from sandbox.procore import control_router as procore_control
+from sandbox.procore import create_procore_app
+from sandbox.procore_data import ProcoreState
+
+
+@dataclass
+class Sandboxes:
+    procore: ProcoreState = field(default_factory=ProcoreState)
+    procore_rate: RateWindow = field(default_factory=lambda: RateWindow(3600, 3600, 200, 10))
+    traffic: dict[str, VendorTraffic] = field(default_factory=lambda: {"procore": VendorTraffic()})
+
+
+def create_app(sandboxes: Sandboxes | None = None) -> FastAPI:
+    sandboxes = sandboxes or Sandboxes()
+    app = FastAPI(title="ERP Sync vendor sandboxes")
+    app.state.sandboxes = sandboxes
+    vendor_apps = {"procore": create_procore_app(sandboxes.procore, sandboxes.procore_rate)}
+    for vendor, vendor_app in vendor_apps.items():
+        vendor_app.add_middleware(FaultMiddleware, traffic=sandboxes.traffic[vendor])
+        app.mount(f"/{vendor}", vendor_app)
+    app.include_router(traffic_router(sandboxes.traffic), prefix="/control")
+    app.include_router(procore_control(sandboxes.procore, sandboxes.procore_rate), prefix="/control/procore")
+    return app
+
+
+def traffic_router(traffic: dict[str, VendorTraffic]) -> APIRouter:
+    router = APIRouter(tags=["control: faults and calls"])
+
+    def of(vendor: str) -> VendorTraffic:
+        if vendor not in traffic:
+            raise HTTPException(404, f"unknown vendor {vendor}; known: {', '.join(traffic)}")
+        return traffic[vendor]
+
+    @router.post("/{vendor}/faults", status_code=201)
+    def add_fault(vendor: str, rule: FaultRule) -> FaultRule:
+        of(vendor).add_fault(rule)
+        return rule
+
+    @router.delete("/{vendor}/faults", status_code=204)
+    def clear_faults(vendor: str) -> None:
+        of(vendor).clear()
+
+    @router.get("/{vendor}/calls")
+    def calls(vendor: str) -> dict[str, int]:
+        return dict(of(vendor).calls)
+
+    return router

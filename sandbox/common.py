@@ -1,0 +1,166 @@
+"""What every vendor sandbox shares: injected faults, call counting and rate-limit windows."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class FaultRule(BaseModel):
+    """One kind of trouble to inject into a vendor's answers.
+
+    ``drop`` closes the connection in the middle of the answer. With ``after_commit`` the vendor
+    first does the work (the record is created) and only the answer is lost, which is the case
+    that tempts a client into creating a duplicate.
+    """
+
+    status: Literal[429, 500, 502, 503] | None = None
+    drop: bool = False
+    after_commit: bool = False
+    delay_seconds: float = Field(default=0, ge=0, le=120)
+    retry_after: int | None = Field(default=None, ge=0, le=3600)
+    method: str | None = None
+    path_pattern: str | None = None
+    probability: float = Field(default=1.0, ge=0, le=1)
+    times: int | None = Field(default=None, ge=1, description="stop after this many hits")
+    seed: int | None = None
+
+
+@dataclass
+class _ActiveRule:
+    rule: FaultRule
+    pattern: re.Pattern[str] | None
+    rng: random.Random
+    remaining: int | None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining == 0:
+            return False
+        if self.rule.method and self.rule.method.upper() != method:
+            return False
+        if self.pattern and not self.pattern.search(path):
+            return False
+        if self.rng.random() >= self.rule.probability:
+            return False
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True
+
+
+@dataclass
+class VendorTraffic:
+    """Faults to inject and calls seen for one vendor sandbox."""
+
+    rules: list[_ActiveRule] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_fault(self, rule: FaultRule) -> None:
+        pattern = re.compile(rule.path_pattern) if rule.path_pattern else None
+        with self.lock:
+            self.rules.append(_ActiveRule(rule, pattern, random.Random(rule.seed), rule.times))
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+            self.calls.clear()
+
+    def fault_for(self, method: str, path: str) -> FaultRule | None:
+        with self.lock:
+            self.calls[f"{method} {path}"] += 1
+            for active in self.rules:
+                if active.matches(method, path):
+                    return active.rule
+        return None
+
+
+class FaultMiddleware:
+    """ASGI middleware that counts calls and plays the configured faults on a vendor app."""
+
+    def __init__(self, app: ASGIApp, traffic: VendorTraffic):
+        self.app = app
+        self.traffic = traffic
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rule = self.traffic.fault_for(scope["method"], scope["path"])
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule.delay_seconds:
+            await asyncio.sleep(rule.delay_seconds)
+        if rule.after_commit:
+            await self.app(scope, receive, _discard)
+        if rule.drop:
+            await _drop_connection(send)
+        elif rule.status:
+            await _send_error(send, rule)
+        elif not rule.after_commit:
+            await self.app(scope, receive, send)
+
+
+async def _discard(_message: Message) -> None:
+    return None
+
+
+async def _drop_connection(send: Send) -> None:
+    # Promise a body and break off: the server closes the socket and the client sees a broken read.
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+    await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
+    raise ConnectionAbortedError("sandbox fault: connection dropped on purpose")
+
+
+async def _send_error(send: Send, rule: FaultRule) -> None:
+    body = b'{"errors": "sandbox fault: injected %d"}' % rule.status
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if rule.retry_after is not None:
+        headers.append((b"retry-after", str(rule.retry_after).encode()))
+    await send({"type": "http.response.start", "status": rule.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RateWindow:
+    """A fixed budget per window (Procore's hourly limit) plus a sliding spike window."""
+
+    def __init__(self, limit: int, window_seconds: float, spike_limit: int, spike_seconds: float):
+        self.configure(limit, window_seconds, spike_limit, spike_seconds)
+
+    def configure(self, limit: int, window_seconds: float, spike_limit: int, spike_seconds: float) -> None:
+        self.limit, self.window_seconds = limit, window_seconds
+        self.spike_limit, self.spike_seconds = spike_limit, spike_seconds
+        self._lock = threading.Lock()
+        self._window_start: dict[str, float] = {}
+        self._used: Counter[str] = Counter()
+        self._recent: dict[str, deque[float]] = {}
+
+    def take(self, client: str) -> tuple[bool, int, int]:
+        """Spend one call: (allowed, remaining in the window, epoch second the window resets)."""
+        now = time.time()
+        with self._lock:
+            start = self._window_start.get(client)
+            if start is None or now - start >= self.window_seconds:
+                start = self._window_start[client] = now
+                self._used[client] = 0
+            reset = int(start + self.window_seconds)
+            recent = self._recent.setdefault(client, deque())
+            while recent and now - recent[0] >= self.spike_seconds:
+                recent.popleft()
+            if self._used[client] >= self.limit:
+                return False, 0, reset
+            if len(recent) >= self.spike_limit:
+                return False, self.limit - self._used[client], int(recent[0] + self.spike_seconds) + 1
+            self._used[client] += 1
+            recent.append(now)
+            return True, self.limit - self._used[client], reset

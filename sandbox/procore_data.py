@@ -1,0 +1,356 @@
+"""Procore's resources as the sandbox holds them, with Procore's field names, and the demo company.
+
+Field names follow Procore's REST v1.0 reference (work order / purchase order contracts,
+commitment change orders, requisitions, contract payments, company and project users,
+permission templates). Money is a string, as Procore sends it.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DEMO_COMPANY_ID = 8089
+DEMO_CLIENT_ID = "erp-sync-sandbox"
+DEMO_CLIENT_SECRET = "sandbox-secret"
+TOKEN_LIFETIME = timedelta(minutes=90)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def money(value: Decimal | float | int) -> str:
+    return f"{Decimal(value):.2f}"
+
+
+class Ref(BaseModel):
+    id: int
+    name: str
+
+
+class Company(BaseModel):
+    id: int
+    name: str
+    is_active: bool = True
+
+
+class Project(BaseModel):
+    id: int
+    name: str
+    project_number: str
+    active: bool = True
+    company: Ref
+    created_at: datetime
+    updated_at: datetime
+
+
+class Vendor(BaseModel):
+    id: int
+    name: str
+    abbreviated_name: str
+    is_active: bool = True
+    origin_id: str | None = None
+    origin_data: str | None = None
+    updated_at: datetime
+
+
+class PermissionTemplate(BaseModel):
+    id: int
+    name: str
+    type: Literal["company_tools", "project_tools"]
+    user_access_levels: dict[str, Literal["none", "read_only", "standard", "admin"]]
+
+
+class CompanyUser(BaseModel):
+    id: int
+    name: str
+    first_name: str
+    last_name: str
+    email_address: str
+    job_title: str | None = None
+    is_active: bool = True
+    is_employee: bool = True
+    erp_integrated_accountant: bool = Field(description="The 'Can Push to Accounting' privilege")
+    permission_template: Ref | None = None
+    updated_at: datetime
+
+
+class ProjectUser(BaseModel):
+    id: int
+    name: str
+    email_address: str
+    is_active: bool = True
+    permission_template: Ref | None = None
+
+
+class Commitment(BaseModel):
+    id: int
+    number: str
+    title: str
+    status: Literal["Draft", "Out For Bid", "Out For Signature", "Approved", "Complete", "Terminated", "Void"]
+    executed: bool = False
+    description: str | None = None
+    vendor: Ref
+    project: Ref
+    grand_total: str
+    contract_date: date | None = None
+    origin_id: str | None = None
+    origin_data: str | None = None
+    origin_code: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class CommitmentChangeOrder(BaseModel):
+    id: int
+    number: str
+    title: str
+    status: Literal["draft", "pending", "approved", "rejected", "void"]
+    contract_id: int
+    project_id: int
+    grand_total: str
+    description: str | None = None
+    due_date: date | None = None
+    executed: bool = False
+    origin_id: str | None = None
+    origin_data: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class RequisitionSummary(BaseModel):
+    current_payment_due: str
+    total_completed_and_stored_to_date: str
+
+
+class Requisition(BaseModel):
+    id: int
+    number: int
+    invoice_number: str | None = None
+    status: Literal["draft", "under_review", "revise_and_resubmit", "approved", "approved_as_noted"]
+    commitment_id: int
+    project_id: int
+    vendor: Ref
+    billing_date: date | None = None
+    summary: RequisitionSummary
+    erp_status: str | None = None
+    origin_id: str | None = None
+    origin_data: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class ContractPayment(BaseModel):
+    id: int
+    contract_id: int
+    project_id: int
+    amount: str
+    date: date
+    check_number: str | None = None
+    payment_number: str | None = None
+    invoice_number: str | None = None
+    payment_method: str | None = None
+    notes: str | None = None
+    attachments: list[dict] = []
+    origin_id: str | None = None
+    origin_data: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+PAYMENT_FIELDS_OPEN_WHEN_SYNCED = {"attachments", "origin_id", "origin_data"}
+PAYMENT_FIELDS_USERS_MAY_EDIT_WHEN_SYNCED = {"attachments", "payment_number"}
+
+Record = Commitment | CommitmentChangeOrder | Requisition | ContractPayment
+RECORD_TABLES: dict[str, type[BaseModel]] = {
+    "work_order_contracts": Commitment,
+    "purchase_order_contracts": Commitment,
+    "commitment_change_orders": CommitmentChangeOrder,
+    "requisitions": Requisition,
+    "contract_payments": ContractPayment,
+}
+APPROVED_STATUS = {
+    "work_order_contracts": "Approved",
+    "purchase_order_contracts": "Approved",
+    "commitment_change_orders": "approved",
+    "requisitions": "approved",
+}
+
+
+class SeedSizes(BaseModel):
+    projects: int = Field(default=3, ge=1, le=5000)
+    commitments_per_project: int = Field(default=4, ge=0, le=500)
+    change_orders_per_project: int = Field(default=2, ge=0, le=500)
+    invoices_per_project: int = Field(default=3, ge=0, le=1000)
+    seed: int = 7
+
+
+class ProcoreState:
+    """The sandbox's data; every change goes through ``lock`` because uvicorn serves threads."""
+
+    def __init__(self, sizes: SeedSizes | None = None):
+        self.lock = threading.RLock()
+        self.reset(sizes or SeedSizes())
+
+    def reset(self, sizes: SeedSizes) -> None:
+        with self.lock:
+            self._next_id = 1000
+            self.clients = {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET}
+            self.tokens: dict[str, tuple[str, datetime]] = {}
+            self.companies = {DEMO_COMPANY_ID: Company(id=DEMO_COMPANY_ID, name="Summit Builders (demo)")}
+            self.projects: dict[int, Project] = {}
+            self.vendors: dict[int, Vendor] = {}
+            self.templates: dict[int, PermissionTemplate] = {}
+            self.users: dict[int, CompanyUser] = {}
+            self.project_users: dict[tuple[int, int], ProjectUser] = {}
+            self.tables: dict[str, dict[int, BaseModel]] = {name: {} for name in RECORD_TABLES}
+            _DemoCompany(self, sizes).build()
+
+    def new_id(self) -> int:
+        with self.lock:
+            self._next_id += 1
+            return self._next_id
+
+    def issue_token(self, client_id: str) -> tuple[str, int]:
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.tokens[token] = (client_id, now() + TOKEN_LIFETIME)
+        return token, int(TOKEN_LIFETIME.total_seconds())
+
+    def client_of(self, token: str) -> str | None:
+        with self.lock:
+            client, expires = self.tokens.get(token, (None, now()))
+        return client if expires > now() else None
+
+    def save(self, table: str, record: BaseModel, touch: bool = True) -> BaseModel:
+        if touch:
+            record = record.model_copy(update={"updated_at": now()})
+        with self.lock:
+            self.tables[table][record.id] = record
+        return record
+
+
+class _DemoCompany:
+    """Several projects and vendors, commitments in several states, CCOs, invoices and users."""
+
+    VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors",
+               "Evergreen Drywall", "Foundry Mechanical"]
+    PROJECT_NAMES = ["Harbor Point Tower", "Riverside Medical Pavilion", "Northgate Transit Hub",
+                     "Lakeside Elementary", "Summit Logistics Center"]
+    COMMITMENT_STATUSES = ["Approved", "Approved", "Draft", "Out For Signature", "Approved", "Complete"]
+    CCO_STATUSES = ["approved", "pending", "approved", "draft"]
+    INVOICE_STATUSES = ["approved", "under_review", "approved", "draft", "approved_as_noted"]
+
+    def __init__(self, state: ProcoreState, sizes: SeedSizes):
+        self.state, self.sizes = state, sizes
+        self.rng = random.Random(sizes.seed)
+        self.created = now() - timedelta(days=30)
+        self.company = Ref(id=DEMO_COMPANY_ID, name=state.companies[DEMO_COMPANY_ID].name)
+
+    def build(self) -> None:
+        self._permissions()
+        vendors = [self._vendor(name) for name in self.VENDORS]
+        for index in range(self.sizes.projects):
+            project = self._project(index)
+            commitments = [self._commitment(project, vendors, n) for n in range(self.sizes.commitments_per_project)]
+            if commitments:
+                for n in range(self.sizes.change_orders_per_project):
+                    self._change_order(project, commitments[n % len(commitments)], n)
+                for n in range(self.sizes.invoices_per_project):
+                    self._invoice(project, commitments[n % len(commitments)], n)
+
+    def _permissions(self) -> None:
+        s = self.state
+        company_levels = {"ERP Admin": "admin", "ERP Standard": "standard", "ERP Read Only": "read_only",
+                          "No ERP Access": "none"}
+        company_templates = {}
+        for name, level in company_levels.items():
+            template = PermissionTemplate(id=s.new_id(), name=name, type="company_tools",
+                                          user_access_levels={"erp_integrations": level, "directory": "read_only"})
+            s.templates[template.id] = company_templates[name] = template
+        project_levels = {"Project Admin": "admin", "Project Manager": "standard", "Field Viewer": "read_only"}
+        project_templates = {}
+        for name, level in project_levels.items():
+            template = PermissionTemplate(id=s.new_id(), name=name, type="project_tools",
+                                          user_access_levels={"commitments": level, "directory": "read_only"})
+            s.templates[template.id] = project_templates[name] = template
+        # (name, company template, Can Push to Accounting, project template, job title)
+        people = [
+            ("Avery Admin", "ERP Admin", True, "Project Admin", "Controller"),
+            ("Blake Standard", "ERP Standard", True, "Project Admin", "Project Accountant"),
+            ("Casey Nopush", "ERP Admin", False, "Project Admin", "Project Manager"),
+            ("Devon Viewer", "ERP Read Only", True, "Project Manager", "Assistant PM"),
+            ("Emery Field", "No ERP Access", False, "Field Viewer", "Superintendent"),
+        ]
+        self.people = []
+        for index, (name, company_template, can_push, project_template, title) in enumerate(people):
+            first, last = name.split()
+            user = CompanyUser(
+                id=101 + index, name=name, first_name=first, last_name=last,
+                email_address=f"{first.lower()}.{last.lower()}@summit.example", job_title=title,
+                erp_integrated_accountant=can_push, updated_at=self.created,
+                permission_template=Ref(id=company_templates[company_template].id, name=company_template),
+            )
+            s.users[user.id] = user
+            self.people.append((user, project_templates[project_template]))
+
+    def _vendor(self, name: str) -> Ref:
+        vendor = Vendor(id=self.state.new_id(), name=name, abbreviated_name=name.split()[0].upper()[:6],
+                        updated_at=self.created)
+        self.state.vendors[vendor.id] = vendor
+        return Ref(id=vendor.id, name=vendor.name)
+
+    def _project(self, index: int) -> Ref:
+        base = self.PROJECT_NAMES[index % len(self.PROJECT_NAMES)]
+        name = base if index < len(self.PROJECT_NAMES) else f"{base} {index // len(self.PROJECT_NAMES) + 1}"
+        project = Project(id=self.state.new_id(), name=name, project_number=f"P-{2401 + index}",
+                          company=self.company, created_at=self.created, updated_at=self.created)
+        self.state.projects[project.id] = project
+        for user, template in self.people:
+            self.state.project_users[(project.id, user.id)] = ProjectUser(
+                id=user.id, name=user.name, email_address=user.email_address,
+                permission_template=Ref(id=template.id, name=template.name))
+        return Ref(id=project.id, name=project.name)
+
+    def _commitment(self, project: Ref, vendors: list[Ref], n: int) -> Commitment:
+        table = "work_order_contracts" if n % 3 else "purchase_order_contracts"
+        prefix = "SC" if table == "work_order_contracts" else "PO"
+        commitment = Commitment(
+            id=self.state.new_id(), number=f"{prefix}-{n + 1:03d}", project=project,
+            title=f"{self.rng.choice(['Foundations', 'Electrical rough-in', 'Plumbing', 'Steel', 'Drywall'])} package",
+            status=self.COMMITMENT_STATUSES[n % len(self.COMMITMENT_STATUSES)],
+            executed=n % 2 == 0, vendor=vendors[n % len(vendors)],
+            grand_total=money(self.rng.randrange(20_000, 900_000)),
+            contract_date=self.created.date(), created_at=self.created, updated_at=self.created)
+        self.state.save(table, commitment, touch=False)
+        return commitment
+
+    def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
+        cco = CommitmentChangeOrder(
+            id=self.state.new_id(), number=f"{commitment.number}-CO{n + 1:02d}",
+            title=f"Change order {n + 1} on {commitment.number}", contract_id=commitment.id,
+            project_id=project.id, status=self.CCO_STATUSES[n % len(self.CCO_STATUSES)],
+            grand_total=money(self.rng.randrange(1_000, 60_000)), created_at=self.created,
+            updated_at=self.created)
+        self.state.save("commitment_change_orders", cco, touch=False)
+
+    def _invoice(self, project: Ref, commitment: Commitment, n: int) -> None:
+        due = Decimal(commitment.grand_total) * Decimal(self.rng.choice([5, 10, 15])) / 100
+        invoice = Requisition(
+            id=self.state.new_id(), number=n + 1, invoice_number=f"INV-{project.id}-{n + 1:04d}",
+            status=self.INVOICE_STATUSES[n % len(self.INVOICE_STATUSES)], commitment_id=commitment.id,
+            project_id=project.id, vendor=commitment.vendor, billing_date=self.created.date(),
+            summary=RequisitionSummary(current_payment_due=money(due),
+                                       total_completed_and_stored_to_date=money(due)),
+            created_at=self.created, updated_at=self.created)
+        self.state.save("requisitions", invoice, touch=False)

@@ -1,0 +1,1 @@
+"""ERP Sync: the domain code shared by the DAGs, the connectors' callers and the tools."""

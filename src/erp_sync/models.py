@@ -1,0 +1,42 @@
+"""Validated shapes of what people and configuration hand to the pipelines."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErpKind(StrEnum):
+    ACUMATICA = "acumatica"
+    QUICKBOOKS_ONLINE = "quickbooks_online"
+    SAGE_300_CRE = "sage300_cre"
+    SAGE_100_CONTRACTOR = "sage100_contractor"
+
+    @property
+    def display_name(self) -> str:
+        """The ERP's name as Procore's messages spell it."""
+        return _DISPLAY_NAMES[self]
+
+
+_DISPLAY_NAMES = {
+    ErpKind.ACUMATICA: "Acumatica Cloud ERP",
+    ErpKind.QUICKBOOKS_ONLINE: "QuickBooks® Online",
+    ErpKind.SAGE_300_CRE: "Sage 300 CRE®",
+    ErpKind.SAGE_100_CONTRACTOR: "Sage 100 Contractor®",
+}
+
+CONN_ID = Field(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.\-]+$")
+
+
+class Integration(BaseModel):
+    """A Procore company paired with one ERP connection; each runs as its own mapped task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    procore_conn_id: str = CONN_ID
+    procore_company_id: int = Field(gt=0)
+    erp_kind: ErpKind
+    erp_conn_id: str = CONN_ID
+    enabled: bool = True

@@ -1,0 +1,183 @@
+"""The status store: the integration's own database (never Airflow's metadata database).
+
+It is reached through the Airflow connection ``erp_sync_db`` (a SQLite file by default, PostgreSQL
+in production). The schema is versioned with Alembic in ``include/sql/migrations`` and every
+statement is a named query in ``include/sql/queries``, so the SQL stays reviewable as SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+
+from erp_sync.models import Integration
+
+STORE_CONN_ID = "erp_sync_db"
+SQL_DIR = Path(os.environ.get("ERP_SYNC_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
+_QUERY_HEADER = re.compile(r"^--\s*name:\s*(\S+)\s*$", re.MULTILINE)
+_SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@cache
+def load_queries(directory: Path = SQL_DIR / "queries") -> dict[str, str]:
+    """Named queries from ``-- name: x`` blocks; ``x.postgresql`` overrides ``x`` on that dialect."""
+    queries: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        parts = _QUERY_HEADER.split(path.read_text())
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined twice (second time in {path.name})")
+            queries[name] = body.strip().rstrip(";")
+    return queries
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Transaction:
+    """Named queries run on one connection inside one transaction."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.dialect = connection.dialect.name
+        self._queries = load_queries()
+
+    def execute(self, name: str, **params: Any) -> sa.CursorResult:
+        sql = self._queries.get(f"{name}.{self.dialect}") or self._queries[name]
+        return self.connection.execute(sa.text(sql), {k: self._bind(v) for k, v in params.items()})
+
+    def rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        return [_decode(row) for row in self.execute(name, **params).mappings()]
+
+    def one(self, name: str, **params: Any) -> dict[str, Any] | None:
+        row = self.execute(name, **params).mappings().first()
+        return _decode(row) if row is not None else None
+
+    def scalar(self, name: str, **params: Any) -> Any:
+        return self.execute(name, **params).scalar()
+
+    def _bind(self, value: Any) -> Any:
+        # SQLite has no timestamp type: keep one UTC text format that sorts like CURRENT_TIMESTAMP.
+        if isinstance(value, datetime) and self.dialect == "sqlite":
+            return value.astimezone(UTC).strftime(_SQLITE_TIMESTAMP)
+        return value
+
+
+def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Timestamps come back as aware UTC datetimes on every dialect (columns named ``*_at``)."""
+    decoded = dict(row)
+    for key, value in decoded.items():
+        if key.endswith("_at") or key == "at":
+            decoded[key] = _as_utc(value)
+    return decoded
+
+
+def _as_utc(value: Any) -> Any:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Store:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _tune_sqlite)
+
+    @classmethod
+    def from_connection(cls, conn_id: str = STORE_CONN_ID) -> Store:
+        from airflow.sdk import BaseHook
+
+        hook = BaseHook.get_connection(conn_id).get_hook()
+        return cls(hook.get_sqlalchemy_engine())
+
+    @classmethod
+    def from_url(cls, url: str, **engine_options: Any) -> Store:
+        return cls(sa.create_engine(url, **engine_options))
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest version; an existing database keeps its data."""
+        config = Config()
+        config.set_main_option("script_location", str(SQL_DIR / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self.engine.begin() as connection:
+            yield Transaction(connection)
+
+    def rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        with self.transaction() as tx:
+            return tx.rows(name, **params)
+
+    def one(self, name: str, **params: Any) -> dict[str, Any] | None:
+        with self.transaction() as tx:
+            return tx.one(name, **params)
+
+    # Integrations -------------------------------------------------------------------------
+    def save_integration(self, integration: Integration) -> int:
+        with self.transaction() as tx:
+            integration_id = tx.scalar("upsert_integration", **integration.model_dump())
+            audit(tx, "integration", integration.name, "saved", actor="config",
+                  integration_id=integration_id, detail=integration.model_dump())
+            return integration_id
+
+    def integrations(self) -> list[dict[str, Any]]:
+        return self.rows("enabled_integrations")
+
+    # Runs and watermarks ------------------------------------------------------------------
+    def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None) -> int:
+        with self.transaction() as tx:
+            return tx.scalar("start_run", job=job, integration_id=integration_id,
+                             airflow_run_id=airflow_run_id, started_at=utcnow())
+
+    def finish_run(self, run_id: int, status: str, counts: Mapping[str, int],
+                   api_calls: Mapping[str, int], error: str | None = None) -> None:
+        with self.transaction() as tx:
+            tx.execute("finish_run", run_id=run_id, status=status, error=error, finished_at=utcnow(),
+                       counts_json=json.dumps(dict(counts), sort_keys=True),
+                       api_calls_json=json.dumps(dict(api_calls), sort_keys=True))
+
+    def watermark(self, integration_id: int, stream: str) -> str | None:
+        row = self.one("get_watermark", integration_id=integration_id, stream=stream)
+        return row["value"] if row else None
+
+    def set_watermark(self, integration_id: int, stream: str, value: str) -> None:
+        with self.transaction() as tx:
+            tx.execute("set_watermark", integration_id=integration_id, stream=stream, value=value,
+                       updated_at=utcnow())
+
+
+def audit(tx: Transaction, entity: str, entity_id: Any, action: str, *, actor: str,
+          integration_id: int | None = None, old_state: str | None = None,
+          new_state: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
+    """Every state change is written in the same transaction as the change itself."""
+    tx.execute("record_audit", at=utcnow(), integration_id=integration_id, entity=entity,
+               entity_id=str(entity_id), action=action, old_state=old_state, new_state=new_state,
+               actor=actor, detail_json=json.dumps(detail, default=str) if detail else None)
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    # Several Airflow workers write at once: WAL lets readers go on, the timeout queues writers.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
