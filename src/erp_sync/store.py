@@ -55,19 +55,19 @@ class Transaction:
         self.dialect = connection.dialect.name
         self._queries = load_queries()
 
-    def execute(self, name: str, **params: Any) -> sa.CursorResult:
-        sql = self._queries.get(f"{name}.{self.dialect}") or self._queries[name]
+    def execute(self, query: str, /, **params: Any) -> sa.CursorResult:
+        sql = self._queries.get(f"{query}.{self.dialect}") or self._queries[query]
         return self.connection.execute(sa.text(sql), {k: self._bind(v) for k, v in params.items()})
 
-    def rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        return [_decode(row) for row in self.execute(name, **params).mappings()]
+    def rows(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        return [_decode(row) for row in self.execute(query, **params).mappings()]
 
-    def one(self, name: str, **params: Any) -> dict[str, Any] | None:
-        row = self.execute(name, **params).mappings().first()
+    def one(self, query: str, /, **params: Any) -> dict[str, Any] | None:
+        row = self.execute(query, **params).mappings().first()
         return _decode(row) if row is not None else None
 
-    def scalar(self, name: str, **params: Any) -> Any:
-        return self.execute(name, **params).scalar()
+    def scalar(self, query: str, /, **params: Any) -> Any:
+        return self.execute(query, **params).scalar()
 
     def _bind(self, value: Any) -> Any:
         # SQLite has no timestamp type: keep one UTC text format that sorts like CURRENT_TIMESTAMP.
@@ -123,13 +123,13 @@ class Store:
         with self.engine.begin() as connection:
             yield Transaction(connection)
 
-    def rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
+    def rows(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         with self.transaction() as tx:
-            return tx.rows(name, **params)
+            return tx.rows(query, **params)
 
-    def one(self, name: str, **params: Any) -> dict[str, Any] | None:
+    def one(self, query: str, /, **params: Any) -> dict[str, Any] | None:
         with self.transaction() as tx:
-            return tx.one(name, **params)
+            return tx.one(query, **params)
 
     # Integrations -------------------------------------------------------------------------
     def save_integration(self, integration: Integration) -> int:

@@ -1,0 +1,209 @@
+"""What every vendor hook shares, built on the http provider's ``HttpHook``.
+
+A hook owns its Airflow connection, its auth, one keep-alive session, paging and retries; the
+tasks only say what to read or write. Retries follow the vendor's own signals: ``Retry-After``
+and rate-limit reset headers are waited out, transport failures are retried only where repeating
+the call cannot create a second record (the pipelines guard the other writes themselves).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, ClassVar
+
+import requests
+import tenacity
+from airflow.providers.http.hooks.http import HttpHook
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+SERVER_ERRORS = frozenset({500, 502, 504})
+
+
+class VendorApiError(Exception):
+    """A vendor answered with an error that retrying will not fix."""
+
+    def __init__(self, vendor: str, method: str, url: str, status: int, message: str):
+        super().__init__(f"{vendor} {method} {url} answered {status}: {message}")
+        self.vendor, self.status, self.message = vendor, status, message
+
+
+class RetryableResponse(Exception):
+    def __init__(self, response: requests.Response):
+        super().__init__(f"{response.request.method} {response.url} answered {response.status_code}")
+        self.response = response
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
+NO_AUTH = _no_auth
+
+
+class VendorHook(HttpHook):
+    """Base for one vendor's hook. Subclasses set ``vendor`` and may override the hooks below."""
+
+    vendor: ClassVar[str]
+    settings_extras: ClassVar[tuple[str, ...]] = ()
+    rate_remaining_header: ClassVar[str | None] = None
+    rate_reset_header: ClassVar[str | None] = None
+    max_attempts: ClassVar[int] = 8
+    max_wait_seconds: ClassVar[float] = 300
+    timeout_seconds: ClassVar[float] = 60
+
+    def __init__(self, conn_id: str, **kwargs: Any):
+        super().__init__(method="GET", http_conn_id=conn_id, **kwargs)
+        self.calls: Counter[str] = Counter()
+        self._session: requests.Session | None = None
+        self._paused_until = 0.0
+
+    @cached_property
+    def connection(self):
+        return self.get_connection(self.http_conn_id)
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        return self.connection.extra_dejson
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def session(self) -> requests.Session:
+        if self._session is None:
+            session = self.get_conn(extra_options={"timeout": self.timeout_seconds})
+            for key in self.settings_extras:  # HttpHook turns extras into headers; these are settings
+                session.headers.pop(key, None)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def request(self, method: str, endpoint: str, *, params: Mapping[str, Any] | None = None,
+                json: Any = None, data: Any = None, headers: Mapping[str, str] | None = None,
+                auth: Any = None, retry_unsafe: bool = False) -> requests.Response:
+        """One logical call: waits out 429/503, retries failures where repeating is harmless."""
+        safe = method.upper() in IDEMPOTENT_METHODS or retry_unsafe
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(lambda error: self._retryable(error, safe)),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._send(method.upper(), endpoint, params, json, data, headers, auth)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _send(self, method, endpoint, params, json, data, headers, auth) -> requests.Response:
+        self._pace()
+        session = self.session()
+        url = endpoint if endpoint.startswith(("http://", "https://")) else self.url_from_endpoint(endpoint)
+        request = requests.Request(method, url, params=params, json=json, data=data,
+                                   headers=self.default_request_headers() | dict(headers or {}), auth=auth)
+        self.calls[method] += 1
+        response = self.run_and_check(session, session.prepare_request(request),
+                                      {"check_response": False, "timeout": self.timeout_seconds})
+        self._note_rate_limit(response)
+        if response.status_code in NOT_PROCESSED_STATUSES or response.status_code in SERVER_ERRORS:
+            raise RetryableResponse(response)
+        problem = self.error_in(response)
+        if problem is not None:
+            raise VendorApiError(self.vendor, method, url, response.status_code, problem)
+        return response
+
+    # Hooks for subclasses -----------------------------------------------------------------
+    def check(self) -> dict[str, int]:
+        """Prove the connection works with one cheap read; returns counts worth reporting."""
+        raise NotImplementedError(f"{type(self).__name__} must say how to check its connection")
+
+    def default_request_headers(self) -> dict[str, str]:
+        return {"Accept": "application/json"}
+
+    def error_in(self, response: requests.Response) -> str | None:
+        """The vendor's error message, or None when the answer is a success."""
+        if response.ok:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:500] or response.reason
+        return str(body.get("errors") or body.get("error_description") or body.get("message") or body)
+
+    # Retries and pacing -------------------------------------------------------------------
+    def _retryable(self, error: BaseException, safe: bool) -> bool:
+        if isinstance(error, RetryableResponse):
+            return error.response.status_code in NOT_PROCESSED_STATUSES or safe
+        if isinstance(error, requests.ConnectTimeout):
+            return True
+        if isinstance(error, requests.ConnectionError) and _never_sent(error):
+            return True
+        return safe and isinstance(error, (requests.ConnectionError, requests.Timeout,
+                                           requests.exceptions.ChunkedEncodingError))
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        backoff = tenacity.wait_random_exponential(multiplier=0.5, max=30)(state)
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableResponse):
+            told = _retry_after(error.response) or self._seconds_to_reset(error.response)
+            if told is not None:
+                return min(max(told, 0.0), self.max_wait_seconds)
+        return backoff
+
+    def _seconds_to_reset(self, response: requests.Response) -> float | None:
+        if self.rate_reset_header is None or response.status_code != 429:
+            return None
+        reset = response.headers.get(self.rate_reset_header)
+        return float(reset) - time.time() if reset and reset.isdigit() else None
+
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        if not (self.rate_remaining_header and self.rate_reset_header):
+            return
+        remaining = response.headers.get(self.rate_remaining_header)
+        reset = response.headers.get(self.rate_reset_header)
+        if remaining == "0" and reset and reset.isdigit():
+            self._paused_until = float(reset)
+
+    def _pace(self) -> None:
+        """Spent budget: wait for the window to reset instead of collecting a 429."""
+        delay = self._paused_until - time.time()
+        if delay > 0:
+            self.log.info("%s rate budget spent; waiting %.0f s for it to reset", self.vendor, delay)
+            time.sleep(min(delay, self.max_wait_seconds))
+        self._paused_until = 0.0
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        self.log.warning("%s call failed (%s); attempt %d, retrying in %.1f s", self.vendor,
+                         state.outcome.exception(), state.attempt_number, state.upcoming_sleep)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    when = email.utils.parsedate_to_datetime(value)
+    return (when - datetime.now(UTC)).total_seconds()
+
+
+def _never_sent(error: requests.ConnectionError) -> bool:
+    """A refused or unresolvable connection: the request never reached the vendor."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return "NewConnectionError" in type(reason).__name__ or "NameResolutionError" in type(reason).__name__

@@ -1,0 +1,150 @@
+"""Procore REST v1.0.
+
+Airflow connection (type ``http``): host = API base URL (``https://api.procore.com``, or the
+sandbox's ``http://127.0.0.1:8700/procore``), login = OAuth client id, password = client secret.
+Extra ``token_url`` overrides where tokens come from (Procore issues them at
+``https://login.procore.com/oauth/token``; the default is ``<host>/oauth/token``).
+
+Facts relied on (Procore developer documentation): client-credentials tokens live about 90
+minutes; every call carries ``Procore-Company-Id`` ("Missing Procore-Company-Id header!"
+otherwise); lists page with ``page``/``per_page`` and link the next page in ``Link``; the budget is
+reported in ``X-Rate-Limit-Limit``/``-Remaining``/``-Reset`` (epoch seconds) and 429 past it;
+the "Can Push to Accounting" privilege is the company user's ``erp_integrated_accountant``; tool
+access levels come from the user's permission template (``user_access_levels``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import requests
+
+from erp_connectors.base import NO_AUTH, VendorApiError, VendorHook
+
+API = "rest/v1.0"
+TOKEN_REFRESH_MARGIN_SECONDS = 120
+ACCESS_ORDER = ("none", "read_only", "standard", "admin")
+
+
+class _BearerToken(requests.auth.AuthBase):
+    """Client-credentials token, fetched on first use and renewed shortly before it expires."""
+
+    def __init__(self, hook: ProcoreHook):
+        self.hook = hook
+        self.token: str | None = None
+        self.expires_at = 0.0
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.token is None or time.time() > self.expires_at - TOKEN_REFRESH_MARGIN_SECONDS:
+            self.renew()
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+    def renew(self) -> None:
+        connection = self.hook.connection
+        response = self.hook.request(
+            "POST", self.hook.token_url, auth=NO_AUTH, retry_unsafe=True,
+            data={"grant_type": "client_credentials", "client_id": connection.login,
+                  "client_secret": connection.password})
+        body = response.json()
+        self.token = body["access_token"]
+        self.expires_at = time.time() + float(body.get("expires_in", 5400))
+
+
+@dataclass(frozen=True)
+class UnlinkPermissions:
+    """The three permissions Procore's unlink articles ask for."""
+
+    commitments_level: str
+    erp_integrations_level: str
+    can_push_to_accounting: bool
+
+    def missing(self) -> list[str]:
+        gaps = []
+        if self.commitments_level != "admin":
+            gaps.append("'Admin' on the project's Commitments tool")
+        if self.erp_integrations_level not in ("standard", "admin"):
+            gaps.append("'Standard' or 'Admin' on the company's ERP Integrations tool")
+        if not self.can_push_to_accounting:
+            gaps.append("the 'Can Push to Accounting' privilege in the Company Directory")
+        return gaps
+
+
+class ProcoreHook(VendorHook):
+    vendor = "procore"
+    conn_type = "http"
+    hook_name = "Procore"
+    settings_extras: ClassVar[tuple[str, ...]] = ("token_url",)
+    rate_remaining_header = "X-Rate-Limit-Remaining"
+    rate_reset_header = "X-Rate-Limit-Reset"
+    per_page: ClassVar[int] = 100
+
+    def __init__(self, conn_id: str, company_id: int, **kwargs: Any):
+        self.company_id = int(company_id)
+        self._token = _BearerToken(self)
+        super().__init__(conn_id, auth_type=lambda *_credentials: self._token, **kwargs)
+
+    @property
+    def token_url(self) -> str:
+        return self.extras.get("token_url") or self.url_from_endpoint("oauth/token")
+
+    def default_request_headers(self) -> dict[str, str]:
+        return super().default_request_headers() | {"Procore-Company-Id": str(self.company_id)}
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", f"{API}/{path}", params=params).json()
+
+    def paginate(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every row of a list, page by page, following the ``Link`` header's ``next``."""
+        url: str | None = f"{API}/{path}"
+        query: dict[str, Any] | None = {**params, "page": 1, "per_page": self.per_page}
+        while url:
+            response = self.request("GET", url, params=query)
+            yield from response.json()
+            url, query = response.links.get("next", {}).get("url"), None
+
+    def check(self) -> dict[str, int]:
+        """The credentials work and reach the integration's company."""
+        companies = {company["id"] for company in self.paginate("companies")}
+        if self.company_id not in companies:
+            raise VendorApiError(self.vendor, "GET", f"{API}/companies", 403,
+                                 f"connection {self.http_conn_id!r} cannot see company {self.company_id}; "
+                                 f"it sees {sorted(companies)}")
+        return {"procore_projects": len(self.projects())}
+
+    # Company and directory ----------------------------------------------------------------
+
+    def projects(self) -> list[dict[str, Any]]:
+        return list(self.paginate("projects", company_id=self.company_id))
+
+    def unlink_permissions(self, user_id: int, project_id: int) -> UnlinkPermissions:
+        company_user = self.get(f"companies/{self.company_id}/users/{user_id}")
+        try:
+            project_user = self.get(f"projects/{project_id}/users/{user_id}")
+        except VendorApiError as error:
+            if error.status != 404:
+                raise
+            project_user = {}  # not in the project's directory: no access to its tools
+        return UnlinkPermissions(
+            commitments_level=self._tool_level(project_user, "commitments"),
+            erp_integrations_level=self._tool_level(company_user, "erp_integrations"),
+            can_push_to_accounting=bool(company_user.get("erp_integrated_accountant")),
+        )
+
+    def _tool_level(self, user: dict[str, Any], tool: str) -> str:
+        template = user.get("permission_template")
+        if not template:
+            return "none"
+        levels = self.get(f"companies/{self.company_id}/permission_templates/{template['id']}")
+        level = levels.get("user_access_levels", {}).get(tool, "none")
+        return level if level in ACCESS_ORDER else "none"
+
+    # Records ------------------------------------------------------------------------------
+    def changed(self, path: str, since: datetime | None, until: datetime, **params: Any) -> Iterator[dict]:
+        """Rows of a list updated in (since, until]; everything up to ``until`` on a first read."""
+        start = since.isoformat() if since else "1970-01-01T00:00:00+00:00"
+        return self.paginate(path, **params, **{"filters[updated_at]": f"{start}...{until.isoformat()}"})

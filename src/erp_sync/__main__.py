@@ -1,0 +1,50 @@
+"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from erp_sync.models import ErpKind, Integration
+from erp_sync.store import STORE_CONN_ID, Store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m erp_sync", description=__doc__)
+    parser.add_argument("--db-url", help=f"SQLAlchemy URL of the status store (default: Airflow connection {STORE_CONN_ID})")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("upgrade", help="create or upgrade the status store's schema")
+    add = commands.add_parser("add-integration", help="add or change an integration")
+    add.add_argument("--name", required=True)
+    add.add_argument("--procore-conn-id", required=True)
+    add.add_argument("--procore-company-id", required=True, type=int)
+    add.add_argument("--erp-kind", required=True, choices=[kind.value for kind in ErpKind])
+    add.add_argument("--erp-conn-id", required=True)
+    add.add_argument("--disabled", action="store_true")
+    commands.add_parser("integrations", help="list the enabled integrations")
+    args = parser.parse_args(argv)
+
+    store = Store.from_url(args.db_url) if args.db_url else Store.from_connection()
+    if args.command == "upgrade":
+        store.upgrade()
+        print("status store is at the newest schema")
+    elif args.command == "add-integration":
+        try:
+            integration = Integration(name=args.name, procore_conn_id=args.procore_conn_id,
+                                      procore_company_id=args.procore_company_id, erp_kind=args.erp_kind,
+                                      erp_conn_id=args.erp_conn_id, enabled=not args.disabled)
+        except ValidationError as error:
+            print(f"integration not saved: {error}", file=sys.stderr)
+            return 2
+        print(f"integration {integration.name} saved with id {store.save_integration(integration)}")
+    else:
+        for row in store.integrations():
+            print(f"{row['id']:>4}  {row['name']:<30} procore={row['procore_conn_id']}/{row['procore_company_id']} "
+                  f"erp={row['erp_kind']}/{row['erp_conn_id']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""A job's run for one integration: recorded in the store with its counts and API calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from erp_connectors.base import VendorHook
+from erp_sync.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrackedRun:
+    run_id: int
+    job: str
+    integration: str
+    counts: Counter[str] = field(default_factory=Counter)
+    hooks: list[VendorHook] = field(default_factory=list)
+
+    def api_calls(self) -> dict[str, int]:
+        calls: Counter[str] = Counter()
+        for hook in self.hooks:
+            calls[hook.vendor] += hook.total_calls
+        return dict(calls)
+
+    def summary(self) -> dict:
+        return {"integration": self.integration, "job": self.job, "counts": dict(self.counts),
+                "api_calls": self.api_calls()}
+
+
+@contextmanager
+def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str | None) -> Iterator[TrackedRun]:
+    """Start a run row, hand out its counters, and close it as success or failed with the reason."""
+    run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id), job, integration["name"])
+    try:
+        yield run
+    except Exception as error:
+        store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}")
+        log.error("%s for %s failed after %s", job, integration["name"], json.dumps(run.summary()))
+        raise
+    finally:
+        for hook in run.hooks:
+            hook.close()
+    store.finish_run(run.run_id, "success", run.counts, run.api_calls())
+    log.info("%s for %s: %s", job, integration["name"], json.dumps(run.summary()))
