@@ -1,0 +1,230 @@
+"""``make demo``: the sandboxes, a real ``airflow standalone``, one full cycle of every DAG.
+
+Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, registers the Airflow
+connections and pools, creates the status store with the demo integrations, starts Airflow
+(UI on http://localhost:8080, SQLite, LocalExecutor), unpauses and triggers every DAG through the
+REST API, waits for the runs, prints a summary and keeps running until Ctrl-C.
+``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from erp_sync.models import ErpKind, Integration
+from erp_sync.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8700"))
+SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
+AIRFLOW_URL = "http://localhost:8080"
+USER, PASSWORD = "admin", "admin"
+STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
+RUN_TIMEOUT_SECONDS = 900
+TERMINAL_STATES = {"success", "failed"}
+
+CONNECTIONS = {
+    "erp_sync_db": {"conn_type": "sqlite", "host": str(STORE_FILE),
+                    "description": "ERP Sync status store"},
+    "procore_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/procore", "login": "erp-sync-sandbox",
+                        "password": "sandbox-secret", "description": "Procore sandbox"},
+}
+INTEGRATIONS = [
+    Integration(name="summit-acumatica", procore_conn_id="procore_sandbox", procore_company_id=8089,
+                erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_sandbox"),
+]
+# Conf for DAGs whose trigger form has required fields.
+TRIGGER_CONF: dict[str, dict] = {}
+
+
+def airflow_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(AIRFLOW_HOME / "passwords.json"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+    })
+    return env
+
+
+class PeakMemory:
+    """Samples the resident memory of this process and everything it started."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(0.5):
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+class Demo:
+    def __init__(self) -> None:
+        self.env = airflow_env()
+        self.processes: list[subprocess.Popen] = []
+        self.session = requests.Session()
+
+    def prepare(self) -> None:
+        AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+        (AIRFLOW_HOME / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+        self.start("sandbox", [sys.executable, "-m", "sandbox", "--port", str(SANDBOX_PORT)])
+        wait_for(f"{SANDBOX_URL}/procore/openapi.json", "the vendor sandboxes")
+        self.airflow("db", "migrate")
+        for conn_id, fields in CONNECTIONS.items():
+            subprocess.run(["airflow", "connections", "delete", conn_id], env=self.env, capture_output=True)
+            self.airflow("connections", "add", conn_id, "--conn-json", json.dumps(fields))
+        self.airflow("pools", "import", str(ROOT / "include" / "pools.json"))
+        store = Store.from_url(f"sqlite:///{STORE_FILE}")
+        store.upgrade()
+        for integration in INTEGRATIONS:
+            store.save_integration(integration)
+
+    def start(self, name: str, command: list[str]) -> None:
+        log = open(AIRFLOW_HOME / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+                                               stderr=subprocess.STDOUT, start_new_session=True))
+        print(f"started {name} (log: {log.name})")
+
+    def airflow(self, *args: str) -> None:
+        result = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}")
+
+    def login(self) -> None:
+        response = requests.post(f"{AIRFLOW_URL}/auth/token", json={"username": USER, "password": PASSWORD}, timeout=30)
+        response.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def api(self, method: str, path: str, **kwargs) -> dict:
+        response = self.session.request(method, f"{AIRFLOW_URL}/api/v2/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else {}
+
+    def dag_ids(self) -> list[str]:
+        expected = len(list((ROOT / "dags").glob("*.py")))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            errors = self.api("GET", "importErrors")
+            if errors["total_entries"]:
+                raise RuntimeError(f"DAG import errors: {json.dumps(errors['import_errors'], indent=2)}")
+            dags = [dag["dag_id"] for dag in self.api("GET", "dags", params={"limit": 100})["dags"]]
+            if len(dags) >= expected:
+                return sorted(dags)
+            time.sleep(2)
+        raise TimeoutError(f"Airflow parsed fewer DAGs than the {expected} files in dags/")
+
+    def run_cycle(self) -> dict[str, str]:
+        runs = {}
+        for dag_id in self.dag_ids():
+            self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
+            run = self.api("POST", f"dags/{dag_id}/dagRuns",
+                           json={"logical_date": None, "conf": TRIGGER_CONF.get(dag_id, {})})
+            runs[dag_id] = run["dag_run_id"]
+            print(f"triggered {dag_id}: {run['dag_run_id']}")
+        states = {}
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while len(states) < len(runs) and time.monotonic() < deadline:
+            for dag_id, run_id in runs.items():
+                state = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}")["state"]
+                if state in TERMINAL_STATES:
+                    states[dag_id] = state
+            time.sleep(3)
+        return {dag_id: states.get(dag_id, "timed out") for dag_id in runs}
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for(url: str, what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+def print_summary(states: dict[str, str], peak_bytes: int) -> None:
+    print("\n=== ERP Sync demo: one cycle ===")
+    for dag_id, state in states.items():
+        print(f"  {dag_id:<32} {state}")
+    print("\nRecorded in the status store (sync_runs):")
+    for run in reversed(Store.from_url(f"sqlite:///{STORE_FILE}").rows("recent_runs", limit=20)):
+        print(f"  {run['job']:<18} {run['integration'] or '-':<20} {run['status']:<8} "
+              f"counts={run['counts_json']} api_calls={run['api_calls_json']}"
+              + (f" error={run['error']}" if run["error"] else ""))
+    print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
+    print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
+    print(f"Sandboxes:  {SANDBOX_URL}/docs  (Procore API: {SANDBOX_URL}/procore/docs)")
+    print(f"Status store: {STORE_FILE}")
+
+
+def main() -> int:
+    once = os.environ.get("DEMO_ONCE") == "1"
+    memory = PeakMemory()
+    demo = Demo()
+    try:
+        demo.prepare()
+        demo.start("airflow-standalone", ["airflow", "standalone"])
+        wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
+        demo.login()
+        states = demo.run_cycle()
+        print_summary(states, memory.peak)
+        failed = [dag_id for dag_id, state in states.items() if state != "success"]
+        if once:
+            return 1 if failed else 0
+        print("\nRunning until Ctrl-C ...")
+        signal.pause()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        demo.stop()
+        print(f"stopped everything the demo started (peak memory {memory.stop() / 2**20:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
