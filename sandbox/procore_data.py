@@ -200,13 +200,14 @@ class ProcoreState:
 
     def __init__(self, sizes: SeedSizes | None = None):
         self.lock = threading.RLock()
+        self.clients = {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET}
+        self.tokens: dict[str, tuple[str, datetime]] = {}
         self.reset(sizes or SeedSizes())
 
     def reset(self, sizes: SeedSizes) -> None:
+        """Reseed the company's data; issued tokens stay valid, as they would across Procore edits."""
         with self.lock:
             self._next_id = 1000
-            self.clients = {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET}
-            self.tokens: dict[str, tuple[str, datetime]] = {}
             self.companies = {DEMO_COMPANY_ID: Company(id=DEMO_COMPANY_ID, name="Summit Builders (demo)")}
             self.projects: dict[int, Project] = {}
             self.vendors: dict[int, Vendor] = {}

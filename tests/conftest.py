@@ -1,0 +1,147 @@
+"""Fixtures: a throw-away Airflow home, the vendor sandboxes over real HTTP, and status stores on
+SQLite and PostgreSQL (a schema of its own per test, dropped afterwards)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="erp-sync-airflow-"))
+os.environ.update({
+    "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+})
+
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+import uvicorn  # noqa: E402
+
+from erp_sync.store import Store  # noqa: E402
+from sandbox.app import Sandboxes, create_app  # noqa: E402
+from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_COMPANY_ID, SeedSizes  # noqa: E402
+
+POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SandboxServer:
+    """The sandboxes served by uvicorn in a thread, with helpers to act through the control API."""
+
+    def __init__(self) -> None:
+        self.sandboxes = Sandboxes()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(self.sandboxes), host="127.0.0.1", port=self.port,
+                                log_level="critical", timeout_keep_alive=30)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("sandbox server did not start")
+            time.sleep(0.05)
+
+    def control(self, method: str, path: str, **kwargs) -> requests.Response:
+        response = requests.request(method, f"{self.url}/control/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def reset(self, **sizes) -> None:
+        self.control("POST", "procore/reset", json=SeedSizes(**sizes).model_dump())
+        for vendor in self.sandboxes.traffic:
+            self.control("DELETE", f"{vendor}/faults")
+        self.control("PUT", "procore/rate_limit", json={})
+
+    def fault(self, vendor: str, **rule) -> None:
+        self.control("POST", f"{vendor}/faults", json=rule)
+
+    def procore_rows(self, table: str) -> list[dict]:
+        return self.control("GET", f"procore/{table}").json()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    server = SandboxServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, monkeypatch) -> SandboxServer:
+    """A freshly seeded sandbox, with Airflow connection ``procore_test`` pointing at it."""
+    sandbox_server.reset()
+    monkeypatch.setenv("AIRFLOW_CONN_PROCORE_TEST", json.dumps({
+        "conn_type": "http", "host": f"{sandbox_server.url}/procore",
+        "login": DEMO_CLIENT_ID, "password": DEMO_CLIENT_SECRET}))
+    return sandbox_server
+
+
+@pytest.fixture
+def procore_company_id() -> int:
+    return DEMO_COMPANY_ID
+
+
+def _sqlite_store(tmp_path: Path) -> Store:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
+    store.upgrade()
+    return store
+
+
+def _postgres_store():
+    schema = f"erp_sync_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}: {error.orig}")
+    store = Store.from_url(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    store.upgrade()
+    return store, admin, schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Store:
+    """The status store, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield _sqlite_store(tmp_path)
+        return
+    store, admin, schema = _postgres_store()
+    yield store
+    store.engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's own metadata database, which ``dag.test()`` needs; the tasks never touch it."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=os.environ.copy())
+    return AIRFLOW_HOME
