@@ -11,7 +11,7 @@ Runs daily and on demand: run it after adding or changing an integration.
 
 from airflow.sdk import dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, PROCORE_POOL, START_DATE
+from erp_sync.airflow_defaults import DEFAULT_ARGS, PROCORE_POOL, START_DATE, fail_fast_on_refusals
 
 
 @dag(
@@ -37,7 +37,8 @@ def erp_connection_check():
 
         context = get_current_context()
         context["integration_name"] = integration["name"]
-        return check_integration(Store.from_connection(), integration, context["run_id"])
+        with fail_fast_on_refusals():
+            return check_integration(Store.from_connection(), integration, context["run_id"])
 
     check.expand(integration=enabled_integrations())
 

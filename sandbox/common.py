@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import threading
@@ -153,14 +154,14 @@ class RateWindow:
             if start is None or now - start >= self.window_seconds:
                 start = self._window_start[client] = now
                 self._used[client] = 0
-            reset = int(start + self.window_seconds)
+            reset = math.ceil(start + self.window_seconds)
             recent = self._recent.setdefault(client, deque())
             while recent and now - recent[0] >= self.spike_seconds:
                 recent.popleft()
             if self._used[client] >= self.limit:
                 return False, 0, reset
             if len(recent) >= self.spike_limit:
-                return False, self.limit - self._used[client], int(recent[0] + self.spike_seconds) + 1
+                return False, self.limit - self._used[client], math.ceil(recent[0] + self.spike_seconds)
             self._used[client] += 1
             recent.append(now)
             return True, self.limit - self._used[client], reset

@@ -162,8 +162,8 @@ class VendorHook(HttpHook):
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RetryableResponse):
             told = _retry_after(error.response) or self._seconds_to_reset(error.response)
-            if told is not None:
-                return min(max(told, 0.0), self.max_wait_seconds)
+            if told is not None and told > 0:  # a reset already past (clock skew) falls back to backoff
+                return min(told, self.max_wait_seconds)
         return backoff
 
     def _seconds_to_reset(self, response: requests.Response) -> float | None:

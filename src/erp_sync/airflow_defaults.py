@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from erp_connectors.base import VendorApiError
 
 START_DATE = datetime(2026, 1, 1)
 
@@ -23,3 +29,14 @@ ERP_POOLS = {
     "sage300_cre": "sage_onprem",
     "sage100_contractor": "sage_onprem",
 }
+
+
+@contextmanager
+def fail_fast_on_refusals() -> Iterator[None]:
+    """A vendor's 4xx (credentials, company, a bad request) will not heal on retry: fail at once."""
+    try:
+        yield
+    except VendorApiError as error:
+        if 400 <= error.status < 500:
+            raise AirflowFailException(str(error)) from error
+        raise
