@@ -90,8 +90,21 @@ class ProjectUser(BaseModel):
     permission_template: Ref | None = None
 
 
-class Commitment(BaseModel):
+class ErpLinkedRecord(BaseModel):
+    """What every record that Procore syncs with an ERP carries: the ERP reference and timestamps."""
+
     id: int
+    origin_id: str | None = None
+    origin_data: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeletableRecord(ErpLinkedRecord):
+    deleted_at: datetime | None = None
+
+
+class Commitment(DeletableRecord):
     number: str
     title: str
     status: Literal["Draft", "Out For Bid", "Out For Signature", "Approved", "Complete", "Terminated", "Void"]
@@ -101,16 +114,10 @@ class Commitment(BaseModel):
     project: Ref
     grand_total: str
     contract_date: date | None = None
-    origin_id: str | None = None
-    origin_data: str | None = None
     origin_code: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None = None
 
 
-class CommitmentChangeOrder(BaseModel):
-    id: int
+class CommitmentChangeOrder(DeletableRecord):
     number: str
     title: str
     status: Literal["draft", "pending", "approved", "rejected", "void"]
@@ -120,11 +127,6 @@ class CommitmentChangeOrder(BaseModel):
     description: str | None = None
     due_date: date | None = None
     executed: bool = False
-    origin_id: str | None = None
-    origin_data: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None = None
 
 
 class RequisitionSummary(BaseModel):
@@ -132,8 +134,7 @@ class RequisitionSummary(BaseModel):
     total_completed_and_stored_to_date: str
 
 
-class Requisition(BaseModel):
-    id: int
+class Requisition(DeletableRecord):
     number: int
     invoice_number: str | None = None
     status: Literal["draft", "under_review", "revise_and_resubmit", "approved", "approved_as_noted"]
@@ -143,15 +144,9 @@ class Requisition(BaseModel):
     billing_date: date | None = None
     summary: RequisitionSummary
     erp_status: str | None = None
-    origin_id: str | None = None
-    origin_data: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None = None
 
 
-class ContractPayment(BaseModel):
-    id: int
+class ContractPayment(ErpLinkedRecord):
     contract_id: int
     project_id: int
     amount: str
@@ -162,10 +157,6 @@ class ContractPayment(BaseModel):
     payment_method: str | None = None
     notes: str | None = None
     attachments: list[dict] = []
-    origin_id: str | None = None
-    origin_data: str | None = None
-    created_at: datetime
-    updated_at: datetime
 
 
 PAYMENT_FIELDS_OPEN_WHEN_SYNCED = {"attachments", "origin_id", "origin_data"}
