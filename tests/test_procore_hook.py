@@ -129,3 +129,12 @@ def test_check_fails_for_a_company_the_connection_cannot_see(sandbox):
 def test_unlink_permissions_are_asked_of_procore(sandbox, hook, user_id, missing):
     project = hook.projects()[0]["id"]
     assert hook.unlink_permissions(user_id, project).missing() == missing
+
+
+def test_a_slow_answer_past_the_timeout_is_retried_on_a_read(sandbox, hook):
+    hook.timeout_seconds = 0.5
+    sandbox.fault("procore", delay_seconds=1.5, times=1, path_pattern="/projects")
+    started = time.monotonic()
+    assert len(hook.projects()) == 3
+    assert hook.calls["GET"] == 2
+    assert time.monotonic() - started < 5
