@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
@@ -142,9 +141,3 @@ class ProcoreHook(VendorHook):
         levels = self.get(f"companies/{self.company_id}/permission_templates/{template['id']}")
         level = levels.get("user_access_levels", {}).get(tool, "none")
         return level if level in ACCESS_ORDER else "none"
-
-    # Records ------------------------------------------------------------------------------
-    def changed(self, path: str, since: datetime | None, until: datetime, **params: Any) -> Iterator[dict]:
-        """Rows of a list updated in (since, until]; everything up to ``until`` on a first read."""
-        start = since.isoformat() if since else "1970-01-01T00:00:00+00:00"
-        return self.paginate(path, **params, **{"filters[updated_at]": f"{start}...{until.isoformat()}"})

@@ -23,12 +23,6 @@ DEFAULT_ARGS = {
 # One pool per vendor, sized so its tasks together stay inside the vendor's documented limit
 # (include/pools.json says how each size was chosen).
 PROCORE_POOL = "procore_api"
-ERP_POOLS = {
-    "acumatica": "acumatica_api",
-    "quickbooks_online": "quickbooks_api",
-    "sage300_cre": "sage_onprem",
-    "sage100_contractor": "sage_onprem",
-}
 
 
 @contextmanager
