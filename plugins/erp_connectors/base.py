@@ -96,9 +96,13 @@ class VendorHook(HttpHook):
 
     def request(self, method: str, endpoint: str, *, params: Mapping[str, Any] | None = None,
                 json: Any = None, data: Any = None, headers: Mapping[str, str] | None = None,
-                auth: Any = None, retry_unsafe: bool = False) -> requests.Response:
-        """One logical call: waits out 429/503, retries failures where repeating is harmless."""
-        safe = method.upper() in IDEMPOTENT_METHODS or retry_unsafe
+                auth: Any = None, idempotent: bool | None = None) -> requests.Response:
+        """One logical call: waits out 429/503, retries failures where repeating is harmless.
+
+        ``idempotent`` overrides what the HTTP method implies: a PUT that creates a record under a
+        number the vendor assigns is not safe to repeat, a POST carrying an idempotency key is.
+        """
+        safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=self._wait,

@@ -46,7 +46,7 @@ class _BearerToken(requests.auth.AuthBase):
     def renew(self) -> None:
         connection = self.hook.connection
         response = self.hook.request(
-            "POST", self.hook.token_url, auth=NO_AUTH, retry_unsafe=True,
+            "POST", self.hook.token_url, auth=NO_AUTH, idempotent=True,
             data={"grant_type": "client_credentials", "client_id": connection.login,
                   "client_secret": connection.password})
         body = response.json()
