@@ -117,6 +117,8 @@ class AcumaticaState:
     def insert(self, entity: str, values: dict[str, Any]) -> dict[str, Any]:
         spec = ENTITIES[entity]
         record = {**DEFAULTS.get(entity, {}), **values, "id": str(uuid.uuid4())}
+        for detail in spec.details:
+            record[detail] = [{**line, "id": str(uuid.uuid4())} for line in record.get(detail) or []]
         if spec.numbered and not record.get(spec.numbered):
             record[spec.numbered] = f"{next(self.numbers):06d}"
         if self.by_key(entity, [record[k] for k in spec.keys]) is not None:
@@ -160,8 +162,11 @@ class AcumaticaState:
             if existing is None:
                 return self.create(entity, values)
             self.check_editable(entity, existing)
-            return self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys},
-                              **derived(entity, {**existing, **values}))
+            for detail in spec.details:
+                if detail in values:
+                    values[detail] = merge_details(existing.get(detail) or [], values[detail])
+            self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
+            return self.touch(existing, **derived(entity, existing))
 
     def validate(self, entity: str, values: dict[str, Any], body: dict[str, Any]) -> None:
         vendor = values.get("Vendor")
@@ -263,9 +268,25 @@ def unwrap_entity(spec: EntitySpec, body: dict[str, Any]) -> dict[str, Any]:
               if name in body and name != "LastModifiedDateTime"}
     for detail, detail_fields in spec.details.items():
         if detail in body:
-            values[detail] = [{name: unwrap(line[name], kind) for name, kind in detail_fields.items() if name in line}
+            values[detail] = [{**{name: unwrap(line[name], kind) for name, kind in detail_fields.items() if name in line},
+                               **{k: line[k] for k in ("id", "delete") if k in line}}
                               for line in body[detail] or []]
     return values
+
+
+def merge_details(current: list[dict[str, Any]], sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Acumatica's rule for detail lines in a PUT: a line with an ``id`` updates (or with ``delete``
+    removes) that line, a line without one is added."""
+    lines = {line["id"]: dict(line) for line in current}
+    for line in sent:
+        if line.get("id") in lines:
+            if line.get("delete"):
+                del lines[line["id"]]
+            else:
+                lines[line["id"]].update({k: v for k, v in line.items() if k != "delete"})
+        elif not line.get("delete"):
+            lines[str(uuid.uuid4())] = {**line, "id": None}
+    return [{**line, "id": line_id} for line_id, line in lines.items()]
 
 
 def unwrap(wrapped: Any, kind: str) -> Any:
@@ -300,7 +321,7 @@ def render(entity: str, record: dict[str, Any], select: set[str] | None, expand:
             body[name] = wrap(record[name])
     for detail, detail_fields in spec.details.items():
         if detail in expand:
-            body[detail] = [{"id": f"{record['id']}-{n}", "rowNumber": n + 1, "note": {"value": ""},
+            body[detail] = [{"id": line["id"], "rowNumber": n + 1, "note": {"value": ""},
                              **{k: wrap(line[k]) for k in detail_fields if k in line}, "custom": {}}
                             for n, line in enumerate(record.get(detail) or [])]
     body["custom"] = {}

@@ -168,8 +168,8 @@ class QuickBooksState:
             values.setdefault("LinkedTxn", existing.get("LinkedTxn", []) if existing else [])
         if entity == "PurchaseOrder":
             values.setdefault("POStatus", "Open")
-            for number, line in enumerate(values["Line"], start=1):
-                line.setdefault("Id", str(number))
+        if entity in ("Bill", "PurchaseOrder"):
+            number_lines(values["Line"])
         if entity == "BillPayment":
             if values.get("PayType") not in ("Check", "CreditCard"):
                 raise QboFault(400, "2020", "Required param missing, need to supply the required value for the API",
@@ -284,6 +284,16 @@ class QuickBooksState:
                 rows = rows[:CDC_MAX_PER_ENTITY]
                 responses.append({entity: rows, "startPosition": 1, "maxResults": len(rows)} if rows else {})
         return {"CDCResponse": [{"QueryResponse": responses}], "time": stamp()}
+
+
+def number_lines(lines: list[dict[str, Any]]) -> None:
+    """QuickBooks gives each new line the next free line Id; existing lines keep theirs."""
+    used = [int(line["Id"]) for line in lines if str(line.get("Id", "")).isdigit()]
+    next_id = max(used, default=0)
+    for line in lines:
+        if not str(line.get("Id", "")).isdigit():
+            next_id += 1
+            line["Id"] = str(next_id)
 
 
 def create_quickbooks_app(state: QuickBooksState) -> FastAPI:

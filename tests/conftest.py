@@ -31,8 +31,15 @@ import sqlalchemy as sa  # noqa: E402
 import uvicorn  # noqa: E402
 
 from erp_sync.store import Store  # noqa: E402
+from sandbox.acumatica import DEMO_PASSWORD as ACUMATICA_PASSWORD  # noqa: E402
+from sandbox.acumatica import DEMO_TENANT as ACUMATICA_TENANT  # noqa: E402
+from sandbox.acumatica import DEMO_USER as ACUMATICA_USER  # noqa: E402
 from sandbox.app import Sandboxes, create_app  # noqa: E402
 from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_COMPANY_ID, SeedSizes  # noqa: E402
+from sandbox.quickbooks import DEMO_CLIENT_ID as QBO_CLIENT_ID  # noqa: E402
+from sandbox.quickbooks import DEMO_CLIENT_SECRET as QBO_CLIENT_SECRET  # noqa: E402
+from sandbox.quickbooks import DEMO_REALM as QBO_REALM  # noqa: E402
+from sandbox.quickbooks import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
 
 POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -68,6 +75,8 @@ class SandboxServer:
 
     def reset(self, **sizes) -> None:
         self.control("POST", "procore/reset", json=SeedSizes(**sizes).model_dump())
+        self.control("POST", "acumatica/reset")
+        self.control("POST", "quickbooks/reset")
         for vendor in self.sandboxes.traffic:
             self.control("DELETE", f"{vendor}/faults")
         self.control("PUT", "procore/rate_limit", json={})
@@ -77,6 +86,24 @@ class SandboxServer:
 
     def procore_rows(self, table: str) -> list[dict]:
         return self.control("GET", f"procore/{table}").json()
+
+    def erp_rows(self, vendor: str, entity: str) -> list[dict]:
+        return self.control("GET", f"{vendor}/{entity}").json()
+
+    def calls(self, vendor: str) -> int:
+        return sum(self.control("GET", f"{vendor}/calls").json().values())
+
+    def connections(self) -> dict[str, dict]:
+        """Airflow connections (as AIRFLOW_CONN_* JSON) that point the connectors at this server."""
+        return {
+            "procore_test": {"conn_type": "http", "host": f"{self.url}/procore",
+                             "login": DEMO_CLIENT_ID, "password": DEMO_CLIENT_SECRET},
+            "acumatica_test": {"conn_type": "http", "host": f"{self.url}/acumatica", "login": ACUMATICA_USER,
+                               "password": ACUMATICA_PASSWORD, "extra": {"tenant": ACUMATICA_TENANT}},
+            "quickbooks_test": {"conn_type": "http", "host": f"{self.url}/quickbooks", "login": QBO_CLIENT_ID,
+                                "password": QBO_CLIENT_SECRET,
+                                "extra": {"realm_id": QBO_REALM, "refresh_token": QBO_REFRESH_TOKEN}},
+        }
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -92,11 +119,11 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server, monkeypatch) -> SandboxServer:
-    """A freshly seeded sandbox, with Airflow connection ``procore_test`` pointing at it."""
+    """Freshly seeded sandboxes, with Airflow connections ``procore_test``, ``acumatica_test`` and
+    ``quickbooks_test`` pointing at them."""
     sandbox_server.reset()
-    monkeypatch.setenv("AIRFLOW_CONN_PROCORE_TEST", json.dumps({
-        "conn_type": "http", "host": f"{sandbox_server.url}/procore",
-        "login": DEMO_CLIENT_ID, "password": DEMO_CLIENT_SECRET}))
+    for conn_id, connection in sandbox_server.connections().items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
     return sandbox_server
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar
@@ -44,6 +44,31 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
 
 
 NO_AUTH = _no_auth
+
+
+class BearerToken(requests.auth.AuthBase):
+    """An OAuth2 access token fetched on first use and renewed shortly before it expires.
+
+    ``fetch`` returns the new token and its lifetime in seconds; each vendor hook says how it gets one.
+    """
+
+    refresh_margin_seconds = 120
+
+    def __init__(self, fetch: Callable[[], tuple[str, float]]):
+        self.fetch = fetch
+        self.token: str | None = None
+        self.expires_at = 0.0
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.token is None or time.time() > self.expires_at - self.refresh_margin_seconds:
+            self.token, lifetime = self.fetch()
+            self.expires_at = time.time() + lifetime
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+    def forget(self) -> bool:
+        self.token = None
+        return True
 
 
 class VendorHook(HttpHook):
@@ -102,6 +127,15 @@ class VendorHook(HttpHook):
         ``idempotent`` overrides what the HTTP method implies: a PUT that creates a record under a
         number the vendor assigns is not safe to repeat, a POST carrying an idempotency key is.
         """
+        try:
+            return self._request_with_retries(method, endpoint, params, json, data, headers, auth, idempotent)
+        except VendorApiError as error:
+            if error.status != 401 or not self.reauthenticate():
+                raise
+            self.log.info("%s answered 401: signed in again, repeating the call once", self.vendor)
+            return self._request_with_retries(method, endpoint, params, json, data, headers, auth, idempotent)
+
+    def _request_with_retries(self, method, endpoint, params, json, data, headers, auth, idempotent):
         safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
@@ -139,6 +173,10 @@ class VendorHook(HttpHook):
 
     def default_request_headers(self) -> dict[str, str]:
         return {"Accept": "application/json"}
+
+    def reauthenticate(self) -> bool:
+        """Drop an expired or revoked session/token; True if a new one will be used on the next call."""
+        return False
 
     def error_in(self, response: requests.Response) -> str | None:
         """The vendor's error message, or None when the answer is a success."""

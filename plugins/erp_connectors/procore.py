@@ -15,43 +15,14 @@ access levels come from the user's permission template (``user_access_levels``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import requests
-
-from erp_connectors.base import NO_AUTH, VendorApiError, VendorHook
+from erp_connectors.base import NO_AUTH, BearerToken, VendorApiError, VendorHook
 
 API = "rest/v1.0"
-TOKEN_REFRESH_MARGIN_SECONDS = 120
 ACCESS_ORDER = ("none", "read_only", "standard", "admin")
-
-
-class _BearerToken(requests.auth.AuthBase):
-    """Client-credentials token, fetched on first use and renewed shortly before it expires."""
-
-    def __init__(self, hook: ProcoreHook):
-        self.hook = hook
-        self.token: str | None = None
-        self.expires_at = 0.0
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self.token is None or time.time() > self.expires_at - TOKEN_REFRESH_MARGIN_SECONDS:
-            self.renew()
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-    def renew(self) -> None:
-        connection = self.hook.connection
-        response = self.hook.request(
-            "POST", self.hook.token_url, auth=NO_AUTH, idempotent=True,
-            data={"grant_type": "client_credentials", "client_id": connection.login,
-                  "client_secret": connection.password})
-        body = response.json()
-        self.token = body["access_token"]
-        self.expires_at = time.time() + float(body.get("expires_in", 5400))
 
 
 @dataclass(frozen=True)
@@ -84,8 +55,19 @@ class ProcoreHook(VendorHook):
 
     def __init__(self, conn_id: str, company_id: int, **kwargs: Any):
         self.company_id = int(company_id)
-        self._token = _BearerToken(self)
+        self._token = BearerToken(self._fetch_token)
         super().__init__(conn_id, auth_type=lambda *_credentials: self._token, **kwargs)
+
+    def _fetch_token(self) -> tuple[str, float]:
+        response = self.request(
+            "POST", self.token_url, auth=NO_AUTH, idempotent=True,
+            data={"grant_type": "client_credentials", "client_id": self.connection.login,
+                  "client_secret": self.connection.password})
+        body = response.json()
+        return body["access_token"], float(body.get("expires_in", 5400))
+
+    def reauthenticate(self) -> bool:
+        return self._token.forget()
 
     @property
     def token_url(self) -> str:
@@ -96,6 +78,9 @@ class ProcoreHook(VendorHook):
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", f"{API}/{path}", params=params).json()
+
+    def patch(self, path: str, body: dict[str, Any], **params: Any) -> Any:
+        return self.request("PATCH", f"{API}/{path}", params=params, json=body).json()
 
     def paginate(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every row of a list, page by page, following the ``Link`` header's ``next``."""

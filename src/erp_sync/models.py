@@ -40,3 +40,26 @@ class Integration(BaseModel):
     erp_kind: ErpKind
     erp_conn_id: str = CONN_ID
     enabled: bool = True
+
+
+class RecordType(StrEnum):
+    """The Procore records that the hourly sync exports, as the unlink articles name them."""
+
+    COMMITMENT = "commitment"
+    COMMITMENT_CHANGE_ORDER = "commitment_change_order"
+    SUBCONTRACTOR_INVOICE = "subcontractor_invoice"
+
+    @property
+    def noun(self) -> str:
+        """How Procore's messages name the record: "The CCO is still in ..."."""
+        return {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "CCO",
+                RecordType.SUBCONTRACTOR_INVOICE: "requisition"}[self]
+
+
+class Colour(StrEnum):
+    """Procore's ERP icon colours."""
+
+    GREEN = "GREEN"    # synced
+    BLUE = "BLUE"      # sent, waiting for the ERP or for the write-back to Procore
+    YELLOW = "YELLOW"  # rejected in the ERP
+    RED = "RED"        # failed, with the reason

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,14 @@ class Transaction:
         self._queries = load_queries()
 
     def execute(self, query: str, /, **params: Any) -> sa.CursorResult:
-        sql = self._queries.get(f"{query}.{self.dialect}") or self._queries[query]
-        return self.connection.execute(sa.text(sql), {k: self._bind(v) for k, v in params.items()})
+        return self.connection.execute(self._sql(query), {k: self._bind(v) for k, v in params.items()})
+
+    def execute_many(self, query: str, rows: list[Mapping[str, Any]]) -> None:
+        if rows:
+            self.connection.execute(self._sql(query), [{k: self._bind(v) for k, v in row.items()} for row in rows])
+
+    def _sql(self, query: str) -> sa.TextClause:
+        return sa.text(self._queries.get(f"{query}.{self.dialect}") or self._queries[query])
 
     def rows(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         return [_decode(row) for row in self.execute(query, **params).mappings()]
@@ -73,15 +80,20 @@ class Transaction:
         # SQLite has no timestamp type: keep one UTC text format that sorts like CURRENT_TIMESTAMP.
         if isinstance(value, datetime) and self.dialect == "sqlite":
             return value.astimezone(UTC).strftime(_SQLITE_TIMESTAMP)
+        if isinstance(value, Decimal) and self.dialect == "sqlite":
+            return str(value)  # NUMERIC affinity stores it as a number; the driver has no Decimal
         return value
 
 
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Timestamps come back as aware UTC datetimes on every dialect (columns named ``*_at``)."""
+    """Timestamps come back as aware UTC datetimes (columns named ``*_at``) and money as Decimal
+    (``amount``, ``*_amount``, ``*_balance``) on every dialect."""
     decoded = dict(row)
     for key, value in decoded.items():
         if key.endswith("_at") or key == "at":
             decoded[key] = _as_utc(value)
+        elif value is not None and (key == "amount" or key.endswith(("_amount", "_balance"))):
+            decoded[key] = Decimal(str(value))
     return decoded
 
 
@@ -163,6 +175,21 @@ class Store:
         with self.transaction() as tx:
             tx.execute("set_watermark", integration_id=integration_id, stream=stream, value=value,
                        updated_at=utcnow())
+
+
+class RefreshTokens:
+    """The newest OAuth refresh token of each connection (QuickBooks rotates them), kept in the store."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def load(self, conn_id: str) -> str | None:
+        row = self.store.one("get_refresh_token", conn_id=conn_id)
+        return row["refresh_token"] if row else None
+
+    def save(self, conn_id: str, refresh_token: str) -> None:
+        with self.store.transaction() as tx:
+            tx.execute("save_refresh_token", conn_id=conn_id, refresh_token=refresh_token, updated_at=utcnow())
 
 
 def audit(tx: Transaction, entity: str, entity_id: Any, action: str, *, actor: str,

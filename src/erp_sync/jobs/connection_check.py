@@ -14,7 +14,7 @@ JOB = "connection_check"
 
 def check_integration(store: Store, integration: dict, airflow_run_id: str | None) -> dict:
     with tracked_run(store, JOB, integration, airflow_run_id) as run:
-        hooks = [procore_hook(integration), erp_hook(integration)]
+        hooks = [procore_hook(integration), erp_hook(integration, store)]
         if hooks[1] is None:
             log.warning("No connector for %s is installed yet: the ERP side of %s was not checked",
                         integration["erp_kind"], integration["name"])

@@ -1,0 +1,140 @@
+"""Procore records as Acumatica documents: commitments -> Subcontracts, CCOs -> Change Orders on the
+subcontract, subcontractor invoices -> AP Bills (``VendorRef`` = the Procore invoice number).
+
+The pipeline's reference goes into each document's ``Description`` (and a change order's
+``ExternalRefNbr``), which is what ``find`` filters on. The refresh reads what changed with
+``$filter=LastModifiedDateTime gt ...`` and which documents still exist with a key-only list:
+Acumatica's REST API does not report deletions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from erp_connectors.acumatica import AcumaticaHook, odata_datetime, odata_string
+from erp_connectors.base import VendorApiError
+from erp_sync.erps.base import ErpAdapter, ErpDocument, condition_of_bill, described, reference
+from erp_sync.models import ErpKind, RecordType
+from erp_sync.sync.links import ErpView, Link
+from erp_sync.sync.records import ProcoreRecord
+
+ENTITY = {RecordType.COMMITMENT: "Subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "ChangeOrder",
+          RecordType.SUBCONTRACTOR_INVOICE: "Bill"}
+KEYS = {"Subcontract": ("SubcontractNbr",), "ChangeOrder": ("RefNbr",), "Bill": ("Type", "ReferenceNbr")}
+STATUS_FIELDS = {"Subcontract": "Status,SubcontractTotal", "ChangeOrder": "Status,ReverseStatus,CommitmentsChangeTotal",
+                 "Bill": "Status,Amount,Balance"}
+DETAIL = {"Subcontract": ("Details", "LineDescription", "ExtCost"),
+          "ChangeOrder": ("Commitments", "Description", "Amount"),
+          "Bill": ("Details", "TransactionDescription", "Amount")}
+DESCRIPTION_LIMIT = 255
+LOCKED_WORDS = ("cannot be edited", "released", "locked", "closed")
+
+
+class AcumaticaAdapter(ErpAdapter):
+    kind = ErpKind.ACUMATICA
+    hook: AcumaticaHook
+
+    def load_vendors(self) -> dict[str, str]:
+        return {v["VendorName"]: v["VendorID"]
+                for v in self.hook.records("Vendor", select="VendorID,VendorName,Status", filter="Status eq 'Active'")}
+
+    def fields(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> dict[str, Any]:
+        mark = reference(record, link)
+        header: dict[str, Any] = {"Description": described(record, mark, DESCRIPTION_LIMIT)}
+        if record.record_type is RecordType.COMMITMENT:
+            header |= {"Vendor": vendor_id, "VendorRef": record.number[:40], "Date": record.date}
+        elif record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            header |= {"ExternalRefNbr": mark, "ChangeDate": record.date}
+        else:
+            header |= {"Type": "Bill", "Vendor": vendor_id, "VendorRef": record.number[:40], "Date": record.date}
+        return {k: v for k, v in header.items() if v is not None}
+
+    def line(self, record: ProcoreRecord, parent: Link | None) -> dict[str, Any]:
+        detail, description, amount = DETAIL[ENTITY[record.record_type]]
+        line = {description: record.title[:DESCRIPTION_LIMIT], amount: float(record.amount)}
+        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER and parent is not None:
+            line["PONumber"] = parent.erp_ref
+        return line
+
+    def document(self, entity: str, fields: dict[str, Any]) -> ErpDocument:
+        key = {name: fields[name] for name in KEYS[entity]}
+        ref = "/".join(str(value) for value in key.values())
+        return ErpDocument(ref=ref, key={"entity": entity, **key}, label=f"{self.name} {entity} {ref}")
+
+    def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
+        entity = ENTITY[record.record_type]
+        mark = reference(record, link)
+        condition = (f"ExternalRefNbr eq {odata_string(mark)}" if entity == "ChangeOrder"
+                     else f"substringof({odata_string(mark)},Description)")
+        found = next(self.hook.records(entity, filter=condition, select=",".join(KEYS[entity])), None)
+        return self.document(entity, found) if found else None
+
+    def create(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+        entity = ENTITY[record.record_type]
+        detail = DETAIL[entity][0]
+        body = {**self.fields(record, link, vendor_id, parent), "Hold": False, detail: [self.line(record, parent)]}
+        return self.document(entity, self.hook.put(entity, body, creates=True))
+
+    def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+        entity = link.erp_key["entity"]
+        key = [str(link.erp_key[name]) for name in KEYS[entity]]
+        detail = DETAIL[entity][0]
+        current = self.hook.record(entity, *key, expand=detail)
+        if current is None:
+            raise VendorApiError("acumatica", "GET", entity, 404, f"{entity} {link.erp_ref} is no longer in {self.name}")
+        line = self.line(record, parent)
+        lines = current.get(detail) or []
+        if lines:
+            line["id"] = lines[0]["id"]
+        body = {**self.fields(record, link, vendor_id, parent), **{k: link.erp_key[k] for k in KEYS[entity]},
+                detail: [line]}
+        return self.document(entity, self.hook.put(entity, body, creates=False))
+
+    def is_locked(self, error: VendorApiError) -> bool:
+        return error.status == 422 and any(word in error.message.lower() for word in LOCKED_WORDS)
+
+    # Refresh -------------------------------------------------------------------------------
+    def refresh(self, links: dict[RecordType, list[Link]],
+                since: datetime | None) -> tuple[list[tuple[Link, ErpView]], list[Link]]:
+        changed_views: list[tuple[Link, ErpView]] = []
+        unchanged: list[Link] = []
+        for record_type, entity in ENTITY.items():
+            linked = [link for link in links.get(record_type, []) if link.in_erp]
+            if not linked:
+                continue
+            select = ",".join([*KEYS[entity], STATUS_FIELDS[entity], "LastModifiedDateTime"])
+            changed_filter = f"LastModifiedDateTime gt {odata_datetime(since)}" if since else None
+            changed = {self.document(entity, row).ref: row
+                       for row in self.hook.records(entity, filter=changed_filter, select=select)}
+            present = set(changed) if since is None else {
+                self.document(entity, row).ref for row in self.hook.records(entity, select=",".join(KEYS[entity]))}
+            for link in linked:
+                if link.erp_ref in changed:
+                    changed_views.append((link, self.view(entity, link.erp_ref, changed[link.erp_ref])))
+                elif link.erp_ref not in present:
+                    changed_views.append((link, ErpView(link.erp_ref, present=False, condition="deleted")))
+                else:
+                    unchanged.append(link)
+        return changed_views, unchanged
+
+    def view(self, entity: str, ref: str, row: dict[str, Any]) -> ErpView:
+        status = row.get("Status")
+        amount = _decimal(row.get("Amount") or row.get("SubcontractTotal") or row.get("CommitmentsChangeTotal"))
+        balance = _decimal(row.get("Balance"))
+        if status == "Rejected":
+            condition = "rejected"
+        elif entity == "ChangeOrder" and row.get("ReverseStatus") == "Reversed":
+            condition = "reversed"
+        elif entity == "Bill":
+            condition = condition_of_bill(amount, balance)
+        else:
+            condition = "open"
+        modified = row.get("LastModifiedDateTime")
+        return ErpView(ref, present=True, status=status, condition=condition, amount=amount, balance=balance,
+                       modified_at=datetime.fromisoformat(modified) if modified else None)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

@@ -1,0 +1,114 @@
+"""What the sync asks of an ERP, whichever it is: vendors, find, create, update, and what it holds now.
+
+A connector hook (``erp_connectors``) speaks the vendor's protocol; an adapter here maps Procore's
+records onto the ERP's documents and translates the ERP's refusals into sentences a project
+accountant understands.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from erp_connectors.base import VendorApiError, VendorHook
+from erp_sync.models import ErpKind, RecordType
+from erp_sync.sync.links import ErpView, Link
+from erp_sync.sync.records import ProcoreRecord
+
+
+@dataclass(frozen=True)
+class ErpDocument:
+    ref: str                 # the link's erp_ref, and Procore's origin_id
+    key: dict[str, Any]      # what the connector needs to address the document again
+    label: str               # Procore's origin_data: which ERP, which document
+
+
+class ErpRefusal(Exception):
+    """The ERP will not take this record as it is; ``reason_code`` says which kind of problem."""
+
+    def __init__(self, reason_code: str, message: str):
+        super().__init__(message)
+        self.reason_code, self.message = reason_code, message
+
+
+def reference(record: ProcoreRecord, link: Link) -> str:
+    """The mark the pipeline leaves on the ERP document, so it can find it again before creating.
+
+    It names the link as well as the record: a record exported again after an unlink makes a new
+    document, which must not be mistaken for the old one (a reversed change order stays in the ERP).
+    """
+    short = {RecordType.COMMITMENT: "CMT", RecordType.COMMITMENT_CHANGE_ORDER: "CCO",
+             RecordType.SUBCONTRACTOR_INVOICE: "REQ"}[record.record_type]
+    return f"PC-{short}-{record.id}-L{link.id}"
+
+
+def described(record: ProcoreRecord, mark: str, limit: int) -> str:
+    suffix = f" [{mark}]"
+    return record.title[: limit - len(suffix)] + suffix
+
+
+def condition_of_bill(amount: Decimal | None, balance: Decimal | None) -> str:
+    if amount is None or balance is None or balance >= amount:
+        return "open"
+    return "paid" if balance <= 0 else "part_paid"
+
+
+class ErpAdapter(ABC):
+    kind: ClassVar[ErpKind]
+
+    def __init__(self, hook: VendorHook):
+        self.hook = hook
+        self._vendors: dict[str, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind.display_name
+
+    def vendor_id(self, vendor: dict[str, Any] | None) -> str | None:
+        """The ERP's id for a Procore vendor: matched by name, loaded once per run and only when needed."""
+        if not vendor:
+            return None
+        if self._vendors is None:
+            self._vendors = {_normal(name): vendor_id for name, vendor_id in self.load_vendors().items()}
+        return self._vendors.get(_normal(vendor.get("name", "")))
+
+    @abstractmethod
+    def load_vendors(self) -> dict[str, str]:
+        """Vendor name -> the ERP's vendor id, for every active vendor."""
+
+    @abstractmethod
+    def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
+        """The document an earlier attempt of this link created, if it reached the ERP."""
+
+    @abstractmethod
+    def create(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+        ...
+
+    @abstractmethod
+    def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+        ...
+
+    @abstractmethod
+    def refresh(self, links: dict[RecordType, list[Link]],
+                since: datetime | None) -> tuple[list[tuple[Link, ErpView]], list[Link]]:
+        """What changed in the ERP for these links since a moment (all when None): the new views, and the
+        links whose documents are still there unchanged."""
+
+    def refusal(self, error: VendorApiError, record: ProcoreRecord, updating: bool) -> ErpRefusal:
+        noun = record.record_type.noun
+        if updating and self.is_locked(error):
+            return ErpRefusal("locked", f"{self.name} did not take the change to the {noun} because the record is "
+                                        f"locked there ({error.message}). Make the change in {self.name}, or "
+                                        "unlink the record and export it again.")
+        return ErpRefusal("erp_validation", f"{self.name} refused the {noun}: {error.message}")
+
+    @abstractmethod
+    def is_locked(self, error: VendorApiError) -> bool:
+        ...
+
+
+def _normal(name: str) -> str:
+    return " ".join(str(name).lower().split())

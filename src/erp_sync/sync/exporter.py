@@ -1,0 +1,182 @@
+"""Export: approved Procore records without a link go to the ERP; changed linked records are pushed
+as updates; the ERP reference is written back to Procore.
+
+The order of steps is what makes a retry safe. The link is opened (``exporting``) before anything is
+sent; a link found in that state on a later attempt means the ERP may hold the document already, so
+the adapter looks for it by the pipeline's reference before it creates anything. The reference is
+written back to Procore only after the link has recorded it (``exported``), and the link turns
+GREEN only after Procore took it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import requests
+
+from erp_connectors.base import RetryableResponse, VendorApiError
+from erp_connectors.procore import ProcoreHook
+from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
+from erp_sync.models import Colour, RecordType
+from erp_sync.store import Store, utcnow
+from erp_sync.sync.links import Link, LinkBook, LinkState
+from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
+
+log = logging.getLogger(__name__)
+TRANSIENT = (RetryableResponse, requests.RequestException)
+CLOCK_SKEW = timedelta(minutes=5)
+NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
+
+
+@dataclass
+class Exporter:
+    store: Store
+    integration_id: int
+    procore: ProcoreHook
+    adapter: ErpAdapter
+    book: LinkBook
+    counts: Counter[str]
+    deferred: list[str] = field(default_factory=list)
+
+    def run(self) -> None:
+        projects = [project["id"] for project in self.procore.projects()]
+        self.counts["projects"] = len(projects)
+        for stream in STREAMS:  # commitments first: CCOs and invoices follow their commitment
+            self.export_stream(stream, projects)
+
+    def export_stream(self, stream: ProcoreStream, projects: list[int]) -> None:
+        bookmark = self.store.watermark(self.integration_id, stream.bookmark)
+        since = datetime.fromisoformat(bookmark) if bookmark else None
+        started = utcnow()
+        seen: set[int] = set()
+        for project_id in projects:
+            for record in stream.read(self.procore, project_id, since, started + CLOCK_SKEW):
+                self.counts[f"read_{record.record_type.value}"] += 1
+                seen.add(record.id)
+                self.handle(record)
+        for link in self.book.of_type(stream.record_type):
+            pending = link.record
+            if pending is not None and pending.stream is stream and pending.id not in seen and self.awaits_retry(link):
+                self.counts["retried"] += 1
+                self.handle(pending)
+        self.store.set_watermark(self.integration_id, stream.bookmark, started.isoformat())
+
+    @staticmethod
+    def awaits_retry(link: Link) -> bool:
+        return link.state in (LinkState.EXPORTING, LinkState.EXPORTED) or (
+            link.state == LinkState.FAILED and not link.in_erp)
+
+    # One record ----------------------------------------------------------------------------
+    def handle(self, record: ProcoreRecord) -> None:
+        link = self.book.get(record.record_type, record.id)
+        try:
+            if link is None and not record.exportable:
+                self.counts["not_approved"] += 1
+            elif link is None or not link.in_erp:
+                self.export(record, link)
+            elif link.state == LinkState.EXPORTED:
+                self.write_back(record, link)
+            elif record.fingerprint != link.fingerprint:
+                self.update(record, link)
+            else:
+                self.unchanged(record, link)
+        except ErpRefusal as refusal:
+            self.fail(record, self.book.get(record.record_type, record.id), refusal)
+        except VendorApiError as error:
+            if error.status in (401, 403):
+                raise  # credentials or access: nothing else will work either
+            refusal = self.adapter.refusal(error, record, updating=link is not None and link.in_erp)
+            self.fail(record, self.book.get(record.record_type, record.id), refusal)
+        except TRANSIENT as error:
+            self.counts["deferred"] += 1
+            self.deferred.append(f"{record.record_type.value} {record.id}: {error}")
+            log.warning("Deferred %s %s to the next attempt: %s", record.record_type.value, record.id, error)
+
+    def export(self, record: ProcoreRecord, link: Link | None) -> None:
+        if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):
+            self.counts["still_red"] += 1
+            return
+        parent, vendor_id = self.prerequisites(record)
+        resuming = link is not None and link.state == LinkState.EXPORTING
+        waiting = f"Sent to {self.adapter.name}; waiting for its answer"
+        if link is None:
+            link = self.book.open(record, LinkState.EXPORTING, Colour.BLUE, waiting)
+        elif not resuming:
+            link = self.book.save(link, state=LinkState.EXPORTING, colour=Colour.BLUE, message=waiting,
+                                  reason_code=None, procore_json=record.snapshot())
+        document = self.adapter.find(record, link, parent) if resuming else None
+        if document is not None:
+            self.counts["found_in_erp"] += 1
+        else:
+            document = self.adapter.create(record, link, vendor_id, parent)
+            self.counts[f"created_{record.record_type.value}"] += 1
+        self.book.save(link, erp_ref=document.ref, erp_key=document.key | {"label": document.label},
+                       state=LinkState.EXPORTED, colour=Colour.BLUE, exported_at=utcnow(),
+                       fingerprint=record.fingerprint, procore_json=record.snapshot(),
+                       message=f"In {self.adapter.name} as {document.label}; writing the reference back to Procore")
+        self.write_back(record, link)
+
+    def retry_helps(self, record: ProcoreRecord, link: Link) -> bool:
+        """A RED export is tried again when Procore changed the record or what stopped it is gone."""
+        if record.fingerprint != link.fingerprint:
+            return True
+        if link.reason_code == "parent_missing":
+            parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
+            return parent is not None and parent.in_erp
+        if link.reason_code == "vendor_unmapped":
+            return self.adapter.vendor_id(self.vendor_of(record)) is not None
+        return False
+
+    def prerequisites(self, record: ProcoreRecord) -> tuple[Link | None, str | None]:
+        parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
+        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER and (parent is None or not parent.in_erp):
+            number = parent.procore_number if parent else f"#{record.parent_id}"
+            raise ErpRefusal("parent_missing", f"The CCO belongs to commitment {number}, which is not in "
+                                               f"{self.adapter.name} yet. It is exported once the commitment is.")
+        if record.record_type not in NEEDS_VENDOR:
+            return parent, None
+        vendor = self.vendor_of(record)
+        vendor_id = self.adapter.vendor_id(vendor)
+        if vendor_id is None:
+            name = (vendor or {}).get("name", "(none)")
+            raise ErpRefusal("vendor_unmapped", f"The vendor {name} is not mapped in {self.adapter.name}. Add the "
+                                                f"vendor there under the same name; the next hourly sync exports the "
+                                                f"{record.record_type.noun}.")
+        return parent, vendor_id
+
+    def vendor_of(self, record: ProcoreRecord) -> dict | None:
+        if record.vendor:
+            return record.vendor
+        parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
+        return parent.record.vendor if parent and parent.record else None
+
+    def write_back(self, record: ProcoreRecord, link: Link) -> None:
+        updated_at = record.stream.write_back(self.procore, record, link.erp_ref, link.erp_key.get("label"))
+        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=None, reason_code=None,
+                       procore_updated_at=updated_at)
+        self.counts["synced"] += 1
+
+    def update(self, record: ProcoreRecord, link: Link) -> None:
+        parent, vendor_id = self.prerequisites(record)
+        document: ErpDocument = self.adapter.update(record, link, vendor_id, parent)
+        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=None, reason_code=None,
+                       erp_ref=document.ref, fingerprint=record.fingerprint, procore_json=record.snapshot(),
+                       procore_updated_at=record.updated_at)
+        self.counts[f"updated_{record.record_type.value}"] += 1
+
+    def unchanged(self, record: ProcoreRecord, link: Link) -> None:
+        if record.updated_at != link.procore_updated_at:  # e.g. our own write-back of origin_id
+            self.book.save(link, procore_updated_at=record.updated_at, procore_json=record.snapshot())
+        self.counts["unchanged"] += 1
+
+    def fail(self, record: ProcoreRecord, link: Link | None, refusal: ErpRefusal) -> None:
+        if link is None:
+            link = self.book.open(record, LinkState.FAILED, Colour.RED, refusal.message, refusal.reason_code)
+        self.book.save(link, state=LinkState.FAILED, colour=Colour.RED, message=refusal.message,
+                       reason_code=refusal.reason_code, fingerprint=record.fingerprint,
+                       procore_json=record.snapshot(), procore_updated_at=record.updated_at)
+        self.counts[f"red_{refusal.reason_code}"] += 1
+        log.info("RED %s %s: %s", record.record_type.value, record.number, refusal.message)

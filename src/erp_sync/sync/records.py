@@ -1,0 +1,153 @@
+"""Procore's side of the hourly sync: the records it exports and the streams it reads them from.
+
+Each stream names its path, its replication key (``updated_at``, read with Procore's
+``filters[updated_at]`` range) and its bookmark in the ``watermarks`` table, in the manner of a
+Singer stream, so that incremental reading is a property of the stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from erp_connectors.procore import ProcoreHook
+from erp_sync.models import RecordType
+
+# Records written in the same second as the bookmark, or while the last run read, are read again;
+# links remember what they exported, so reading a record twice changes nothing.
+BOOKMARK_OVERLAP = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class ProcoreStream:
+    name: str
+    record_type: RecordType
+    list_path: str               # "{project_id}" is filled per project
+    record_path: str             # "{id}" and "{project_id}" are filled per record
+    body_key: str                # Procore wraps a record's changes in this key
+    approved: frozenset[str]
+    replication_key: str = "updated_at"
+
+    @property
+    def bookmark(self) -> str:
+        return f"procore:{self.name}"
+
+    def read(self, procore: ProcoreHook, project_id: int, since: datetime | None,
+             until: datetime) -> Iterator[ProcoreRecord]:
+        params: dict[str, Any] = {"project_id": project_id}
+        if since is not None:
+            params["filters[updated_at]"] = f"{_iso(since - BOOKMARK_OVERLAP)}...{_iso(until)}"
+        for data in procore.paginate(self.list_path.format(project_id=project_id), **params):
+            yield ProcoreRecord.of(self, data)
+
+    def write_back(self, procore: ProcoreHook, record: ProcoreRecord, origin_id: str | None,
+                   origin_data: str | None) -> datetime:
+        """Put the ERP reference on the Procore record; returns the record's new ``updated_at``."""
+        path = self.record_path.format(id=record.id, project_id=record.project_id)
+        body = {self.body_key: {"origin_id": origin_id, "origin_data": origin_data}}
+        return _parse(procore.patch(path, body, project_id=record.project_id)["updated_at"])
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+COMMITMENT_APPROVED = frozenset({"Approved"})
+STREAMS: tuple[ProcoreStream, ...] = (
+    ProcoreStream("work_order_contracts", RecordType.COMMITMENT, "work_order_contracts",
+                  "work_order_contracts/{id}", "work_order_contract", COMMITMENT_APPROVED),
+    ProcoreStream("purchase_order_contracts", RecordType.COMMITMENT, "purchase_order_contracts",
+                  "purchase_order_contracts/{id}", "purchase_order_contract", COMMITMENT_APPROVED),
+    ProcoreStream("commitment_change_orders", RecordType.COMMITMENT_CHANGE_ORDER,
+                  "projects/{project_id}/commitment_change_orders", "projects/{project_id}/commitment_change_orders/{id}",
+                  "commitment_change_order", frozenset({"approved"})),
+    ProcoreStream("requisitions", RecordType.SUBCONTRACTOR_INVOICE, "requisitions", "requisitions/{id}",
+                  "requisition", frozenset({"approved", "approved_as_noted"})),
+)
+STREAM_BY_NAME = {stream.name: stream for stream in STREAMS}
+
+# What the ERP record is made of; a change elsewhere (the write-back of origin_id) exports nothing.
+_EXPORTED_FIELDS = ("number", "title", "description", "grand_total", "vendor", "contract_date",
+                    "invoice_number", "billing_date", "summary", "contract_id", "commitment_id", "due_date")
+
+
+@dataclass(frozen=True)
+class ProcoreRecord:
+    stream: ProcoreStream
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, stream: ProcoreStream, data: dict[str, Any]) -> ProcoreRecord:
+        return cls(stream, data)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: str) -> ProcoreRecord:
+        saved = json.loads(snapshot)
+        return cls(STREAM_BY_NAME[saved["stream"]], saved["data"])
+
+    def snapshot(self) -> str:
+        return json.dumps({"stream": self.stream.name, "data": self.data}, sort_keys=True, default=str)
+
+    @property
+    def record_type(self) -> RecordType:
+        return self.stream.record_type
+
+    @property
+    def id(self) -> int:
+        return int(self.data["id"])
+
+    @property
+    def project_id(self) -> int:
+        return int(self.data["project"]["id"] if "project" in self.data else self.data["project_id"])
+
+    @property
+    def number(self) -> str:
+        if self.record_type is RecordType.SUBCONTRACTOR_INVOICE:
+            return str(self.data.get("invoice_number") or f"#{self.data['number']}")
+        return str(self.data["number"])
+
+    @property
+    def title(self) -> str:
+        return str(self.data.get("title") or self.number)
+
+    @property
+    def updated_at(self) -> datetime:
+        return _parse(self.data["updated_at"])
+
+    @property
+    def exportable(self) -> bool:
+        return self.data.get("status") in self.stream.approved
+
+    @property
+    def parent_id(self) -> int | None:
+        """The commitment a CCO or an invoice belongs to."""
+        parent = self.data.get("contract_id") or self.data.get("commitment_id")
+        return int(parent) if parent else None
+
+    @property
+    def vendor(self) -> dict[str, Any] | None:
+        return self.data.get("vendor")
+
+    @property
+    def amount(self) -> Decimal:
+        if self.record_type is RecordType.SUBCONTRACTOR_INVOICE:
+            return Decimal(self.data["summary"]["current_payment_due"])
+        return Decimal(self.data["grand_total"])
+
+    @property
+    def date(self) -> str | None:
+        return self.data.get("contract_date") or self.data.get("billing_date") or self.data.get("due_date")
+
+    @property
+    def fingerprint(self) -> str:
+        exported = {key: self.data.get(key) for key in _EXPORTED_FIELDS}
+        return hashlib.sha256(json.dumps(exported, sort_keys=True, default=str).encode()).hexdigest()
