@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 DEMO_COMPANY_ID = 8089
+SECOND_COMPANY_ID = 8090  # a second company in the same Procore account, paired with another ERP
 DEMO_CLIENT_ID = "erp-sync-sandbox"
 DEMO_CLIENT_SECRET = "sandbox-secret"
 TOKEN_LIFETIME = timedelta(minutes=90)
@@ -183,6 +184,7 @@ class SeedSizes(BaseModel):
     commitments_per_project: int = Field(default=4, ge=0, le=500)
     change_orders_per_project: int = Field(default=2, ge=0, le=500)
     invoices_per_project: int = Field(default=3, ge=0, le=1000)
+    companies: int = Field(default=2, ge=1, le=2, description="8089 alone, or 8089 and 8090")
     seed: int = 7
 
 
@@ -199,7 +201,8 @@ class ProcoreState:
         """Reseed the company's data; issued tokens stay valid, as they would across Procore edits."""
         with self.lock:
             self._next_id = 1000
-            self.companies = {DEMO_COMPANY_ID: Company(id=DEMO_COMPANY_ID, name="Summit Builders (demo)")}
+            names = {DEMO_COMPANY_ID: "Summit Builders (demo)", SECOND_COMPANY_ID: "Harbor Construction (demo)"}
+            self.companies = {cid: Company(id=cid, name=name) for cid, name in list(names.items())[:sizes.companies]}
             self.projects: dict[int, Project] = {}
             self.vendors: dict[int, Vendor] = {}
             self.templates: dict[int, PermissionTemplate] = {}
@@ -247,13 +250,13 @@ class _DemoCompany:
         self.state, self.sizes = state, sizes
         self.rng = random.Random(sizes.seed)
         self.created = now() - timedelta(days=30)
-        self.company = Ref(id=DEMO_COMPANY_ID, name=state.companies[DEMO_COMPANY_ID].name)
 
     def build(self) -> None:
         self._permissions()
         vendors = [self._vendor(name) for name in self.VENDORS]
-        for index in range(self.sizes.projects):
-            project = self._project(index)
+        companies = [Ref(id=company.id, name=company.name) for company in self.state.companies.values()]
+        for index in range(self.sizes.projects * len(companies)):
+            project = self._project(index, companies[index // self.sizes.projects])
             commitments = [self._commitment(project, vendors, n) for n in range(self.sizes.commitments_per_project)]
             if commitments:
                 for n in range(self.sizes.change_orders_per_project):
@@ -302,11 +305,11 @@ class _DemoCompany:
         self.state.vendors[vendor.id] = vendor
         return Ref(id=vendor.id, name=vendor.name)
 
-    def _project(self, index: int) -> Ref:
+    def _project(self, index: int, company: Ref) -> Ref:
         base = self.PROJECT_NAMES[index % len(self.PROJECT_NAMES)]
         name = base if index < len(self.PROJECT_NAMES) else f"{base} {index // len(self.PROJECT_NAMES) + 1}"
         project = Project(id=self.state.new_id(), name=name, project_number=f"P-{2401 + index}",
-                          company=self.company, created_at=self.created, updated_at=self.created)
+                          company=company, created_at=self.created, updated_at=self.created)
         self.state.projects[project.id] = project
         for user, template in self.people:
             self.state.project_users[(project.id, user.id)] = ProjectUser(

@@ -31,7 +31,9 @@ def wrap(fields: dict[str, Any]) -> dict[str, Any]:
     """Plain values to Acumatica's wrapped form; lists of dicts are detail lines."""
     wrapped: dict[str, Any] = {}
     for name, value in fields.items():
-        if isinstance(value, list):
+        if name in ("id", "delete"):  # a record's or line's identity and the delete flag are not wrapped
+            wrapped[name] = value
+        elif isinstance(value, list):
             wrapped[name] = [wrap(line) for line in value]
         else:
             wrapped[name] = {"value": value.isoformat() if isinstance(value, datetime) else value}

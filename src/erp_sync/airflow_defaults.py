@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from erp_connectors.base import VendorApiError
@@ -23,6 +24,11 @@ DEFAULT_ARGS = {
 # One pool per vendor, sized so its tasks together stay inside the vendor's documented limit
 # (include/pools.json says how each size was chosen).
 PROCORE_POOL = "procore_api"
+ERP_POOLS = {"acumatica": "acumatica_api", "quickbooks_online": "quickbooks_api"}
+
+# Emitted by each integration's successful hourly sync (the event's extra names the integration);
+# the payment import and the unlink queue are scheduled on it.
+HOURLY_SYNC_DONE = Asset("erp_sync_hourly_sync")
 
 
 @contextmanager

@@ -1,0 +1,87 @@
+"""
+### ERP hourly sync
+
+For every enabled integration, in two steps:
+
+1. **export**: approved Procore commitments, commitment change orders and subcontractor invoices
+   without a link are created in the ERP (found first by the pipeline's reference if an earlier
+   attempt may have created them), the link is recorded and the ERP reference is written back to
+   Procore (`origin_id`, `origin_data`); linked records changed in Procore are pushed as updates
+   where the ERP allows it, and turn RED with the reason where it does not.
+2. **refresh**: what the ERP now says about every linked record (still there, deleted, reversed,
+   paid, part paid, rejected), stored with the time it was seen.
+
+Procore is read incrementally from each stream's bookmark (`filters[updated_at]`); the ERP with
+`$filter` on `LastModifiedDateTime` (Acumatica) or `cdc` (QuickBooks Online). Link colours follow
+Procore's ERP icons: GREEN synced, BLUE sent and waiting, YELLOW rejected, RED failed with a
+reason. Each integration is its own mapped task group (one per ERP kind, so each uses its ERP's
+pool); each step's counts and API calls go to the task log and to `sync_runs`. A successful
+refresh emits the `erp_sync_hourly_sync` asset, which starts the payment import and the unlink
+queue for that integration.
+"""
+
+from airflow.sdk import dag, get_current_context, task, task_group
+
+from erp_sync.airflow_defaults import (
+    DEFAULT_ARGS, ERP_POOLS, HOURLY_SYNC_DONE, PROCORE_POOL, START_DATE, fail_fast_on_refusals,
+)
+
+NAMED = "{{ integration_name }}"
+
+
+@dag(
+    dag_id="erp_hourly_sync",
+    schedule="@hourly",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["erp-sync", "sync"],
+    doc_md=__doc__,
+)
+def erp_hourly_sync():
+    def integrations_of(kind: str):
+        @task(task_id=f"{kind}_integrations")
+        def integrations() -> list[dict]:
+            from erp_sync.store import Store
+
+            return [row for row in Store.from_connection().integrations() if row["erp_kind"] == kind]
+
+        return integrations()
+
+    @task(pool=PROCORE_POOL, map_index_template=NAMED)
+    def export(integration: dict) -> dict:
+        from erp_sync.jobs.hourly_sync import export_integration
+        from erp_sync.store import Store
+
+        context = get_current_context()
+        context["integration_name"] = integration["name"]
+        with fail_fast_on_refusals():
+            return export_integration(Store.from_connection(), integration, context["run_id"])
+
+    def refresh_in(pool: str):
+        @task(task_id="refresh", pool=pool, outlets=[HOURLY_SYNC_DONE], map_index_template=NAMED)
+        def refresh(integration: dict) -> dict:
+            from erp_sync.jobs.hourly_sync import refresh_integration
+            from erp_sync.store import Store
+
+            context = get_current_context()
+            context["integration_name"] = integration["name"]
+            with fail_fast_on_refusals():
+                summary = refresh_integration(Store.from_connection(), integration, context["run_id"])
+            context["outlet_events"][HOURLY_SYNC_DONE].extra = {"integration": integration["name"]}
+            return summary
+
+        return refresh
+
+    for kind, pool in ERP_POOLS.items():
+        refresh = refresh_in(pool)
+
+        @task_group(group_id=f"sync_{kind}")
+        def sync(integration: dict):
+            export(integration) >> refresh(integration)
+
+        sync.expand(integration=integrations_of(kind))
+
+
+erp_hourly_sync()
