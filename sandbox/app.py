@@ -62,6 +62,11 @@ def traffic_router(traffic: dict[str, VendorTraffic]) -> APIRouter:
         of(vendor).add_fault(rule)
         return rule
 
+    @router.get("/{vendor}/faults")
+    def faults_played(vendor: str) -> dict[str, int]:
+        """How many times each kind of fault was played since the last clear."""
+        return dict(of(vendor).played)
+
     @router.delete("/{vendor}/faults", status_code=204)
     def clear_faults(vendor: str) -> None:
         of(vendor).clear()

@@ -63,6 +63,7 @@ class VendorTraffic:
 
     rules: list[_ActiveRule] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    played: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_fault(self, rule: FaultRule) -> None:
@@ -74,13 +75,16 @@ class VendorTraffic:
         with self.lock:
             self.rules.clear()
             self.calls.clear()
+            self.played.clear()
 
     def fault_for(self, method: str, path: str) -> FaultRule | None:
         with self.lock:
             self.calls[f"{method} {path}"] += 1
             for active in self.rules:
                 if active.matches(method, path):
-                    return active.rule
+                    rule = active.rule
+                    self.played[f"{rule.status or ''}{' drop' if rule.drop else ''}{' after commit' if rule.after_commit else ''}".strip()] += 1
+                    return rule
         return None
 
 

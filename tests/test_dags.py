@@ -1,16 +1,21 @@
 """DAG integrity (imports, conventions, no work at import time) and dag.test() runs on the sandboxes."""
 
 import json
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from erp_connectors.base import VendorHook
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store
+from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 DAG_FILES = sorted(DAGS.glob("*.py"))
@@ -62,8 +67,105 @@ def test_connection_check_records_each_integration(airflow_db, sandbox, tmp_path
 
     runs = {row["integration"]: row for row in store.rows("recent_runs", limit=10)}
     assert runs["summit-acumatica"]["status"] == "success"
-    assert json.loads(runs["summit-acumatica"]["counts_json"]) == {"procore_checked": 1, "procore_projects": 3}
+    assert json.loads(runs["summit-acumatica"]["counts_json"]) == {
+        "procore_checked": 1, "procore_projects": 3, "acumatica_checked": 1, "acumatica_vendors": 5}
     assert json.loads(runs["summit-acumatica"]["api_calls_json"])["procore"] >= 3
     assert runs["wrong-company"]["status"] == "failed"
     assert "cannot see company 999" in runs["wrong-company"]["error"]
     assert run.state == "failed"  # one integration's failure shows, the other's success still lands
+
+
+def use_store(tmp_path, monkeypatch) -> Store:
+    store_file = tmp_path / "erp_sync.db"
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_SYNC_DB", json.dumps({"conn_type": "sqlite", "host": str(store_file)}))
+    store = Store.from_url(f"sqlite:///{store_file}")
+    store.upgrade()
+    return store
+
+
+def add_both_erps(store: Store) -> None:
+    store.save_integration(Integration(name="summit-acumatica", procore_conn_id="procore_test",
+                                       procore_company_id=DEMO_COMPANY_ID, erp_kind=ErpKind.ACUMATICA,
+                                       erp_conn_id="acumatica_test"))
+    store.save_integration(Integration(name="harbor-quickbooks", procore_conn_id="procore_test",
+                                       procore_company_id=SECOND_COMPANY_ID, erp_kind=ErpKind.QUICKBOOKS_ONLINE,
+                                       erp_conn_id="quickbooks_test"))
+
+
+def runs_of(store: Store, run_id: str) -> dict[tuple[str, str], dict]:
+    return {(row["integration"], row["job"]): row for row in store.rows("runs_of_airflow_run", airflow_run_id=run_id)}
+
+
+@pytest.mark.airflow
+def test_hourly_sync_exports_to_both_erps_then_an_hour_without_changes_writes_nothing(
+        airflow_db, sandbox, tmp_path, monkeypatch, dagbag):
+    store = use_store(tmp_path, monkeypatch)
+    add_both_erps(store)
+    dag = dagbag.dags["erp_hourly_sync"]
+
+    first = dag.test()
+    assert first.state == "success"
+    runs = runs_of(store, first.run_id)
+    assert {key: row["status"] for key, row in runs.items()} == {
+        (name, job): "success" for name in ("summit-acumatica", "harbor-quickbooks")
+        for job in ("hourly_export", "hourly_refresh")}
+    colours = {(row["integration"], row["colour"]): row["links"] for row in store.rows("links_by_colour")}
+    assert set(colours) == {("summit-acumatica", "GREEN"), ("harbor-quickbooks", "GREEN")}
+    assert json.loads(runs[("summit-acumatica", "hourly_export")]["api_calls_json"]).keys() == {"procore", "acumatica"}
+
+    writes_before = {vendor: write_calls(sandbox, vendor) for vendor in ("procore", "acumatica", "quickbooks")}
+    second = dag.test()
+    assert second.state == "success"
+    assert {vendor: write_calls(sandbox, vendor) for vendor in writes_before} == writes_before
+    for (name, job), row in runs_of(store, second.run_id).items():
+        counts = json.loads(row["counts_json"])
+        assert not [key for key in counts if key.startswith(("created", "updated", "red_"))], (name, job, counts)
+
+
+def write_calls(sandbox, vendor: str) -> int:
+    sign_in = ("/oauth/token", "/entity/auth/login", "/entity/auth/logout", "/oauth2/v1/tokens/bearer")
+    return sum(n for path, n in sandbox.control("GET", f"{vendor}/calls").json().items()
+               if path.split()[0] in ("POST", "PUT", "PATCH", "DELETE") and not path.endswith(sign_in))
+
+
+@pytest.mark.airflow
+def test_hourly_sync_under_a_fifth_of_calls_failing_ends_green_without_duplicates(
+        airflow_db, sandbox, tmp_path, monkeypatch, dagbag):
+    """429, 500 and answers lost after the ERP committed, on one call in five to every vendor."""
+    store = use_store(tmp_path, monkeypatch)
+    add_both_erps(store)
+    monkeypatch.setattr(VendorHook, "_wait", lambda self, state: 0.05)  # keep the test quick; waits are tested elsewhere
+    for vendor in ("procore", "acumatica", "quickbooks"):
+        for seed, rule in enumerate(({"status": 429}, {"status": 500}, {"drop": True, "after_commit": True})):
+            sandbox.fault(vendor, probability=0.07, seed=seed, **rule)
+    dag = dagbag.dags["erp_hourly_sync"]
+    for task in dag.tasks:
+        task.retry_delay = timedelta(seconds=1)
+
+    for _attempt in range(6):
+        dag.test()
+        colours = Counter(row["colour"] for row in store.rows("links_by_colour") for _ in range(row["links"]))
+        if set(colours) == {"GREEN"}:
+            break
+    played = {vendor: sandbox.control("GET", f"{vendor}/faults").json() for vendor in ("procore", "acumatica", "quickbooks")}
+    for vendor in played:
+        sandbox.control("DELETE", f"{vendor}/faults")
+    print(f"faults played: {played}; DAG runs under faults: {_attempt + 1}")
+    assert all(sum(kinds.values()) >= 3 for kinds in played.values()), played
+    assert set().union(*played.values()) == {"429", "500", "drop after commit"}, played
+    assert dag.test().state == "success"
+
+    links = [row for integration in store.integrations()
+             for row in store.rows("active_links", integration_id=integration["id"])]
+    assert links and all(row["colour"] == "GREEN" for row in links)
+    documents = {"acumatica": ("Subcontract", "ChangeOrder", "Bill"), "quickbooks": ("PurchaseOrder", "Bill")}
+    marks = Counter()
+    for vendor, entities in documents.items():
+        for entity in entities:
+            for document in sandbox.erp_rows(vendor, entity):
+                notes = [document.get("Description", {}).get("value") if vendor == "acumatica"
+                         else document.get("PrivateNote")]
+                notes += [line.get("Description") for line in document.get("Line", [])[1:]]
+                marks.update(re.findall(r"PC-\w+-\d+-L\d+", " ".join(filter(None, notes))))
+    assert marks and max(marks.values()) == 1, "a document was created twice"
+    assert sum(marks.values()) == sum(1 for row in links if row["erp_ref"])

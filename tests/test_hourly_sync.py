@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 
@@ -238,3 +239,21 @@ def test_quickbooks_rotated_refresh_token_is_kept_in_the_store(sandbox, sqlite_s
     refresh_integration(sqlite_store, integration, "run-2")  # a new hook: it must start from the kept token
     second = sqlite_store.one("get_refresh_token", conn_id="quickbooks_test")
     assert second["refresh_token"] not in (first["refresh_token"], QBO_REFRESH_TOKEN)
+
+
+@pytest.mark.parametrize("kind", list(ERPS), ids=lambda kind: kind.value)
+def test_export_and_refresh_keep_their_state_on_sqlite_and_postgresql(sandbox, store, kind):
+    integration = add_integration(store, kind)
+    export_integration(store, integration, "run-1")
+    bill = next(r for r in links(store, integration) if r["record_type"] == "subcontractor_invoice")["erp_ref"]
+    bill = bill.split("/")[-1]
+    sandbox.control("POST", f"{ERPS[kind][2]}/payments", json=(
+        {"bill": bill, "amount": "10.50"} if kind is ErpKind.ACUMATICA else {"bills": {bill: "10.50"}}))
+    refresh_integration(store, integration, "run-1")
+    counts = counts_of(export_integration(store, integration, "run-2"))
+
+    rows = links(store, integration)
+    assert len(rows) == 15 and {row["colour"] for row in rows} == {"GREEN"}
+    part_paid = [row for row in rows if row["erp_condition"] == "part_paid"]
+    assert len(part_paid) == 1 and part_paid[0]["erp_amount"] - part_paid[0]["erp_balance"] == Decimal("10.50")
+    assert counts["unchanged"] == 15 and not [k for k in counts if k.startswith(("created", "updated"))]

@@ -65,7 +65,8 @@ def test_another_company_is_forbidden(client):
 
 
 def test_paging_headers_walk_every_row(sandbox, client):
-    sandbox.reset(projects=1, commitments_per_project=250, change_orders_per_project=0, invoices_per_project=0)
+    sandbox.reset(projects=1, commitments_per_project=250, change_orders_per_project=0, invoices_per_project=0,
+                  companies=1)
     project = client.first_project()
     expected = {r["id"] for r in sandbox.procore_rows("work_order_contracts")}
     seen, url, params, pages = set(), f"{client.base}/rest/v1.0/work_order_contracts", {"project_id": project, "per_page": 500}, 0

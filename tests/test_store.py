@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from erp_sync.models import ErpKind, Integration
-from erp_sync.store import load_queries
+from erp_sync.store import SQL_DIR, Store, load_queries
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 ACME = Integration(name="acme-acumatica", procore_conn_id="procore_default", procore_company_id=42,
@@ -34,7 +37,20 @@ def test_upgrade_again_keeps_data(store):
     assert [row["name"] for row in store.integrations()] == ["acme-acumatica"]
     with store.engine.connect() as connection:
         versions = connection.execute(sa.text("SELECT version_num FROM erp_sync_schema_version")).scalars().all()
-    assert versions == ["0001"]
+    assert versions == [ScriptDirectory(str(SQL_DIR / "migrations")).get_current_head()]
+
+
+def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
+    store = Store.from_url(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(SQL_DIR / "migrations"))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    store.save_integration(ACME)
+    store.upgrade()
+    assert [row["name"] for row in store.integrations()] == ["acme-acumatica"]
+    assert {"procore_json", "erp_condition"} <= {c["name"] for c in sa.inspect(store.engine).get_columns("record_links")}
 
 
 def test_saving_an_integration_twice_updates_it_and_audits_both(store):
