@@ -395,7 +395,7 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
     def acumatica_error(_request: Request, error: AcumaticaError) -> JSONResponse:
         body = dict(error.entity or {})
         body.update({"message": "An error has occurred.", "exceptionMessage": error.message,
-                     "exceptionType": "PX.Data.PXException"} if error.status >= 422 else {"message": error.message})
+                     "exceptionType": "PX.Data.PXException"} if error.status == 422 else {"message": error.message})
         return JSONResponse(body, status_code=error.status)
 
     @app.middleware("http")
