@@ -26,5 +26,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/hourly_sync.py
+
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)

@@ -84,7 +84,7 @@ class AcumaticaError(Exception):
 
 class LicenseSettings(BaseModel):
     seats: int = Field(default=3, ge=1, le=100, description="concurrent API sessions the license allows")
-    requests_per_minute: int = Field(default=600, ge=1, le=100_000)
+    requests_per_minute: int = Field(default=600, ge=1, le=10**8)
 
 
 def now() -> datetime:

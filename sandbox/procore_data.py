@@ -185,6 +185,15 @@ class SeedSizes(BaseModel):
     change_orders_per_project: int = Field(default=2, ge=0, le=500)
     invoices_per_project: int = Field(default=3, ge=0, le=1000)
     companies: int = Field(default=2, ge=1, le=2, description="8089 alone, or 8089 and 8090")
+    change_orders_total: int | None = Field(default=None, ge=0, description="spread over the projects instead")
+    invoices_total: int | None = Field(default=None, ge=0, description="spread over the projects instead")
+
+    def spread(self, per_project: int, total: int | None, index: int) -> int:
+        """Records for the project at ``index``: a fixed number, or a share of a total."""
+        if total is None:
+            return per_project
+        share, extra = divmod(total, self.projects * self.companies)
+        return share + (1 if index < extra else 0)
     seed: int = 7
 
 
@@ -259,9 +268,10 @@ class _DemoCompany:
             project = self._project(index, companies[index // self.sizes.projects])
             commitments = [self._commitment(project, vendors, n) for n in range(self.sizes.commitments_per_project)]
             if commitments:
-                for n in range(self.sizes.change_orders_per_project):
+                for n in range(self.sizes.spread(self.sizes.change_orders_per_project,
+                                                 self.sizes.change_orders_total, index)):
                     self._change_order(project, commitments[n % len(commitments)], n)
-                for n in range(self.sizes.invoices_per_project):
+                for n in range(self.sizes.spread(self.sizes.invoices_per_project, self.sizes.invoices_total, index)):
                     self._invoice(project, commitments[n % len(commitments)], n)
 
     def _permissions(self) -> None:

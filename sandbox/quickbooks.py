@@ -57,8 +57,8 @@ def stamp(moment: datetime | None = None) -> str:
 
 
 class Limits(BaseModel):
-    per_minute: int = Field(default=500, ge=1, le=100_000)
-    concurrent: int = Field(default=10, ge=1, le=1000)
+    per_minute: int = Field(default=500, ge=1, le=10**8)
+    concurrent: int = Field(default=10, ge=1, le=10_000)
 
 
 class QuickBooksState:

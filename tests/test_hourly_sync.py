@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from decimal import Decimal
 
@@ -257,3 +258,22 @@ def test_export_and_refresh_keep_their_state_on_sqlite_and_postgresql(sandbox, s
     part_paid = [row for row in rows if row["erp_condition"] == "part_paid"]
     assert len(part_paid) == 1 and part_paid[0]["erp_amount"] - part_paid[0]["erp_balance"] == Decimal("10.50")
     assert counts["unchanged"] == 15 and not [k for k in counts if k.startswith(("created", "updated"))]
+
+
+def test_a_commitment_update_in_quickbooks_keeps_the_cco_lines_of_its_purchase_order(sandbox, sqlite_store):
+    integration = add_integration(sqlite_store, ErpKind.QUICKBOOKS_ONLINE)
+    export_integration(sqlite_store, integration, "run-1")
+    cco = next(r for r in links(sqlite_store, integration) if r["record_type"] == "commitment_change_order")
+    order_id = cco["erp_ref"].split("/")[0]
+    commitment = next(r for r in links(sqlite_store, integration)
+                      if r["record_type"] == "commitment" and r["erp_ref"] == order_id)
+    table = json.loads(commitment["procore_json"])["stream"]
+    sandbox.control("PATCH", f"procore/{table}/{commitment['procore_id']}", json={"title": "Renamed package"})
+
+    counts = counts_of(export_integration(sqlite_store, integration, "run-2"))
+    refresh_integration(sqlite_store, integration, "run-2")
+
+    order = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == order_id)
+    assert counts["updated_commitment"] == 1 and order["Line"][0]["Description"] == "Renamed package"
+    assert len(order["Line"]) == 2
+    assert next(r for r in links(sqlite_store, integration) if r["id"] == cco["id"])["erp_condition"] == "open"

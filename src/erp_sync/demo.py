@@ -23,6 +23,8 @@ import requests
 
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store
+from sandbox import acumatica, quickbooks
+from sandbox import procore_data as procore
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
@@ -37,12 +39,23 @@ TERMINAL_STATES = {"success", "failed"}
 CONNECTIONS = {
     "erp_sync_db": {"conn_type": "sqlite", "host": str(STORE_FILE),
                     "description": "ERP Sync status store"},
-    "procore_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/procore", "login": "erp-sync-sandbox",
-                        "password": "sandbox-secret", "description": "Procore sandbox"},
+    "procore_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/procore", "login": procore.DEMO_CLIENT_ID,
+                        "password": procore.DEMO_CLIENT_SECRET, "description": "Procore sandbox"},
+    "acumatica_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/acumatica", "login": acumatica.DEMO_USER,
+                          "password": acumatica.DEMO_PASSWORD, "extra": json.dumps({"tenant": acumatica.DEMO_TENANT}),
+                          "description": "Acumatica Cloud ERP sandbox"},
+    "quickbooks_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/quickbooks", "login": quickbooks.DEMO_CLIENT_ID,
+                           "password": quickbooks.DEMO_CLIENT_SECRET,
+                           "extra": json.dumps({"realm_id": quickbooks.DEMO_REALM,
+                                                "refresh_token": quickbooks.DEMO_REFRESH_TOKEN}),
+                           "description": "QuickBooks Online sandbox"},
 }
 INTEGRATIONS = [
-    Integration(name="summit-acumatica", procore_conn_id="procore_sandbox", procore_company_id=8089,
+    Integration(name="summit-acumatica", procore_conn_id="procore_sandbox", procore_company_id=procore.DEMO_COMPANY_ID,
                 erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_sandbox"),
+    Integration(name="harbor-quickbooks", procore_conn_id="procore_sandbox",
+                procore_company_id=procore.SECOND_COMPANY_ID, erp_kind=ErpKind.QUICKBOOKS_ONLINE,
+                erp_conn_id="quickbooks_sandbox"),
 ]
 # Conf for DAGs whose trigger form has required fields.
 TRIGGER_CONF: dict[str, dict] = {}
@@ -191,14 +204,19 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     print("\n=== ERP Sync demo: one cycle ===")
     for dag_id, state in states.items():
         print(f"  {dag_id:<32} {state}")
+    store = Store.from_url(f"sqlite:///{STORE_FILE}")
     print("\nRecorded in the status store (sync_runs):")
-    for run in reversed(Store.from_url(f"sqlite:///{STORE_FILE}").rows("recent_runs", limit=20)):
+    for run in reversed(store.rows("recent_runs", limit=20)):
         print(f"  {run['job']:<18} {run['integration'] or '-':<20} {run['status']:<8} "
               f"counts={run['counts_json']} api_calls={run['api_calls_json']}"
               + (f" error={run['error']}" if run["error"] else ""))
+    print("\nRecord links by colour (record_links):")
+    for row in store.rows("links_by_colour"):
+        print(f"  {row['integration']:<20} {row['record_type']:<26} {row['colour']:<7} {row['links']}")
     print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
     print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
-    print(f"Sandboxes:  {SANDBOX_URL}/docs  (Procore API: {SANDBOX_URL}/procore/docs)")
+    print(f"Sandboxes:  {SANDBOX_URL}/docs  (vendor APIs: /procore/docs, /acumatica/sandbox-docs, "
+          "/quickbooks/sandbox-docs)")
     print(f"Status store: {STORE_FILE}")
 
 

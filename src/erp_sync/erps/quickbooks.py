@@ -101,7 +101,8 @@ class QuickBooksAdapter(ErpAdapter):
         entity = link.erp_key["entity"]
         current = self._current(entity, link.erp_key["Id"])
         body = {**self.header(record, link, vendor_id), "Id": current["Id"], "SyncToken": current["SyncToken"]}
-        body["Line"] = [{**body["Line"][0], "Id": current["Line"][0].get("Id")}] if current.get("Line") else body["Line"]
+        if current.get("Line"):  # the record's own line is the first; a purchase order's CCO lines follow it
+            body["Line"] = [{**body["Line"][0], "Id": current["Line"][0].get("Id")}, *current["Line"][1:]]
         self.hook.update(entity, body, request_id(reference(record, link), record.fingerprint))
         return self.document(entity, current["Id"])
 

@@ -1,0 +1,207 @@
+"""Hourly-sync benchmark: prints wall time, records per second, API calls per vendor against the
+minimum needed, and peak memory, for a first sync and for an hour with 1 % of the records changed.
+
+    make benchmark                      # 200 projects, 5,000 commitments, 1,500 CCOs, 15,000 invoices
+    .venv/bin/python benchmarks/hourly_sync.py --scale 0.1 --erp acumatica
+
+The sandboxes run in their own process (so the memory figure is the pipeline's) with their rate
+limits raised: at the real limits the figures would measure the vendors' budgets, not the pipeline;
+the report says how long the same calls take at Procore's 3,600 calls an hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="erp-sync-bench-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+from erp_sync.jobs.hourly_sync import export_integration, refresh_integration  # noqa: E402
+from erp_sync.models import ErpKind, Integration  # noqa: E402
+from erp_sync.store import Store  # noqa: E402
+from sandbox import acumatica, quickbooks  # noqa: E402
+from sandbox import procore_data as procore  # noqa: E402
+
+FULL = {"projects": 200, "commitments_per_project": 25, "change_orders_total": 1500, "invoices_total": 15000}
+TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
+PROCORE_PAGE, ACUMATICA_PAGE, QUICKBOOKS_PAGE = 100, 500, 1000
+ERP_VENDOR = {ErpKind.ACUMATICA: "acumatica", ErpKind.QUICKBOOKS_ONLINE: "quickbooks"}
+
+
+class Sandboxes:
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(self.port)], cwd=ROOT,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/procore/openapi.json", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.3)
+        raise TimeoutError("the sandboxes did not start")
+
+    def control(self, method: str, path: str, **kwargs) -> requests.Response:
+        response = requests.request(method, f"{self.url}/control/{path}", timeout=600, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def calls(self, vendor: str) -> int:
+        return sum(self.control("GET", f"{vendor}/calls").json().values())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def seed(sandboxes: Sandboxes, sizes: dict) -> dict[str, list[dict]]:
+    sandboxes.control("POST", "procore/reset", json={**sizes, "companies": 1})
+    sandboxes.control("POST", "acumatica/reset")
+    sandboxes.control("POST", "quickbooks/reset")
+    for vendor in ("procore", "acumatica", "quickbooks"):
+        sandboxes.control("DELETE", f"{vendor}/faults")
+    sandboxes.control("PUT", "procore/rate_limit", json={"limit": 10**8, "window_seconds": 3600,
+                                                         "spike_limit": 10**7, "spike_seconds": 1})
+    sandboxes.control("PUT", "acumatica/license", json={"seats": 10, "requests_per_minute": 10**7})
+    sandboxes.control("PUT", "quickbooks/limits", json={"per_minute": 10**7, "concurrent": 1000})
+    return {table: sandboxes.control("GET", f"procore/{table}").json() for table in TABLES}
+
+
+def connect(sandboxes: Sandboxes) -> None:
+    connections = {
+        "procore_bench": {"conn_type": "http", "host": f"{sandboxes.url}/procore",
+                          "login": procore.DEMO_CLIENT_ID, "password": procore.DEMO_CLIENT_SECRET},
+        "acumatica_bench": {"conn_type": "http", "host": f"{sandboxes.url}/acumatica", "login": acumatica.DEMO_USER,
+                            "password": acumatica.DEMO_PASSWORD, "extra": {"tenant": acumatica.DEMO_TENANT}},
+        "quickbooks_bench": {"conn_type": "http", "host": f"{sandboxes.url}/quickbooks",
+                             "login": quickbooks.DEMO_CLIENT_ID, "password": quickbooks.DEMO_CLIENT_SECRET,
+                             "extra": {"realm_id": quickbooks.DEMO_REALM, "refresh_token": quickbooks.DEMO_REFRESH_TOKEN}},
+    }
+    for conn_id, connection in connections.items():
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
+
+
+def pages(count: int, size: int) -> int:
+    return max(1, math.ceil(count / size))
+
+
+def procore_list_pages(records: dict[str, list[dict]], projects: int) -> int:
+    """One list per stream and project (at least one page each), plus the project list."""
+    per_project: Counter[tuple[str, int]] = Counter()
+    for table, rows in records.items():
+        for row in rows:
+            per_project[(table, row.get("project_id") or row["project"]["id"])] += 1
+    return pages(projects, PROCORE_PAGE) + sum(pages(per_project[(table, p)], PROCORE_PAGE)
+                                               for table in TABLES for p in range(projects))
+
+
+def erp_refresh_pages(kind: ErpKind, linked: Counter[str], first: bool) -> int:
+    if kind is ErpKind.ACUMATICA:  # changed documents, plus a key-only list (deletions are not reported)
+        return sum(pages(n, ACUMATICA_PAGE) * (1 if first else 2) for n in linked.values())
+    if first:
+        return pages(linked["commitment"], QUICKBOOKS_PAGE) + pages(linked["subcontractor_invoice"], QUICKBOOKS_PAGE)
+    return 1  # one cdc call
+
+
+def phase(store: Store, integration: dict, sandboxes: Sandboxes, name: str) -> dict:
+    before = {vendor: sandboxes.calls(vendor) for vendor in ("procore", "acumatica", "quickbooks")}
+    started = time.perf_counter()
+    exported = export_integration(store, integration, name)
+    refreshed = refresh_integration(store, integration, name)
+    wall = time.perf_counter() - started
+    calls = {vendor: sandboxes.calls(vendor) - n for vendor, n in before.items()}
+    counts = Counter(exported["counts"]) + Counter(refreshed["counts"])
+    return {"wall": wall, "calls": calls, "counts": counts,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def change_one_percent(sandboxes: Sandboxes, records: dict[str, list[dict]], rng: random.Random) -> dict[str, int]:
+    every = [(table, row) for table, rows in records.items() for row in rows]
+    changed = rng.sample(every, max(1, len(every) // 100))
+    for table, row in changed:
+        field = "invoice_number" if table == "requisitions" else "title"
+        value = f"{row.get(field) or 'changed'} (rev)"[:90]
+        sandboxes.control("PATCH", f"procore/{table}/{row['id']}", json={field: value})
+    return Counter(table for table, _ in changed)
+
+
+def run(kind: ErpKind, sizes: dict, sandboxes: Sandboxes) -> None:
+    records = seed(sandboxes, sizes)
+    store = Store.from_url(f"sqlite:///{tempfile.mkdtemp(prefix='erp-sync-bench-')}/store.db")
+    store.upgrade()
+    store.save_integration(Integration(name=f"bench-{kind.value}", procore_conn_id="procore_bench",
+                                       procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=kind,
+                                       erp_conn_id=f"{ERP_VENDOR[kind]}_bench"))
+    integration = store.integrations()[0]
+    total = sum(len(rows) for rows in records.values())
+    print(f"\n## {kind.display_name}: {sizes['projects']} projects, "
+          + ", ".join(f"{len(rows)} {table}" for table, rows in records.items()) + f" ({total} records)")
+
+    first = phase(store, integration, sandboxes, "first")
+    links = store.rows("active_links", integration_id=integration["id"])
+    linked = Counter(row["record_type"] for row in links if row["erp_ref"])
+    exported = sum(linked.values())
+    list_pages = procore_list_pages(records, sizes["projects"])
+    minimum_first = {"procore": list_pages + exported,
+                     ERP_VENDOR[kind]: exported + erp_refresh_pages(kind, linked, first=True)}
+    report("first sync", first, total, minimum_first)
+
+    changed = change_one_percent(sandboxes, records, random.Random(7))
+    hour = phase(store, integration, sandboxes, "hour")
+    updates = sum(v for k, v in hour["counts"].items() if k.startswith("updated_"))
+    minimum_hour = {"procore": procore_list_pages({t: [] for t in TABLES}, sizes["projects"]),
+                    ERP_VENDOR[kind]: updates + erp_refresh_pages(kind, linked, first=False)}
+    report(f"hour with 1 % changed ({sum(changed.values())} records, {updates} of them linked and pushed)",
+           hour, sum(changed.values()), minimum_hour)
+    colours = Counter(row["colour"] for row in store.rows("active_links", integration_id=integration["id"]))
+    print(f"  links: {dict(colours)}")
+
+
+def report(title: str, figures: dict, records: int, minimum: dict[str, int]) -> None:
+    wall = figures["wall"]
+    print(f"- {title}: {wall:.1f} s wall, {records / wall:.0f} records/s, peak RSS {figures['peak_rss_mib']:.0f} MiB")
+    for vendor, minimum_calls in minimum.items():
+        made = figures["calls"][vendor]
+        print(f"  {vendor:<10} {made:>7} calls (minimum {minimum_calls}: pages to read + one write per changed "
+              f"record; the rest is sign-in and read-before-write)")
+    print(f"  at Procore's 3,600 calls an hour the Procore calls alone take {figures['calls']['procore'] / 3600:.2f} h")
+    print(f"  counts: {dict(sorted(figures['counts'].items()))}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--erp", choices=[k.value for k in ERP_VENDOR], action="append")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full data set")
+    args = parser.parse_args()
+    sizes = {key: max(1, round(value * args.scale)) for key, value in FULL.items()}
+    sizes["commitments_per_project"] = FULL["commitments_per_project"]
+    sandboxes = Sandboxes()
+    connect(sandboxes)
+    try:
+        for kind in args.erp or [k.value for k in ERP_VENDOR]:
+            run(ErpKind(kind), sizes, sandboxes)
+    finally:
+        sandboxes.stop()
+
+
+if __name__ == "__main__":
+    main()
