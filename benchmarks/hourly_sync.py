@@ -89,12 +89,14 @@ def seed(sandboxes: Sandboxes, sizes: dict) -> dict[str, list[dict]]:
 def connect(sandboxes: Sandboxes) -> None:
     connections = {
         "procore_bench": {"conn_type": "http", "host": f"{sandboxes.url}/procore",
-                          "login": procore.DEMO_CLIENT_ID, "password": procore.DEMO_CLIENT_SECRET},
+                          "login": procore.DEMO_CLIENT_ID, "password": procore.DEMO_CLIENT_SECRET,
+                          "extra": {"token_url": f"{sandboxes.url}/procore/oauth/token"}},
         "acumatica_bench": {"conn_type": "http", "host": f"{sandboxes.url}/acumatica", "login": acumatica.DEMO_USER,
                             "password": acumatica.DEMO_PASSWORD, "extra": {"tenant": acumatica.DEMO_TENANT}},
         "quickbooks_bench": {"conn_type": "http", "host": f"{sandboxes.url}/quickbooks",
                              "login": quickbooks.DEMO_CLIENT_ID, "password": quickbooks.DEMO_CLIENT_SECRET,
-                             "extra": {"realm_id": quickbooks.DEMO_REALM, "refresh_token": quickbooks.DEMO_REFRESH_TOKEN}},
+                             "extra": {"realm_id": quickbooks.DEMO_REALM, "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                       "token_url": f"{sandboxes.url}/quickbooks/oauth2/v1/tokens/bearer"}},
     }
     for conn_id, connection in connections.items():
         os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)

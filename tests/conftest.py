@@ -97,12 +97,14 @@ class SandboxServer:
         """Airflow connections (as AIRFLOW_CONN_* JSON) that point the connectors at this server."""
         return {
             "procore_test": {"conn_type": "http", "host": f"{self.url}/procore",
-                             "login": DEMO_CLIENT_ID, "password": DEMO_CLIENT_SECRET},
+                             "login": DEMO_CLIENT_ID, "password": DEMO_CLIENT_SECRET,
+                             "extra": {"token_url": f"{self.url}/procore/oauth/token"}},
             "acumatica_test": {"conn_type": "http", "host": f"{self.url}/acumatica", "login": ACUMATICA_USER,
                                "password": ACUMATICA_PASSWORD, "extra": {"tenant": ACUMATICA_TENANT}},
             "quickbooks_test": {"conn_type": "http", "host": f"{self.url}/quickbooks", "login": QBO_CLIENT_ID,
                                 "password": QBO_CLIENT_SECRET,
-                                "extra": {"realm_id": QBO_REALM, "refresh_token": QBO_REFRESH_TOKEN}},
+                                "extra": {"realm_id": QBO_REALM, "refresh_token": QBO_REFRESH_TOKEN,
+                                          "token_url": f"{self.url}/quickbooks/oauth2/v1/tokens/bearer"}},
         }
 
     def stop(self) -> None:

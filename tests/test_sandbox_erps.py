@@ -216,6 +216,8 @@ def test_a_fault_inside_an_http_200_is_an_error(quickbooks):
     response = requests.Response()
     response.status_code, response._content = 200, b'{"Fault": {"Error": [{"Message": "Duplicate", "code": "6140"}]}}'
     assert "Duplicate" in quickbooks.error_in(response) and "6140" in quickbooks.error_in(response)
+    response._content = b"{\"QueryResponse\": {}}"
+    assert quickbooks.error_in(response) is None
 
 
 def test_a_voided_payment_stays_with_zero_amounts_and_says_so(sandbox, quickbooks):

@@ -102,13 +102,9 @@ class AcumaticaHook(VendorHook):
             self.logged_in = False
         super().close()
 
-    def error_in(self, response: requests.Response) -> str | None:
-        if response.ok:
+    def error_message(self, body: dict[str, Any], ok: bool) -> str | None:
+        if ok:
             return None
-        try:
-            body = response.json()
-        except ValueError:
-            return response.text[:500] or response.reason
         field_errors = [f"{name}: {value['error']}" for name, value in body.items()
                         if isinstance(value, dict) and value.get("error")]
         message = body.get("exceptionMessage") or body.get("message") or ""

@@ -81,6 +81,7 @@ class VendorHook(HttpHook):
     max_attempts: ClassVar[int] = 8
     max_wait_seconds: ClassVar[float] = 300
     timeout_seconds: ClassVar[float] = 60
+    errors_inside_success: ClassVar[bool] = False  # QuickBooks may put a Fault in an HTTP 200
 
     def __init__(self, conn_id: str, **kwargs: Any):
         super().__init__(method="GET", http_conn_id=conn_id, **kwargs)
@@ -180,12 +181,20 @@ class VendorHook(HttpHook):
 
     def error_in(self, response: requests.Response) -> str | None:
         """The vendor's error message, or None when the answer is a success."""
-        if response.ok:
+        if response.ok and not self.errors_inside_success:
             return None
         try:
             body = response.json()
         except ValueError:
-            return response.text[:500] or response.reason
+            return None if response.ok else (response.text[:500] or response.reason)
+        if not isinstance(body, dict):
+            return None if response.ok else str(body)
+        return self.error_message(body, response.ok)
+
+    def error_message(self, body: dict[str, Any], ok: bool) -> str | None:
+        """The message in a JSON answer: vendors put it in their own places."""
+        if ok:
+            return None
         return str(body.get("errors") or body.get("error_description") or body.get("message") or body)
 
     # Retries and pacing -------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Airflow connection (type ``http``): host = API base URL (``https://api.procore.com``, or the
 sandbox's ``http://127.0.0.1:8700/procore``), login = OAuth client id, password = client secret.
-Extra ``token_url`` overrides where tokens come from (Procore issues them at
-``https://login.procore.com/oauth/token``; the default is ``<host>/oauth/token``).
+Extra ``token_url`` says where tokens come from: Procore issues them at
+``https://login.procore.com/oauth/token`` (the default); a sandbox or Procore's developer sandbox
+sets its own.
 
 Facts relied on (Procore developer documentation): client-credentials tokens live about 90
 minutes; every call carries ``Procore-Company-Id`` ("Missing Procore-Company-Id header!"
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 from erp_connectors.base import NO_AUTH, BearerToken, VendorApiError, VendorHook
 
 API = "rest/v1.0"
+PROCORE_TOKEN_URL = "https://login.procore.com/oauth/token"
 ACCESS_ORDER = ("none", "read_only", "standard", "admin")
 
 
@@ -71,7 +73,7 @@ class ProcoreHook(VendorHook):
 
     @property
     def token_url(self) -> str:
-        return self.extras.get("token_url") or self.url_from_endpoint("oauth/token")
+        return self.extras.get("token_url") or PROCORE_TOKEN_URL
 
     def default_request_headers(self) -> dict[str, str]:
         return super().default_request_headers() | {"Procore-Company-Id": str(self.company_id)}

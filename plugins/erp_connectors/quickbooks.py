@@ -3,8 +3,8 @@
 Airflow connection (type ``http``): host = API base (``https://quickbooks.api.intuit.com``, or the
 sandbox's ``http://127.0.0.1:8700/quickbooks``), login/password = the app's OAuth client id and
 secret; extras ``realm_id`` (the company), ``refresh_token`` (from the app's authorisation),
-``token_url`` (Intuit issues tokens at ``https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer``;
-default ``<host>/oauth2/v1/tokens/bearer``) and ``minorversion`` (75).
+``token_url`` (default Intuit's ``https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer``; the
+sandbox sets its own) and ``minorversion`` (75).
 
 Facts relied on (Intuit developer documentation): access tokens last an hour and are renewed with
 the refresh token, which rotates: the newest one must be kept, so the hook hands it to a
@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
-
-import requests
 
 from erp_connectors.base import BearerToken, VendorApiError, VendorHook
 
@@ -46,6 +44,7 @@ class QuickBooksHook(VendorHook):
     conn_type = "http"
     hook_name = "QuickBooks Online"
     settings_extras: ClassVar[tuple[str, ...]] = ("realm_id", "refresh_token", "token_url", "minorversion")
+    errors_inside_success = True
 
     def __init__(self, conn_id: str, token_store: RefreshTokenStore | None = None, **kwargs: Any):
         self.token_store = token_store
@@ -64,7 +63,7 @@ class QuickBooksHook(VendorHook):
         refresh_token = (self.token_store.load(self.http_conn_id) if self.token_store else None) \
             or self.extras.get("refresh_token")
         response = self.request(
-            "POST", self.extras.get("token_url") or self.url_from_endpoint("oauth2/v1/tokens/bearer"),
+            "POST", self.extras.get("token_url") or INTUIT_TOKEN_URL,
             auth=(self.connection.login, self.connection.password), idempotent=True,
             data={"grant_type": "refresh_token", "refresh_token": refresh_token})
         body = response.json()
@@ -78,17 +77,13 @@ class QuickBooksHook(VendorHook):
     def reauthenticate(self) -> bool:
         return self._token.forget()
 
-    def error_in(self, response: requests.Response) -> str | None:
-        try:
-            body = response.json()
-        except ValueError:
-            return None if response.ok else (response.text[:500] or response.reason)
-        fault = body.get("Fault") or body.get("fault") if isinstance(body, dict) else None
+    def error_message(self, body: dict[str, Any], ok: bool) -> str | None:
+        fault = body.get("Fault") or body.get("fault")
         if fault:
             errors = fault.get("Error") or fault.get("error") or []
             return "; ".join(f"{e.get('Message') or e.get('message')}: {e.get('Detail') or e.get('detail')} "
                              f"(code {e.get('code')})" for e in errors) or str(fault)
-        return None if response.ok else str(body)
+        return None if ok else str(body)
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
               idempotent: bool | None = None) -> dict[str, Any]:

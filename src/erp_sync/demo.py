@@ -40,14 +40,16 @@ CONNECTIONS = {
     "erp_sync_db": {"conn_type": "sqlite", "host": str(STORE_FILE),
                     "description": "ERP Sync status store"},
     "procore_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/procore", "login": procore.DEMO_CLIENT_ID,
-                        "password": procore.DEMO_CLIENT_SECRET, "description": "Procore sandbox"},
+                        "password": procore.DEMO_CLIENT_SECRET, "description": "Procore sandbox",
+                        "extra": json.dumps({"token_url": f"{SANDBOX_URL}/procore/oauth/token"})},
     "acumatica_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/acumatica", "login": acumatica.DEMO_USER,
                           "password": acumatica.DEMO_PASSWORD, "extra": json.dumps({"tenant": acumatica.DEMO_TENANT}),
                           "description": "Acumatica Cloud ERP sandbox"},
     "quickbooks_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/quickbooks", "login": quickbooks.DEMO_CLIENT_ID,
                            "password": quickbooks.DEMO_CLIENT_SECRET,
                            "extra": json.dumps({"realm_id": quickbooks.DEMO_REALM,
-                                                "refresh_token": quickbooks.DEMO_REFRESH_TOKEN}),
+                                                "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                                "token_url": f"{SANDBOX_URL}/quickbooks/oauth2/v1/tokens/bearer"}),
                            "description": "QuickBooks Online sandbox"},
 }
 INTEGRATIONS = [
