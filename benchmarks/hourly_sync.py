@@ -1,5 +1,6 @@
 """Hourly-sync benchmark: prints wall time, records per second, API calls per vendor against the
-minimum needed, and peak memory, for a first sync and for an hour with 1 % of the records changed.
+minimum needed, and peak memory, for a first sync and for an hour with 1 % of the records changed
+(after a quiet hour, which is reported too).
 
     make benchmark                      # 200 projects, 5,000 commitments, 1,500 CCOs, 15,000 invoices
     .venv/bin/python benchmarks/hourly_sync.py --scale 0.1 --erp acumatica
@@ -167,6 +168,11 @@ def run(kind: ErpKind, sizes: dict, sandboxes: Sandboxes) -> None:
                      ERP_VENDOR[kind]: exported + erp_refresh_pages(kind, linked, first=True)}
     report("first sync", first, total, minimum_first)
 
+    quiet = phase(store, integration, sandboxes, "quiet")
+    minimum_quiet = {"procore": procore_list_pages({t: [] for t in TABLES}, sizes["projects"]),
+                     ERP_VENDOR[kind]: erp_refresh_pages(kind, linked, first=False)}
+    report("next hour, nothing changed (reads once more what the first sync wrote back)", quiet, 0, minimum_quiet)
+
     changed = change_one_percent(sandboxes, records, random.Random(7))
     hour = phase(store, integration, sandboxes, "hour")
     updates = sum(v for k, v in hour["counts"].items() if k.startswith("updated_"))
@@ -180,7 +186,8 @@ def run(kind: ErpKind, sizes: dict, sandboxes: Sandboxes) -> None:
 
 def report(title: str, figures: dict, records: int, minimum: dict[str, int]) -> None:
     wall = figures["wall"]
-    print(f"- {title}: {wall:.1f} s wall, {records / wall:.0f} records/s, peak RSS {figures['peak_rss_mib']:.0f} MiB")
+    rate = f", {records / wall:.0f} records/s" if records else ""
+    print(f"- {title}: {wall:.1f} s wall{rate}, peak RSS {figures['peak_rss_mib']:.0f} MiB")
     for vendor, minimum_calls in minimum.items():
         made = figures["calls"][vendor]
         print(f"  {vendor:<10} {made:>7} calls (minimum {minimum_calls}: pages to read + one write per changed "

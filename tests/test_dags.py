@@ -97,7 +97,7 @@ def runs_of(store: Store, run_id: str) -> dict[tuple[str, str], dict]:
 
 
 @pytest.mark.airflow
-def test_hourly_sync_exports_to_both_erps_then_an_hour_without_changes_writes_nothing(
+def test_hourly_sync_exports_then_writes_nothing_then_pushes_an_edit_and_sees_a_deletion(
         airflow_db, sandbox, tmp_path, monkeypatch, dagbag):
     store = use_store(tmp_path, monkeypatch)
     add_both_erps(store)
@@ -120,6 +120,26 @@ def test_hourly_sync_exports_to_both_erps_then_an_hour_without_changes_writes_no
     for (name, job), row in runs_of(store, second.run_id).items():
         counts = json.loads(row["counts_json"])
         assert not [key for key in counts if key.startswith(("created", "updated", "red_"))], (name, job, counts)
+
+    # A Procore user edits an exported invoice; an Acumatica user deletes another one's bill.
+    acumatica = next(i for i in store.integrations() if i["erp_kind"] == "acumatica")
+    invoices = [row for row in store.rows("active_links", integration_id=acumatica["id"])
+                if row["record_type"] == "subcontractor_invoice"]
+    edited = next(r for r in sandbox.procore_rows("requisitions") if r["id"] == invoices[0]["procore_id"])
+    sandbox.control("PATCH", f"procore/requisitions/{edited['id']}",
+                    json={"summary": {**edited["summary"], "current_payment_due": "777.00"}})
+    sandbox.control("DELETE", f"acumatica/Bill/{invoices[1]['erp_ref']}")
+
+    third = dag.test()
+    assert third.state == "success"
+    runs = runs_of(store, third.run_id)
+    assert json.loads(runs[("summit-acumatica", "hourly_export")]["counts_json"])["updated_subcontractor_invoice"] == 1
+    assert json.loads(runs[("summit-acumatica", "hourly_refresh")]["counts_json"])["erp_deleted"] == 1
+    after = {row["id"]: row for row in store.rows("active_links", integration_id=acumatica["id"])}
+    assert after[invoices[1]["id"]]["erp_condition"] == "deleted" and after[invoices[1]["id"]]["erp_seen_at"]
+    bill = next(b for b in sandbox.erp_rows("acumatica", "Bill")
+                if f"Bill/{b['ReferenceNbr']['value']}" == invoices[0]["erp_ref"])
+    assert bill["Amount"]["value"] == 777.0
 
 
 def write_calls(sandbox, vendor: str) -> int:
