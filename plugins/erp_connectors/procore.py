@@ -121,6 +121,24 @@ class ProcoreHook(VendorHook):
             can_push_to_accounting=bool(company_user.get("erp_integrated_accountant")),
         )
 
+    def payment_sync_refusal(self, user_id: int) -> str | None:
+        """Why this user may not start the payment import on demand, or None if they may: it takes
+        'Admin' on the ERP Integrations tool or being an accounting approver ('Can Push to Accounting')."""
+        try:
+            user = self.get(f"companies/{self.company_id}/users/{user_id}")
+        except VendorApiError as error:
+            if error.status != 404:
+                raise
+            return f"Procore user {user_id} is not in the directory of company {self.company_id}."
+        if self._tool_level(user, "erp_integrations") == "admin" or user.get("erp_integrated_accountant"):
+            return None
+        return (f"{user.get('name', user_id)} (Procore user {user_id}) may not sync payments on demand: it takes "
+                "'Admin' on the ERP Integrations tool or being an accounting approver ('Can Push to Accounting').")
+
+    def sync_payments(self, project_id: int, updates: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """Upsert Payments Issued by ``id`` or ``origin_id`` (at most 1,000 at once): repeating it is harmless."""
+        return self.patch("contract_payments/sync", {"updates": updates}, project_id=project_id)
+
     def _tool_level(self, user: dict[str, Any], tool: str) -> str:
         template = user.get("permission_template")
         if not template:

@@ -60,7 +60,7 @@ INTEGRATIONS = [
                 erp_conn_id="quickbooks_sandbox"),
 ]
 # Conf for DAGs whose trigger form has required fields.
-TRIGGER_CONF: dict[str, dict] = {}
+TRIGGER_CONF: dict[str, dict] = {"erp_payment_import": {"requested_by": 101}}
 
 
 def airflow_env() -> dict[str, str]:

@@ -1,7 +1,8 @@
 -- name: active_links
 SELECT id, record_type, procore_id, procore_project_id, procore_number, erp_ref, erp_key_json, state, colour,
        message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_seen_at,
-       erp_modified_at, procore_updated_at, procore_json, fingerprint, exported_at, created_at, updated_at
+       erp_modified_at, erp_number, procore_updated_at, procore_json, fingerprint, exported_at, created_at,
+       updated_at
 FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL
 ORDER BY id;
@@ -28,7 +29,7 @@ WHERE id = :id AND ended_at IS NULL;
 -- name: update_link_erp_view
 UPDATE record_links
 SET erp_status = :erp_status, erp_present = :erp_present, erp_condition = :erp_condition,
-    erp_amount = :erp_amount, erp_balance = :erp_balance, erp_modified_at = :erp_modified_at,
+    erp_amount = :erp_amount, erp_balance = :erp_balance, erp_modified_at = :erp_modified_at, erp_number = :erp_number,
     erp_seen_at = :erp_seen_at, state = :state, colour = :colour, message = :message, updated_at = :erp_seen_at
 WHERE id = :id AND ended_at IS NULL;
 

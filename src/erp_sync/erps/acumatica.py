@@ -15,7 +15,9 @@ from typing import Any
 
 from erp_connectors.acumatica import AcumaticaHook, odata_datetime, odata_string
 from erp_connectors.base import VendorApiError
-from erp_sync.erps.base import ErpAdapter, ErpDocument, condition_of_bill, described, reference
+from erp_sync.erps.base import (
+    ErpAdapter, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described, payment_method, reference,
+)
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
@@ -23,8 +25,9 @@ from erp_sync.sync.records import ProcoreRecord
 ENTITY = {RecordType.COMMITMENT: "Subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "ChangeOrder",
           RecordType.SUBCONTRACTOR_INVOICE: "Bill"}
 KEYS = {"Subcontract": ("SubcontractNbr",), "ChangeOrder": ("RefNbr",), "Bill": ("Type", "ReferenceNbr")}
-STATUS_FIELDS = {"Subcontract": "Status,SubcontractTotal", "ChangeOrder": "Status,ReverseStatus,CommitmentsChangeTotal",
-                 "Bill": "Status,Amount,Balance"}
+STATUS_FIELDS = {"Subcontract": "Status,SubcontractTotal,VendorRef",
+                 "ChangeOrder": "Status,ReverseStatus,CommitmentsChangeTotal,ExternalRefNbr",
+                 "Bill": "Status,Amount,Balance,VendorRef"}
 DETAIL = {"Subcontract": ("Details", "LineDescription", "ExtCost"),
           "ChangeOrder": ("Commitments", "Description", "Amount"),
           "Bill": ("Details", "TransactionDescription", "Amount")}
@@ -119,6 +122,28 @@ class AcumaticaAdapter(ErpAdapter):
                     unchanged.append(link)
         return changed_views, unchanged
 
+    def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
+        """Checks and Payments with their applications; a void is a separate ``Voided Payment`` document
+        with the same number, and the original's status turns Voided."""
+        changed = f"LastModifiedDateTime gt {odata_datetime(since)}" if since else None
+        applications, voided = [], {}
+        for document in self.hook.records("Check", filter=changed, expand="Details"):
+            key = f"Payment/{document['ReferenceNbr']}"
+            if document.get("Type") == "Voided Payment":
+                voided[key] = _day(document.get("ApplicationDate"))
+                continue
+            if document.get("Type") != "Payment":
+                continue
+            for line in document.get("Details") or []:
+                bill_ref = f"{line.get('DocType') or 'Bill'}/{line.get('ReferenceNbr')}"
+                if bill_ref in bill_refs:
+                    applications.append(ErpPayment(
+                        key=key, bill_ref=bill_ref, amount=Decimal(str(line.get("AmountPaid") or 0)),
+                        date=_day(document.get("ApplicationDate")), method=payment_method(document.get("PaymentMethod")),
+                        check_number=document.get("PaymentRef"), voided=document.get("Status") == "Voided",
+                        modified_at=_moment(document.get("LastModifiedDateTime"))))
+        return PaymentChanges(applications, voided)
+
     def view(self, entity: str, ref: str, row: dict[str, Any]) -> ErpView:
         status = row.get("Status")
         amount = _decimal(row.get("Amount") or row.get("SubcontractTotal") or row.get("CommitmentsChangeTotal"))
@@ -133,7 +158,16 @@ class AcumaticaAdapter(ErpAdapter):
             condition = "open"
         modified = row.get("LastModifiedDateTime")
         return ErpView(ref, present=True, status=status, condition=condition, amount=amount, balance=balance,
-                       modified_at=datetime.fromisoformat(modified) if modified else None)
+                       modified_at=datetime.fromisoformat(modified) if modified else None,
+                       number=row.get("VendorRef") or row.get("ExternalRefNbr"))
+
+
+def _day(value: str | None) -> str | None:
+    return value[:10] if value else None
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -26,6 +26,30 @@ class ErpDocument:
     label: str               # Procore's origin_data: which ERP, which document
 
 
+@dataclass(frozen=True)
+class ErpPayment:
+    """One ERP payment as applied to one bill: what becomes one Procore contract payment."""
+
+    key: str                  # the payment document: "Payment/000123", "BillPayment/45"
+    bill_ref: str             # the paid bill's erp_ref, as its link holds it
+    amount: Decimal
+    date: str                 # YYYY-MM-DD
+    method: str               # "check" or "credit_card"
+    check_number: str | None
+    voided: bool = False
+    voided_on: str | None = None
+    modified_at: datetime | None = None
+
+
+@dataclass
+class PaymentChanges:
+    """What the ERP reports since a moment: payments as applied to bills, and payments that were voided
+    or deleted in a way that no longer shows which bills they paid (QuickBooks clears a void's lines)."""
+
+    applications: list[ErpPayment]
+    voided: dict[str, str | None]  # payment key -> when (YYYY-MM-DD), if known
+
+
 class ErpRefusal(Exception):
     """The ERP will not take this record as it is; ``reason_code`` says which kind of problem."""
 
@@ -97,6 +121,10 @@ class ErpAdapter(ABC):
         """What changed in the ERP for these links since a moment (all when None): the new views, and the
         links whose documents are still there unchanged."""
 
+    @abstractmethod
+    def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
+        """Payments applied to these bills, changed since a moment (all when None)."""
+
     def refusal(self, error: VendorApiError, record: ProcoreRecord, updating: bool) -> ErpRefusal:
         noun = record.record_type.noun
         if updating and self.is_locked(error):
@@ -108,6 +136,12 @@ class ErpAdapter(ABC):
     @abstractmethod
     def is_locked(self, error: VendorApiError) -> bool:
         ...
+
+
+def payment_method(name: str | None) -> str:
+    """Check or credit card, from the ERP's name for the method (Acumatica ``CREDITCARD``, QuickBooks ``CreditCard``)."""
+    text = (name or "").upper().replace(" ", "")
+    return "credit_card" if "CARD" in text or text in {"VISA", "MC", "AMEX"} else "check"
 
 
 def _normal(name: str) -> str:

@@ -18,7 +18,9 @@ from typing import Any
 
 from erp_connectors.base import VendorApiError
 from erp_connectors.quickbooks import QuickBooksHook, quoted
-from erp_sync.erps.base import ErpAdapter, ErpDocument, condition_of_bill, described, reference
+from erp_sync.erps.base import (
+    ErpAdapter, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described, payment_method, reference,
+)
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
@@ -155,6 +157,37 @@ class QuickBooksAdapter(ErpAdapter):
                     views.append((link, self.view(link, row)))
         return views, unchanged
 
+    def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
+        """BillPayments by ``cdc`` (or a query where ``cdc`` cannot reach); a void keeps the payment with its
+        amounts at 0, its lines cleared and ``PrivateNote`` starting with "Voided"."""
+        rows = self.changed_payments(since)
+        applications, voided = [], {}
+        for row in rows:
+            key = f"BillPayment/{row['Id']}"
+            modified = datetime.fromisoformat(row["MetaData"]["LastUpdatedTime"])
+            if row.get("status") == "Deleted" or (not row.get("Line") and
+                                                  (row.get("PrivateNote") or "").startswith("Voided")):
+                voided[key] = modified.date().isoformat()
+                continue
+            for line in row.get("Line") or []:
+                for linked in line.get("LinkedTxn") or []:
+                    if linked.get("TxnType") == "Bill" and str(linked.get("TxnId")) in bill_refs:
+                        applications.append(ErpPayment(
+                            key=key, bill_ref=str(linked["TxnId"]), amount=Decimal(str(line.get("Amount", 0))),
+                            date=row.get("TxnDate") or modified.date().isoformat(),
+                            method=payment_method(row.get("PayType")), check_number=row.get("DocNumber"),
+                            modified_at=modified))
+        return PaymentChanges(applications, voided)
+
+    def changed_payments(self, since: datetime | None) -> list[dict[str, Any]]:
+        if since is None or since < datetime.now(UTC) - CDC_REACH:
+            return list(self.hook.query("SELECT * FROM BillPayment"))
+        rows = self.hook.changes(["BillPayment"], since)["BillPayment"]
+        if len(rows) < CDC_CAP:
+            return rows
+        stamp = since.isoformat()
+        return list(self.hook.query(f"SELECT * FROM BillPayment WHERE MetaData.LastUpdatedTime > {quoted(stamp)}"))
+
     def view(self, link: Link, row: dict[str, Any] | None) -> ErpView:
         if row is None or row.get("status") == "Deleted":
             return ErpView(link.erp_ref, present=False, condition="deleted")
@@ -171,9 +204,9 @@ class QuickBooksAdapter(ErpAdapter):
             balance = Decimal(str(row.get("Balance", amount)))
             return ErpView(link.erp_ref, present=True, status="Paid" if balance <= 0 else "Open",
                            condition=condition_of_bill(amount, balance), amount=amount, balance=balance,
-                           modified_at=modified)
+                           modified_at=modified, number=row.get("DocNumber"))
         return ErpView(link.erp_ref, present=True, status=row.get("POStatus"), condition="open", amount=amount,
-                       modified_at=modified)
+                       modified_at=modified, number=row.get("DocNumber"))
 
 
 def _line_marked(order: dict[str, Any] | None, mark: str) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ class Link:
     erp_status: str | None = None
     erp_amount: Decimal | None = None
     erp_balance: Decimal | None = None
+    erp_number: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Link:
@@ -54,7 +55,8 @@ class Link:
                    procore_json=row["procore_json"], procore_updated_at=row["procore_updated_at"],
                    fingerprint=row["fingerprint"], exported_at=row["exported_at"],
                    erp_condition=row["erp_condition"], erp_present=row["erp_present"],
-                   erp_status=row["erp_status"], erp_amount=row["erp_amount"], erp_balance=row["erp_balance"])
+                   erp_status=row["erp_status"], erp_amount=row["erp_amount"], erp_balance=row["erp_balance"],
+                   erp_number=row["erp_number"])
 
     @property
     def record(self) -> ProcoreRecord | None:
@@ -76,6 +78,7 @@ class ErpView:
     amount: Decimal | None = None
     balance: Decimal | None = None
     modified_at: datetime | None = None
+    number: str | None = None  # the document number the ERP shows (a bill's vendor reference)
 
 
 class LinkBook:
@@ -143,7 +146,8 @@ class LinkBook:
                 link_id = link.id
                 rows.append({"id": link_id, "erp_status": view.status, "erp_present": view.present,
                              "erp_condition": view.condition, "erp_amount": view.amount, "erp_balance": view.balance,
-                             "erp_modified_at": view.modified_at, "erp_seen_at": now, "state": state,
+                             "erp_modified_at": view.modified_at, "erp_number": view.number or link.erp_number,
+                             "erp_seen_at": now, "state": state,
                              "colour": colour.value, "message": message})
                 if view.condition != link.erp_condition:
                     audit(tx, "record_link", link_id, f"erp_{view.condition}", actor=self.actor,
@@ -151,6 +155,7 @@ class LinkBook:
                           new_state=view.condition, detail={"erp_ref": view.erp_ref, "erp_status": view.status})
                 link.erp_condition, link.erp_present, link.erp_status = view.condition, view.present, view.status
                 link.erp_amount, link.erp_balance = view.amount, view.balance
+                link.erp_number = view.number or link.erp_number
                 link.state, link.colour, link.message = state, colour.value, message
             tx.execute_many("update_link_erp_view", rows)
             tx.execute_many("mark_links_seen", [{"id": link.id, "erp_seen_at": now} for link in unchanged])

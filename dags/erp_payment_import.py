@@ -1,0 +1,82 @@
+"""
+### ERP payment import ("Sync Payments for Synced Invoices")
+
+Imports the bill payments made in the ERP against bills this pipeline exported from Procore
+subcontractor invoices into the Payments Issued tab of the invoice's commitment: one Procore
+payment per ERP payment per bill it pays (checks and credit cards, full and partial payments), with
+the ERP reference in `origin_id`. Voids and later changes follow: a voided payment stays in Procore
+at 0 with a note saying when and in which ERP it was voided. Payment numbers and attachments edited
+in Procore are never overwritten. Invoice numbers that do not match the ERP's bill number are
+reported. Running it again changes nothing and writes nothing.
+
+**When it runs**: after every successful hourly sync of an integration (the `erp_sync_hourly_sync`
+asset), and on demand from the trigger form: say who is asking (a Procore user id) and, optionally,
+which integration (blank: all). Procore is asked whether that user has 'Admin' on the ERP
+Integrations tool or is an accounting approver; if not, the run ends with that message, recorded in
+`sync_runs`.
+"""
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from erp_sync.airflow_defaults import DEFAULT_ARGS, HOURLY_SYNC_DONE, PROCORE_POOL, START_DATE, fail_fast_on_refusals
+
+
+@dag(
+    dag_id="erp_payment_import",
+    schedule=[HOURLY_SYNC_DONE],
+    start_date=START_DATE,
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["erp-sync", "payments"],
+    doc_md=__doc__,
+    params={
+        "requested_by": Param(None, type=["null", "integer"], minimum=1, title="Requested by (Procore user id)",
+                              description="Who is asking. Required when you trigger it by hand; Procore is asked "
+                                          "whether this user may sync payments on demand."),
+        "integration": Param("", type="string", maxLength=100, title="Integration",
+                             description="The integration's name (python -m erp_sync integrations); blank for all."),
+    },
+)
+def erp_payment_import():
+    @task
+    def integrations_to_import() -> list[dict]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from erp_sync.store import Store
+
+        context = get_current_context()
+        integrations = Store.from_connection().integrations()
+        events = [event for events in context["triggering_asset_events"].values() for event in events]
+        if events:  # after hourly syncs: the integrations whose sync just succeeded
+            synced = {event.extra.get("integration") for event in events}
+            return [dict(row, requested_by=None) for row in integrations if row["name"] in synced]
+        params = context["params"]
+        if not params.get("requested_by"):
+            raise AirflowFailException("An on-demand payment sync needs 'requested_by': the Procore user id of "
+                                       "the person asking.")
+        wanted = (params.get("integration") or "").strip()
+        chosen = [row for row in integrations if not wanted or row["name"] == wanted]
+        if not chosen:
+            raise AirflowFailException(f"There is no enabled integration named {wanted!r}.")
+        return [dict(row, requested_by=params["requested_by"]) for row in chosen]
+
+    @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
+    def import_payments(integration: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from erp_sync.jobs.payment_import import PaymentSyncRefused, import_payments
+        from erp_sync.store import Store
+
+        context = get_current_context()
+        context["integration_name"] = integration["name"]
+        try:
+            with fail_fast_on_refusals():
+                return import_payments(Store.from_connection(), integration, context["run_id"],
+                                       requested_by=integration["requested_by"])
+        except PaymentSyncRefused as refusal:
+            raise AirflowFailException(str(refusal)) from refusal
+
+    import_payments.expand(integration=integrations_to_import())
+
+
+erp_payment_import()

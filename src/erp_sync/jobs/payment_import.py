@@ -1,0 +1,38 @@
+"""The payment import of one integration, after its hourly sync or on a person's demand."""
+
+from __future__ import annotations
+
+import logging
+
+from erp_sync.connectors import erp_adapter, procore_hook
+from erp_sync.runs import tracked_run
+from erp_sync.store import Store
+from erp_sync.sync.links import LinkBook
+from erp_sync.sync.payments import PaymentImporter
+
+log = logging.getLogger(__name__)
+JOB = "payment_import"
+
+
+class PaymentSyncRefused(Exception):
+    """The person who asked for an on-demand import may not start one."""
+
+
+def import_payments(store: Store, integration: dict, airflow_run_id: str | None,
+                    requested_by: int | None = None) -> dict:
+    """``requested_by`` is the Procore user behind an on-demand run; Procore is asked whether they may."""
+    with tracked_run(store, JOB, integration, airflow_run_id) as run:
+        procore, adapter = procore_hook(integration), erp_adapter(integration, store)
+        run.hooks += [procore, adapter.hook]
+        if requested_by is not None:
+            refusal = procore.payment_sync_refusal(requested_by)
+            if refusal:
+                run.counts["refused_on_demand"] = 1
+                raise PaymentSyncRefused(refusal)
+        actor = f"{JOB}:{airflow_run_id}" + (f" for Procore user {requested_by}" if requested_by else "")
+        importer = PaymentImporter(store, integration["id"], procore, adapter,
+                                   LinkBook(store, integration["id"], actor), run.counts, actor)
+        importer.run()
+        for mismatch in importer.mismatches:
+            log.warning("Invoice number mismatch for %s: %s", integration["name"], mismatch)
+    return run.summary()

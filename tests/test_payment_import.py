@@ -1,0 +1,244 @@
+"""erp_payment_import, run with dag.test() against the sandboxes: every case of "Sync Payments for Synced
+Invoices", each asserting what Procore's sandbox then holds. Each run imports both integrations:
+Acumatica (company 8089) and QuickBooks Online (company 8090)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
+from erp_sync.models import ErpKind, Integration
+from erp_sync.store import Store
+from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
+
+pytestmark = pytest.mark.airflow
+
+ERPS = {"summit-acumatica": (ErpKind.ACUMATICA, DEMO_COMPANY_ID, "acumatica_test", "acumatica"),
+        "harbor-quickbooks": (ErpKind.QUICKBOOKS_ONLINE, SECOND_COMPANY_ID, "quickbooks_test", "quickbooks")}
+
+
+class Scene:
+    """Both integrations synced once; helpers act as ERP users and read what Procore holds."""
+
+    def __init__(self, sandbox, store: Store, dag):
+        self.sandbox, self.store, self.dag = sandbox, store, dag
+        for name, (kind, company, conn_id, _vendor) in ERPS.items():
+            store.save_integration(Integration(name=name, procore_conn_id="procore_test", procore_company_id=company,
+                                               erp_kind=kind, erp_conn_id=conn_id))
+        self.integrations = {row["name"]: row for row in store.integrations()}
+        self.sync()
+
+    def sync(self) -> None:
+        for integration in self.integrations.values():
+            export_integration(self.store, integration, "sync")
+            refresh_integration(self.store, integration, "sync")
+
+    def invoices(self, name: str) -> list[dict]:
+        return [row for row in self.store.rows("active_links", integration_id=self.integrations[name]["id"])
+                if row["record_type"] == "subcontractor_invoice"]
+
+    def bill(self, name: str, index: int) -> tuple[str, dict]:
+        """The ERP's number for the invoice's bill, and its link."""
+        link = self.invoices(name)[index]
+        return link["erp_ref"].split("/")[-1], link
+
+    def bill_amount(self, name: str, number: str) -> Decimal:
+        vendor = ERPS[name][3]
+        for bill in self.sandbox.erp_rows(vendor, "Bill"):
+            if vendor == "acumatica" and bill["ReferenceNbr"]["value"] == number:
+                return Decimal(str(bill["Amount"]["value"]))
+            if vendor == "quickbooks" and bill["Id"] == number:
+                return Decimal(str(bill["TotalAmt"]))
+        raise KeyError(number)
+
+    def pay(self, name: str, bills: dict[str, Decimal | str], card: bool = False, check_number: str | None = None) -> str:
+        vendor = ERPS[name][3]
+        if vendor == "acumatica":
+            method = "CREDITCARD" if card else "CHECK"
+            if len(bills) == 1:
+                (bill, amount), = bills.items()
+                body = {"bill": bill, "amount": str(amount), "method": method, "check_number": check_number}
+                return self.sandbox.control("POST", "acumatica/payments", json=body).json()["ReferenceNbr"]["value"]
+            body = {"bills": {k: str(v) for k, v in bills.items()}, "method": method, "check_number": check_number}
+            return self.sandbox.control("POST", "acumatica/payments/multi", json=body).json()["ReferenceNbr"]["value"]
+        body = {"bills": {k: str(v) for k, v in bills.items()}, "pay_type": "CreditCard" if card else "Check",
+                "doc_number": check_number}
+        return self.sandbox.control("POST", "quickbooks/payments", json=body).json()["Id"]
+
+    def void(self, name: str, payment: str) -> None:
+        self.sandbox.control("POST", f"{ERPS[name][3]}/payments/{payment}/void")
+
+    def run(self, requested_by: int = 101, integration: str = ""):
+        return self.dag.test(run_conf={"requested_by": requested_by, "integration": integration})
+
+    def payments(self, name: str) -> list[dict]:
+        company = ERPS[name][1]
+        projects = {pid for pid, p in self.sandbox.sandboxes.procore.projects.items() if p.company.id == company}
+        return [p for p in self.sandbox.procore_rows("contract_payments") if p["project_id"] in projects]
+
+    def last_runs(self, run) -> dict[str, dict]:
+        return {row["integration"]: row for row in self.store.rows("runs_of_airflow_run", airflow_run_id=run.run_id)}
+
+
+@pytest.fixture
+def scene(airflow_db, sandbox, tmp_path, monkeypatch, dagbag) -> Scene:
+    store_file = tmp_path / "erp_sync.db"
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_SYNC_DB", json.dumps({"conn_type": "sqlite", "host": str(store_file)}))
+    store = Store.from_url(f"sqlite:///{store_file}")
+    store.upgrade()
+    return Scene(sandbox, store, dagbag.dags["erp_payment_import"])
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+
+
+def test_check_and_credit_card_payments_in_full_land_on_the_invoices_commitment(scene):
+    for name in ERPS:
+        (check_bill, check_link), (card_bill, card_link) = scene.bill(name, 0), scene.bill(name, 1)
+        scene.pay(name, {check_bill: scene.bill_amount(name, check_bill)}, check_number="10001")
+        scene.pay(name, {card_bill: scene.bill_amount(name, card_bill)}, card=True, check_number="CC-7")
+
+    run = scene.run()
+    assert run.state == "success"
+
+    for name in ERPS:
+        payments = {p["invoice_number"]: p for p in scene.payments(name)}
+        for index, (method, number) in enumerate((("check", "10001"), ("credit_card", "CC-7"))):
+            bill, link = scene.bill(name, index)
+            snapshot = json.loads(link["procore_json"])["data"]
+            paid = payments[snapshot["invoice_number"]]
+            assert Decimal(paid["amount"]) == scene.bill_amount(name, bill)
+            assert paid["payment_method"] == method and paid["check_number"] == number
+            assert paid["contract_id"] == snapshot["commitment_id"] and paid["origin_id"].endswith(link["erp_ref"])
+            assert ERPS[name][0].display_name in paid["origin_data"]
+    runs = scene.last_runs(run)
+    assert {name: json.loads(row["counts_json"]).get("new") for name, row in runs.items()} == {name: 2 for name in ERPS}
+
+
+def test_partial_payments_add_up_and_one_payment_for_several_bills_makes_one_payment_per_bill(scene):
+    for name in ERPS:
+        bill, _link = scene.bill(name, 0)
+        scene.pay(name, {bill: "100.00"}, check_number="201")
+        scene.pay(name, {bill: "250.50"}, check_number="202")
+        second, third = scene.bill(name, 1)[0], scene.bill(name, 2)[0]
+        if name == "summit-acumatica":  # one Acumatica payment pays bills of one vendor
+            vendors = {b["ReferenceNbr"]["value"]: b["Vendor"]["value"] for b in scene.sandbox.erp_rows("acumatica", "Bill")}
+            third = next(ref for ref, vendor in vendors.items() if vendor == vendors[second] and ref not in (bill, second))
+        else:
+            vendors = {b["Id"]: b["VendorRef"]["value"] for b in scene.sandbox.erp_rows("quickbooks", "Bill")}
+            third = next(ref for ref, vendor in vendors.items() if vendor == vendors[second] and ref not in (bill, second))
+        scene.pay(name, {second: "10.00", third: "20.00"}, check_number="300")
+
+    assert scene.run().state == "success"
+
+    for name in ERPS:
+        payments = scene.payments(name)
+        partial = sorted(Decimal(p["amount"]) for p in payments if p["check_number"] in ("201", "202"))
+        assert partial == [Decimal("100.00"), Decimal("250.50")] and sum(partial) == Decimal("350.50")
+        several = [p for p in payments if p["check_number"] == "300"]
+        assert sorted(Decimal(p["amount"]) for p in several) == [Decimal("10.00"), Decimal("20.00")]
+        assert len({p["origin_id"] for p in several}) == 2
+
+
+def test_a_void_after_the_sync_shows_in_procore_and_the_store_keeps_the_history(scene):
+    paid = {}
+    for name in ERPS:
+        bill, _link = scene.bill(name, 0)
+        paid[name] = scene.pay(name, {bill: "500.00"}, check_number="777")
+    assert scene.run().state == "success"
+    for name, payment in paid.items():
+        scene.void(name, payment)
+
+    assert scene.run().state == "success"
+
+    for name in ERPS:
+        voided = next(p for p in scene.payments(name) if p["check_number"] == "777")
+        assert voided["amount"] == "0.00"
+        assert voided["notes"].startswith(f"Voided in {ERPS[name][0].display_name} on ")
+        assert "(was 500.00)" in voided["notes"]
+        row = next(r for r in scene.store.rows("payments_of_integration", integration_id=scene.integrations[name]["id"]))
+        assert row["status"] == "voided" and row["voided_at"] is not None and row["amount"] == Decimal("500.00")
+        trail = scene.store.rows("audit_trail", entity="payment", entity_id=voided["origin_id"])
+        assert [entry["action"] for entry in trail] == ["new", "voided"]
+
+
+def test_amount_and_date_changed_in_the_erp_follow_but_the_users_payment_number_and_attachments_stay(scene):
+    paid = {}
+    for name in ERPS:
+        bill, _link = scene.bill(name, 0)
+        paid[name] = scene.pay(name, {bill: "300.00"}, check_number="900")
+    assert scene.run().state == "success"
+    for name in ERPS:  # a Procore user numbers the payment and attaches the check's scan
+        mine = next(p for p in scene.payments(name) if p["check_number"] == "900")
+        scene.sandbox.control("PATCH", f"procore/contract_payments/{mine['id']}",
+                              json={"payment_number": "PAY-MINE", "attachments": [{"name": "check-900.pdf"}]})
+    scene.sandbox.control("PATCH", f"acumatica/payments/{paid['summit-acumatica']}",
+                          json={"ApplicationDate": "2026-03-15T00:00:00+00:00", "PaymentRef": "901"})
+    qbo_bill = scene.bill("harbor-quickbooks", 0)[0]
+    scene.sandbox.control("PATCH", f"quickbooks/BillPayment/{paid['harbor-quickbooks']}", json={
+        "TxnDate": "2026-03-16", "Line": [{"Amount": 275.0, "LinkedTxn": [{"TxnId": qbo_bill, "TxnType": "Bill"}]}]})
+
+    assert scene.run().state == "success"
+
+    acumatica = next(p for p in scene.payments("summit-acumatica") if p["payment_number"] == "PAY-MINE")
+    assert acumatica["date"] == "2026-03-15" and acumatica["check_number"] == "901"
+    quickbooks = next(p for p in scene.payments("harbor-quickbooks") if p["payment_number"] == "PAY-MINE")
+    assert quickbooks["date"] == "2026-03-16" and quickbooks["amount"] == "275.00"
+    for payment in (acumatica, quickbooks):
+        assert payment["attachments"] == [{"name": "check-900.pdf"}]
+    assert sum(len(scene.payments(name)) for name in ERPS) == 2
+
+
+def test_an_invoice_number_that_does_not_match_the_erp_bill_number_is_reported(scene):
+    bill, link = scene.bill("harbor-quickbooks", 0)
+    scene.sandbox.control("PATCH", f"quickbooks/Bill/{bill}", json={"DocNumber": "SOMETHING-ELSE"})
+    scene.sync()  # the refresh learns the bill's number
+    scene.pay("harbor-quickbooks", {bill: "50.00"}, check_number="55")
+
+    run = scene.run(integration="harbor-quickbooks")
+
+    assert run.state == "success"
+    counts = json.loads(scene.last_runs(run)["harbor-quickbooks"]["counts_json"])
+    assert counts["invoice_number_mismatch"] == 1 and counts["new"] == 1
+    row = scene.store.rows("payments_of_integration", integration_id=scene.integrations["harbor-quickbooks"]["id"])[0]
+    assert "does not match bill number SOMETHING-ELSE" in row["message"]
+
+
+def test_running_twice_writes_nothing_the_second_time_and_a_lost_answer_never_doubles_a_payment(scene):
+    for name in ERPS:
+        bill, _link = scene.bill(name, 0)
+        scene.pay(name, {bill: "42.00"}, check_number="4242")
+    scene.sandbox.fault("procore", drop=True, after_commit=True, method="PATCH", path_pattern="contract_payments/sync",
+                        times=1)
+    assert scene.run().state == "success"
+    writes = scene.sandbox.control("GET", "procore/calls").json()
+
+    second = scene.run()
+
+    assert second.state == "success"
+    after = scene.sandbox.control("GET", "procore/calls").json()
+    assert {k: v for k, v in after.items() if k.startswith("PATCH")} == {k: v for k, v in writes.items() if k.startswith("PATCH")}
+    for name, row in scene.last_runs(second).items():
+        counts = json.loads(row["counts_json"])
+        assert not {"new", "changed", "voided"} & set(counts), (name, counts)
+    for name in ERPS:
+        assert [p["check_number"] for p in scene.payments(name)] == ["4242"]
+
+
+def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene):
+    denied = scene.run(requested_by=105)  # no ERP access, not an approver
+    assert denied.state == "failed"
+    failures = [row for row in scene.store.rows("recent_runs", limit=10) if row["job"] == "payment_import"]
+    assert failures and all("may not sync payments on demand" in row["error"] for row in failures)
+    assert all(row["status"] == "failed" for row in failures)
+
+    assert scene.run(requested_by=104).state == "success"  # read-only on ERP, but an accounting approver
+    assert scene.run(requested_by=103).state == "success"  # ERP admin without the approver privilege
