@@ -28,6 +28,7 @@ test: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/hourly_sync.py
+	$(BIN)/python benchmarks/payment_import.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)

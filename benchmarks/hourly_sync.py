@@ -13,94 +13,19 @@ the report says how long the same calls take at Procore's 3,600 calls an hour.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import random
 import resource
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-import requests
-
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="erp-sync-bench-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-
-from erp_sync.jobs.hourly_sync import export_integration, refresh_integration  # noqa: E402
-from erp_sync.models import ErpKind, Integration  # noqa: E402
-from erp_sync.store import Store  # noqa: E402
-from sandbox import acumatica, quickbooks  # noqa: E402
-from sandbox import procore_data as procore  # noqa: E402
+from common import ERP_VENDOR, TABLES, Sandboxes, calls, connect, new_store, seed
+from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
+from erp_sync.models import ErpKind
+from erp_sync.store import Store
 
 FULL = {"projects": 200, "commitments_per_project": 25, "change_orders_total": 1500, "invoices_total": 15000}
-TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
 PROCORE_PAGE, ACUMATICA_PAGE, QUICKBOOKS_PAGE = 100, 500, 1000
-ERP_VENDOR = {ErpKind.ACUMATICA: "acumatica", ErpKind.QUICKBOOKS_ONLINE: "quickbooks"}
-
-
-class Sandboxes:
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(self.port)], cwd=ROOT,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/procore/openapi.json", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.3)
-        raise TimeoutError("the sandboxes did not start")
-
-    def control(self, method: str, path: str, **kwargs) -> requests.Response:
-        response = requests.request(method, f"{self.url}/control/{path}", timeout=600, **kwargs)
-        response.raise_for_status()
-        return response
-
-    def calls(self, vendor: str) -> int:
-        return sum(self.control("GET", f"{vendor}/calls").json().values())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-def seed(sandboxes: Sandboxes, sizes: dict) -> dict[str, list[dict]]:
-    sandboxes.control("POST", "procore/reset", json={**sizes, "companies": 1})
-    sandboxes.control("POST", "acumatica/reset")
-    sandboxes.control("POST", "quickbooks/reset")
-    for vendor in ("procore", "acumatica", "quickbooks"):
-        sandboxes.control("DELETE", f"{vendor}/faults")
-    sandboxes.control("PUT", "procore/rate_limit", json={"limit": 10**8, "window_seconds": 3600,
-                                                         "spike_limit": 10**7, "spike_seconds": 1})
-    sandboxes.control("PUT", "acumatica/license", json={"seats": 10, "requests_per_minute": 10**7})
-    sandboxes.control("PUT", "quickbooks/limits", json={"per_minute": 10**7, "concurrent": 1000})
-    return {table: sandboxes.control("GET", f"procore/{table}").json() for table in TABLES}
-
-
-def connect(sandboxes: Sandboxes) -> None:
-    connections = {
-        "procore_bench": {"conn_type": "http", "host": f"{sandboxes.url}/procore",
-                          "login": procore.DEMO_CLIENT_ID, "password": procore.DEMO_CLIENT_SECRET,
-                          "extra": {"token_url": f"{sandboxes.url}/procore/oauth/token"}},
-        "acumatica_bench": {"conn_type": "http", "host": f"{sandboxes.url}/acumatica", "login": acumatica.DEMO_USER,
-                            "password": acumatica.DEMO_PASSWORD, "extra": {"tenant": acumatica.DEMO_TENANT}},
-        "quickbooks_bench": {"conn_type": "http", "host": f"{sandboxes.url}/quickbooks",
-                             "login": quickbooks.DEMO_CLIENT_ID, "password": quickbooks.DEMO_CLIENT_SECRET,
-                             "extra": {"realm_id": quickbooks.DEMO_REALM, "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
-                                       "token_url": f"{sandboxes.url}/quickbooks/oauth2/v1/tokens/bearer"}},
-    }
-    for conn_id, connection in connections.items():
-        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
 
 
 def pages(count: int, size: int) -> int:
@@ -126,14 +51,14 @@ def erp_refresh_pages(kind: ErpKind, linked: Counter[str], first: bool) -> int:
 
 
 def phase(store: Store, integration: dict, sandboxes: Sandboxes, name: str) -> dict:
-    before = {vendor: sandboxes.calls(vendor) for vendor in ("procore", "acumatica", "quickbooks")}
+    before = calls(sandboxes)
     started = time.perf_counter()
     exported = export_integration(store, integration, name)
     refreshed = refresh_integration(store, integration, name)
     wall = time.perf_counter() - started
-    calls = {vendor: sandboxes.calls(vendor) - n for vendor, n in before.items()}
+    made = {vendor: n - before[vendor] for vendor, n in calls(sandboxes).items()}
     counts = Counter(exported["counts"]) + Counter(refreshed["counts"])
-    return {"wall": wall, "calls": calls, "counts": counts,
+    return {"wall": wall, "calls": made, "counts": counts,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -149,12 +74,7 @@ def change_one_percent(sandboxes: Sandboxes, records: dict[str, list[dict]], rng
 
 def run(kind: ErpKind, sizes: dict, sandboxes: Sandboxes) -> None:
     records = seed(sandboxes, sizes)
-    store = Store.from_url(f"sqlite:///{tempfile.mkdtemp(prefix='erp-sync-bench-')}/store.db")
-    store.upgrade()
-    store.save_integration(Integration(name=f"bench-{kind.value}", procore_conn_id="procore_bench",
-                                       procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=kind,
-                                       erp_conn_id=f"{ERP_VENDOR[kind]}_bench"))
-    integration = store.integrations()[0]
+    store, integration = new_store(kind)
     total = sum(len(rows) for rows in records.values())
     print(f"\n## {kind.display_name}: {sizes['projects']} projects, "
           + ", ".join(f"{len(rows)} {table}" for table, rows in records.items()) + f" ({total} records)")

@@ -105,6 +105,7 @@ class AcumaticaState:
     def reset(self) -> None:
         with self.lock:
             self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITIES}
+            self.index: dict[str, dict[tuple[str, ...], str]] = {name: {} for name in ENTITIES}
             self.numbers = itertools.count(1)
             for vendor_id, name in VENDORS.items():
                 self.insert("Vendor", {"VendorID": vendor_id, "VendorName": name, "Status": "Active"})
@@ -125,6 +126,7 @@ class AcumaticaState:
             raise AcumaticaError(422, f"{entity} {' '.join(map(str, (record[k] for k in spec.keys)))} already exists.")
         record["LastModifiedDateTime"] = now()
         self.records[entity][record["id"]] = record
+        self.index[entity][_key(spec, record)] = record["id"]
         return record
 
     def touch(self, record: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -138,9 +140,8 @@ class AcumaticaState:
             return self.records[entity][key[0]]
         if len(key) != len(keys):
             return None
-        wanted = [str(part).lower() for part in key]
-        return next((r for r in self.records[entity].values()
-                     if [str(r.get(k, "")).lower() for k in keys] == wanted), None)
+        record_id = self.index[entity].get(tuple(str(part).lower() for part in key))
+        return self.records[entity].get(record_id) if record_id else None
 
     def found(self, entity: str, key: list[Any]) -> dict[str, Any]:
         record = self.by_key(entity, key)
@@ -206,6 +207,7 @@ class AcumaticaState:
             if entity == "Check" and record.get("Status") != "On Hold":
                 raise AcumaticaError(422, "A released payment cannot be deleted; void it instead.")
             del self.records[entity][record["id"]]
+            del self.index[entity][_key(ENTITIES[entity], record)]
 
     def apply_payment(self, check: dict[str, Any], sign: int) -> None:
         for line in check.get("Details") or []:
@@ -240,6 +242,10 @@ class AcumaticaState:
                 "ReverseStatus": "Reversing", "OrigCORefNbr": order["RefNbr"], "ChangeDate": now(),
                 "ExternalRefNbr": order.get("ExternalRefNbr"), "Commitments": lines,
                 "CommitmentsChangeTotal": -Decimal(str(order.get("CommitmentsChangeTotal") or 0))})
+
+
+def _key(spec: EntitySpec, record: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(record.get(k, "")).lower() for k in spec.keys)
 
 
 def derived(entity: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -594,6 +600,18 @@ def control_router(state: AcumaticaState) -> APIRouter:
     @router.post("/payments/multi")
     def pay_bills(payment: MultiPayment) -> dict[str, Any]:
         return pay(payment.bills, payment.method, payment.check_number, None)
+
+    @router.post("/payments/bulk")
+    def pay_many(payments: list[Payment]) -> dict[str, list[str]]:
+        """Many single-bill payments at once (benchmarks): their reference numbers, in order."""
+        return {"references": [pay({p.bill: p.amount}, p.method, p.check_number, p.date)["ReferenceNbr"]["value"]
+                               for p in payments]}
+
+    @router.post("/payments/void/bulk")
+    def void_many(references: list[str]) -> dict[str, int]:
+        for reference in references:
+            state.void_check(["Payment", reference])
+        return {"voided": len(references)}
 
     @router.post("/payments/{reference}/void")
     def void(reference: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from sandbox.procore_data import (
     SeedSizes,
     Vendor,
     now,
+    record_project,
 )
 
 MAX_PER_PAGE = 100
@@ -306,8 +307,7 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         if update.get("id"):
             existing = record_in("contract_payments", company, project_id, int(update["id"]))
         elif update.get("origin_id"):
-            existing = next((p for p in state.tables["contract_payments"].values()
-                             if p.project_id == project_id and p.origin_id == update["origin_id"]), None)
+            existing = state.find_by_origin("contract_payments", project_id, update["origin_id"])
         if existing is None:
             contract_in(company, project_id, int(update.get("contract_id", 0)))
             fields = {**update, "project_id": project_id}
@@ -329,8 +329,7 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     def delete_payment(record_id: int, project_id: int, contract_id: int, company: CompanyId) -> Response:
         contract_in(company, project_id, contract_id)
         record_in("contract_payments", company, project_id, record_id)
-        with state.lock:
-            del state.tables["contract_payments"][record_id]
+        state.delete("contract_payments", record_id)
         return Response(status_code=204)
 
     app.include_router(open_api)
@@ -409,11 +408,6 @@ def found(record: BaseModel | None, noun: str, record_id: int) -> BaseModel:
     if record is None:
         raise ProcoreError(404, f"{noun} {record_id} not found")
     return record
-
-
-def record_project(record: BaseModel) -> int:
-    project = getattr(record, "project", None)
-    return project.id if project is not None else record.project_id
 
 
 def parse_range(value: str) -> tuple[datetime, datetime]:

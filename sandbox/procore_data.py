@@ -218,6 +218,7 @@ class ProcoreState:
             self.users: dict[int, CompanyUser] = {}
             self.project_users: dict[tuple[int, int], ProjectUser] = {}
             self.tables: dict[str, dict[int, BaseModel]] = {name: {} for name in RECORD_TABLES}
+            self.by_origin: dict[tuple[str, int, str], int] = {}
             _DemoCompany(self, sizes).build()
 
     def new_id(self) -> int:
@@ -240,8 +241,30 @@ class ProcoreState:
         if touch:
             record = record.model_copy(update={"updated_at": now()})
         with self.lock:
+            previous = self.tables[table].get(record.id)
+            if previous is not None and getattr(previous, "origin_id", None):
+                self.by_origin.pop((table, record_project(previous), previous.origin_id), None)
             self.tables[table][record.id] = record
+            if getattr(record, "origin_id", None):
+                self.by_origin[(table, record_project(record), record.origin_id)] = record.id
         return record
+
+    def delete(self, table: str, record_id: int) -> None:
+        with self.lock:
+            record = self.tables[table].pop(record_id)
+            if getattr(record, "origin_id", None):
+                self.by_origin.pop((table, record_project(record), record.origin_id), None)
+
+    def find_by_origin(self, table: str, project_id: int, origin_id: str) -> BaseModel | None:
+        """Procore's upsert by ``origin_id`` is scoped to a project."""
+        with self.lock:
+            record_id = self.by_origin.get((table, project_id, origin_id))
+            return self.tables[table].get(record_id) if record_id is not None else None
+
+
+def record_project(record: BaseModel) -> int:
+    project = getattr(record, "project", None)
+    return project.id if project is not None else record.project_id
 
 
 class _DemoCompany:

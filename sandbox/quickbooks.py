@@ -446,6 +446,17 @@ def control_router(state: QuickBooksState) -> APIRouter:
                 "Line": [{"Amount": float(amount), "LinkedTxn": [{"TxnId": bill_id, "TxnType": "Bill"}]}
                          for bill_id, amount in payment.bills.items()]}, None, None)
 
+    @router.post("/payments/bulk")
+    def pay_many(payments: list[Payment]) -> dict[str, list[str]]:
+        """Many payments at once (benchmarks): their Ids, in order."""
+        return {"ids": [pay(payment)["Id"] for payment in payments]}
+
+    @router.post("/payments/void/bulk")
+    def void_many(payment_ids: list[str]) -> dict[str, int]:
+        for payment_id in payment_ids:
+            void(payment_id)
+        return {"voided": len(payment_ids)}
+
     @router.post("/payments/{payment_id}/void")
     def void(payment_id: str) -> dict[str, Any]:
         with state.lock:

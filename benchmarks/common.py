@@ -1,0 +1,99 @@
+"""What the benchmarks share: the sandboxes in their own process with the rate limits raised, the
+Airflow connections that point at them, and a fresh status store with one integration."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="erp-sync-bench-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+from erp_sync.models import ErpKind, Integration  # noqa: E402
+from erp_sync.store import Store  # noqa: E402
+from sandbox import acumatica, quickbooks  # noqa: E402
+from sandbox import procore_data as procore  # noqa: E402
+
+TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
+ERP_VENDOR = {ErpKind.ACUMATICA: "acumatica", ErpKind.QUICKBOOKS_ONLINE: "quickbooks"}
+
+
+class Sandboxes:
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(self.port)], cwd=ROOT,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/procore/openapi.json", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.3)
+        raise TimeoutError("the sandboxes did not start")
+
+    def control(self, method: str, path: str, **kwargs) -> requests.Response:
+        response = requests.request(method, f"{self.url}/control/{path}", timeout=600, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def calls(self, vendor: str) -> int:
+        return sum(self.control("GET", f"{vendor}/calls").json().values())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def seed(sandboxes: Sandboxes, sizes: dict) -> dict[str, list[dict]]:
+    sandboxes.control("POST", "procore/reset", json={**sizes, "companies": 1})
+    sandboxes.control("POST", "acumatica/reset")
+    sandboxes.control("POST", "quickbooks/reset")
+    for vendor in ("procore", "acumatica", "quickbooks"):
+        sandboxes.control("DELETE", f"{vendor}/faults")
+    sandboxes.control("PUT", "procore/rate_limit", json={"limit": 10**8, "window_seconds": 3600,
+                                                         "spike_limit": 10**7, "spike_seconds": 1})
+    sandboxes.control("PUT", "acumatica/license", json={"seats": 10, "requests_per_minute": 10**7})
+    sandboxes.control("PUT", "quickbooks/limits", json={"per_minute": 10**7, "concurrent": 1000})
+    return {table: sandboxes.control("GET", f"procore/{table}").json() for table in TABLES}
+
+
+def connect(sandboxes: Sandboxes) -> None:
+    connections = {
+        "procore_bench": {"conn_type": "http", "host": f"{sandboxes.url}/procore",
+                          "login": procore.DEMO_CLIENT_ID, "password": procore.DEMO_CLIENT_SECRET,
+                          "extra": {"token_url": f"{sandboxes.url}/procore/oauth/token"}},
+        "acumatica_bench": {"conn_type": "http", "host": f"{sandboxes.url}/acumatica", "login": acumatica.DEMO_USER,
+                            "password": acumatica.DEMO_PASSWORD, "extra": {"tenant": acumatica.DEMO_TENANT}},
+        "quickbooks_bench": {"conn_type": "http", "host": f"{sandboxes.url}/quickbooks",
+                             "login": quickbooks.DEMO_CLIENT_ID, "password": quickbooks.DEMO_CLIENT_SECRET,
+                             "extra": {"realm_id": quickbooks.DEMO_REALM, "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                       "token_url": f"{sandboxes.url}/quickbooks/oauth2/v1/tokens/bearer"}},
+    }
+    for conn_id, connection in connections.items():
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
+
+
+def new_store(kind: ErpKind) -> tuple[Store, dict]:
+    store = Store.from_url(f"sqlite:///{tempfile.mkdtemp(prefix='erp-sync-bench-')}/store.db")
+    store.upgrade()
+    store.save_integration(Integration(name=f"bench-{kind.value}", procore_conn_id="procore_bench",
+                                       procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=kind,
+                                       erp_conn_id=f"{ERP_VENDOR[kind]}_bench"))
+    return store, store.integrations()[0]
+
+
+def calls(sandboxes: Sandboxes) -> dict[str, int]:
+    return {vendor: sandboxes.calls(vendor) for vendor in ("procore", "acumatica", "quickbooks")}
