@@ -174,3 +174,34 @@ def airflow_db():
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env=os.environ.copy())
     return AIRFLOW_HOME
+
+
+def _use_sqlite_store(tmp_path: Path, monkeypatch) -> Store:
+    store_file = tmp_path / "erp_sync.db"
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_SYNC_DB", json.dumps({"conn_type": "sqlite", "host": str(store_file)}))
+    return _sqlite_store(tmp_path)
+
+
+@pytest.fixture
+def airflow_sqlite_store(tmp_path, monkeypatch) -> Store:
+    """A SQLite status store that the DAGs' tasks reach through the ``erp_sync_db`` connection."""
+    return _use_sqlite_store(tmp_path, monkeypatch)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def airflow_store(request, tmp_path, monkeypatch) -> Store:
+    """The status store behind the ``erp_sync_db`` connection, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield _use_sqlite_store(tmp_path, monkeypatch)
+        return
+    store, admin, schema = _postgres_store()
+    url = sa.engine.make_url(POSTGRES_URL)
+    monkeypatch.setenv("AIRFLOW_CONN_ERP_SYNC_DB", json.dumps({
+        "conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username,
+        "password": url.password, "schema": url.database,
+        "extra": {"sqlalchemy_query": {"options": f"-csearch_path={schema}"}}}))
+    yield store
+    store.engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

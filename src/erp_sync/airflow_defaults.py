@@ -29,6 +29,8 @@ ERP_POOLS = {"acumatica": "acumatica_api", "quickbooks_online": "quickbooks_api"
 # Emitted by each integration's successful hourly sync (the event's extra names the integration);
 # the payment import and the unlink queue are scheduled on it.
 HOURLY_SYNC_DONE = Asset("erp_sync_hourly_sync")
+# Emitted when a request is filed through the form, so the queue runs at once instead of at its next tick.
+UNLINK_REQUESTED = Asset("erp_sync_unlink_requested")
 
 
 @contextmanager

@@ -122,6 +122,14 @@ class AcumaticaAdapter(ErpAdapter):
                     unchanged.append(link)
         return changed_views, unchanged
 
+    def still_in_erp(self, link: Link) -> bool:
+        """Deleted is gone; a change order that was reversed (``ReverseStatus``) is gone too."""
+        entity = link.erp_key["entity"]
+        current = self.hook.record(entity, *[str(link.erp_key[name]) for name in KEYS[entity]])
+        if current is None:
+            return False
+        return not (entity == "ChangeOrder" and current.get("ReverseStatus") == "Reversed")
+
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """Checks and Payments with their applications; a void is a separate ``Voided Payment`` document
         with the same number, and the original's status turns Voided."""

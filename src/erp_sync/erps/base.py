@@ -122,6 +122,10 @@ class ErpAdapter(ABC):
         links whose documents are still there unchanged."""
 
     @abstractmethod
+    def still_in_erp(self, link: Link) -> bool:
+        """Asked live before an unlink: is the linked document still there (not deleted, not reversed)?"""
+
+    @abstractmethod
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """Payments applied to these bills, changed since a moment (all when None)."""
 

@@ -157,6 +157,13 @@ class QuickBooksAdapter(ErpAdapter):
                     views.append((link, self.view(link, row)))
         return views, unchanged
 
+    def still_in_erp(self, link: Link) -> bool:
+        """Deleted is gone; a CCO is gone once its line is off the purchase order."""
+        document = self.hook.read(link.erp_key["entity"], link.erp_key["Id"])
+        if document is None:
+            return False
+        return "LineId" not in link.erp_key or _line_with_id(document, link.erp_key["LineId"]) is not None
+
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """BillPayments by ``cdc`` (or a query where ``cdc`` cannot reach); a void keeps the payment with its
         amounts at 0, its lines cleared and ``PrivateNote`` starting with "Voided"."""
@@ -193,7 +200,7 @@ class QuickBooksAdapter(ErpAdapter):
             return ErpView(link.erp_ref, present=False, condition="deleted")
         modified = datetime.fromisoformat(row["MetaData"]["LastUpdatedTime"])
         if "LineId" in link.erp_key:  # a CCO: its line on the purchase order
-            line = next((l for l in row.get("Line", []) if l.get("Id") == link.erp_key["LineId"]), None)
+            line = _line_with_id(row, link.erp_key["LineId"])
             if line is None:
                 return ErpView(link.erp_ref, present=False, status="line removed", condition="deleted",
                                modified_at=modified)
@@ -207,6 +214,10 @@ class QuickBooksAdapter(ErpAdapter):
                            modified_at=modified, number=row.get("DocNumber"))
         return ErpView(link.erp_ref, present=True, status=row.get("POStatus"), condition="open", amount=amount,
                        modified_at=modified, number=row.get("DocNumber"))
+
+
+def _line_with_id(order: dict[str, Any], line_id: str) -> dict[str, Any] | None:
+    return next((line for line in order.get("Line", []) if line.get("Id") == line_id), None)
 
 
 def _line_marked(order: dict[str, Any] | None, mark: str) -> dict[str, Any] | None:

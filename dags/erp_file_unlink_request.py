@@ -1,0 +1,63 @@
+"""
+### File an unlink request
+
+The form for asking that a Procore record be unlinked from its ERP record, so that it can be edited,
+deleted and exported again. Fill in the integration, the record type, the Procore record (its id,
+or its project id and its number as you see it in Procore) and who is asking (a Procore user id).
+The request is checked, written to `unlink_requests` (the same table people may type rows into)
+and the unlink queue starts at once. Who filed it is taken from your Airflow login.
+
+The queue answers in the request's row: GREEN `Successfully Unlinked`, or RED with what to do first
+(for example `The requisition is still in Acumatica Cloud ERP. Please delete it before retrying.`).
+"""
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
+
+
+@dag(
+    dag_id="erp_file_unlink_request",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["erp-sync", "unlink"],
+    doc_md=__doc__,
+    params={
+        "integration": Param("", type="string", minLength=1, maxLength=100, title="Integration",
+                             description="The integration's name, as `python -m erp_sync integrations` lists it."),
+        "record_type": Param("subcontractor_invoice", type="string", title="Record type",
+                             enum=["commitment", "commitment_change_order", "subcontractor_invoice"]),
+        "procore_id": Param(None, type=["null", "integer"], minimum=1, title="Procore record id",
+                            description="The record's id in Procore; or leave blank and give project and number."),
+        "project_id": Param(None, type=["null", "integer"], minimum=1, title="Procore project id"),
+        "record_number": Param(None, type=["null", "string"], maxLength=100, title="Record number",
+                               description="As Procore shows it: SC-001, SC-001-CO01, an invoice number."),
+        "requested_by": Param(None, type=["null", "integer"], minimum=1, title="Requested by (Procore user id)",
+                              description="Whose permissions Procore checks: Admin on Commitments, Standard or "
+                                          "Admin on ERP Integrations, and Can Push to Accounting."),
+    },
+)
+def erp_file_unlink_request():
+    @task(outlets=[UNLINK_REQUESTED], retries=0)
+    def file_request() -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from erp_sync.store import Store
+        from erp_sync.unlink import file_request as write_request
+
+        context = get_current_context()
+        fields = {key: context["params"].get(key) for key in
+                  ("integration", "record_type", "procore_id", "project_id", "record_number", "requested_by")}
+        filed_by = getattr(context["dag_run"], "triggering_user_name", None)
+        try:
+            request_id = write_request(Store.from_connection(), fields, filed_by)
+        except ValueError as problem:
+            raise AirflowFailException(str(problem)) from problem
+        return {"request_id": request_id, "filed_by": filed_by}
+
+    file_request()
+
+
+erp_file_unlink_request()

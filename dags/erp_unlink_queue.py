@@ -1,0 +1,61 @@
+"""
+### ERP unlink queue
+
+Works through `unlink_requests` (rows typed in by people, or filed with `erp_file_unlink_request`):
+every five minutes, as soon as a request is filed, and after each hourly sync. Each pending request
+is claimed by exactly one worker, then:
+
+1. Procore is asked, now, whether the requester has 'Admin' on the project's Commitments tool,
+   'Standard' or 'Admin' on the ERP Integrations tool, and 'Can Push to Accounting';
+2. the ERP is asked whether the record is gone (deleted; for Acumatica change orders, reversed);
+3. the Procore record's ERP reference is cleared and the link is ended (kept for audit), so the
+   next hourly sync may export the record again as a new link.
+
+The outcome goes back into the request's row (`status`, `colour`, `message`, `processed_at`,
+`processed_by_run`): GREEN `Successfully Unlinked`, or RED saying what is wrong or what to do first,
+e.g. `The commitment is still in QuickBooks® Online. Please delete it before retrying.` A bad
+request changes nothing else. Each integration is its own mapped task.
+"""
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+
+from erp_sync.airflow_defaults import (
+    DEFAULT_ARGS, HOURLY_SYNC_DONE, PROCORE_POOL, START_DATE, UNLINK_REQUESTED, fail_fast_on_refusals,
+)
+
+
+@dag(
+    dag_id="erp_unlink_queue",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+                                 assets=(UNLINK_REQUESTED | HOURLY_SYNC_DONE)),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["erp-sync", "unlink"],
+    doc_md=__doc__,
+)
+def erp_unlink_queue():
+    @task
+    def integrations_with_requests() -> list[dict]:
+        from erp_sync.jobs.unlink_queue import integrations_with_requests, reject_unknown_integrations
+        from erp_sync.store import Store
+
+        store = Store.from_connection()
+        reject_unknown_integrations(store, get_current_context()["run_id"])
+        return integrations_with_requests(store)
+
+    @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
+    def work_queue(integration: dict) -> dict:
+        from erp_sync.jobs.unlink_queue import drain_integration
+        from erp_sync.store import Store
+
+        context = get_current_context()
+        context["integration_name"] = integration["name"]
+        with fail_fast_on_refusals():
+            return drain_integration(Store.from_connection(), integration, context["run_id"])
+
+    work_queue.expand(integration=integrations_with_requests())
+
+
+erp_unlink_queue()

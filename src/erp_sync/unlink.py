@@ -1,0 +1,189 @@
+"""The unlink request: what a valid one names, who may make it, what must be true in the ERP first,
+and the exact words of every outcome (Procore's unlink articles, ``SPEC.md`` "The unlink request").
+
+Processing is ordered so that a retry after a crash finishes the job and never half-does it: the
+checks change nothing; the Procore record's ERP reference is cleared first (repeating that is
+harmless, and a sync that runs meanwhile still sees the link); the link is ended last, in the
+same transaction as the request's outcome, by a statement that only one worker can win.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from erp_connectors.base import VendorApiError
+from erp_connectors.procore import ProcoreHook
+from erp_sync.erps.base import ErpAdapter
+from erp_sync.models import Colour, ErpKind, RecordType
+from erp_sync.store import Store, audit, utcnow
+from erp_sync.sync.links import Link
+
+SUCCESS = "Successfully Unlinked"
+MAX_ID = 2**63 - 1
+
+
+def still_in_erp(record_type: RecordType, erp: ErpKind) -> str:
+    return f"The {record_type.noun} is still in {erp.display_name}. Please delete it before retrying."
+
+
+def shown(text: object, limit: int = 80) -> str:
+    """A person's text inside our message: cut short and made inert for the pages that show it."""
+    value = str(text)
+    return html.escape(value if len(value) <= limit else value[:limit] + "…")
+
+
+class UnlinkRequest(BaseModel):
+    """What a request must name; the trigger form and rows typed into the table are held to it alike."""
+
+    integration: str = Field(min_length=1, max_length=100)
+    record_type: RecordType
+    procore_id: int | None = Field(default=None, gt=0, le=MAX_ID)
+    project_id: int | None = Field(default=None, gt=0, le=MAX_ID)
+    record_number: str | None = Field(default=None, min_length=1, max_length=100)
+    requested_by: int = Field(gt=0, le=MAX_ID)
+    filed_by: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def names_a_record(self) -> UnlinkRequest:
+        if self.procore_id is None and not (self.project_id and self.record_number):
+            raise ValueError("name the Procore record: its id, or its project id and its number")
+        return self
+
+
+def what_is_wrong(error: ValidationError) -> str:
+    """Pydantic's findings as one sentence a person can act on."""
+    labels = {"integration": "the integration", "record_type": "the record type", "procore_id": "the Procore id",
+              "project_id": "the project id", "record_number": "the record number",
+              "requested_by": "the requester (a Procore user id)", "filed_by": "who filed it"}
+    parts = []
+    for problem in error.errors(include_url=False):
+        field = problem["loc"][0] if problem["loc"] else None
+        if field == "record_type":
+            parts.append("the record type must be commitment, commitment_change_order or subcontractor_invoice "
+                         f"(got '{shown(problem.get('input'))}')")
+        elif field in labels:
+            parts.append(f"{labels[field]}: {problem['msg'].lower()}")
+        else:
+            parts.append(problem["msg"].removeprefix("Value error, "))
+    return "The request cannot be processed: " + "; ".join(parts) + "."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    colour: Colour
+    message: str
+
+
+DONE = Outcome("done", Colour.GREEN, SUCCESS)
+
+
+def rejected(message: str) -> Outcome:
+    return Outcome("rejected", Colour.RED, message)
+
+
+class Refused(Exception):
+    """The request is turned down with this outcome; nothing was changed."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.outcome = rejected(message)
+
+
+class Unlinker:
+    def __init__(self, store: Store, integration: dict, procore: ProcoreHook, adapter: ErpAdapter, actor: str):
+        self.store, self.integration, self.procore, self.adapter, self.actor = (
+            store, integration, procore, adapter, actor)
+        self.erp = ErpKind(integration["erp_kind"])
+
+    def process(self, row: dict) -> Outcome:
+        try:
+            request = UnlinkRequest.model_validate({k: row.get(k) for k in UnlinkRequest.model_fields})
+        except ValidationError as error:
+            return rejected(what_is_wrong(error))
+        try:
+            link = self.linked_record(request)
+            self.check_permissions(request, link)
+            if self.adapter.still_in_erp(link):
+                raise Refused(still_in_erp(request.record_type, self.erp))
+        except Refused as refusal:
+            return refusal.outcome
+        record = link.record
+        record.stream.write_back(self.procore, record, None, None)
+        return self.end(link, row)
+
+    def linked_record(self, request: UnlinkRequest) -> Link:
+        noun = request.record_type.noun
+        if request.procore_id is not None:
+            row = self.store.one("active_link_of_record", integration_id=self.integration["id"],
+                                 record_type=request.record_type.value, procore_id=request.procore_id)
+            named = f"Procore id {request.procore_id}"
+        else:
+            row = self.store.one("active_link_by_number", integration_id=self.integration["id"],
+                                 record_type=request.record_type.value, project_id=request.project_id,
+                                 record_number=request.record_number)
+            named = f"number '{shown(request.record_number)}' in Procore project {request.project_id}"
+        if row is None:
+            raise Refused(self.why_not_linked(request, named))
+        link = Link.from_row(row)
+        if not link.in_erp:
+            raise Refused(f"The {noun} {shown(link.procore_number)} was never synced to {self.erp.display_name} "
+                          f"(its export failed: {link.message or 'no reason recorded'}); there is nothing to unlink.")
+        return link
+
+    def why_not_linked(self, request: UnlinkRequest, named: str) -> str:
+        noun, erp = request.record_type.noun, self.erp.display_name
+        latest = self.store.one("latest_link_of_record", integration_id=self.integration["id"],
+                                procore_id=request.procore_id) if request.procore_id else None
+        if latest and latest["record_type"] != request.record_type.value:
+            return (f"Procore record {request.procore_id} is a {RecordType(latest['record_type']).noun} "
+                    f"({RecordType(latest['record_type']).value}), not a {noun}: file the request with its record type.")
+        if latest and latest["ended_at"]:
+            return (f"The {noun} {shown(latest['procore_number'])} was already unlinked "
+                    f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
+        return (f"No {noun} with {named} has been synced to {erp} by integration {shown(self.integration['name'])}: "
+                "check the record, or it was never synced.")
+
+    def check_permissions(self, request: UnlinkRequest, link: Link) -> None:
+        try:
+            missing = self.procore.unlink_permissions(request.requested_by, link.record.project_id).missing()
+        except VendorApiError as error:
+            if error.status == 404:
+                raise Refused(f"Procore user {request.requested_by} is not in the directory of company "
+                              f"{self.integration['procore_company_id']}; only its users can unlink.") from error
+            raise
+        if missing:
+            raise Refused(f"Procore user {request.requested_by} may not unlink: missing "
+                          + " and ".join(missing) + ".")
+
+    def end(self, link: Link, row: dict) -> Outcome:
+        """End the link, unless another request or worker already did: one statement decides."""
+        now = utcnow()
+        with self.store.transaction() as tx:
+            ended = tx.execute("end_link", id=link.id, now=now, ended_by=f"unlink request {row['id']} "
+                               f"(Procore user {row['requested_by']})", reason="unlink request").rowcount
+            if ended:
+                audit(tx, "record_link", link.id, "unlinked", actor=self.actor, integration_id=self.integration["id"],
+                      old_state=link.state, new_state="unlinked",
+                      detail={"request": row["id"], "erp_ref": link.erp_ref, "requested_by": row["requested_by"]})
+        if ended:
+            return DONE
+        return rejected(f"The {link.record_type.noun} {shown(link.procore_number)} was already unlinked by another "
+                        "request; there is nothing to unlink.")
+
+
+def file_request(store: Store, fields: dict, filed_by: str | None) -> int:
+    """Write a valid request into the queue (the trigger form's path); invalid ones raise ValueError."""
+    try:
+        request = UnlinkRequest.model_validate({**fields, "filed_by": filed_by})
+    except ValidationError as error:
+        raise ValueError(what_is_wrong(error)) from error
+    with store.transaction() as tx:
+        request_id = tx.scalar("file_unlink_request", now=utcnow(), **request.model_dump(mode="json"))
+        audit(tx, "unlink_request", request_id, "filed", actor=filed_by or "form",
+              detail=json.loads(request.model_dump_json()))
+    return request_id
