@@ -40,7 +40,7 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
     },
 )
 def erp_file_unlink_request():
-    @task(outlets=[UNLINK_REQUESTED], retries=0)
+    @task(outlets=[UNLINK_REQUESTED])
     def file_request() -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -74,7 +74,7 @@ def erp_hourly_sync():
 
         return refresh
 
-    for kind, pool in ERP_POOLS.items():
+    def sync_integrations_of(kind: str, pool: str) -> None:
         refresh = refresh_in(pool)
 
         @task_group(group_id=f"sync_{kind}")
@@ -83,5 +83,7 @@ def erp_hourly_sync():
 
         sync.expand(integration=integrations_of(kind))
 
+    for kind, pool in ERP_POOLS.items():
+        sync_integrations_of(kind, pool)
 
 erp_hourly_sync()

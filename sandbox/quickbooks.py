@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Form, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, FastAPI, Form, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -241,7 +241,8 @@ class QuickBooksState:
         try:
             query = parse_query(text)
         except QueryError as error:
-            raise QboFault(400, "4000", "Error parsing query", f"QueryParserError: {error}", kind="ValidationFault")
+            raise QboFault(400, "4000", "Error parsing query", f"QueryParserError: {error}",
+                           kind="ValidationFault") from error
         entity = next((name for name in ENTITIES if name.lower() == query.entity.lower()), None)
         if entity is None:
             raise QboFault(400, "4001", "Invalid query", f"QueryValidationError: Invalid entity {query.entity}")
@@ -263,8 +264,8 @@ class QuickBooksState:
     def changes(self, entities: str, changed_since: str) -> dict[str, Any]:
         try:
             since = datetime.fromisoformat(changed_since.replace("Z", "+00:00"))
-        except ValueError:
-            raise QboFault(400, "2030", "Invalid parameter", f"changedSince is not a date-time: {changed_since}")
+        except ValueError as error:
+            raise QboFault(400, "2030", "Invalid parameter", f"changedSince is not a date-time: {changed_since}") from error
         since = since if since.tzinfo else since.replace(tzinfo=COMPANY_TZ)
         if since < datetime.now(UTC) - CDC_LOOKBACK:
             raise QboFault(400, "2030", "Invalid parameter",

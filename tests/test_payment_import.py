@@ -102,7 +102,7 @@ def dagbag():
 
 def test_check_and_credit_card_payments_in_full_land_on_the_invoices_commitment(scene):
     for name in ERPS:
-        (check_bill, check_link), (card_bill, card_link) = scene.bill(name, 0), scene.bill(name, 1)
+        check_bill, card_bill = scene.bill(name, 0)[0], scene.bill(name, 1)[0]
         scene.pay(name, {check_bill: scene.bill_amount(name, check_bill)}, check_number="10001")
         scene.pay(name, {card_bill: scene.bill_amount(name, card_bill)}, card=True, check_number="CC-7")
 

@@ -59,8 +59,19 @@ INTEGRATIONS = [
                 procore_company_id=procore.SECOND_COMPANY_ID, erp_kind=ErpKind.QUICKBOOKS_ONLINE,
                 erp_conn_id="quickbooks_sandbox"),
 ]
-# Conf for DAGs whose trigger form has required fields.
-TRIGGER_CONF: dict[str, dict] = {"erp_payment_import": {"requested_by": 101}}
+
+
+def trigger_conf(dag_id: str) -> dict:
+    """Conf for the DAGs whose trigger form has required fields: an on-demand payment sync by an ERP
+    admin, and an unlink request for an approved invoice (RED until it is deleted in Acumatica)."""
+    if dag_id == "erp_payment_import":
+        return {"requested_by": 101}
+    if dag_id == "erp_file_unlink_request":
+        invoices = requests.get(f"{SANDBOX_URL}/control/procore/requisitions", timeout=30).json()
+        approved = next(row for row in invoices if row["status"] == "approved")
+        return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
+                "procore_id": approved["id"], "requested_by": 101}
+    return {}
 
 
 def airflow_env() -> dict[str, str]:
@@ -166,7 +177,7 @@ class Demo:
         for dag_id in self.dag_ids():
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
             run = self.api("POST", f"dags/{dag_id}/dagRuns",
-                           json={"logical_date": None, "conf": TRIGGER_CONF.get(dag_id, {})})
+                           json={"logical_date": None, "conf": trigger_conf(dag_id)})
             runs[dag_id] = run["dag_run_id"]
             print(f"triggered {dag_id}: {run['dag_run_id']}")
         states = {}
@@ -215,6 +226,10 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     print("\nRecord links by colour (record_links):")
     for row in store.rows("links_by_colour"):
         print(f"  {row['integration']:<20} {row['record_type']:<26} {row['colour']:<7} {row['links']}")
+    print("\nUnlink requests (unlink_requests):")
+    for row in store.rows("recent_unlink_requests", limit=5):
+        print(f"  #{row['id']} {row['integration']} {row['record_type']} {row['procore_id']}: "
+              f"{row['status']} {row['colour'] or ''} {row['message'] or ''}")
     print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
     print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
     print(f"Sandboxes:  {SANDBOX_URL}/docs  (vendor APIs: /procore/docs, /acumatica/sandbox-docs, "

@@ -88,3 +88,9 @@ LIMIT 1;
 UPDATE record_links
 SET ended_at = :now, ended_by = :ended_by, ended_reason = :reason, state = 'unlinked', updated_at = :now
 WHERE id = :id AND ended_at IS NULL;
+
+-- name: recent_unlink_requests
+SELECT id, integration, record_type, procore_id, requested_by, filed_by, status, colour, message, processed_at
+FROM unlink_requests
+ORDER BY id DESC
+LIMIT :limit;
