@@ -263,3 +263,15 @@ def test_over_500_requests_a_minute_answers_429_with_a_fault(sandbox):
                             headers={"Authorization": f"Bearer {token}"}) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[-1].json()["Fault"]["Error"][0]["code"] == "3001"
+
+
+def test_an_eleventh_request_at_once_answers_429(sandbox, quickbooks):
+    state = sandbox.sandboxes.quickbooks
+    state.in_flight = state.limits.concurrent  # ten answers are still being written
+    try:
+        response = requests.get(f"{sandbox.url}/quickbooks/v3/company/{DEMO_REALM}/query",
+                                params={"query": "SELECT * FROM Vendor"},
+                                headers={"Authorization": f"Bearer {quickbooks._fetch_token()[0]}"})
+    finally:
+        state.in_flight = 0
+    assert response.status_code == 429 and "concurrent" in response.json()["Fault"]["Error"][0]["Detail"]
