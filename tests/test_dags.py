@@ -54,11 +54,8 @@ def test_each_dag_file_parses_fast_and_calls_nothing(dag_file, sandbox_server):
 
 
 @pytest.mark.airflow
-def test_connection_check_records_each_integration(airflow_db, sandbox, tmp_path, monkeypatch, dagbag):
-    store_file = tmp_path / "erp_sync.db"
-    monkeypatch.setenv("AIRFLOW_CONN_ERP_SYNC_DB", json.dumps({"conn_type": "sqlite", "host": str(store_file)}))
-    store = Store.from_url(f"sqlite:///{store_file}")
-    store.upgrade()
+def test_connection_check_records_each_integration(airflow_db, sandbox, airflow_sqlite_store, dagbag):
+    store = airflow_sqlite_store
     for name, company in (("summit-acumatica", 8089), ("wrong-company", 999)):
         store.save_integration(Integration(name=name, procore_conn_id="procore_test", procore_company_id=company,
                                            erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_test"))
@@ -73,14 +70,6 @@ def test_connection_check_records_each_integration(airflow_db, sandbox, tmp_path
     assert runs["wrong-company"]["status"] == "failed"
     assert "cannot see company 999" in runs["wrong-company"]["error"]
     assert run.state == "failed"  # one integration's failure shows, the other's success still lands
-
-
-def use_store(tmp_path, monkeypatch) -> Store:
-    store_file = tmp_path / "erp_sync.db"
-    monkeypatch.setenv("AIRFLOW_CONN_ERP_SYNC_DB", json.dumps({"conn_type": "sqlite", "host": str(store_file)}))
-    store = Store.from_url(f"sqlite:///{store_file}")
-    store.upgrade()
-    return store
 
 
 def add_both_erps(store: Store) -> None:
@@ -98,8 +87,8 @@ def runs_of(store: Store, run_id: str) -> dict[tuple[str, str], dict]:
 
 @pytest.mark.airflow
 def test_hourly_sync_exports_then_writes_nothing_then_pushes_an_edit_and_sees_a_deletion(
-        airflow_db, sandbox, tmp_path, monkeypatch, dagbag):
-    store = use_store(tmp_path, monkeypatch)
+        airflow_db, sandbox, airflow_store, dagbag):
+    store = airflow_store
     add_both_erps(store)
     dag = dagbag.dags["erp_hourly_sync"]
 
@@ -150,9 +139,9 @@ def write_calls(sandbox, vendor: str) -> int:
 
 @pytest.mark.airflow
 def test_hourly_sync_under_a_fifth_of_calls_failing_ends_green_without_duplicates(
-        airflow_db, sandbox, tmp_path, monkeypatch, dagbag):
+        airflow_db, sandbox, airflow_sqlite_store, monkeypatch, dagbag):
     """429, 500 and answers lost after the ERP committed, on one call in five to every vendor."""
-    store = use_store(tmp_path, monkeypatch)
+    store = airflow_sqlite_store
     add_both_erps(store)
     monkeypatch.setattr(VendorHook, "_wait", lambda self, state: 0.05)  # keep the test quick; waits are tested elsewhere
     for vendor in ("procore", "acumatica", "quickbooks"):

@@ -85,12 +85,9 @@ class Scene:
 
 
 @pytest.fixture
-def scene(airflow_db, sandbox, tmp_path, monkeypatch, dagbag) -> Scene:
-    store_file = tmp_path / "erp_sync.db"
-    monkeypatch.setenv("AIRFLOW_CONN_ERP_SYNC_DB", json.dumps({"conn_type": "sqlite", "host": str(store_file)}))
-    store = Store.from_url(f"sqlite:///{store_file}")
-    store.upgrade()
-    return Scene(sandbox, store, dagbag.dags["erp_payment_import"])
+def scene(airflow_db, sandbox, airflow_store, dagbag) -> Scene:
+    """Each scenario runs once with the status store on SQLite and once on PostgreSQL."""
+    return Scene(sandbox, airflow_store, dagbag.dags["erp_payment_import"])
 
 
 @pytest.fixture(scope="module")
