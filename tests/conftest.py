@@ -30,12 +30,20 @@ import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import uvicorn  # noqa: E402
 
+from erp_sync.jobs.hourly_sync import export_integration, refresh_integration  # noqa: E402
+from erp_sync.models import ErpKind, Integration  # noqa: E402
 from erp_sync.store import Store  # noqa: E402
 from sandbox.acumatica import DEMO_PASSWORD as ACUMATICA_PASSWORD  # noqa: E402
 from sandbox.acumatica import DEMO_TENANT as ACUMATICA_TENANT  # noqa: E402
 from sandbox.acumatica import DEMO_USER as ACUMATICA_USER  # noqa: E402
 from sandbox.app import Sandboxes, create_app  # noqa: E402
-from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_COMPANY_ID, SeedSizes  # noqa: E402
+from sandbox.procore_data import (  # noqa: E402
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_COMPANY_ID,
+    SECOND_COMPANY_ID,
+    SeedSizes,
+)
 from sandbox.quickbooks import DEMO_CLIENT_ID as QBO_CLIENT_ID  # noqa: E402
 from sandbox.quickbooks import DEMO_CLIENT_SECRET as QBO_CLIENT_SECRET  # noqa: E402
 from sandbox.quickbooks import DEMO_REALM as QBO_REALM  # noqa: E402
@@ -205,3 +213,32 @@ def airflow_store(request, tmp_path, monkeypatch) -> Store:
     with admin.begin() as connection:
         connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+# The sandbox's two companies, each paired with one ERP, as the DAG tests configure them.
+TEST_INTEGRATIONS = (
+    Integration(name="summit-acumatica", procore_conn_id="procore_test", procore_company_id=DEMO_COMPANY_ID,
+                erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_test"),
+    Integration(name="harbor-quickbooks", procore_conn_id="procore_test", procore_company_id=SECOND_COMPANY_ID,
+                erp_kind=ErpKind.QUICKBOOKS_ONLINE, erp_conn_id="quickbooks_test"),
+)
+
+
+def add_test_integrations(store: Store) -> dict[str, dict]:
+    for integration in TEST_INTEGRATIONS:
+        store.save_integration(integration)
+    return {row["name"]: row for row in store.integrations()}
+
+
+class SyncedScene:
+    """Both test integrations, synced once (export and refresh), for tests of what follows a sync."""
+
+    def __init__(self, sandbox: SandboxServer, store: Store):
+        self.sandbox, self.store = sandbox, store
+        self.integrations = add_test_integrations(store)
+        self.sync()
+
+    def sync(self) -> None:
+        for integration in self.integrations.values():
+            export_integration(self.store, integration, "sync")
+            refresh_integration(self.store, integration, "sync")

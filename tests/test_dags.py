@@ -14,7 +14,7 @@ from airflow.dag_processing.dagbag import DagBag
 from erp_connectors.base import VendorHook
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store
-from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
+from conftest import add_test_integrations
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 DAG_FILES = sorted(DAGS.glob("*.py"))
@@ -72,15 +72,6 @@ def test_connection_check_records_each_integration(airflow_db, sandbox, airflow_
     assert run.state == "failed"  # one integration's failure shows, the other's success still lands
 
 
-def add_both_erps(store: Store) -> None:
-    store.save_integration(Integration(name="summit-acumatica", procore_conn_id="procore_test",
-                                       procore_company_id=DEMO_COMPANY_ID, erp_kind=ErpKind.ACUMATICA,
-                                       erp_conn_id="acumatica_test"))
-    store.save_integration(Integration(name="harbor-quickbooks", procore_conn_id="procore_test",
-                                       procore_company_id=SECOND_COMPANY_ID, erp_kind=ErpKind.QUICKBOOKS_ONLINE,
-                                       erp_conn_id="quickbooks_test"))
-
-
 def runs_of(store: Store, run_id: str) -> dict[tuple[str, str], dict]:
     return {(row["integration"], row["job"]): row for row in store.rows("runs_of_airflow_run", airflow_run_id=run_id)}
 
@@ -89,7 +80,7 @@ def runs_of(store: Store, run_id: str) -> dict[tuple[str, str], dict]:
 def test_hourly_sync_exports_then_writes_nothing_then_pushes_an_edit_and_sees_a_deletion(
         airflow_db, sandbox, airflow_store, dagbag):
     store = airflow_store
-    add_both_erps(store)
+    add_test_integrations(store)
     dag = dagbag.dags["erp_hourly_sync"]
 
     first = dag.test()
@@ -142,7 +133,7 @@ def test_hourly_sync_under_a_fifth_of_calls_failing_ends_green_without_duplicate
         airflow_db, sandbox, airflow_sqlite_store, monkeypatch, dagbag):
     """429, 500 and answers lost after the ERP committed, on one call in five to every vendor."""
     store = airflow_sqlite_store
-    add_both_erps(store)
+    add_test_integrations(store)
     monkeypatch.setattr(VendorHook, "_wait", lambda self, state: 0.05)  # keep the test quick; waits are tested elsewhere
     for vendor in ("procore", "acumatica", "quickbooks"):
         for seed, rule in enumerate(({"status": 429}, {"status": 500}, {"drop": True, "after_commit": True})):

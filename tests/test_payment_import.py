@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
-from erp_sync.models import ErpKind, Integration
+from erp_sync.models import ErpKind
 from erp_sync.store import Store
+from conftest import SyncedScene
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 
 pytestmark = pytest.mark.airflow
@@ -21,21 +21,12 @@ ERPS = {"summit-acumatica": (ErpKind.ACUMATICA, DEMO_COMPANY_ID, "acumatica_test
         "harbor-quickbooks": (ErpKind.QUICKBOOKS_ONLINE, SECOND_COMPANY_ID, "quickbooks_test", "quickbooks")}
 
 
-class Scene:
+class Scene(SyncedScene):
     """Both integrations synced once; helpers act as ERP users and read what Procore holds."""
 
     def __init__(self, sandbox, store: Store, dag):
-        self.sandbox, self.store, self.dag = sandbox, store, dag
-        for name, (kind, company, conn_id, _vendor) in ERPS.items():
-            store.save_integration(Integration(name=name, procore_conn_id="procore_test", procore_company_id=company,
-                                               erp_kind=kind, erp_conn_id=conn_id))
-        self.integrations = {row["name"]: row for row in store.integrations()}
-        self.sync()
-
-    def sync(self) -> None:
-        for integration in self.integrations.values():
-            export_integration(self.store, integration, "sync")
-            refresh_integration(self.store, integration, "sync")
+        super().__init__(sandbox, store)
+        self.dag = dag
 
     def invoices(self, name: str) -> list[dict]:
         return [row for row in self.store.rows("active_links", integration_id=self.integrations[name]["id"])

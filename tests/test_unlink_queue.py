@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from erp_sync.jobs import unlink_queue
-from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
-from erp_sync.models import ErpKind, Integration, RecordType
+from erp_sync.jobs.hourly_sync import export_integration
+from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store, utcnow
 from erp_sync.unlink import SUCCESS, Unlinker
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
+from conftest import SyncedScene
 
 pytestmark = pytest.mark.airflow
 ERPS = {"summit-acumatica": (ErpKind.ACUMATICA, DEMO_COMPANY_ID, "acumatica_test"),
@@ -34,22 +35,12 @@ def dagbag():
     return DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
 
 
-class World:
+class World(SyncedScene):
     """Both integrations synced once; helpers file requests, act as ERP users and read the outcome."""
 
     def __init__(self, sandbox, store: Store, dagbag):
-        self.sandbox, self.store = sandbox, store
+        super().__init__(sandbox, store)
         self.queue, self.form = dagbag.dags["erp_unlink_queue"], dagbag.dags["erp_file_unlink_request"]
-        for name, (kind, company, conn_id) in ERPS.items():
-            store.save_integration(Integration(name=name, procore_conn_id="procore_test", procore_company_id=company,
-                                               erp_kind=kind, erp_conn_id=conn_id))
-        self.integrations = {row["name"]: row for row in store.integrations()}
-        self.sync()
-
-    def sync(self) -> None:
-        for integration in self.integrations.values():
-            export_integration(self.store, integration, "sync")
-            refresh_integration(self.store, integration, "sync")
 
     def link(self, name: str, record_type: RecordType, index: int = 0) -> dict:
         rows = [row for row in self.store.rows("active_links", integration_id=self.integrations[name]["id"])
