@@ -421,10 +421,6 @@ def control_router(state: QuickBooksState) -> APIRouter:
         state.configure(settings)
         return settings
 
-    @router.get("/tokens")
-    def tokens() -> dict[str, int]:
-        return {"access_tokens": len(state.access_tokens), "refresh_tokens": len(state.refresh_tokens)}
-
     @router.get("/{entity}")
     def dump(entity: str) -> list[dict[str, Any]]:
         with state.lock:

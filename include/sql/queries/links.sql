@@ -7,10 +7,6 @@ FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL
 ORDER BY id;
 
--- name: link_generation
-SELECT COUNT(*) FROM record_links
-WHERE integration_id = :integration_id AND record_type = :record_type AND procore_id = :procore_id;
-
 -- name: insert_link
 INSERT INTO record_links (integration_id, record_type, procore_id, procore_project_id, procore_number, state, colour,
                           message, reason_code, procore_json, procore_updated_at, fingerprint, created_at, updated_at)

@@ -95,12 +95,6 @@ class LinkBook:
     def of_type(self, record_type: RecordType) -> list[Link]:
         return [link for (kind, _), link in self.links.items() if kind is record_type]
 
-    def generation(self, record: ProcoreRecord) -> int:
-        """How many links this record has had: a record exported again after an unlink is a new ERP record."""
-        with self.store.transaction() as tx:
-            return int(tx.scalar("link_generation", integration_id=self.integration_id,
-                                 record_type=record.record_type.value, procore_id=record.id))
-
     def open(self, record: ProcoreRecord, state: str, colour: Colour, message: str | None = None,
              reason_code: str | None = None) -> Link:
         """Start the link of a record that has none, before anything is sent to the ERP."""

@@ -43,7 +43,7 @@ class ProcoreStream:
         if since is not None:
             params["filters[updated_at]"] = f"{_iso(since - BOOKMARK_OVERLAP)}...{_iso(until)}"
         for data in procore.paginate(self.list_path.format(project_id=project_id), **params):
-            yield ProcoreRecord.of(self, data)
+            yield ProcoreRecord(self, data)
 
     def write_back(self, procore: ProcoreHook, record: ProcoreRecord, origin_id: str | None,
                    origin_data: str | None) -> datetime:
@@ -84,10 +84,6 @@ _EXPORTED_FIELDS = ("number", "title", "description", "grand_total", "vendor", "
 class ProcoreRecord:
     stream: ProcoreStream
     data: dict[str, Any]
-
-    @classmethod
-    def of(cls, stream: ProcoreStream, data: dict[str, Any]) -> ProcoreRecord:
-        return cls(stream, data)
 
     @classmethod
     def from_snapshot(cls, snapshot: str) -> ProcoreRecord:
