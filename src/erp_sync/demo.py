@@ -176,10 +176,15 @@ class Demo:
         runs = {}
         for dag_id in self.dag_ids():
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-            run = self.api("POST", f"dags/{dag_id}/dagRuns",
-                           json={"logical_date": None, "conf": trigger_conf(dag_id)})
-            runs[dag_id] = run["dag_run_id"]
-            print(f"triggered {dag_id}: {run['dag_run_id']}")
+            runs[dag_id] = self.trigger(dag_id, trigger_conf(dag_id))
+        return self.wait(runs)
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+        print(f"triggered {dag_id}: {run['dag_run_id']}")
+        return run["dag_run_id"]
+
+    def wait(self, runs: dict[str, str]) -> dict[str, str]:
         states = {}
         deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
         while len(states) < len(runs) and time.monotonic() < deadline:
@@ -189,6 +194,27 @@ class Demo:
                     states[dag_id] = state
             time.sleep(3)
         return {dag_id: states.get(dag_id, "timed out") for dag_id in runs}
+
+    def pay_and_import(self) -> str:
+        """Act as the ERPs' accountants (a partial check in Acumatica, a card payment in QuickBooks), then
+        sync payments on demand, so the demo shows Payments Issued arriving in Procore."""
+        store = Store.from_url(f"sqlite:///{STORE_FILE}")
+        bills = {}
+        for integration in store.integrations():
+            links = store.rows("active_links", integration_id=integration["id"])
+            bills[integration["erp_kind"]] = next(row for row in links
+                                                  if row["record_type"] == "subcontractor_invoice" and row["erp_ref"])
+        acumatica_bill, quickbooks_bill = bills["acumatica"], bills["quickbooks_online"]
+        control = f"{SANDBOX_URL}/control"
+        requests.post(f"{control}/acumatica/payments", timeout=30, json={
+            "bill": acumatica_bill["erp_ref"].split("/")[-1], "check_number": "10001",
+            "amount": str((acumatica_bill["erp_amount"] * 4 / 10).quantize(acumatica_bill["erp_amount"]))},
+        ).raise_for_status()
+        requests.post(f"{control}/quickbooks/payments", timeout=30, json={
+            "bills": {quickbooks_bill["erp_ref"]: str(quickbooks_bill["erp_amount"])}, "pay_type": "CreditCard",
+            "doc_number": "CC-2001"}).raise_for_status()
+        return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {"requested_by": 101})})[
+            "erp_payment_import"]
 
     def stop(self) -> None:
         for process in self.processes:
@@ -216,7 +242,7 @@ def wait_for(url: str, what: str, timeout: float = 180) -> None:
 def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     print("\n=== ERP Sync demo: one cycle ===")
     for dag_id, state in states.items():
-        print(f"  {dag_id:<32} {state}")
+        print(f"  {dag_id:<42} {state}")
     store = Store.from_url(f"sqlite:///{STORE_FILE}")
     print("\nRecorded in the status store (sync_runs):")
     for run in reversed(store.rows("recent_runs", limit=20)):
@@ -226,6 +252,11 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     print("\nRecord links by colour (record_links):")
     for row in store.rows("links_by_colour"):
         print(f"  {row['integration']:<20} {row['record_type']:<26} {row['colour']:<7} {row['links']}")
+    payments = requests.get(f"{SANDBOX_URL}/control/procore/contract_payments", timeout=30).json()
+    print("\nPayments Issued in Procore (contract_payments):")
+    for payment in payments:
+        print(f"  commitment {payment['contract_id']}: {payment['amount']} by {payment['payment_method']} "
+              f"#{payment['check_number']} for invoice {payment['invoice_number']} ({payment['origin_data']})")
     print("\nUnlink requests (unlink_requests):")
     for row in store.rows("recent_unlink_requests", limit=5):
         print(f"  #{row['id']} {row['integration']} {row['record_type']} {row['procore_id']}: "
@@ -247,6 +278,7 @@ def main() -> int:
         wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
         demo.login()
         states = demo.run_cycle()
+        states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
         print_summary(states, memory.peak)
         failed = [dag_id for dag_id, state in states.items() if state != "success"]
         if once:
