@@ -277,3 +277,20 @@ def test_a_commitment_update_in_quickbooks_keeps_the_cco_lines_of_its_purchase_o
     assert counts["updated_commitment"] == 1 and order["Line"][0]["Description"] == "Renamed package"
     assert len(order["Line"]) == 2
     assert next(r for r in links(sqlite_store, integration) if r["id"] == cco["id"])["erp_condition"] == "open"
+
+
+def test_the_runs_report_shows_each_vendors_calls_next_to_the_counts(sandbox, sqlite_store, capsys):
+    from erp_sync.__main__ import main
+    from erp_sync.reports import recent_runs
+
+    integration = add_integration(sqlite_store, ErpKind.ACUMATICA)
+    exported = export_integration(sqlite_store, integration, "run-1")
+    refresh_integration(sqlite_store, integration, "run-1")
+
+    table = recent_runs(sqlite_store)
+    assert list(table["job"]) == ["hourly_export", "hourly_refresh"]
+    assert table.loc[0, "calls_procore"] == exported["api_calls"]["procore"]
+    assert table.loc[0, "calls_acumatica"] == exported["api_calls"]["acumatica"]
+    assert "created_commitment=6" in table.loc[0, "counts"] and table.loc[0, "seconds"] >= 0
+    assert main(["--db-url", str(sqlite_store.engine.url), "runs"]) == 0
+    assert "hourly_refresh" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations``."""
+"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pydantic import ValidationError
 
 from erp_sync.models import ErpKind, Integration
+from erp_sync.reports import recent_runs
 from erp_sync.store import STORE_CONN_ID, Store
 
 
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--erp-conn-id", required=True)
     add.add_argument("--disabled", action="store_true")
     commands.add_parser("integrations", help="list the enabled integrations")
+    runs = commands.add_parser("runs", help="recent runs: status, time, API calls per vendor, counts")
+    runs.add_argument("--limit", type=int, default=20)
     args = parser.parse_args(argv)
 
     store = Store.from_url(args.db_url) if args.db_url else Store.from_connection()
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"integration not saved: {error}", file=sys.stderr)
             return 2
         print(f"integration {integration.name} saved with id {store.save_integration(integration)}")
+    elif args.command == "runs":
+        print(recent_runs(store, args.limit).to_string(index=False))
     else:
         for row in store.integrations():
             print(f"{row['id']:>4}  {row['name']:<30} procore={row['procore_conn_id']}/{row['procore_company_id']} "

@@ -22,6 +22,7 @@ import psutil
 import requests
 
 from erp_sync.models import ErpKind, Integration
+from erp_sync.reports import recent_runs
 from erp_sync.store import Store
 from sandbox import acumatica, quickbooks
 from sandbox import procore_data as procore
@@ -244,11 +245,8 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     for dag_id, state in states.items():
         print(f"  {dag_id:<42} {state}")
     store = Store.from_url(f"sqlite:///{STORE_FILE}")
-    print("\nRecorded in the status store (sync_runs):")
-    for run in reversed(store.rows("recent_runs", limit=20)):
-        print(f"  {run['job']:<18} {run['integration'] or '-':<20} {run['status']:<8} "
-              f"counts={run['counts_json']} api_calls={run['api_calls_json']}"
-              + (f" error={run['error']}" if run["error"] else ""))
+    print("\nRecorded in the status store (python -m erp_sync runs):")
+    print(recent_runs(store, limit=30).drop(columns=["id"]).to_string(index=False, max_colwidth=90))
     print("\nRecord links by colour (record_links):")
     for row in store.rows("links_by_colour"):
         print(f"  {row['integration']:<20} {row['record_type']:<26} {row['colour']:<7} {row['links']}")
