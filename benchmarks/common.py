@@ -20,7 +20,8 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from erp_sync.models import ErpKind, Integration  # noqa: E402
 from erp_sync.store import Store  # noqa: E402
-from sandbox import acumatica, quickbooks  # noqa: E402
+from sandbox import acumatica_data as acumatica  # noqa: E402
+from sandbox import quickbooks_data as quickbooks  # noqa: E402
 from sandbox import procore_data as procore  # noqa: E402
 
 TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")

@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI, HTTPException
 
-from sandbox.acumatica import AcumaticaError, AcumaticaState, create_acumatica_app
+from sandbox.acumatica import create_acumatica_app
 from sandbox.acumatica import control_router as acumatica_control
+from sandbox.acumatica_data import AcumaticaError, AcumaticaState
 from sandbox.common import FaultMiddleware, FaultRule, RateWindow, VendorTraffic
 from sandbox.procore import control_router as procore_control
 from sandbox.procore import create_procore_app
 from sandbox.procore_data import ProcoreState
-from sandbox.quickbooks import QboFault, QuickBooksState, create_quickbooks_app
+from sandbox.quickbooks import create_quickbooks_app
 from sandbox.quickbooks import control_router as quickbooks_control
+from sandbox.quickbooks_data import QboFault, QuickBooksState
 
 
 @dataclass

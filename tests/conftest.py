@@ -33,9 +33,9 @@ import uvicorn  # noqa: E402
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration  # noqa: E402
 from erp_sync.models import ErpKind, Integration  # noqa: E402
 from erp_sync.store import Store  # noqa: E402
-from sandbox.acumatica import DEMO_PASSWORD as ACUMATICA_PASSWORD  # noqa: E402
-from sandbox.acumatica import DEMO_TENANT as ACUMATICA_TENANT  # noqa: E402
-from sandbox.acumatica import DEMO_USER as ACUMATICA_USER  # noqa: E402
+from sandbox.acumatica_data import DEMO_PASSWORD as ACUMATICA_PASSWORD  # noqa: E402
+from sandbox.acumatica_data import DEMO_TENANT as ACUMATICA_TENANT  # noqa: E402
+from sandbox.acumatica_data import DEMO_USER as ACUMATICA_USER  # noqa: E402
 from sandbox.app import Sandboxes, create_app  # noqa: E402
 from sandbox.procore_data import (  # noqa: E402
     DEMO_CLIENT_ID,
@@ -44,10 +44,10 @@ from sandbox.procore_data import (  # noqa: E402
     SECOND_COMPANY_ID,
     SeedSizes,
 )
-from sandbox.quickbooks import DEMO_CLIENT_ID as QBO_CLIENT_ID  # noqa: E402
-from sandbox.quickbooks import DEMO_CLIENT_SECRET as QBO_CLIENT_SECRET  # noqa: E402
-from sandbox.quickbooks import DEMO_REALM as QBO_REALM  # noqa: E402
-from sandbox.quickbooks import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
+from sandbox.quickbooks_data import DEMO_CLIENT_ID as QBO_CLIENT_ID  # noqa: E402
+from sandbox.quickbooks_data import DEMO_CLIENT_SECRET as QBO_CLIENT_SECRET  # noqa: E402
+from sandbox.quickbooks_data import DEMO_REALM as QBO_REALM  # noqa: E402
+from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
 
 POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

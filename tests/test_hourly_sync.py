@@ -12,7 +12,7 @@ from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refres
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
-from sandbox.quickbooks import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN
+from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN
 
 ERPS = {
     ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),

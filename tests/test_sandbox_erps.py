@@ -12,8 +12,8 @@ import requests
 from erp_connectors.acumatica import AcumaticaHook
 from erp_connectors.base import VendorApiError
 from erp_connectors.quickbooks import QuickBooksHook
-from sandbox.acumatica import DEMO_PASSWORD, DEMO_TENANT, DEMO_USER, VERSION
-from sandbox.quickbooks import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REALM, DEMO_REFRESH_TOKEN
+from sandbox.acumatica_data import DEMO_PASSWORD, DEMO_TENANT, DEMO_USER, VERSION
+from sandbox.quickbooks_data import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REALM, DEMO_REFRESH_TOKEN
 
 
 # Acumatica --------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ import requests
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reports import recent_runs
 from erp_sync.store import Store
-from sandbox import acumatica, quickbooks
+from sandbox import acumatica_data as acumatica
+from sandbox import quickbooks_data as quickbooks
 from sandbox import procore_data as procore
 
 ROOT = Path(__file__).resolve().parents[2]
