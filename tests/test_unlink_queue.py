@@ -107,7 +107,10 @@ def test_each_erp_and_record_type_is_refused_while_in_the_erp_and_unlinked_once_
         erp = ERPS[name][0].display_name
         assert world.outcome(request_id) == (
             "rejected", "RED", f"The {record_type.noun} is still in {erp}. Please delete it before retrying.")
-    assert {(n, t): world.link(n, t)["id"] for n, t in cases}  # every link is still active
+    for case in first:  # refused: the link and Procore's reference are untouched
+        link = world.link(*case)
+        assert world.link_row(link["id"])["ended_at"] is None
+        assert world.procore_record(link)["origin_id"] == link["erp_ref"]
 
     links = {case: world.link(*case) for case in cases}
     for (name, _record_type), link in links.items():

@@ -58,8 +58,10 @@ class Exporter:
                 seen.add(record.id)
                 self.handle(record)
         for link in self.book.of_type(stream.record_type):
+            if link.procore_id in seen or not self.awaits_retry(link):
+                continue  # checked before the snapshot is parsed: most links await nothing
             pending = link.record
-            if pending is not None and pending.stream is stream and pending.id not in seen and self.awaits_retry(link):
+            if pending is not None and pending.stream is stream:
                 self.counts["retried"] += 1
                 self.handle(pending)
         self.store.set_watermark(self.integration_id, stream.bookmark, started.isoformat())

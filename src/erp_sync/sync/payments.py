@@ -72,12 +72,15 @@ class PaymentImporter:
             if item:
                 pending.append(item)
         listed = {(p.key, p.bill_ref) for p in changes.applications} if changes else set()
+        imported_by_payment: dict[str, list[dict]] = defaultdict(list)
+        for (payment_key, bill_ref), row in known.items():
+            if (payment_key, bill_ref) not in listed:
+                imported_by_payment[payment_key].append(row)
         for key, voided_on in (changes.voided.items() if changes else []):
-            for (payment_key, bill_ref), row in known.items():
-                if payment_key == key and (payment_key, bill_ref) not in listed:
-                    item = self.plan_void(row, voided_on)
-                    if item:
-                        pending.append(item)
+            for row in imported_by_payment.get(key, []):
+                item = self.plan_void(row, voided_on)
+                if item:
+                    pending.append(item)
         self.send(pending)
         self.store.set_watermark(self.integration_id, self.bookmark, started.isoformat())
 
