@@ -18,6 +18,10 @@ from pydantic import BaseModel, Field
 
 DEMO_COMPANY_ID = 8089
 SECOND_COMPANY_ID = 8090  # a second company in the same Procore account, paired with another ERP
+SAGE300_COMPANY_ID = 8091
+SAGE100_COMPANY_ID = 8092
+COMPANY_NAMES = {DEMO_COMPANY_ID: "Summit Builders (demo)", SECOND_COMPANY_ID: "Harbor Construction (demo)",
+                 SAGE300_COMPANY_ID: "Granite Ridge Contractors (demo)", SAGE100_COMPANY_ID: "Prairie Builders (demo)"}
 DEMO_CLIENT_ID = "erp-sync-sandbox"
 DEMO_CLIENT_SECRET = "sandbox-secret"
 TOKEN_LIFETIME = timedelta(minutes=90)
@@ -184,7 +188,7 @@ class SeedSizes(BaseModel):
     commitments_per_project: int = Field(default=4, ge=0, le=500)
     change_orders_per_project: int = Field(default=2, ge=0, le=500)
     invoices_per_project: int = Field(default=3, ge=0, le=1000)
-    companies: int = Field(default=2, ge=1, le=2, description="8089 alone, or 8089 and 8090")
+    companies: int = Field(default=4, ge=1, le=4, description="the first n of 8089, 8090, 8091 and 8092")
     change_orders_total: int | None = Field(default=None, ge=0, description="spread over the projects instead")
     invoices_total: int | None = Field(default=None, ge=0, description="spread over the projects instead")
 
@@ -210,8 +214,8 @@ class ProcoreState:
         """Reseed the company's data; issued tokens stay valid, as they would across Procore edits."""
         with self.lock:
             self._next_id = 1000
-            names = {DEMO_COMPANY_ID: "Summit Builders (demo)", SECOND_COMPANY_ID: "Harbor Construction (demo)"}
-            self.companies = {cid: Company(id=cid, name=name) for cid, name in list(names.items())[:sizes.companies]}
+            self.companies = {cid: Company(id=cid, name=name)
+                              for cid, name in list(COMPANY_NAMES.items())[:sizes.companies]}
             self.projects: dict[int, Project] = {}
             self.vendors: dict[int, Vendor] = {}
             self.templates: dict[int, PermissionTemplate] = {}

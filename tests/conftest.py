@@ -41,6 +41,8 @@ from sandbox.procore_data import (  # noqa: E402
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
+    SAGE100_COMPANY_ID,
+    SAGE300_COMPANY_ID,
     SECOND_COMPANY_ID,
     SeedSizes,
 )
@@ -49,7 +51,10 @@ from sandbox.quickbooks_data import DEMO_CLIENT_SECRET as QBO_CLIENT_SECRET  # n
 from sandbox.quickbooks_data import DEMO_REALM as QBO_REALM  # noqa: E402
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
 
+from sandbox.sage_office import Sage100Office, Sage300Office  # noqa: E402
+
 POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("ERP_SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
 def free_port() -> int:
@@ -242,3 +247,70 @@ class SyncedScene:
         for integration in self.integrations.values():
             export_integration(self.store, integration, "sync")
             refresh_integration(self.store, integration, "sync")
+
+
+# The two on-premises Sage ERPs, each with a Procore company of its own.
+SAGE_INTEGRATIONS = (
+    Integration(name="granite-sage300", procore_conn_id="procore_test", procore_company_id=SAGE300_COMPANY_ID,
+                erp_kind=ErpKind.SAGE_300_CRE, erp_conn_id="sage300_test"),
+    Integration(name="prairie-sage100", procore_conn_id="procore_test", procore_company_id=SAGE100_COMPANY_ID,
+                erp_kind=ErpKind.SAGE_100_CONTRACTOR, erp_conn_id="sage100_test"),
+)
+
+
+class SageDatabases:
+    """A database of the given engine per Sage system (a file, a schema or a database of its own per
+    test), each with an import folder, and the Airflow connections that point the connectors at them."""
+
+    def __init__(self, engine: str, tmp_path: Path):
+        self.engine_name, self.cleanups = engine, []
+        self.offices = {system: office(self._url(engine, system, tmp_path), tmp_path / f"{system}-import")
+                        for system, office in (("sage300", Sage300Office), ("sage100", Sage100Office))}
+        for office in self.offices.values():
+            office.create()
+
+    def _url(self, engine: str, system: str, tmp_path: Path) -> str:
+        if engine == "sqlite":
+            return f"sqlite:///{tmp_path / system}.db"
+        name = f"{system}_{uuid.uuid4().hex[:10]}"
+        if engine == "postgresql":
+            server = sa.engine.make_url(POSTGRES_URL)
+            statement, url = f'CREATE SCHEMA "{name}"', server.update_query_dict({"options": f"-csearch_path={name}"})
+            drop = f'DROP SCHEMA "{name}" CASCADE'
+        else:
+            server = sa.engine.make_url(MARIADB_URL)
+            statement, url, drop = f"CREATE DATABASE `{name}`", server.set(database=name), f"DROP DATABASE `{name}`"
+        admin = sa.create_engine(server)
+        try:
+            with admin.begin() as connection:
+                connection.execute(sa.text(statement))
+        except sa.exc.OperationalError as error:
+            admin.dispose()
+            pytest.skip(f"no {engine} server answers at {server.render_as_string()}: {error.orig}")
+        self.cleanups.append((admin, drop))
+        return url.render_as_string(hide_password=False)
+
+    def connections(self) -> dict[str, dict]:
+        return {f"{system}_test": {"conn_type": "generic",
+                                   "extra": {"sqlalchemy_url": office.engine.url.render_as_string(hide_password=False),
+                                             "import_dir": str(office.import_dir)}}
+                for system, office in self.offices.items()}
+
+    def close(self) -> None:
+        for office in self.offices.values():
+            office.dispose()
+        for admin, drop in self.cleanups:
+            with admin.begin() as connection:
+                connection.execute(sa.text(drop))
+            admin.dispose()
+
+
+@pytest.fixture
+def sage(request, tmp_path, monkeypatch) -> SageDatabases:
+    """Seeded Sage 300 CRE and Sage 100 Contractor databases, on SQLite unless a test asks for another
+    engine (``indirect`` parametrisation with "postgresql" or "mariadb")."""
+    databases = SageDatabases(getattr(request, "param", "sqlite"), tmp_path)
+    for conn_id, connection in databases.connections().items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+    yield databases
+    databases.close()

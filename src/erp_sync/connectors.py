@@ -4,37 +4,40 @@ from __future__ import annotations
 
 from erp_connectors.acumatica import AcumaticaHook
 from erp_connectors.base import VendorHook
+from erp_connectors.sage_sql import SageSqlHook
 from erp_connectors.procore import ProcoreHook
 from erp_connectors.quickbooks import QuickBooksHook
+from erp_connectors.sage100 import Sage100Hook
+from erp_connectors.sage300 import Sage300Hook
 from erp_sync.erps.acumatica import AcumaticaAdapter
 from erp_sync.erps.base import ErpAdapter
 from erp_sync.erps.quickbooks import QuickBooksAdapter
+from erp_sync.erps.sage100 import Sage100Adapter
+from erp_sync.erps.sage300 import Sage300Adapter
 from erp_sync.models import ErpKind
 from erp_sync.store import RefreshTokens, Store
 
 ERP_ADAPTERS: dict[ErpKind, type[ErpAdapter]] = {
     ErpKind.ACUMATICA: AcumaticaAdapter,
     ErpKind.QUICKBOOKS_ONLINE: QuickBooksAdapter,
+    ErpKind.SAGE_300_CRE: Sage300Adapter,
+    ErpKind.SAGE_100_CONTRACTOR: Sage100Adapter,
 }
+SQL_HOOKS = {ErpKind.SAGE_300_CRE: Sage300Hook, ErpKind.SAGE_100_CONTRACTOR: Sage100Hook}
 
 
 def procore_hook(integration: dict) -> ProcoreHook:
     return ProcoreHook(integration["procore_conn_id"], integration["procore_company_id"])
 
 
-def erp_hook(integration: dict, store: Store) -> VendorHook | None:
-    """The ERP's hook, or None while no connector for that ERP is installed."""
+def erp_hook(integration: dict, store: Store) -> VendorHook | SageSqlHook:
     kind = ErpKind(integration["erp_kind"])
     if kind is ErpKind.ACUMATICA:
         return AcumaticaHook(integration["erp_conn_id"])
     if kind is ErpKind.QUICKBOOKS_ONLINE:
         return QuickBooksHook(integration["erp_conn_id"], token_store=RefreshTokens(store))
-    return None
+    return SQL_HOOKS[kind](integration["erp_conn_id"])
 
 
 def erp_adapter(integration: dict, store: Store) -> ErpAdapter:
-    kind = ErpKind(integration["erp_kind"])
-    hook = erp_hook(integration, store)
-    if hook is None or kind not in ERP_ADAPTERS:
-        raise NotImplementedError(f"No connector for {kind.display_name} is installed")
-    return ERP_ADAPTERS[kind](hook)
+    return ERP_ADAPTERS[ErpKind(integration["erp_kind"])](erp_hook(integration, store))

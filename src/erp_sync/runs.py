@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from erp_connectors.base import VendorHook
+from erp_connectors.sage_sql import SageSqlHook
 from erp_sync.store import Store
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class TrackedRun:
     job: str
     integration: str
     counts: Counter[str] = field(default_factory=Counter)
-    hooks: list[VendorHook] = field(default_factory=list)
+    hooks: list[VendorHook | SageSqlHook] = field(default_factory=list)
 
     def api_calls(self) -> dict[str, int]:
         calls: Counter[str] = Counter()
@@ -29,9 +30,21 @@ class TrackedRun:
             calls[hook.vendor] += hook.total_calls
         return dict(calls)
 
+    def note_sql_reads(self) -> None:
+        """Rows read, files written and unreadable rows of the SQL-reached ERPs go into the counts."""
+        for hook in self.hooks:
+            for name in ("rows_read", "files_written"):
+                if getattr(hook, name, 0):
+                    self.counts[f"{hook.vendor}_{name}"] = getattr(hook, name)
+            for bad in getattr(hook, "bad_rows", []):
+                self.counts[f"{hook.vendor}_bad_rows"] += 1
+                log.warning("%s: %s row %s cannot be read: %s", self.integration, bad.table, bad.key, bad.reason)
+
     def summary(self) -> dict:
-        return {"integration": self.integration, "job": self.job, "counts": dict(self.counts),
-                "api_calls": self.api_calls()}
+        summary = {"integration": self.integration, "job": self.job, "counts": dict(self.counts),
+                   "api_calls": self.api_calls()}
+        bad_rows = [f"{bad.table} {bad.key}: {bad.reason}" for hook in self.hooks for bad in getattr(hook, "bad_rows", [])]
+        return summary | ({"bad_rows": bad_rows} if bad_rows else {})
 
 
 @contextmanager
@@ -40,7 +53,9 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
     run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id), job, integration["name"])
     try:
         yield run
+        run.note_sql_reads()
     except Exception as error:
+        run.note_sql_reads()
         store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}")
         log.error("%s for %s failed after %s", job, integration["name"], json.dumps(run.summary()))
         raise

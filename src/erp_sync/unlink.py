@@ -12,17 +12,20 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter
+from erp_sync.jobs.hourly_sync import REFRESH_JOB
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.store import Store, audit, utcnow
 from erp_sync.sync.links import Link
 
 SUCCESS = "Successfully Unlinked"
+WAITING = "waiting"
 MAX_ID = 2**63 - 1
 
 
@@ -86,6 +89,14 @@ def rejected(message: str) -> Outcome:
     return Outcome("rejected", Colour.RED, message)
 
 
+def waiting_for_sync(record_type: RecordType, erp: ErpKind) -> Outcome:
+    """Sage 300 CRE is seen only through the hourly sync: the request waits for one that completes
+    after it was filed, then is decided from what that sync saw."""
+    return Outcome(WAITING, Colour.BLUE, f"Waiting for the next hourly sync with {erp.display_name}: the "
+                                         f"{record_type.noun} can be unlinked once a sync that started after "
+                                         "this request has completed.")
+
+
 class Refused(Exception):
     """The request is turned down with this outcome; nothing was changed."""
 
@@ -108,6 +119,8 @@ class Unlinker:
         try:
             link = self.linked_record(request)
             self.check_permissions(request, link)
+            if self.adapter.seen_through_sync and not self.synced_since(row["filed_at"]):
+                return waiting_for_sync(request.record_type, self.erp)
             if self.adapter.still_in_erp(link):
                 raise Refused(still_in_erp(request.record_type, self.erp))
         except Refused as refusal:
@@ -147,6 +160,12 @@ class Unlinker:
                     f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
         return (f"No {noun} with {named} has been synced to {erp} by integration {shown(self.integration['name'])}: "
                 "check the record, or it was never synced.")
+
+    def synced_since(self, filed_at: datetime) -> bool:
+        """Has an hourly sync of this integration that started after the request was filed completed?
+        One that started before may have read Sage before the user deleted the record there."""
+        last = self.store.one("last_finished_run", integration_id=self.integration["id"], job=REFRESH_JOB)
+        return last is not None and last["started_at"] > filed_at
 
     def check_permissions(self, request: UnlinkRequest, link: Link) -> None:
         try:

@@ -82,6 +82,9 @@ def condition_of_bill(amount: Decimal | None, balance: Decimal | None) -> str:
 
 class ErpAdapter(ABC):
     kind: ClassVar[ErpKind]
+    # The ERP is known only from what the hourly sync read (Sage 300 CRE): an unlink waits for a
+    # sync that completed after the request was filed, then decides from what that sync saw.
+    seen_through_sync: ClassVar[bool] = False
 
     def __init__(self, hook: VendorHook):
         self.hook = hook
@@ -108,8 +111,9 @@ class ErpAdapter(ABC):
         """The document an earlier attempt of this link created, if it reached the ERP."""
 
     @abstractmethod
-    def create(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
-        ...
+    def create(self, record: ProcoreRecord, link: Link, vendor_id: str,
+               parent: Link | None) -> ErpDocument | None:
+        """The new document; None when the ERP takes it later (an import file it has yet to read)."""
 
     @abstractmethod
     def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 from erp_sync.connectors import erp_hook, procore_hook
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store
 
-log = logging.getLogger(__name__)
 JOB = "connection_check"
 
 
 def check_integration(store: Store, integration: dict, airflow_run_id: str | None) -> dict:
     with tracked_run(store, JOB, integration, airflow_run_id) as run:
-        hooks = [procore_hook(integration), erp_hook(integration, store)]
-        if hooks[1] is None:
-            log.warning("No connector for %s is installed yet: the ERP side of %s was not checked",
-                        integration["erp_kind"], integration["name"])
-        for hook in filter(None, hooks):
+        for hook in (procore_hook(integration), erp_hook(integration, store)):
             run.hooks.append(hook)
             run.counts.update(hook.check())
             run.counts[f"{hook.vendor}_checked"] = 1

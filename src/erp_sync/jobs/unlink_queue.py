@@ -10,7 +10,7 @@ from datetime import timedelta
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, audit, utcnow
-from erp_sync.unlink import Outcome, Unlinker, rejected, shown
+from erp_sync.unlink import WAITING, Outcome, Unlinker, rejected, shown
 
 log = logging.getLogger(__name__)
 JOB = "unlink_queue"
@@ -31,8 +31,11 @@ def claim(store: Store, worker: str, integration: str | None) -> dict | None:
 
 
 def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> None:
+    """Write the outcome; a request waiting for a sync goes back to the queue, which claims it again only
+    once such a sync has completed."""
+    query = "wait_unlink_request" if outcome.status == WAITING else "finish_unlink_request"
     with store.transaction() as tx:
-        tx.execute("finish_unlink_request", id=request["id"], worker=worker, status=outcome.status,
+        tx.execute(query, id=request["id"], worker=worker, status=outcome.status,
                    colour=outcome.colour.value, message=outcome.message, now=utcnow(), run_id=run_id)
         audit(tx, "unlink_request", request["id"], outcome.status, actor=actor, old_state=request["status"],
               new_state=outcome.status, detail={"colour": outcome.colour.value, "message": outcome.message})

@@ -114,12 +114,24 @@ class Exporter:
             self.counts["found_in_erp"] += 1
         else:
             document = self.adapter.create(record, link, vendor_id, parent)
+            if document is None:
+                self.queued(link)
+                return
             self.counts[f"created_{record.record_type.value}"] += 1
         self.book.save(link, erp_ref=document.ref, erp_key=document.key | {"label": document.label},
                        state=LinkState.EXPORTED, colour=Colour.BLUE, exported_at=utcnow(),
                        fingerprint=record.fingerprint, procore_json=record.snapshot(),
                        message=f"In {self.adapter.name} as {document.label}; writing the reference back to Procore")
         self.write_back(record, link)
+
+    def queued(self, link: Link) -> None:
+        """The ERP imports records on its own schedule: the link waits, BLUE, and a later run adopts the
+        record once the ERP holds it."""
+        waiting = (f"Queued for {self.adapter.name}'s import; the next hourly sync links it once "
+                   f"{self.adapter.name} has imported it")
+        if link.message != waiting:
+            self.book.save(link, message=waiting)
+        self.counts["queued_for_import"] += 1
 
     def retry_helps(self, record: ProcoreRecord, link: Link) -> bool:
         """A RED export is tried again when Procore changed the record or what stopped it is gone."""

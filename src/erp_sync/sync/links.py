@@ -74,11 +74,12 @@ class ErpView:
     erp_ref: str
     present: bool
     status: str | None = None
-    condition: str | None = None  # open, part_paid, paid, reversed, rejected, deleted
+    condition: str | None = None  # open, part_paid, paid, reversed, rejected, deleted, unreadable
     amount: Decimal | None = None
     balance: Decimal | None = None
     modified_at: datetime | None = None
     number: str | None = None  # the document number the ERP shows (a bill's vendor reference)
+    problem: str | None = None  # why the ERP's row could not be read
 
 
 class LinkBook:

@@ -66,8 +66,8 @@ class PaymentImporter:
                  for row in self.store.rows("payments_of_integration", integration_id=self.integration_id)}
         pending: list[Pending] = []
         for payment in changes.applications if changes else []:
-            voided_on = changes.voided.get(payment.key) or (payment.modified_at.date().isoformat()
-                                                            if payment.voided and payment.modified_at else None)
+            voided_on = changes.voided.get(payment.key) or payment.voided_on or (
+                payment.modified_at.date().isoformat() if payment.voided and payment.modified_at else None)
             item = self.plan(payment, invoices[payment.bill_ref], known.get((payment.key, payment.bill_ref)), voided_on)
             if item:
                 pending.append(item)

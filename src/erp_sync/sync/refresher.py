@@ -39,7 +39,13 @@ def outcome(link: Link, view: ErpView, erp: str) -> tuple[str, Colour, str | Non
     if view.condition == "deleted":
         return link.state, Colour(link.colour), (f"The {noun} was deleted in {erp}. File an unlink request to "
                                                  "export it again.")
+    if view.condition == "unreadable":
+        return link.state, Colour(link.colour), (f"{erp} holds a row for this {noun} that cannot be read "
+                                                 f"({view.problem}). Correct it in {erp}; the next hourly sync "
+                                                 "reads it again.")
     if view.condition == "reversed":
         return link.state, Colour(link.colour), (f"The {noun} was reversed in {erp}. File an unlink request to "
                                                  "export it again.")
+    if link.erp_condition == "unreadable":  # readable again: its message no longer applies
+        return link.state, Colour(link.colour), None
     return link.state, Colour(link.colour), link.message

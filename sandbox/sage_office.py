@@ -1,0 +1,308 @@
+"""A Sage office in a box: the Sage tables in a real SQL database, Sage's import of the files the
+connectors drop, and what a Sage user does (delete a commitment or a CCO, pay an invoice in full or
+in part, write and void a check, or leave a bad row behind).
+
+The database is any SQLAlchemy URL: SQLite by default, PostgreSQL or MariaDB as well. ``run_imports``
+plays Sage's import: each file in the import folder is applied in one transaction and then moved to
+``imported/``, or to ``rejected/`` with the reason beside it, as an import run's report would say.
+
+    python -m sandbox.sage_office sage300 sqlite:///sage300.db /tmp/sage300-import   # create and seed
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from abc import ABC, abstractmethod
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from sandbox.sage_tables import SAGE100, SAGE300
+
+# The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs.
+SAGE300_VENDORS = {"APEX": "Apex Concrete", "BRIGHT": "Brightline Electric", "CASCADE": "Cascade Plumbing",
+                   "DELTA": "Delta Steel Erectors", "EVERGRN": "Evergreen Drywall"}
+SAGE100_VENDORS = {301: "Apex Concrete", 302: "Brightline Electric", 303: "Cascade Plumbing",
+                   304: "Delta Steel Erectors", 305: "Evergreen Drywall"}
+
+
+class ImportRejected(Exception):
+    """Sage's import refuses the file; the reason is what its import report would print."""
+
+
+class SageOffice(ABC):
+    metadata: sa.MetaData
+
+    def __init__(self, url: str, import_dir: Path | str):
+        self.engine = sa.create_engine(url)
+        self.import_dir = Path(import_dir)
+        self.tables = self.metadata.tables
+
+    def create(self) -> None:
+        """Empty tables holding the seeded vendors, and an empty import folder."""
+        self.metadata.drop_all(self.engine)
+        self.metadata.create_all(self.engine)
+        self.import_dir.mkdir(parents=True, exist_ok=True)
+        for path in self.import_dir.glob("*.csv"):
+            path.unlink()
+        with self.engine.begin() as connection:
+            self.seed(connection)
+
+    @abstractmethod
+    def seed(self, connection: sa.Connection) -> None:
+        ...
+
+    @abstractmethod
+    def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
+        """Import one file's records, or raise ImportRejected."""
+
+    def run_imports(self) -> dict[str, str]:
+        """Sage's import run: every waiting file, oldest first; what became of each."""
+        results = {}
+        for path in sorted(self.import_dir.glob("*.csv"), key=lambda p: p.stat().st_mtime):
+            with path.open(newline="", encoding="utf-8") as handle:
+                records = list(csv.reader(handle))
+            try:
+                with self.engine.begin() as connection:
+                    self.apply(connection, records)
+                results[path.stem] = "imported"
+                self._move(path, "imported")
+            except ImportRejected as rejection:
+                results[path.stem] = f"rejected: {rejection}"
+                self._move(path, "rejected").with_suffix(".txt").write_text(str(rejection))
+        return results
+
+    def _move(self, path: Path, folder: str) -> Path:
+        target = self.import_dir / folder / path.name
+        target.parent.mkdir(exist_ok=True)
+        path.replace(target)
+        return target
+
+    # What a Sage user does ---------------------------------------------------------------------
+    def rows(self, table: str, **equals: Any) -> list[dict[str, Any]]:
+        statement = sa.select(self.tables[table])
+        for name, value in equals.items():
+            statement = statement.where(self.tables[table].c[name] == value)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(statement).mappings()]
+
+    def delete(self, table: str, **key: Any) -> int:
+        """Delete a record, as a user does in Sage before asking for an unlink."""
+        with self.engine.begin() as connection:
+            return connection.execute(self._where(sa.delete(self.tables[table]), table, key)).rowcount
+
+    def set_raw(self, table: str, values: dict[str, Any], **key: Any) -> None:
+        """Write a column as-is, bypassing Sage's checks: how a bad row (an empty column, text in a
+        number column, an unknown vendor) gets into a table. SQLite keeps text in numeric columns."""
+        with self.engine.begin() as connection:
+            statement = sa.text(f"UPDATE {self._quoted(table)} SET "
+                                + ", ".join(f"{self._quoted(name)} = :v_{name}" for name in values)
+                                + " WHERE " + " AND ".join(f"{self._quoted(name)} = :k_{name}" for name in key))
+            connection.execute(statement, {f"v_{k}": v for k, v in values.items()}
+                               | {f"k_{k}": v for k, v in key.items()})
+
+    def _quoted(self, name: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(name)
+
+    def _where(self, statement, table: str, key: dict[str, Any]):
+        for name, value in key.items():
+            statement = statement.where(self.tables[table].c[name] == value)
+        return statement
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class Sage300Office(SageOffice):
+    metadata = SAGE300
+
+    def seed(self, connection: sa.Connection) -> None:
+        connection.execute(sa.insert(self.tables["MASTER_APM_VENDOR"]),
+                           [{"Vendor": vendor, "Name": name, "Status": "Active"}
+                            for vendor, name in SAGE300_VENDORS.items()])
+
+    def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
+        vendors = {row[0] for row in connection.execute(sa.select(self.tables["MASTER_APM_VENDOR"].c.Vendor))}
+        for record in records:
+            kind, fields = record[0], record[1:]
+            if kind == "C":
+                commitment, vendor, description, kind_name, on, job = fields[:6]
+                _known(vendor, vendors)
+                self._insert(connection, "JCM_MASTER__COMMITMENT", Commitment=commitment, Vendor=vendor,
+                             Description=description, Commitment_Type=kind_name, Date=_day(on), Job=job,
+                             Original_Commitment=0, Revised_Commitment=0, Amount_Invoiced=0, Closed=0)
+            elif kind == "CI":
+                self._add(connection, "JCM_MASTER__COMMITMENT", {"Commitment": fields[0]}, Decimal(fields[3]),
+                          "Original_Commitment", "Revised_Commitment")
+            elif kind == "CCO":
+                commitment, change_order, description, on, amount = fields[:5]
+                self._add(connection, "JCM_MASTER__COMMITMENT", {"Commitment": commitment}, Decimal(amount),
+                          "Revised_Commitment")
+                self._insert(connection, "JCM_MASTER__COMMITMENT_CO", Commitment=commitment,
+                             Commitment_CO=change_order, Description=description, Date=_day(on), Amount=amount,
+                             Status="Approved")
+            elif kind == "API":
+                vendor, invoice, description, amount, on, _due, _accounting, commitment = fields[:8]
+                _known(vendor, vendors)
+                self._insert(connection, "APM_MASTER__INVOICE", Vendor=vendor, Invoice=invoice,
+                             Description=description, Original_Gross=amount, Amount_Paid=0, Invoice_Date=_day(on),
+                             Commitment=commitment or None, Status="Open")
+            elif kind != "APD":
+                raise ImportRejected(f"unknown record type {kind!r}")
+
+    def pay(self, vendor: str, invoice: str, amount: Decimal | str, check: str, on: date,
+            check_type: str = "Check") -> None:
+        amount = Decimal(str(amount))
+        with self.engine.begin() as connection:
+            self._insert(connection, "APM_MASTER__PAYMENT", Vendor=vendor, Invoice=invoice, Check=check,
+                         Check_Date=on, Check_Type=check_type, Amount=amount)
+            self._settle(connection, vendor, invoice)
+
+    def void_check(self, vendor: str, check: str, on: date) -> None:
+        with self.engine.begin() as connection:
+            payments = self.tables["APM_MASTER__PAYMENT"]
+            of_check = (payments.c.Vendor == vendor, payments.c.Check == check)
+            voided = connection.execute(sa.select(payments.c.Invoice).where(*of_check)).scalars().all()
+            connection.execute(sa.update(payments).where(*of_check).values(Void_Date=on))
+            for invoice in voided:
+                self._settle(connection, vendor, invoice)
+
+    def _settle(self, connection: sa.Connection, vendor: str, invoice: str) -> None:
+        payments, invoices = self.tables["APM_MASTER__PAYMENT"], self.tables["APM_MASTER__INVOICE"]
+        paid = connection.execute(sa.select(sa.func.coalesce(sa.func.sum(payments.c.Amount), 0)).where(
+            payments.c.Vendor == vendor, payments.c.Invoice == invoice, payments.c.Void_Date.is_(None))).scalar()
+        gross = connection.execute(sa.select(invoices.c.Original_Gross).where(
+            invoices.c.Vendor == vendor, invoices.c.Invoice == invoice)).scalar()
+        status = "Paid" if Decimal(str(paid)) >= Decimal(str(gross)) else "Open"
+        connection.execute(sa.update(invoices).where(invoices.c.Vendor == vendor, invoices.c.Invoice == invoice)
+                           .values(Amount_Paid=paid, Status=status))
+
+    def _insert(self, connection: sa.Connection, table: str, **values: Any) -> None:
+        try:
+            connection.execute(sa.insert(self.tables[table]).values(**values))
+        except sa.exc.IntegrityError as error:
+            raise ImportRejected(f"{table} already holds {values}") from error
+
+    def _add(self, connection: sa.Connection, table: str, key: dict[str, Any], amount: Decimal,
+             *columns: str) -> None:
+        target = self.tables[table]
+        statement = self._where(sa.update(target), table, key).values(
+            {name: target.c[name] + amount for name in columns})
+        if connection.execute(statement).rowcount == 0:
+            raise ImportRejected(f"{table} has no record {key}")
+
+
+class Sage100Office(SageOffice):
+    metadata = SAGE100
+
+    def seed(self, connection: sa.Connection) -> None:
+        connection.execute(sa.insert(self.tables["actpay"]),
+                           [{"recnum": number, "vndnme": name, "status": 1, "insdte": _now(), "upddte": _now()}
+                            for number, name in SAGE100_VENDORS.items()])
+
+    def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
+        vendors = {str(row[0]) for row in connection.execute(sa.select(self.tables["actpay"].c.recnum))}
+        header: dict[str, Any] = {}
+        for record in records:
+            layout, line, fields = record[0], record[1], record[2:]
+            if (layout, line) == ("PJSC", "H"):
+                number, on, vendor, job, description, _phase, _division, mark = fields[:8]
+                _known(vendor, vendors)
+                header = self._insert(connection, "subcon", ctcnum=number, condte=_day(on), vndnum=int(vendor),
+                                      jobnum=int(job), dscrpt=description, usrdf1=mark, status=4, cntttl=0,
+                                      chgttl=0, ctcttl=0)
+            elif (layout, line) == ("PJSC", "D"):
+                self._add(connection, "subcon", header["recnum"], Decimal(fields[2]), "cntttl", "ctcttl")
+            elif (layout, line) == ("PJSCCO", "H"):
+                subcontract, number, _on, description, mark = fields[:5]
+                parent = connection.execute(sa.select(self.tables["subcon"]).where(
+                    self.tables["subcon"].c.recnum == int(subcontract))).mappings().first()
+                if parent is None:
+                    raise ImportRejected(f"subcontract record {subcontract} does not exist")
+                header = {"vndctc": parent["recnum"], "vndnum": parent["vndnum"], "chgnum": number,
+                          "dscrpt": description, "usrdf1": mark}
+            elif (layout, line) == ("PJSCCO", "D"):
+                amount = Decimal(fields[3])
+                self._insert(connection, "sbcgln", linnum=1, bdgprc=amount, chgsts=1, **header)
+                self._add(connection, "subcon", header["vndctc"], amount, "chgttl", "ctcttl")
+            elif (layout, line) == ("APINV", "H"):
+                number, vendor, description, on = fields[:4]
+                subcontract, job, mark = fields[9], fields[10], fields[14]
+                _known(vendor, vendors)
+                header = self._insert(connection, "acpinv", invnum=number, vndnum=int(vendor), dscrpt=description,
+                                      invdte=_day(on), ctcnum=subcontract or None, jobnum=int(job), usrdf1=mark,
+                                      invttl=0, amtpad=0, invbal=0, status=1)
+            elif (layout, line) == ("APINV", "D"):
+                amount = Decimal(fields[2])
+                self._insert(connection, "apivln", recnum=header["recnum"], linnum=1, dscrpt=fields[1],
+                             extttl=amount, keep_recnum=True)
+                self._add(connection, "acpinv", header["recnum"], amount, "invttl", "invbal")
+            else:
+                raise ImportRejected(f"unknown record {layout} {line}")
+
+    def pay(self, invoice: int, amount: Decimal | str, check: str, on: date, credit_card: bool = False) -> None:
+        amount = Decimal(str(amount))
+        with self.engine.begin() as connection:
+            payments = self.tables["acppmt"]
+            line = connection.execute(sa.select(sa.func.coalesce(sa.func.max(payments.c.linnum), 0)).where(
+                payments.c.recnum == invoice)).scalar() + 1
+            self._insert(connection, "acppmt", recnum=invoice, linnum=line, chknum=check, chkdte=on, amount=amount,
+                         paytyp=2 if credit_card else 1, vodrec=0, keep_recnum=True)
+            self._settle(connection, invoice)
+
+    def void_check(self, check: str) -> None:
+        with self.engine.begin() as connection:
+            payments = self.tables["acppmt"]
+            invoices = connection.execute(sa.select(payments.c.recnum).where(payments.c.chknum == check)).scalars().all()
+            connection.execute(sa.update(payments).where(payments.c.chknum == check).values(vodrec=1, upddte=_now()))
+            for invoice in invoices:
+                self._settle(connection, invoice)
+
+    def _settle(self, connection: sa.Connection, invoice: int) -> None:
+        payments, invoices = self.tables["acppmt"], self.tables["acpinv"]
+        paid = Decimal(str(connection.execute(sa.select(sa.func.coalesce(sa.func.sum(payments.c.amount), 0)).where(
+            payments.c.recnum == invoice, payments.c.vodrec == 0)).scalar()))
+        total = Decimal(str(connection.execute(sa.select(invoices.c.invttl).where(invoices.c.recnum == invoice)).scalar()))
+        connection.execute(sa.update(invoices).where(invoices.c.recnum == invoice).values(
+            amtpad=paid, invbal=total - paid, status=4 if paid >= total else 1, upddte=_now()))
+
+    def _insert(self, connection: sa.Connection, table: str, keep_recnum: bool = False, **values: Any) -> dict:
+        """A new row, stamped as Sage stamps them; a header gets the next record number."""
+        target = self.tables[table]
+        if not keep_recnum:
+            values["recnum"] = (connection.execute(sa.select(sa.func.coalesce(sa.func.max(target.c.recnum), 0)))
+                                .scalar() + 1)
+        values |= {"insdte": _now(), "upddte": _now()}
+        connection.execute(sa.insert(target).values(**values))
+        return values
+
+    def _add(self, connection: sa.Connection, table: str, recnum: int, amount: Decimal, *columns: str) -> None:
+        target = self.tables[table]
+        connection.execute(sa.update(target).where(target.c.recnum == recnum).values(
+            {name: target.c[name] + amount for name in columns} | {"upddte": _now()}))
+
+
+OFFICES: dict[str, type[SageOffice]] = {"sage300": Sage300Office, "sage100": Sage100Office}
+
+
+def _known(vendor: str, vendors: set[str]) -> None:
+    if vendor not in vendors:
+        raise ImportRejected(f"vendor {vendor!r} does not exist")
+
+
+def _day(text: str) -> date | None:
+    return datetime.strptime(text, "%m/%d/%Y").date() if text else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+if __name__ == "__main__":
+    system, url, folder = sys.argv[1:4]
+    OFFICES[system](url, folder).create()
+    print(f"{system}: tables created and seeded at {url}; import folder {folder}")

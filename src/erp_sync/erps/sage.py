@@ -1,0 +1,124 @@
+"""What Sage 300 CRE and Sage 100 Contractor share as sync targets.
+
+Records go in as import files that Sage imports on its own schedule, so an export is not answered
+at once: ``create`` drops the file and the link stays BLUE ("queued for Sage's import"); a later
+sync finds the imported record by the pipeline's mark and links it. While the file is still waiting
+in the import folder, it is not written again; once Sage imported it, the mark finds the record, so
+a retried task never queues a second one.
+
+The refresh reads the tables (only what changed since the last read where Sage keeps change dates)
+and compares each linked row with what the link holds from the last read: a row that reads the same
+is "unchanged" and costs no write. A row Sage holds but that cannot be read (an empty column, text in
+a number column, a vendor that is not in the vendor table) is reported on its link and in the run
+summary, and stops nothing else.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from erp_connectors.base import VendorApiError
+from erp_connectors.sage_sql import SageSqlHook, SageTable
+from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal, reference
+from erp_sync.models import RecordType
+from erp_sync.sync.links import ErpView, Link
+from erp_sync.sync.records import ProcoreRecord
+
+
+class SageAdapter(ErpAdapter):
+    hook: SageSqlHook
+    tables: ClassVar[dict[RecordType, SageTable]]
+    labels: ClassVar[dict[RecordType, str]]
+
+    def load_vendors(self) -> dict[str, str]:
+        return {name: vendor_id for vendor_id, name in self.hook.vendors().items()}
+
+    @abstractmethod
+    def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,
+                       parent: Link | None) -> list[list[Any]]:
+        """The import file's records for this Procore record."""
+
+    @abstractmethod
+    def view(self, record_type: RecordType, ref: str, row: Any) -> ErpView:
+        ...
+
+    @abstractmethod
+    def number(self, record_type: RecordType, row: Any) -> str:
+        """The document number an accountant sees in Sage."""
+
+    def document(self, record_type: RecordType, ref: str, row: BaseModel) -> ErpDocument:
+        table = self.tables[record_type]
+        key = {name: getattr(row, name) for name in table.key}
+        return ErpDocument(ref=ref, key={"table": table.name, **key},
+                           label=f"{self.name} {self.labels[record_type]} {self.number(record_type, row)}")
+
+    def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
+        found = self.hook.find_marked(self.tables[record.record_type], reference(record, link))
+        return self.document(record.record_type, *found) if found else None
+
+    def create(self, record: ProcoreRecord, link: Link, vendor_id: str | None,
+               parent: Link | None) -> ErpDocument | None:
+        """Queue the record for Sage's import; the document exists only once Sage has imported it."""
+        mark = reference(record, link)
+        if not self.hook.awaiting_import(mark):
+            self.hook.drop_import(mark, self.import_records(record, mark, vendor_id, parent))
+        return None
+
+    def update(self, record: ProcoreRecord, link: Link, vendor_id: str | None, parent: Link | None) -> ErpDocument:
+        noun = record.record_type.noun
+        raise ErpRefusal("locked", f"{self.name} takes changes to an exported {noun} only in {self.name} itself: "
+                                   f"make the change there, or unlink the {noun} and export it again.")
+
+    def is_locked(self, error: VendorApiError) -> bool:
+        return False
+
+    # Refresh -------------------------------------------------------------------------------
+    def refresh(self, links: dict[RecordType, list[Link]],
+                since: datetime | None) -> tuple[list[tuple[Link, ErpView]], list[Link]]:
+        changed_views: list[tuple[Link, ErpView]] = []
+        unchanged: list[Link] = []
+        incremental = self.hook.incremental and since is not None
+        for record_type, table in self.tables.items():
+            linked = [link for link in links.get(record_type, []) if link.in_erp]
+            if not linked:
+                continue
+            first_bad = len(self.hook.bad_rows)
+            rows = self.hook.documents(table, since if incremental else None)
+            unreadable = {bad.key: bad.reason for bad in self.hook.bad_rows[first_bad:]}
+            present = self.hook.refs(table) if incremental else set(rows) | set(unreadable)
+            for link in linked:
+                if link.erp_ref in unreadable:
+                    view = ErpView(link.erp_ref, present=True, status=link.erp_status, condition="unreadable",
+                                   amount=link.erp_amount, balance=link.erp_balance,
+                                   problem=unreadable[link.erp_ref])
+                elif link.erp_ref in rows:
+                    view = self.view(record_type, link.erp_ref, rows[link.erp_ref])
+                elif link.erp_ref not in present:
+                    view = ErpView(link.erp_ref, present=False, condition="deleted")
+                else:
+                    unchanged.append(link)
+                    continue
+                if _same(view, link):
+                    unchanged.append(link)
+                else:
+                    changed_views.append((link, view))
+        return changed_views, unchanged
+
+    def still_in_erp(self, link: Link) -> bool:
+        table = self.tables[link.record_type]
+        key = {name: link.erp_key[name] for name in table.key}
+        return bool(self.hook.select(table.name, table.key, equals=key))
+
+
+def _same(view: ErpView, link: Link) -> bool:
+    """The row reads as it did at the last refresh: the snapshot comparison."""
+    return (view.present, view.status, view.condition, view.amount, view.balance) == (
+        link.erp_present, link.erp_status, link.erp_condition, link.erp_amount, link.erp_balance)
+
+
+def as_date(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None

@@ -1,0 +1,84 @@
+"""Procore records as Sage 100 Contractor documents: commitments -> 6-7-1 Subcontracts, CCOs ->
+subcontract change orders, subcontractor invoices -> 4-2 Payable Invoices (the invoice number is
+Procore's). The pipeline's mark goes into each record's User Def 1 (``usrdf1``).
+
+Every table carries ``upddte``, so the refresh and the payment import read only rows changed since
+their bookmark, plus a key-only list to see deletions; an unlink asks the database live.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from erp_connectors import sage100
+from erp_connectors.sage100 import CREDIT_CARD_PAYMENT, PAID_STATUS, Sage100Hook
+from erp_sync.erps.base import ErpPayment, PaymentChanges, condition_of_bill
+from erp_sync.erps.sage import SageAdapter, as_date
+from erp_sync.models import ErpKind, RecordType
+from erp_sync.sync.links import ErpView, Link
+from erp_sync.sync.records import ProcoreRecord
+
+DESCRIPTION_LIMIT = 50
+NUMBER_LIMIT = 20
+REFUSED_SUBCONTRACT = 2
+REJECTED_CHANGE = 3
+
+
+class Sage100Adapter(SageAdapter):
+    kind = ErpKind.SAGE_100_CONTRACTOR
+    hook: Sage100Hook
+    tables = {RecordType.COMMITMENT: sage100.SUBCONTRACTS, RecordType.COMMITMENT_CHANGE_ORDER: sage100.CHANGE_ORDERS,
+              RecordType.SUBCONTRACTOR_INVOICE: sage100.INVOICES}
+    labels = {RecordType.COMMITMENT: "subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
+              RecordType.SUBCONTRACTOR_INVOICE: "payable invoice"}
+
+    def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,
+                       parent: Link | None) -> list[list[Any]]:
+        description, on = record.title[:DESCRIPTION_LIMIT], as_date(record.date)
+        number, job = record.number[:NUMBER_LIMIT], str(record.project_id)
+        if record.record_type is RecordType.COMMITMENT:
+            return self.hook.subcontract_import(number, vendor_id, job, description, mark, on, record.amount)
+        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            return self.hook.change_order_import(parent.erp_ref, number, description, mark, on, record.amount)
+        subcontract = parent.erp_ref if parent is not None and parent.in_erp else None
+        return self.hook.invoice_import(number, vendor_id, description, mark, on, subcontract, job, record.amount)
+
+    def number(self, record_type: RecordType, row: Any) -> str:
+        return getattr(row, NUMBER_COLUMN[record_type])
+
+    def view(self, record_type: RecordType, ref: str, row: Any) -> ErpView:
+        number = self.number(record_type, row)
+        if record_type is RecordType.COMMITMENT:
+            condition = "rejected" if row.status == REFUSED_SUBCONTRACT else "open"
+            return ErpView(ref, present=True, status=_code(row.status), condition=condition, amount=row.ctcttl,
+                           number=number)
+        if record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            condition = "rejected" if row.chgsts == REJECTED_CHANGE else "open"
+            return ErpView(ref, present=True, status=_code(row.chgsts), condition=condition, amount=row.bdgprc,
+                           number=number)
+        balance = row.invbal if row.invbal is not None else (row.invttl if row.status != PAID_STATUS else 0)
+        return ErpView(ref, present=True, status=_code(row.status), amount=row.invttl, balance=balance,
+                       condition=condition_of_bill(row.invttl, balance), number=number)
+
+    def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
+        """Payment lines changed since the bookmark; a voided check keeps its line with ``vodrec`` set."""
+        applications = []
+        for key, payment in self.hook.documents(sage100.PAYMENTS, since).items():
+            bill_ref = str(payment.recnum)
+            if bill_ref not in bill_refs:
+                continue
+            applications.append(ErpPayment(
+                key=f"Check/{payment.chknum}#{payment.linnum}", bill_ref=bill_ref, amount=payment.amount,
+                date=payment.chkdte.isoformat(),
+                method="credit_card" if payment.paytyp == CREDIT_CARD_PAYMENT else "check",
+                check_number=payment.chknum, voided=bool(payment.vodrec), modified_at=payment.upddte))
+        return PaymentChanges(applications, {})
+
+
+NUMBER_COLUMN = {RecordType.COMMITMENT: "ctcnum", RecordType.COMMITMENT_CHANGE_ORDER: "chgnum",
+                 RecordType.SUBCONTRACTOR_INVOICE: "invnum"}
+
+
+def _code(status: int | None) -> str | None:
+    return None if status is None else str(status)

@@ -1,0 +1,93 @@
+"""Procore records as Sage 300 CRE documents: commitments -> Job Cost commitments (subcontracts and
+purchase orders), CCOs -> commitment change orders, subcontractor invoices -> AP invoices (the
+invoice number is Procore's).
+
+Sage 300 CRE is seen only through the hourly sync: its ODBC tables carry no change dates, so each
+refresh reads them whole and compares with the last read, and the unlink queue decides from what
+the last completed sync saw (``SPEC.md``: "deleted, and an hourly sync completed since").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from erp_connectors import sage300
+from erp_connectors.sage300 import Sage300Hook
+from erp_sync.erps.base import ErpPayment, PaymentChanges, condition_of_bill, described, payment_method
+from erp_sync.erps.sage import SageAdapter, as_date
+from erp_sync.models import ErpKind, RecordType
+from erp_sync.sync.links import ErpView, Link
+from erp_sync.sync.records import ProcoreRecord
+
+DESCRIPTION_LIMIT = 60
+ID_LIMIT = 10
+
+
+def sage_id(record: ProcoreRecord) -> str:
+    """Commitment and change order ids are the Procore id: unique, and short enough for Sage's 10."""
+    return f"PC{record.id}"[:ID_LIMIT]
+
+
+class Sage300Adapter(SageAdapter):
+    kind = ErpKind.SAGE_300_CRE
+    hook: Sage300Hook
+    seen_through_sync = True
+    tables = {RecordType.COMMITMENT: sage300.COMMITMENTS, RecordType.COMMITMENT_CHANGE_ORDER: sage300.CHANGE_ORDERS,
+              RecordType.SUBCONTRACTOR_INVOICE: sage300.INVOICES}
+    labels = {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
+              RecordType.SUBCONTRACTOR_INVOICE: "AP invoice"}
+
+    def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,
+                       parent: Link | None) -> list[list[Any]]:
+        description = described(record, mark, DESCRIPTION_LIMIT)
+        on = as_date(record.date)
+        if record.record_type is RecordType.COMMITMENT:
+            kind = "Subcontract" if record.stream.name == "work_order_contracts" else "Purchase Order"
+            return self.hook.commitment_import(sage_id(record), vendor_id, str(record.project_id), description, kind,
+                                               on, record.amount)
+        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            return self.hook.change_order_import(parent.erp_ref, sage_id(record), description, on, record.amount)
+        commitment = parent.erp_ref if parent is not None and parent.in_erp else None
+        return self.hook.invoice_import(vendor_id, record.number[:15], description, record.amount, on, commitment)
+
+    def number(self, record_type: RecordType, row: Any) -> str:
+        if record_type is RecordType.COMMITMENT:
+            return row.Commitment
+        if record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            return f"{row.Commitment}/{row.Commitment_CO}"
+        return row.Invoice
+
+    def view(self, record_type: RecordType, ref: str, row: Any) -> ErpView:
+        if record_type is RecordType.COMMITMENT:
+            return ErpView(ref, present=True, status="Closed" if row.Closed else "Open", condition="open",
+                           amount=row.Revised_Commitment, number=row.Commitment)
+        if record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            condition = "rejected" if row.Status == "Rejected" else "open"
+            return ErpView(ref, present=True, status=row.Status, condition=condition, amount=row.Amount,
+                           number=row.Commitment_CO)
+        balance = row.Original_Gross - row.Amount_Paid
+        return ErpView(ref, present=True, status=row.Status, amount=row.Original_Gross, balance=balance,
+                       condition=condition_of_bill(row.Original_Gross, balance), number=row.Invoice)
+
+    def still_in_erp(self, link: Link) -> bool:
+        """As the last completed hourly sync saw it; the unlink queue waits for one after the request."""
+        return link.erp_present is not False
+
+    def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
+        """Every check against these invoices (no change dates over ODBC); the payment import writes only
+        what differs from what it wrote before."""
+        applications = []
+        for bill_ref, payment in self._payments_of(bill_refs):
+            applications.append(ErpPayment(
+                key=f"Check/{payment.Vendor}/{payment.Check}", bill_ref=bill_ref, amount=payment.Amount,
+                date=payment.Check_Date.isoformat(), method=payment_method(payment.Check_Type),
+                check_number=payment.Check, voided=payment.Void_Date is not None,
+                voided_on=payment.Void_Date.isoformat() if payment.Void_Date else None))
+        return PaymentChanges(applications, {})
+
+    def _payments_of(self, bill_refs: set[str]):
+        for payment in self.hook.documents(sage300.PAYMENTS).values():
+            bill_ref = f"{payment.Vendor}/{payment.Invoice}"
+            if bill_ref in bill_refs:
+                yield bill_ref, payment

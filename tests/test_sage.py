@@ -1,0 +1,95 @@
+"""Sage 300 CRE and Sage 100 Contractor: export through Sage's import files, refresh from the tables,
+on SQLite, PostgreSQL and MariaDB alike; bad rows in the Sage tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from conftest import SAGE_INTEGRATIONS
+from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
+from erp_sync.store import Store
+
+SYSTEM = {"granite-sage300": "sage300", "prairie-sage100": "sage100"}
+MARK_COLUMN = {"sage300": {"JCM_MASTER__COMMITMENT": "Description", "JCM_MASTER__COMMITMENT_CO": "Description",
+                           "APM_MASTER__INVOICE": "Description"},
+               "sage100": {"subcon": "usrdf1", "sbcgln": "usrdf1", "acpinv": "usrdf1"}}
+
+
+@pytest.fixture
+def sage_store(tmp_path) -> Store:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
+    store.upgrade()
+    return store
+
+
+def add_sage_integrations(store: Store) -> dict[str, dict]:
+    for integration in SAGE_INTEGRATIONS:
+        store.save_integration(integration)
+    return {row["name"]: row for row in store.integrations()}
+
+
+def links(store: Store, integration: dict) -> list[dict]:
+    return store.rows("active_links", integration_id=integration["id"])
+
+
+def colours(store: Store, integration: dict) -> Counter[str]:
+    return Counter(link["colour"] for link in links(store, integration))
+
+
+def marks_in_sage(office, system: str) -> Counter[str]:
+    """How many Sage records carry each pipeline mark: each must be exactly one."""
+    found: Counter[str] = Counter()
+    for table, column in MARK_COLUMN[system].items():
+        for row in office.rows(table):
+            text = row[column] or ""
+            if "PC-" in text:
+                found[text[text.index("PC-"):].rstrip("]")] += 1
+    return found
+
+
+def sync_until_settled(store: Store, integration: dict, office) -> list[dict]:
+    """Export, let Sage import, and again, until nothing waits: commitments first, then their CCOs."""
+    summaries = []
+    for _ in range(3):
+        summaries.append(export_integration(store, integration, "test"))
+        office.run_imports()
+    summaries.append(export_integration(store, integration, "test"))
+    return summaries
+
+
+@pytest.mark.parametrize("sage", ["sqlite", "postgresql", "mariadb"], indirect=True)
+def test_export_waits_for_sages_import_then_links_each_record_once(sandbox, sage_store, sage):
+    integrations = add_sage_integrations(sage_store)
+    for name, integration in integrations.items():
+        office = sage.offices[SYSTEM[name]]
+        first = export_integration(sage_store, integration, "first")["counts"]
+        queued = first["queued_for_import"]
+        assert queued > 0 and len(list(office.import_dir.glob("*.csv"))) == queued
+        assert colours(sage_store, integration)["BLUE"] == queued
+
+        again = export_integration(sage_store, integration, "again")
+        assert again["counts"]["queued_for_import"] == queued
+        assert again["counts"].get(f"{SYSTEM[name]}_files_written", 0) == 0  # still waiting: not written twice
+
+        assert set(office.run_imports().values()) == {"imported"}
+        settled = sync_until_settled(sage_store, integration, office)
+        assert settled[0]["counts"]["found_in_erp"] == queued
+
+        active = links(sage_store, integration)
+        green = [link for link in active if link["colour"] == "GREEN"]
+        assert not [link for link in active if link["colour"] != "GREEN"]
+        assert {link["record_type"] for link in green} == {"commitment", "commitment_change_order",
+                                                           "subcontractor_invoice"}
+        assert all(count == 1 for count in marks_in_sage(office, SYSTEM[name]).values())
+        assert len(marks_in_sage(office, SYSTEM[name])) == len(green)
+        origin = {row["origin_id"] for table in ("work_order_contracts", "purchase_order_contracts",
+                                                  "commitment_change_orders", "requisitions")
+                  for row in sandbox.procore_rows(table) if row["origin_id"]}
+        assert {link["erp_ref"] for link in green} <= origin
+
+        refreshed = refresh_integration(sage_store, integration, "refresh")["counts"]
+        assert refreshed["erp_open"] == len(green)
+        quiet = refresh_integration(sage_store, integration, "quiet")["counts"]
+        assert quiet["erp_unchanged"] == len(green) and not any(k.startswith("erp_open") for k in quiet)
