@@ -11,7 +11,14 @@ Runs daily and on demand: run it after adding or changing an integration.
 
 from airflow.sdk import dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, PROCORE_POOL, START_DATE, fail_fast_on_refusals
+from erp_sync.airflow_defaults import (
+    DEFAULT_ARGS,
+    PROCORE_POOL,
+    START_DATE,
+    fail_fast_on_refusals,
+    map_on_each_site,
+    on_site,
+)
 
 
 @dag(
@@ -25,10 +32,10 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, PROCORE_POOL, START_DATE, fa
 )
 def erp_connection_check():
     @task
-    def enabled_integrations() -> list[dict]:
+    def enabled_integrations(site: str) -> list[dict]:
         from erp_sync.store import Store
 
-        return Store.from_connection().integrations()
+        return on_site(site, Store.from_connection().integrations())
 
     @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
     def check(integration: dict) -> dict:
@@ -40,7 +47,7 @@ def erp_connection_check():
         with fail_fast_on_refusals():
             return check_integration(Store.from_connection(), integration, context["run_id"])
 
-    check.expand(integration=enabled_integrations())
+    map_on_each_site(check, enabled_integrations)
 
 
 erp_connection_check()

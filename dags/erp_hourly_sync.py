@@ -12,7 +12,11 @@ For every enabled integration, in two steps:
    paid, part paid, rejected), stored with the time it was seen.
 
 Procore is read incrementally from each stream's bookmark (`filters[updated_at]`); the ERP with
-`$filter` on `LastModifiedDateTime` (Acumatica) or `cdc` (QuickBooks Online). Link colours follow
+`$filter` on `LastModifiedDateTime` (Acumatica), `cdc` (QuickBooks Online), `upddte` (Sage 100
+Contractor), or a whole read compared with the last one (Sage 300 CRE, whose ODBC tables have no
+change dates). Sage takes records through its import files: those links stay BLUE until Sage has
+imported them. The Sage groups run on the `sage_onprem` queue, on a worker inside the contractor's
+network. Link colours follow
 Procore's ERP icons: GREEN synced, BLUE sent and waiting, YELLOW rejected, RED failed with a
 reason. Each integration is its own mapped task group (one per ERP kind, so each uses its ERP's
 pool); each step's counts and API calls go to the task log and to `sync_runs`. A successful
@@ -23,7 +27,13 @@ queue for that integration.
 from airflow.sdk import dag, get_current_context, task, task_group
 
 from erp_sync.airflow_defaults import (
-    DEFAULT_ARGS, ERP_POOLS, HOURLY_SYNC_DONE, PROCORE_POOL, START_DATE, fail_fast_on_refusals,
+    DEFAULT_ARGS,
+    ERP_POOLS,
+    HOURLY_SYNC_DONE,
+    PROCORE_POOL,
+    START_DATE,
+    fail_fast_on_refusals,
+    queue_for,
 )
 
 NAMED = "{{ integration_name }}"
@@ -49,18 +59,20 @@ def erp_hourly_sync():
 
         return integrations()
 
-    @task(pool=PROCORE_POOL, map_index_template=NAMED)
-    def export(integration: dict) -> dict:
-        from erp_sync.jobs.hourly_sync import export_integration
-        from erp_sync.store import Store
+    def steps_for(kind: str, pool: str):
+        queue = queue_for(kind)
 
-        context = get_current_context()
-        context["integration_name"] = integration["name"]
-        with fail_fast_on_refusals():
-            return export_integration(Store.from_connection(), integration, context["run_id"])
+        @task(task_id="export", pool=PROCORE_POOL, queue=queue, map_index_template=NAMED)
+        def export(integration: dict) -> dict:
+            from erp_sync.jobs.hourly_sync import export_integration
+            from erp_sync.store import Store
 
-    def refresh_in(pool: str):
-        @task(task_id="refresh", pool=pool, outlets=[HOURLY_SYNC_DONE], map_index_template=NAMED)
+            context = get_current_context()
+            context["integration_name"] = integration["name"]
+            with fail_fast_on_refusals():
+                return export_integration(Store.from_connection(), integration, context["run_id"])
+
+        @task(task_id="refresh", pool=pool, queue=queue, outlets=[HOURLY_SYNC_DONE], map_index_template=NAMED)
         def refresh(integration: dict) -> dict:
             from erp_sync.jobs.hourly_sync import refresh_integration
             from erp_sync.store import Store
@@ -72,10 +84,10 @@ def erp_hourly_sync():
             context["outlet_events"][HOURLY_SYNC_DONE].extra = {"integration": integration["name"]}
             return summary
 
-        return refresh
+        return export, refresh
 
     def sync_integrations_of(kind: str, pool: str) -> None:
-        refresh = refresh_in(pool)
+        export, refresh = steps_for(kind, pool)
 
         @task_group(group_id=f"sync_{kind}")
         def sync(integration: dict):

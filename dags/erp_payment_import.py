@@ -7,7 +7,8 @@ payment per ERP payment per bill it pays (checks and credit cards, full and part
 the ERP reference in `origin_id`. Voids and later changes follow: a voided payment stays in Procore
 at 0 with a note saying when and in which ERP it was voided. Payment numbers and attachments edited
 in Procore are never overwritten. Invoice numbers that do not match the ERP's bill number are
-reported. Running it again changes nothing and writes nothing.
+reported. Running it again changes nothing and writes nothing. Integrations with an on-premises
+ERP (Sage) are imported by `import_payments_onprem`, on the `sage_onprem` queue.
 
 **When it runs**: after every successful hourly sync of an integration (the `erp_sync_hourly_sync`
 asset), and on demand from the trigger form: say who is asking (a Procore user id) and, optionally,
@@ -18,7 +19,15 @@ Integrations tool or is an accounting approver; if not, the run ends with that m
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, HOURLY_SYNC_DONE, PROCORE_POOL, START_DATE, fail_fast_on_refusals
+from erp_sync.airflow_defaults import (
+    DEFAULT_ARGS,
+    HOURLY_SYNC_DONE,
+    PROCORE_POOL,
+    START_DATE,
+    fail_fast_on_refusals,
+    map_on_each_site,
+    on_site,
+)
 
 
 @dag(
@@ -39,7 +48,7 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, HOURLY_SYNC_DONE, PROCORE_PO
 )
 def erp_payment_import():
     @task
-    def integrations_to_import() -> list[dict]:
+    def integrations_to_import(site: str) -> list[dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from erp_sync.store import Store
@@ -49,7 +58,7 @@ def erp_payment_import():
         events = [event for events in context["triggering_asset_events"].values() for event in events]
         if events:  # after hourly syncs: the integrations whose sync just succeeded
             synced = {event.extra.get("integration") for event in events}
-            return [dict(row, requested_by=None) for row in integrations if row["name"] in synced]
+            return on_site(site, [dict(row, requested_by=None) for row in integrations if row["name"] in synced])
         params = context["params"]
         if not params.get("requested_by"):
             raise AirflowFailException("An on-demand payment sync needs 'requested_by': the Procore user id of "
@@ -58,7 +67,7 @@ def erp_payment_import():
         chosen = [row for row in integrations if not wanted or row["name"] == wanted]
         if not chosen:
             raise AirflowFailException(f"There is no enabled integration named {wanted!r}.")
-        return [dict(row, requested_by=params["requested_by"]) for row in chosen]
+        return on_site(site, [dict(row, requested_by=params["requested_by"]) for row in chosen])
 
     @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
     def import_payments(integration: dict) -> dict:
@@ -76,7 +85,7 @@ def erp_payment_import():
         except PaymentSyncRefused as refusal:
             raise AirflowFailException(str(refusal)) from refusal
 
-    import_payments.expand(integration=integrations_to_import())
+    map_on_each_site(import_payments, integrations_to_import)
 
 
 erp_payment_import()

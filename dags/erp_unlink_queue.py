@@ -7,20 +7,37 @@ is claimed by exactly one worker, then:
 
 1. Procore is asked, now, whether the requester has 'Admin' on the project's Commitments tool,
    'Standard' or 'Admin' on the ERP Integrations tool, and 'Can Push to Accounting';
-2. the ERP is asked whether the record is gone (deleted; for Acumatica change orders, reversed);
+2. the ERP is asked whether the record is gone (deleted; for Acumatica change orders, reversed).
+   Sage 300 CRE is seen only through the hourly sync: its request waits (BLUE, status `waiting`)
+   until a sync that started after it was filed has completed, then is decided from what that
+   sync saw;
 3. the Procore record's ERP reference is cleared and the link is ended (kept for audit), so the
    next hourly sync may export the record again as a new link.
 
 The outcome goes back into the request's row (`status`, `colour`, `message`, `processed_at`,
 `processed_by_run`): GREEN `Successfully Unlinked`, or RED saying what is wrong or what to do first,
 e.g. `The commitment is still in QuickBooks® Online. Please delete it before retrying.` A bad
-request changes nothing else. Each integration is its own mapped task.
+request changes nothing else. Each integration is its own mapped task; those with an on-premises
+ERP run as `work_queue_onprem`, on the `sage_onprem` queue.
 """
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import (
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    dag,
+    get_current_context,
+    task,
+)
 
 from erp_sync.airflow_defaults import (
-    DEFAULT_ARGS, HOURLY_SYNC_DONE, PROCORE_POOL, START_DATE, UNLINK_REQUESTED, fail_fast_on_refusals,
+    DEFAULT_ARGS,
+    HOURLY_SYNC_DONE,
+    PROCORE_POOL,
+    START_DATE,
+    UNLINK_REQUESTED,
+    fail_fast_on_refusals,
+    map_on_each_site,
+    on_site,
 )
 
 
@@ -37,13 +54,16 @@ from erp_sync.airflow_defaults import (
 )
 def erp_unlink_queue():
     @task
-    def integrations_with_requests() -> list[dict]:
-        from erp_sync.jobs.unlink_queue import integrations_with_requests, reject_unknown_integrations
+    def integrations_with_requests(site: str) -> list[dict]:
+        from erp_sync.jobs.unlink_queue import (
+            integrations_with_requests,
+            reject_unknown_integrations,
+        )
         from erp_sync.store import Store
 
         store = Store.from_connection()
         reject_unknown_integrations(store, get_current_context()["run_id"])
-        return integrations_with_requests(store)
+        return on_site(site, integrations_with_requests(store))
 
     @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
     def work_queue(integration: dict) -> dict:
@@ -55,7 +75,7 @@ def erp_unlink_queue():
         with fail_fast_on_refusals():
             return drain_integration(Store.from_connection(), integration, context["run_id"])
 
-    work_queue.expand(integration=integrations_with_requests())
+    map_on_each_site(work_queue, integrations_with_requests)
 
 
 erp_unlink_queue()

@@ -31,7 +31,7 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def money(value: Decimal | float | int) -> str:
+def money(value: Decimal | float) -> str:
     return f"{Decimal(value):.2f}"
 
 

@@ -105,6 +105,11 @@ class SageOffice(ABC):
             connection.execute(statement, {f"v_{k}": v for k, v in values.items()}
                                | {f"k_{k}": v for k, v in key.items()})
 
+    def insert_raw(self, table: str, **values: Any) -> None:
+        """Add a row as-is, bypassing Sage's checks (a payment of a vendor Sage does not know)."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.insert(self.tables[table]).values(**values))
+
     def _quoted(self, name: str) -> str:
         return self.engine.dialect.identifier_preparer.quote(name)
 

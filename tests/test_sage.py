@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
 from conftest import SAGE_INTEGRATIONS
+
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
 from erp_sync.store import Store
 

@@ -24,13 +24,41 @@ DEFAULT_ARGS = {
 # One pool per vendor, sized so its tasks together stay inside the vendor's documented limit
 # (include/pools.json says how each size was chosen).
 PROCORE_POOL = "procore_api"
-ERP_POOLS = {"acumatica": "acumatica_api", "quickbooks_online": "quickbooks_api"}
+ERP_POOLS = {"acumatica": "acumatica_api", "quickbooks_online": "quickbooks_api",
+             "sage300_cre": "sage_onprem", "sage100_contractor": "sage_onprem"}
+
+# Tasks that touch an on-premises ERP run on this Celery queue, served by a worker inside the
+# contractor's network; everything else runs on the default queue, in the cloud.
+ONPREM_QUEUE = "sage_onprem"
+CLOUD_QUEUE = "default"
+ONPREM_KINDS = frozenset({"sage300_cre", "sage100_contractor"})
+
+
+def queue_for(erp_kind: str) -> str:
+    return ONPREM_QUEUE if erp_kind in ONPREM_KINDS else CLOUD_QUEUE
+
 
 # Emitted by each integration's successful hourly sync (the event's extra names the integration);
 # the payment import and the unlink queue are scheduled on it.
 HOURLY_SYNC_DONE = Asset("erp_sync_hourly_sync")
 # Emitted when a request is filed through the form, so the queue runs at once instead of at its next tick.
 UNLINK_REQUESTED = Asset("erp_sync_unlink_requested")
+
+
+def on_site(site: str, integrations: list[dict]) -> list[dict]:
+    """The integrations whose ERP is reached from this site: "cloud", or "onprem" (the on-premises worker)."""
+    return [row for row in integrations if (queue_for(row["erp_kind"]) == ONPREM_QUEUE) == (site == "onprem")]
+
+
+def map_on_each_site(mapped_task, select) -> None:
+    """Map a per-integration task once per site: over cloud integrations on the default queue, and over
+    on-premises ones (ids suffixed ``_onprem``) on the on-premises queue. ``select`` is a task taking
+    ``site`` and returning that site's integrations."""
+    for site, queue in (("cloud", CLOUD_QUEUE), ("onprem", ONPREM_QUEUE)):
+        suffix = "_onprem" if site == "onprem" else ""
+        selected = select.override(task_id=f"{select.function.__name__}{suffix}")(site=site)
+        mapped_task.override(task_id=f"{mapped_task.function.__name__}{suffix}", queue=queue).expand(
+            integration=selected)
 
 
 @contextmanager

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from erp_connectors.acumatica import AcumaticaHook
 from erp_connectors.base import VendorHook
-from erp_connectors.sage_sql import SageSqlHook
 from erp_connectors.procore import ProcoreHook
 from erp_connectors.quickbooks import QuickBooksHook
 from erp_connectors.sage100 import Sage100Hook
 from erp_connectors.sage300 import Sage300Hook
+from erp_connectors.sage_sql import SageSqlHook
 from erp_sync.erps.acumatica import AcumaticaAdapter
 from erp_sync.erps.base import ErpAdapter
 from erp_sync.erps.quickbooks import QuickBooksAdapter

@@ -64,7 +64,7 @@ class Sage100Adapter(SageAdapter):
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """Payment lines changed since the bookmark; a voided check keeps its line with ``vodrec`` set."""
         applications = []
-        for key, payment in self.hook.documents(sage100.PAYMENTS, since).items():
+        for payment in self.hook.documents(sage100.PAYMENTS, since).values():
             bill_ref = str(payment.recnum)
             if bill_ref not in bill_refs:
                 continue

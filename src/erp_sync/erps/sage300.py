@@ -14,7 +14,13 @@ from typing import Any
 
 from erp_connectors import sage300
 from erp_connectors.sage300 import Sage300Hook
-from erp_sync.erps.base import ErpPayment, PaymentChanges, condition_of_bill, described, payment_method
+from erp_sync.erps.base import (
+    ErpPayment,
+    PaymentChanges,
+    condition_of_bill,
+    described,
+    payment_method,
+)
 from erp_sync.erps.sage import SageAdapter, as_date
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.sync.links import ErpView, Link

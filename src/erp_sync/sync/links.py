@@ -54,7 +54,7 @@ class Link:
                    reason_code=row["reason_code"], procore_number=row["procore_number"],
                    procore_json=row["procore_json"], procore_updated_at=row["procore_updated_at"],
                    fingerprint=row["fingerprint"], exported_at=row["exported_at"],
-                   erp_condition=row["erp_condition"], erp_present=row["erp_present"],
+                   erp_condition=row["erp_condition"], erp_present=_flag(row["erp_present"]),
                    erp_status=row["erp_status"], erp_amount=row["erp_amount"], erp_balance=row["erp_balance"],
                    erp_number=row["erp_number"])
 
@@ -154,3 +154,8 @@ class LinkBook:
                 link.state, link.colour, link.message = state, colour.value, message
             tx.execute_many("update_link_erp_view", rows)
             tx.execute_many("mark_links_seen", [{"id": link.id, "erp_seen_at": now} for link in unchanged])
+
+
+def _flag(value: Any) -> bool | None:
+    """A boolean column as SQLite (0/1) and PostgreSQL (false/true) give it back."""
+    return None if value is None else bool(value)
