@@ -104,6 +104,14 @@ def office(airflow_db, sandbox, airflow_store, sage, dagbag) -> Office:
     return Office(sandbox, airflow_store, sage, dagbag)
 
 
+def test_the_connection_check_reads_each_sage_database(office, dagbag):
+    run = dagbag.dags["erp_connection_check"].test()
+    assert run.state == "success"
+    checks = {row["integration"]: json.loads(row["counts_json"])
+              for row in office.store.rows("runs_of_airflow_run", airflow_run_id=run.run_id)}
+    assert checks["granite-sage300"]["sage300_vendors"] == 5 and checks["prairie-sage100"]["sage100_vendors"] == 5
+
+
 def test_the_hourly_sync_exports_through_sages_import_and_refreshes(office):
     office.sync()
     for name in SYSTEM:

@@ -169,10 +169,11 @@ class SageSqlHook(BaseHook):
         return good
 
     def check(self) -> dict[str, int]:
-        with self.engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        self.total_calls += 1
-        return {"import_dir_exists": int(self.import_dir.is_dir())}
+        """One read of the vendor table, and the import folder must be there to write into."""
+        if not self.import_dir.is_dir():
+            raise FileNotFoundError(f"Connection {self.conn_id}: the import folder {self.import_dir} is not there; "
+                                    "mount Sage's import share on the on-premises worker")
+        return {f"{self.vendor}_vendors": len(self.vendors())}
 
     # Writes: import files -------------------------------------------------------------------
     def import_file(self, name: str) -> Path:

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import psutil
@@ -27,6 +29,7 @@ from erp_sync.store import Store
 from sandbox import acumatica_data as acumatica
 from sandbox import quickbooks_data as quickbooks
 from sandbox import procore_data as procore
+from sandbox.sage_office import Sage100Office, Sage300Office
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
@@ -36,6 +39,10 @@ AIRFLOW_URL = "http://localhost:8080"
 USER, PASSWORD = "admin", "admin"
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
 RUN_TIMEOUT_SECONDS = 900
+SAGE_DIR = AIRFLOW_HOME / "sage"
+# The two on-premises ERPs: a Sage database each (SQLite) and the folder Sage imports from.
+SAGE_OFFICES = {"sage300": Sage300Office(f"sqlite:///{SAGE_DIR / 'sage300.db'}", SAGE_DIR / "sage300-import"),
+                "sage100": Sage100Office(f"sqlite:///{SAGE_DIR / 'sage100.db'}", SAGE_DIR / "sage100-import")}
 TERMINAL_STATES = {"success", "failed"}
 
 CONNECTIONS = {
@@ -53,6 +60,10 @@ CONNECTIONS = {
                                                 "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
                                                 "token_url": f"{SANDBOX_URL}/quickbooks/oauth2/v1/tokens/bearer"}),
                            "description": "QuickBooks Online sandbox"},
+    **{f"{system}_sandbox": {"conn_type": "generic", "description": f"{system} sandbox database and import folder",
+                             "extra": json.dumps({"sqlalchemy_url": str(office.engine.url),
+                                                  "import_dir": str(office.import_dir)})}
+       for system, office in SAGE_OFFICES.items()},
 }
 INTEGRATIONS = [
     Integration(name="summit-acumatica", procore_conn_id="procore_sandbox", procore_company_id=procore.DEMO_COMPANY_ID,
@@ -60,6 +71,10 @@ INTEGRATIONS = [
     Integration(name="harbor-quickbooks", procore_conn_id="procore_sandbox",
                 procore_company_id=procore.SECOND_COMPANY_ID, erp_kind=ErpKind.QUICKBOOKS_ONLINE,
                 erp_conn_id="quickbooks_sandbox"),
+    Integration(name="granite-sage300", procore_conn_id="procore_sandbox", procore_company_id=procore.SAGE300_COMPANY_ID,
+                erp_kind=ErpKind.SAGE_300_CRE, erp_conn_id="sage300_sandbox"),
+    Integration(name="prairie-sage100", procore_conn_id="procore_sandbox", procore_company_id=procore.SAGE100_COMPANY_ID,
+                erp_kind=ErpKind.SAGE_100_CONTRACTOR, erp_conn_id="sage100_sandbox"),
 ]
 
 
@@ -127,6 +142,9 @@ class Demo:
 
     def prepare(self) -> None:
         AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+        SAGE_DIR.mkdir(exist_ok=True)
+        for office in SAGE_OFFICES.values():
+            office.create()
         (AIRFLOW_HOME / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
         self.start("sandbox", [sys.executable, "-m", "sandbox", "--port", str(SANDBOX_PORT)])
         wait_for(f"{SANDBOX_URL}/procore/openapi.json", "the vendor sandboxes")
@@ -197,9 +215,16 @@ class Demo:
             time.sleep(3)
         return {dag_id: states.get(dag_id, "timed out") for dag_id in runs}
 
+    def sync_after_sages_import(self) -> str:
+        """Play the Sage offices' import runs, then sync again: the Sage links turn from BLUE to GREEN."""
+        for system, office in SAGE_OFFICES.items():
+            print(f"{system} import run: {len(office.run_imports())} file(s) imported")
+        return self.wait({"erp_hourly_sync": self.trigger("erp_hourly_sync", {})})["erp_hourly_sync"]
+
     def pay_and_import(self) -> str:
-        """Act as the ERPs' accountants (a partial check in Acumatica, a card payment in QuickBooks), then
-        sync payments on demand, so the demo shows Payments Issued arriving in Procore."""
+        """Act as the ERPs' accountants (a partial check in Acumatica and in Sage 100 Contractor, a card
+        payment in QuickBooks), then sync payments on demand, so the demo shows Payments Issued arriving
+        in Procore."""
         store = Store.from_url(f"sqlite:///{STORE_FILE}")
         bills = {}
         for integration in store.integrations():
@@ -215,6 +240,9 @@ class Demo:
         requests.post(f"{control}/quickbooks/payments", timeout=30, json={
             "bills": {quickbooks_bill["erp_ref"]: str(quickbooks_bill["erp_amount"])}, "pay_type": "CreditCard",
             "doc_number": "CC-2001"}).raise_for_status()
+        sage100_invoice = bills["sage100_contractor"]
+        half = (sage100_invoice["erp_amount"] / 2).quantize(Decimal("0.01"))
+        SAGE_OFFICES["sage100"].pay(int(sage100_invoice["erp_ref"]), half, "5001", datetime.now(UTC).date())
         return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {"requested_by": 101})})[
             "erp_payment_import"]
 
@@ -277,6 +305,7 @@ def main() -> int:
         wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
         demo.login()
         states = demo.run_cycle()
+        states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
         states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
         print_summary(states, memory.peak)
         failed = [dag_id for dag_id, state in states.items() if state != "success"]
