@@ -29,6 +29,7 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/hourly_sync.py
 	$(BIN)/python benchmarks/payment_import.py
+	$(BIN)/python benchmarks/sage_sync.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)

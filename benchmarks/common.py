@@ -3,6 +3,7 @@ Airflow connections that point at them, and a fresh status store with one integr
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ from sandbox import procore_data as procore  # noqa: E402
 
 TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
 ERP_VENDOR = {ErpKind.ACUMATICA: "acumatica", ErpKind.QUICKBOOKS_ONLINE: "quickbooks"}
+SAGE_SYSTEM = {ErpKind.SAGE_300_CRE: "sage300", ErpKind.SAGE_100_CONTRACTOR: "sage100"}
 
 
 class Sandboxes:
@@ -92,9 +94,27 @@ def new_store(kind: ErpKind) -> tuple[Store, dict]:
     store.upgrade()
     store.save_integration(Integration(name=f"bench-{kind.value}", procore_conn_id="procore_bench",
                                        procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=kind,
-                                       erp_conn_id=f"{ERP_VENDOR[kind]}_bench"))
+                                       erp_conn_id=f"{(ERP_VENDOR | SAGE_SYSTEM)[kind]}_bench"))
     return store, store.integrations()[0]
 
 
 def calls(sandboxes: Sandboxes) -> dict[str, int]:
     return {vendor: sandboxes.calls(vendor) for vendor in ("procore", "acumatica", "quickbooks")}
+
+
+def run_each_erp(description: str, kinds, run, full_sizes: dict) -> None:
+    """The command line of the sync benchmarks: ``--erp`` (repeatable) and ``--scale`` of the full data set;
+    ``run(kind, sizes, sandboxes)`` for each chosen ERP, with the sandboxes started once."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--erp", choices=[kind.value for kind in kinds], action="append")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full data set")
+    args = parser.parse_args()
+    sizes = {key: max(1, round(value * args.scale)) for key, value in full_sizes.items()}
+    sizes["commitments_per_project"] = full_sizes["commitments_per_project"]
+    sandboxes = Sandboxes()
+    connect(sandboxes)
+    try:
+        for kind in args.erp or [kind.value for kind in kinds]:
+            run(ErpKind(kind), sizes, sandboxes)
+    finally:
+        sandboxes.stop()

@@ -12,14 +12,13 @@ the report says how long the same calls take at Procore's 3,600 calls an hour.
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import resource
 import time
 from collections import Counter
 
-from common import ERP_VENDOR, TABLES, Sandboxes, calls, connect, new_store, seed
+from common import ERP_VENDOR, TABLES, Sandboxes, calls, new_store, run_each_erp, seed
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
 from erp_sync.models import ErpKind
 from erp_sync.store import Store
@@ -116,21 +115,5 @@ def report(title: str, figures: dict, records: int, minimum: dict[str, int]) -> 
     print(f"  counts: {dict(sorted(figures['counts'].items()))}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--erp", choices=[k.value for k in ERP_VENDOR], action="append")
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full data set")
-    args = parser.parse_args()
-    sizes = {key: max(1, round(value * args.scale)) for key, value in FULL.items()}
-    sizes["commitments_per_project"] = FULL["commitments_per_project"]
-    sandboxes = Sandboxes()
-    connect(sandboxes)
-    try:
-        for kind in args.erp or [k.value for k in ERP_VENDOR]:
-            run(ErpKind(kind), sizes, sandboxes)
-    finally:
-        sandboxes.stop()
-
-
 if __name__ == "__main__":
-    main()
+    run_each_erp(__doc__.splitlines()[0], ERP_VENDOR, run, FULL)

@@ -121,9 +121,6 @@ class SageSqlHook(BaseHook):
             statement = statement.where(sa.column(name) == value)
         if changed_since is not None:
             statement = statement.where(sa.column("upddte") > changed_since.replace(tzinfo=None))
-        return self._run(statement)
-
-    def _run(self, statement: sa.Select) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             rows = [dict(row) for row in connection.execute(statement).mappings()]
         self.total_calls += 1
@@ -147,12 +144,6 @@ class SageSqlHook(BaseHook):
     def refs(self, table: SageTable) -> set[str]:
         """Every key in the table: what is still there, whatever changed."""
         return {table.ref(row) for row in self.select(table.name, table.key) if None not in row.values()}
-
-    def find_marked(self, table: SageTable, mark: str) -> tuple[str, BaseModel] | None:
-        statement = (sa.select(*[sa.column(name) for name in table.columns]).select_from(sa.table(table.name))
-                     .where(sa.column(table.mark_column).contains(mark, autoescape=True)))
-        rows = self._run(statement)
-        return next(iter(self.readable(table, rows)), None)
 
     def readable(self, table: SageTable, rows: list[dict[str, Any]]) -> list[tuple[str, BaseModel]]:
         good = []

@@ -15,6 +15,7 @@ summary, and stops nothing else.
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -29,10 +30,17 @@ from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
 
+MARK = re.compile(r"PC-(?:CMT|CCO|REQ)-\d+-L\d+")
+
+
 class SageAdapter(ErpAdapter):
     hook: SageSqlHook
     tables: ClassVar[dict[RecordType, SageTable]]
     labels: ClassVar[dict[RecordType, str]]
+
+    def __init__(self, hook: SageSqlHook):
+        super().__init__(hook)
+        self._marked: dict[RecordType, dict[str, tuple[str, BaseModel]]] = {}
 
     def load_vendors(self) -> dict[str, str]:
         return {name: vendor_id for vendor_id, name in self.hook.vendors().items()}
@@ -57,8 +65,18 @@ class SageAdapter(ErpAdapter):
                            label=f"{self.name} {self.labels[record_type]} {self.number(record_type, row)}")
 
     def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
-        found = self.hook.find_marked(self.tables[record.record_type], reference(record, link))
+        found = self.marked(record.record_type).get(reference(record, link))
         return self.document(record.record_type, *found) if found else None
+
+    def marked(self, record_type: RecordType) -> dict[str, tuple[str, BaseModel]]:
+        """The table's records by the pipeline's mark, read once per run: one read however many
+        queued records Sage has imported since the last run."""
+        if record_type not in self._marked:
+            table = self.tables[record_type]
+            self._marked[record_type] = {
+                match.group(0): (ref, row) for ref, row in self.hook.documents(table).items()
+                if (match := MARK.search(getattr(row, table.mark_column) or ""))}
+        return self._marked[record_type]
 
     def create(self, record: ProcoreRecord, link: Link, vendor_id: str | None,
                parent: Link | None) -> ErpDocument | None:
