@@ -4,6 +4,7 @@ on SQLite, PostgreSQL and MariaDB alike; bad rows in the Sage tables."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from conftest import SAGE_INTEGRATIONS
@@ -93,3 +94,26 @@ def test_export_waits_for_sages_import_then_links_each_record_once(sandbox, sage
         assert refreshed["erp_open"] == len(green)
         quiet = refresh_integration(sage_store, integration, "quiet")["counts"]
         assert quiet["erp_unchanged"] == len(green) and not any(k.startswith("erp_open") for k in quiet)
+
+
+def test_a_file_sages_import_refused_turns_red_with_the_reason_and_is_not_sent_again(sandbox, sage_store, sage):
+    integration = add_sage_integrations(sage_store)["granite-sage300"]
+    office = sage.offices["sage300"]
+    export_integration(sage_store, integration, "first")
+    invoice_file = next(path for path in office.import_dir.glob("*.csv") if "PC-REQ-" in path.name)
+    vendor, invoice = invoice_file.read_text().splitlines()[0].split(",")[1:3]
+    office.insert_raw("APM_MASTER__INVOICE", Vendor=vendor, Invoice=invoice, Description="keyed in by hand",
+                      Original_Gross=Decimal("10.00"), Amount_Paid=Decimal(0), Status="Open")
+    results = office.run_imports()
+    assert results[invoice_file.stem].startswith("rejected: APM_MASTER__INVOICE already holds")
+
+    summary = export_integration(sage_store, integration, "after the import")
+    assert summary["counts"]["red_erp_validation"] == 1
+    red = next(link for link in links(sage_store, integration) if link["reason_code"] == "erp_validation")
+    assert red["message"].startswith("Sage 300 CRE®'s import refused the requisition: APM_MASTER__INVOICE "
+                                     "already holds")
+    assert not (office.import_dir / invoice_file.name).exists()
+
+    export_integration(sage_store, integration, "an hour later")
+    assert not (office.import_dir / invoice_file.name).exists()  # nothing changed in Procore: not sent again
+    assert all(count == 1 for count in marks_in_sage(office, "sage300").values())

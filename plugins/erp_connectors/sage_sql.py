@@ -174,6 +174,16 @@ class SageSqlHook(BaseHook):
         """The file is still in the import folder: Sage has not imported it yet."""
         return self.import_file(name).exists()
 
+    def import_refusal(self, name: str) -> str | None:
+        """Why Sage's import refused this file, once: its report lies in ``rejected/`` beside the file (the
+        import run moves refused files there); it is set aside as read, so a later export may try again."""
+        report = self.import_dir / "rejected" / f"{name}.txt"
+        if not report.exists():
+            return None
+        reason = report.read_text(encoding="utf-8").strip()
+        report.replace(report.with_suffix(".read"))
+        return reason
+
     def drop_import(self, name: str, records: list[list[Any]]) -> Path:
         """Write one import file whole or not at all (a temporary file renamed into place), so Sage's
         import never reads half a file and writing it again replaces it."""

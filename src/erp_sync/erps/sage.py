@@ -4,7 +4,8 @@ Records go in as import files that Sage imports on its own schedule, so an expor
 at once: ``create`` drops the file and the link stays BLUE ("queued for Sage's import"); a later
 sync finds the imported record by the pipeline's mark and links it. While the file is still waiting
 in the import folder, it is not written again; once Sage imported it, the mark finds the record, so
-a retried task never queues a second one.
+a retried task never queues a second one. A file Sage's import refused turns the link RED with
+the reason from the import's report.
 
 The refresh reads the tables (only what changed since the last read where Sage keeps change dates)
 and compares each linked row with what the link holds from the last read: a row that reads the same
@@ -82,6 +83,11 @@ class SageAdapter(ErpAdapter):
                parent: Link | None) -> ErpDocument | None:
         """Queue the record for Sage's import; the document exists only once Sage has imported it."""
         mark = reference(record, link)
+        refusal = self.hook.import_refusal(mark)
+        if refusal is not None:
+            raise ErpRefusal("erp_validation", f"{self.name}'s import refused the {record.record_type.noun}: "
+                                               f"{refusal}. Fix the cause, then edit the record in Procore: the "
+                                               "next hourly sync exports it again.")
         if not self.hook.awaiting_import(mark):
             self.hook.drop_import(mark, self.import_records(record, mark, vendor_id, parent))
         return None
