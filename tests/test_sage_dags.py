@@ -104,6 +104,18 @@ def office(airflow_db, sandbox, airflow_store, sage, dagbag) -> Office:
     return Office(sandbox, airflow_store, sage, dagbag)
 
 
+def test_every_task_that_touches_sage_runs_on_the_onprem_queue(dagbag):
+    onprem = {(dag_id, task.task_id) for dag_id, dag in dagbag.dags.items() for task in dag.tasks
+              if task.queue == "sage_onprem"}
+    assert onprem == {
+        ("erp_hourly_sync", f"sync_{kind}.{step}") for kind in ("sage300_cre", "sage100_contractor")
+        for step in ("export", "refresh")} | {
+        ("erp_payment_import", "import_payments_onprem"), ("erp_unlink_queue", "work_queue_onprem"),
+        ("erp_connection_check", "check_onprem")}
+    cloud = {task.queue for dag in dagbag.dags.values() for task in dag.tasks} - {"sage_onprem"}
+    assert cloud == {"default"}
+
+
 def test_the_connection_check_reads_each_sage_database(office, dagbag):
     run = dagbag.dags["erp_connection_check"].test()
     assert run.state == "success"
