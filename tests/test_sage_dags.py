@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import SAGE_INTEGRATIONS, SageDatabases
-from erp_sync.models import RecordType
+from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store
 from erp_sync.unlink import SUCCESS, still_in_erp
 
@@ -93,6 +93,9 @@ class Office:
     def outcome(self, request_id: int) -> tuple[str, str, str]:
         row = self.store.one("unlink_request", id=request_id)
         return row["status"], row["colour"], row["message"]
+
+    def erp(self, name: str) -> ErpKind:
+        return ErpKind(self.integrations[name]["erp_kind"])
 
     def procore_origin(self, link: dict) -> str | None:
         table = json.loads(link["procore_json"])["stream"]
@@ -196,12 +199,12 @@ def test_each_unlink_message_and_the_sage300_wait_for_an_hourly_sync(office):
             link = office.links(name, record_type)[0]
             requests[(name, record_type)] = (office.file(name, link), link)
     office.work_queue()
-    for (name, record_type), (request_id, link) in requests.items():
+    for (name, record_type), (request_id, _link) in requests.items():
         status, colour, message = office.outcome(request_id)
         if name == "granite-sage300":  # seen only through the hourly sync: waits for one filed after
             assert (status, colour) == ("waiting", "BLUE") and "Waiting for the next hourly sync" in message
         else:
-            assert (status, colour, message) == ("rejected", "RED", still_in_erp(record_type, link_kind(office, name)))
+            assert (status, colour, message) == ("rejected", "RED", still_in_erp(record_type, office.erp(name)))
 
     office.work_queue()  # no sync yet: still waiting, and not processed again
     assert all(office.outcome(request_id)[0] == "waiting"
@@ -210,8 +213,8 @@ def test_each_unlink_message_and_the_sage300_wait_for_an_hourly_sync(office):
     office.sync()
     office.work_queue()
     for record_type in RecordType:
-        request_id, link = requests[("granite-sage300", record_type)]
-        assert office.outcome(request_id) == ("rejected", "RED", still_in_erp(record_type, link_kind(office, "granite-sage300")))
+        request_id, _link = requests[("granite-sage300", record_type)]
+        assert office.outcome(request_id) == ("rejected", "RED", still_in_erp(record_type, office.erp("granite-sage300")))
 
     commitment = office.links("granite-sage300", RecordType.COMMITMENT)[0]
     office.delete_in_sage("granite-sage300", commitment)
@@ -230,12 +233,6 @@ def test_each_unlink_message_and_the_sage300_wait_for_an_hourly_sync(office):
     office.work_queue()  # Sage 100 Contractor is asked live: no wait
     assert office.outcome(at_once) == ("done", "GREEN", SUCCESS)
     assert office.procore_origin(cco) is None
-
-
-def link_kind(office: Office, name: str):
-    from erp_sync.models import ErpKind
-
-    return ErpKind(office.integrations[name]["erp_kind"])
 
 
 @pytest.mark.parametrize("airflow_store", ["sqlite"], indirect=True)

@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict
 
 from erp_connectors.sage_sql import SageSqlHook, SageTable
 
-VOIDED_STATUS = 5
 PAID_STATUS = 4
 CREDIT_CARD_PAYMENT = 2
 
