@@ -13,27 +13,17 @@ WHERE id = :id;
 
 -- name: integrations_with_unlink_requests
 SELECT DISTINCT integration FROM unlink_requests
-WHERE status = 'pending' OR (status = 'processing' AND claimed_at < :stale_before)
-   OR (status = 'waiting' AND EXISTS (
-       SELECT 1 FROM sync_runs r JOIN integrations i ON i.id = r.integration_id
-       WHERE i.name = unlink_requests.integration AND r.job = 'hourly_refresh' AND r.status = 'success'
-         AND r.started_at > unlink_requests.filed_at));
+WHERE status = 'pending' OR (status = 'processing' AND claimed_at < :stale_before);
 
 -- name: claim_unlink_request
 -- One worker claims a request in one statement: SQLite runs one writer at a time, and PostgreSQL
 -- skips rows another worker has locked. A claim older than stale_before belongs to a worker that
--- died and is taken over. With orphans, it claims requests that name no enabled integration. A
--- request waiting for an hourly sync (Sage 300 CRE) comes back once a sync that started after it
--- was filed has succeeded.
+-- died and is taken over. With orphans, it claims requests that name no enabled integration.
 UPDATE unlink_requests
 SET status = 'processing', claimed_by = :worker, claimed_at = :now, attempts = attempts + 1
 WHERE id = (
     SELECT id FROM unlink_requests
-    WHERE (status = 'pending' OR (status = 'processing' AND claimed_at < :stale_before)
-           OR (status = 'waiting' AND EXISTS (
-               SELECT 1 FROM sync_runs r JOIN integrations i ON i.id = r.integration_id
-               WHERE i.name = unlink_requests.integration AND r.job = 'hourly_refresh' AND r.status = 'success'
-                 AND r.started_at > unlink_requests.filed_at)))
+    WHERE (status = 'pending' OR (status = 'processing' AND claimed_at < :stale_before))
       AND (integration = :integration
            OR (:orphans AND (integration IS NULL
                              OR integration NOT IN (SELECT name FROM integrations WHERE enabled))))
@@ -48,11 +38,7 @@ UPDATE unlink_requests
 SET status = 'processing', claimed_by = :worker, claimed_at = :now, attempts = attempts + 1
 WHERE id = (
     SELECT id FROM unlink_requests
-    WHERE (status = 'pending' OR (status = 'processing' AND claimed_at < :stale_before)
-           OR (status = 'waiting' AND EXISTS (
-               SELECT 1 FROM sync_runs r JOIN integrations i ON i.id = r.integration_id
-               WHERE i.name = unlink_requests.integration AND r.job = 'hourly_refresh' AND r.status = 'success'
-                 AND r.started_at > unlink_requests.filed_at)))
+    WHERE (status = 'pending' OR (status = 'processing' AND claimed_at < :stale_before))
       AND (integration = :integration
            OR (CAST(:orphans AS BOOLEAN) AND (integration IS NULL
                              OR integration NOT IN (SELECT name FROM integrations WHERE enabled))))
@@ -73,6 +59,12 @@ UPDATE unlink_requests
 SET status = :status, colour = :colour, message = :message, claimed_by = NULL, claimed_at = NULL,
     attempts = attempts - 1
 WHERE id = :id AND claimed_by = :worker;
+
+-- name: release_requests_waiting_for_sync
+-- A successful refresh releases the requests (Sage 300 CRE) filed before it started: it has seen them.
+UPDATE unlink_requests
+SET status = 'pending'
+WHERE status = 'waiting' AND integration = :integration AND filed_at < :synced_from;
 
 -- name: release_unlink_request
 UPDATE unlink_requests

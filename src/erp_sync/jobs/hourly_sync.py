@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.runs import tracked_run
-from erp_sync.store import Store
+from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
 from erp_sync.sync.links import LinkBook
 from erp_sync.sync.refresher import refresh_links
@@ -31,9 +31,12 @@ def export_integration(store: Store, integration: dict, airflow_run_id: str | No
 
 
 def refresh_integration(store: Store, integration: dict, airflow_run_id: str | None) -> dict:
+    started = utcnow()
     with tracked_run(store, REFRESH_JOB, integration, airflow_run_id) as run:
         adapter = erp_adapter(integration, store)
         run.hooks.append(adapter.hook)
         book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}")
         refresh_links(store, integration["id"], adapter, book, run.counts)
+    with store.transaction() as tx:  # unlink requests that waited for a sync (Sage 300 CRE) may now be decided
+        tx.execute("release_requests_waiting_for_sync", integration=integration["name"], synced_from=started)
     return run.summary()

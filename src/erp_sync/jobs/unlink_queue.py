@@ -31,8 +31,7 @@ def claim(store: Store, worker: str, integration: str | None) -> dict | None:
 
 
 def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> None:
-    """Write the outcome; a request waiting for a sync goes back to the queue, which claims it again only
-    once such a sync has completed."""
+    """Write the outcome; a request waiting for a sync is set aside until a sync releases it."""
     query = "wait_unlink_request" if outcome.status == WAITING else "finish_unlink_request"
     with store.transaction() as tx:
         tx.execute(query, id=request["id"], worker=worker, status=outcome.status,
