@@ -90,8 +90,8 @@ def rejected(message: str) -> Outcome:
 
 
 def waiting_for_sync(record_type: RecordType, erp: ErpKind) -> Outcome:
-    """Sage 300 CRE is seen only through the hourly sync: the request waits for one that completes
-    after it was filed, then is decided from what that sync saw."""
+    """Sage 300 CRE is seen only through the hourly sync: the request waits for one that started after it
+    was filed (that sync releases it), then is decided from what that sync saw."""
     return Outcome(WAITING, Colour.BLUE, f"Waiting for the next hourly sync with {erp.display_name}: the "
                                          f"{record_type.noun} can be unlinked once a sync that started after "
                                          "this request has completed.")
