@@ -84,7 +84,7 @@ class Sage100Hook(SageSqlHook):
     default_conn_name = "sage100_default"
     conn_type = "generic"
     hook_name = "Sage 100 Contractor (SQL Server)"
-    incremental = True
+    change_column = "upddte"
 
     def vendors(self) -> dict[str, str]:
         rows = self.select("actpay", ["recnum", "vndnme", "status"])

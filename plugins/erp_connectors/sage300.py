@@ -76,7 +76,7 @@ class Sage300Hook(SageSqlHook):
     default_conn_name = "sage300_default"
     conn_type = "generic"
     hook_name = "Sage 300 CRE (ODBC)"
-    incremental = False  # no change dates over ODBC: callers compare with the last read
+    change_column = None  # no change dates over ODBC: callers compare with the last read
 
     def vendors(self) -> dict[str, str]:
         rows = self.select("MASTER_APM_VENDOR", ["Vendor", "Name", "Status"])

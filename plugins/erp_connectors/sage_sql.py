@@ -68,7 +68,7 @@ class SageSqlHook(BaseHook):
     """Base for one Sage system's hook; subclasses name the vendor and the tables."""
 
     vendor: ClassVar[str]
-    incremental: ClassVar[bool]  # the tables carry change dates (upddte) that reads can filter on
+    change_column: ClassVar[str | None]  # the column with each row's last change, if the tables keep one
 
     def __init__(self, conn_id: str):
         super().__init__()
@@ -120,7 +120,7 @@ class SageSqlHook(BaseHook):
         for name, value in (equals or {}).items():
             statement = statement.where(sa.column(name) == value)
         if changed_since is not None:
-            statement = statement.where(sa.column("upddte") > changed_since.replace(tzinfo=None))
+            statement = statement.where(sa.column(self.change_column) > changed_since.replace(tzinfo=None))
         with self.engine.connect() as connection:
             rows = [dict(row) for row in connection.execute(statement).mappings()]
         self.total_calls += 1

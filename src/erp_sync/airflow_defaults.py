@@ -45,16 +45,19 @@ HOURLY_SYNC_DONE = Asset("erp_sync_hourly_sync")
 UNLINK_REQUESTED = Asset("erp_sync_unlink_requested")
 
 
+SITE_QUEUES = {"cloud": CLOUD_QUEUE, "onprem": ONPREM_QUEUE}
+
+
 def on_site(site: str, integrations: list[dict]) -> list[dict]:
     """The integrations whose ERP is reached from this site: "cloud", or "onprem" (the on-premises worker)."""
-    return [row for row in integrations if (queue_for(row["erp_kind"]) == ONPREM_QUEUE) == (site == "onprem")]
+    return [row for row in integrations if queue_for(row["erp_kind"]) == SITE_QUEUES[site]]
 
 
 def map_on_each_site(mapped_task, select) -> None:
     """Map a per-integration task once per site: over cloud integrations on the default queue, and over
     on-premises ones (ids suffixed ``_onprem``) on the on-premises queue. ``select`` is a task taking
     ``site`` and returning that site's integrations."""
-    for site, queue in (("cloud", CLOUD_QUEUE), ("onprem", ONPREM_QUEUE)):
+    for site, queue in SITE_QUEUES.items():
         suffix = "_onprem" if site == "onprem" else ""
         selected = select.override(task_id=f"{select.function.__name__}{suffix}")(site=site)
         mapped_task.override(task_id=f"{mapped_task.function.__name__}{suffix}", queue=queue).expand(

@@ -105,7 +105,7 @@ class SageAdapter(ErpAdapter):
                 since: datetime | None) -> tuple[list[tuple[Link, ErpView]], list[Link]]:
         changed_views: list[tuple[Link, ErpView]] = []
         unchanged: list[Link] = []
-        incremental = self.hook.incremental and since is not None
+        incremental = self.hook.change_column is not None and since is not None
         for record_type, table in self.tables.items():
             linked = [link for link in links.get(record_type, []) if link.in_erp]
             if not linked:

@@ -84,16 +84,13 @@ class Sage300Adapter(SageAdapter):
         """Every check against these invoices (no change dates over ODBC); the payment import writes only
         what differs from what it wrote before."""
         applications = []
-        for bill_ref, payment in self._payments_of(bill_refs):
+        for payment in self.hook.documents(sage300.PAYMENTS).values():
+            bill_ref = f"{payment.Vendor}/{payment.Invoice}"
+            if bill_ref not in bill_refs:
+                continue
             applications.append(ErpPayment(
                 key=f"Check/{payment.Vendor}/{payment.Check}", bill_ref=bill_ref, amount=payment.Amount,
                 date=payment.Check_Date.isoformat(), method=payment_method(payment.Check_Type),
                 check_number=payment.Check, voided=payment.Void_Date is not None,
                 voided_on=payment.Void_Date.isoformat() if payment.Void_Date else None))
         return PaymentChanges(applications, {})
-
-    def _payments_of(self, bill_refs: set[str]):
-        for payment in self.hook.documents(sage300.PAYMENTS).values():
-            bill_ref = f"{payment.Vendor}/{payment.Invoice}"
-            if bill_ref in bill_refs:
-                yield bill_ref, payment
