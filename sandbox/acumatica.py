@@ -119,7 +119,7 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
     @app.get(f"{prefix}/swagger.json")
     def swagger_json(version: str, request: Request, _s: LoggedIn) -> dict[str, Any]:
         known("Bill", version)
-        return swagger(base_of(request, version))
+        return swagger(f"{str(request.base_url).rstrip('/')}/entity/{ENDPOINT}/{version}")
 
     def selection(spec: EntitySpec, select: str | None, expand: str | None) -> tuple[set[str] | None, set[str]]:
         fields = {f.strip() for f in select.split(",")} if select else None
@@ -154,6 +154,16 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
             raise AcumaticaError(404, "No such long-running operation.")
         return Response(status_code=204)
 
+    @app.get(f"{prefix}/{{entity}}/$adHocSchema")
+    def ad_hoc_schema(entity: str, version: str, _s: LoggedIn) -> None:
+        known(entity, version)
+        raise AcumaticaError(501, "The sandbox does not serve GetAdHocSchema.")
+
+    @app.put(f"{prefix}/{{entity}}/{{key:path}}/files/{{filename}}")
+    def put_file(entity: str, key: str, filename: str, version: str, _s: LoggedIn) -> None:
+        known(entity, version)
+        raise AcumaticaError(501, f"The sandbox does not keep files ({filename}).")
+
     @app.get(f"{prefix}/{{entity}}/{{key:path}}")
     def get_one(entity: str, key: str, version: str, request: Request, _s: LoggedIn,
                 select: Annotated[str | None, Query(alias="$select")] = None,
@@ -183,6 +193,8 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
         spec = known(entity, version)
         if action not in spec.actions:
             raise AcumaticaError(404, f"Action {action} is not defined for {entity}.")
+        if action not in spec.served_actions:
+            raise AcumaticaError(501, f"The sandbox does not carry out {entity}/{action}.")
         target = unwrap_entity(spec, body.get("entity") or {})
         key = [target[k] for k in spec.keys if target.get(k)] or [str((body.get("entity") or {}).get("id"))]
         if action == "VoidCheck":
@@ -232,6 +244,11 @@ def control_router(state: AcumaticaState) -> APIRouter:
     @router.get("/sessions")
     def sessions() -> dict[str, int]:
         return {"open": len(state.sessions), "seats": state.license.seats}
+
+    @router.get("/ignored-fields")
+    def ignored_fields() -> list[str]:
+        """Fields sent since the last reset that the published contract does not have (Acumatica drops them)."""
+        return sorted(state.ignored)
 
     @router.get("/{entity}")
     def dump(entity: str) -> list[dict[str, Any]]:
