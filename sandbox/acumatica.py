@@ -8,8 +8,17 @@ with every field wrapped as ``{"value": ...}``, ``id``, ``rowNumber``, ``note``,
 ``_links``; ``$filter``, ``$expand`` (details only when expanded), ``$select``, ``$top``,
 ``$skip``; records by key (``/Bill/Bill/000123`` or ``Bill|000123``) or by id; PUT creates or
 updates by key; DELETE by key or id; actions answer 202 with a ``Location`` to poll, which
-answers 204 when done; ``swagger.json`` describes the endpoint; past the license's request
-rate: 429. Validation errors come back as 422 with the entity and an ``error`` on each field.
+answers 204 when done; past the license's request rate: 429.
+
+The entities, their fields and types, detail schemas and operations are those of the published
+Default/24.200.001 description (``sandbox/contracts``), and ``swagger.json`` is built from them.
+Acumatica takes only the fields of its contract from a record and drops any other name without an
+error (the Integration Development Guide's record representation: fields outside the contract
+travel only in ``custom``); the sandbox does the same and lists what it dropped at
+``/control/acumatica/ignored-fields``. A document saved without the field its form requires (a
+Subcontract's ``VendorID``, a Bill's or Check's ``Vendor``) is refused with 422 and, as the
+description's 422 response says, the record as sent with an ``error`` on that field. Actions and
+operations the description lists but the sandbox does not carry out answer 501.
 """
 
 
@@ -119,7 +128,7 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
     @app.get(f"{prefix}/swagger.json")
     def swagger_json(version: str, request: Request, _s: LoggedIn) -> dict[str, Any]:
         known("Bill", version)
-        return swagger(f"{str(request.base_url).rstrip('/')}/entity/{ENDPOINT}/{version}")
+        return swagger(f"{request.url.scheme}://{request.url.netloc}{base_of(request, version)}")
 
     def selection(spec: EntitySpec, select: str | None, expand: str | None) -> tuple[set[str] | None, set[str]]:
         fields = {f.strip() for f in select.split(",")} if select else None
