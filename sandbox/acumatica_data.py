@@ -44,8 +44,9 @@ KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
 }
 # The actions the sandbox carries out; the others the description lists answer 501 here.
 SERVED_ACTIONS = {"ChangeOrder": ("ReverseChangeOrder",), "Check": ("VoidCheck",)}
-# Fields Acumatica's forms require before they save a new document (``'<Field>' cannot be empty.``).
-REQUIRED_ON_CREATE = {"Subcontract": ("VendorID",), "Bill": ("Vendor",), "Check": ("Vendor",)}
+# A document's vendor: Acumatica's forms refuse a new document without one (``'<Field>' cannot be
+# empty.``) and one that is not a vendor of the system.
+VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor", "Check": "Vendor"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class EntitySpec:
     numbered: str | None = None  # the key field Acumatica numbers itself
     actions: tuple[str, ...] = ()
     served_actions: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
+    vendor_field: str | None = None
 
 
 def entity_spec(name: str, published: dict[str, Any]) -> EntitySpec:
@@ -65,12 +66,11 @@ def entity_spec(name: str, published: dict[str, Any]) -> EntitySpec:
     details = published.get("details", {})
     return EntitySpec(keys, published["fields"], {d: spec["fields"] for d, spec in details.items()},
                       {d: spec["schema"] for d, spec in details.items()}, numbered, tuple(published["actions"]),
-                      SERVED_ACTIONS.get(name, ()), REQUIRED_ON_CREATE.get(name, ()))
+                      SERVED_ACTIONS.get(name, ()), VENDOR_FIELD.get(name))
 
 
 ENTITIES: dict[str, EntitySpec] = {name: entity_spec(name, published)
                                    for name, published in CONTRACT["entities"].items()}
-VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor", "Check": "Vendor"}
 RECORD_SYSTEM_FIELDS = {"id", "rowNumber", "note", "custom", "error", "files", "delete", "_links"}
 DEFAULTS = {"Bill": {"Type": "Bill"}, "Check": {"Type": "Payment", "PaymentMethod": "CHECK"}}
 VENDORS = {"APEXCON": "Apex Concrete", "BRIGHTEL": "Brightline Electric", "CASCPLUM": "Cascade Plumbing",
@@ -185,18 +185,16 @@ class AcumaticaState:
 
     def validate(self, entity: str, values: dict[str, Any], body: dict[str, Any], creating: bool) -> None:
         """Acumatica answers 422 with the record as sent and an ``error`` on each field at fault."""
-        spec = ENTITIES[entity]
-        errors = {name: f"'{name}' cannot be empty." for name in spec.required
-                  if creating and values.get(name) in (None, "")}
-        vendor_field = VENDOR_FIELD.get(entity)
-        vendor = values.get(vendor_field) if vendor_field else None
-        if vendor and self.by_key("Vendor", [vendor]) is None:
-            errors[vendor_field] = f"'{vendor_field}' cannot be found in the system. {vendor}"
-        if errors:
-            entity_errors = dict(body)
-            for name, error in errors.items():
-                entity_errors[name] = {**(body.get(name) or {}), "error": error}
-            raise AcumaticaError(422, " ".join(errors.values()), entity_errors)
+        field_name = ENTITIES[entity].vendor_field
+        vendor = values.get(field_name) if field_name else None
+        if field_name and creating and not vendor:
+            error = f"'{field_name}' cannot be empty."
+        elif vendor and self.by_key("Vendor", [vendor]) is None:
+            error = f"'{field_name}' cannot be found in the system. {vendor}"
+        else:
+            return
+        entity_errors = {**body, field_name: {"value": vendor, "error": error}}
+        raise AcumaticaError(422, error, entity_errors)
 
     def create(self, entity: str, values: dict[str, Any]) -> dict[str, Any]:
         hold = bool(values.get("Hold", False))

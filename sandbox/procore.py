@@ -1,7 +1,9 @@
 """A stand-in for Procore REST v1.0, served under ``/procore``.
 
 Behaves as Procore documents it for what ERP Sync uses: OAuth2 client credentials at
-``/oauth/token``; ``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
+``/oauth/token``, in the form body or HTTP Basic (RFC 6749 section 2.3.1); write bodies shaped as
+Procore's REST reference shapes them (``project_id`` and the parent's id beside the record's
+changes; a commitment change order's ``origin_id`` on its change order package); ``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
 ``page``/``per_page`` with ``Total``, ``Per-Page`` and ``Link``; ``filters[updated_at]`` ranges
 (``start...end``) and ``filters[origin_id]``; ``X-Rate-Limit-*`` headers and 429 past the budget;
 errors as ``{"errors": ...}``. The control API in ``control_router`` acts as a Procore user.
@@ -330,8 +332,9 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     def update_requisition(record_id: int, company: CompanyId, body: RequisitionBody, project_id: int | None = None,
                            commitment_id: int | None = None) -> Requisition:
         record = record_in("requisitions", company, in_scope("project_id", body.project_id, project_id), record_id)
-        if in_scope("commitment_id", body.commitment_id, commitment_id) != record.commitment_id:
-            raise ProcoreError(404, f"Requisition {record_id} not found on commitment {body.commitment_id or commitment_id}")
+        commitment = in_scope("commitment_id", body.commitment_id, commitment_id)
+        if commitment != record.commitment_id:
+            raise ProcoreError(404, f"Requisition {record_id} not found on commitment {commitment}")
         return api_update("requisitions", record, body.requisition)
 
     def contract_in(company: int, project_id: int, contract_id: int) -> BaseModel:
