@@ -43,6 +43,7 @@ from sandbox.acumatica_data import (
     AcumaticaState,
     EntitySpec,
     LicenseSettings,
+    Preferences,
     now,
     render,
     swagger,
@@ -206,10 +207,7 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
             raise AcumaticaError(501, f"The sandbox does not carry out {entity}/{action}.")
         target = unwrap_entity(spec, body.get("entity") or {})
         key = [target[k] for k in spec.keys if target.get(k)] or [str((body.get("entity") or {}).get("id"))]
-        if action == "VoidCheck":
-            state.void_check(key)
-        else:
-            state.reverse_change_order(key)
+        state.act(entity, action, key)
         status_id = uuid.uuid4().hex
         state.pending_actions.add(status_id)
         location = f"{base_of(request, version)}/{entity}/{action}/status/{status_id}"
@@ -243,11 +241,17 @@ def control_router(state: AcumaticaState) -> APIRouter:
         state.reset()
         state.sessions.clear()
         state.license_settings(LicenseSettings())
+        state.preferences = Preferences()
         return {name: len(rows) for name, rows in state.records.items()}
 
     @router.put("/license")
     def license_settings(settings: LicenseSettings) -> LicenseSettings:
         state.license_settings(settings)
+        return settings
+
+    @router.put("/preferences")
+    def preferences(settings: Preferences) -> Preferences:
+        state.preferences = settings
         return settings
 
     @router.get("/sessions")

@@ -43,7 +43,8 @@ KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "Check": (("Type", "ReferenceNbr"), "ReferenceNbr"),
 }
 # The actions the sandbox carries out; the others the description lists answer 501 here.
-SERVED_ACTIONS = {"ChangeOrder": ("ReverseChangeOrder",), "Check": ("VoidCheck",)}
+SERVED_ACTIONS = {"Subcontract": ("ReleaseFromHold", "PutOnHold"), "ChangeOrder": ("ReverseChangeOrder",),
+                  "Check": ("VoidCheck",)}
 # A document's vendor: Acumatica's forms refuse a new document without one (``'<Field>' cannot be
 # empty.``) and one that is not a vendor of the system.
 VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor", "Check": "Vendor"}
@@ -83,6 +84,11 @@ class AcumaticaError(Exception):
         self.status, self.message, self.entity = status, message, entity
 
 
+class Preferences(BaseModel):
+    hold_subcontracts_on_entry: bool = Field(
+        default=False, description="Subcontracts preferences: new subcontracts start on hold until ReleaseFromHold")
+
+
 class LicenseSettings(BaseModel):
     seats: int = Field(default=3, ge=1, le=100, description="concurrent API sessions the license allows")
     requests_per_minute: int = Field(default=600, ge=1, le=10**8)
@@ -98,6 +104,7 @@ class AcumaticaState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.license = LicenseSettings()
+        self.preferences = Preferences()
         self.rate = RateWindow(self.license.requests_per_minute, 60, 10_000, 1)
         self.sessions: dict[str, str] = {}
         self.pending_actions: set[str] = set()
@@ -198,7 +205,8 @@ class AcumaticaState:
 
     def create(self, entity: str, values: dict[str, Any]) -> dict[str, Any]:
         hold = bool(values.get("Hold", False))
-        status = {"Subcontract": "Open", "ChangeOrder": "On Hold" if hold else "Open",
+        subcontract_status = "On Hold" if self.preferences.hold_subcontracts_on_entry else "Open"
+        status = {"Subcontract": subcontract_status, "ChangeOrder": "On Hold" if hold else "Open",
                   "Bill": "On Hold" if hold else "Balanced", "Check": "On Hold" if hold else "Closed"}.get(entity)
         held = {"Hold": hold} if "Hold" in ENTITIES[entity].fields else {}
         record = self.insert(entity, {"Status": status, **held, **values})
@@ -237,6 +245,24 @@ class AcumaticaState:
                 raise AcumaticaError(422, f"Bill {line['ReferenceNbr']} cannot be found in the system.")
             balance = Decimal(str(bill["Balance"])) - sign * Decimal(str(line["AmountPaid"]))
             self.touch(bill, Balance=balance, Status="Closed" if balance == 0 else "Open")
+
+    def act(self, entity: str, action: str, key: list[Any]) -> dict[str, Any]:
+        """Carry out one of the actions the sandbox serves (``SERVED_ACTIONS``)."""
+        return {"VoidCheck": self.void_check, "ReverseChangeOrder": self.reverse_change_order,
+                "ReleaseFromHold": self.release_subcontract, "PutOnHold": self.hold_subcontract}[action](key)
+
+    def release_subcontract(self, key: list[Any]) -> dict[str, Any]:
+        with self.lock:
+            subcontract = self.found("Subcontract", key)
+            if subcontract["Status"] != "On Hold":
+                raise AcumaticaError(422, f"The subcontract {subcontract['SubcontractNbr']} is not on hold.")
+            return self.touch(subcontract, Status="Open")
+
+    def hold_subcontract(self, key: list[Any]) -> dict[str, Any]:
+        with self.lock:
+            subcontract = self.found("Subcontract", key)
+            self.check_editable("Subcontract", subcontract)
+            return self.touch(subcontract, Status="On Hold")
 
     def void_check(self, key: list[Any]) -> dict[str, Any]:
         with self.lock:

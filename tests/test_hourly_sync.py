@@ -93,6 +93,16 @@ def test_first_export_creates_each_approved_record_once_and_writes_the_reference
     assert summary["api_calls"]["procore"] > 0 and summary["api_calls"][vendor] > 0
 
 
+def test_subcontracts_an_instance_holds_on_entry_are_released(sandbox, sqlite_store):
+    sandbox.control("PUT", "acumatica/preferences", json={"hold_subcontracts_on_entry": True})
+    integration = add_integration(sqlite_store, ErpKind.ACUMATICA)
+    export_integration(sqlite_store, integration, "run-1")
+    statuses = Counter(s["Status"]["value"] for s in sandbox.erp_rows("acumatica", "Subcontract"))
+    assert statuses == Counter(Open=6)
+    calls = sandbox.control("GET", "acumatica/calls").json()
+    assert sum(n for path, n in calls.items() if path.endswith("/Subcontract/ReleaseFromHold")) == 6
+
+
 def test_an_hour_without_changes_makes_no_write_and_changes_nothing(sandbox, sqlite_store, erp):
     kind, integration, vendor = erp
     export_integration(sqlite_store, integration, "run-1")

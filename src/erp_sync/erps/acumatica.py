@@ -38,7 +38,7 @@ DETAIL = {"Subcontract": ("Details", "LineDescription", "ExtendedCost"),
           "ChangeOrder": ("Commitments", "Description", "Amount"),
           "Bill": ("Details", "TransactionDescription", "Amount")}
 VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor"}
-# Sent on create so documents are not left on hold; a Subcontract has no Hold field in the contract.
+# Sent on create so documents are not left on hold; a Subcontract has none (see ``released``).
 OFF_HOLD = {"ChangeOrder": {"Hold": False}, "Bill": {"Hold": False}}
 DESCRIPTION_LIMIT = 255
 LOCKED_WORDS = ("cannot be edited", "released", "locked", "closed")
@@ -89,7 +89,7 @@ class AcumaticaAdapter(ErpAdapter):
         detail = DETAIL[entity][0]
         body = {**self.fields(record, link, vendor_id, parent), **OFF_HOLD.get(entity, {}),
                 detail: [self.line(record, parent)]}
-        return self.document(entity, self.hook.put(entity, body, creates=True))
+        return self.released(entity, self.hook.put(entity, body, creates=True))
 
     def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
         entity = link.erp_key["entity"]
@@ -104,7 +104,15 @@ class AcumaticaAdapter(ErpAdapter):
             line["id"] = lines[0]["id"]
         body = {**self.fields(record, link, vendor_id, parent), **{k: link.erp_key[k] for k in KEYS[entity]},
                 detail: [line]}
-        return self.document(entity, self.hook.put(entity, body, creates=False))
+        return self.released(entity, self.hook.put(entity, body, creates=False))
+
+    def released(self, entity: str, saved: dict[str, Any]) -> ErpDocument:
+        """A Subcontract has no Hold field: where the instance's preferences hold new subcontracts,
+        the contract's ``ReleaseFromHold`` action takes it off hold."""
+        document = self.document(entity, saved)
+        if entity == "Subcontract" and saved.get("Status") == "On Hold":
+            self.hook.invoke(entity, "ReleaseFromHold", {name: saved[name] for name in KEYS[entity]})
+        return document
 
     def is_locked(self, error: VendorApiError) -> bool:
         return error.status == 422 and any(word in error.message.lower() for word in LOCKED_WORDS)
