@@ -1,18 +1,22 @@
 """A stand-in for Procore REST v1.0, served under ``/procore``.
 
 Behaves as Procore documents it for what ERP Sync uses: OAuth2 client credentials at
-``/oauth/token``; ``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
+``/oauth/token``, in the form body or HTTP Basic (RFC 6749 section 2.3.1); write bodies shaped as
+Procore's REST reference shapes them (``project_id`` and the parent's id beside the record's
+changes; a commitment change order's ``origin_id`` on its change order package); ``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
 ``page``/``per_page`` with ``Total``, ``Per-Page`` and ``Link``; ``filters[updated_at]`` ranges
 (``start...end``) and ``filters[origin_id]``; ``X-Rate-Limit-*`` headers and 429 past the budget;
 errors as ``{"errors": ...}``. The control API in ``control_router`` acts as a Procore user.
 """
 
 
+import base64
 import math
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Form, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -65,6 +69,54 @@ class SyncBody(BaseModel):
     updates: list[dict[str, Any]] = Field(max_length=SYNC_BATCH_LIMIT)
 
 
+# Request bodies as Procore's REST reference names them: the record's changes under the record's
+# key, and the project (and the parent the path needs) at the top level. Rails reads those ids from
+# the body or the query alike, so the sandbox takes either.
+class ProjectScoped(BaseModel):
+    project_id: int | None = Field(default=None, description="Unique identifier for the project.")
+
+
+class WorkOrderContractBody(ProjectScoped):
+    work_order_contract: dict[str, Any]
+
+
+class PurchaseOrderContractBody(ProjectScoped):
+    purchase_order_contract: dict[str, Any]
+
+
+class RequisitionBody(ProjectScoped):
+    commitment_id: int | None = Field(default=None, description="Commitment ID")
+    requisition: dict[str, Any] = {}
+
+
+class ContractPaymentBody(ProjectScoped):
+    contract_id: int | None = Field(default=None, description="Contract ID")
+    contract_payment: dict[str, Any] = {}
+
+
+class ChangeOrderBody(BaseModel):
+    change_order: dict[str, Any]
+
+
+class ChangeOrderPackageBody(ProjectScoped):
+    contract_id: int | None = Field(default=None, description="ID of the parent contract")
+    change_order: dict[str, Any]
+
+
+# What the reference lets an update of each change order resource set; any other key is ignored, as
+# Procore ignores it. A commitment change order takes no origin: its change order package does.
+CHANGE_ORDER_FIELDS = {"title", "description", "status", "number", "due_date", "executed"}
+CHANGE_ORDER_PACKAGE_FIELDS = {"title", "description", "status", "due_date", "executed", "origin_id", "origin_data",
+                               "origin_code"}
+
+
+def in_scope(name: str, from_body: int | None, from_query: int | None) -> int:
+    value = from_body if from_body is not None else from_query
+    if value is None:
+        raise ProcoreError(400, {name: ["is missing"]})
+    return value
+
+
 def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     app = FastAPI(title="Procore REST API (ERP Sync sandbox)", version="1.0",
                   description="Stand-in for the parts of Procore REST v1.0 that ERP Sync uses.")
@@ -79,13 +131,20 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return JSONResponse({"errors": messages}, status_code=400)
 
     @app.post("/oauth/token", tags=["Authentication"], operation_id="createToken")
-    def token(grant_type: Annotated[str, Form()], client_id: Annotated[str, Form()],
-              client_secret: Annotated[str, Form()]) -> dict[str, Any]:
+    def token(grant_type: Annotated[str, Form()], client_id: Annotated[str | None, Form()] = None,
+              client_secret: Annotated[str | None, Form()] = None,
+              authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        """Client credentials in the form body or in HTTP Basic (RFC 6749 section 2.3.1), not both;
+        errors in RFC 6749 section 5.2's shape."""
+        basic = basic_credentials(authorization)
+        if basic and (client_id or client_secret):
+            return oauth_error(400, "invalid_request", "Use one client authentication method, not two.")
+        client_id, client_secret = basic or (client_id, client_secret)
         if grant_type != "client_credentials":
-            raise ProcoreError(400, "unsupported_grant_type")
-        if state.clients.get(client_id) != client_secret:
-            return JSONResponse({"error": "invalid_client",
-                                 "error_description": "Client authentication failed."}, status_code=401)
+            return oauth_error(400, "unsupported_grant_type", f"The grant type {grant_type!r} is not supported.")
+        if not client_id or state.clients.get(client_id) != client_secret:
+            headers = {"WWW-Authenticate": 'Basic realm="Procore"'} if basic else {}
+            return oauth_error(401, "invalid_client", "Client authentication failed.", headers)
         access_token, expires_in = state.issue_token(client_id)
         return {"access_token": access_token, "token_type": "bearer", "expires_in": expires_in,
                 "created_at": int(now().timestamp())}
@@ -207,9 +266,9 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     UpdatedAt = Annotated[str | None, Query(alias="filters[updated_at]")]
     OriginId = Annotated[str | None, Query(alias="filters[origin_id]")]
 
-    for table, key in (("work_order_contracts", "work_order_contract"),
-                       ("purchase_order_contracts", "purchase_order_contract")):
-        def register_commitments(table: str = table, key: str = key) -> None:
+    for table, key, body_model in (("work_order_contracts", "work_order_contract", WorkOrderContractBody),
+                                   ("purchase_order_contracts", "purchase_order_contract", PurchaseOrderContractBody)):
+        def register_commitments(table: str = table, key: str = key, body_model: type = body_model) -> None:
             @api.get(f"/{table}", tags=["Commitments"], operation_id=f"list_{table}")
             def list_commitments(request: Request, response: Response, company: CompanyId, paging: PageQuery,
                                  project_id: int, updated_at: UpdatedAt = None,
@@ -221,9 +280,10 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
                 return record_in(table, company, project_id, record_id)
 
             @api.patch(f"/{table}/{{record_id}}", tags=["Commitments"], operation_id=f"update_{table}")
-            def update_commitment(record_id: int, project_id: int, company: CompanyId,
-                                  body: Annotated[dict[str, dict[str, Any]], Body()]) -> Commitment:
-                return api_update(table, record_in(table, company, project_id, record_id), body.get(key, {}))
+            def update_commitment(record_id: int, company: CompanyId, body: body_model,
+                                  project_id: int | None = None) -> Commitment:
+                project = in_scope("project_id", body.project_id, project_id)
+                return api_update(table, record_in(table, company, project, record_id), getattr(body, key))
         register_commitments()
 
     @api.get("/projects/{project_id}/commitment_change_orders", tags=["Commitments"],
@@ -241,10 +301,21 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
 
     @api.patch("/projects/{project_id}/commitment_change_orders/{record_id}", tags=["Commitments"],
                operation_id="updateCommitmentChangeOrder")
-    def update_cco(project_id: int, record_id: int, company: CompanyId,
-                   body: Annotated[dict[str, dict[str, Any]], Body()]) -> CommitmentChangeOrder:
+    def update_cco(project_id: int, record_id: int, company: CompanyId, body: ChangeOrderBody) -> CommitmentChangeOrder:
         record = record_in("commitment_change_orders", company, project_id, record_id)
-        return api_update("commitment_change_orders", record, body.get("commitment_change_order", {}))
+        return api_update("commitment_change_orders", record, only(body.change_order, CHANGE_ORDER_FIELDS))
+
+    @api.patch("/change_order_packages/{package_id}", tags=["Commitments"], operation_id="updateChangeOrderPackage")
+    def update_change_order_package(package_id: int, company: CompanyId, body: ChangeOrderPackageBody,
+                                    project_id: int | None = None) -> CommitmentChangeOrder:
+        """A commitment change order's package (its ``legacy_package_id``); this one takes ``origin_id``."""
+        project = in_scope("project_id", body.project_id, project_id)
+        project_in(company, project)
+        record = next((r for r in state.tables["commitment_change_orders"].values()
+                       if r.legacy_package_id == package_id and r.project_id == project and not r.deleted_at), None)
+        if record is None or body.contract_id not in (None, record.contract_id):
+            raise ProcoreError(404, f"Change Order Package {package_id} not found")
+        return api_update("commitment_change_orders", record, only(body.change_order, CHANGE_ORDER_PACKAGE_FIELDS))
 
     @api.get("/requisitions", tags=["Commitments"], operation_id="listRequisitions")
     def list_requisitions(request: Request, response: Response, company: CompanyId, paging: PageQuery,
@@ -258,10 +329,13 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return record_in("requisitions", company, project_id, record_id)
 
     @api.patch("/requisitions/{record_id}", tags=["Commitments"], operation_id="updateRequisition")
-    def update_requisition(record_id: int, project_id: int, company: CompanyId,
-                           body: Annotated[dict[str, dict[str, Any]], Body()]) -> Requisition:
-        record = record_in("requisitions", company, project_id, record_id)
-        return api_update("requisitions", record, body.get("requisition", {}))
+    def update_requisition(record_id: int, company: CompanyId, body: RequisitionBody, project_id: int | None = None,
+                           commitment_id: int | None = None) -> Requisition:
+        record = record_in("requisitions", company, in_scope("project_id", body.project_id, project_id), record_id)
+        commitment = in_scope("commitment_id", body.commitment_id, commitment_id)
+        if commitment != record.commitment_id:
+            raise ProcoreError(404, f"Requisition {record_id} not found on commitment {commitment}")
+        return api_update("requisitions", record, body.requisition)
 
     def contract_in(company: int, project_id: int, contract_id: int) -> BaseModel:
         for table in ("work_order_contracts", "purchase_order_contracts"):
@@ -283,10 +357,12 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return record_in("contract_payments", company, project_id, record_id)
 
     @api.post("/contract_payments", status_code=201, tags=["Commitments"], operation_id="createContractPayment")
-    def create_payment(project_id: int, contract_id: int, company: CompanyId,
-                       body: Annotated[dict[str, dict[str, Any]], Body()]) -> ContractPayment:
+    def create_payment(company: CompanyId, body: ContractPaymentBody, project_id: int | None = None,
+                       contract_id: int | None = None) -> ContractPayment:
+        project_id = in_scope("project_id", body.project_id, project_id)
+        contract_id = in_scope("contract_id", body.contract_id, contract_id)
         contract_in(company, project_id, contract_id)
-        fields = {**body.get("contract_payment", {}), "contract_id": contract_id, "project_id": project_id}
+        fields = {**body.contract_payment, "contract_id": contract_id, "project_id": project_id}
         return state.save("contract_payments", new_record(ContractPayment, state.new_id(), fields))
 
     @api.patch("/contract_payments/sync", tags=["Commitments"], operation_id="syncContractPayments")
@@ -318,11 +394,12 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return state.save("contract_payments", validated(existing, changes))
 
     @api.patch("/contract_payments/{record_id}", tags=["Commitments"], operation_id="updateContractPayment")
-    def update_payment(record_id: int, project_id: int, contract_id: int, company: CompanyId,
-                       body: Annotated[dict[str, dict[str, Any]], Body()]) -> ContractPayment:
-        contract_in(company, project_id, contract_id)
+    def update_payment(record_id: int, company: CompanyId, body: ContractPaymentBody, project_id: int | None = None,
+                       contract_id: int | None = None) -> ContractPayment:
+        project_id = in_scope("project_id", body.project_id, project_id)
+        contract_in(company, project_id, in_scope("contract_id", body.contract_id, contract_id))
         record = record_in("contract_payments", company, project_id, record_id)
-        return api_update("contract_payments", record, body.get("contract_payment", {}))
+        return api_update("contract_payments", record, body.contract_payment)
 
     @api.delete("/contract_payments/{record_id}", status_code=204, tags=["Commitments"],
                 operation_id="deleteContractPayment")
@@ -382,6 +459,26 @@ def control_router(state: ProcoreState, rate: RateWindow) -> APIRouter:
         return user_edit(table, record_id, {"deleted_at": now().isoformat()})
 
     return router
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """HTTP Basic client credentials, each form-urlencoded before encoding (RFC 6749 section 2.3.1)."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
+
+
+def oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
+
+
+def only(changes: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in changes.items() if k in allowed}
 
 
 def known_table(state: ProcoreState, table: str) -> dict[int, BaseModel]:

@@ -132,6 +132,7 @@ class CommitmentChangeOrder(DeletableRecord):
     description: str | None = None
     due_date: date | None = None
     executed: bool = False
+    legacy_package_id: int | None = Field(default=None, description="its change order package")
 
 
 class RequisitionSummary(BaseModel):
@@ -368,8 +369,9 @@ class _DemoCompany:
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
+        cco_id = self.state.new_id()
         cco = CommitmentChangeOrder(
-            id=self.state.new_id(), number=f"{commitment.number}-CO{n + 1:02d}",
+            id=cco_id, legacy_package_id=cco_id, number=f"{commitment.number}-CO{n + 1:02d}",
             title=f"Change order {n + 1} on {commitment.number}", contract_id=commitment.id,
             project_id=project.id, status=self.CCO_STATUSES[n % len(self.CCO_STATUSES)],
             grand_total=money(self.rng.randrange(1_000, 60_000)), created_at=self.created,
