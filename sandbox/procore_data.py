@@ -29,9 +29,10 @@ DEMO_CLIENT_SECRET = "sandbox-secret"
 DEMO_REDIRECT_URI = "http://localhost:8080/erp-sync/identity/callback"
 TOKEN_LIFETIME = timedelta(minutes=90)
 CODE_LIFETIME = timedelta(minutes=10)
-# The seeded people sign in to the sandbox's login page with their email address and this password.
-USER_PASSWORDS = {101: "avery-sandbox", 102: "blake-sandbox", 103: "casey-sandbox", 104: "devon-sandbox",
-                  105: "emery-sandbox"}
+# The seeded people sign in on the sandbox's sign-in page with their email address and password.
+SIGN_INS = {"avery.admin@summit.example": "avery-sandbox", "blake.standard@summit.example": "blake-sandbox",
+            "casey.nopush@summit.example": "casey-sandbox", "devon.viewer@summit.example": "devon-sandbox",
+            "emery.field@summit.example": "emery-sandbox"}
 
 
 def now() -> datetime:
@@ -269,7 +270,7 @@ class ProcoreState:
         """The user whose email and password these are, if they are."""
         with self.lock:
             user = next((u for u in self.users.values() if u.email_address.lower() == login.strip().lower()), None)
-        return user.id if user and user.is_active and USER_PASSWORDS.get(user.id) == password else None
+        return user.id if user and user.is_active and SIGN_INS.get(user.email_address) == password else None
 
     def issue_code(self, client_id: str, user_id: int, redirect_uri: str) -> str:
         code = secrets.token_urlsafe(24)

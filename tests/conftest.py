@@ -329,12 +329,12 @@ def connect_person(sandbox: SandboxServer, store: Store, airflow_user: str, proc
     from erp_connectors.procore import ProcoreHook
     from erp_sync.identity import ProcoreAccounts
     from sandbox.procore import sign_in
-    from sandbox.procore_data import DEMO_REDIRECT_URI, USER_PASSWORDS
+    from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS
 
     with ProcoreHook(conn_id) as procore:
         authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "test")
     email = sandbox.sandboxes.procore.users[procore_user_id].email_address
-    back = sign_in(authorize_url, email, USER_PASSWORDS[procore_user_id])
+    back = sign_in(authorize_url, email, SIGN_INS[email])
     code = parse_qs(urlsplit(back).query)["code"][0]
     return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URI)
 
