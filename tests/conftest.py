@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="erp-sync-airflow-"))
 os.environ.update({
     "AIRFLOW_HOME": str(AIRFLOW_HOME),
     "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),  # seals the credentials the store keeps
+    "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # signs the Airflow sign-ins of the UI tests
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
     "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -65,23 +67,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class SandboxServer:
-    """The sandboxes served by uvicorn in a thread, with helpers to act through the control API."""
+class ServedApp:
+    """An ASGI app served over real HTTP by uvicorn in a thread, on a free port."""
 
-    def __init__(self) -> None:
-        self.sandboxes = Sandboxes()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(self.sandboxes), host="127.0.0.1", port=self.port,
-                                log_level="critical", timeout_keep_alive=30)
+    def __init__(self, app, name: str, start_seconds: float = 20) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=int(self.url.rsplit(":", 1)[1]), log_level="critical",
+                                timeout_keep_alive=30)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + start_seconds
         while not self.server.started:
             if time.monotonic() > deadline:
-                raise TimeoutError("sandbox server did not start")
+                raise TimeoutError(f"{name} did not start")
             time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class SandboxServer(ServedApp):
+    """The sandboxes, with helpers to act through the control API."""
+
+    def __init__(self) -> None:
+        self.sandboxes = Sandboxes()
+        super().__init__(create_app(self.sandboxes), "sandbox server")
 
     def control(self, method: str, path: str, **kwargs) -> requests.Response:
         response = requests.request(method, f"{self.url}/control/{path}", timeout=30, **kwargs)
@@ -122,9 +134,6 @@ class SandboxServer:
                                           "token_url": f"{self.url}/quickbooks/oauth2/v1/tokens/bearer"}},
         }
 
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -281,3 +281,15 @@ def test_a_filer_cannot_change_who_they_are_or_a_filed_request(world, filer_role
                            {"id": request_id})
     row = world.store.one("unlink_request", id=request_id)
     assert (row["requested_by"], row["filed_by_role"]) == (EMERY, emery_role)
+
+
+def test_a_row_from_a_role_nobody_mapped_is_refused(world, filer_roles):
+    emery_role, emery = filer_roles[EMERY]
+    with world.store.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM role_procore_users WHERE role_name = :role"), {"role": emery_role})
+    request_id = type_row(emery, integration="summit-acumatica", record_type="commitment", procore_id=1,
+                          requested_by=EMERY)
+    world.queue.test()
+    assert world.outcome(request_id) == ("rejected", "RED", (
+        f"The request was typed in by database role '{emery_role}', which is not mapped to a Procore user, so who "
+        "asks is unknown: an administrator maps it with `python -m erp_sync map-role`."))

@@ -40,13 +40,21 @@ def test_upgrade_again_keeps_data(store):
     assert versions == [ScriptDirectory(str(SQL_DIR / "migrations")).get_current_head()]
 
 
-def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
+def store_at(tmp_path: Path, revision: str, *statements: str) -> Store:
+    """A SQLite store at an older schema version, holding what ``statements`` insert."""
     store = Store.from_url(f"sqlite:///{tmp_path / 'old.db'}")
     config = Config()
     config.set_main_option("script_location", str(SQL_DIR / "migrations"))
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
+        command.upgrade(config, revision)
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    return store
+
+
+def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
+    store = store_at(tmp_path, "0001")
     store.save_integration(ACME)
     store.upgrade()
     assert [row["name"] for row in store.integrations()] == ["acme-acumatica"]
@@ -54,13 +62,7 @@ def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
 
 
 def test_an_upgrade_seals_the_plain_refresh_tokens_older_versions_kept(tmp_path):
-    store = Store.from_url(f"sqlite:///{tmp_path / 'old.db'}")
-    config = Config()
-    config.set_main_option("script_location", str(SQL_DIR / "migrations"))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
-        connection.execute(sa.text("INSERT INTO oauth_tokens (conn_id, refresh_token) VALUES ('qbo', 'AB11-plain')"))
+    store = store_at(tmp_path, "0004", "INSERT INTO oauth_tokens (conn_id, refresh_token) VALUES ('qbo', 'AB11-plain')")
 
     store.upgrade()
 

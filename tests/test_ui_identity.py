@@ -3,39 +3,27 @@ answers without Airflow's sign-in, and a person connects (as the demo does it) a
 
 from __future__ import annotations
 
-import threading
-import time
+import os
 
 import pytest
 import requests
-import uvicorn
 
 from erp_sync.demo import connect_procore_account
 from sandbox.procore import sign_in
 from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_REDIRECT_URI, SIGN_INS
-from conftest import add_test_integrations, free_port
+from conftest import ServedApp, add_test_integrations
 
 pytestmark = pytest.mark.airflow
 BLAKE = "blake.standard@summit.example"
 
 
-class AirflowApi:
-    """Airflow's API server app (with the plugins) in a thread, and sign-ins for its users."""
+class AirflowApi(ServedApp):
+    """Airflow's API server app, with the plugins, and sign-ins for its users."""
 
     def __init__(self) -> None:
         from airflow.api_fastapi.app import create_app
 
-        self.url = f"http://127.0.0.1:{free_port()}"
-        config = uvicorn.Config(create_app(apps="core"), host="127.0.0.1", port=int(self.url.rsplit(":", 1)[1]),
-                                log_level="critical")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError("Airflow's API server did not start")
-            time.sleep(0.05)
+        super().__init__(create_app(apps="core"), "Airflow's API server", start_seconds=60)
 
     @staticmethod
     def token(username: str, role: str | None = "viewer") -> str:
@@ -52,10 +40,6 @@ class AirflowApi:
 
     def page(self, path: str = "") -> str:
         return f"{self.url}/erp-sync/identity/{path}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +117,22 @@ def test_only_procore_connections_of_integrations_can_be_connected(ui):
     answer = ui.browser("blake").get(ui.page("connect"), params={"conn_id": "erp_sync_db"}, allow_redirects=False,
                                      timeout=30)
     assert answer.status_code == 404
+
+
+def test_the_page_finds_the_status_store_in_airflows_connections(ui, monkeypatch):
+    """As under `airflow standalone`, where the demo adds its connections to Airflow's database, which
+    the API server reads (``airflow.api_fastapi.main`` marks its process as a server)."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    stored = Connection.from_json(os.environ["AIRFLOW_CONN_ERP_SYNC_DB"], conn_id="erp_sync_db")
+    monkeypatch.delenv("AIRFLOW_CONN_ERP_SYNC_DB")
+    monkeypatch.setenv("_AIRFLOW_PROCESS_CONTEXT", "server")
+    with create_session() as session:
+        session.add(stored)
+    try:
+        page = ui.browser("blake").get(ui.page(), timeout=30)
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == "erp_sync_db").delete()
+    assert page.status_code == 200 and "<td>procore_test</td>" in page.text

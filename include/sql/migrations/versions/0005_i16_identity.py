@@ -14,6 +14,8 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
+from erp_sync.credentials import seal, unseal
+
 revision = "0005_i16"
 down_revision = "0004"
 branch_labels = None
@@ -59,42 +61,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("unlink_requests") as batch:
         batch.add_column(sa.Column("filed_by_role", sa.String(63)))
-    _seal_oauth_tokens()
+    _recode_oauth_tokens("refresh_token", "refresh_token_sealed", seal)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(FILER_TRIGGER)
         for table in PRIVATE_TABLES:
             op.execute(f"REVOKE ALL ON {table} FROM PUBLIC")
 
 
-def _seal_oauth_tokens() -> None:
-    from erp_sync.credentials import seal
-
+def _recode_oauth_tokens(source: str, target: str, recode) -> None:
+    """Move every token from one column to another through ``recode`` (seal or unseal)."""
     with op.batch_alter_table("oauth_tokens") as batch:
-        batch.add_column(sa.Column("refresh_token_sealed", sa.Text))
+        batch.add_column(sa.Column(target, sa.Text))
     bind = op.get_bind()
-    for conn_id, token in bind.execute(sa.text("SELECT conn_id, refresh_token FROM oauth_tokens")).all():
-        bind.execute(sa.text("UPDATE oauth_tokens SET refresh_token_sealed = :sealed WHERE conn_id = :conn_id"),
-                     {"sealed": seal(token), "conn_id": conn_id})
+    for conn_id, value in bind.execute(sa.text(f"SELECT conn_id, {source} FROM oauth_tokens")).all():
+        bind.execute(sa.text(f"UPDATE oauth_tokens SET {target} = :value WHERE conn_id = :conn_id"),
+                     {"value": recode(value), "conn_id": conn_id})
     with op.batch_alter_table("oauth_tokens") as batch:
-        batch.drop_column("refresh_token")
-        batch.alter_column("refresh_token_sealed", existing_type=sa.Text, nullable=False)
+        batch.drop_column(source)
+        batch.alter_column(target, existing_type=sa.Text, nullable=False)
 
 
 def downgrade() -> None:
-    from erp_sync.credentials import unseal
-
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER unlink_request_filer ON unlink_requests")
         op.execute("DROP FUNCTION unlink_request_filer()")
-    with op.batch_alter_table("oauth_tokens") as batch:
-        batch.add_column(sa.Column("refresh_token", sa.Text))
-    bind = op.get_bind()
-    for conn_id, sealed in bind.execute(sa.text("SELECT conn_id, refresh_token_sealed FROM oauth_tokens")).all():
-        bind.execute(sa.text("UPDATE oauth_tokens SET refresh_token = :token WHERE conn_id = :conn_id"),
-                     {"token": unseal(sealed), "conn_id": conn_id})
-    with op.batch_alter_table("oauth_tokens") as batch:
-        batch.drop_column("refresh_token_sealed")
-        batch.alter_column("refresh_token", existing_type=sa.Text, nullable=False)
+    _recode_oauth_tokens("refresh_token_sealed", "refresh_token", unseal)
     with op.batch_alter_table("unlink_requests") as batch:
         batch.drop_column("filed_by_role")
     op.drop_table("role_procore_users")
