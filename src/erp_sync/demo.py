@@ -2,13 +2,15 @@
 
 Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, registers the Airflow
 connections and pools, creates the status store with the demo integrations, starts Airflow
-(UI on http://localhost:8080, SQLite, LocalExecutor), unpauses and triggers every DAG through the
-REST API, waits for the runs, prints a summary and keeps running until Ctrl-C.
+(UI on http://localhost:8080, SQLite, LocalExecutor), connects ``admin``'s Procore account (signing
+in on the sandbox's sign-in page as the accountant), unpauses and triggers every DAG through the
+REST API as ``admin``, waits for the runs, prints a summary and keeps running until Ctrl-C.
 ``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -106,7 +108,7 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
     back = sign_in(start.headers["location"], login, procore.SIGN_INS[login])
     answer = session.get(back, timeout=30)
     answer.raise_for_status()
-    return re.search(r'class="notice">([^<]*)<', answer.text).group(1)
+    return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
 
 
 def demo_fernet_key() -> str:
