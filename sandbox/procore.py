@@ -1,9 +1,13 @@
 """A stand-in for Procore REST v1.0, served under ``/procore``.
 
 Behaves as Procore documents it for what ERP Sync uses: OAuth2 client credentials at
-``/oauth/token``, in the form body or HTTP Basic (RFC 6749 section 2.3.1); write bodies shaped as
+``/oauth/token``, in the form body or HTTP Basic (RFC 6749 section 2.3.1), and the
+authorization-code flow people sign in with (a sign-in page at ``/oauth/authorize`` for the seeded
+users, a code good once for ten minutes and only with the app's registered redirect URI, refresh
+tokens that rotate: each works once); ``/me`` answers as the token's user; write bodies shaped as
 Procore's REST reference shapes them (``project_id`` and the parent's id beside the record's
-changes; a commitment change order's ``origin_id`` on its change order package); ``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
+changes; a commitment change order's ``origin_id`` on its change order package);
+``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
 ``page``/``per_page`` with ``Total``, ``Per-Page`` and ``Link``; ``filters[updated_at]`` ranges
 (``start...end``) and ``filters[origin_id]``; ``X-Rate-Limit-*`` headers and 429 past the budget;
 errors as ``{"errors": ...}``. The control API in ``control_router`` acts as a Procore user.
@@ -11,14 +15,17 @@ errors as ``{"errors": ...}``. The control API in ``control_router`` acts as a P
 
 
 import base64
+import html
 import math
+import re
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlencode, urljoin
 
+import requests
 from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from sandbox.common import RateWindow
@@ -46,6 +53,8 @@ from sandbox.procore_data import (
 MAX_PER_PAGE = 100
 SYNC_BATCH_LIMIT = 1000
 MISSING_COMPANY = "Missing Procore-Company-Id header!"
+INVALID_GRANT = ("The provided authorization grant is invalid, expired, revoked, does not match the redirection URI "
+                 "used in the authorization request, or was issued to another client.")
 
 
 class ProcoreError(Exception):
@@ -118,6 +127,7 @@ def in_scope(name: str, from_body: int | None, from_query: int | None) -> int:
 
 
 def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
+    state_ = state  # the OAuth routes take a form field named "state"
     app = FastAPI(title="Procore REST API (ERP Sync sandbox)", version="1.0",
                   description="Stand-in for the parts of Procore REST v1.0 that ERP Sync uses.")
 
@@ -130,9 +140,41 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         messages = {".".join(str(p) for p in e["loc"][1:]) or "request": [e["msg"]] for e in error.errors()}
         return JSONResponse({"errors": messages}, status_code=400)
 
+    @app.get("/oauth/authorize", tags=["Authentication"], operation_id="authorize", response_class=HTMLResponse)
+    def authorize(client_id: str, redirect_uri: str, response_type: str = "code", state: str = "") -> HTMLResponse:
+        """Procore's sign-in page: the person signs in, then is sent back to the app with a code."""
+        app_problem = authorization_problem(client_id, redirect_uri, response_type)
+        if app_problem:
+            return login_page(client_id, redirect_uri, state, app_problem, status=400, form=False)
+        return login_page(client_id, redirect_uri, state)
+
+    @app.post("/oauth/authorize", tags=["Authentication"], operation_id="signIn", response_class=HTMLResponse)
+    def sign_in(client_id: Annotated[str, Form()], redirect_uri: Annotated[str, Form()],
+                login: Annotated[str, Form()], password: Annotated[str, Form()],
+                state: Annotated[str, Form()] = "") -> Response:
+        app_problem = authorization_problem(client_id, redirect_uri, "code")
+        if app_problem:
+            return login_page(client_id, redirect_uri, state, app_problem, status=400, form=False)
+        user_id = state_.sign_in(login, password)
+        if user_id is None:
+            return login_page(client_id, redirect_uri, state, "Invalid email or password.", status=401)
+        query = {"code": state_.issue_code(client_id, user_id, redirect_uri)} | ({"state": state} if state else {})
+        return RedirectResponse(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(query)}", status_code=302)
+
+    def authorization_problem(client_id: str, redirect_uri: str, response_type: str) -> str | None:
+        if client_id not in state_.clients:
+            return "Client authentication failed due to unknown client."
+        if redirect_uri not in state_.redirect_uris.get(client_id, set()):
+            return "The redirect uri included is not valid."
+        if response_type != "code":
+            return "The authorization server does not support this response type."
+        return None
+
     @app.post("/oauth/token", tags=["Authentication"], operation_id="createToken")
     def token(grant_type: Annotated[str, Form()], client_id: Annotated[str | None, Form()] = None,
-              client_secret: Annotated[str | None, Form()] = None,
+              client_secret: Annotated[str | None, Form()] = None, code: Annotated[str | None, Form()] = None,
+              redirect_uri: Annotated[str | None, Form()] = None,
+              refresh_token: Annotated[str | None, Form()] = None,
               authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         """Client credentials in the form body or in HTTP Basic (RFC 6749 section 2.3.1), not both;
         errors in RFC 6749 section 5.2's shape."""
@@ -140,12 +182,25 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         if basic and (client_id or client_secret):
             return oauth_error(400, "invalid_request", "Use one client authentication method, not two.")
         client_id, client_secret = basic or (client_id, client_secret)
-        if grant_type != "client_credentials":
-            return oauth_error(400, "unsupported_grant_type", f"The grant type {grant_type!r} is not supported.")
-        if not client_id or state.clients.get(client_id) != client_secret:
+        if not client_id or state_.clients.get(client_id) != client_secret:
             headers = {"WWW-Authenticate": 'Basic realm="Procore"'} if basic else {}
             return oauth_error(401, "invalid_client", "Client authentication failed.", headers)
-        access_token, expires_in = state.issue_token(client_id)
+        if grant_type == "client_credentials":
+            return token_answer(client_id, None)
+        if grant_type == "authorization_code":
+            grant = state_.redeem_code(code or "", client_id, redirect_uri)
+        elif grant_type == "refresh_token":
+            grant = state_.redeem_refresh_token(refresh_token or "", client_id)
+        else:
+            return oauth_error(400, "unsupported_grant_type",
+                               "The authorization grant type is not supported by the authorization server.")
+        if grant is None:
+            return oauth_error(400, "invalid_grant", INVALID_GRANT)
+        return token_answer(client_id, grant.user_id) | {
+            "refresh_token": state_.issue_refresh_token(client_id, grant.user_id)}
+
+    def token_answer(client_id: str, user_id: int | None) -> dict[str, Any]:
+        access_token, expires_in = state_.issue_token(client_id, user_id)
         return {"access_token": access_token, "token_type": "bearer", "expires_in": expires_in,
                 "created_at": int(now().timestamp())}
 
@@ -179,8 +234,13 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return paginate(request, response, list(state.companies.values()), paging)
 
     @open_api.get("/me", tags=["Core"], operation_id="showMe")
-    def me() -> dict[str, Any]:
-        return {"id": 1, "login": "erp-sync-service-account@summit.example", "name": "ERP Sync service account"}
+    def me(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        """The token's user; an app's own (client credentials) token is its service account."""
+        grant = state_.grant_of((authorization or "").partition(" ")[2])
+        user = state_.users.get(grant.user_id) if grant and grant.user_id else None
+        if user is None:
+            return {"id": 1, "login": "erp-sync-service-account@summit.example", "name": "ERP Sync service account"}
+        return {"id": user.id, "login": user.email_address, "name": user.name}
 
     def project_in(company_id: int, project_id: int) -> Project:
         project = state.projects.get(project_id)
@@ -423,6 +483,15 @@ def control_router(state: ProcoreState, rate: RateWindow) -> APIRouter:
         state.reset(sizes or SeedSizes())
         return {name: len(rows) for name, rows in state.tables.items()} | {"projects": len(state.projects)}
 
+    @router.put("/apps/{client_id}/redirect_uris")
+    def register_redirect_uris(client_id: str, redirect_uris: list[str]) -> list[str]:
+        """What an app's owner does in Procore's developer portal: say where sign-ins may return to."""
+        if client_id not in state.clients:
+            raise HTTPException(404, f"no app with client id {client_id}")
+        with state.lock:
+            state.redirect_uris[client_id] = set(redirect_uris)
+        return sorted(state.redirect_uris[client_id])
+
     @router.put("/rate_limit")
     def set_rate_limit(settings: RateLimitSettings) -> RateLimitSettings:
         rate.configure(settings.limit, settings.window_seconds, settings.spike_limit, settings.spike_seconds)
@@ -479,6 +548,35 @@ def oauth_error(status: int, error: str, description: str, headers: dict[str, st
 
 def only(changes: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
     return {k: v for k, v in changes.items() if k in allowed}
+
+
+def sign_in(authorize_url: str, login: str, password: str) -> str:
+    """A person on the sign-in page: fills in their email and password; returns where Procore sends them back."""
+    page = requests.get(authorize_url, timeout=30)
+    page.raise_for_status()
+    form = {name: html.unescape(value) for name, value in re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"',
+                                                                     page.text)}
+    answer = requests.post(urljoin(page.url, "authorize"), data={**form, "login": login, "password": password},
+                           allow_redirects=False, timeout=30)
+    if answer.status_code != 302:
+        raise PermissionError(f"Procore's sign-in refused {login}: {answer.status_code} {answer.text[:200]}")
+    return answer.headers["location"]
+
+
+def login_page(client_id: str, redirect_uri: str, state: str, problem: str | None = None, status: int = 200,
+               form: bool = True) -> HTMLResponse:
+    """Procore's sign-in page, reduced to what a person fills in."""
+    def hidden(name: str, value: str) -> str:
+        return f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">'
+
+    fields = (f'<form method="post" action="authorize">{hidden("client_id", client_id)}'
+              f'{hidden("redirect_uri", redirect_uri)}{hidden("state", state)}'
+              '<label>Email <input name="login" type="email" autocomplete="username"></label> '
+              '<label>Password <input name="password" type="password" autocomplete="current-password"></label> '
+              '<button type="submit">Sign in</button></form>') if form else ""
+    error = f'<p class="error">{html.escape(problem)}</p>' if problem else ""
+    return HTMLResponse(f"<!doctype html><title>Sign in to Procore (sandbox)</title><h1>Sign in to Procore</h1>"
+                        f"{error}{fields}", status_code=status)
 
 
 def known_table(state: ProcoreState, table: str) -> dict[int, BaseModel]:

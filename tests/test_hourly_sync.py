@@ -10,7 +10,7 @@ import pytest
 
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.models import ErpKind, Integration
-from erp_sync.store import Store
+from erp_sync.store import RefreshTokens, Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN
 
@@ -259,13 +259,14 @@ def test_acumatica_sessions_are_always_logged_out(sandbox, sqlite_store):
 
 def test_quickbooks_rotated_refresh_token_is_kept_in_the_store(sandbox, sqlite_store):
     integration = add_integration(sqlite_store, ErpKind.QUICKBOOKS_ONLINE)
+    tokens = RefreshTokens(sqlite_store)
     export_integration(sqlite_store, integration, "run-1")
-    first = sqlite_store.one("get_refresh_token", conn_id="quickbooks_test")
-    assert first and first["refresh_token"] != QBO_REFRESH_TOKEN  # the rotated one was kept
+    first = tokens.load("quickbooks_test")
+    assert first and first != QBO_REFRESH_TOKEN  # the rotated one was kept
+    assert first not in sqlite_store.one("get_refresh_token", conn_id="quickbooks_test")["refresh_token_sealed"]
 
     refresh_integration(sqlite_store, integration, "run-2")  # a new hook: it must start from the kept token
-    second = sqlite_store.one("get_refresh_token", conn_id="quickbooks_test")
-    assert second["refresh_token"] not in (first["refresh_token"], QBO_REFRESH_TOKEN)
+    assert tokens.load("quickbooks_test") not in (first, QBO_REFRESH_TOKEN)
 
 
 @pytest.mark.parametrize("kind", list(ERPS), ids=lambda kind: kind.value)

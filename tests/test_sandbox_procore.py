@@ -1,13 +1,21 @@
 """Contract tests of the Procore sandbox over real HTTP, as a third-party client would see it."""
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 
-from sandbox.procore import MISSING_COMPANY
-from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_COMPANY_ID
+from sandbox.procore import MISSING_COMPANY, sign_in
+from sandbox.procore_data import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_COMPANY_ID,
+    DEMO_REDIRECT_URI,
+    SIGN_INS,
+)
 
 
 class Client:
@@ -301,3 +309,71 @@ def test_the_openapi_document_names_request_bodies_as_procore_does(sandbox):
                            "patch") == {"change_order"}
     assert body_properties("/rest/v1.0/change_order_packages/{package_id}", "patch") == {
         "project_id", "contract_id", "change_order"}
+
+
+# Signing people in ------------------------------------------------------------------------------
+
+# People signing in: the authorization-code flow -------------------------------------------------
+
+def authorize_url(sandbox, redirect_uri: str = DEMO_REDIRECT_URI) -> str:
+    query = urlencode({"response_type": "code", "client_id": DEMO_CLIENT_ID, "redirect_uri": redirect_uri,
+                       "state": "opaque"})
+    return f"{sandbox.url}/procore/oauth/authorize?{query}"
+
+
+def exchange(sandbox, **grant) -> requests.Response:
+    return requests.post(f"{sandbox.url}/procore/oauth/token", timeout=30, data={
+        "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, **grant})
+
+
+def signed_in_code(sandbox, user_id: int = 102) -> str:
+    user = sandbox.sandboxes.procore.users[user_id]
+    back = sign_in(authorize_url(sandbox), user.email_address, SIGN_INS[user.email_address])
+    assert back.startswith(DEMO_REDIRECT_URI + "?")
+    query = parse_qs(urlsplit(back).query)
+    assert query["state"] == ["opaque"]
+    return query["code"][0]
+
+
+def test_the_sign_in_page_sends_a_person_back_only_to_the_registered_redirect_uri(sandbox):
+    assert "Sign in to Procore" in requests.get(authorize_url(sandbox), timeout=30).text
+    elsewhere = requests.get(authorize_url(sandbox, "https://attacker.example/callback"), timeout=30)
+    assert elsewhere.status_code == 400 and "The redirect uri included is not valid." in elsewhere.text
+    assert "<form" not in elsewhere.text
+    with pytest.raises(PermissionError, match="401"):
+        sign_in(authorize_url(sandbox), "blake.standard@summit.example", "not-the-password")
+
+
+def test_a_code_works_once_with_its_redirect_uri_and_me_answers_as_the_person(sandbox):
+    code = signed_in_code(sandbox, 102)
+    wrong_uri = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri="http://localhost/other")
+    assert wrong_uri.status_code == 400 and wrong_uri.json()["error"] == "invalid_grant"
+
+    code = signed_in_code(sandbox, 102)
+    granted = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    assert granted.status_code == 200 and granted.json()["expires_in"] == 5400 and granted.json()["refresh_token"]
+    again = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+    me = requests.get(f"{sandbox.url}/procore/rest/v1.0/me", timeout=30,
+                      headers={"Authorization": f"Bearer {granted.json()['access_token']}"})
+    assert me.json() == {"id": 102, "login": "blake.standard@summit.example", "name": "Blake Standard"}
+
+
+def test_a_code_expires_after_ten_minutes(sandbox):
+    code = signed_in_code(sandbox)
+    state = sandbox.sandboxes.procore
+    state.codes[code] = replace(state.codes[code], expires=datetime.now(UTC) - timedelta(seconds=1))
+    expired = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    assert expired.status_code == 400 and expired.json()["error"] == "invalid_grant"
+
+
+def test_refresh_tokens_rotate_and_a_spent_one_is_refused(sandbox):
+    first = exchange(sandbox, grant_type="authorization_code", code=signed_in_code(sandbox),
+                     redirect_uri=DEMO_REDIRECT_URI).json()["refresh_token"]
+    second = exchange(sandbox, grant_type="refresh_token", refresh_token=first)
+    assert second.status_code == 200 and second.json()["refresh_token"] not in (first, None)
+
+    spent = exchange(sandbox, grant_type="refresh_token", refresh_token=first)
+    assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
+    assert exchange(sandbox, grant_type="refresh_token", refresh_token=second.json()["refresh_token"]).ok
