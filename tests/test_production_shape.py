@@ -281,6 +281,7 @@ class NativeShape:
         assert init["command"] == ["/opt/erp-sync/deploy/init.sh"]
         subprocess.run(["bash", str(ROOT / "deploy" / "init.sh")], env=self.env(INIT_SERVICE, init), check=True,
                        capture_output=True)
+        (self.root / "sage").mkdir()
         for office in self.offices.values():
             office.create()
         store = Store.from_url(self.store_url)

@@ -156,13 +156,12 @@ class Processes:
         self.log_dir = log_dir
         self.running: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> Path:
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
             self.running[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                   start_new_session=True)
         print(f"started {name} (log: {log_path})")
-        return log_path
 
     def exited(self) -> dict[str, int]:
         """Processes that ended by themselves, with their exit codes."""
