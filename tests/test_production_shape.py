@@ -80,7 +80,7 @@ def interpolate(value, variables: dict[str, str]):
     def substitute(match: re.Match) -> str:
         name, op, arg = match["name"], match["op"] or "", match["arg"] or ""
         current = variables.get(name)
-        if op.startswith(":") and not current or current is None:
+        if current is None or (op.startswith(":") and not current):
             if op.endswith("?"):
                 raise ValueError(f"{name} is required: {arg}")
             return arg if op.endswith("-") else ""
@@ -120,14 +120,14 @@ def test_the_celery_executor_and_its_celery_app_load_with_the_shared_settings(tm
     default_worker = next(s for s in airflow_services(spec).values() if worker_queue(s) == CLOUD_QUEUE)
     settings = shared_settings(default_worker)
     env = {**clean_environment(), **settings, "AIRFLOW_HOME": str(tmp_path),
-           "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/5",
+           "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
            "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql://airflow@127.0.0.1/celery_results"}
     result = subprocess.run([sys.executable, "-c", EXECUTOR_CHECK], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == {
         "executor": "CeleryExecutor", "is_celery": True, "parallelism": int(settings["AIRFLOW__CORE__PARALLELISM"]),
-        "broker": "redis://127.0.0.1:6379/5", "result_backend": "DatabaseBackend",
+        "broker": REDIS_URL, "result_backend": "DatabaseBackend",
         "celery_default_queue": CLOUD_QUEUE, "operators_default_queue": CLOUD_QUEUE, "task_registered": True}
 
     worker_help = subprocess.run([sys.executable, "-m", "airflow", "celery", "worker", "--help"], env=env,
@@ -355,7 +355,7 @@ def logged_tasks(home: Path) -> set[tuple[str, str, str, int]]:
 
 
 @pytest.mark.production_shape
-def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker(tmp_path, sandbox):
+def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker(tmp_path, sandbox, capsys):
     broker = redis_broker()
     databases = ThrowawayDatabases("airflow", "celery", "store")
     try:
@@ -381,7 +381,8 @@ def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker
         broker.flushdb()
         databases.drop()
     ran_on = {queue: logged_tasks(home) for queue, home in shape.worker_homes().items()}
-    report(wall, peak, runs, instances)
+    with capsys.disabled():  # the figures show in every `make test`, not only when the test fails
+        report(wall, peak, runs, instances)
 
     assert triggered == dict.fromkeys(triggered, "success"), triggered
     assert {run["dag_id"] for run in runs} == set(triggered)
