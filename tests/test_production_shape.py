@@ -165,7 +165,7 @@ def test_docker_compose_config_is_valid_against_the_compose_specification(tmp_pa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_airflow_component_gets_the_same_keys_and_only_workers_get_vendor_connections():
+def test_every_airflow_component_gets_the_same_keys_and_only_workers_and_the_pages_get_vendor_connections():
     spec = compose_spec()
     services = airflow_services(spec)
     shared_keys = {name: set(service["environment"]) - connection_keys(service) for name, service in services.items()}
@@ -176,9 +176,11 @@ def test_every_airflow_component_gets_the_same_keys_and_only_workers_get_vendor_
               if worker_queue(service)}
     assert queues == {CLOUD_QUEUE: {"AIRFLOW_CONN_PROCORE", "AIRFLOW_CONN_ACUMATICA", "AIRFLOW_CONN_QUICKBOOKS"},
                       ONPREM_QUEUE: {"AIRFLOW_CONN_PROCORE", "AIRFLOW_CONN_SAGE300", "AIRFLOW_CONN_SAGE100"}}
-    for service in services.values():
+    for name, service in services.items():
         if worker_queue(service):
             assert "--concurrency" in service["command"]
+        elif name == "airflow-apiserver":  # the pages sign people in to Procore, and reach no ERP
+            assert connection_keys(service) == {"AIRFLOW_CONN_PROCORE"}
         else:
             assert not connection_keys(service)
 
