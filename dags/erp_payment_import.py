@@ -51,6 +51,7 @@ def erp_payment_import():
     def integrations_to_import(site: str) -> list[dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from erp_sync.models import integration_name
         from erp_sync.store import Store
 
         context = get_current_context()
@@ -63,7 +64,7 @@ def erp_payment_import():
         if not params.get("requested_by"):
             raise AirflowFailException("An on-demand payment sync needs 'requested_by': the Procore user id of "
                                        "the person asking.")
-        wanted = (params.get("integration") or "").strip()
+        wanted = integration_name(params.get("integration"))
         chosen = [row for row in integrations if not wanted or row["name"] == wanted]
         if not chosen:
             raise AirflowFailException(f"There is no enabled integration named {wanted!r}.")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -85,24 +85,43 @@ class Transaction:
         return value
 
 
+class UnreadableValue(ValueError):
+    """A stored value that is not what its column holds: SQLite keeps whatever is typed into a row."""
+
+    def __init__(self, column: str, value: Any, kind: str):
+        super().__init__(f"{column} holds {value!r}, which is not {kind}")
+        self.column, self.value, self.kind = column, value, kind
+
+
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
     """Timestamps come back as aware UTC datetimes (columns named ``*_at``) and money as Decimal
-    (``amount``, ``*_amount``, ``*_balance``) on every dialect."""
+    (``amount``, ``*_amount``, ``*_balance``) on every dialect; a value that is neither raises
+    ``UnreadableValue`` naming its column."""
     decoded = dict(row)
     for key, value in decoded.items():
         if key.endswith("_at") or key == "at":
-            decoded[key] = _as_utc(value)
+            decoded[key] = _as_utc(key, value)
         elif value is not None and (key == "amount" or key.endswith(("_amount", "_balance"))):
-            decoded[key] = Decimal(str(value))
+            decoded[key] = _as_decimal(key, value)
     return decoded
 
 
-def _as_utc(value: Any) -> Any:
+def _as_utc(column: str, value: Any) -> Any:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as error:
+            raise UnreadableValue(column, value, "a date and time") from error
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def _as_decimal(column: str, value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as error:
+        raise UnreadableValue(column, value, "an amount") from error
 
 
 class Store:

@@ -1,4 +1,10 @@
-"""The unlink queue: claim pending requests one at a time, decide each, write the outcome back."""
+"""The unlink queue: claim pending requests one at a time, decide each, write the outcome back.
+
+Each request is decided on its own: what goes wrong with one is answered on that request, RED at once
+when retrying cannot help, or after retries with a growing pause when it might; the others go on in
+the same run. The run fails only when the whole integration is out of reach: its credentials are
+refused, or, after a request met transient trouble, Procore or the ERP does not answer a connection check.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,34 @@ import os
 import socket
 from datetime import timedelta
 
+from erp_connectors.base import VendorApiError
 from erp_sync.connectors import erp_adapter, procore_hook
+from erp_sync.models import integration_name
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, audit, utcnow
-from erp_sync.unlink import WAITING, Outcome, Unlinker, rejected, shown
+from erp_sync.sync.exporter import TRANSIENT
+from erp_sync.unlink import (
+    INTEGRATION_WIDE,
+    PENDING,
+    QUEUE_STATUSES,
+    WAITING,
+    Outcome,
+    Unlinker,
+    rejected,
+    shown,
+    typed_status,
+    unknown_status,
+)
 
 log = logging.getLogger(__name__)
 JOB = "unlink_queue"
 STALE_CLAIM = timedelta(minutes=10)  # a claim this old belongs to a worker that died: take it over
 MAX_ATTEMPTS = 5
+FIRST_RETRY_AFTER = timedelta(minutes=1)  # doubled at each attempt: 1, 2, 4, 8 minutes
+
+
+class IntegrationUnreachable(Exception):
+    """Procore or the ERP does not answer at all: no request can go on; a retry of the task tries again."""
 
 
 def worker_name(run_id: str | None) -> str:
@@ -23,7 +48,7 @@ def worker_name(run_id: str | None) -> str:
 
 
 def claim(store: Store, worker: str, integration: str | None) -> dict | None:
-    """The oldest pending request of an integration (or, with None, of no enabled integration), now ours."""
+    """The oldest due request of an integration (or, with None, of no enabled integration), now ours."""
     now = utcnow()
     with store.transaction() as tx:
         return tx.one("claim_unlink_request", worker=worker, now=now, stale_before=now - STALE_CLAIM,
@@ -41,16 +66,48 @@ def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: s
 
 
 def integrations_with_requests(store: Store) -> list[dict]:
-    waiting = {row["integration"] for row in store.rows("integrations_with_unlink_requests",
-                                                        stale_before=utcnow() - STALE_CLAIM)}
-    return [integration for integration in store.integrations() if integration["name"] in waiting]
+    now = utcnow()
+    due = {row["integration"] for row in store.rows("integrations_with_unlink_requests", now=now,
+                                                    stale_before=now - STALE_CLAIM)}
+    return [integration for integration in store.integrations() if integration["name"] in due]
+
+
+def tidy_typed_requests(store: Store, run_id: str | None) -> int:
+    """Rows typed into the table in a form of their own are put in the queue's form ('Pending' is pending,
+    ' name ' names the integration 'name'); a status the queue does not know is answered. Returns how many
+    rows were tidied or answered."""
+    worker, actor, tidied = worker_name(run_id), f"{JOB}:{run_id}", 0
+    for row in store.rows("open_unlink_requests"):
+        name = integration_name(row["integration"]) if row["integration"] is not None else None
+        status = PENDING if typed_status(row["status"]) == PENDING else row["status"]
+        if status not in QUEUE_STATUSES:
+            tidied += _answer_typed(store, row, rejected(unknown_status(row["status"])), worker, run_id, actor)
+        elif (status, name) != (row["status"], row["integration"]):
+            with store.transaction() as tx:
+                changed = tx.execute("normalise_unlink_request", id=row["id"], typed_status=row["status"],
+                                     status=status, integration=name).rowcount
+                if changed:
+                    audit(tx, "unlink_request", row["id"], "normalised", actor=actor, old_state=row["status"],
+                          new_state=status, detail={"integration": {"typed": row["integration"], "as": name}})
+            tidied += changed
+    return tidied
+
+
+def _answer_typed(store: Store, row: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> int:
+    with store.transaction() as tx:
+        claimed = tx.one("claim_typed_unlink_request", id=row["id"], typed_status=row["status"], worker=worker,
+                         now=utcnow())
+    if claimed is None:  # changed meanwhile: the next run looks at it again
+        return 0
+    finish(store, claimed | {"status": row["status"]}, outcome, worker, run_id, actor)
+    return 1
 
 
 def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
     """Requests naming no enabled integration are answered at once; nothing else changes."""
     worker, rejected_count = worker_name(run_id), 0
     while (request := claim(store, worker, None)) is not None:
-        name = (request["integration"] or "").strip()
+        name = integration_name(request["integration"])
         message = (f"There is no enabled integration named '{shown(name)}'; `python -m erp_sync integrations` "
                    "lists them." if name else "The request names no integration; say which one it is for.")
         finish(store, request, rejected(message), worker, run_id, actor=f"{JOB}:{run_id}")
@@ -67,13 +124,16 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
         while (request := claim(store, worker, integration["name"])) is not None:
             try:
                 outcome = unlinker.process(request)
-            except Exception as error:
-                if request["attempts"] >= MAX_ATTEMPTS:
-                    outcome = rejected(f"Processing failed {request['attempts']} times ({shown(error, 200)}); "
-                                       "an engineer should look at the run logs.")
-                else:
-                    _release(store, request, worker, f"Processing failed ({shown(error, 200)}); the next run retries.")
+            except Exception as error:  # noqa: BLE001 - one request's trouble is answered on that request
+                if isinstance(error, VendorApiError) and error.status in INTEGRATION_WIDE:
+                    _release(store, request, worker, f"Waiting: {shown(error, 200)}", retry_after=None, given_back=1)
                     raise
+                outcome = _retry_later(store, request, worker, error)
+                if outcome is None:
+                    run.counts["retry_later"] += 1
+                    if isinstance(error, TRANSIENT):
+                        _check_reachable(run.hooks)
+                    continue
             finish(store, request, outcome, worker, run_id, actor)
             run.counts[outcome.status] += 1
             log.info("Unlink request %s for %s: %s %s", request["id"], integration["name"], outcome.colour.value,
@@ -81,6 +141,32 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
     return run.summary()
 
 
-def _release(store: Store, request: dict, worker: str, message: str) -> None:
+def _check_reachable(hooks: list) -> None:
+    """After a request met transient trouble: was it the request's, or is the integration out of reach?"""
+    for hook in hooks:
+        try:
+            hook.check()
+        except Exception as error:
+            raise IntegrationUnreachable(f"{hook.vendor} cannot be reached ({error}); the queue waits for it") \
+                from error
+
+
+def _retry_later(store: Store, request: dict, worker: str, error: Exception) -> Outcome | None:
+    """Release the request to be tried again after a pause that doubles at each attempt; past the last
+    attempt, its RED answer."""
+    attempts = request["attempts"]
+    log.error("Unlink request %s, attempt %s of %s, failed", request["id"], attempts, MAX_ATTEMPTS, exc_info=error)
+    if attempts >= MAX_ATTEMPTS:
+        return rejected(f"Processing failed {attempts} times ({shown(error, 200)}); "
+                        "an engineer should look at the run logs.")
+    pause = FIRST_RETRY_AFTER * 2 ** (attempts - 1)
+    _release(store, request, worker, f"Processing failed ({shown(error, 200)}); tried again after "
+                                     f"{pause.total_seconds() / 60:.0f} minute(s).",
+             retry_after=utcnow() + pause, given_back=0)
+    return None
+
+
+def _release(store: Store, request: dict, worker: str, message: str, retry_after, given_back: int) -> None:
     with store.transaction() as tx:
-        tx.execute("release_unlink_request", id=request["id"], worker=worker, message=message)
+        tx.execute("release_unlink_request", id=request["id"], worker=worker, message=message,
+                   retry_after=retry_after, given_back=given_back)
