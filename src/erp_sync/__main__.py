@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reports import recent_runs
+from erp_sync.runs import close_dead_runs
 from erp_sync.store import STORE_CONN_ID, Store
 
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"integration {integration.name} saved with id {store.save_integration(integration)}")
     elif args.command == "runs":
+        close_dead_runs(store, "the runs were listed")
         print(recent_runs(store, args.limit).to_string(index=False))
     else:
         for row in store.integrations():

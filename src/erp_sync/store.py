@@ -174,10 +174,12 @@ class Store:
         return self.rows("enabled_integrations")
 
     # Runs and watermarks ------------------------------------------------------------------
-    def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None) -> int:
+    def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None,
+                  worker: str | None = None) -> int:
+        """``worker`` names the process running it (host:pid), so that a run whose process died can be told."""
         with self.transaction() as tx:
             return tx.scalar("start_run", job=job, integration_id=integration_id,
-                             airflow_run_id=airflow_run_id, started_at=utcnow())
+                             airflow_run_id=airflow_run_id, started_at=utcnow(), worker=worker)
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int],
                    api_calls: Mapping[str, int], error: str | None = None) -> None:
