@@ -7,7 +7,7 @@ RETURNING id;
 
 -- name: unlink_request
 SELECT id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_at,
-       status, colour, message, processed_at, processed_by_run, claimed_by, claimed_at, attempts, retry_after
+       status, colour, message, processed_at, processed_by_run, claimed_by, claimed_at, attempts, retry_at
 FROM unlink_requests
 WHERE id = :id;
 
@@ -28,12 +28,12 @@ WHERE id = :id AND status = :typed_status;
 -- Due: pending and not backing off after transient trouble, or claimed by a worker that died. On SQLite
 -- a typed time that is not a time counts as long past, so such a row is never left waiting.
 SELECT DISTINCT integration FROM unlink_requests
-WHERE (status = 'pending' AND COALESCE(julianday(retry_after), 0) <= julianday(:now))
+WHERE (status = 'pending' AND COALESCE(julianday(retry_at), 0) <= julianday(:now))
    OR (status = 'processing' AND COALESCE(julianday(claimed_at), 0) < julianday(:stale_before));
 
 -- name: integrations_with_unlink_requests.postgresql
 SELECT DISTINCT integration FROM unlink_requests
-WHERE (status = 'pending' AND (retry_after IS NULL OR retry_after <= :now))
+WHERE (status = 'pending' AND (retry_at IS NULL OR retry_at <= :now))
    OR (status = 'processing' AND (claimed_at IS NULL OR claimed_at < :stale_before));
 
 -- name: claim_unlink_request
@@ -45,7 +45,7 @@ UPDATE unlink_requests
 SET status = 'processing', claimed_by = :worker, claimed_at = :now, attempts = attempts + 1
 WHERE id = (
     SELECT id FROM unlink_requests
-    WHERE ((status = 'pending' AND COALESCE(julianday(retry_after), 0) <= julianday(:now))
+    WHERE ((status = 'pending' AND COALESCE(julianday(retry_at), 0) <= julianday(:now))
            OR (status = 'processing' AND COALESCE(julianday(claimed_at), 0) < julianday(:stale_before)))
       AND (integration = :integration
            OR (:orphans AND (integration IS NULL
@@ -60,7 +60,7 @@ UPDATE unlink_requests
 SET status = 'processing', claimed_by = :worker, claimed_at = :now, attempts = attempts + 1
 WHERE id = (
     SELECT id FROM unlink_requests
-    WHERE ((status = 'pending' AND (retry_after IS NULL OR retry_after <= :now))
+    WHERE ((status = 'pending' AND (retry_at IS NULL OR retry_at <= :now))
            OR (status = 'processing' AND (claimed_at IS NULL OR claimed_at < :stale_before)))
       AND (integration = :integration
            OR (CAST(:orphans AS BOOLEAN) AND (integration IS NULL
@@ -81,7 +81,7 @@ RETURNING id, integration, status, attempts;
 -- name: finish_unlink_request
 UPDATE unlink_requests
 SET status = :status, colour = :colour, message = :message, processed_at = :now, processed_by_run = :run_id,
-    retry_after = NULL
+    retry_at = NULL
 WHERE id = :id AND claimed_by = :worker;
 
 -- name: wait_unlink_request
@@ -97,10 +97,10 @@ SET status = 'pending'
 WHERE status = 'waiting' AND integration = :integration AND filed_at < :synced_from;
 
 -- name: release_unlink_request
--- Back to pending: to be retried after retry_after (trouble with this request: the attempt counts), or
+-- Back to pending: to be retried at retry_at (trouble with this request: the attempt counts), or
 -- at once by the next run (trouble with the whole integration: the attempt is given back).
 UPDATE unlink_requests
-SET status = 'pending', message = :message, claimed_by = NULL, claimed_at = NULL, retry_after = :retry_after,
+SET status = 'pending', message = :message, claimed_by = NULL, claimed_at = NULL, retry_at = :retry_at,
     attempts = attempts - :given_back
 WHERE id = :id AND claimed_by = :worker;
 

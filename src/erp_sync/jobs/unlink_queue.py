@@ -126,7 +126,7 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
                 outcome = unlinker.process(request)
             except Exception as error:  # noqa: BLE001 - one request's trouble is answered on that request
                 if isinstance(error, VendorApiError) and error.status in INTEGRATION_WIDE:
-                    _release(store, request, worker, f"Waiting: {shown(error, 200)}", retry_after=None, given_back=1)
+                    _release(store, request, worker, f"Waiting: {shown(error, 200)}", retry_at=None, given_back=1)
                     raise
                 outcome = _retry_later(store, request, worker, error)
                 if outcome is None:
@@ -162,11 +162,11 @@ def _retry_later(store: Store, request: dict, worker: str, error: Exception) -> 
     pause = FIRST_RETRY_AFTER * 2 ** (attempts - 1)
     _release(store, request, worker, f"Processing failed ({shown(error, 200)}); tried again after "
                                      f"{pause.total_seconds() / 60:.0f} minute(s).",
-             retry_after=utcnow() + pause, given_back=0)
+             retry_at=utcnow() + pause, given_back=0)
     return None
 
 
-def _release(store: Store, request: dict, worker: str, message: str, retry_after, given_back: int) -> None:
+def _release(store: Store, request: dict, worker: str, message: str, retry_at, given_back: int) -> None:
     with store.transaction() as tx:
         tx.execute("release_unlink_request", id=request["id"], worker=worker, message=message,
-                   retry_after=retry_after, given_back=given_back)
+                   retry_at=retry_at, given_back=given_back)

@@ -17,7 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("unlink_requests") as batch:
-        batch.add_column(sa.Column("retry_after", sa.DateTime(timezone=True)))
+        batch.add_column(sa.Column("retry_at", sa.DateTime(timezone=True)))
     with op.batch_alter_table("sync_runs") as batch:
         batch.add_column(sa.Column("worker", sa.String(250)))
         batch.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True)))
@@ -28,4 +28,4 @@ def downgrade() -> None:
         batch.drop_column("heartbeat_at")
         batch.drop_column("worker")
     with op.batch_alter_table("unlink_requests") as batch:
-        batch.drop_column("retry_after")
+        batch.drop_column("retry_at")
