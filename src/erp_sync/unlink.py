@@ -30,7 +30,6 @@ SUCCESS = "Successfully Unlinked"
 PENDING, WAITING = "pending", "waiting"
 QUEUE_STATUSES = frozenset({PENDING, "processing", WAITING, "done", "rejected"})  # as the queue spells them
 MAX_ID = 2**63 - 1
-INTEGRATION_WIDE = frozenset({401, 403})  # credentials or access: no request of the integration can go on
 DELETED_IN_PROCORE = "unlink request; the record was deleted in Procore, no ERP reference was left to clear"
 
 
@@ -147,7 +146,7 @@ class Unlinker:
         except Refused as refusal:
             return refusal.outcome
         except VendorApiError as error:
-            if error.status in INTEGRATION_WIDE or error.status >= 500:
+            if not error.about_this_call:
                 raise
             return rejected(self.vendor_refused(error))
 

@@ -20,7 +20,6 @@ from erp_sync.runs import tracked_run
 from erp_sync.store import Store, audit, utcnow
 from erp_sync.sync.exporter import TRANSIENT
 from erp_sync.unlink import (
-    INTEGRATION_WIDE,
     PENDING,
     QUEUE_STATUSES,
     WAITING,
@@ -125,7 +124,7 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
             try:
                 outcome = unlinker.process(request)
             except Exception as error:  # noqa: BLE001 - one request's trouble is answered on that request
-                if isinstance(error, VendorApiError) and error.status in INTEGRATION_WIDE:
+                if isinstance(error, VendorApiError) and error.refuses_access:
                     _release(store, request, worker, f"Waiting: {shown(error, 200)}", retry_at=None, given_back=1)
                     raise
                 outcome = _retry_later(store, request, worker, error)
