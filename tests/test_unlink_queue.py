@@ -16,6 +16,7 @@ from erp_sync.jobs import unlink_queue
 from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store, utcnow
+from erp_connectors.base import VendorApiError, VendorHook
 from erp_sync.__main__ import main as cli
 from erp_sync.unlink import DELETED_IN_PROCORE, SUCCESS, Unlinker
 from sandbox.procore_data import DEMO_COMPANY_ID, HARBOR_ONLY_USER_ID, SECOND_COMPANY_ID
@@ -387,6 +388,46 @@ def test_trouble_with_one_request_is_retried_after_a_growing_pause_and_never_hol
     assert world.outcome(troubled) == ("rejected", "RED", "Processing failed 5 times (a defect met by this request "
                                                           "alone); an engineer should look at the run logs.")
     assert world.link_row(troubled_link["id"])["ended_at"] is None
+
+
+def test_the_task_fails_only_when_the_integration_is_out_of_reach(world, sandbox, monkeypatch):
+    monkeypatch.setattr(VendorHook, "max_attempts", 1)  # the hook's own retries are not what is tested here
+    integration = world.integrations["summit-acumatica"]
+    troubled_link, fine_link = removed_invoices(world, "summit-acumatica", 2)
+    troubled = file_for(world, "summit-acumatica", troubled_link)
+    fine = file_for(world, "summit-acumatica", fine_link)
+
+    sandbox.fault("procore", status=503, method="PATCH", path_pattern=f"requisitions/{troubled_link['procore_id']}")
+    unlink_queue.drain_integration(world.store, integration, "one-record-troubled")  # Procore answers the check
+    assert world.outcome(fine) == ("done", "GREEN", SUCCESS)
+    assert (world.request(troubled)["status"], world.request(troubled)["attempts"]) == ("pending", 1)
+
+    sandbox.control("DELETE", "procore/faults")
+    sandbox.fault("procore", status=503)  # Procore is down: nothing can go on
+    world.pause_over(troubled)
+    with pytest.raises(unlink_queue.IntegrationUnreachable, match="procore cannot be reached"):
+        unlink_queue.drain_integration(world.store, integration, "procore-down")
+    assert world.request(troubled)["status"] == "pending"
+
+    sandbox.control("DELETE", "procore/faults")
+    world.pause_over(troubled)
+    unlink_queue.drain_integration(world.store, integration, "procore-back")
+    assert world.outcome(troubled) == ("done", "GREEN", SUCCESS)
+
+
+def test_refused_credentials_fail_the_task_and_the_request_keeps_its_attempts(world, sandbox, monkeypatch):
+    [link] = removed_invoices(world, "summit-acumatica", 1)
+    request_id = file_for(world, "summit-acumatica", link)
+    wrong_secret = {**sandbox.connections()["procore_test"], "password": "not-the-secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_PROCORE_TEST", json.dumps(wrong_secret))
+
+    with pytest.raises(VendorApiError) as refused:
+        unlink_queue.drain_integration(world.store, world.integrations["summit-acumatica"], "wrong-secret")
+
+    assert refused.value.status == 401
+    row = world.request(request_id)
+    assert (row["status"], row["attempts"], row["retry_at"]) == ("pending", 0, None)
+    assert row["message"].startswith("Waiting until the integration is reachable again (procore POST")
 
 
 def test_a_record_deleted_in_procore_after_export_is_unlinked_at_once(world, sandbox):

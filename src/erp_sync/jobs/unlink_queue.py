@@ -125,7 +125,8 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
                 outcome = unlinker.process(request)
             except Exception as error:  # noqa: BLE001 - one request's trouble is answered on that request
                 if isinstance(error, VendorApiError) and error.refuses_access:
-                    _release(store, request, worker, f"Waiting: {shown(error, 200)}", retry_at=None, given_back=1)
+                    _release(store, request, worker, retry_at=None, given_back=1,
+                             message=f"Waiting until the integration is reachable again ({shown(error, 200)}).")
                     raise
                 outcome = _retry_later(store, request, worker, error)
                 if outcome is None:
