@@ -11,10 +11,11 @@ reported. Running it again changes nothing and writes nothing. Integrations with
 ERP (Sage) are imported by `import_payments_onprem`, on the `sage_onprem` queue.
 
 **When it runs**: after every successful hourly sync of an integration (the `erp_sync_hourly_sync`
-asset), and on demand from the trigger form: say who is asking (a Procore user id) and, optionally,
-which integration (blank: all). Procore is asked whether that user has 'Admin' on the ERP
-Integrations tool or is an accounting approver; if not, the run ends with that message, recorded in
-`sync_runs`.
+asset), and on demand from the trigger form, optionally for one integration (blank: all). On demand
+you ask as yourself: the Procore account you connected to your Airflow login (ERP Sync → Procore
+account), confirmed with Procore when you trigger; without one the run fails and says how to
+connect. Procore is asked whether you have 'Admin' on the ERP Integrations tool or are an
+accounting approver; if not, the run ends with that message, recorded in `sync_runs`.
 """
 
 from airflow.sdk import Param, dag, get_current_context, task
@@ -39,9 +40,6 @@ from erp_sync.airflow_defaults import (
     tags=["erp-sync", "payments"],
     doc_md=__doc__,
     params={
-        "requested_by": Param(None, type=["null", "integer"], minimum=1, title="Requested by (Procore user id)",
-                              description="Who is asking. Required when you trigger it by hand; Procore is asked "
-                                          "whether this user may sync payments on demand."),
         "integration": Param("", type="string", maxLength=100, title="Integration",
                              description="The integration's name (python -m erp_sync integrations); blank for all."),
     },
@@ -51,24 +49,26 @@ def erp_payment_import():
     def integrations_to_import(site: str) -> list[dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from erp_sync.identity import NotConnected
+        from erp_sync.jobs.payment_import import with_requester
         from erp_sync.models import integration_name
         from erp_sync.store import Store
 
         context = get_current_context()
-        integrations = Store.from_connection().integrations()
+        store = Store.from_connection()
+        integrations = store.integrations()
         events = [event for events in context["triggering_asset_events"].values() for event in events]
         if events:  # after hourly syncs: the integrations whose sync just succeeded
             synced = {event.extra.get("integration") for event in events}
             return on_site(site, [dict(row, requested_by=None) for row in integrations if row["name"] in synced])
-        params = context["params"]
-        if not params.get("requested_by"):
-            raise AirflowFailException("An on-demand payment sync needs 'requested_by': the Procore user id of "
-                                       "the person asking.")
-        wanted = integration_name(params.get("integration"))
+        wanted = integration_name(context["params"].get("integration"))
         chosen = [row for row in integrations if not wanted or row["name"] == wanted]
         if not chosen:
             raise AirflowFailException(f"There is no enabled integration named {wanted!r}.")
-        return on_site(site, [dict(row, requested_by=params["requested_by"]) for row in chosen])
+        try:
+            return with_requester(store, on_site(site, chosen), context["dag_run"].triggering_user_name)
+        except NotConnected as refusal:
+            raise AirflowFailException(str(refusal)) from refusal
 
     @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
     def import_payments(integration: dict) -> dict:

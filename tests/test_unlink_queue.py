@@ -20,7 +20,7 @@ from erp_connectors.base import VendorApiError, VendorHook
 from erp_sync.__main__ import main as cli
 from erp_sync.unlink import DELETED_IN_PROCORE, SUCCESS, Unlinker
 from sandbox.procore_data import DEMO_COMPANY_ID, HARBOR_ONLY_USER_ID, SECOND_COMPANY_ID
-from conftest import SyncedScene
+from conftest import SyncedScene, person, run_as
 
 pytestmark = pytest.mark.airflow
 ERPS = {"summit-acumatica": (ErpKind.ACUMATICA, DEMO_COMPANY_ID, "acumatica_test"),
@@ -261,24 +261,26 @@ def test_a_second_request_for_an_unlinked_record_is_told_it_already_was(world):
     assert message.endswith("unlink request " + str(first) + " (Procore user 101)); there is nothing to unlink.")
 
 
-def test_the_form_validates_files_the_row_and_records_who_filed_it(world):
+def test_the_form_files_the_row_as_the_signed_in_person_and_refuses_bad_input(world):
     link = world.link("summit-acumatica", RecordType.COMMITMENT_CHANGE_ORDER)
     world.remove_from_erp("summit-acumatica", link)
+    avery = person(world.sandbox, world.store, 101)
 
-    run = world.form.test(run_conf={"integration": "summit-acumatica", "record_type": "commitment_change_order",
-                                    "procore_id": link["procore_id"], "requested_by": 101})
+    run = run_as(world.form, avery, integration="summit-acumatica", record_type="commitment_change_order",
+                 procore_id=link["procore_id"])
     assert run.state == "success"
     with world.store.engine.connect() as connection:
         filed = connection.execute(sa.text("SELECT * FROM unlink_requests")).mappings().all()
-    assert len(filed) == 1 and filed[0]["filed_by"] == "dag_test" and filed[0]["status"] == "pending"
+    assert len(filed) == 1 and filed[0]["status"] == "pending"
+    assert (filed[0]["filed_by"], filed[0]["requested_by"]) == (avery, 101)  # Procore said who Avery is
 
     world.run_queue()
     assert world.outcome(filed[0]["id"]) == ("done", "GREEN", SUCCESS)
 
-    refused = world.form.test(run_conf={"integration": "summit-acumatica", "record_type": "commitment",
-                                        "procore_id": None, "project_id": None, "record_number": None,
-                                        "requested_by": 101})  # names no record
-    assert refused.state == "failed"
+    for bad in ({"integration": "summit-acumatica", "record_type": "commitment", "procore_id": None,
+                 "project_id": None, "record_number": None},  # names no record
+                {"integration": "nowhere", "record_type": "commitment", "procore_id": 1}):
+        assert run_as(world.form, avery, **bad).state == "failed"
     with world.store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT COUNT(*) FROM unlink_requests")).scalar() == 1
 
@@ -448,8 +450,8 @@ def test_a_record_deleted_in_procore_after_export_is_unlinked_at_once(world, san
 def test_an_integration_name_is_the_same_however_it_is_padded(world):
     typed_link, form_link = removed_invoices(world, "summit-acumatica", 2)
     typed = file_for(world, " summit-acumatica\t", typed_link)
-    filed = world.form.test(run_conf={"integration": "  summit-acumatica ", "record_type": "subcontractor_invoice",
-                                      "procore_id": form_link["procore_id"], "requested_by": 101})
+    filed = run_as(world.form, person(world.sandbox, world.store, 101), integration="  summit-acumatica ",
+                   record_type="subcontractor_invoice", procore_id=form_link["procore_id"])
     assert filed.state == "success"
 
     assert world.run_queue().state == "success"

@@ -1,12 +1,14 @@
-"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs``."""
+"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs | map-role``."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 
 from pydantic import ValidationError
 
+from erp_sync.identity import map_role
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reports import recent_runs
 from erp_sync.runs import close_dead_runs
@@ -28,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("integrations", help="list the enabled integrations")
     runs = commands.add_parser("runs", help="recent runs: status, time, API calls per vendor, counts")
     runs.add_argument("--limit", type=int, default=20)
+    role = commands.add_parser("map-role", help="say which Procore user a PostgreSQL role that types unlink "
+                                                "requests belongs to (administrators)")
+    role.add_argument("--role", required=True)
+    role.add_argument("--procore-user-id", required=True, type=int)
     args = parser.parse_args(argv)
 
     store = Store.from_url(args.db_url) if args.db_url else Store.from_connection()
@@ -43,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"integration not saved: {error}", file=sys.stderr)
             return 2
         print(f"integration {integration.name} saved with id {store.save_integration(integration)}")
+    elif args.command == "map-role":
+        map_role(store, args.role, args.procore_user_id, actor=f"cli:{getpass.getuser()}")
+        print(f"database role {args.role} files unlink requests as Procore user {args.procore_user_id}")
     elif args.command == "runs":
         close_dead_runs(store, "the runs were listed")
         print(recent_runs(store, args.limit).to_string(index=False))

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter
+from erp_sync.identity import ProcoreAccounts, filer_refusal
 from erp_sync.jobs.hourly_sync import REFRESH_JOB
 from erp_sync.models import Colour, ErpKind, IntegrationName, RecordType
 from erp_sync.store import Store, UnreadableValue, audit, utcnow
@@ -141,6 +142,9 @@ class Unlinker:
             request = UnlinkRequest.model_validate({k: row.get(k) for k in UnlinkRequest.model_fields})
         except ValidationError as error:
             return rejected(what_is_wrong(error))
+        impostor = filer_refusal(self.store, row)
+        if impostor:
+            return rejected(impostor)
         try:
             return self.unlink(request, row)
         except Refused as refusal:
@@ -246,14 +250,21 @@ class Unlinker:
                         "request; there is nothing to unlink.")
 
 
-def file_request(store: Store, fields: dict, filed_by: str | None) -> int:
-    """Write a valid request into the queue (the trigger form's path); invalid ones raise ValueError."""
+def file_request(store: Store, fields: dict, airflow_user: str | None) -> int:
+    """The form's path: a valid request, asked by the signed-in person as Procore confirms them now.
+    Invalid input raises ValueError; a person without a working Procore connection, NotConnected."""
+    integration = store.one("integration_by_name", name=(fields.get("integration") or "").strip())
+    if integration is None or not integration["enabled"]:
+        raise ValueError(f"There is no enabled integration named '{shown(fields.get('integration'))}'; "
+                         "`python -m erp_sync integrations` lists them.")
+    requester = ProcoreAccounts(store).verified(airflow_user, integration["procore_conn_id"])
     try:
-        request = UnlinkRequest.model_validate({**fields, "filed_by": filed_by})
+        request = UnlinkRequest.model_validate({**fields, "integration": integration["name"],
+                                                "requested_by": requester.procore_user_id, "filed_by": airflow_user})
     except ValidationError as error:
         raise ValueError(what_is_wrong(error)) from error
     with store.transaction() as tx:
         request_id = tx.scalar("file_unlink_request", now=utcnow(), **request.model_dump(mode="json"))
-        audit(tx, "unlink_request", request_id, "filed", actor=filed_by or "form",
-              detail=json.loads(request.model_dump_json()))
+        audit(tx, "unlink_request", request_id, "filed", actor=requester.airflow_user,
+              detail=json.loads(request.model_dump_json()) | {"procore_name": requester.name})
     return request_id

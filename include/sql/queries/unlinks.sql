@@ -6,8 +6,8 @@ VALUES (:integration, :record_type, :procore_id, :project_id, :record_number, :r
 RETURNING id;
 
 -- name: unlink_request
-SELECT id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_at,
-       status, colour, message, processed_at, processed_by_run, claimed_by, claimed_at, attempts, retry_at
+SELECT id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_by_role,
+       filed_at, status, colour, message, processed_at, processed_by_run, claimed_by, claimed_at, attempts, retry_at
 FROM unlink_requests
 WHERE id = :id;
 

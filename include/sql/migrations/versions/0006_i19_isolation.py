@@ -1,16 +1,16 @@
 """An unlink request that met transient trouble waits before its retry; a run says which process runs it
 and when it last showed a sign of life, so a run whose process died can be closed as such.
 
-Revision ID: 0005_i19
-Revises: 0004
+Revision ID: 0006_i19
+Revises: 0005_i16
 Create Date: 2026-11-23
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_i19"
-down_revision = "0004"
+revision = "0006_i19"
+down_revision = "0005_i16"
 branch_labels = None
 depends_on = None
 
