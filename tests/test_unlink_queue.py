@@ -459,9 +459,9 @@ def test_an_integration_name_is_the_same_however_it_is_padded(world):
     with world.store.engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT id, integration, status, colour, message FROM unlink_requests "
                                           "ORDER BY id")).all()
-    assert [(row.integration, row.status, row.colour, row.message) for row in rows] == [
-        ("summit-acumatica", "done", "GREEN", SUCCESS)] * 2
-    assert rows[0].id == typed
+    assert [(row.id, row.integration, row.status, row.colour, row.message) for row in rows] == [
+        (typed, " summit-acumatica\t", "done", "GREEN", SUCCESS),  # what a request names is kept as typed
+        (typed + 1, "summit-acumatica", "done", "GREEN", SUCCESS)]  # the form files the name trimmed
 
     assert cli(["add-integration", "--name", " quarry-acumatica ", "--procore-conn-id", "procore_test",
                 "--procore-company-id", str(DEMO_COMPANY_ID), "--erp-kind", "acumatica",

@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from erp_sync.credentials import seal, unseal
-from erp_sync.models import Integration
+from erp_sync.models import Integration, integration_name
 
 STORE_CONN_ID = "erp_sync_db"
 SQL_DIR = Path(os.environ.get("ERP_SYNC_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
@@ -58,7 +58,11 @@ class Transaction:
         self._queries = load_queries()
 
     def execute(self, query: str, /, **params: Any) -> sa.CursorResult:
-        return self.connection.execute(self._sql(query), {k: self._bind(v) for k, v in params.items()})
+        """A list parameter stands for the values of ``IN :name`` (of text, unless it holds other values)."""
+        statement = self._sql(query).bindparams(*(
+            sa.bindparam(key, expanding=True, type_=sa.String() if all(isinstance(v, str) for v in value) else None)
+            for key, value in params.items() if isinstance(value, list)))
+        return self.connection.execute(statement, {k: self._bind(v) for k, v in params.items()})
 
     def execute_many(self, query: str, rows: list[Mapping[str, Any]]) -> None:
         if rows:
@@ -175,6 +179,14 @@ class Store:
             audit(tx, "integration", integration.name, "saved", actor="config",
                   integration_id=integration_id, detail=integration.model_dump())
             return integration_id
+
+    def unlink_request_names(self) -> dict[str, list[str]]:
+        """How the requests not yet answered spell each integration's name, by the name they mean: a row typed
+        with spaces around the name is matched by its spelling (what a request names is never rewritten)."""
+        spellings: dict[str, list[str]] = {}
+        for row in self.rows("integrations_named_by_open_unlink_requests"):
+            spellings.setdefault(integration_name(row["integration"]), []).append(row["integration"])
+        return spellings
 
     def integrations(self) -> list[dict[str, Any]]:
         return self.rows("enabled_integrations")

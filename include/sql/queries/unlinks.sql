@@ -17,11 +17,15 @@ SELECT id, integration, status FROM unlink_requests
 WHERE status NOT IN ('done', 'rejected')
 ORDER BY id;
 
--- name: normalise_unlink_request
--- A typed row put in the queue's form ('Pending' -> 'pending', ' name ' -> 'name'), unless the queue has
--- meanwhile changed it.
+-- name: integrations_named_by_open_unlink_requests
+SELECT DISTINCT integration FROM unlink_requests
+WHERE integration IS NOT NULL AND status NOT IN ('done', 'rejected');
+
+-- name: normalise_unlink_request_status
+-- A status typed another way ('Pending', ' PENDING ') in the queue's spelling, unless the queue has meanwhile
+-- changed it.
 UPDATE unlink_requests
-SET status = :status, integration = :integration
+SET status = :status
 WHERE id = :id AND status = :typed_status;
 
 -- name: integrations_with_unlink_requests
@@ -39,7 +43,8 @@ WHERE (status = 'pending' AND (retry_at IS NULL OR retry_at <= :now))
 -- name: claim_unlink_request
 -- One worker claims a request in one statement: SQLite runs one writer at a time, and PostgreSQL
 -- skips rows another worker has locked. A claim older than stale_before belongs to a worker that
--- died and is taken over. With orphans, it claims requests that name no enabled integration. Only
+-- died and is taken over. It claims requests naming the integration as spelt in names, and with unnamed
+-- those that name none. Only
 -- what every row can hold is returned: the rest is read per request (unlink_request).
 UPDATE unlink_requests
 SET status = 'processing', claimed_by = :worker, claimed_at = :now, attempts = attempts + 1
@@ -47,9 +52,7 @@ WHERE id = (
     SELECT id FROM unlink_requests
     WHERE ((status = 'pending' AND COALESCE(julianday(retry_at), 0) <= julianday(:now))
            OR (status = 'processing' AND COALESCE(julianday(claimed_at), 0) < julianday(:stale_before)))
-      AND (integration = :integration
-           OR (:orphans AND (integration IS NULL
-                             OR integration NOT IN (SELECT name FROM integrations WHERE enabled))))
+      AND (integration IN :names OR (:unnamed AND integration IS NULL))
     ORDER BY id
     LIMIT 1
 )
@@ -62,9 +65,7 @@ WHERE id = (
     SELECT id FROM unlink_requests
     WHERE ((status = 'pending' AND (retry_at IS NULL OR retry_at <= :now))
            OR (status = 'processing' AND (claimed_at IS NULL OR claimed_at < :stale_before)))
-      AND (integration = :integration
-           OR (CAST(:orphans AS BOOLEAN) AND (integration IS NULL
-                             OR integration NOT IN (SELECT name FROM integrations WHERE enabled))))
+      AND (integration IN :names OR (CAST(:unnamed AS BOOLEAN) AND integration IS NULL))
     ORDER BY id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
@@ -94,7 +95,7 @@ WHERE id = :id AND claimed_by = :worker;
 -- A successful refresh releases the requests (Sage 300 CRE) filed before it started: it has seen them.
 UPDATE unlink_requests
 SET status = 'pending'
-WHERE status = 'waiting' AND integration = :integration AND filed_at < :synced_from;
+WHERE status = 'waiting' AND integration IN :names AND filed_at < :synced_from;
 
 -- name: release_unlink_request
 -- Back to pending: to be retried at retry_at (trouble with this request: the attempt counts), or

@@ -46,12 +46,13 @@ def worker_name(run_id: str | None) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
 
 
-def claim(store: Store, worker: str, integration: str | None) -> dict | None:
-    """The oldest due request of an integration (or, with None, of no enabled integration), now ours."""
+def claim(store: Store, worker: str, names: list[str], unnamed: bool = False) -> dict | None:
+    """The oldest due request naming an integration as spelt in ``names`` (with ``unnamed``, or naming
+    none), now ours."""
     now = utcnow()
     with store.transaction() as tx:
         return tx.one("claim_unlink_request", worker=worker, now=now, stale_before=now - STALE_CLAIM,
-                      integration=integration, orphans=integration is None)
+                      names=names, unnamed=unnamed)
 
 
 def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> None:
@@ -66,29 +67,28 @@ def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: s
 
 def integrations_with_requests(store: Store) -> list[dict]:
     now = utcnow()
-    due = {row["integration"] for row in store.rows("integrations_with_unlink_requests", now=now,
-                                                    stale_before=now - STALE_CLAIM)}
+    due = {integration_name(row["integration"]) for row in store.rows("integrations_with_unlink_requests", now=now,
+                                                                      stale_before=now - STALE_CLAIM)}
     return [integration for integration in store.integrations() if integration["name"] in due]
 
 
 def tidy_typed_requests(store: Store, run_id: str | None) -> int:
-    """Rows typed into the table in a form of their own are put in the queue's form ('Pending' is pending,
-    ' name ' names the integration 'name'); a status the queue does not know is answered. Returns how many
-    rows were tidied or answered."""
+    """A status typed another way ('Pending', ' PENDING ') is put in the queue's spelling; a status the queue
+    does not know is answered. Returns how many rows were tidied or answered."""
     worker, actor, tidied = worker_name(run_id), f"{JOB}:{run_id}", 0
     for row in store.rows("open_unlink_requests"):
-        name = integration_name(row["integration"]) if row["integration"] is not None else None
-        status = PENDING if typed_status(row["status"]) == PENDING else row["status"]
-        if status not in QUEUE_STATUSES:
+        if row["status"] in QUEUE_STATUSES:
+            continue
+        if typed_status(row["status"]) != PENDING:
             tidied += _answer_typed(store, row, rejected(unknown_status(row["status"])), worker, run_id, actor)
-        elif (status, name) != (row["status"], row["integration"]):
-            with store.transaction() as tx:
-                changed = tx.execute("normalise_unlink_request", id=row["id"], typed_status=row["status"],
-                                     status=status, integration=name).rowcount
-                if changed:
-                    audit(tx, "unlink_request", row["id"], "normalised", actor=actor, old_state=row["status"],
-                          new_state=status, detail={"integration": {"typed": row["integration"], "as": name}})
-            tidied += changed
+            continue
+        with store.transaction() as tx:
+            changed = tx.execute("normalise_unlink_request_status", id=row["id"], typed_status=row["status"],
+                                 status=PENDING).rowcount
+            if changed:
+                audit(tx, "unlink_request", row["id"], "normalised", actor=actor, old_state=row["status"],
+                      new_state=PENDING)
+        tidied += changed
     return tidied
 
 
@@ -105,7 +105,10 @@ def _answer_typed(store: Store, row: dict, outcome: Outcome, worker: str, run_id
 def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
     """Requests naming no enabled integration are answered at once; nothing else changes."""
     worker, rejected_count = worker_name(run_id), 0
-    while (request := claim(store, worker, None)) is not None:
+    enabled = {integration["name"] for integration in store.integrations()}
+    unknown = [spelling for name, spellings in store.unlink_request_names().items() if name not in enabled
+               for spelling in spellings]
+    while (request := claim(store, worker, unknown, unnamed=True)) is not None:
         name = integration_name(request["integration"])
         message = (f"There is no enabled integration named '{shown(name)}'; `python -m erp_sync integrations` "
                    "lists them." if name else "The request names no integration; say which one it is for.")
@@ -120,7 +123,8 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
         procore, adapter = procore_hook(integration), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
         unlinker = Unlinker(store, integration, procore, adapter, actor)
-        while (request := claim(store, worker, integration["name"])) is not None:
+        spellings = store.unlink_request_names().get(integration["name"], [])
+        while (request := claim(store, worker, spellings)) is not None:
             try:
                 outcome = unlinker.process(request)
             except Exception as error:  # noqa: BLE001 - one request's trouble is answered on that request
