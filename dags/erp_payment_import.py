@@ -51,6 +51,7 @@ def erp_payment_import():
 
         from erp_sync.identity import NotConnected
         from erp_sync.jobs.payment_import import with_requester
+        from erp_sync.models import integration_name
         from erp_sync.store import Store
 
         context = get_current_context()
@@ -60,7 +61,7 @@ def erp_payment_import():
         if events:  # after hourly syncs: the integrations whose sync just succeeded
             synced = {event.extra.get("integration") for event in events}
             return on_site(site, [dict(row, requested_by=None) for row in integrations if row["name"] in synced])
-        wanted = (context["params"].get("integration") or "").strip()
+        wanted = integration_name(context["params"].get("integration"))
         chosen = [row for row in integrations if not wanted or row["name"] == wanted]
         if not chosen:
             raise AirflowFailException(f"There is no enabled integration named {wanted!r}.")

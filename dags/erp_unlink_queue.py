@@ -14,6 +14,12 @@ is claimed by exactly one worker, then:
 3. the Procore record's ERP reference is cleared and the link is ended (kept for audit), so the
    next hourly sync may export the record again as a new link.
 
+Rows are taken as people type them: `Pending` or ` pending ` is pending, and spaces around the
+integration's name do not matter; a status the queue does not know is answered. Each request is
+decided on its own: one that cannot be read or that a vendor refuses is answered RED, one that meets
+transient trouble is tried again after a pause (1, 2, 4, 8 minutes) and answered RED after the fifth
+attempt; the others go on. The task fails only when Procore or the ERP cannot be reached at all.
+
 The outcome goes back into the request's row (`status`, `colour`, `message`, `processed_at`,
 `processed_by_run`): GREEN `Successfully Unlinked`, or RED saying what is wrong or what to do first,
 e.g. `The commitment is still in QuickBooks® Online. Please delete it before retrying.` A bad
@@ -58,11 +64,13 @@ def erp_unlink_queue():
         from erp_sync.jobs.unlink_queue import (
             integrations_with_requests,
             reject_unknown_integrations,
+            tidy_typed_requests,
         )
         from erp_sync.store import Store
 
-        store = Store.from_connection()
-        reject_unknown_integrations(store, get_current_context()["run_id"])
+        store, run_id = Store.from_connection(), get_current_context()["run_id"]
+        tidy_typed_requests(store, run_id)
+        reject_unknown_integrations(store, run_id)
         return on_site(site, integrations_with_requests(store))
 
     @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")

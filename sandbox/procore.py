@@ -273,12 +273,20 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     def list_company_users(company_id: int, request: Request, response: Response, company: CompanyId,
                            paging: PageQuery) -> list[CompanyUser]:
         company_path(company_id, company)
-        return paginate(request, response, list(state.users.values()), paging)
+        members = [state.users[user_id] for user_id in sorted(state.company_members[company_id])]
+        return paginate(request, response, members, paging)
 
     @api.get("/companies/{company_id}/users/{user_id}", tags=["Directory"], operation_id="showCompanyUser")
     def show_company_user(company_id: int, user_id: int, company: CompanyId) -> CompanyUser:
         company_path(company_id, company)
-        return found(state.users.get(user_id), "User", user_id)
+        return found(state.company_user(company_id, user_id), "User", user_id)
+
+    @api.get("/projects/{project_id}/users", tags=["Directory"], operation_id="listProjectUsers")
+    def list_project_users(project_id: int, request: Request, response: Response, company: CompanyId,
+                           paging: PageQuery) -> list[ProjectUser]:
+        project_in(company, project_id)
+        members = [user for (project, _user_id), user in sorted(state.project_users.items()) if project == project_id]
+        return paginate(request, response, members, paging)
 
     @api.get("/projects/{project_id}/users/{user_id}", tags=["Directory"], operation_id="showProjectUser")
     def show_project_user(project_id: int, user_id: int, company: CompanyId) -> ProjectUser:

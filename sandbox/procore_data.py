@@ -23,6 +23,8 @@ SAGE300_COMPANY_ID = 8091
 SAGE100_COMPANY_ID = 8092
 COMPANY_NAMES = {DEMO_COMPANY_ID: "Summit Builders (demo)", SECOND_COMPANY_ID: "Harbor Construction (demo)",
                  SAGE300_COMPANY_ID: "Granite Ridge Contractors (demo)", SAGE100_COMPANY_ID: "Prairie Builders (demo)"}
+# A project accountant of Harbor Construction only: the other companies' directories do not know her.
+HARBOR_ONLY_USER_ID = 201
 DEMO_CLIENT_ID = "erp-sync-sandbox"
 DEMO_CLIENT_SECRET = "sandbox-secret"
 # Where the demo's Airflow sends people back after they sign in to Procore: the app's registered redirect URI.
@@ -242,10 +244,16 @@ class ProcoreState:
             self.vendors: dict[int, Vendor] = {}
             self.templates: dict[int, PermissionTemplate] = {}
             self.users: dict[int, CompanyUser] = {}
+            self.company_members: dict[int, set[int]] = {company: set() for company in self.companies}
             self.project_users: dict[tuple[int, int], ProjectUser] = {}
             self.tables: dict[str, dict[int, BaseModel]] = {name: {} for name in RECORD_TABLES}
             self.by_origin: dict[tuple[str, int, str], int] = {}
             _DemoCompany(self, sizes).build()
+
+    def company_user(self, company_id: int, user_id: int) -> CompanyUser | None:
+        """A user as the company's directory knows them: only its members are in it."""
+        with self.lock:
+            return self.users.get(user_id) if user_id in self.company_members.get(company_id, ()) else None
 
     def new_id(self) -> int:
         with self.lock:
@@ -377,24 +385,29 @@ class _DemoCompany:
             template = PermissionTemplate(id=s.new_id(), name=name, type="project_tools",
                                           user_access_levels={"commitments": level, "directory": "read_only"})
             s.templates[template.id] = project_templates[name] = template
-        # (name, company template, Can Push to Accounting, project template, job title)
+        # (name, company template, Can Push to Accounting, project template, job title, companies or None for all)
         people = [
-            ("Avery Admin", "ERP Admin", True, "Project Admin", "Controller"),
-            ("Blake Standard", "ERP Standard", True, "Project Admin", "Project Accountant"),
-            ("Casey Nopush", "ERP Admin", False, "Project Admin", "Project Manager"),
-            ("Devon Viewer", "ERP Read Only", True, "Project Manager", "Assistant PM"),
-            ("Emery Field", "No ERP Access", False, "Field Viewer", "Superintendent"),
+            ("Avery Admin", "ERP Admin", True, "Project Admin", "Controller", None),
+            ("Blake Standard", "ERP Standard", True, "Project Admin", "Project Accountant", None),
+            ("Casey Nopush", "ERP Admin", False, "Project Admin", "Project Manager", None),
+            ("Devon Viewer", "ERP Read Only", True, "Project Manager", "Assistant PM", None),
+            ("Emery Field", "No ERP Access", False, "Field Viewer", "Superintendent", None),
         ]
+        harbor_only = ("Harper Quay", "ERP Admin", True, "Project Admin", "Project Accountant", {SECOND_COMPANY_ID})
         self.people = []
-        for index, (name, company_template, can_push, project_template, title) in enumerate(people):
+        for user_id, person in [(101 + index, person) for index, person in enumerate(people)] + [
+                (HARBOR_ONLY_USER_ID, harbor_only)]:
+            name, company_template, can_push, project_template, title, companies = person
             first, last = name.split()
             user = CompanyUser(
-                id=101 + index, name=name, first_name=first, last_name=last,
+                id=user_id, name=name, first_name=first, last_name=last,
                 email_address=f"{first.lower()}.{last.lower()}@summit.example", job_title=title,
                 erp_integrated_accountant=can_push, updated_at=self.created,
                 permission_template=Ref(id=company_templates[company_template].id, name=company_template),
             )
             s.users[user.id] = user
+            for company in s.companies if companies is None else companies & set(s.companies):
+                s.company_members[company].add(user.id)
             self.people.append((user, project_templates[project_template]))
 
     def _vendor(self, name: str) -> Ref:
@@ -410,6 +423,8 @@ class _DemoCompany:
                           company=company, created_at=self.created, updated_at=self.created)
         self.state.projects[project.id] = project
         for user, template in self.people:
+            if user.id not in self.state.company_members[company.id]:
+                continue  # a project's directory holds people of its company
             self.state.project_users[(project.id, user.id)] = ProjectUser(
                 id=user.id, name=user.name, email_address=user.email_address,
                 permission_template=Ref(id=template.id, name=template.name))

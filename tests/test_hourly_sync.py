@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from erp_sync.connectors import ERP_ADAPTERS
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
-from erp_sync.models import ErpKind, Integration
+from erp_sync.models import ErpKind, Integration, RecordType
 from erp_sync.store import RefreshTokens, Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN
@@ -285,6 +286,37 @@ def test_export_and_refresh_keep_their_state_on_sqlite_and_postgresql(sandbox, s
     part_paid = [row for row in rows if row["erp_condition"] == "part_paid"]
     assert len(part_paid) == 1 and part_paid[0]["erp_amount"] - part_paid[0]["erp_balance"] == Decimal("10.50")
     assert counts["unchanged"] == 15 and not [k for k in counts if k.startswith(("created", "updated"))]
+
+
+@pytest.mark.parametrize("kind", list(ERPS), ids=lambda kind: kind.value)
+def test_a_record_that_cannot_be_processed_is_red_with_the_reason_and_the_others_are_exported(sandbox, store, kind,
+                                                                                             monkeypatch):
+    integration = add_integration(store, kind)
+    adapter = ERP_ADAPTERS[kind]
+    real_create, broken = adapter.create, []
+
+    def create_failing_for_one_invoice(self, record, *args):
+        if record.record_type is RecordType.SUBCONTRACTOR_INVOICE and broken in ([], [record.id]):
+            broken[:] = [record.id]
+            raise RuntimeError("a defect met by this record alone")
+        return real_create(self, record, *args)
+
+    monkeypatch.setattr(adapter, "create", create_failing_for_one_invoice)
+    counts = counts_of(export_integration(store, integration, "run-1"))
+
+    rows = links(store, integration)
+    red = [row for row in rows if row["colour"] == "RED"]
+    assert [row["procore_id"] for row in red] == broken
+    assert red[0]["message"] == ("The requisition could not be processed (RuntimeError: a defect met by this record "
+                                 "alone); the next hourly sync tries again, and an engineer should look at the run logs.")
+    assert len(rows) == 15 and counts["synced"] == 14 and counts["red_processing_failed"] == 1
+
+    monkeypatch.setattr(adapter, "create", real_create)  # the defect is mended: the next run exports it, once
+    documents = erp_documents(sandbox, ERPS[kind][2])
+    counts = counts_of(export_integration(store, integration, "run-2"))
+    assert {row["colour"] for row in links(store, integration)} == {"GREEN"}
+    assert counts["created_subcontractor_invoice"] == 1
+    assert erp_documents(sandbox, ERPS[kind][2])["Bill"] == documents["Bill"] + 1
 
 
 def test_a_commitment_update_in_quickbooks_keeps_the_cco_lines_of_its_purchase_order(sandbox, sqlite_store):

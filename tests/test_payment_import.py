@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from erp_connectors.base import VendorApiError
+from erp_connectors.procore import ProcoreHook
 from erp_sync.models import ErpKind
 from erp_sync.store import Store
 from conftest import SyncedScene, person, run_as
@@ -231,3 +233,68 @@ def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene):
 
     assert scene.run(procore_user=104).state == "success"  # read-only on ERP, but an accounting approver
     assert scene.run(procore_user=103).state == "success"  # ERP admin without the approver privilege
+
+
+# One payment, or one project, that cannot be written never holds up the others ---------------------------
+
+def invoices_in_two_projects(scene, name: str) -> tuple[tuple[str, dict], tuple[str, dict]]:
+    first = scene.bill(name, 0)
+    other = next(index for index, link in enumerate(scene.invoices(name))
+                 if link["procore_project_id"] != first[1]["procore_project_id"])
+    return first, scene.bill(name, other)
+
+
+def stored_payments(scene, name: str) -> dict[str, dict]:
+    rows = scene.store.rows("payments_of_integration", integration_id=scene.integrations[name]["id"])
+    return {row["erp_bill_ref"]: row for row in rows}
+
+
+def test_a_payment_procore_refuses_is_red_with_its_reason_and_the_others_land(scene):
+    name = "summit-acumatica"
+    (refused_bill, refused_link), (landing_bill, landing_link) = invoices_in_two_projects(scene, name)
+    for bill in (refused_bill, landing_bill):
+        scene.pay(name, {bill: "75.00"}, check_number=f"CHK-{bill}")
+    commitment = json.loads(refused_link["procore_json"])["data"]["commitment_id"]
+    table = next(table for table in ("work_order_contracts", "purchase_order_contracts")
+                 if any(row["id"] == commitment for row in scene.sandbox.procore_rows(table)))
+    scene.sandbox.control("DELETE", f"procore/{table}/{commitment}")  # deleted in Procore after the export
+
+    assert scene.run(integration=name).state == "success"
+
+    rows = stored_payments(scene, name)
+    refused, landed = rows[refused_link["erp_ref"]], rows[landing_link["erp_ref"]]
+    assert refused["colour"] == "RED" and refused["procore_payment_id"] is None
+    assert refused["message"] == f"Procore refused the payment: Commitment {commitment} not found"
+    assert landed["colour"] == "GREEN" and landed["procore_payment_id"] is not None
+    assert [p["check_number"] for p in scene.payments(name)] == [f"CHK-{landing_bill}"]
+
+
+def test_a_project_whose_batch_procore_refuses_is_red_and_the_other_projects_land(scene, monkeypatch):
+    name = "summit-acumatica"
+    (refused_bill, refused_link), (landing_bill, landing_link) = invoices_in_two_projects(scene, name)
+    for bill in (refused_bill, landing_bill):
+        scene.pay(name, {bill: "75.00"}, check_number=f"CHK-{bill}")
+    gone = refused_link["procore_project_id"]
+    real_sync = ProcoreHook.sync_payments
+
+    def sync_refusing_one_project(self, project_id, updates):
+        if project_id == gone:
+            raise VendorApiError("procore", "PATCH", "rest/v1.0/contract_payments/sync", 404, f"Project {gone} not found")
+        return real_sync(self, project_id, updates)
+
+    monkeypatch.setattr(ProcoreHook, "sync_payments", sync_refusing_one_project)
+    run = scene.run(integration=name)
+
+    assert run.state == "success"
+    rows = stored_payments(scene, name)
+    refused, landed = rows[refused_link["erp_ref"]], rows[landing_link["erp_ref"]]
+    assert (refused["colour"], refused["fingerprint"]) == ("RED", None)  # not written: tried again next run
+    assert refused["message"] == f"Procore refused the payment: HTTP 404 for project {gone}: Project {gone} not found"
+    assert landed["colour"] == "GREEN"
+    assert json.loads(scene.last_runs(run)[name]["counts_json"])["refused_by_procore"] == 1
+
+    monkeypatch.setattr(ProcoreHook, "sync_payments", real_sync)  # Procore takes the project again
+    assert scene.run(integration=name).state == "success"
+    assert stored_payments(scene, name)[refused_link["erp_ref"]]["colour"] == "GREEN"
+    assert sorted(p["check_number"] for p in scene.payments(name)) == sorted(f"CHK-{b}" for b in (refused_bill,
+                                                                                                  landing_bill))

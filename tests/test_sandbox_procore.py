@@ -14,6 +14,8 @@ from sandbox.procore_data import (
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
     DEMO_REDIRECT_URI,
+    HARBOR_ONLY_USER_ID,
+    SECOND_COMPANY_ID,
     SIGN_INS,
 )
 
@@ -188,6 +190,28 @@ def test_permission_questions_can_be_answered(client):
     project_template = client.call(
         "GET", f"companies/{DEMO_COMPANY_ID}/permission_templates/{project_user['permission_template']['id']}").json()
     assert project_template["user_access_levels"]["commitments"] == "admin"
+
+
+def test_users_belong_to_companies_and_projects(sandbox, client):
+    """Procore's company and project directories: a user of one company is unknown to another's."""
+    harbor = {**client.headers, "Procore-Company-Id": str(SECOND_COMPANY_ID)}
+
+    def ids(path: str, headers: dict) -> list[int]:
+        answer = requests.get(f"{client.base}/rest/v1.0/{path}", headers=headers, timeout=30)
+        answer.raise_for_status()
+        return [user["id"] for user in answer.json()]
+
+    summit_users = ids(f"companies/{DEMO_COMPANY_ID}/users", client.headers)
+    harbor_users = ids(f"companies/{SECOND_COMPANY_ID}/users", harbor)
+    assert HARBOR_ONLY_USER_ID in harbor_users and HARBOR_ONLY_USER_ID not in summit_users
+    assert set(summit_users) < set(harbor_users)  # the account's accounting team works for both
+    unknown = client.call("GET", f"companies/{DEMO_COMPANY_ID}/users/{HARBOR_ONLY_USER_ID}")
+    assert unknown.status_code == 404 and unknown.json() == {"errors": f"User {HARBOR_ONLY_USER_ID} not found"}
+    harbor_project = next(p.id for p in sandbox.sandboxes.procore.projects.values()
+                          if p.company.id == SECOND_COMPANY_ID)
+    assert HARBOR_ONLY_USER_ID in ids(f"projects/{harbor_project}/users", harbor)
+    assert HARBOR_ONLY_USER_ID not in ids(f"projects/{client.first_project()}/users", client.headers)
+    assert client.call("GET", f"projects/{client.first_project()}/users/{HARBOR_ONLY_USER_ID}").status_code == 404
 
 
 def test_a_client_generated_from_the_openapi_document_reads_every_resource(sandbox, client):

@@ -16,8 +16,10 @@ from erp_sync.jobs import unlink_queue
 from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store, utcnow
-from erp_sync.unlink import SUCCESS, Unlinker
-from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
+from erp_connectors.base import VendorApiError, VendorHook
+from erp_sync.__main__ import main as cli
+from erp_sync.unlink import DELETED_IN_PROCORE, SUCCESS, Unlinker
+from sandbox.procore_data import DEMO_COMPANY_ID, HARBOR_ONLY_USER_ID, SECOND_COMPANY_ID
 from conftest import SyncedScene, person, run_as
 
 pytestmark = pytest.mark.airflow
@@ -84,6 +86,18 @@ class World(SyncedScene):
             self.sandbox.control("PATCH", f"quickbooks/PurchaseOrder/{key['Id']}", json={"Line": lines})
         else:
             self.sandbox.control("DELETE", f"quickbooks/{key['entity']}/{key['Id']}")
+
+    def pause_over(self, request_id: int) -> None:
+        """The pause before a request's retry has passed."""
+        with self.store.engine.begin() as connection:
+            connection.execute(sa.text("UPDATE unlink_requests SET retry_at = NULL WHERE id = :id"),
+                               {"id": request_id})
+
+    def typed_outcome(self, request_id: int) -> tuple[str, str, str]:
+        """The outcome read as typed, for a row whose other values cannot be read."""
+        with self.store.engine.connect() as connection:
+            return tuple(connection.execute(sa.text("SELECT status, colour, message FROM unlink_requests WHERE id = :id"),
+                                            {"id": request_id}).one())
 
     def link_row(self, link_id: int) -> dict:
         with self.store.engine.connect() as connection:
@@ -286,11 +300,11 @@ def test_a_crash_between_procore_and_the_store_is_finished_by_the_retry(world, m
 
     monkeypatch.setattr(Unlinker, "end", end_after_a_crash)
     integration = world.integrations["summit-acumatica"]
-    with pytest.raises(ConnectionError):
-        unlink_queue.drain_integration(world.store, integration, "run-crashed")
+    unlink_queue.drain_integration(world.store, integration, "run-crashed")
     assert world.procore_record(link)["origin_id"] is None  # half done: Procore cleared, link not ended
     assert world.request(request_id)["status"] == "pending" and world.link_row(link["id"])["ended_at"] is None
 
+    world.pause_over(request_id)
     unlink_queue.drain_integration(world.store, integration, "run-retry")
 
     assert world.outcome(request_id) == ("done", "GREEN", SUCCESS)
@@ -307,6 +321,186 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over(world):
                             claimed_at=utcnow() - unlink_queue.STALE_CLAIM - timedelta(minutes=1))
     unlink_queue.drain_integration(world.store, world.integrations["harbor-quickbooks"], "run-1")
     assert world.outcome(request_id) == ("done", "GREEN", SUCCESS)
+
+
+# One request never holds up the others ------------------------------------------------------------
+
+def removed_invoices(world, name: str, count: int) -> list[dict]:
+    """Invoices of the integration whose ERP bills were deleted: each can be unlinked."""
+    links = [world.link(name, RecordType.SUBCONTRACTOR_INVOICE, index) for index in range(count)]
+    for link in links:
+        world.remove_from_erp(name, link)
+    return links
+
+
+def file_for(world, name: str, link: dict, **columns) -> int:
+    return world.file(**{"integration": name, "record_type": "subcontractor_invoice", "procore_id": link["procore_id"],
+                         "requested_by": 101, **columns})
+
+
+def test_a_value_that_cannot_be_read_is_answered_on_its_request_and_the_others_go_on(world):
+    before, after = removed_invoices(world, "summit-acumatica", 2)
+    first = file_for(world, "summit-acumatica", before)
+    if world.store.engine.dialect.name == "postgresql":  # the column's type refuses it; nothing is written
+        with pytest.raises(sa.exc.DataError):
+            file_for(world, "summit-acumatica", after, filed_at="last tuesday")
+        unreadable = None
+    else:
+        unreadable = file_for(world, "summit-acumatica", after, filed_at="yesterday")
+    behind = file_for(world, "summit-acumatica", after)
+
+    run = world.run_queue()
+
+    assert run.state == "success"
+    assert world.outcome(first) == ("done", "GREEN", SUCCESS)
+    assert world.outcome(behind) == ("done", "GREEN", SUCCESS)
+    if unreadable is not None:
+        assert world.typed_outcome(unreadable) == (
+            "rejected", "RED", "The request cannot be processed: its filed_at 'yesterday' is not a date and time; "
+                               "leave filed_at out of the row and it is filled in for you.")
+
+
+def test_trouble_with_one_request_is_retried_after_a_growing_pause_and_never_holds_up_the_others(world, monkeypatch):
+    troubled_link, fine_link = removed_invoices(world, "harbor-quickbooks", 2)
+    troubled = file_for(world, "harbor-quickbooks", troubled_link)
+    fine = file_for(world, "harbor-quickbooks", fine_link)
+    real_unlink = Unlinker.unlink
+
+    def unlink_failing_for_one(self, request, row):
+        if row["id"] == troubled:
+            raise RuntimeError("a defect met by this request alone")
+        return real_unlink(self, request, row)
+
+    monkeypatch.setattr(Unlinker, "unlink", unlink_failing_for_one)
+    run = world.run_queue()
+
+    assert run.state == "success"
+    assert world.outcome(fine) == ("done", "GREEN", SUCCESS)
+    pauses = []
+    for attempt in range(1, unlink_queue.MAX_ATTEMPTS):
+        row = world.request(troubled)
+        assert (row["status"], row["attempts"]) == ("pending", attempt)
+        assert row["message"] == ("Processing failed (a defect met by this request alone); tried again after "
+                                  f"{2 ** (attempt - 1)} minute(s).")
+        pauses.append(round((row["retry_at"] - utcnow()).total_seconds() / 60))
+        assert world.run_queue().state == "success" and world.request(troubled)["attempts"] == attempt  # not yet due
+        world.pause_over(troubled)
+        world.run_queue()
+    assert pauses == [1, 2, 4, 8]
+    assert world.outcome(troubled) == ("rejected", "RED", "Processing failed 5 times (a defect met by this request "
+                                                          "alone); an engineer should look at the run logs.")
+    assert world.link_row(troubled_link["id"])["ended_at"] is None
+
+
+def test_the_task_fails_only_when_the_integration_is_out_of_reach(world, sandbox, monkeypatch):
+    monkeypatch.setattr(VendorHook, "max_attempts", 1)  # the hook's own retries are not what is tested here
+    integration = world.integrations["summit-acumatica"]
+    troubled_link, fine_link = removed_invoices(world, "summit-acumatica", 2)
+    troubled = file_for(world, "summit-acumatica", troubled_link)
+    fine = file_for(world, "summit-acumatica", fine_link)
+
+    sandbox.fault("procore", status=503, method="PATCH", path_pattern=f"requisitions/{troubled_link['procore_id']}")
+    unlink_queue.drain_integration(world.store, integration, "one-record-troubled")  # Procore answers the check
+    assert world.outcome(fine) == ("done", "GREEN", SUCCESS)
+    assert (world.request(troubled)["status"], world.request(troubled)["attempts"]) == ("pending", 1)
+
+    sandbox.control("DELETE", "procore/faults")
+    sandbox.fault("procore", status=503)  # Procore is down: nothing can go on
+    world.pause_over(troubled)
+    with pytest.raises(unlink_queue.IntegrationUnreachable, match="procore cannot be reached"):
+        unlink_queue.drain_integration(world.store, integration, "procore-down")
+    assert world.request(troubled)["status"] == "pending"
+
+    sandbox.control("DELETE", "procore/faults")
+    world.pause_over(troubled)
+    unlink_queue.drain_integration(world.store, integration, "procore-back")
+    assert world.outcome(troubled) == ("done", "GREEN", SUCCESS)
+
+
+def test_refused_credentials_fail_the_task_and_the_request_keeps_its_attempts(world, sandbox, monkeypatch):
+    [link] = removed_invoices(world, "summit-acumatica", 1)
+    request_id = file_for(world, "summit-acumatica", link)
+    wrong_secret = {**sandbox.connections()["procore_test"], "password": "not-the-secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_PROCORE_TEST", json.dumps(wrong_secret))
+
+    with pytest.raises(VendorApiError) as refused:
+        unlink_queue.drain_integration(world.store, world.integrations["summit-acumatica"], "wrong-secret")
+
+    assert refused.value.status == 401
+    row = world.request(request_id)
+    assert (row["status"], row["attempts"], row["retry_at"]) == ("pending", 0, None)
+    assert row["message"].startswith("Waiting until the integration is reachable again (procore POST")
+
+
+def test_a_record_deleted_in_procore_after_export_is_unlinked_at_once(world, sandbox):
+    gone, kept = removed_invoices(world, "summit-acumatica", 2)
+    sandbox.control("DELETE", f"procore/requisitions/{gone['procore_id']}")
+    ids = [file_for(world, "summit-acumatica", link) for link in (gone, kept)]
+
+    run = world.run_queue()
+
+    assert run.state == "success"
+    assert [world.outcome(request_id) for request_id in ids] == [("done", "GREEN", SUCCESS)] * 2
+    assert world.request(ids[0])["attempts"] == 1
+    ended = world.link_row(gone["id"])
+    assert ended["ended_at"] is not None and ended["ended_reason"] == DELETED_IN_PROCORE
+    assert world.link_row(kept["id"])["ended_reason"] == "unlink request"
+
+
+def test_an_integration_name_is_the_same_however_it_is_padded(world):
+    typed_link, form_link = removed_invoices(world, "summit-acumatica", 2)
+    typed = file_for(world, " summit-acumatica\t", typed_link)
+    filed = run_as(world.form, person(world.sandbox, world.store, 101), integration="  summit-acumatica ",
+                   record_type="subcontractor_invoice", procore_id=form_link["procore_id"])
+    assert filed.state == "success"
+
+    assert world.run_queue().state == "success"
+
+    with world.store.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT id, integration, status, colour, message FROM unlink_requests "
+                                          "ORDER BY id")).all()
+    assert [(row.id, row.integration, row.status, row.colour, row.message) for row in rows] == [
+        (typed, " summit-acumatica\t", "done", "GREEN", SUCCESS),  # what a request names is kept as typed
+        (typed + 1, "summit-acumatica", "done", "GREEN", SUCCESS)]  # the form files the name trimmed
+
+    assert cli(["add-integration", "--name", " quarry-acumatica ", "--procore-conn-id", "procore_test",
+                "--procore-company-id", str(DEMO_COMPANY_ID), "--erp-kind", "acumatica",
+                "--erp-conn-id", "acumatica_test"]) == 0
+    assert "quarry-acumatica" in {row["name"] for row in world.store.integrations()}
+
+
+def test_whatever_status_a_person_types_is_processed_or_answered(world):
+    links = removed_invoices(world, "harbor-quickbooks", 4)
+    spelt_otherwise = [file_for(world, "harbor-quickbooks", link, status=status)
+                       for link, status in zip(links, ("Pending", " PENDING\n"))]
+    never_claimed = file_for(world, "harbor-quickbooks", links[2], status="processing")
+    unknown = file_for(world, "harbor-quickbooks", links[3], status="new")
+
+    assert world.run_queue().state == "success"
+
+    for request_id in (*spelt_otherwise, never_claimed):
+        assert world.outcome(request_id) == ("done", "GREEN", SUCCESS)
+    assert world.outcome(unknown) == (
+        "rejected", "RED", "The status 'new' is not one a request is filed with: leave status out (or write pending) "
+                           "and the queue decides the request; it sets every other status itself.")
+    assert world.link_row(links[3]["id"])["ended_at"] is None
+    trail = world.store.rows("audit_trail", entity="unlink_request", entity_id=str(spelt_otherwise[0]))
+    assert [entry["action"] for entry in trail] == ["normalised", "done"]
+
+
+def test_a_requester_of_another_company_is_refused_with_a_sentence(world):
+    [summit_link] = removed_invoices(world, "summit-acumatica", 1)
+    [harbor_link] = removed_invoices(world, "harbor-quickbooks", 1)
+    elsewhere = file_for(world, "summit-acumatica", summit_link, requested_by=HARBOR_ONLY_USER_ID)
+    own_company = file_for(world, "harbor-quickbooks", harbor_link, requested_by=HARBOR_ONLY_USER_ID)
+
+    world.run_queue()
+
+    assert world.outcome(elsewhere) == (
+        "rejected", "RED", f"Procore user {HARBOR_ONLY_USER_ID} is not in the directory of company {DEMO_COMPANY_ID}; "
+                           "only its users can unlink.")
+    assert world.link_row(summit_link["id"])["ended_at"] is None
+    assert world.outcome(own_company) == ("done", "GREEN", SUCCESS)
 
 
 # Races: PostgreSQL, parallel workers -------------------------------------------------------------

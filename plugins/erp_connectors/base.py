@@ -32,6 +32,16 @@ class VendorApiError(Exception):
         super().__init__(f"{vendor} {method} {url} answered {status}: {message}")
         self.vendor, self.status, self.message = vendor, status, message
 
+    @property
+    def refuses_access(self) -> bool:
+        """Credentials or access refused: nothing else the integration asks of this vendor will work either."""
+        return self.status in (401, 403)
+
+    @property
+    def about_this_call(self) -> bool:
+        """A 4xx about what this one call names or carries (not about access): other calls may still work."""
+        return 400 <= self.status < 500 and not self.refuses_access
+
 
 class RetryableResponse(Exception):
     def __init__(self, response: requests.Response):

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from erp_sync.identity import map_role
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reports import recent_runs
+from erp_sync.runs import close_dead_runs
 from erp_sync.store import STORE_CONN_ID, Store
 
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         map_role(store, args.role, args.procore_user_id, actor=f"cli:{getpass.getuser()}")
         print(f"database role {args.role} files unlink requests as Procore user {args.procore_user_id}")
     elif args.command == "runs":
+        close_dead_runs(store, "the runs were listed")
         print(recent_runs(store, args.limit).to_string(index=False))
     else:
         for row in store.integrations():

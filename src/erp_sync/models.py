@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class ErpKind(StrEnum):
@@ -29,12 +30,22 @@ _DISPLAY_NAMES = {
 CONN_ID = Field(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
+def integration_name(typed: str | None) -> str:
+    """An integration's name as the pipelines compare it, however it was typed (table, form, command
+    line): without the spaces, tabs or line breaks around it."""
+    return (typed or "").strip()
+
+
+IntegrationName = Annotated[str, BeforeValidator(lambda typed: integration_name(typed) if isinstance(typed, str)
+                                                 else typed)]
+
+
 class Integration(BaseModel):
     """A Procore company paired with one ERP connection; each runs as its own mapped task."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: IntegrationName = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     procore_conn_id: str = CONN_ID
     procore_company_id: int = Field(gt=0)
     erp_kind: ErpKind

@@ -1,19 +1,30 @@
-"""A job's run for one integration: recorded in the store with its counts and API calls."""
+"""A job's run for one integration: recorded in the store with its counts and API calls.
+
+A run names the process that runs it and beats a heartbeat while it works, so that a run whose
+process died (kill -9, a lost machine) is closed as such, with the reason, when the next run of the
+same job and integration starts or when the runs are listed, instead of showing "running" forever.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from erp_connectors.base import VendorHook
 from erp_connectors.sage_sql import SageSqlHook
-from erp_sync.store import Store
+from erp_sync.store import Store, utcnow
 
 log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = timedelta(seconds=30)
+SILENT_FOR = timedelta(minutes=5)  # a run without a heartbeat for this long has lost its process
 
 
 @dataclass
@@ -47,10 +58,80 @@ class TrackedRun:
         return summary | ({"bad_rows": bad_rows} if bad_rows else {})
 
 
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def close_dead_runs(store: Store, closed_when: str, job: str | None = None,
+                    integration_id: int | None = None) -> int:
+    """Close as failed, with the reason, the runs marked running whose process is gone (of one job and
+    integration, or of all). Returns how many were closed."""
+    now, closed = utcnow(), 0
+    for run in store.rows("running_runs"):
+        if job is not None and (run["job"], run["integration_id"]) != (job, integration_id):
+            continue
+        reason = why_dead(run, now)
+        if reason is not None:
+            with store.transaction() as tx:
+                closed += tx.execute("close_dead_run", run_id=run["id"], error=f"{reason}; closed when {closed_when}.",
+                                     finished_at=now).rowcount
+            log.warning("Run %s (%s) closed: %s", run["id"], run["job"], reason)
+    return closed
+
+
+def why_dead(run: dict, now: datetime) -> str | None:
+    """Why the run's process is known to be gone: it ran here and no longer exists, or it has been
+    silent too long (it ran elsewhere). None while it may still be working."""
+    worker = run["worker"] or "unknown"
+    host, _, pid = worker.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid)):
+        return f"Its process ({worker}) ended without finishing the run (killed or crashed)"
+    last_sign = run["heartbeat_at"] or run["started_at"]
+    if last_sign < now - SILENT_FOR:
+        return (f"No sign of life from its process ({worker}) since {last_sign:%Y-%m-%d %H:%M:%S} UTC "
+                "(killed, or its machine was lost)")
+    return None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+class Heartbeat(threading.Thread):
+    """Marks the run alive every HEARTBEAT_EVERY until stopped; a missed beat is only logged."""
+
+    def __init__(self, store: Store, run_id: int):
+        super().__init__(name=f"heartbeat of run {run_id}", daemon=True)
+        self.store, self.run_id, self.stopped = store, run_id, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_EVERY.total_seconds()):
+            try:
+                with self.store.transaction() as tx:
+                    tx.execute("run_heartbeat", run_id=self.run_id, now=utcnow())
+            except Exception:  # noqa: BLE001 - the run goes on; SILENT_FOR allows for missed beats
+                log.warning("Heartbeat of run %s not written", self.run_id, exc_info=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
 @contextmanager
 def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str | None) -> Iterator[TrackedRun]:
-    """Start a run row, hand out its counters, and close it as success or failed with the reason."""
-    run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id), job, integration["name"])
+    """Start a run row, hand out its counters, and close it as success or failed with the reason; runs
+    of the same job and integration whose process died are closed first."""
+    run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id, this_process()), job,
+                     integration["name"])
+    close_dead_runs(store, f"run {run.run_id} of the same job started", job, integration["id"])
+    heartbeat = Heartbeat(store, run.run_id)
+    heartbeat.start()
     try:
         yield run
         run.note_sql_reads()
@@ -60,6 +141,7 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
         log.error("%s for %s failed after %s", job, integration["name"], json.dumps(run.summary()))
         raise
     finally:
+        heartbeat.stop()
         for hook in run.hooks:
             hook.close()
     store.finish_run(run.run_id, "success", run.counts, run.api_calls())

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from erp_sync.credentials import seal, unseal
-from erp_sync.models import Integration
+from erp_sync.models import Integration, integration_name
 
 STORE_CONN_ID = "erp_sync_db"
 SQL_DIR = Path(os.environ.get("ERP_SYNC_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
@@ -58,7 +58,11 @@ class Transaction:
         self._queries = load_queries()
 
     def execute(self, query: str, /, **params: Any) -> sa.CursorResult:
-        return self.connection.execute(self._sql(query), {k: self._bind(v) for k, v in params.items()})
+        """A list parameter stands for the values of ``IN :name`` (of text, unless it holds other values)."""
+        statement = self._sql(query).bindparams(*(
+            sa.bindparam(key, expanding=True, type_=sa.String() if all(isinstance(v, str) for v in value) else None)
+            for key, value in params.items() if isinstance(value, list)))
+        return self.connection.execute(statement, {k: self._bind(v) for k, v in params.items()})
 
     def execute_many(self, query: str, rows: list[Mapping[str, Any]]) -> None:
         if rows:
@@ -86,24 +90,43 @@ class Transaction:
         return value
 
 
+class UnreadableValue(ValueError):
+    """A stored value that is not what its column holds: SQLite keeps whatever is typed into a row."""
+
+    def __init__(self, column: str, value: Any, kind: str):
+        super().__init__(f"{column} holds {value!r}, which is not {kind}")
+        self.column, self.value, self.kind = column, value, kind
+
+
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
     """Timestamps come back as aware UTC datetimes (columns named ``*_at``) and money as Decimal
-    (``amount``, ``*_amount``, ``*_balance``) on every dialect."""
+    (``amount``, ``*_amount``, ``*_balance``) on every dialect; a value that is neither raises
+    ``UnreadableValue`` naming its column."""
     decoded = dict(row)
     for key, value in decoded.items():
         if key.endswith("_at") or key == "at":
-            decoded[key] = _as_utc(value)
+            decoded[key] = _as_utc(key, value)
         elif value is not None and (key == "amount" or key.endswith(("_amount", "_balance"))):
-            decoded[key] = Decimal(str(value))
+            decoded[key] = _as_decimal(key, value)
     return decoded
 
 
-def _as_utc(value: Any) -> Any:
+def _as_utc(column: str, value: Any) -> Any:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as error:
+            raise UnreadableValue(column, value, "a date and time") from error
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def _as_decimal(column: str, value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as error:
+        raise UnreadableValue(column, value, "an amount") from error
 
 
 class Store:
@@ -157,14 +180,24 @@ class Store:
                   integration_id=integration_id, detail=integration.model_dump())
             return integration_id
 
+    def unlink_request_names(self) -> dict[str, list[str]]:
+        """How the requests not yet answered spell each integration's name, by the name they mean: a row typed
+        with spaces around the name is matched by its spelling (what a request names is never rewritten)."""
+        spellings: dict[str, list[str]] = {}
+        for row in self.rows("integrations_named_by_open_unlink_requests"):
+            spellings.setdefault(integration_name(row["integration"]), []).append(row["integration"])
+        return spellings
+
     def integrations(self) -> list[dict[str, Any]]:
         return self.rows("enabled_integrations")
 
     # Runs and watermarks ------------------------------------------------------------------
-    def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None) -> int:
+    def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None,
+                  worker: str | None = None) -> int:
+        """``worker`` names the process running it (host:pid), so that a run whose process died can be told."""
         with self.transaction() as tx:
             return tx.scalar("start_run", job=job, integration_id=integration_id,
-                             airflow_run_id=airflow_run_id, started_at=utcnow())
+                             airflow_run_id=airflow_run_id, started_at=utcnow(), worker=worker)
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int],
                    api_calls: Mapping[str, int], error: str | None = None) -> None:

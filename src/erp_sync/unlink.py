@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,13 +22,16 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter
 from erp_sync.identity import ProcoreAccounts, filer_refusal
 from erp_sync.jobs.hourly_sync import REFRESH_JOB
-from erp_sync.models import Colour, ErpKind, RecordType
-from erp_sync.store import Store, audit, utcnow
+from erp_sync.models import Colour, ErpKind, IntegrationName, RecordType
+from erp_sync.store import Store, UnreadableValue, audit, utcnow
 from erp_sync.sync.links import Link
 
+log = logging.getLogger(__name__)
 SUCCESS = "Successfully Unlinked"
-WAITING = "waiting"
+PENDING, WAITING = "pending", "waiting"
+QUEUE_STATUSES = frozenset({PENDING, "processing", WAITING, "done", "rejected"})  # as the queue spells them
 MAX_ID = 2**63 - 1
+DELETED_IN_PROCORE = "unlink request; the record was deleted in Procore, no ERP reference was left to clear"
 
 
 def still_in_erp(record_type: RecordType, erp: ErpKind) -> str:
@@ -43,7 +47,7 @@ def shown(text: object, limit: int = 80) -> str:
 class UnlinkRequest(BaseModel):
     """What a request must name; the trigger form and rows typed into the table are held to it alike."""
 
-    integration: str = Field(min_length=1, max_length=100)
+    integration: IntegrationName = Field(min_length=1, max_length=100)
     record_type: RecordType
     procore_id: int | None = Field(default=None, gt=0, le=MAX_ID)
     project_id: int | None = Field(default=None, gt=0, le=MAX_ID)
@@ -74,6 +78,21 @@ def what_is_wrong(error: ValidationError) -> str:
         else:
             parts.append(problem["msg"].removeprefix("Value error, "))
     return "The request cannot be processed: " + "; ".join(parts) + "."
+
+
+def typed_status(typed: str) -> str:
+    """A status as a person may type it into the table: 'Pending', ' PENDING ' and 'pending' are one."""
+    return typed.strip().lower()
+
+
+def unknown_status(typed: str) -> str:
+    return (f"The status '{shown(typed)}' is not one a request is filed with: leave status out (or write pending) "
+            "and the queue decides the request; it sets every other status itself.")
+
+
+def unreadable(problem: UnreadableValue) -> str:
+    return (f"The request cannot be processed: its {problem.column} '{shown(problem.value)}' is not {problem.kind}; "
+            f"leave {problem.column} out of the row and it is filled in for you.")
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,13 @@ class Unlinker:
             store, integration, procore, adapter, actor)
         self.erp = ErpKind(integration["erp_kind"])
 
-    def process(self, row: dict) -> Outcome:
+    def process(self, claimed: dict) -> Outcome:
+        """Decide one claimed request. What is wrong with this request alone (values that cannot be read, a
+        vendor refusing a call about its record) is its answer; trouble with the whole integration is raised."""
+        try:
+            row = self.store.one("unlink_request", id=claimed["id"])
+        except UnreadableValue as problem:
+            return rejected(unreadable(problem))
         try:
             request = UnlinkRequest.model_validate({k: row.get(k) for k in UnlinkRequest.model_fields})
         except ValidationError as error:
@@ -121,17 +146,42 @@ class Unlinker:
         if impostor:
             return rejected(impostor)
         try:
-            link = self.linked_record(request)
-            self.check_permissions(request, link)
-            if self.adapter.seen_through_sync and not self.synced_since(row["filed_at"]):
-                return waiting_for_sync(request.record_type, self.erp)
-            if self.adapter.still_in_erp(link):
-                raise Refused(still_in_erp(request.record_type, self.erp))
+            return self.unlink(request, row)
         except Refused as refusal:
             return refusal.outcome
+        except VendorApiError as error:
+            if not error.about_this_call:
+                raise
+            return rejected(self.vendor_refused(error))
+
+    def unlink(self, request: UnlinkRequest, row: dict) -> Outcome:
+        link = self.linked_record(request)
+        self.check_permissions(request, link)
+        if self.adapter.seen_through_sync and not self.synced_since(row["filed_at"]):
+            return waiting_for_sync(request.record_type, self.erp)
+        if self.adapter.still_in_erp(link):
+            raise Refused(still_in_erp(request.record_type, self.erp))
+        reason = "unlink request" if self.clear_erp_reference(link) else DELETED_IN_PROCORE
+        return self.end(link, row, reason)
+
+    def clear_erp_reference(self, link: Link) -> bool:
+        """Clear the Procore record's ERP reference; False if the record was deleted in Procore, which
+        leaves no reference to clear (its link can be ended all the same)."""
         record = link.record
-        record.stream.write_back(self.procore, record, None, None)
-        return self.end(link, row)
+        try:
+            record.stream.write_back(self.procore, record, None, None)
+        except VendorApiError as error:
+            if error.status != 404:
+                raise
+            log.info("The %s %s is no longer in Procore (%s); its link is ended", link.record_type.noun,
+                     link.procore_number, error)
+            return False
+        return True
+
+    def vendor_refused(self, error: VendorApiError) -> str:
+        vendor = "Procore" if error.vendor == "procore" else self.erp.display_name
+        return (f"{vendor} refused a call this request needs (HTTP {error.status}: {shown(error.message, 200)}); "
+                "nothing was unlinked. Correct what it names, then file the request again.")
 
     def linked_record(self, request: UnlinkRequest) -> Link:
         noun = request.record_type.noun
@@ -183,16 +233,17 @@ class Unlinker:
             raise Refused(f"Procore user {request.requested_by} may not unlink: missing "
                           + " and ".join(missing) + ".")
 
-    def end(self, link: Link, row: dict) -> Outcome:
+    def end(self, link: Link, row: dict, reason: str) -> Outcome:
         """End the link, unless another request or worker already did: one statement decides."""
         now = utcnow()
         with self.store.transaction() as tx:
             ended = tx.execute("end_link", id=link.id, now=now, ended_by=f"unlink request {row['id']} "
-                               f"(Procore user {row['requested_by']})", reason="unlink request").rowcount
+                               f"(Procore user {row['requested_by']})", reason=reason).rowcount
             if ended:
                 audit(tx, "record_link", link.id, "unlinked", actor=self.actor, integration_id=self.integration["id"],
                       old_state=link.state, new_state="unlinked",
-                      detail={"request": row["id"], "erp_ref": link.erp_ref, "requested_by": row["requested_by"]})
+                      detail={"request": row["id"], "erp_ref": link.erp_ref, "requested_by": row["requested_by"],
+                              "reason": reason})
         if ended:
             return DONE
         return rejected(f"The {link.record_type.noun} {shown(link.procore_number)} was already unlinked by another "

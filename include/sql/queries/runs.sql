@@ -1,7 +1,21 @@
 -- name: start_run
-INSERT INTO sync_runs (integration_id, job, airflow_run_id, status, started_at)
-VALUES (:integration_id, :job, :airflow_run_id, 'running', :started_at)
+INSERT INTO sync_runs (integration_id, job, airflow_run_id, status, started_at, worker, heartbeat_at)
+VALUES (:integration_id, :job, :airflow_run_id, 'running', :started_at, :worker, :started_at)
 RETURNING id;
+
+-- name: run_heartbeat
+UPDATE sync_runs SET heartbeat_at = :now WHERE id = :run_id AND status = 'running';
+
+-- name: running_runs
+SELECT id, integration_id, job, worker, started_at, heartbeat_at
+FROM sync_runs
+WHERE status = 'running'
+ORDER BY id;
+
+-- name: close_dead_run
+-- Only while it is still marked running: a run that finishes after all keeps its own outcome.
+UPDATE sync_runs SET status = 'failed', error = :error, finished_at = :finished_at
+WHERE id = :run_id AND status = 'running';
 
 -- name: finish_run
 UPDATE sync_runs

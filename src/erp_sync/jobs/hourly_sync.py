@@ -37,6 +37,7 @@ def refresh_integration(store: Store, integration: dict, airflow_run_id: str | N
         run.hooks.append(adapter.hook)
         book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}")
         refresh_links(store, integration["id"], adapter, book, run.counts)
+    spellings = store.unlink_request_names().get(integration["name"], [])
     with store.transaction() as tx:  # unlink requests that waited for a sync (Sage 300 CRE) may now be decided
-        tx.execute("release_requests_waiting_for_sync", integration=integration["name"], synced_from=started)
+        tx.execute("release_requests_waiting_for_sync", synced_from=started, names=spellings)
     return run.summary()

@@ -1,4 +1,10 @@
-"""The unlink queue: claim pending requests one at a time, decide each, write the outcome back."""
+"""The unlink queue: claim pending requests one at a time, decide each, write the outcome back.
+
+Each request is decided on its own: what goes wrong with one is answered on that request, RED at once
+when retrying cannot help, or after retries with a growing pause when it might; the others go on in
+the same run. The run fails only when the whole integration is out of reach: its credentials are
+refused, or, after a request met transient trouble, Procore or the ERP does not answer a connection check.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,46 @@ import os
 import socket
 from datetime import timedelta
 
+from erp_connectors.base import VendorApiError
 from erp_sync.connectors import erp_adapter, procore_hook
+from erp_sync.models import integration_name
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, audit, utcnow
-from erp_sync.unlink import WAITING, Outcome, Unlinker, rejected, shown
+from erp_sync.sync.exporter import TRANSIENT
+from erp_sync.unlink import (
+    PENDING,
+    QUEUE_STATUSES,
+    WAITING,
+    Outcome,
+    Unlinker,
+    rejected,
+    shown,
+    typed_status,
+    unknown_status,
+)
 
 log = logging.getLogger(__name__)
 JOB = "unlink_queue"
 STALE_CLAIM = timedelta(minutes=10)  # a claim this old belongs to a worker that died: take it over
 MAX_ATTEMPTS = 5
+FIRST_RETRY_AFTER = timedelta(minutes=1)  # doubled at each attempt: 1, 2, 4, 8 minutes
+
+
+class IntegrationUnreachable(Exception):
+    """Procore or the ERP does not answer at all: no request can go on; a retry of the task tries again."""
 
 
 def worker_name(run_id: str | None) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
 
 
-def claim(store: Store, worker: str, integration: str | None) -> dict | None:
-    """The oldest pending request of an integration (or, with None, of no enabled integration), now ours."""
+def claim(store: Store, worker: str, names: list[str], unnamed: bool = False) -> dict | None:
+    """The oldest due request naming an integration as spelt in ``names`` (with ``unnamed``, or naming
+    none), now ours."""
     now = utcnow()
     with store.transaction() as tx:
         return tx.one("claim_unlink_request", worker=worker, now=now, stale_before=now - STALE_CLAIM,
-                      integration=integration, orphans=integration is None)
+                      names=names, unnamed=unnamed)
 
 
 def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> None:
@@ -41,16 +66,50 @@ def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: s
 
 
 def integrations_with_requests(store: Store) -> list[dict]:
-    waiting = {row["integration"] for row in store.rows("integrations_with_unlink_requests",
-                                                        stale_before=utcnow() - STALE_CLAIM)}
-    return [integration for integration in store.integrations() if integration["name"] in waiting]
+    now = utcnow()
+    due = {integration_name(row["integration"]) for row in store.rows("integrations_with_unlink_requests", now=now,
+                                                                      stale_before=now - STALE_CLAIM)}
+    return [integration for integration in store.integrations() if integration["name"] in due]
+
+
+def tidy_typed_requests(store: Store, run_id: str | None) -> int:
+    """A status typed another way ('Pending', ' PENDING ') is put in the queue's spelling; a status the queue
+    does not know is answered. Returns how many rows were tidied or answered."""
+    worker, actor, tidied = worker_name(run_id), f"{JOB}:{run_id}", 0
+    for row in store.rows("open_unlink_requests"):
+        if row["status"] in QUEUE_STATUSES:
+            continue
+        if typed_status(row["status"]) != PENDING:
+            tidied += _answer_typed(store, row, rejected(unknown_status(row["status"])), worker, run_id, actor)
+            continue
+        with store.transaction() as tx:
+            changed = tx.execute("normalise_unlink_request_status", id=row["id"], typed_status=row["status"],
+                                 status=PENDING).rowcount
+            if changed:
+                audit(tx, "unlink_request", row["id"], "normalised", actor=actor, old_state=row["status"],
+                      new_state=PENDING)
+        tidied += changed
+    return tidied
+
+
+def _answer_typed(store: Store, row: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> int:
+    with store.transaction() as tx:
+        claimed = tx.one("claim_typed_unlink_request", id=row["id"], typed_status=row["status"], worker=worker,
+                         now=utcnow())
+    if claimed is None:  # changed meanwhile: the next run looks at it again
+        return 0
+    finish(store, claimed | {"status": row["status"]}, outcome, worker, run_id, actor)
+    return 1
 
 
 def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
     """Requests naming no enabled integration are answered at once; nothing else changes."""
     worker, rejected_count = worker_name(run_id), 0
-    while (request := claim(store, worker, None)) is not None:
-        name = (request["integration"] or "").strip()
+    enabled = {integration["name"] for integration in store.integrations()}
+    unknown = [spelling for name, spellings in store.unlink_request_names().items() if name not in enabled
+               for spelling in spellings]
+    while (request := claim(store, worker, unknown, unnamed=True)) is not None:
+        name = integration_name(request["integration"])
         message = (f"There is no enabled integration named '{shown(name)}'; `python -m erp_sync integrations` "
                    "lists them." if name else "The request names no integration; say which one it is for.")
         finish(store, request, rejected(message), worker, run_id, actor=f"{JOB}:{run_id}")
@@ -64,16 +123,21 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
         procore, adapter = procore_hook(integration), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
         unlinker = Unlinker(store, integration, procore, adapter, actor)
-        while (request := claim(store, worker, integration["name"])) is not None:
+        spellings = store.unlink_request_names().get(integration["name"], [])
+        while (request := claim(store, worker, spellings)) is not None:
             try:
                 outcome = unlinker.process(request)
-            except Exception as error:
-                if request["attempts"] >= MAX_ATTEMPTS:
-                    outcome = rejected(f"Processing failed {request['attempts']} times ({shown(error, 200)}); "
-                                       "an engineer should look at the run logs.")
-                else:
-                    _release(store, request, worker, f"Processing failed ({shown(error, 200)}); the next run retries.")
+            except Exception as error:  # noqa: BLE001 - one request's trouble is answered on that request
+                if isinstance(error, VendorApiError) and error.refuses_access:
+                    _release(store, request, worker, retry_at=None, given_back=1,
+                             message=f"Waiting until the integration is reachable again ({shown(error, 200)}).")
                     raise
+                outcome = _retry_later(store, request, worker, error)
+                if outcome is None:
+                    run.counts["retry_later"] += 1
+                    if isinstance(error, TRANSIENT):
+                        _check_reachable(run.hooks)
+                    continue
             finish(store, request, outcome, worker, run_id, actor)
             run.counts[outcome.status] += 1
             log.info("Unlink request %s for %s: %s %s", request["id"], integration["name"], outcome.colour.value,
@@ -81,6 +145,32 @@ def drain_integration(store: Store, integration: dict, run_id: str | None) -> di
     return run.summary()
 
 
-def _release(store: Store, request: dict, worker: str, message: str) -> None:
+def _check_reachable(hooks: list) -> None:
+    """After a request met transient trouble: was it the request's, or is the integration out of reach?"""
+    for hook in hooks:
+        try:
+            hook.check()
+        except Exception as error:
+            raise IntegrationUnreachable(f"{hook.vendor} cannot be reached ({error}); the queue waits for it") \
+                from error
+
+
+def _retry_later(store: Store, request: dict, worker: str, error: Exception) -> Outcome | None:
+    """Release the request to be tried again after a pause that doubles at each attempt; past the last
+    attempt, its RED answer."""
+    attempts = request["attempts"]
+    log.error("Unlink request %s, attempt %s of %s, failed", request["id"], attempts, MAX_ATTEMPTS, exc_info=error)
+    if attempts >= MAX_ATTEMPTS:
+        return rejected(f"Processing failed {attempts} times ({shown(error, 200)}); "
+                        "an engineer should look at the run logs.")
+    pause = FIRST_RETRY_AFTER * 2 ** (attempts - 1)
+    _release(store, request, worker, f"Processing failed ({shown(error, 200)}); tried again after "
+                                     f"{pause.total_seconds() / 60:.0f} minute(s).",
+             retry_at=utcnow() + pause, given_back=0)
+    return None
+
+
+def _release(store: Store, request: dict, worker: str, message: str, retry_at, given_back: int) -> None:
     with store.transaction() as tx:
-        tx.execute("release_unlink_request", id=request["id"], worker=worker, message=message)
+        tx.execute("release_unlink_request", id=request["id"], worker=worker, message=message,
+                   retry_at=retry_at, given_back=given_back)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 TRANSIENT = (RetryableResponse, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
+PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried again at every run
 
 
 @dataclass
@@ -88,14 +89,17 @@ class Exporter:
         except ErpRefusal as refusal:
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
         except VendorApiError as error:
-            if error.status in (401, 403):
-                raise  # credentials or access: nothing else will work either
+            if error.refuses_access:
+                raise
             refusal = self.adapter.refusal(error, record, updating=link is not None and link.in_erp)
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
         except TRANSIENT as error:
             self.counts["deferred"] += 1
             self.deferred.append(f"{record.record_type.value} {record.id}: {error}")
             log.warning("Deferred %s %s to the next attempt: %s", record.record_type.value, record.id, error)
+        except Exception as error:  # noqa: BLE001 - one record's defect must not stop the others
+            log.exception("%s %s could not be processed", record.record_type.value, record.id)
+            self.defect(record, error)
 
     def export(self, record: ProcoreRecord, link: Link | None) -> None:
         if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):
@@ -135,7 +139,7 @@ class Exporter:
 
     def retry_helps(self, record: ProcoreRecord, link: Link) -> bool:
         """A RED export is tried again when Procore changed the record or what stopped it is gone."""
-        if record.fingerprint != link.fingerprint:
+        if record.fingerprint != link.fingerprint or link.reason_code == PROCESSING_FAILED:
             return True
         if link.reason_code == "parent_missing":
             parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
@@ -185,6 +189,18 @@ class Exporter:
         if record.updated_at != link.procore_updated_at:  # e.g. our own write-back of origin_id
             self.book.save(link, procore_updated_at=record.updated_at, procore_json=record.snapshot())
         self.counts["unchanged"] += 1
+
+    def defect(self, record: ProcoreRecord, error: Exception) -> None:
+        """RED with the reason, tried again by the next run. A link caught in the middle of an export keeps
+        that state, so the retry looks for the document in the ERP before it creates one."""
+        message = (f"The {record.record_type.noun} could not be processed ({type(error).__name__}: {error}); the "
+                   "next hourly sync tries again, and an engineer should look at the run logs.")
+        link = self.book.get(record.record_type, record.id)
+        if link is not None and link.state == LinkState.EXPORTING:
+            self.book.save(link, colour=Colour.RED, message=message)
+            self.counts[f"red_{PROCESSING_FAILED}"] += 1
+        else:
+            self.fail(record, link, ErpRefusal(PROCESSING_FAILED, message))
 
     def fail(self, record: ProcoreRecord, link: Link | None, refusal: ErpRefusal) -> None:
         if link is None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpPayment
 from erp_sync.models import Colour, RecordType
@@ -163,7 +164,7 @@ class PaymentImporter:
                 updates.append({**item.fields, "id": item.row["procore_payment_id"]})
             else:  # the payment number is the user's once it exists; it starts as the check number
                 updates.append({**item.fields, "payment_number": item.fields["check_number"]})
-        answer = self.procore.sync_payments(project_id, updates)
+        answer = self.sync(project_id, updates)
         written = {entity["origin_id"]: entity for entity in answer.get("entities", [])}
         refused = {error.get("origin_id"): error.get("errors") for error in answer.get("errors", [])}
         now = utcnow()
@@ -187,6 +188,18 @@ class PaymentImporter:
                               "old_amount": item.known["amount"] if item.known else None,
                               "old_date": item.known["payment_date"] if item.known else None,
                               "procore_payment_id": row["procore_payment_id"]})
+
+    def sync(self, project_id: int, updates: list[dict]) -> dict[str, list[dict]]:
+        """Procore's answer for the batch; a batch Procore refuses as a whole (the project is gone, say) is
+        answered as a refusal of each of its payments, so the other projects' batches still go."""
+        try:
+            return self.procore.sync_payments(project_id, updates)
+        except VendorApiError as error:
+            if not error.about_this_call:
+                raise
+            reason = f"HTTP {error.status} for project {project_id}: {error.message}"
+            return {"entities": [], "errors": [{"origin_id": update["origin_id"], "errors": reason}
+                                               for update in updates]}
 
     @staticmethod
     def outcome(item: Pending) -> str:
