@@ -47,7 +47,10 @@ def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
-    store.save_integration(ACME)
+        connection.execute(sa.text(  # as the first version wrote it: later columns do not exist yet
+            "INSERT INTO integrations (name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id) "
+            "VALUES (:name, :procore_conn_id, :procore_company_id, :erp_kind, :erp_conn_id)"),
+            ACME.model_dump(include={"name", "procore_conn_id", "procore_company_id", "erp_kind", "erp_conn_id"}))
     store.upgrade()
     assert [row["name"] for row in store.integrations()] == ["acme-acumatica"]
     assert {"procore_json", "erp_condition"} <= {c["name"] for c in sa.inspect(store.engine).get_columns("record_links")}

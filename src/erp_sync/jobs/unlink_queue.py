@@ -7,6 +7,7 @@ import os
 import socket
 from datetime import timedelta
 
+from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, audit, utcnow
@@ -61,7 +62,7 @@ def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
 def drain_integration(store: Store, integration: dict, run_id: str | None) -> dict:
     worker, actor = worker_name(run_id), f"{JOB}:{run_id}"
     with tracked_run(store, JOB, integration, run_id) as run:
-        procore, adapter = procore_hook(integration), erp_adapter(integration, store)
+        procore, adapter = procore_hook(integration, store, Work.ON_DEMAND), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
         unlinker = Unlinker(store, integration, procore, adapter, actor)
         while (request := claim(store, worker, integration["name"])) is not None:
