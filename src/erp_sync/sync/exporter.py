@@ -68,6 +68,8 @@ class Exporter:
             self.counts["streams_read_ahead"] += 1
         for stream in STREAMS:  # commitments first: CCOs and invoices follow their commitment
             self.retry_pending(stream, seen[stream])
+        if self.stopped:
+            self.counts["stopped_for_budget"] = 1
 
     def read(self, plan: ReadingPlan, state: StreamState, seen: set[int]) -> bool:
         """One project-stream from its bookmark (or where a stopped read left it); False if the budget
