@@ -26,6 +26,7 @@ queue for that integration.
 **Schedule and API budget.** The DAG runs every hour and syncs the integrations that are due by
 their own schedule (`sync_schedule`: hourly, every 2 hours, every 4 hours, daily, or never, which
 syncs on demand only), plus any whose last run left work for a later window; the others are skipped.
+A run triggered by hand syncs every enabled integration, whatever its schedule.
 The export spends at most the Procore connection's `sync_share` of each rate window (default 70 %),
 keeping the rest for on-demand work; when the share is spent it stops between records, keeps its
 position and ends successfully with what it left for later (`streams_left_for_later`). Each
@@ -66,8 +67,9 @@ def erp_hourly_sync():
             from erp_sync.store import Store, utcnow
 
             store = Store.from_connection()
+            on_demand = get_current_context()["dag_run"].run_type != "scheduled"  # a person asked: sync them all
             return [row for row in store.integrations()
-                    if row["erp_kind"] == kind and due_for_sync(store, row, utcnow())]
+                    if row["erp_kind"] == kind and (on_demand or due_for_sync(store, row, utcnow()))]
 
         return integrations()
 
