@@ -10,8 +10,8 @@ Each budget runs with its own scaled hour (long enough for a window's calls on t
 sync's clock runs at the same scale, so "6 hours" of staleness are six scaled windows. The spike window
 is scaled with the hour (set to the budget, i.e. out of the way), and the sync runs every scaled hour.
 After the first sync, 10 % of the projects change each hour (75 of a busy 100, 25 of the other 900,
-one approved record each) for as many hours as the staleness allows, then quiet hours follow until
-every change is exported.
+one approved record each) for three hours; quiet hours follow until every change is exported and no
+stream is still active (changed in the last 6 hours): the windows from then on are the quiet ones.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.jobs.unlink_queue import drain_integration
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store, utcnow
+from erp_sync.sync.reading import ACTIVE_FOR
 from erp_sync.unlink import file_request
 
 SIZES = {"projects": 1000, "commitments_per_project": 1, "change_orders_per_project": 1, "invoices_per_project": 1}
@@ -86,25 +87,27 @@ def run_budget(sandboxes: Sandboxes, budget: int, hour_seconds: float, staleness
         sync(store, integration, clock, hours)
         changes.exported()
         changes.make(CHANGES_PER_HOUR)
-    sync(store, integration, clock, hours)  # reads the last hour's changes
-    changes.exported()
-    quiet_from, quiet_runs = time.time(), 0
-    while changes.pending and quiet_runs <= staleness:
+    last_change, quiet_from, runs = time.time(), None, 0
+    while runs <= staleness + ACTIVE_FOR.total_seconds() / 3600 + 1:  # a change waits at most the staleness
         sync(store, integration, clock, hours)
         changes.exported()
-        quiet_runs += 1
+        runs += 1
+        if quiet_from is not None and not changes.pending:
+            break
+        if quiet_from is None and time.time() - last_change >= ACTIVE_FOR.total_seconds() / 3600 * hour_seconds:
+            quiet_from = time.time()  # no change for as long as a change keeps a stream active: quiet
     every = windows(sandboxes)
     first = [w for w in every if w["start"] < first_done]
-    quiet = [w for w in every if w["start"] >= quiet_from]
+    quiet = [w for w in every if quiet_from is not None and w["start"] >= quiet_from - 1]
     report(budget, every, len(first), quiet, changes, unlink, staleness, hour_seconds, time.monotonic() - began)
 
 
 def first_sync(store: Store, integration: dict, clock: ScaledClock, hours: Hours) -> dict:
-    """Runs until one ends without leaving anything for later; an unlink is filed during the second."""
-    unlink, count = {}, 0
+    """Runs until one ends without leaving anything for later; an unlink is filed during the first run
+    after a record was synced."""
+    unlink = {}
     while True:
-        count += 1
-        if count == 2:
+        if not unlink and synced_link(store, integration):
             summary, unlink = sync_with_unlink(store, integration, clock, hours)
         else:
             summary = sync(store, integration, clock, hours)
@@ -117,11 +120,15 @@ def sync(store: Store, integration: dict, clock: ScaledClock, hours: Hours) -> d
     return export_integration(store, integration, "bench", clock=clock)
 
 
+def synced_link(store: Store, integration: dict) -> dict | None:
+    return next((row for row in store.rows("active_links", integration_id=integration["id"])
+                 if row["state"] == "synced"), None)
+
+
 def sync_with_unlink(store: Store, integration: dict, clock: ScaledClock, hours: Hours) -> tuple[dict, dict]:
     """An accountant files an unlink request while the sync is under way; the queue answers it at once."""
     hours.wait_for_tick(store)
-    link = next(row for row in store.rows("active_links", integration_id=integration["id"])
-                if row["state"] == "synced")
+    link = synced_link(store, integration)
     result = {}
     worker = threading.Thread(target=lambda: result.update(export_integration(store, integration, "bench",
                                                                               clock=clock)))
@@ -188,7 +195,7 @@ def report(budget: int, every: list[dict], first_windows: int, quiet: list[dict]
     print(f"- first sync complete after {first_windows} windows")
     quiet_calls = [w["calls"] for w in quiet]
     if quiet_calls:
-        print(f"- quiet windows (no change in the hour before): {len(quiet_calls)}, calls {min(quiet_calls)} to "
+        print(f"- quiet windows (no change for 6 hours): {len(quiet_calls)}, calls {min(quiet_calls)} to "
               f"{max(quiet_calls)} (mean {sum(quiet_calls) / len(quiet_calls):.0f}), at most "
               f"{max(quiet_calls) / budget:.0%} of {budget}")
     print(f"- largest share of a window the sync used: {largest} calls = {largest / budget:.1%} "

@@ -72,9 +72,9 @@ class ReadingPlan:
                        if row["stream"] in STREAM_BY_NAME}
 
     def due(self, projects: list[int]) -> tuple[list[StreamState], list[StreamState]]:
-        """What this run must read, resumed reads first, then earliest deadline first (streams of a project
-        in their order: commitments before what belongs to them); and what it may read ahead with spare
-        budget, least recently read first."""
+        """What this run must read, resumed reads first, then earliest deadline first (project by project,
+        each project's streams in their order: commitments before what belongs to them); and what it may
+        read ahead with spare budget, least recently read first."""
         legacy = {stream.name: self.store.watermark(self.integration["id"], stream.bookmark) for stream in STREAMS}
         due, ahead = [], []
         for project_id in projects:
@@ -83,12 +83,12 @@ class ReadingPlan:
                     project_id, stream, bookmark=as_time(legacy[stream.name]))  # bookmarks of the per-stream era
                 deadline = state.deadline(self.now, self.period, self.idle)
                 if state.resume is not None or deadline is None or deadline <= self.now + SLACK:
-                    due.append((state.resume is None, deadline or datetime.min.replace(tzinfo=self.now.tzinfo),
-                                STREAMS.index(stream), state))
+                    due.append((state.resume is None, deadline or datetime.min.replace(tzinfo=self.now.tzinfo), state))
                 else:
-                    ahead.append((state.read_at, STREAMS.index(stream), state))
-        due.sort(key=lambda item: item[:3])
-        ahead.sort(key=lambda item: item[:2])
+                    ahead.append((state.read_at, state))
+        # a stable sort: equal deadlines keep the project's streams together and in order
+        due.sort(key=lambda item: item[:2])
+        ahead.sort(key=lambda item: item[0])
         return [item[-1] for item in due], [item[-1] for item in ahead]
 
     def stopped(self, state: StreamState, resume: Resume) -> None:
