@@ -103,21 +103,28 @@ def run_budget(sandboxes: Sandboxes, budget: int, hour_seconds: float, staleness
 
 
 def first_sync(store: Store, integration: dict, clock: ScaledClock, hours: Hours) -> dict:
-    """Runs until one ends without leaving anything for later; an unlink is filed during the first run
-    after a record was synced."""
+    """Runs until every project-stream has been read once; an unlink is filed during the first run after
+    a record was synced."""
     unlink = {}
     while True:
         if not unlink and synced_link(store, integration):
             summary, unlink = sync_with_unlink(store, integration, clock, hours)
         else:
             summary = sync(store, integration, clock, hours)
-        if not summary["counts"].get("stopped_for_budget"):
+        if first_sync_complete(store, integration, summary):
             return unlink
 
 
 def sync(store: Store, integration: dict, clock: ScaledClock, hours: Hours) -> dict:
     hours.wait_for_tick(store)
     return export_integration(store, integration, "bench", clock=clock)
+
+
+def first_sync_complete(store: Store, integration: dict, summary: dict) -> bool:
+    """Every project-stream read once and every reference written back (later reads are re-reads)."""
+    streams = store.rows("project_streams_of_integration", integration_id=integration["id"])
+    read = sum(row["read_at"] is not None for row in streams)
+    return read == 4 * summary["counts"]["projects"] and not summary["counts"].get("write_backs_left_for_later")
 
 
 def synced_link(store: Store, integration: dict) -> dict | None:

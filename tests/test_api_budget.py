@@ -112,3 +112,25 @@ def test_an_integration_is_synced_per_its_schedule(sandbox, store, integration):
     with pytest.raises(ValueError, match="at least 24"):
         Integration(name="x", procore_conn_id="p", procore_company_id=1, erp_kind=ErpKind.ACUMATICA,
                     erp_conn_id="e", sync_schedule="daily", max_staleness_hours=6)
+
+
+def test_idle_streams_wait_for_their_staleness_and_changed_ones_are_read_every_run(sandbox, store, integration,
+                                                                                    monkeypatch):
+    monkeypatch.setattr("erp_sync.sync.exporter.READ_AHEAD_SHARE", 0)  # only what is due
+    start = utcnow()
+
+    def run_at(hours: int) -> Counter:
+        return Counter(export_integration(store, integration, f"h{hours}", clock=lambda: start + timedelta(hours=hours))
+                       ["counts"])
+
+    first = run_at(0)
+    assert first["streams_due"] == first["streams_read"] == 4 * first["projects"]
+    invoice = next(row for row in store.rows("active_links", integration_id=integration["id"])
+                   if row["record_type"] == "subcontractor_invoice")
+    sandbox.control("PATCH", f"procore/requisitions/{invoice['procore_id']}", json={"invoice_number": "INV-EDITED"})
+
+    assert run_at(1)["streams_due"] == 0  # idle: read again 5 hours on (max staleness 6 h, hourly runs)
+    due_in_time = run_at(5)
+    assert due_in_time["streams_due"] == 4 * first["projects"] and due_in_time["updated_subcontractor_invoice"] == 1
+    assert run_at(6)["streams_due"] == 1  # the stream that changed is read every run for a while
+    assert run_at(7)["streams_due"] == 1
