@@ -4,7 +4,7 @@ duplicates, on-demand work keeps its reserve, and a 429 from a small budget stop
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from collections import Counter
 
 import pytest
@@ -114,8 +114,8 @@ def test_an_integration_is_synced_per_its_schedule(sandbox, store, integration):
                     erp_conn_id="e", sync_schedule="daily", max_staleness_hours=6)
 
 
-def test_idle_streams_wait_for_their_staleness_and_changed_ones_are_read_every_run(sandbox, store, integration,
-                                                                                    monkeypatch):
+def test_idle_streams_are_read_round_robin_within_the_staleness_and_changed_ones_every_run(
+        sandbox, store, integration, monkeypatch):
     monkeypatch.setattr("erp_sync.sync.exporter.READ_AHEAD_SHARE", 0)  # only what is due
     start = utcnow()
 
@@ -123,14 +123,23 @@ def test_idle_streams_wait_for_their_staleness_and_changed_ones_are_read_every_r
         return Counter(export_integration(store, integration, f"h{hours}", clock=lambda: start + timedelta(hours=hours))
                        ["counts"])
 
+    def read_at(project_id: int) -> datetime:
+        return next(row["read_at"] for row in store.rows("project_streams_of_integration", integration_id=integration["id"])
+                    if row["project_id"] == project_id and row["stream"] == "requisitions")
+
     first = run_at(0)
-    assert first["streams_due"] == first["streams_read"] == 4 * first["projects"]
+    streams = 4 * first["projects"]
+    assert first["streams_due"] == first["streams_read"] == streams
     invoice = next(row for row in store.rows("active_links", integration_id=integration["id"])
                    if row["record_type"] == "subcontractor_invoice")
     sandbox.control("PATCH", f"procore/requisitions/{invoice['procore_id']}", json={"invoice_number": "INV-EDITED"})
 
-    assert run_at(1)["streams_due"] == 0  # idle: read again 5 hours on (max staleness 6 h, hourly runs)
-    due_in_time = run_at(5)
-    assert due_in_time["streams_due"] == 4 * first["projects"] and due_in_time["updated_subcontractor_invoice"] == 1
-    assert run_at(6)["streams_due"] == 1  # the stream that changed is read every run for a while
-    assert run_at(7)["streams_due"] == 1
+    # idle streams: read again within 5 hours (max staleness 6 h, hourly runs), a fifth of them each hour
+    hours = [run_at(hour) for hour in range(1, 6)]
+    pace = -(-streams // 5)
+    assert all(pace <= counts["streams_due"] <= pace + 1 for counts in hours)  # and the changed one, once caught
+    assert sum(counts["streams_read"] for counts in hours) >= streams
+    caught = next(hour for hour, counts in enumerate(hours, start=1) if counts["updated_subcontractor_invoice"])
+    assert read_at(invoice["procore_project_id"]) == start + timedelta(hours=caught)
+    run_at(caught + 1)  # a stream that changed is read every run for a while
+    assert read_at(invoice["procore_project_id"]) == start + timedelta(hours=caught + 1)

@@ -47,12 +47,15 @@ class StreamState:
     changed_at: datetime | None = None
     resume: Resume | None = None
 
+    def idle(self, now: datetime) -> bool:
+        """Read before and not changed lately."""
+        return self.read_at is not None and not (self.changed_at is not None and now - self.changed_at < ACTIVE_FOR)
+
     def deadline(self, now: datetime, period: timedelta, idle: timedelta) -> datetime | None:
         """When this stream must be read next; None for one never read, which is due at once."""
         if self.read_at is None:
             return None
-        active = self.changed_at is not None and now - self.changed_at < ACTIVE_FOR
-        return self.read_at + (period if active else idle)
+        return self.read_at + (idle if self.idle(now) else period)
 
 
 def intervals(integration: dict) -> tuple[timedelta, timedelta]:
@@ -76,19 +79,27 @@ class ReadingPlan:
         each project's streams in their order: commitments before what belongs to them); and what it may
         read ahead with spare budget, least recently read first."""
         legacy = {stream.name: self.store.watermark(self.integration["id"], stream.bookmark) for stream in STREAMS}
-        due, ahead = [], []
+        due, idle, ahead = [], [], []
+        never = datetime.min.replace(tzinfo=self.now.tzinfo)
         for project_id in projects:
             for stream in STREAMS:
                 state = self.states.get((project_id, stream.name)) or StreamState(
                     project_id, stream, bookmark=as_time(legacy[stream.name]))  # bookmarks of the per-stream era
                 deadline = state.deadline(self.now, self.period, self.idle)
                 if state.resume is not None or deadline is None or deadline <= self.now + SLACK:
-                    due.append((state.resume is None, deadline or datetime.min.replace(tzinfo=self.now.tzinfo), state))
+                    due.append((state.resume is None, deadline or never, state))
                 else:
-                    ahead.append((state.read_at, state))
-        # a stable sort: equal deadlines keep the project's streams together and in order
-        due.sort(key=lambda item: item[:2])
+                    ahead.append((state.read_at, deadline, state))
+                if state.idle(self.now):
+                    idle.append(state)
         ahead.sort(key=lambda item: item[0])
+        # Idle streams are read round-robin at the pace that keeps each within its interval, so that
+        # the streams of a first sync, read within a few hours, do not fall due all in one hour later.
+        quota = -(-len(idle) * self.period // self.idle) - sum(state.idle(self.now) for *_, state in due)
+        paced = [item for item in ahead if item[0] + self.period <= self.now + SLACK][:max(0, quota)]
+        ahead = [item for item in ahead if item not in paced]
+        due += [(True, deadline, state) for _read_at, deadline, state in paced]
+        due.sort(key=lambda item: item[:2])  # stable: equal deadlines keep a project's streams together, in order
         return [item[-1] for item in due], [item[-1] for item in ahead]
 
     def stopped(self, state: StreamState, resume: Resume) -> None:
