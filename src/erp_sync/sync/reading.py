@@ -5,7 +5,8 @@ call per project and stream. Each project-stream keeps its own bookmark, when it
 it last changed, and, if a run stopped inside it, where to resume. A run reads what is due, earliest
 deadline first: a read that stopped half-way resumes first; a stream that changed in the last
 ``ACTIVE_FOR`` is due every run; an idle one once per idle interval, chosen so that a change waits
-at most the integration's ``max_staleness_hours`` (at most a day) even in an idle project.
+at most the integration's ``max_staleness_hours`` (at most a day) even in an idle project. Idle
+streams are read round-robin, least recently read first, at the pace the interval needs.
 """
 
 from __future__ import annotations
