@@ -52,7 +52,7 @@ class Hours:
     """Runs the sync at each scaled hour's tick, as the hourly DAG would (a run that overruns skips ticks)."""
 
     def __init__(self, hour_seconds: float):
-        self.hour, self.start, self.runs = hour_seconds, time.monotonic(), []
+        self.hour, self.start = hour_seconds, time.monotonic()
 
     def wait_for_tick(self, store: Store) -> None:
         """The next tick, and the sandbox's window reset (rounded up to a whole second, which a scaled hour
@@ -177,7 +177,8 @@ class Changes:
             field = "invoice_number" if table == "requisitions" else "title"
             value = f"{row.get(field) or 'changed'} r{self.rng.randrange(10**6)}"[:90]
             edited = self.sandboxes.control("PATCH", f"procore/{table}/{row['id']}", json={field: value}).json()
-            self.pending[row["id"]] = (self.clock(), datetime.fromisoformat(edited["updated_at"].replace("Z", "+00:00")))
+            updated_at = datetime.fromisoformat(edited["updated_at"].replace("Z", "+00:00"))
+            self.pending[row["id"]] = (self.clock(), updated_at)
 
     def exported(self) -> None:
         seen = {row["procore_id"]: row["procore_updated_at"]

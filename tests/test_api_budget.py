@@ -41,7 +41,8 @@ def wait_for_next_window(store) -> None:
 
 
 def test_a_spent_share_stops_and_resumes_without_loss_or_duplicates(sandbox, store, integration, monkeypatch):
-    sandbox.reset(projects=4, commitments_per_project=4, change_orders_per_project=2, invoices_per_project=9, companies=1)
+    sandbox.reset(projects=4, commitments_per_project=4, change_orders_per_project=2, invoices_per_project=9,
+                  companies=1)
     monkeypatch.setattr(ProcoreHook, "per_page", 2)  # several pages per stream: stops fall inside streams too
     monkeypatch.setattr("erp_sync.sync.exporter.READ_AHEAD_SHARE", 0)  # each stream read once in this pass
     small_window(sandbox)
@@ -124,7 +125,8 @@ def test_idle_streams_are_read_round_robin_within_the_staleness_and_changed_ones
                        ["counts"])
 
     def read_at(project_id: int) -> datetime:
-        return next(row["read_at"] for row in store.rows("project_streams_of_integration", integration_id=integration["id"])
+        rows = store.rows("project_streams_of_integration", integration_id=integration["id"])
+        return next(row["read_at"] for row in rows
                     if row["project_id"] == project_id and row["stream"] == "requisitions")
 
     first = run_at(0)

@@ -70,8 +70,8 @@ class ProcoreBudget:
 
     def spent_message(self, window: dict) -> str:
         return (f"the sync's share of Procore's rate window is spent ({window['sync_calls']} of "
-                f"{int(self.share * window['rate_limit'])} calls; {window['remaining']} of {window['rate_limit']} left, "
-                "kept for on-demand work); it resumes in the next window")
+                f"{int(self.share * window['rate_limit'])} calls; {window['remaining']} of {window['rate_limit']} "
+                "left, kept for on-demand work); it resumes in the next window")
 
     def window(self) -> dict | None:
         return self.store.one("budget_of_connection", conn_id=self.conn_id)
