@@ -104,8 +104,9 @@ class Exporter:
         return window is None or window["sync_calls"] < READ_AHEAD_SHARE * window["rate_limit"]
 
     def changed_since(self, record: ProcoreRecord, bookmark: datetime | None) -> bool:
-        """Changed in Procore since the last read (our own write-back of the ERP reference aside)."""
-        if bookmark is None or record.updated_at <= bookmark:
+        """Changed in Procore since the last read (our own write-back of the ERP reference aside).
+        Procore's times have whole seconds: a change in the second the last read started counts."""
+        if bookmark is None or record.updated_at < bookmark.replace(microsecond=0):
             return False
         link = self.book.get(record.record_type, record.id)
         return link is None or link.procore_updated_at != record.updated_at
