@@ -30,6 +30,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/hourly_sync.py
 	$(BIN)/python benchmarks/payment_import.py
 	$(BIN)/python benchmarks/sage_sync.py
+	$(BIN)/python benchmarks/api_budget.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)

@@ -22,6 +22,16 @@ reason. Each integration is its own mapped task group (one per ERP kind, so each
 pool); each step's counts and API calls go to the task log and to `sync_runs`. A successful
 refresh emits the `erp_sync_hourly_sync` asset, which starts the payment import and the unlink
 queue for that integration.
+
+**Schedule and API budget.** The DAG runs every hour and syncs the integrations that are due by
+their own schedule (`sync_schedule`: hourly, every 2 hours, every 4 hours, daily, or never, which
+syncs on demand only), plus any whose last run left work for a later window; the others are skipped.
+A run triggered by hand syncs every enabled integration, whatever its schedule.
+The export spends at most the Procore connection's `sync_share` of each rate window (default 70 %),
+keeping the rest for on-demand work; when the share is spent it stops between records, keeps its
+position and ends successfully with what it left for later (`streams_left_for_later`). Each
+project-stream is read when due: every run if it changed in the last 6 hours, otherwise often enough
+that no change waits longer than the integration's `max_staleness_hours`.
 """
 
 from airflow.sdk import dag, get_current_context, task, task_group
@@ -53,9 +63,13 @@ def erp_hourly_sync():
     def integrations_of(kind: str):
         @task(task_id=f"{kind}_integrations")
         def integrations() -> list[dict]:
-            from erp_sync.store import Store
+            from erp_sync.jobs.hourly_sync import due_for_sync
+            from erp_sync.store import Store, utcnow
 
-            return [row for row in Store.from_connection().integrations() if row["erp_kind"] == kind]
+            store = Store.from_connection()
+            on_demand = get_current_context()["dag_run"].run_type != "scheduled"  # a person asked: sync them all
+            return [row for row in store.integrations()
+                    if row["erp_kind"] == kind and (on_demand or due_for_sync(store, row, utcnow()))]
 
         return integrations()
 

@@ -149,6 +149,13 @@ class RateWindow:
         self._window_start: dict[str, float] = {}
         self._used: Counter[str] = Counter()
         self._recent: dict[str, deque[float]] = {}
+        self._spent: list[tuple[str, float, int]] = []  # (client, window start, calls admitted) of past windows
+
+    def windows(self) -> list[dict]:
+        """Every window so far and the calls it admitted per client, the current one last."""
+        with self._lock:
+            current = [(client, start, self._used[client]) for client, start in self._window_start.items()]
+            return [{"client": client, "start": start, "calls": calls} for client, start, calls in self._spent + current]
 
     def take(self, client: str) -> tuple[bool, int, int]:
         """Spend one call: (allowed, remaining in the window, epoch second the window resets)."""
@@ -156,6 +163,8 @@ class RateWindow:
         with self._lock:
             start = self._window_start.get(client)
             if start is None or now - start >= self.window_seconds:
+                if start is not None:
+                    self._spent.append((client, start, self._used[client]))
                 start = self._window_start[client] = now
                 self._used[client] = 0
             reset = math.ceil(start + self.window_seconds)

@@ -505,6 +505,13 @@ def control_router(state: ProcoreState, rate: RateWindow) -> APIRouter:
         rate.configure(settings.limit, settings.window_seconds, settings.spike_limit, settings.spike_seconds)
         return settings
 
+    @router.get("/rate_limit")
+    def rate_windows() -> dict[str, Any]:
+        """The budget's settings and the calls each window admitted (what the benchmarks measure)."""
+        settings = RateLimitSettings(limit=rate.limit, window_seconds=rate.window_seconds,
+                                     spike_limit=rate.spike_limit, spike_seconds=rate.spike_seconds)
+        return settings.model_dump() | {"windows": rate.windows()}
+
     @router.get("/{table}")
     def dump(table: str) -> list[dict[str, Any]]:
         with state.lock:

@@ -54,8 +54,9 @@ def store_at(tmp_path: Path, revision: str, *statements: str) -> Store:
 
 
 def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
-    store = store_at(tmp_path, "0001")
-    store.save_integration(ACME)
+    store = store_at(tmp_path, "0001",  # as the first version wrote it: later columns do not exist yet
+                     "INSERT INTO integrations (name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id) "
+                     "VALUES ('acme-acumatica', 'procore_default', 42, 'acumatica', 'acumatica_default')")
     store.upgrade()
     assert [row["name"] for row in store.integrations()] == ["acme-acumatica"]
     assert {"procore_json", "erp_condition"} <= {c["name"] for c in sa.inspect(store.engine).get_columns("record_links")}

@@ -13,8 +13,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import requests
 import tenacity
@@ -47,6 +48,33 @@ class RetryableResponse(Exception):
     def __init__(self, response: requests.Response):
         super().__init__(f"{response.request.method} {response.url} answered {response.status_code}")
         self.response = response
+
+
+class BudgetSpent(Exception):
+    """The caller's share of the vendor's rate window is spent: stop and resume in a later window."""
+
+
+@dataclass(frozen=True)
+class RateReading:
+    """What one answer said about the rate window: its budget, what is left, when it resets (epoch s)."""
+
+    limit: int
+    remaining: int
+    reset: int
+    status: int
+
+    @property
+    def spike(self) -> bool:
+        """A 429 with budget left: the short spike window refused it, a wait of seconds fixes that."""
+        return self.status == 429 and self.remaining > 0
+
+
+class RateMeter(Protocol):
+    """Shares a vendor's rate budget between callers; both methods may raise ``BudgetSpent``."""
+
+    def admit(self) -> None: ...
+
+    def observe(self, reading: RateReading) -> None: ...
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -86,6 +114,7 @@ class VendorHook(HttpHook):
 
     vendor: ClassVar[str]
     settings_extras: ClassVar[tuple[str, ...]] = ()
+    rate_limit_header: ClassVar[str | None] = None
     rate_remaining_header: ClassVar[str | None] = None
     rate_reset_header: ClassVar[str | None] = None
     max_attempts: ClassVar[int] = 8
@@ -98,6 +127,7 @@ class VendorHook(HttpHook):
         self.calls: Counter[str] = Counter()
         self._session: requests.Session | None = None
         self._paused_until = 0.0
+        self.meter: RateMeter | None = None
 
     @cached_property
     def connection(self):
@@ -161,15 +191,21 @@ class VendorHook(HttpHook):
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _send(self, method, endpoint, params, json, data, headers, auth) -> requests.Response:
+        url = endpoint if endpoint.startswith(("http://", "https://")) else self.url_from_endpoint(endpoint)
+        metered = self.meter is not None and self.metered(url)
+        if metered:
+            self.meter.admit()
         self._pace()
         session = self.session()
-        url = endpoint if endpoint.startswith(("http://", "https://")) else self.url_from_endpoint(endpoint)
         request = requests.Request(method, url, params=params, json=json, data=data,
                                    headers=self.default_request_headers() | dict(headers or {}), auth=auth)
         self.calls[method] += 1
         response = self.run_and_check(session, session.prepare_request(request),
                                       {"check_response": False, "timeout": self.timeout_seconds})
         self._note_rate_limit(response)
+        reading = self.rate_reading(response)
+        if metered and reading is not None:
+            self.meter.observe(reading)
         if response.status_code in NOT_PROCESSED_STATUSES or response.status_code in SERVER_ERRORS:
             raise RetryableResponse(response)
         problem = self.error_in(response)
@@ -184,6 +220,10 @@ class VendorHook(HttpHook):
 
     def default_request_headers(self) -> dict[str, str]:
         return {"Accept": "application/json"}
+
+    def metered(self, url: str) -> bool:
+        """Whether a call to this URL spends the rate budget (sign-ins usually do not)."""
+        return True
 
     def reauthenticate(self) -> bool:
         """Drop an expired or revoked session/token; True if a new one will be used on the next call."""
@@ -232,6 +272,14 @@ class VendorHook(HttpHook):
             return None
         reset = response.headers.get(self.rate_reset_header)
         return float(reset) - time.time() if reset and reset.isdigit() else None
+
+    def rate_reading(self, response: requests.Response) -> RateReading | None:
+        names = (self.rate_limit_header, self.rate_remaining_header, self.rate_reset_header)
+        values = [response.headers.get(name) if name else None for name in names]
+        if not all(value and value.isdigit() for value in values):
+            return None
+        limit, remaining, reset = map(int, values)
+        return RateReading(limit, remaining, reset, response.status_code)
 
     def _note_rate_limit(self, response: requests.Response) -> None:
         if not (self.rate_remaining_header and self.rate_reset_header):

@@ -68,7 +68,8 @@ class ProcoreHook(VendorHook):
     vendor = "procore"
     conn_type = "http"
     hook_name = "Procore"
-    settings_extras: ClassVar[tuple[str, ...]] = ("token_url", "authorize_url")
+    settings_extras: ClassVar[tuple[str, ...]] = ("token_url", "authorize_url", "sync_share")
+    rate_limit_header = "X-Rate-Limit-Limit"
     rate_remaining_header = "X-Rate-Limit-Remaining"
     rate_reset_header = "X-Rate-Limit-Reset"
     per_page: ClassVar[int] = 100
@@ -125,6 +126,9 @@ class ProcoreHook(VendorHook):
         """``GET /me`` with a person's own token: Procore says who they are (``id``, ``login``, ``name``)."""
         return self.request("GET", f"{API}/me", auth=BearerToken(lambda: (access_token, 60))).json()
 
+    def metered(self, url: str) -> bool:
+        return url != self.token_url  # tokens come from the login host, outside the API's budget
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", f"{API}/{path}", params=params).json()
 
@@ -133,12 +137,18 @@ class ProcoreHook(VendorHook):
 
     def paginate(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every row of a list, page by page, following the ``Link`` header's ``next``."""
+        for _page, rows in self.pages(path, **params):
+            yield from rows
+
+    def pages(self, path: str, first_page: int = 1, **params: Any) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """A list's pages from ``first_page`` on, each with its number (where a stopped read resumes)."""
         url: str | None = f"{API}/{path}"
-        query: dict[str, Any] | None = {**params, "page": 1, "per_page": self.per_page}
+        query: dict[str, Any] | None = {**params, "page": first_page, "per_page": self.per_page}
+        page = first_page
         while url:
             response = self.request("GET", url, params=query)
-            yield from response.json()
-            url, query = response.links.get("next", {}).get("url"), None
+            yield page, response.json()
+            url, query, page = response.links.get("next", {}).get("url"), None, page + 1
 
     def check(self) -> dict[str, int]:
         """The credentials work and reach the integration's company."""

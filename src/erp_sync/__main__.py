@@ -9,7 +9,7 @@ import sys
 from pydantic import ValidationError
 
 from erp_sync.identity import map_role
-from erp_sync.models import ErpKind, Integration
+from erp_sync.models import ErpKind, Integration, SyncSchedule
 from erp_sync.reports import recent_runs
 from erp_sync.runs import close_dead_runs
 from erp_sync.store import STORE_CONN_ID, Store
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--erp-kind", required=True, choices=[kind.value for kind in ErpKind])
     add.add_argument("--erp-conn-id", required=True)
     add.add_argument("--disabled", action="store_true")
+    add.add_argument("--sync-schedule", default=SyncSchedule.HOURLY.value, choices=[s.value for s in SyncSchedule])
+    add.add_argument("--max-staleness-hours", type=int, default=6,
+                     help="the longest a change in Procore may wait for the sync (1 to 24; default 6)")
     commands.add_parser("integrations", help="list the enabled integrations")
     runs = commands.add_parser("runs", help="recent runs: status, time, API calls per vendor, counts")
     runs.add_argument("--limit", type=int, default=20)
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             integration = Integration(name=args.name, procore_conn_id=args.procore_conn_id,
                                       procore_company_id=args.procore_company_id, erp_kind=args.erp_kind,
-                                      erp_conn_id=args.erp_conn_id, enabled=not args.disabled)
+                                      erp_conn_id=args.erp_conn_id, enabled=not args.disabled,
+                                      sync_schedule=args.sync_schedule, max_staleness_hours=args.max_staleness_hours)
         except ValidationError as error:
             print(f"integration not saved: {error}", file=sys.stderr)
             return 2
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for row in store.integrations():
             print(f"{row['id']:>4}  {row['name']:<30} procore={row['procore_conn_id']}/{row['procore_company_id']} "
-                  f"erp={row['erp_kind']}/{row['erp_conn_id']}")
+                  f"erp={row['erp_kind']}/{row['erp_conn_id']} schedule={row['sync_schedule']} "
+                  f"staleness<={row['max_staleness_hours']}h")
     return 0
 
 

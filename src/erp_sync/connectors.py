@@ -9,6 +9,7 @@ from erp_connectors.quickbooks import QuickBooksHook
 from erp_connectors.sage100 import Sage100Hook
 from erp_connectors.sage300 import Sage300Hook
 from erp_connectors.sage_sql import SageSqlHook
+from erp_sync.budget import ProcoreBudget, Work, sync_share
 from erp_sync.erps.acumatica import AcumaticaAdapter
 from erp_sync.erps.base import ErpAdapter
 from erp_sync.erps.quickbooks import QuickBooksAdapter
@@ -26,8 +27,11 @@ ERP_ADAPTERS: dict[ErpKind, type[ErpAdapter]] = {
 SQL_HOOKS = {ErpKind.SAGE_300_CRE: Sage300Hook, ErpKind.SAGE_100_CONTRACTOR: Sage100Hook}
 
 
-def procore_hook(integration: dict) -> ProcoreHook:
-    return ProcoreHook(integration["procore_conn_id"], integration["procore_company_id"])
+def procore_hook(integration: dict, store: Store, work: Work) -> ProcoreHook:
+    """A Procore hook whose calls count against the connection's shared budget as ``work``."""
+    hook = ProcoreHook(integration["procore_conn_id"], integration["procore_company_id"])
+    hook.meter = ProcoreBudget(store, hook.http_conn_id, work, sync_share(hook.extras))
+    return hook
 
 
 def erp_hook(integration: dict, store: Store) -> VendorHook | SageSqlHook:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 class ErpKind(StrEnum):
@@ -26,6 +26,20 @@ _DISPLAY_NAMES = {
     ErpKind.SAGE_300_CRE: "Sage 300 CRE®",
     ErpKind.SAGE_100_CONTRACTOR: "Sage 100 Contractor®",
 }
+
+class SyncSchedule(StrEnum):
+    """How often an integration's hourly sync runs, as Procore offers it; ``never`` syncs on demand only."""
+
+    HOURLY = "hourly"
+    EVERY_2_HOURS = "every_2_hours"
+    EVERY_4_HOURS = "every_4_hours"
+    DAILY = "daily"
+    NEVER = "never"
+
+    @property
+    def hours(self) -> int | None:
+        return {"hourly": 1, "every_2_hours": 2, "every_4_hours": 4, "daily": 24}.get(self.value)
+
 
 CONN_ID = Field(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.\-]+$")
 
@@ -51,6 +65,18 @@ class Integration(BaseModel):
     erp_kind: ErpKind
     erp_conn_id: str = CONN_ID
     enabled: bool = True
+    sync_schedule: SyncSchedule = SyncSchedule.HOURLY
+    max_staleness_hours: int = Field(default=6, ge=1, le=24, description=(
+        "the longest a change in Procore may wait before the sync reads it; every project is read at least "
+        "this often, and at least once a day"))
+
+    @model_validator(mode="after")
+    def staleness_fits_the_schedule(self) -> Integration:
+        hours = self.sync_schedule.hours
+        if hours is not None and self.max_staleness_hours < hours:
+            raise ValueError(f"a sync that runs {self.sync_schedule.value.replace('_', ' ')} cannot keep changes "
+                             f"fresher than {hours} hour(s): raise max_staleness_hours to at least {hours}")
+        return self
 
 
 class RecordType(StrEnum):

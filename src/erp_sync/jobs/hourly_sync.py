@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
+from erp_sync.models import SyncSchedule
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
@@ -11,23 +18,48 @@ from erp_sync.sync.refresher import refresh_links
 
 EXPORT_JOB = "hourly_export"
 REFRESH_JOB = "hourly_refresh"
+SCHEDULE_SLACK = timedelta(minutes=15)  # an hourly tick a little early still counts as an hour later
 
 
 class SyncIncomplete(Exception):
     """Some records met a transient failure; their links say so and a retry finishes them."""
 
 
-def export_integration(store: Store, integration: dict, airflow_run_id: str | None) -> dict:
+def due_for_sync(store: Store, integration: dict, now: datetime) -> bool:
+    """Whether the hourly DAG syncs this integration now: per its schedule (``never``: on demand only),
+    or at once while an earlier run left work for a later window."""
+    hours = SyncSchedule(integration["sync_schedule"]).hours
+    if hours is None:
+        return False
+    last = store.one("last_finished_run", integration_id=integration["id"], job=EXPORT_JOB)
+    if last is None or json.loads(last["counts_json"]).get("stopped_for_budget"):
+        return True
+    return now - last["started_at"] >= timedelta(hours=hours) - SCHEDULE_SLACK
+
+
+def export_integration(store: Store, integration: dict, airflow_run_id: str | None,
+                       clock: Callable[[], datetime] = utcnow) -> dict:
+    """Export what is due; a spent budget share ends the run successfully, with what it left for later
+    in its counts (``stopped_for_budget``, ``streams_left_for_later``, ``write_backs_left_for_later``)."""
     with tracked_run(store, EXPORT_JOB, integration, airflow_run_id) as run:
-        procore, adapter = procore_hook(integration), erp_adapter(integration, store)
+        procore, adapter = procore_hook(integration, store, Work.SYNC), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
         book = LinkBook(store, integration["id"], actor=f"{EXPORT_JOB}:{airflow_run_id}")
-        exporter = Exporter(store, integration["id"], procore, adapter, book, run.counts)
+        exporter = Exporter(store, integration, procore, adapter, book, run.counts, clock)
         exporter.run()
+        note_budget(run.counts, procore.meter.window())
         if exporter.deferred:
             raise SyncIncomplete(f"{len(exporter.deferred)} record(s) met a transient failure and wait for the "
                                  f"retry: {'; '.join(exporter.deferred[:5])}")
     return run.summary()
+
+
+def note_budget(counts: Counter[str], window: dict | None) -> None:
+    """What the Procore connection's current rate window holds, for the run's record and log."""
+    if window:
+        counts.update({"procore_window_limit": window["rate_limit"], "procore_window_sync_calls": window["sync_calls"],
+                       "procore_window_on_demand_calls": window["on_demand_calls"],
+                       "procore_window_remaining": window["remaining"]})
 
 
 def refresh_integration(store: Store, integration: dict, airflow_run_id: str | None) -> dict:

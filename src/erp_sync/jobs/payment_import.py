@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from erp_connectors.base import BudgetSpent
+from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.identity import ProcoreAccounts
 from erp_sync.runs import tracked_run
@@ -32,7 +34,8 @@ def import_payments(store: Store, integration: dict, airflow_run_id: str | None,
                     requested_by: int | None = None) -> dict:
     """``requested_by`` is the Procore user behind an on-demand run; Procore is asked whether they may."""
     with tracked_run(store, JOB, integration, airflow_run_id) as run:
-        procore, adapter = procore_hook(integration), erp_adapter(integration, store)
+        work = Work.SYNC if requested_by is None else Work.ON_DEMAND  # after a sync it is scheduled work
+        procore, adapter = procore_hook(integration, store, work), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
         if requested_by is not None:
             refusal = procore.payment_sync_refusal(requested_by)
@@ -42,7 +45,11 @@ def import_payments(store: Store, integration: dict, airflow_run_id: str | None,
         actor = f"{JOB}:{airflow_run_id}" + (f" for Procore user {requested_by}" if requested_by else "")
         importer = PaymentImporter(store, integration["id"], procore, adapter,
                                    LinkBook(store, integration["id"], actor), run.counts, actor)
-        importer.run()
+        try:
+            importer.run()
+        except BudgetSpent as spent:  # the import repeats harmlessly: the next one writes what this one left
+            run.counts["left_for_later"] = 1
+            log.info("Payment import for %s stopped: %s", integration["name"], spent)
         for mismatch in importer.mismatches:
             log.warning("Invoice number mismatch for %s: %s", integration["name"], mismatch)
     return run.summary()

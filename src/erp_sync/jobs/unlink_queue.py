@@ -14,6 +14,7 @@ import socket
 from datetime import timedelta
 
 from erp_connectors.base import VendorApiError
+from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.models import integration_name
 from erp_sync.runs import tracked_run
@@ -120,7 +121,7 @@ def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
 def drain_integration(store: Store, integration: dict, run_id: str | None) -> dict:
     worker, actor = worker_name(run_id), f"{JOB}:{run_id}"
     with tracked_run(store, JOB, integration, run_id) as run:
-        procore, adapter = procore_hook(integration), erp_adapter(integration, store)
+        procore, adapter = procore_hook(integration, store, Work.ON_DEMAND), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
         unlinker = Unlinker(store, integration, procore, adapter, actor)
         spellings = store.unlink_request_names().get(integration["name"], [])

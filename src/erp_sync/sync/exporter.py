@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import requests
 
-from erp_connectors.base import RetryableResponse, VendorApiError
+from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, RecordType
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
+from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamState, as_time
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
 log = logging.getLogger(__name__)
@@ -35,29 +37,82 @@ PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried aga
 @dataclass
 class Exporter:
     store: Store
-    integration_id: int
+    integration: dict
     procore: ProcoreHook
     adapter: ErpAdapter
     book: LinkBook
     counts: Counter[str]
+    clock: Callable[[], datetime] = utcnow
     deferred: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped early: its share of Procore's budget is spent
 
     def run(self) -> None:
-        projects = [project["id"] for project in self.procore.projects()]
+        """Read what is due, stop where the budget share ends, then retry what earlier attempts left."""
+        seen: dict[ProcoreStream, set[int]] = {stream: set() for stream in STREAMS}
+        try:
+            projects = [project["id"] for project in self.procore.projects()]
+        except BudgetSpent as spent:
+            self.stop(spent)
+            projects = []
         self.counts["projects"] = len(projects)
+        plan = ReadingPlan(self.store, self.integration, self.clock())
+        due, ahead = plan.due(projects)
+        self.counts["streams_due"] = len(due)
+        for index, state in enumerate(due):
+            if not self.read(plan, state, seen[state.stream]):
+                self.counts["streams_left_for_later"] = len(due) - index
+                break
+            self.counts["streams_read"] += 1
+        for state in ahead:
+            if self.stopped or not self.spare_budget() or not self.read(plan, state, seen[state.stream]):
+                break
+            self.counts["streams_read_ahead"] += 1
         for stream in STREAMS:  # commitments first: CCOs and invoices follow their commitment
-            self.export_stream(stream, projects)
+            self.retry_pending(stream, seen[stream])
+        if self.stopped:
+            self.counts["stopped_for_budget"] = 1
 
-    def export_stream(self, stream: ProcoreStream, projects: list[int]) -> None:
-        bookmark = self.store.watermark(self.integration_id, stream.bookmark)
-        since = datetime.fromisoformat(bookmark) if bookmark else None
-        started = utcnow()
-        seen: set[int] = set()
-        for project_id in projects:
-            for record in stream.read(self.procore, project_id, since, started + CLOCK_SKEW):
-                self.counts[f"read_{record.record_type.value}"] += 1
-                seen.add(record.id)
-                self.handle(record)
+    def read(self, plan: ReadingPlan, state: StreamState, seen: set[int]) -> bool:
+        """One project-stream from its bookmark (or where a stopped read left it); False if the budget
+        stopped it, with its position kept."""
+        resume = state.resume or Resume(since=_iso(state.bookmark), until=(utcnow() + CLOCK_SKEW).isoformat(),
+                                        started=utcnow().isoformat())
+        changed = False
+        # A resumed read starts one page early: records that left the list meanwhile shift the pages
+        # forward, and the ids already handled are skipped, so none is missed and none handled twice.
+        pages = state.stream.pages(self.procore, state.project_id, as_time(resume.since), as_time(resume.until),
+                                   max(1, resume.page - 1))
+        try:
+            for page, records in pages:
+                for record in records:
+                    if record.id <= resume.after_id:
+                        continue
+                    self.counts[f"read_{record.record_type.value}"] += 1
+                    seen.add(record.id)
+                    changed = changed or self.changed_since(record, state.bookmark)
+                    self.handle(record)
+                    resume.after_id = record.id
+                resume.page = page + 1
+        except BudgetSpent as spent:
+            plan.stopped(state, resume)
+            self.stop(spent)
+            return False
+        plan.finished(state, resume, changed)
+        return True
+
+    def spare_budget(self) -> bool:
+        window = self.procore.meter.window()
+        return window is None or window["sync_calls"] < READ_AHEAD_SHARE * window["rate_limit"]
+
+    def changed_since(self, record: ProcoreRecord, bookmark: datetime | None) -> bool:
+        """Changed in Procore since the last read (our own write-back of the ERP reference aside).
+        Procore's times have whole seconds: a change in the second the last read started counts."""
+        if bookmark is None or record.updated_at < bookmark.replace(microsecond=0):
+            return False
+        link = self.book.get(record.record_type, record.id)
+        return link is None or link.procore_updated_at != record.updated_at
+
+    def retry_pending(self, stream: ProcoreStream, seen: set[int]) -> None:
         for link in self.book.of_type(stream.record_type):
             if link.procore_id in seen or not self.awaits_retry(link):
                 continue  # checked before the snapshot is parsed: most links await nothing
@@ -65,7 +120,11 @@ class Exporter:
             if pending is not None and pending.stream is stream:
                 self.counts["retried"] += 1
                 self.handle(pending)
-        self.store.set_watermark(self.integration_id, stream.bookmark, started.isoformat())
+
+    def stop(self, spent: BudgetSpent) -> None:
+        if self.stopped is None:
+            self.stopped = str(spent)
+            log.info("Stopping the sync for this window: %s", spent)
 
     @staticmethod
     def awaits_retry(link: Link) -> bool:
@@ -93,6 +152,9 @@ class Exporter:
                 raise
             refusal = self.adapter.refusal(error, record, updating=link is not None and link.in_erp)
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
+        except BudgetSpent as spent:  # the link waits, BLUE, for the write-back; the next run retries it
+            self.counts["write_backs_left_for_later"] += 1
+            self.stop(spent)
         except TRANSIENT as error:
             self.counts["deferred"] += 1
             self.deferred.append(f"{record.record_type.value} {record.id}: {error}")
@@ -210,3 +272,8 @@ class Exporter:
                        procore_json=record.snapshot(), procore_updated_at=record.updated_at)
         self.counts[f"red_{refusal.reason_code}"] += 1
         log.info("RED %s %s: %s", record.record_type.value, record.number, refusal.message)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+

@@ -38,13 +38,14 @@ class ProcoreStream:
     def bookmark(self) -> str:
         return f"procore:{self.name}"
 
-    def read(self, procore: ProcoreHook, project_id: int, since: datetime | None,
-             until: datetime) -> Iterator[ProcoreRecord]:
+    def pages(self, procore: ProcoreHook, project_id: int, since: datetime | None, until: datetime,
+              first_page: int = 1) -> Iterator[tuple[int, list[ProcoreRecord]]]:
+        """The project's records changed in ``since``..``until`` (all of them without ``since``), page by page."""
         params: dict[str, Any] = {"project_id": project_id}
         if since is not None:
             params["filters[updated_at]"] = f"{_iso(since - BOOKMARK_OVERLAP)}...{_iso(until)}"
-        for data in procore.paginate(self.list_path.format(project_id=project_id), **params):
-            yield ProcoreRecord(self, data)
+        for page, rows in procore.pages(self.list_path.format(project_id=project_id), first_page, **params):
+            yield page, [ProcoreRecord(self, data) for data in rows]
 
     def write_back(self, procore: ProcoreHook, record: ProcoreRecord, origin_id: str | None,
                    origin_data: str | None) -> datetime:

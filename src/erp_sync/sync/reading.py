@@ -1,0 +1,131 @@
+"""Which project-streams a sync run reads, in what order, and where a stopped read resumes.
+
+Procore lists commitments, CCOs and requisitions per project only, so every read costs at least one
+call per project and stream. Each project-stream keeps its own bookmark, when it was last read, when
+it last changed, and, if a run stopped inside it, where to resume. A run reads what is due, earliest
+deadline first: a read that stopped half-way resumes first; a stream that changed in the last
+``ACTIVE_FOR`` is due every run; an idle one once per idle interval, chosen so that a change waits
+at most the integration's ``max_staleness_hours`` (at most a day) even in an idle project. Idle
+streams are read round-robin, least recently read first, at the pace the interval needs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from erp_sync.models import SyncSchedule
+from erp_sync.store import Store
+from erp_sync.sync.records import STREAM_BY_NAME, STREAMS, ProcoreStream
+
+ACTIVE_FOR = timedelta(hours=6)
+# Spare budget keeps data fresher: after what is due, a run reads streams not yet due (least recently
+# read first) while the sync has used less than this part of the window. A small company is then read
+# in full every run; a large one falls back to the schedule above, and a quiet window stays cheap.
+READ_AHEAD_SHARE = 0.2
+# A run that starts a little early (the scheduler's jitter) still reads what falls due in it.
+SLACK = timedelta(minutes=15)
+
+
+@dataclass
+class Resume:
+    """A read of one project-stream under way: its range, the next page and the last record handled."""
+
+    since: str | None
+    until: str
+    started: str
+    page: int = 1
+    after_id: int = 0
+
+
+@dataclass
+class StreamState:
+    project_id: int
+    stream: ProcoreStream
+    bookmark: datetime | None = None   # the start of the last complete read
+    read_at: datetime | None = None    # by the sync's clock
+    changed_at: datetime | None = None
+    resume: Resume | None = None
+
+    def idle(self, now: datetime) -> bool:
+        """Read before and not changed lately."""
+        return self.read_at is not None and not (self.changed_at is not None and now - self.changed_at < ACTIVE_FOR)
+
+    def deadline(self, now: datetime, period: timedelta, idle: timedelta) -> datetime | None:
+        """When this stream must be read next; None for one never read, which is due at once."""
+        if self.read_at is None:
+            return None
+        return self.read_at + (idle if self.idle(now) else period)
+
+
+def intervals(integration: dict) -> tuple[timedelta, timedelta]:
+    """The run period and how often an idle project-stream is read: a change made just after a read
+    is seen by the first run after the idle interval, within the maximum staleness."""
+    period = timedelta(hours=SyncSchedule(integration["sync_schedule"]).hours or 1)
+    staleness = timedelta(hours=integration["max_staleness_hours"])
+    return period, max(period, staleness - period)
+
+
+class ReadingPlan:
+    def __init__(self, store: Store, integration: dict, now: datetime):
+        self.store, self.integration, self.now = store, integration, now
+        self.period, self.idle = intervals(integration)
+        self.states = {(row["project_id"], row["stream"]): _state(row)
+                       for row in store.rows("project_streams_of_integration", integration_id=integration["id"])
+                       if row["stream"] in STREAM_BY_NAME}
+
+    def due(self, projects: list[int]) -> tuple[list[StreamState], list[StreamState]]:
+        """What this run must read, resumed reads first, then earliest deadline first (project by project,
+        each project's streams in their order: commitments before what belongs to them); and what it may
+        read ahead with spare budget, least recently read first."""
+        legacy = {stream.name: self.store.watermark(self.integration["id"], stream.bookmark) for stream in STREAMS}
+        due, idle, ahead = [], [], []
+        never = datetime.min.replace(tzinfo=self.now.tzinfo)
+        for project_id in projects:
+            for stream in STREAMS:
+                state = self.states.get((project_id, stream.name)) or StreamState(
+                    project_id, stream, bookmark=as_time(legacy[stream.name]))  # bookmarks of the per-stream era
+                deadline = state.deadline(self.now, self.period, self.idle)
+                if state.resume is not None or deadline is None or deadline <= self.now + SLACK:
+                    due.append((state.resume is None, deadline or never, state))
+                else:
+                    ahead.append((state.read_at, deadline, state))
+                if state.idle(self.now):
+                    idle.append(state)
+        ahead.sort(key=lambda item: item[0])
+        # Idle streams are read round-robin at the pace that keeps each within its interval, so that
+        # the streams of a first sync, read within a few hours, do not fall due all in one hour later.
+        quota = -(-len(idle) * self.period // self.idle) - sum(state.idle(self.now) for *_, state in due)
+        paced = [item for item in ahead if item[0] + self.period <= self.now + SLACK][:max(0, quota)]
+        ahead = [item for item in ahead if item not in paced]
+        due += [(True, deadline, state) for _read_at, deadline, state in paced]
+        due.sort(key=lambda item: item[:2])  # stable: equal deadlines keep a project's streams together, in order
+        return [item[-1] for item in due], [item[-1] for item in ahead]
+
+    def stopped(self, state: StreamState, resume: Resume) -> None:
+        state.resume = resume
+        self._save(state)
+
+    def finished(self, state: StreamState, resume: Resume, changed: bool) -> None:
+        state.bookmark, state.read_at, state.resume = as_time(resume.started), self.now, None
+        if changed:
+            state.changed_at = self.now
+        self._save(state)
+
+    def _save(self, state: StreamState) -> None:
+        with self.store.transaction() as tx:
+            tx.execute("save_project_stream", integration_id=self.integration["id"], project_id=state.project_id,
+                       stream=state.stream.name, bookmark=state.bookmark.isoformat() if state.bookmark else None,
+                       read_at=state.read_at, changed_at=state.changed_at,
+                       resume_json=json.dumps(asdict(state.resume)) if state.resume else None)
+
+
+def _state(row: dict) -> StreamState:
+    resume = Resume(**json.loads(row["resume_json"])) if row["resume_json"] else None
+    return StreamState(row["project_id"], STREAM_BY_NAME[row["stream"]], as_time(row["bookmark"]), row["read_at"],
+                       row["changed_at"], resume)
+
+
+def as_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
