@@ -2,9 +2,13 @@
 
 Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, registers the Airflow
 connections and pools, creates the status store with the demo integrations, starts Airflow
-(UI on http://localhost:8080, SQLite, LocalExecutor), unpauses and triggers every DAG through the
-REST API, waits for the runs, prints a summary and keeps running until Ctrl-C.
+(UI on http://127.0.0.1:8080 only, SQLite, LocalExecutor), unpauses and triggers every DAG through
+the REST API, waits for the runs, prints a summary and keeps running until Ctrl-C.
 ``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
+
+The sandboxes are seeded afresh at every start, so every start also begins with a clean status
+store: links kept from an earlier demo would point at records the new sandboxes never held.
+Whatever ends the demo (Ctrl-C, SIGTERM, a closed terminal's SIGHUP, an error) stops what it started.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8700"))
 SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
-AIRFLOW_URL = "http://localhost:8080"
+AIRFLOW_HOST = "127.0.0.1"  # the demo's UI is for this machine only: admin/admin must not face a network
+AIRFLOW_URL = f"http://{AIRFLOW_HOST}:8080"
 USER, PASSWORD = "admin", "admin"
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
 RUN_TIMEOUT_SECONDS = 900
@@ -99,6 +106,7 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__API__HOST": AIRFLOW_HOST,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
@@ -141,11 +149,7 @@ class Demo:
         self.session = requests.Session()
 
     def prepare(self) -> None:
-        AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-        SAGE_DIR.mkdir(exist_ok=True)
-        for office in SAGE_OFFICES.values():
-            office.create()
-        (AIRFLOW_HOME / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+        prepare_state()
         self.start("sandbox", [sys.executable, "-m", "sandbox", "--port", str(SANDBOX_PORT)])
         wait_for(f"{SANDBOX_URL}/procore/openapi.json", "the vendor sandboxes")
         self.airflow("db", "migrate")
@@ -153,15 +157,12 @@ class Demo:
             subprocess.run(["airflow", "connections", "delete", conn_id], env=self.env, capture_output=True)
             self.airflow("connections", "add", conn_id, "--conn-json", json.dumps(fields))
         self.airflow("pools", "import", str(ROOT / "include" / "pools.json"))
-        store = Store.from_url(f"sqlite:///{STORE_FILE}")
-        store.upgrade()
-        for integration in INTEGRATIONS:
-            store.save_integration(integration)
 
     def start(self, name: str, command: list[str]) -> None:
         log = open(AIRFLOW_HOME / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True))
+                                               stderr=subprocess.STDOUT, start_new_session=True,
+                                               preexec_fn=_terminate_with_parent))
         print(f"started {name} (log: {log.name})")
 
     def airflow(self, *args: str) -> None:
@@ -229,8 +230,8 @@ class Demo:
         bills = {}
         for integration in store.integrations():
             links = store.rows("active_links", integration_id=integration["id"])
-            bills[integration["erp_kind"]] = next(row for row in links
-                                                  if row["record_type"] == "subcontractor_invoice" and row["erp_ref"])
+            bills[integration["erp_kind"]] = next(row for row in links if row["record_type"] == "subcontractor_invoice"
+                                                  and row["erp_ref"] and row["erp_amount"] is not None)
         acumatica_bill, quickbooks_bill = bills["acumatica"], bills["quickbooks_online"]
         control = f"{SANDBOX_URL}/control"
         requests.post(f"{control}/acumatica/payments", timeout=30, json={
@@ -255,6 +256,54 @@ class Demo:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def prepare_state() -> None:
+    """The demo's files, as a new start needs them: fresh Sage offices and a clean status store holding
+    the demo integrations (the sandboxes are reseeded at every start, so old links would be stale)."""
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    SAGE_DIR.mkdir(exist_ok=True)
+    for office in SAGE_OFFICES.values():
+        office.create()
+    (AIRFLOW_HOME / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+    stale = [path for path in (STORE_FILE, *(STORE_FILE.with_name(STORE_FILE.name + end) for end in ("-wal", "-shm")))
+             if path.exists()]
+    if stale:
+        print(f"Starting from a clean status store: {STORE_FILE} from an earlier demo is removed (the "
+              "sandboxes start freshly seeded, so its links would point at records they do not hold).")
+    for path in stale:
+        path.unlink()
+    store = Store.from_url(f"sqlite:///{STORE_FILE}")
+    store.upgrade()
+    for integration in INTEGRATIONS:
+        store.save_integration(integration)
+    store.engine.dispose()
+
+
+def _terminate_with_parent() -> None:
+    """In the child, before it runs: even a demo killed outright (SIGKILL) takes it along (Linux)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _exit_on_signal(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def stopping_everything(demo: Demo) -> Iterator[None]:
+    """Whatever ends the demo stops what it started: Ctrl-C, SIGTERM (``kill``, make killed), SIGHUP (the
+    terminal closed) or an error."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
+    try:
+        yield
+    finally:
+        demo.stop()
+        print("stopped everything the demo started")
 
 
 def wait_for(url: str, what: str, timeout: float = 180) -> None:
@@ -299,26 +348,28 @@ def main() -> int:
     once = os.environ.get("DEMO_ONCE") == "1"
     memory = PeakMemory()
     demo = Demo()
-    try:
-        demo.prepare()
-        demo.start("airflow-standalone", ["airflow", "standalone"])
-        wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
-        demo.login()
-        states = demo.run_cycle()
-        states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
-        states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
-        print_summary(states, memory.peak)
-        failed = [dag_id for dag_id, state in states.items() if state != "success"]
-        if once:
-            return 1 if failed else 0
-        print("\nRunning until Ctrl-C ...")
-        signal.pause()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        demo.stop()
-        print(f"stopped everything the demo started (peak memory {memory.stop() / 2**20:.0f} MiB)")
+    with stopping_everything(demo):
+        try:
+            return run(demo, once, memory)
+        except KeyboardInterrupt:
+            return 0
+
+
+def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
+    demo.prepare()
+    demo.start("airflow-standalone", ["airflow", "standalone"])
+    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
+    demo.login()
+    states = demo.run_cycle()
+    states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
+    states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
+    print_summary(states, memory.stop())
+    failed = [dag_id for dag_id, state in states.items() if state != "success"]
+    if once:
+        return 1 if failed else 0
+    print("\nRunning until Ctrl-C ...")
+    signal.pause()
+    return 0
 
 
 if __name__ == "__main__":

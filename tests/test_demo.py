@@ -1,0 +1,105 @@
+"""``make demo``'s own mechanics, without running the demo: a second start on the same checkout, every
+way of stopping it, and where its UI listens."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from erp_sync.store import Store, utcnow
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "AIRFLOW_HOME": str(home)}
+
+
+def prepare_demo_state(home: Path) -> str:
+    code = "from erp_sync.demo import prepare_state; prepare_state()"
+    return subprocess.run([sys.executable, "-c", code], env=demo_env(home), cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_a_second_demo_starts_from_a_clean_store_and_says_so(tmp_path):
+    """The sandboxes are reseeded at every start: links kept from the first demo must not survive into the
+    second (they made ``pay_and_import`` crash on records the new sandboxes never held)."""
+    assert "clean status store" not in prepare_demo_state(tmp_path)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
+    integration = store.integrations()[0]
+    with store.transaction() as tx:
+        tx.execute("insert_link", integration_id=integration["id"], record_type="subcontractor_invoice",
+                   procore_id=424242, procore_project_id=1, procore_number="OLD-1", state="synced", colour="GREEN",
+                   message=None, reason_code=None, procore_json=None, procore_updated_at=None, fingerprint=None,
+                   now=utcnow())
+    assert store.rows("active_links", integration_id=integration["id"])
+    store.engine.dispose()
+
+    said = prepare_demo_state(tmp_path)
+
+    assert "Starting from a clean status store" in said
+    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
+    assert sorted(row["name"] for row in store.integrations()) == [
+        "granite-sage300", "harbor-quickbooks", "prairie-sage100", "summit-acumatica"]
+    assert all(store.rows("active_links", integration_id=row["id"]) == [] for row in store.integrations())
+
+
+SUPERVISE = """
+import signal, sys
+from erp_sync.demo import Demo, stopping_everything
+demo = Demo()
+with stopping_everything(demo):
+    try:
+        demo.start("listener", [sys.executable, "-m", "http.server", sys.argv[1], "--bind", "127.0.0.1"])
+        print("ready", flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+"""
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL],
+                         ids=lambda signum: signal.Signals(signum).name)
+def test_every_way_of_stopping_the_demo_stops_what_it_started(tmp_path, signum):
+    """``kill`` (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT), even SIGKILL: the processes the
+    demo started (each in a session of its own) end and free their ports."""
+    port = free_port()
+    demo = subprocess.Popen([sys.executable, "-c", SUPERVISE, str(port)], env=demo_env(tmp_path), cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    assert demo.stdout.readline().startswith("started listener")
+    assert demo.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 30
+    while not port_open(port):
+        assert time.monotonic() < deadline, "the demo's child never listened"
+        time.sleep(0.1)
+    children = psutil.Process(demo.pid).children(recursive=True)
+    assert children
+
+    demo.send_signal(signum)
+    demo.wait(timeout=60)
+
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [] and not port_open(port)
+
+
+def test_the_demo_ui_listens_on_this_machine_only():
+    from erp_sync.demo import AIRFLOW_URL, airflow_env
+
+    env = airflow_env()
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert AIRFLOW_URL.startswith("http://127.0.0.1:")
+    result = subprocess.run([sys.executable, "-m", "airflow", "config", "get-value", "api", "host"],
+                            env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "127.0.0.1"
