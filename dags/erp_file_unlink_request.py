@@ -4,8 +4,10 @@
 The form for asking that a Procore record be unlinked from its ERP record, so that it can be edited,
 deleted and exported again. Fill in the integration, the record type, the Procore record (its id,
 or its project id and its number as you see it in Procore) and who is asking (a Procore user id).
-The request is checked, written to `unlink_requests` (the same table people may type rows into)
-and the unlink queue starts at once. Who filed it is taken from your Airflow login.
+The request is checked before anything is written: an integration that does not exist or is switched
+off, or a record that integration never synced, fails the run with the sentence saying so (the same
+words the queue answers a typed row with). A good request is written to `unlink_requests` (the same
+table people may type rows into) and the unlink queue starts at once. Who filed it is taken from your Airflow login.
 
 The queue answers in the request's row: GREEN `Successfully Unlinked`, or RED with what to do first
 (for example `The requisition is still in Acumatica Cloud ERP. Please delete it before retrying.`).
@@ -13,7 +15,7 @@ The queue answers in the request's row: GREEN `Successfully Unlinked`, or RED wi
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
+from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED, refusal
 
 
 @dag(
@@ -42,9 +44,8 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
 def erp_file_unlink_request():
     @task(outlets=[UNLINK_REQUESTED])
     def file_request() -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from erp_sync.store import Store
+        from erp_sync.unlink import Refused
         from erp_sync.unlink import file_request as write_request
 
         context = get_current_context()
@@ -53,8 +54,8 @@ def erp_file_unlink_request():
         filed_by = getattr(context["dag_run"], "triggering_user_name", None)
         try:
             request_id = write_request(Store.from_connection(), fields, filed_by)
-        except ValueError as problem:
-            raise AirflowFailException(str(problem)) from problem
+        except Refused as refused:
+            raise refusal(str(refused)) from None
         return {"request_id": request_id, "filed_by": filed_by}
 
     file_request()

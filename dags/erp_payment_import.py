@@ -27,6 +27,7 @@ from erp_sync.airflow_defaults import (
     fail_fast_on_refusals,
     map_on_each_site,
     on_site,
+    refusal,
 )
 
 
@@ -42,16 +43,15 @@ from erp_sync.airflow_defaults import (
         "requested_by": Param(None, type=["null", "integer"], minimum=1, title="Requested by (Procore user id)",
                               description="Who is asking. Required when you trigger it by hand; Procore is asked "
                                           "whether this user may sync payments on demand."),
-        "integration": Param("", type="string", maxLength=100, title="Integration",
+        "integration": Param(None, type=["null", "string"], maxLength=100, title="Integration",
                              description="The integration's name (python -m erp_sync integrations); blank for all."),
     },
 )
 def erp_payment_import():
     @task
     def integrations_to_import(site: str) -> list[dict]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from erp_sync.store import Store
+        from erp_sync.unlink import no_such_integration
 
         context = get_current_context()
         integrations = Store.from_connection().integrations()
@@ -61,12 +61,12 @@ def erp_payment_import():
             return on_site(site, [dict(row, requested_by=None) for row in integrations if row["name"] in synced])
         params = context["params"]
         if not params.get("requested_by"):
-            raise AirflowFailException("An on-demand payment sync needs 'requested_by': the Procore user id of "
-                                       "the person asking.")
+            raise refusal("An on-demand payment sync needs 'requested_by': the Procore user id of the person "
+                          "asking.")
         wanted = (params.get("integration") or "").strip()
         chosen = [row for row in integrations if not wanted or row["name"] == wanted]
         if not chosen:
-            raise AirflowFailException(f"There is no enabled integration named {wanted!r}.")
+            raise refusal(no_such_integration(wanted))
         return on_site(site, [dict(row, requested_by=params["requested_by"]) for row in chosen])
 
     @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
@@ -82,8 +82,8 @@ def erp_payment_import():
             with fail_fast_on_refusals():
                 return import_payments(Store.from_connection(), integration, context["run_id"],
                                        requested_by=integration["requested_by"])
-        except PaymentSyncRefused as refusal:
-            raise AirflowFailException(str(refusal)) from refusal
+        except PaymentSyncRefused as refused:  # its sentence is already the task's first error line
+            raise AirflowFailException(str(refused)) from None
 
     map_on_each_site(import_payments, integrations_to_import)
 

@@ -5,6 +5,7 @@ Acumatica (company 8089) and QuickBooks Online (company 8090)."""
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -221,12 +222,26 @@ def test_running_twice_writes_nothing_the_second_time_and_a_lost_answer_never_do
         assert [p["check_number"] for p in scene.payments(name)] == ["4242"]
 
 
-def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene):
+def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene, caplog):
     denied = scene.run(requested_by=105)  # no ERP access, not an approver
     assert denied.state == "failed"
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    # The task's first error is the sentence itself, not a traceback or a JSON dump.
+    assert errors[0].endswith("may not sync payments on demand: it takes 'Admin' on the ERP Integrations tool or "
+                              "being an accounting approver ('Can Push to Accounting').")
+    assert "{" not in errors[0]
     failures = [row for row in scene.store.rows("recent_runs", limit=10) if row["job"] == "payment_import"]
     assert failures and all("may not sync payments on demand" in row["error"] for row in failures)
     assert all(row["status"] == "failed" for row in failures)
 
     assert scene.run(requested_by=104).state == "success"  # read-only on ERP, but an accounting approver
     assert scene.run(requested_by=103).state == "success"  # ERP admin without the approver privilege
+
+
+def test_the_on_demand_form_takes_a_blank_integration_as_all(dagbag):
+    """The form marked Integration required and kept Trigger disabled while it was blank, though its help
+    says blank means all: the UI sends a blank field as null."""
+    integration = dagbag.dags["erp_payment_import"].params.get_param("integration")
+    assert "null" in integration.schema["type"]
+    assert integration.resolve(None) is None
+    assert integration.resolve("summit-acumatica") == "summit-acumatica"

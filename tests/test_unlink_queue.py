@@ -269,6 +269,31 @@ def test_the_form_validates_files_the_row_and_records_who_filed_it(world):
         assert connection.execute(sa.text("SELECT COUNT(*) FROM unlink_requests")).scalar() == 1
 
 
+def test_the_form_refuses_a_typo_or_an_unsynced_record_before_writing_with_the_queues_sentence(world, capfd):
+    """A typo in the integration used to be written, answered RED only in SQL, with every run green."""
+    link = world.link("summit-acumatica", RecordType.SUBCONTRACTOR_INVOICE)
+    typed = world.file(integration="summit-acumatca", record_type="subcontractor_invoice",
+                       procore_id=link["procore_id"], requested_by=101)
+    world.run_queue()
+    queue_says = world.outcome(typed)[2]
+    capfd.readouterr()
+
+    typo = world.form.test(run_conf={"integration": "summit-acumatca", "record_type": "subcontractor_invoice",
+                                     "procore_id": link["procore_id"], "requested_by": 101})
+    never_synced = world.form.test(run_conf={"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
+                                             "procore_id": 999999, "requested_by": 101})
+
+    assert (typo.state, never_synced.state) == ("failed", "failed")
+    assert queue_says == ("There is no enabled integration named 'summit-acumatca'; `python -m erp_sync "
+                          "integrations` lists them.")
+    log = capfd.readouterr()
+    assert queue_says in log.out + log.err
+    assert ("No requisition with Procore id 999999 has been synced to Acumatica Cloud ERP by integration "
+            "summit-acumatica: check the record, or it was never synced.") in log.out + log.err
+    with world.store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT id FROM unlink_requests")).scalars().all() == [typed]
+
+
 def test_a_crash_between_procore_and_the_store_is_finished_by_the_retry(world, monkeypatch):
     link = world.link("summit-acumatica", RecordType.SUBCONTRACTOR_INVOICE)
     world.remove_from_erp("summit-acumatica", link)

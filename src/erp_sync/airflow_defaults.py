@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from erp_connectors.base import VendorApiError
 
+log = logging.getLogger(__name__)
 START_DATE = datetime(2026, 1, 1)
 
 DEFAULT_ARGS = {
@@ -73,3 +75,11 @@ def fail_fast_on_refusals() -> Iterator[None]:
         if 400 <= error.status < 500:
             raise AirflowFailException(str(error)) from error
         raise
+
+
+def refusal(sentence: str) -> AirflowFailException:
+    """A person's request turned down: the sentence goes into the task log on its own, as its first
+    error, and the task fails without retries. (Airflow 3.3 gives a task no way to write its run's note:
+    the Execution API sets a note only on a run that a task triggers.)"""
+    log.error(sentence)
+    return AirflowFailException(sentence)

@@ -57,7 +57,8 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
     except Exception as error:
         run.note_sql_reads()
         store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}")
-        log.error("%s for %s failed after %s", job, integration["name"], json.dumps(run.summary()))
+        log.error("%s for %s failed: %s", job, integration["name"], error)
+        log.info("%s for %s, until it failed: %s", job, integration["name"], json.dumps(run.summary()))
         raise
     finally:
         for hook in run.hooks:

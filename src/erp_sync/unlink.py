@@ -97,12 +97,63 @@ def waiting_for_sync(record_type: RecordType, erp: ErpKind) -> Outcome:
                                          "this request has completed.")
 
 
-class Refused(Exception):
+class Refused(ValueError):
     """The request is turned down with this outcome; nothing was changed."""
 
     def __init__(self, message: str):
         super().__init__(message)
         self.outcome = rejected(message)
+
+
+def no_such_integration(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        return "The request names no integration; say which one it is for."
+    return f"There is no enabled integration named '{shown(name)}'; `python -m erp_sync integrations` lists them."
+
+
+def enabled_integration(store: Store, name: str) -> dict:
+    """The enabled integration a request names, or Refused with the sentence the queue answers."""
+    row = store.one("integration_by_name", name=name)
+    if row is None or not row["enabled"]:
+        raise Refused(no_such_integration(name))
+    return row
+
+
+def linked_record(store: Store, integration: dict, request: UnlinkRequest) -> Link:
+    """The active link of the record a request names, or Refused saying why there is nothing to unlink."""
+    erp = ErpKind(integration["erp_kind"])
+    if request.procore_id is not None:
+        row = store.one("active_link_of_record", integration_id=integration["id"],
+                        record_type=request.record_type.value, procore_id=request.procore_id)
+        named = f"Procore id {request.procore_id}"
+    else:
+        row = store.one("active_link_by_number", integration_id=integration["id"],
+                        record_type=request.record_type.value, project_id=request.project_id,
+                        record_number=request.record_number)
+        named = f"number '{shown(request.record_number)}' in Procore project {request.project_id}"
+    if row is None:
+        raise Refused(why_not_linked(store, integration, request, named))
+    link = Link.from_row(row)
+    if not link.in_erp:
+        raise Refused(f"The {request.record_type.noun} {shown(link.procore_number)} was never synced to "
+                      f"{erp.display_name} (its export failed: {link.message or 'no reason recorded'}); there is "
+                      "nothing to unlink.")
+    return link
+
+
+def why_not_linked(store: Store, integration: dict, request: UnlinkRequest, named: str) -> str:
+    noun, erp = request.record_type.noun, ErpKind(integration["erp_kind"]).display_name
+    latest = store.one("latest_link_of_record", integration_id=integration["id"],
+                       procore_id=request.procore_id) if request.procore_id else None
+    if latest and latest["record_type"] != request.record_type.value:
+        return (f"Procore record {request.procore_id} is a {RecordType(latest['record_type']).noun} "
+                f"({RecordType(latest['record_type']).value}), not a {noun}: file the request with its record type.")
+    if latest and latest["ended_at"]:
+        return (f"The {noun} {shown(latest['procore_number'])} was already unlinked "
+                f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
+    return (f"No {noun} with {named} has been synced to {erp} by integration {shown(integration['name'])}: "
+            "check the record, or it was never synced.")
 
 
 class Unlinker:
@@ -117,7 +168,7 @@ class Unlinker:
         except ValidationError as error:
             return rejected(what_is_wrong(error))
         try:
-            link = self.linked_record(request)
+            link = linked_record(self.store, self.integration, request)
             self.check_permissions(request, link)
             if self.adapter.seen_through_sync and not self.synced_since(row["filed_at"]):
                 return waiting_for_sync(request.record_type, self.erp)
@@ -128,38 +179,6 @@ class Unlinker:
         record = link.record
         record.stream.write_back(self.procore, record, None, None)
         return self.end(link, row)
-
-    def linked_record(self, request: UnlinkRequest) -> Link:
-        noun = request.record_type.noun
-        if request.procore_id is not None:
-            row = self.store.one("active_link_of_record", integration_id=self.integration["id"],
-                                 record_type=request.record_type.value, procore_id=request.procore_id)
-            named = f"Procore id {request.procore_id}"
-        else:
-            row = self.store.one("active_link_by_number", integration_id=self.integration["id"],
-                                 record_type=request.record_type.value, project_id=request.project_id,
-                                 record_number=request.record_number)
-            named = f"number '{shown(request.record_number)}' in Procore project {request.project_id}"
-        if row is None:
-            raise Refused(self.why_not_linked(request, named))
-        link = Link.from_row(row)
-        if not link.in_erp:
-            raise Refused(f"The {noun} {shown(link.procore_number)} was never synced to {self.erp.display_name} "
-                          f"(its export failed: {link.message or 'no reason recorded'}); there is nothing to unlink.")
-        return link
-
-    def why_not_linked(self, request: UnlinkRequest, named: str) -> str:
-        noun, erp = request.record_type.noun, self.erp.display_name
-        latest = self.store.one("latest_link_of_record", integration_id=self.integration["id"],
-                                procore_id=request.procore_id) if request.procore_id else None
-        if latest and latest["record_type"] != request.record_type.value:
-            return (f"Procore record {request.procore_id} is a {RecordType(latest['record_type']).noun} "
-                    f"({RecordType(latest['record_type']).value}), not a {noun}: file the request with its record type.")
-        if latest and latest["ended_at"]:
-            return (f"The {noun} {shown(latest['procore_number'])} was already unlinked "
-                    f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
-        return (f"No {noun} with {named} has been synced to {erp} by integration {shown(self.integration['name'])}: "
-                "check the record, or it was never synced.")
 
     def synced_since(self, filed_at: datetime) -> bool:
         """Has an hourly sync of this integration that started after the request was filed completed?
@@ -196,11 +215,14 @@ class Unlinker:
 
 
 def file_request(store: Store, fields: dict, filed_by: str | None) -> int:
-    """Write a valid request into the queue (the trigger form's path); invalid ones raise ValueError."""
+    """Write a request into the queue (the trigger form's path) once it names an enabled integration and a
+    record that integration has synced; otherwise nothing is written and Refused says what is wrong, in
+    the words the queue would answer with."""
     try:
         request = UnlinkRequest.model_validate({**fields, "filed_by": filed_by})
     except ValidationError as error:
-        raise ValueError(what_is_wrong(error)) from error
+        raise Refused(what_is_wrong(error)) from error
+    linked_record(store, enabled_integration(store, request.integration), request)
     with store.transaction() as tx:
         request_id = tx.scalar("file_unlink_request", now=utcnow(), **request.model_dump(mode="json"))
         audit(tx, "unlink_request", request_id, "filed", actor=filed_by or "form",

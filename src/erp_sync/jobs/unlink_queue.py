@@ -10,7 +10,7 @@ from datetime import timedelta
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, audit, utcnow
-from erp_sync.unlink import WAITING, Outcome, Unlinker, rejected, shown
+from erp_sync.unlink import WAITING, Outcome, Unlinker, no_such_integration, rejected, shown
 
 log = logging.getLogger(__name__)
 JOB = "unlink_queue"
@@ -50,9 +50,7 @@ def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
     """Requests naming no enabled integration are answered at once; nothing else changes."""
     worker, rejected_count = worker_name(run_id), 0
     while (request := claim(store, worker, None)) is not None:
-        name = (request["integration"] or "").strip()
-        message = (f"There is no enabled integration named '{shown(name)}'; `python -m erp_sync integrations` "
-                   "lists them." if name else "The request names no integration; say which one it is for.")
+        message = no_such_integration(request["integration"])
         finish(store, request, rejected(message), worker, run_id, actor=f"{JOB}:{run_id}")
         rejected_count += 1
     return rejected_count
