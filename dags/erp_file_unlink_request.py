@@ -15,7 +15,7 @@ The queue answers in the request's row: GREEN `Successfully Unlinked`, or RED wi
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED, refusal
+from erp_sync.airflow_defaults import DEFAULT_ARGS, OPERATIONS_CALLBACKS, START_DATE, UNLINK_REQUESTED, refusal
 
 
 @dag(
@@ -24,6 +24,7 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "unlink"],
     doc_md=__doc__,
     params={

@@ -10,9 +10,11 @@ in Procore are never overwritten. Invoice numbers that do not match the ERP's bi
 reported. Running it again changes nothing and writes nothing. Integrations with an on-premises
 ERP (Sage) are imported by `import_payments_onprem`, on the `sage_onprem` queue.
 
-**When it runs**: after every successful hourly sync of an integration (the `erp_sync_hourly_sync`
-asset), and on demand from the trigger form: say who is asking (a Procore user id) and, optionally,
-which integration (blank: all). Procore is asked whether that user has 'Admin' on the ERP
+**When it runs**: after successful hourly syncs (the `erp_sync_hourly_sync` asset, one event per
+integration), and on demand from the trigger form. One run at a time: the syncs that finish while a
+run is working are taken together by the next run, one task per integration whose sync finished
+(however many times it did), so a busy hour makes a few runs rather than one per event. On demand:
+say who is asking (a Procore user id) and, optionally, which integration (blank: all). Procore is asked whether that user has 'Admin' on the ERP
 Integrations tool or is an accounting approver; if not, the run ends with that message, recorded in
 `sync_runs`.
 """
@@ -21,6 +23,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    OPERATIONS_CALLBACKS,
     HOURLY_SYNC_DONE,
     PROCORE_POOL,
     START_DATE,
@@ -36,7 +39,9 @@ from erp_sync.airflow_defaults import (
     schedule=[HOURLY_SYNC_DONE],
     start_date=START_DATE,
     catchup=False,
+    max_active_runs=1,  # the scheduler holds asset events back while a run works: the next run takes them all
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "payments"],
     doc_md=__doc__,
     params={

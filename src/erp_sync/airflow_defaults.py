@@ -11,6 +11,7 @@ from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from erp_connectors.base import VendorApiError
+from erp_sync.notify import notify_operations
 
 log = logging.getLogger(__name__)
 START_DATE = datetime(2026, 1, 1)
@@ -22,6 +23,9 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
 }
+
+# Every DAG tells operations, once per run, of a failure or of links turned RED (erp_sync.notify).
+OPERATIONS_CALLBACKS = {"on_success_callback": notify_operations, "on_failure_callback": notify_operations}
 
 # One pool per vendor, sized so its tasks together stay inside the vendor's documented limit
 # (include/pools.json says how each size was chosen).

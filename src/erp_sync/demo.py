@@ -45,6 +45,7 @@ AIRFLOW_HOST = "127.0.0.1"  # the demo's UI is for this machine only: admin/admi
 AIRFLOW_URL = f"http://{AIRFLOW_HOST}:8080"
 USER, PASSWORD = "admin", "admin"
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
+OPERATIONS_LOG = AIRFLOW_HOME / "operations.log"
 RUN_TIMEOUT_SECONDS = 900
 SAGE_DIR = AIRFLOW_HOME / "sage"
 # The two on-premises ERPs: a Sage database each (SQLite) and the folder Sage imports from.
@@ -112,6 +113,10 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(AIRFLOW_HOME / "passwords.json"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # Operations' notices (failed runs, new RED links) go to a file the summary shows; production names
+        # an SMTP or any other notifier here instead (erp_sync.notify).
+        "AIRFLOW__ERP_SYNC__NOTIFIER": "erp_sync.notify.LogNotifier",
+        "AIRFLOW__ERP_SYNC__NOTIFIER_KWARGS": json.dumps({"path": str(OPERATIONS_LOG)}),
     })
     return env
 
@@ -271,8 +276,8 @@ def prepare_state() -> None:
     if stale:
         print(f"Starting from a clean status store: {STORE_FILE} from an earlier demo is removed (the "
               "sandboxes start freshly seeded, so its links would point at records they do not hold).")
-    for path in stale:
-        path.unlink()
+    for path in [*stale, OPERATIONS_LOG]:
+        path.unlink(missing_ok=True)
     store = Store.from_url(f"sqlite:///{STORE_FILE}")
     store.upgrade()
     for integration in INTEGRATIONS:
@@ -337,6 +342,8 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     for row in store.rows("recent_unlink_requests", limit=5):
         print(f"  #{row['id']} {row['integration']} {row['record_type']} {row['procore_id']}: "
               f"{row['status']} {row['colour'] or ''} {row['message'] or ''}")
+    notices = OPERATIONS_LOG.read_text().strip() if OPERATIONS_LOG.exists() else "(none)"
+    print(f"\nOperations were told (log notifier, {OPERATIONS_LOG}):\n  " + notices.replace("\n", "\n  "))
     print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
     print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
     print(f"Sandboxes:  {SANDBOX_URL}/docs  (vendor APIs: /procore/docs, /acumatica/sandbox-docs, "
