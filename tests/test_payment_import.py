@@ -253,4 +253,4 @@ def test_sync_events_are_taken_together_one_run_at_a_time(dagbag):
     run takes all of them."""
     dag = dagbag.dags["erp_payment_import"]
     assert dag.max_active_runs == 1
-    assert [asset.name for asset in dag.timetable.asset_condition.iter_assets().values()] == ["erp_sync_hourly_sync"]
+    assert [asset.name for asset in dag.timetable.asset_condition.objects] == ["erp_sync_hourly_sync"]
