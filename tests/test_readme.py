@@ -13,11 +13,14 @@ import pytest
 
 from erp_sync.__main__ import airflow_home
 from erp_sync.jobs.unlink_queue import drain_integration
+from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store
+from erp_sync.unlink import SUCCESS, no_such_integration, still_in_erp, waiting_for_sync
 from conftest import SyncedScene
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+RULES = (ROOT / "docs" / "rules.md").read_text()
 
 
 def readme_commands() -> list[str]:
@@ -101,3 +104,34 @@ def test_the_readme_unlink_example_is_answered_on_the_demo_data(sandbox, store):
     (request,) = store.rows("recent_unlink_requests", limit=5)
     assert (request["status"], request["colour"], request["message"]) == (
         "rejected", "RED", "The requisition is still in Acumatica Cloud ERP. Please delete it before retrying.")
+
+
+def test_the_project_documents_stand_alone():
+    """A clone has no ``../shared``: the rules are the project's own (docs/rules.md), linked from the README."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout: the project's files cannot be listed")
+    texts = {name: (ROOT / name).read_text(errors="replace") for name in tracked
+             if name.endswith((".md", ".py", ".sql", ".yaml", ".txt", ".toml")) and (ROOT / name).exists()
+             and name != "tests/test_readme.py"}
+    assert [name for name, text in texts.items() if "../shared" in text or "SPEC.md" in text] == []
+    assert "(docs/rules.md)" in README
+
+
+def test_the_rules_quote_the_messages_the_code_gives():
+    def quoted(template: str) -> str:
+        assert f"`{template}`" in RULES, template
+        return template
+
+    still_there = quoted("The {noun} is still in {ERP}. Please delete it before retrying.")
+    waiting = quoted("Waiting for the next hourly sync with Sage 300 CRE®: the {noun} can be unlinked once a sync "
+                     "that started after this request has completed.")
+    for kind in ErpKind:
+        assert f"`{kind.display_name}`" in RULES
+        for record_type in RecordType:
+            assert f"`{record_type.noun}`" in RULES
+            assert still_in_erp(record_type, kind) == still_there.format(noun=record_type.noun, ERP=kind.display_name)
+    assert waiting_for_sync(RecordType.COMMITMENT, ErpKind.SAGE_300_CRE).message == waiting.format(noun="commitment")
+    assert f"`{SUCCESS}`" in RULES
+    assert f"`{no_such_integration('')}`" in RULES
+    assert no_such_integration("x").startswith(quoted("There is no enabled integration named '{name}'; ").format(name="x"))

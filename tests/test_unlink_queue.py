@@ -1,4 +1,4 @@
-"""The unlink queue against the sandboxes, on SQLite and on PostgreSQL: every row of SPEC's table, the
+"""The unlink queue against the sandboxes, on SQLite and on PostgreSQL: every row of the rules' table (docs/rules.md), the
 permission check, bad input, the form, a crash in the middle, and (on PostgreSQL, with parallel
 workers) races. Every outcome is checked word for word, with what the store and Procore then hold."""
 

@@ -1,5 +1,5 @@
 """The unlink request: what a valid one names, who may make it, what must be true in the ERP first,
-and the exact words of every outcome (Procore's unlink articles, ``SPEC.md`` "The unlink request").
+and the exact words of every outcome (Procore's unlink articles, ``docs/rules.md`` "Unlinking a record").
 
 Processing is ordered so that a retry after a crash finishes the job and never half-does it: the
 checks change nothing; the Procore record's ERP reference is cleared first (repeating that is
