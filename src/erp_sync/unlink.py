@@ -97,7 +97,7 @@ def waiting_for_sync(record_type: RecordType, erp: ErpKind) -> Outcome:
                                          "this request has completed.")
 
 
-class Refused(ValueError):
+class Refused(Exception):
     """The request is turned down with this outcome; nothing was changed."""
 
     def __init__(self, message: str):
