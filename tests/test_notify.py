@@ -82,6 +82,7 @@ def test_a_failed_run_is_one_notice_with_each_failure(airflow_db, sandbox, airfl
     (notice,) = notices()
     assert "ERP Sync: erp_connection_check failed" in notice
     assert "connection_check for wrong-company-998 failed:" in notice and "cannot see company 999" in notice
+    assert "See the log of task check in Airflow." in notice
 
 
 def test_any_notifier_class_can_be_configured_by_its_dotted_path(monkeypatch):

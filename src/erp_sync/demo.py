@@ -52,6 +52,8 @@ SAGE_DIR = AIRFLOW_HOME / "sage"
 SAGE_OFFICES = {"sage300": Sage300Office(f"sqlite:///{SAGE_DIR / 'sage300.db'}", SAGE_DIR / "sage300-import"),
                 "sage100": Sage100Office(f"sqlite:///{SAGE_DIR / 'sage100.db'}", SAGE_DIR / "sage100-import")}
 TERMINAL_STATES = {"success", "failed"}
+UNLINK_FORM = "erp_file_unlink_request"
+UNANSWERED = {"pending", "processing"}
 
 CONNECTIONS = {
     "erp_sync_db": {"conn_type": "sqlite", "host": str(STORE_FILE),
@@ -91,7 +93,7 @@ def trigger_conf(dag_id: str) -> dict:
     admin, and an unlink request for an approved invoice (RED until it is deleted in Acumatica)."""
     if dag_id == "erp_payment_import":
         return {"requested_by": 101}
-    if dag_id == "erp_file_unlink_request":
+    if dag_id == UNLINK_FORM:
         invoices = requests.get(f"{SANDBOX_URL}/control/procore/requisitions", timeout=30).json()
         approved = next(row for row in invoices if row["status"] == "approved")
         return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
@@ -199,11 +201,23 @@ class Demo:
         raise TimeoutError(f"Airflow parsed fewer DAGs than the {expected} files in dags/")
 
     def run_cycle(self) -> dict[str, str]:
-        runs = {}
-        for dag_id in self.dag_ids():
+        """Every DAG once; the unlink form last, since it refuses a record no sync has exported yet."""
+        dag_ids = self.dag_ids()
+        for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-            runs[dag_id] = self.trigger(dag_id, trigger_conf(dag_id))
-        return self.wait(runs)
+        states = self.wait({dag_id: self.trigger(dag_id, trigger_conf(dag_id))
+                            for dag_id in dag_ids if dag_id != UNLINK_FORM})
+        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, trigger_conf(UNLINK_FORM))})
+
+    def wait_for_unlink_answers(self) -> None:
+        """The queue answers filed requests on its own (the form's asset event starts it): wait for that."""
+        store = Store.from_url(f"sqlite:///{STORE_FILE}")
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while any(row["status"] in UNANSWERED for row in store.rows("recent_unlink_requests", limit=20)):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the unlink queue did not answer the filed request")
+            time.sleep(3)
+        store.engine.dispose()
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
@@ -370,6 +384,7 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     states = demo.run_cycle()
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
+    demo.wait_for_unlink_answers()
     print_summary(states, memory.stop())
     failed = [dag_id for dag_id, state in states.items() if state != "success"]
     if once:

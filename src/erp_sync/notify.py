@@ -36,7 +36,8 @@ class Notice:
     message: str
 
 
-def run_notice(dag_id: str, run_id: str, failed: bool, runs: list[dict]) -> Notice | None:
+def run_notice(dag_id: str, run_id: str, failed: bool, runs: list[dict], failed_task: str | None = None
+               ) -> Notice | None:
     """What operations should hear of one DAG run, from its rows in ``sync_runs``; None if nothing."""
     lines = [f"{row['job']} for {row['integration']} failed: {row['error']}" for row in runs
              if row["status"] == "failed"]
@@ -50,8 +51,8 @@ def run_notice(dag_id: str, run_id: str, failed: bool, runs: list[dict]) -> Noti
         return None
     outcome = "failed" if failed else "succeeded"
     subject = f"ERP Sync: {dag_id} {outcome}" + (f", {new_reds} new RED link(s)" if new_reds else "")
-    if failed and not lines:
-        lines.append("No integration's job recorded a failure: see the failed task's log in Airflow.")
+    if failed:
+        lines.append(f"See the log of task {failed_task or '(the failed task)'} in Airflow.")
     return Notice(subject, "\n".join([f"Run {run_id} of {dag_id} {outcome}.", *lines]))
 
 
@@ -81,7 +82,7 @@ class OperationsNotifier(BaseNotifier):
         except Exception as error:  # the notice matters more than its detail
             runs = [{"job": "reading the status store", "integration": "operations", "status": "failed",
                      "error": error, "counts_json": None}]
-        notice = run_notice(dag_id, run_id, failed, runs)
+        notice = run_notice(dag_id, run_id, failed, runs, getattr(context.get("ti"), "task_id", None))
         if notice is None:
             return
         handed_on = {**context, "erp_sync_subject": notice.subject, "erp_sync_message": notice.message}
