@@ -104,3 +104,25 @@ def test_every_dag_tells_operations(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.on_failure_callback is notify_operations, dag_id
         assert dag.on_success_callback is notify_operations, dag_id
+
+
+def test_a_notice_counts_only_its_own_dags_jobs(airflow_sqlite_store, notices):
+    """Run ids are unique per DAG only: the unlink queue's scheduled run may share the hourly sync's id."""
+    from erp_sync.notify import notify_operations
+
+    integration = add_test_integrations(airflow_sqlite_store)["summit-acumatica"]
+    run_id = "scheduled__2026-11-23T06:00:00+00:00"
+    row = airflow_sqlite_store.start_run("hourly_export", integration["id"], run_id)
+    airflow_sqlite_store.finish_run(row, "success", {"new_red": 1, "new_red_parent_missing": 1}, {})
+
+    notify_operations({"dag": a_dag("erp_unlink_queue"), "run_id": run_id, "reason": "success"})
+    assert notices() == []
+    notify_operations({"dag": a_dag("erp_hourly_sync"), "run_id": run_id, "reason": "success"})
+    (notice,) = notices()
+    assert "ERP Sync: erp_hourly_sync succeeded, 1 new RED link(s)" in notice
+
+
+def a_dag(dag_id: str):
+    from airflow.sdk import DAG
+
+    return DAG(dag_id=dag_id, schedule=None)

@@ -56,6 +56,15 @@ def run_notice(dag_id: str, run_id: str, failed: bool, runs: list[dict], failed_
     return Notice(subject, "\n".join([f"Run {run_id} of {dag_id} {outcome}.", *lines]))
 
 
+def jobs_of(dag_id: str) -> set[str]:
+    """The jobs whose ``sync_runs`` rows a DAG's runs write (run ids are unique only within one DAG)."""
+    from erp_sync.jobs import connection_check, hourly_sync, payment_import, unlink_queue
+
+    return {"erp_hourly_sync": {hourly_sync.EXPORT_JOB, hourly_sync.REFRESH_JOB},
+            "erp_payment_import": {payment_import.JOB}, "erp_unlink_queue": {unlink_queue.JOB},
+            "erp_connection_check": {connection_check.JOB}}.get(dag_id, set())
+
+
 def configured_notifier() -> BaseNotifier:
     from airflow.sdk.configuration import conf
 
@@ -78,7 +87,8 @@ class OperationsNotifier(BaseNotifier):
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         failed = context.get("reason", "success") != "success"
         try:
-            runs = Store.from_connection().rows("runs_of_airflow_run", airflow_run_id=run_id)
+            runs = [row for row in Store.from_connection().rows("runs_of_airflow_run", airflow_run_id=run_id)
+                    if row["job"] in jobs_of(dag_id)]
         except Exception as error:  # the notice matters more than its detail
             runs = [{"job": "reading the status store", "integration": "operations", "status": "failed",
                      "error": error, "counts_json": None}]
