@@ -51,13 +51,17 @@ def test_a_second_demo_starts_from_a_clean_store_and_says_so(tmp_path):
     assert all(store.rows("active_links", integration_id=row["id"]) == [] for row in store.integrations())
 
 
+# Like `airflow standalone`: a process whose child does the listening, and which leaves it behind
+# when it is terminated itself.
+LEAVES_ITS_CHILD = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-m', 'http.server', "
+                    "sys.argv[1], '--bind', '127.0.0.1']); time.sleep(600)")
 SUPERVISE = """
 import signal, sys
 from erp_sync.demo import Demo, stopping_everything
 demo = Demo()
 with stopping_everything(demo):
     try:
-        demo.start("listener", [sys.executable, "-m", "http.server", sys.argv[1], "--bind", "127.0.0.1"])
+        demo.start("listener", [sys.executable, "-c", sys.argv[2], sys.argv[1]])
         print("ready", flush=True)
         signal.pause()
     except KeyboardInterrupt:
@@ -74,24 +78,32 @@ def port_open(port: int) -> bool:
                          ids=lambda signum: signal.Signals(signum).name)
 def test_every_way_of_stopping_the_demo_stops_what_it_started(tmp_path, signum):
     """``kill`` (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT), even SIGKILL: the processes the
-    demo started (each in a session of its own) end and free their ports."""
+    demo started (each in a session of its own), and theirs, end and free their ports."""
     port = free_port()
-    demo = subprocess.Popen([sys.executable, "-c", SUPERVISE, str(port)], env=demo_env(tmp_path), cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
-    assert demo.stdout.readline().startswith("started listener")
-    assert demo.stdout.readline().strip() == "ready"
-    deadline = time.monotonic() + 30
-    while not port_open(port):
-        assert time.monotonic() < deadline, "the demo's child never listened"
-        time.sleep(0.1)
-    children = psutil.Process(demo.pid).children(recursive=True)
-    assert children
+    demo = subprocess.Popen([sys.executable, "-c", SUPERVISE, str(port), LEAVES_ITS_CHILD], env=demo_env(tmp_path),
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    children = []
+    try:
+        assert demo.stdout.readline().startswith("started listener")
+        assert demo.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            assert time.monotonic() < deadline, "the demo's child never listened"
+            time.sleep(0.1)
+        children = psutil.Process(demo.pid).children(recursive=True)
+        assert len(children) >= 3  # the guard, the process that starts the listener, the listener
 
-    demo.send_signal(signum)
-    demo.wait(timeout=60)
+        demo.send_signal(signum)
+        demo.wait(timeout=60)
 
-    gone, alive = psutil.wait_procs(children, timeout=30)
-    assert alive == [] and not port_open(port)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [] and not port_open(port)
+    finally:  # a failed test leaves nothing running either
+        for process in [demo, *children]:
+            try:
+                process.kill()
+            except (psutil.Error, ProcessLookupError):
+                pass
 
 
 def test_the_demo_ui_listens_on_this_machine_only():

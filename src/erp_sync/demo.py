@@ -53,6 +53,10 @@ SAGE_OFFICES = {"sage300": Sage300Office(f"sqlite:///{SAGE_DIR / 'sage300.db'}",
                 "sage100": Sage100Office(f"sqlite:///{SAGE_DIR / 'sage100.db'}", SAGE_DIR / "sage100-import")}
 TERMINAL_STATES = {"success", "failed"}
 UNLINK_FORM = "erp_file_unlink_request"
+# A shell between the demo and each command it starts, in a process group of their own: told by the kernel
+# when the demo dies, even by SIGKILL (_terminate_with_parent), it signals the whole group. Signalling
+# only `airflow standalone` would leave its scheduler and API server running.
+GROUP_GUARD = ["sh", "-c", 'trap "trap - TERM; kill 0" TERM; "$@" & wait', "group-guard"]
 UNANSWERED = {"pending", "processing"}
 
 CONNECTIONS = {
@@ -167,7 +171,7 @@ class Demo:
 
     def start(self, name: str, command: list[str]) -> None:
         log = open(AIRFLOW_HOME / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+        self.processes.append(subprocess.Popen([*GROUP_GUARD, *command], cwd=ROOT, env=self.env, stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True,
                                                preexec_fn=_terminate_with_parent))
         print(f"started {name} (log: {log.name})")
