@@ -11,12 +11,14 @@ reported. Running it again changes nothing and writes nothing. Integrations with
 ERP (Sage) are imported by `import_payments_onprem`, on the `sage_onprem` queue.
 
 **When it runs**: after successful hourly syncs (the `erp_sync_hourly_sync` asset, one event per
-integration), and on demand from the trigger form. One run at a time: the syncs that finish while a
-run is working are taken together by the next run, one task per integration whose sync finished
-(however many times it did), so a busy hour makes a few runs rather than one per event. On demand:
-say who is asking (a Procore user id) and, optionally, which integration (blank: all). Procore is asked whether that user has 'Admin' on the ERP
-Integrations tool or is an accounting approver; if not, the run ends with that message, recorded in
-`sync_runs`.
+integration), and on demand from the trigger form, optionally for one integration (blank: all). One
+run at a time: the syncs that finish while a run is working are taken together by the next run, one
+task per integration whose sync finished (however many times it did), so a busy hour makes a few
+runs rather than one per event. On demand you ask as yourself: the Procore account you connected to
+your Airflow login (ERP Sync → Procore account), confirmed with Procore when you trigger; without
+one the run fails and says how to connect. Procore is asked whether you have 'Admin' on the ERP
+Integrations tool or are an accounting approver; if not, the run ends with that message (the task's
+first error line), recorded in `sync_runs`.
 """
 
 from airflow.sdk import Param, dag, get_current_context, task
@@ -45,9 +47,6 @@ from erp_sync.airflow_defaults import (
     tags=["erp-sync", "payments"],
     doc_md=__doc__,
     params={
-        "requested_by": Param(None, type=["null", "integer"], minimum=1, title="Requested by (Procore user id)",
-                              description="Who is asking. Required when you trigger it by hand; Procore is asked "
-                                          "whether this user may sync payments on demand."),
         "integration": Param(None, type=["null", "string"], maxLength=100, title="Integration",
                              description="The integration's name (python -m erp_sync integrations); blank for all."),
     },
@@ -55,24 +54,26 @@ from erp_sync.airflow_defaults import (
 def erp_payment_import():
     @task
     def integrations_to_import(site: str) -> list[dict]:
+        from erp_sync.identity import NotConnected
+        from erp_sync.jobs.payment_import import with_requester
         from erp_sync.store import Store
         from erp_sync.unlink import no_such_integration
 
         context = get_current_context()
-        integrations = Store.from_connection().integrations()
+        store = Store.from_connection()
+        integrations = store.integrations()
         events = [event for events in context["triggering_asset_events"].values() for event in events]
         if events:  # after hourly syncs: the integrations whose sync just succeeded
             synced = {event.extra.get("integration") for event in events}
             return on_site(site, [dict(row, requested_by=None) for row in integrations if row["name"] in synced])
-        params = context["params"]
-        if not params.get("requested_by"):
-            raise refusal("An on-demand payment sync needs 'requested_by': the Procore user id of the person "
-                          "asking.")
-        wanted = (params.get("integration") or "").strip()
+        wanted = (context["params"].get("integration") or "").strip()
         chosen = [row for row in integrations if not wanted or row["name"] == wanted]
         if not chosen:
             raise refusal(no_such_integration(wanted))
-        return on_site(site, [dict(row, requested_by=params["requested_by"]) for row in chosen])
+        try:
+            return with_requester(store, on_site(site, chosen), context["dag_run"].triggering_user_name)
+        except NotConnected as not_connected:
+            raise refusal(str(not_connected)) from None
 
     @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
     def import_payments(integration: dict) -> dict:

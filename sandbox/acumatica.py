@@ -8,8 +8,17 @@ with every field wrapped as ``{"value": ...}``, ``id``, ``rowNumber``, ``note``,
 ``_links``; ``$filter``, ``$expand`` (details only when expanded), ``$select``, ``$top``,
 ``$skip``; records by key (``/Bill/Bill/000123`` or ``Bill|000123``) or by id; PUT creates or
 updates by key; DELETE by key or id; actions answer 202 with a ``Location`` to poll, which
-answers 204 when done; ``swagger.json`` describes the endpoint; past the license's request
-rate: 429. Validation errors come back as 422 with the entity and an ``error`` on each field.
+answers 204 when done; past the license's request rate: 429.
+
+The entities, their fields and types, detail schemas and operations are those of the published
+Default/24.200.001 description (``sandbox/contracts``), and ``swagger.json`` is built from them.
+Acumatica takes only the fields of its contract from a record and drops any other name without an
+error (the Integration Development Guide's record representation: fields outside the contract
+travel only in ``custom``); the sandbox does the same and lists what it dropped at
+``/control/acumatica/ignored-fields``. A document saved without the field its form requires (a
+Subcontract's ``VendorID``, a Bill's or Check's ``Vendor``) is refused with 422 and, as the
+description's 422 response says, the record as sent with an ``error`` on that field. Actions and
+operations the description lists but the sandbox does not carry out answer 501.
 """
 
 
@@ -34,6 +43,7 @@ from sandbox.acumatica_data import (
     AcumaticaState,
     EntitySpec,
     LicenseSettings,
+    Preferences,
     now,
     render,
     swagger,
@@ -119,7 +129,7 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
     @app.get(f"{prefix}/swagger.json")
     def swagger_json(version: str, request: Request, _s: LoggedIn) -> dict[str, Any]:
         known("Bill", version)
-        return swagger(base_of(request, version))
+        return swagger(f"{request.url.scheme}://{request.url.netloc}{base_of(request, version)}")
 
     def selection(spec: EntitySpec, select: str | None, expand: str | None) -> tuple[set[str] | None, set[str]]:
         fields = {f.strip() for f in select.split(",")} if select else None
@@ -154,6 +164,16 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
             raise AcumaticaError(404, "No such long-running operation.")
         return Response(status_code=204)
 
+    @app.get(f"{prefix}/{{entity}}/$adHocSchema")
+    def ad_hoc_schema(entity: str, version: str, _s: LoggedIn) -> None:
+        known(entity, version)
+        raise AcumaticaError(501, "The sandbox does not serve GetAdHocSchema.")
+
+    @app.put(f"{prefix}/{{entity}}/{{key:path}}/files/{{filename}}")
+    def put_file(entity: str, key: str, filename: str, version: str, _s: LoggedIn) -> None:
+        known(entity, version)
+        raise AcumaticaError(501, f"The sandbox does not keep files ({filename}).")
+
     @app.get(f"{prefix}/{{entity}}/{{key:path}}")
     def get_one(entity: str, key: str, version: str, request: Request, _s: LoggedIn,
                 select: Annotated[str | None, Query(alias="$select")] = None,
@@ -183,12 +203,11 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
         spec = known(entity, version)
         if action not in spec.actions:
             raise AcumaticaError(404, f"Action {action} is not defined for {entity}.")
+        if action not in spec.served_actions:
+            raise AcumaticaError(501, f"The sandbox does not carry out {entity}/{action}.")
         target = unwrap_entity(spec, body.get("entity") or {})
         key = [target[k] for k in spec.keys if target.get(k)] or [str((body.get("entity") or {}).get("id"))]
-        if action == "VoidCheck":
-            state.void_check(key)
-        else:
-            state.reverse_change_order(key)
+        state.act(entity, action, key)
         status_id = uuid.uuid4().hex
         state.pending_actions.add(status_id)
         location = f"{base_of(request, version)}/{entity}/{action}/status/{status_id}"
@@ -222,6 +241,7 @@ def control_router(state: AcumaticaState) -> APIRouter:
         state.reset()
         state.sessions.clear()
         state.license_settings(LicenseSettings())
+        state.preferences = Preferences()
         return {name: len(rows) for name, rows in state.records.items()}
 
     @router.put("/license")
@@ -229,9 +249,19 @@ def control_router(state: AcumaticaState) -> APIRouter:
         state.license_settings(settings)
         return settings
 
+    @router.put("/preferences")
+    def preferences(settings: Preferences) -> Preferences:
+        state.preferences = settings
+        return settings
+
     @router.get("/sessions")
     def sessions() -> dict[str, int]:
         return {"open": len(state.sessions), "seats": state.license.seats}
+
+    @router.get("/ignored-fields")
+    def ignored_fields() -> list[str]:
+        """Fields sent since the last reset that the published contract does not have (Acumatica drops them)."""
+        return sorted(state.ignored)
 
     @router.get("/{entity}")
     def dump(entity: str) -> list[dict[str, Any]]:

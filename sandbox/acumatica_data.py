@@ -9,11 +9,13 @@ ChangeOrder, Vendor). The HTTP side is in ``sandbox.acumatica``.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,10 +25,29 @@ from sandbox.common import RateWindow
 ENDPOINT, VERSION = "Default", "24.200.001"
 DEMO_USER, DEMO_PASSWORD, DEMO_TENANT = "erp-sync", "sandbox-secret", "Summit"
 SESSION_COOKIE = ".ASPXAUTH"
-S, D, B, T, I = "StringValue", "DecimalValue", "BooleanValue", "DateTimeValue", "IntValue"
+D, B, T, I = "DecimalValue", "BooleanValue", "DateTimeValue", "IntValue"
 EDITABLE_BILL = {"On Hold", "Balanced"}
 CLOSED_SUBCONTRACT = {"Closed", "Completed", "Canceled"}
 CLOSED_CHANGE_ORDER = {"Closed", "Rejected"}
+
+
+CONTRACT_FILE = Path(__file__).parent / "contracts" / f"acumatica_{ENDPOINT.lower()}_{VERSION}.json"
+CONTRACT: dict[str, Any] = json.loads(CONTRACT_FILE.read_text())
+# The key of each entity (what ``GET /{Entity}/{key}`` and PUT match on) and the key Acumatica
+# numbers itself; the published description does not say which fields are keys.
+KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "Vendor": (("VendorID",), None),
+    "Subcontract": (("SubcontractNbr",), "SubcontractNbr"),
+    "ChangeOrder": (("RefNbr",), "RefNbr"),
+    "Bill": (("Type", "ReferenceNbr"), "ReferenceNbr"),
+    "Check": (("Type", "ReferenceNbr"), "ReferenceNbr"),
+}
+# The actions the sandbox carries out; the others the description lists answer 501 here.
+SERVED_ACTIONS = {"Subcontract": ("ReleaseFromHold", "PutOnHold"), "ChangeOrder": ("ReverseChangeOrder",),
+                  "Check": ("VoidCheck",)}
+# A document's vendor: Acumatica's forms refuse a new document without one (``'<Field>' cannot be
+# empty.``) and one that is not a vendor of the system.
+VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor", "Check": "Vendor"}
 
 
 @dataclass(frozen=True)
@@ -34,35 +55,24 @@ class EntitySpec:
     keys: tuple[str, ...]
     fields: dict[str, str]
     details: dict[str, dict[str, str]] = field(default_factory=dict)
+    detail_schemas: dict[str, str] = field(default_factory=dict)
     numbered: str | None = None  # the key field Acumatica numbers itself
     actions: tuple[str, ...] = ()
+    served_actions: tuple[str, ...] = ()
+    vendor_field: str | None = None
 
 
-ENTITIES: dict[str, EntitySpec] = {
-    "Vendor": EntitySpec(("VendorID",), {"VendorID": S, "VendorName": S, "Status": S, "LastModifiedDateTime": T}),
-    "Subcontract": EntitySpec(
-        ("SubcontractNbr",),
-        {"SubcontractNbr": S, "Vendor": S, "VendorRef": S, "Description": S, "Date": T, "Status": S,
-         "Hold": B, "SubcontractTotal": D, "LastModifiedDateTime": T},
-        {"Details": {"LineNbr": I, "LineDescription": S, "ExtCost": D}}, numbered="SubcontractNbr"),
-    "ChangeOrder": EntitySpec(
-        ("RefNbr",),
-        {"RefNbr": S, "Description": S, "ExternalRefNbr": S, "Status": S, "Hold": B, "ReverseStatus": S,
-         "OrigCORefNbr": S, "ChangeDate": T, "CommitmentsChangeTotal": D, "LastModifiedDateTime": T},
-        {"Commitments": {"PONumber": S, "Description": S, "Amount": D}}, numbered="RefNbr",
-        actions=("ReverseChangeOrder",)),
-    "Bill": EntitySpec(
-        ("Type", "ReferenceNbr"),
-        {"Type": S, "ReferenceNbr": S, "Vendor": S, "VendorRef": S, "Description": S, "Date": T, "Amount": D,
-         "Balance": D, "Status": S, "Hold": B, "LastModifiedDateTime": T},
-        {"Details": {"TransactionDescription": S, "Amount": D}}, numbered="ReferenceNbr"),
-    "Check": EntitySpec(
-        ("Type", "ReferenceNbr"),
-        {"Type": S, "ReferenceNbr": S, "Vendor": S, "PaymentMethod": S, "PaymentRef": S, "PaymentAmount": D,
-         "ApplicationDate": T, "Status": S, "Description": S, "Hold": B, "LastModifiedDateTime": T},
-        {"Details": {"DocType": S, "ReferenceNbr": S, "AmountPaid": D}}, numbered="ReferenceNbr",
-        actions=("VoidCheck",)),
-}
+def entity_spec(name: str, published: dict[str, Any]) -> EntitySpec:
+    keys, numbered = KEYS[name]
+    details = published.get("details", {})
+    return EntitySpec(keys, published["fields"], {d: spec["fields"] for d, spec in details.items()},
+                      {d: spec["schema"] for d, spec in details.items()}, numbered, tuple(published["actions"]),
+                      SERVED_ACTIONS.get(name, ()), VENDOR_FIELD.get(name))
+
+
+ENTITIES: dict[str, EntitySpec] = {name: entity_spec(name, published)
+                                   for name, published in CONTRACT["entities"].items()}
+RECORD_SYSTEM_FIELDS = {"id", "rowNumber", "note", "custom", "error", "files", "delete", "_links"}
 DEFAULTS = {"Bill": {"Type": "Bill"}, "Check": {"Type": "Payment", "PaymentMethod": "CHECK"}}
 VENDORS = {"APEXCON": "Apex Concrete", "BRIGHTEL": "Brightline Electric", "CASCPLUM": "Cascade Plumbing",
            "DELTASTL": "Delta Steel Erectors", "EVERDRY": "Evergreen Drywall"}
@@ -72,6 +82,11 @@ class AcumaticaError(Exception):
     def __init__(self, status: int, message: str, entity: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.entity = status, message, entity
+
+
+class Preferences(BaseModel):
+    hold_subcontracts_on_entry: bool = Field(
+        default=False, description="Subcontracts preferences: new subcontracts start on hold until ReleaseFromHold")
 
 
 class LicenseSettings(BaseModel):
@@ -89,6 +104,7 @@ class AcumaticaState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.license = LicenseSettings()
+        self.preferences = Preferences()
         self.rate = RateWindow(self.license.requests_per_minute, 60, 10_000, 1)
         self.sessions: dict[str, str] = {}
         self.pending_actions: set[str] = set()
@@ -99,6 +115,7 @@ class AcumaticaState:
             self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITIES}
             self.index: dict[str, dict[tuple[str, ...], str]] = {name: {} for name in ENTITIES}
             self.numbers = itertools.count(1)
+            self.ignored: set[str] = set()
             for vendor_id, name in VENDORS.items():
                 self.insert("Vendor", {"VendorID": vendor_id, "VendorName": name, "Status": "Active"})
 
@@ -151,7 +168,8 @@ class AcumaticaState:
                 existing = self.records[entity].get(str(body["id"]))
             elif all(values.get(k) for k in spec.keys):
                 existing = self.by_key(entity, [values[k] for k in spec.keys])
-            self.validate(entity, values, body)
+            self.ignore_unknown(entity, body)
+            self.validate(entity, values, body, creating=existing is None)
             if existing is None:
                 return self.create(entity, values)
             self.check_editable(entity, existing)
@@ -161,18 +179,37 @@ class AcumaticaState:
             self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
             return self.touch(existing, **derived(entity, existing))
 
-    def validate(self, entity: str, values: dict[str, Any], body: dict[str, Any]) -> None:
-        vendor = values.get("Vendor")
-        if vendor is not None and self.by_key("Vendor", [vendor]) is None:
-            entity_errors = dict(body)
-            entity_errors["Vendor"] = {"value": vendor, "error": f"'Vendor' cannot be found in the system. {vendor}"}
-            raise AcumaticaError(422, f"Vendor '{vendor}' cannot be found in the system.", entity_errors)
+    def ignore_unknown(self, entity: str, body: dict[str, Any]) -> None:
+        """Acumatica takes only the fields of the endpoint's contract from a record and drops the
+        rest without a word; the sandbox does the same and notes what it dropped, for the tests."""
+        spec = ENTITIES[entity]
+        known = set(spec.fields) | set(spec.details) | RECORD_SYSTEM_FIELDS
+        self.ignored |= {f"{entity}.{name}" for name in body if name not in known}
+        for detail, detail_fields in spec.details.items():
+            for line in body.get(detail) or []:
+                self.ignored |= {f"{entity}.{detail}.{name}" for name in line
+                                 if name not in detail_fields and name not in RECORD_SYSTEM_FIELDS}
+
+    def validate(self, entity: str, values: dict[str, Any], body: dict[str, Any], creating: bool) -> None:
+        """Acumatica answers 422 with the record as sent and an ``error`` on each field at fault."""
+        field_name = ENTITIES[entity].vendor_field
+        vendor = values.get(field_name) if field_name else None
+        if field_name and creating and not vendor:
+            error = f"'{field_name}' cannot be empty."
+        elif vendor and self.by_key("Vendor", [vendor]) is None:
+            error = f"'{field_name}' cannot be found in the system. {vendor}"
+        else:
+            return
+        entity_errors = {**body, field_name: {"value": vendor, "error": error}}
+        raise AcumaticaError(422, error, entity_errors)
 
     def create(self, entity: str, values: dict[str, Any]) -> dict[str, Any]:
         hold = bool(values.get("Hold", False))
-        status = {"Subcontract": "On Hold" if hold else "Open", "ChangeOrder": "On Hold" if hold else "Open",
+        subcontract_status = "On Hold" if self.preferences.hold_subcontracts_on_entry else "Open"
+        status = {"Subcontract": subcontract_status, "ChangeOrder": "On Hold" if hold else "Open",
                   "Bill": "On Hold" if hold else "Balanced", "Check": "On Hold" if hold else "Closed"}.get(entity)
-        record = self.insert(entity, {"Status": status, "Hold": hold, **values})
+        held = {"Hold": hold} if "Hold" in ENTITIES[entity].fields else {}
+        record = self.insert(entity, {"Status": status, **held, **values})
         self.touch(record, **derived(entity, record))
         if entity == "Check":
             self.apply_payment(record, sign=1)
@@ -209,6 +246,24 @@ class AcumaticaState:
             balance = Decimal(str(bill["Balance"])) - sign * Decimal(str(line["AmountPaid"]))
             self.touch(bill, Balance=balance, Status="Closed" if balance == 0 else "Open")
 
+    def act(self, entity: str, action: str, key: list[Any]) -> dict[str, Any]:
+        """Carry out one of the actions the sandbox serves (``SERVED_ACTIONS``)."""
+        return {"VoidCheck": self.void_check, "ReverseChangeOrder": self.reverse_change_order,
+                "ReleaseFromHold": self.release_subcontract, "PutOnHold": self.hold_subcontract}[action](key)
+
+    def release_subcontract(self, key: list[Any]) -> dict[str, Any]:
+        with self.lock:
+            subcontract = self.found("Subcontract", key)
+            if subcontract["Status"] != "On Hold":
+                raise AcumaticaError(422, f"The subcontract {subcontract['SubcontractNbr']} is not on hold.")
+            return self.touch(subcontract, Status="Open")
+
+    def hold_subcontract(self, key: list[Any]) -> dict[str, Any]:
+        with self.lock:
+            subcontract = self.found("Subcontract", key)
+            self.check_editable("Subcontract", subcontract)
+            return self.touch(subcontract, Status="On Hold")
+
     def void_check(self, key: list[Any]) -> dict[str, Any]:
         with self.lock:
             check = self.found("Check", key)
@@ -231,7 +286,7 @@ class AcumaticaState:
             lines = [{**line, "Amount": -Decimal(str(line.get("Amount", 0)))} for line in order.get("Commitments") or []]
             return self.insert("ChangeOrder", {
                 "Description": f"Reversal of {order['RefNbr']}", "Status": "Closed", "Hold": False,
-                "ReverseStatus": "Reversing", "OrigCORefNbr": order["RefNbr"], "ChangeDate": now(),
+                "ReverseStatus": "Reversing", "OriginalCORefNbr": order["RefNbr"], "ChangeDate": now(),
                 "ExternalRefNbr": order.get("ExternalRefNbr"), "Commitments": lines,
                 "CommitmentsChangeTotal": -Decimal(str(order.get("CommitmentsChangeTotal") or 0))})
 
@@ -250,7 +305,7 @@ def derived(entity: str, record: dict[str, Any]) -> dict[str, Any]:
         amount = total("Details", "Amount")
         amount = Decimal(str(record.get("Amount") or 0)) if amount is None else amount
         return {"Amount": amount, "Balance": amount}
-    if entity == "Subcontract" and (amount := total("Details", "ExtCost")) is not None:
+    if entity == "Subcontract" and (amount := total("Details", "ExtendedCost")) is not None:
         return {"SubcontractTotal": amount}
     if entity == "ChangeOrder" and (amount := total("Commitments", "Amount")) is not None:
         return {"CommitmentsChangeTotal": amount}
@@ -327,49 +382,59 @@ def render(entity: str, record: dict[str, Any], select: set[str] | None, expand:
     return body
 
 
-def swagger(base_path: str) -> dict[str, Any]:
-    """An OpenAPI 3 description of the endpoint, in the shape Acumatica's ``swagger.json`` has."""
-    primitive = {S: "string", D: "number", B: "boolean", T: "string", I: "integer"}
-    schemas: dict[str, Any] = {kind: {"type": "object", "properties": {"value": {"type": primitive[kind]}}}
-                               for kind in primitive}
-    schemas["Entity"] = {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"},
-                                                          "rowNumber": {"type": "integer"},
-                                                          "note": {"$ref": "#/components/schemas/StringValue"}}}
+# Where each operation of the published description lives, below ``/{Entity}``.
+OPERATION_ROUTES = {
+    "GetList": ("get", ""), "PutEntity": ("put", ""), "GetById": ("get", "/{id}"), "DeleteById": ("delete", "/{id}"),
+    "GetByKeys": ("get", "/{ids}"), "DeleteByKeys": ("delete", "/{ids}"), "GetAdHocSchema": ("get", "/$adHocSchema"),
+    "PutFile": ("put", "/{ids}/files/{filename}"), "InvokeAction_CustomAction": ("post", "/{actionName}"),
+}
+UNSERVED_OPERATIONS = ("GetAdHocSchema", "PutFile")  # described, answered 501 by the sandbox
+
+
+def swagger(server_url: str) -> dict[str, Any]:
+    """The endpoint's OpenAPI 3 description, built from the published contract: its value types,
+    entity and detail schemas (``SubcontractDetail``, ...), operations and actions per entity, and
+    an absolute ``servers[0].url`` as an instance gives it."""
+    schemas: dict[str, Any] = {kind: {"type": "object", "properties": {"value": shape, "error": {"type": "string"}}}
+                               for kind, shape in CONTRACT["value_types"].items()}
+    schemas["Entity"] = {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "rowNumber": {"type": "integer", "format": "int64"},
+        "note": _ref("StringValue"), "custom": {"type": "object"}, "error": {"type": "string"},
+        "files": {"type": "array", "items": {"type": "object"}}}}
     paths: dict[str, Any] = {}
     for name, spec in ENTITIES.items():
-        properties = {f: {"$ref": f"#/components/schemas/{kind}"} for f, kind in spec.fields.items()}
-        for detail, detail_fields in spec.details.items():
-            schemas[f"{name}{detail}"] = {"allOf": [{"$ref": "#/components/schemas/Entity"}, {
-                "type": "object", "properties": {f: {"$ref": f"#/components/schemas/{k}"}
-                                                 for f, k in detail_fields.items()}}]}
-            properties[detail] = {"type": "array", "items": {"$ref": f"#/components/schemas/{name}{detail}"}}
-        schemas[name] = {"allOf": [{"$ref": "#/components/schemas/Entity"}, {"type": "object", "properties": properties}]}
-        ref = {"$ref": f"#/components/schemas/{name}"}
-        listing = {"content": {"application/json": {"schema": {"type": "array", "items": ref}}}}
-        single = {"content": {"application/json": {"schema": ref}}}
-        paths[f"/{name}"] = {
-            "get": {"tags": [name], "operationId": f"{name}_GetList", "summary": f"Retrieves records of {name}",
-                    "responses": {"200": {"description": "Success", **listing}}},
-            "put": {"tags": [name], "operationId": f"{name}_PutEntity", "summary": f"Creates or updates a {name}",
-                    "requestBody": {"content": {"application/json": {"schema": ref}}},
-                    "responses": {"200": {"description": "Success", **single}}},
-        }
-        paths[f"/{name}/{{id}}"] = {
-            "get": {"tags": [name], "operationId": f"{name}_GetById", "summary": f"Retrieves a {name} by ID",
-                    "parameters": [{"$ref": "#/components/parameters/id"}],
-                    "responses": {"200": {"description": "Success", **single}}},
-            "delete": {"tags": [name], "operationId": f"{name}_DeleteById", "summary": f"Deletes a {name} by ID",
-                       "parameters": [{"$ref": "#/components/parameters/id"}],
-                       "responses": {"204": {"description": "Deleted"}}},
-        }
+        properties = {f: _ref(kind) for f, kind in spec.fields.items()}
+        for detail, schema in spec.detail_schemas.items():
+            schemas[schema] = _entity_schema({f: _ref(k) for f, k in spec.details[detail].items()})
+            properties[detail] = {"type": "array", "items": _ref(schema)}
+        schemas[name] = _entity_schema(properties)
+        for operation in CONTRACT["operations"]:
+            method, route = OPERATION_ROUTES[operation]
+            paths.setdefault(f"/{name}{route}", {})[method] = _operation(name, operation)
         for action in spec.actions:
-            schemas[f"{action}"] = {"type": "object", "properties": {"entity": ref, "parameters": {"type": "object"}}}
-            paths[f"/{name}/{action}"] = {"post": {
-                "tags": [name], "operationId": f"{name}_InvokeAction_{action}", "summary": f"Invokes {action}",
-                "requestBody": {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{action}"}}}},
-                "responses": {"202": {"description": "Accepted"}, "204": {"description": "Done"}}}}
-    return {"openapi": "3.0.1", "info": {"title": f"{ENDPOINT}/{VERSION}", "version": VERSION},
-            "servers": [{"url": base_path}], "paths": paths,
-            "components": {"schemas": schemas, "parameters": {"id": {
-                "name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}}},
+            schemas[action] = {"required": ["entity"], "type": "object", "properties": {"entity": _ref(name)}}
+            paths[f"/{name}/{action}"] = {"post": _operation(name, f"InvokeAction_{action}", body=action)}
+    return {"openapi": CONTRACT["openapi"], "info": {"title": f"{ENDPOINT}/{VERSION}", "version": "4"},
+            "servers": [{"url": server_url}], "paths": paths, "components": {"schemas": schemas},
             "tags": [{"name": name} for name in ENTITIES]}
+
+
+def _ref(schema: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{schema}"}
+
+
+def _entity_schema(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"allOf": [_ref("Entity"), {"type": "object", "properties": properties}]}
+
+
+def _operation(entity: str, operation: str, body: str | None = None) -> dict[str, Any]:
+    codes = ("202", "204") if operation.startswith("InvokeAction_") else \
+        ("204",) if operation in ("DeleteById", "DeleteByKeys", "PutFile") else ("200",)
+    described: dict[str, Any] = {"tags": [entity], "operationId": f"{entity}_{operation}",
+                                 "responses": {code: {"description": "Success"} for code in codes}}
+    if operation == "PutEntity" or body:
+        described["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body or entity)}}}
+    if operation == "PutEntity" or operation.startswith("InvokeAction_"):
+        described["responses"]["422"] = {"description": "The data specified in the request is invalid.",
+                                         "content": {"application/json": {"schema": _ref(entity)}}}
+    return described

@@ -1,20 +1,31 @@
 """A stand-in for Procore REST v1.0, served under ``/procore``.
 
 Behaves as Procore documents it for what ERP Sync uses: OAuth2 client credentials at
-``/oauth/token``; ``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
+``/oauth/token``, in the form body or HTTP Basic (RFC 6749 section 2.3.1), and the
+authorization-code flow people sign in with (a sign-in page at ``/oauth/authorize`` for the seeded
+users, a code good once for ten minutes and only with the app's registered redirect URI, refresh
+tokens that rotate: each works once); ``/me`` answers as the token's user; write bodies shaped as
+Procore's REST reference shapes them (``project_id`` and the parent's id beside the record's
+changes; a commitment change order's ``origin_id`` on its change order package);
+``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
 ``page``/``per_page`` with ``Total``, ``Per-Page`` and ``Link``; ``filters[updated_at]`` ranges
 (``start...end``) and ``filters[origin_id]``; ``X-Rate-Limit-*`` headers and 429 past the budget;
 errors as ``{"errors": ...}``. The control API in ``control_router`` acts as a Procore user.
 """
 
 
+import base64
+import html
 import math
+import re
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import unquote_plus, urlencode, urljoin
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Form, Header, HTTPException, Query, Request, Response
+import requests
+from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from sandbox.common import RateWindow
@@ -42,6 +53,8 @@ from sandbox.procore_data import (
 MAX_PER_PAGE = 100
 SYNC_BATCH_LIMIT = 1000
 MISSING_COMPANY = "Missing Procore-Company-Id header!"
+INVALID_GRANT = ("The provided authorization grant is invalid, expired, revoked, does not match the redirection URI "
+                 "used in the authorization request, or was issued to another client.")
 
 
 class ProcoreError(Exception):
@@ -65,7 +78,56 @@ class SyncBody(BaseModel):
     updates: list[dict[str, Any]] = Field(max_length=SYNC_BATCH_LIMIT)
 
 
+# Request bodies as Procore's REST reference names them: the record's changes under the record's
+# key, and the project (and the parent the path needs) at the top level. Rails reads those ids from
+# the body or the query alike, so the sandbox takes either.
+class ProjectScoped(BaseModel):
+    project_id: int | None = Field(default=None, description="Unique identifier for the project.")
+
+
+class WorkOrderContractBody(ProjectScoped):
+    work_order_contract: dict[str, Any]
+
+
+class PurchaseOrderContractBody(ProjectScoped):
+    purchase_order_contract: dict[str, Any]
+
+
+class RequisitionBody(ProjectScoped):
+    commitment_id: int | None = Field(default=None, description="Commitment ID")
+    requisition: dict[str, Any] = {}
+
+
+class ContractPaymentBody(ProjectScoped):
+    contract_id: int | None = Field(default=None, description="Contract ID")
+    contract_payment: dict[str, Any] = {}
+
+
+class ChangeOrderBody(BaseModel):
+    change_order: dict[str, Any]
+
+
+class ChangeOrderPackageBody(ProjectScoped):
+    contract_id: int | None = Field(default=None, description="ID of the parent contract")
+    change_order: dict[str, Any]
+
+
+# What the reference lets an update of each change order resource set; any other key is ignored, as
+# Procore ignores it. A commitment change order takes no origin: its change order package does.
+CHANGE_ORDER_FIELDS = {"title", "description", "status", "number", "due_date", "executed"}
+CHANGE_ORDER_PACKAGE_FIELDS = {"title", "description", "status", "due_date", "executed", "origin_id", "origin_data",
+                               "origin_code"}
+
+
+def in_scope(name: str, from_body: int | None, from_query: int | None) -> int:
+    value = from_body if from_body is not None else from_query
+    if value is None:
+        raise ProcoreError(400, {name: ["is missing"]})
+    return value
+
+
 def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
+    state_ = state  # the OAuth routes take a form field named "state"
     app = FastAPI(title="Procore REST API (ERP Sync sandbox)", version="1.0",
                   description="Stand-in for the parts of Procore REST v1.0 that ERP Sync uses.")
 
@@ -78,15 +140,67 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         messages = {".".join(str(p) for p in e["loc"][1:]) or "request": [e["msg"]] for e in error.errors()}
         return JSONResponse({"errors": messages}, status_code=400)
 
+    @app.get("/oauth/authorize", tags=["Authentication"], operation_id="authorize", response_class=HTMLResponse)
+    def authorize(client_id: str, redirect_uri: str, response_type: str = "code", state: str = "") -> HTMLResponse:
+        """Procore's sign-in page: the person signs in, then is sent back to the app with a code."""
+        app_problem = authorization_problem(client_id, redirect_uri, response_type)
+        if app_problem:
+            return login_page(client_id, redirect_uri, state, app_problem, status=400, form=False)
+        return login_page(client_id, redirect_uri, state)
+
+    @app.post("/oauth/authorize", tags=["Authentication"], operation_id="signIn", response_class=HTMLResponse)
+    def sign_in(client_id: Annotated[str, Form()], redirect_uri: Annotated[str, Form()],
+                login: Annotated[str, Form()], password: Annotated[str, Form()],
+                state: Annotated[str, Form()] = "") -> Response:
+        app_problem = authorization_problem(client_id, redirect_uri, "code")
+        if app_problem:
+            return login_page(client_id, redirect_uri, state, app_problem, status=400, form=False)
+        user_id = state_.sign_in(login, password)
+        if user_id is None:
+            return login_page(client_id, redirect_uri, state, "Invalid email or password.", status=401)
+        query = {"code": state_.issue_code(client_id, user_id, redirect_uri)} | ({"state": state} if state else {})
+        return RedirectResponse(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(query)}", status_code=302)
+
+    def authorization_problem(client_id: str, redirect_uri: str, response_type: str) -> str | None:
+        if client_id not in state_.clients:
+            return "Client authentication failed due to unknown client."
+        if redirect_uri not in state_.redirect_uris.get(client_id, set()):
+            return "The redirect uri included is not valid."
+        if response_type != "code":
+            return "The authorization server does not support this response type."
+        return None
+
     @app.post("/oauth/token", tags=["Authentication"], operation_id="createToken")
-    def token(grant_type: Annotated[str, Form()], client_id: Annotated[str, Form()],
-              client_secret: Annotated[str, Form()]) -> dict[str, Any]:
-        if grant_type != "client_credentials":
-            raise ProcoreError(400, "unsupported_grant_type")
-        if state.clients.get(client_id) != client_secret:
-            return JSONResponse({"error": "invalid_client",
-                                 "error_description": "Client authentication failed."}, status_code=401)
-        access_token, expires_in = state.issue_token(client_id)
+    def token(grant_type: Annotated[str, Form()], client_id: Annotated[str | None, Form()] = None,
+              client_secret: Annotated[str | None, Form()] = None, code: Annotated[str | None, Form()] = None,
+              redirect_uri: Annotated[str | None, Form()] = None,
+              refresh_token: Annotated[str | None, Form()] = None,
+              authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        """Client credentials in the form body or in HTTP Basic (RFC 6749 section 2.3.1), not both;
+        errors in RFC 6749 section 5.2's shape."""
+        basic = basic_credentials(authorization)
+        if basic and (client_id or client_secret):
+            return oauth_error(400, "invalid_request", "Use one client authentication method, not two.")
+        client_id, client_secret = basic or (client_id, client_secret)
+        if not client_id or state_.clients.get(client_id) != client_secret:
+            headers = {"WWW-Authenticate": 'Basic realm="Procore"'} if basic else {}
+            return oauth_error(401, "invalid_client", "Client authentication failed.", headers)
+        if grant_type == "client_credentials":
+            return token_answer(client_id, None)
+        if grant_type == "authorization_code":
+            grant = state_.redeem_code(code or "", client_id, redirect_uri)
+        elif grant_type == "refresh_token":
+            grant = state_.redeem_refresh_token(refresh_token or "", client_id)
+        else:
+            return oauth_error(400, "unsupported_grant_type",
+                               "The authorization grant type is not supported by the authorization server.")
+        if grant is None:
+            return oauth_error(400, "invalid_grant", INVALID_GRANT)
+        return token_answer(client_id, grant.user_id) | {
+            "refresh_token": state_.issue_refresh_token(client_id, grant.user_id)}
+
+    def token_answer(client_id: str, user_id: int | None) -> dict[str, Any]:
+        access_token, expires_in = state_.issue_token(client_id, user_id)
         return {"access_token": access_token, "token_type": "bearer", "expires_in": expires_in,
                 "created_at": int(now().timestamp())}
 
@@ -120,8 +234,13 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return paginate(request, response, list(state.companies.values()), paging)
 
     @open_api.get("/me", tags=["Core"], operation_id="showMe")
-    def me() -> dict[str, Any]:
-        return {"id": 1, "login": "erp-sync-service-account@summit.example", "name": "ERP Sync service account"}
+    def me(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        """The token's user; an app's own (client credentials) token is its service account."""
+        grant = state_.grant_of((authorization or "").partition(" ")[2])
+        user = state_.users.get(grant.user_id) if grant and grant.user_id else None
+        if user is None:
+            return {"id": 1, "login": "erp-sync-service-account@summit.example", "name": "ERP Sync service account"}
+        return {"id": user.id, "login": user.email_address, "name": user.name}
 
     def project_in(company_id: int, project_id: int) -> Project:
         project = state.projects.get(project_id)
@@ -207,9 +326,9 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     UpdatedAt = Annotated[str | None, Query(alias="filters[updated_at]")]
     OriginId = Annotated[str | None, Query(alias="filters[origin_id]")]
 
-    for table, key in (("work_order_contracts", "work_order_contract"),
-                       ("purchase_order_contracts", "purchase_order_contract")):
-        def register_commitments(table: str = table, key: str = key) -> None:
+    for table, key, body_model in (("work_order_contracts", "work_order_contract", WorkOrderContractBody),
+                                   ("purchase_order_contracts", "purchase_order_contract", PurchaseOrderContractBody)):
+        def register_commitments(table: str = table, key: str = key, body_model: type = body_model) -> None:
             @api.get(f"/{table}", tags=["Commitments"], operation_id=f"list_{table}")
             def list_commitments(request: Request, response: Response, company: CompanyId, paging: PageQuery,
                                  project_id: int, updated_at: UpdatedAt = None,
@@ -221,9 +340,10 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
                 return record_in(table, company, project_id, record_id)
 
             @api.patch(f"/{table}/{{record_id}}", tags=["Commitments"], operation_id=f"update_{table}")
-            def update_commitment(record_id: int, project_id: int, company: CompanyId,
-                                  body: Annotated[dict[str, dict[str, Any]], Body()]) -> Commitment:
-                return api_update(table, record_in(table, company, project_id, record_id), body.get(key, {}))
+            def update_commitment(record_id: int, company: CompanyId, body: body_model,
+                                  project_id: int | None = None) -> Commitment:
+                project = in_scope("project_id", body.project_id, project_id)
+                return api_update(table, record_in(table, company, project, record_id), getattr(body, key))
         register_commitments()
 
     @api.get("/projects/{project_id}/commitment_change_orders", tags=["Commitments"],
@@ -241,10 +361,21 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
 
     @api.patch("/projects/{project_id}/commitment_change_orders/{record_id}", tags=["Commitments"],
                operation_id="updateCommitmentChangeOrder")
-    def update_cco(project_id: int, record_id: int, company: CompanyId,
-                   body: Annotated[dict[str, dict[str, Any]], Body()]) -> CommitmentChangeOrder:
+    def update_cco(project_id: int, record_id: int, company: CompanyId, body: ChangeOrderBody) -> CommitmentChangeOrder:
         record = record_in("commitment_change_orders", company, project_id, record_id)
-        return api_update("commitment_change_orders", record, body.get("commitment_change_order", {}))
+        return api_update("commitment_change_orders", record, only(body.change_order, CHANGE_ORDER_FIELDS))
+
+    @api.patch("/change_order_packages/{package_id}", tags=["Commitments"], operation_id="updateChangeOrderPackage")
+    def update_change_order_package(package_id: int, company: CompanyId, body: ChangeOrderPackageBody,
+                                    project_id: int | None = None) -> CommitmentChangeOrder:
+        """A commitment change order's package (its ``legacy_package_id``); this one takes ``origin_id``."""
+        project = in_scope("project_id", body.project_id, project_id)
+        project_in(company, project)
+        record = next((r for r in state.tables["commitment_change_orders"].values()
+                       if r.legacy_package_id == package_id and r.project_id == project and not r.deleted_at), None)
+        if record is None or body.contract_id not in (None, record.contract_id):
+            raise ProcoreError(404, f"Change Order Package {package_id} not found")
+        return api_update("commitment_change_orders", record, only(body.change_order, CHANGE_ORDER_PACKAGE_FIELDS))
 
     @api.get("/requisitions", tags=["Commitments"], operation_id="listRequisitions")
     def list_requisitions(request: Request, response: Response, company: CompanyId, paging: PageQuery,
@@ -258,10 +389,13 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return record_in("requisitions", company, project_id, record_id)
 
     @api.patch("/requisitions/{record_id}", tags=["Commitments"], operation_id="updateRequisition")
-    def update_requisition(record_id: int, project_id: int, company: CompanyId,
-                           body: Annotated[dict[str, dict[str, Any]], Body()]) -> Requisition:
-        record = record_in("requisitions", company, project_id, record_id)
-        return api_update("requisitions", record, body.get("requisition", {}))
+    def update_requisition(record_id: int, company: CompanyId, body: RequisitionBody, project_id: int | None = None,
+                           commitment_id: int | None = None) -> Requisition:
+        record = record_in("requisitions", company, in_scope("project_id", body.project_id, project_id), record_id)
+        commitment = in_scope("commitment_id", body.commitment_id, commitment_id)
+        if commitment != record.commitment_id:
+            raise ProcoreError(404, f"Requisition {record_id} not found on commitment {commitment}")
+        return api_update("requisitions", record, body.requisition)
 
     def contract_in(company: int, project_id: int, contract_id: int) -> BaseModel:
         for table in ("work_order_contracts", "purchase_order_contracts"):
@@ -283,10 +417,12 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return record_in("contract_payments", company, project_id, record_id)
 
     @api.post("/contract_payments", status_code=201, tags=["Commitments"], operation_id="createContractPayment")
-    def create_payment(project_id: int, contract_id: int, company: CompanyId,
-                       body: Annotated[dict[str, dict[str, Any]], Body()]) -> ContractPayment:
+    def create_payment(company: CompanyId, body: ContractPaymentBody, project_id: int | None = None,
+                       contract_id: int | None = None) -> ContractPayment:
+        project_id = in_scope("project_id", body.project_id, project_id)
+        contract_id = in_scope("contract_id", body.contract_id, contract_id)
         contract_in(company, project_id, contract_id)
-        fields = {**body.get("contract_payment", {}), "contract_id": contract_id, "project_id": project_id}
+        fields = {**body.contract_payment, "contract_id": contract_id, "project_id": project_id}
         return state.save("contract_payments", new_record(ContractPayment, state.new_id(), fields))
 
     @api.patch("/contract_payments/sync", tags=["Commitments"], operation_id="syncContractPayments")
@@ -318,11 +454,12 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         return state.save("contract_payments", validated(existing, changes))
 
     @api.patch("/contract_payments/{record_id}", tags=["Commitments"], operation_id="updateContractPayment")
-    def update_payment(record_id: int, project_id: int, contract_id: int, company: CompanyId,
-                       body: Annotated[dict[str, dict[str, Any]], Body()]) -> ContractPayment:
-        contract_in(company, project_id, contract_id)
+    def update_payment(record_id: int, company: CompanyId, body: ContractPaymentBody, project_id: int | None = None,
+                       contract_id: int | None = None) -> ContractPayment:
+        project_id = in_scope("project_id", body.project_id, project_id)
+        contract_in(company, project_id, in_scope("contract_id", body.contract_id, contract_id))
         record = record_in("contract_payments", company, project_id, record_id)
-        return api_update("contract_payments", record, body.get("contract_payment", {}))
+        return api_update("contract_payments", record, body.contract_payment)
 
     @api.delete("/contract_payments/{record_id}", status_code=204, tags=["Commitments"],
                 operation_id="deleteContractPayment")
@@ -345,6 +482,15 @@ def control_router(state: ProcoreState, rate: RateWindow) -> APIRouter:
     def reset(sizes: SeedSizes | None = None) -> dict[str, int]:
         state.reset(sizes or SeedSizes())
         return {name: len(rows) for name, rows in state.tables.items()} | {"projects": len(state.projects)}
+
+    @router.put("/apps/{client_id}/redirect_uris")
+    def register_redirect_uris(client_id: str, redirect_uris: list[str]) -> list[str]:
+        """What an app's owner does in Procore's developer portal: say where sign-ins may return to."""
+        if client_id not in state.clients:
+            raise HTTPException(404, f"no app with client id {client_id}")
+        with state.lock:
+            state.redirect_uris[client_id] = set(redirect_uris)
+        return sorted(state.redirect_uris[client_id])
 
     @router.put("/rate_limit")
     def set_rate_limit(settings: RateLimitSettings) -> RateLimitSettings:
@@ -382,6 +528,55 @@ def control_router(state: ProcoreState, rate: RateWindow) -> APIRouter:
         return user_edit(table, record_id, {"deleted_at": now().isoformat()})
 
     return router
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """HTTP Basic client credentials, each form-urlencoded before encoding (RFC 6749 section 2.3.1)."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
+
+
+def oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
+
+
+def only(changes: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in changes.items() if k in allowed}
+
+
+def sign_in(authorize_url: str, login: str, password: str) -> str:
+    """A person on the sign-in page: fills in their email and password; returns where Procore sends them back."""
+    page = requests.get(authorize_url, timeout=30)
+    page.raise_for_status()
+    form = {name: html.unescape(value) for name, value in re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"',
+                                                                     page.text)}
+    answer = requests.post(urljoin(page.url, "authorize"), data={**form, "login": login, "password": password},
+                           allow_redirects=False, timeout=30)
+    if answer.status_code != 302:
+        raise PermissionError(f"Procore's sign-in refused {login}: {answer.status_code} {answer.text[:200]}")
+    return answer.headers["location"]
+
+
+def login_page(client_id: str, redirect_uri: str, state: str, problem: str | None = None, status: int = 200,
+               form: bool = True) -> HTMLResponse:
+    """Procore's sign-in page, reduced to what a person fills in."""
+    def hidden(name: str, value: str) -> str:
+        return f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">'
+
+    fields = (f'<form method="post" action="authorize">{hidden("client_id", client_id)}'
+              f'{hidden("redirect_uri", redirect_uri)}{hidden("state", state)}'
+              '<label>Email <input name="login" type="email" autocomplete="username"></label> '
+              '<label>Password <input name="password" type="password" autocomplete="current-password"></label> '
+              '<button type="submit">Sign in</button></form>') if form else ""
+    error = f'<p class="error">{html.escape(problem)}</p>' if problem else ""
+    return HTMLResponse(f"<!doctype html><title>Sign in to Procore (sandbox)</title><h1>Sign in to Procore</h1>"
+                        f"{error}{fields}", status_code=status)
 
 
 def known_table(state: ProcoreState, table: str) -> dict[int, BaseModel]:

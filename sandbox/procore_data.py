@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import secrets
 import threading
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -24,7 +25,14 @@ COMPANY_NAMES = {DEMO_COMPANY_ID: "Summit Builders (demo)", SECOND_COMPANY_ID: "
                  SAGE300_COMPANY_ID: "Granite Ridge Contractors (demo)", SAGE100_COMPANY_ID: "Prairie Builders (demo)"}
 DEMO_CLIENT_ID = "erp-sync-sandbox"
 DEMO_CLIENT_SECRET = "sandbox-secret"
+# Where the demo's Airflow sends people back after they sign in to Procore: the app's registered redirect URI.
+DEMO_REDIRECT_URI = "http://localhost:8080/erp-sync/identity/callback"
 TOKEN_LIFETIME = timedelta(minutes=90)
+CODE_LIFETIME = timedelta(minutes=10)
+# The seeded people sign in on the sandbox's sign-in page with their email address and password.
+SIGN_INS = {"avery.admin@summit.example": "avery-sandbox", "blake.standard@summit.example": "blake-sandbox",
+            "casey.nopush@summit.example": "casey-sandbox", "devon.viewer@summit.example": "devon-sandbox",
+            "emery.field@summit.example": "emery-sandbox"}
 
 
 def now() -> datetime:
@@ -132,6 +140,7 @@ class CommitmentChangeOrder(DeletableRecord):
     description: str | None = None
     due_date: date | None = None
     executed: bool = False
+    legacy_package_id: int | None = Field(default=None, description="its change order package")
 
 
 class RequisitionSummary(BaseModel):
@@ -201,13 +210,26 @@ class SeedSizes(BaseModel):
     seed: int = 7
 
 
+@dataclass(frozen=True)
+class Grant:
+    """Who a token or an authorization code speaks for: an app (client credentials) or one of its users."""
+
+    client_id: str
+    user_id: int | None
+    expires: datetime
+    redirect_uri: str | None = None
+
+
 class ProcoreState:
     """The sandbox's data; every change goes through ``lock`` because uvicorn serves threads."""
 
     def __init__(self, sizes: SeedSizes | None = None):
         self.lock = threading.RLock()
         self.clients = {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET}
-        self.tokens: dict[str, tuple[str, datetime]] = {}
+        self.redirect_uris = {DEMO_CLIENT_ID: {DEMO_REDIRECT_URI}}
+        self.tokens: dict[str, Grant] = {}
+        self.codes: dict[str, Grant] = {}
+        self.refresh_tokens: dict[str, Grant] = {}
         self.reset(sizes or SeedSizes())
 
     def reset(self, sizes: SeedSizes) -> None:
@@ -230,16 +252,55 @@ class ProcoreState:
             self._next_id += 1
             return self._next_id
 
-    def issue_token(self, client_id: str) -> tuple[str, int]:
+    def issue_token(self, client_id: str, user_id: int | None = None) -> tuple[str, int]:
         token = secrets.token_urlsafe(24)
         with self.lock:
-            self.tokens[token] = (client_id, now() + TOKEN_LIFETIME)
+            self.tokens[token] = Grant(client_id, user_id, now() + TOKEN_LIFETIME)
         return token, int(TOKEN_LIFETIME.total_seconds())
 
-    def client_of(self, token: str) -> str | None:
+    def grant_of(self, token: str) -> Grant | None:
         with self.lock:
-            client, expires = self.tokens.get(token, (None, now()))
-        return client if expires > now() else None
+            grant = self.tokens.get(token)
+        return grant if grant is not None and grant.expires > now() else None
+
+    def client_of(self, token: str) -> str | None:
+        grant = self.grant_of(token)
+        return grant.client_id if grant else None
+
+    def sign_in(self, login: str, password: str) -> int | None:
+        """The user whose email and password these are, if they are."""
+        with self.lock:
+            user = next((u for u in self.users.values() if u.email_address.lower() == login.strip().lower()), None)
+        return user.id if user and user.is_active and SIGN_INS.get(user.email_address) == password else None
+
+    def issue_code(self, client_id: str, user_id: int, redirect_uri: str) -> str:
+        code = secrets.token_urlsafe(24)
+        with self.lock:
+            self.codes[code] = Grant(client_id, user_id, now() + CODE_LIFETIME, redirect_uri)
+        return code
+
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str | None) -> Grant | None:
+        """An authorization code works once, for its app and redirect URI, within ten minutes."""
+        with self.lock:
+            grant = self.codes.pop(code, None)
+        if grant is None or grant.expires <= now() or grant.client_id != client_id or grant.redirect_uri != redirect_uri:
+            return None
+        return grant
+
+    def issue_refresh_token(self, client_id: str, user_id: int) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            self.refresh_tokens[token] = Grant(client_id, user_id, datetime.max.replace(tzinfo=UTC))
+        return token
+
+    def redeem_refresh_token(self, refresh_token: str, client_id: str) -> Grant | None:
+        """Procore rotates refresh tokens: each one is good for a single refresh."""
+        with self.lock:
+            grant = self.refresh_tokens.get(refresh_token)
+            if grant is None or grant.client_id != client_id:
+                return None
+            del self.refresh_tokens[refresh_token]
+        return grant
 
     def save(self, table: str, record: BaseModel, touch: bool = True) -> BaseModel:
         if touch:
@@ -368,8 +429,9 @@ class _DemoCompany:
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
+        cco_id = self.state.new_id()
         cco = CommitmentChangeOrder(
-            id=self.state.new_id(), number=f"{commitment.number}-CO{n + 1:02d}",
+            id=cco_id, legacy_package_id=cco_id, number=f"{commitment.number}-CO{n + 1:02d}",
             title=f"Change order {n + 1} on {commitment.number}", contract_id=commitment.id,
             project_id=project.id, status=self.CCO_STATUSES[n % len(self.CCO_STATUSES)],
             grand_total=money(self.rng.randrange(1_000, 60_000)), created_at=self.created,

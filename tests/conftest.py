@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -15,11 +16,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="erp-sync-airflow-"))
 os.environ.update({
     "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),  # seals the credentials the store keeps
+    "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # signs the Airflow sign-ins of the UI tests
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
     "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -63,23 +67,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class SandboxServer:
-    """The sandboxes served by uvicorn in a thread, with helpers to act through the control API."""
+class ServedApp:
+    """An ASGI app served over real HTTP by uvicorn in a thread, on a free port."""
 
-    def __init__(self) -> None:
-        self.sandboxes = Sandboxes()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(self.sandboxes), host="127.0.0.1", port=self.port,
-                                log_level="critical", timeout_keep_alive=30)
+    def __init__(self, app, name: str, start_seconds: float = 20) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=int(self.url.rsplit(":", 1)[1]), log_level="critical",
+                                timeout_keep_alive=30)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + start_seconds
         while not self.server.started:
             if time.monotonic() > deadline:
-                raise TimeoutError("sandbox server did not start")
+                raise TimeoutError(f"{name} did not start")
             time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class SandboxServer(ServedApp):
+    """The sandboxes, with helpers to act through the control API."""
+
+    def __init__(self) -> None:
+        self.sandboxes = Sandboxes()
+        super().__init__(create_app(self.sandboxes), "sandbox server")
 
     def control(self, method: str, path: str, **kwargs) -> requests.Response:
         response = requests.request(method, f"{self.url}/control/{path}", timeout=30, **kwargs)
@@ -120,9 +134,6 @@ class SandboxServer:
                                           "token_url": f"{self.url}/quickbooks/oauth2/v1/tokens/bearer"}},
         }
 
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -314,3 +325,46 @@ def sage(request, tmp_path, monkeypatch) -> SageDatabases:
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
     yield databases
     databases.close()
+
+
+# People: Airflow users with their Procore accounts connected ------------------------------------
+
+def connect_person(sandbox: SandboxServer, store: Store, airflow_user: str, procore_user_id: int,
+                   conn_id: str = "procore_test"):
+    """What a person does once on the Procore account page: signs in on Procore's page as themselves,
+    and the code Procore sends back is exchanged and checked with ``/me``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from erp_connectors.procore import ProcoreHook
+    from erp_sync.identity import ProcoreAccounts
+    from sandbox.procore import sign_in
+    from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS
+
+    with ProcoreHook(conn_id) as procore:
+        authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "test")
+    email = sandbox.sandboxes.procore.users[procore_user_id].email_address
+    back = sign_in(authorize_url, email, SIGN_INS[email])
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URI)
+
+
+def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: str = "procore_test") -> str:
+    """The Airflow user who connected Procore user ``procore_user_id`` (connecting them the first time)."""
+    airflow_user = f"person-{procore_user_id}"
+    if not any(row["procore_conn_id"] == conn_id for row in store.rows("procore_accounts_of_user",
+                                                                        airflow_user=airflow_user)):
+        connect_person(sandbox, store, airflow_user, procore_user_id, conn_id)
+    return airflow_user
+
+
+def run_as(dag, airflow_user: str | None, **conf):
+    """``dag.test()`` as if ``airflow_user`` had triggered it signed in: Airflow's API records the
+    triggering user on the run, where ``dag.test()`` writes its own name ("dag_test")."""
+    from unittest import mock
+
+    import airflow.models.dagrun as dagrun
+
+    create = dagrun.get_or_create_dagrun
+    with mock.patch.object(dagrun, "get_or_create_dagrun",
+                           lambda *args, **kwargs: create(*args, **{**kwargs, "triggering_user_name": airflow_user})):
+        return dag.test(run_conf=conf)

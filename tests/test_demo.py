@@ -111,7 +111,7 @@ def test_the_demo_ui_listens_on_this_machine_only():
 
     env = airflow_env()
     assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
-    assert AIRFLOW_URL.startswith("http://127.0.0.1:")
+    assert AIRFLOW_URL.startswith("http://localhost:")  # which is this machine
     result = subprocess.run([sys.executable, "-m", "airflow", "config", "get-value", "api", "host"],
                             env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "127.0.0.1"

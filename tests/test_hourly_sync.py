@@ -10,7 +10,7 @@ import pytest
 
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.models import ErpKind, Integration
-from erp_sync.store import Store
+from erp_sync.store import RefreshTokens, Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN
 
@@ -48,6 +48,19 @@ def counts_of(summary: dict) -> Counter[str]:
     return Counter(summary["counts"])
 
 
+def assert_acumatica_documents_carry_their_vendor_amount_and_subcontract(sandbox) -> None:
+    """What a real instance would keep: Acumatica drops fields its contract does not have, so a wrong
+    name leaves a subcontract without its vendor or a change order line without its subcontract."""
+    assert sandbox.control("GET", "acumatica/ignored-fields").json() == []
+    subcontracts = sandbox.erp_rows("acumatica", "Subcontract")
+    assert all(s["VendorID"]["value"] and s["Details"][0]["ExtendedCost"]["value"] > 0 for s in subcontracts)
+    assert all(s["SubcontractTotal"]["value"] == s["Details"][0]["ExtendedCost"]["value"] for s in subcontracts)
+    numbers = {s["SubcontractNbr"]["value"] for s in subcontracts}
+    for order in sandbox.erp_rows("acumatica", "ChangeOrder"):
+        assert [line["PONbr"]["value"] in numbers for line in order["Commitments"]] == [True]
+    assert all(bill["Vendor"]["value"] for bill in sandbox.erp_rows("acumatica", "Bill"))
+
+
 @pytest.fixture(params=list(ERPS), ids=lambda kind: kind.value)
 def erp(request, sandbox, sqlite_store):
     kind = request.param
@@ -66,6 +79,7 @@ def test_first_export_creates_each_approved_record_once_and_writes_the_reference
     documents = erp_documents(sandbox, vendor)
     if vendor == "acumatica":
         assert documents == Counter(Subcontract=6, ChangeOrder=3, Bill=6)
+        assert_acumatica_documents_carry_their_vendor_amount_and_subcontract(sandbox)
     else:  # a CCO is a line on its commitment's purchase order
         assert documents == Counter(PurchaseOrder=6, Bill=6)
         lines = sum(len(po["Line"]) for po in sandbox.erp_rows("quickbooks", "PurchaseOrder"))
@@ -77,6 +91,16 @@ def test_first_export_creates_each_approved_record_once_and_writes_the_reference
                 assert record["origin_id"] == linked[record["id"]]
                 assert kind.display_name in record["origin_data"]
     assert summary["api_calls"]["procore"] > 0 and summary["api_calls"][vendor] > 0
+
+
+def test_subcontracts_an_instance_holds_on_entry_are_released(sandbox, sqlite_store):
+    sandbox.control("PUT", "acumatica/preferences", json={"hold_subcontracts_on_entry": True})
+    integration = add_integration(sqlite_store, ErpKind.ACUMATICA)
+    export_integration(sqlite_store, integration, "run-1")
+    statuses = Counter(s["Status"]["value"] for s in sandbox.erp_rows("acumatica", "Subcontract"))
+    assert statuses == Counter(Open=6)
+    calls = sandbox.control("GET", "acumatica/calls").json()
+    assert sum(n for path, n in calls.items() if path.endswith("/Subcontract/ReleaseFromHold")) == 6
 
 
 def test_an_hour_without_changes_makes_no_write_and_changes_nothing(sandbox, sqlite_store, erp):
@@ -116,6 +140,8 @@ def test_a_procore_edit_is_pushed_to_the_erp_as_an_update(sandbox, sqlite_store,
     bills = sandbox.erp_rows(vendor, "Bill")
     amounts = [b["Amount"]["value"] if vendor == "acumatica" else b["TotalAmt"] for b in bills]
     assert 12345.67 in amounts and len(bills) == 6
+    if vendor == "acumatica":
+        assert sandbox.control("GET", "acumatica/ignored-fields").json() == []
     assert next(r for r in links(sqlite_store, integration) if r["id"] == invoice_link["id"])["colour"] == "GREEN"
 
 
@@ -233,13 +259,14 @@ def test_acumatica_sessions_are_always_logged_out(sandbox, sqlite_store):
 
 def test_quickbooks_rotated_refresh_token_is_kept_in_the_store(sandbox, sqlite_store):
     integration = add_integration(sqlite_store, ErpKind.QUICKBOOKS_ONLINE)
+    tokens = RefreshTokens(sqlite_store)
     export_integration(sqlite_store, integration, "run-1")
-    first = sqlite_store.one("get_refresh_token", conn_id="quickbooks_test")
-    assert first and first["refresh_token"] != QBO_REFRESH_TOKEN  # the rotated one was kept
+    first = tokens.load("quickbooks_test")
+    assert first and first != QBO_REFRESH_TOKEN  # the rotated one was kept
+    assert first not in sqlite_store.one("get_refresh_token", conn_id="quickbooks_test")["refresh_token_sealed"]
 
     refresh_integration(sqlite_store, integration, "run-2")  # a new hook: it must start from the kept token
-    second = sqlite_store.one("get_refresh_token", conn_id="quickbooks_test")
-    assert second["refresh_token"] not in (first["refresh_token"], QBO_REFRESH_TOKEN)
+    assert tokens.load("quickbooks_test") not in (first, QBO_REFRESH_TOKEN)
 
 
 @pytest.mark.parametrize("kind", list(ERPS), ids=lambda kind: kind.value)

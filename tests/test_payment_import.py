@@ -13,7 +13,7 @@ import pytest
 
 from erp_sync.models import ErpKind
 from erp_sync.store import Store
-from conftest import SyncedScene
+from conftest import SyncedScene, person, run_as
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 
 pytestmark = pytest.mark.airflow
@@ -64,8 +64,9 @@ class Scene(SyncedScene):
     def void(self, name: str, payment: str) -> None:
         self.sandbox.control("POST", f"{ERPS[name][3]}/payments/{payment}/void")
 
-    def run(self, requested_by: int = 101, integration: str = ""):
-        return self.dag.test(run_conf={"requested_by": requested_by, "integration": integration})
+    def run(self, procore_user: int = 101, integration: str = ""):
+        """On demand, triggered by the Airflow user who connected Procore user ``procore_user``."""
+        return run_as(self.dag, person(self.sandbox, self.store, procore_user), integration=integration)
 
     def payments(self, name: str) -> list[dict]:
         company = ERPS[name][1]
@@ -223,7 +224,7 @@ def test_running_twice_writes_nothing_the_second_time_and_a_lost_answer_never_do
 
 
 def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene, caplog):
-    denied = scene.run(requested_by=105)  # no ERP access, not an approver
+    denied = scene.run(procore_user=105)  # no ERP access, not an approver
     assert denied.state == "failed"
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     # The task's first error is the sentence itself, not a traceback or a JSON dump.
@@ -234,8 +235,8 @@ def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene, caplog):
     assert failures and all("may not sync payments on demand" in row["error"] for row in failures)
     assert all(row["status"] == "failed" for row in failures)
 
-    assert scene.run(requested_by=104).state == "success"  # read-only on ERP, but an accounting approver
-    assert scene.run(requested_by=103).state == "success"  # ERP admin without the approver privilege
+    assert scene.run(procore_user=104).state == "success"  # read-only on ERP, but an accounting approver
+    assert scene.run(procore_user=103).state == "success"  # ERP admin without the approver privilege
 
 
 def test_the_on_demand_form_takes_a_blank_integration_as_all(dagbag):

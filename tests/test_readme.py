@@ -91,9 +91,11 @@ def test_with_airflow_home_unset_the_commands_use_the_checkouts_demo_home(tmp_pa
     assert airflow_home({"AIRFLOW_HOME": "/srv/airflow"}, tmp_path) == "/srv/airflow"
 
 
-def test_the_readme_unlink_example_is_answered_on_the_demo_data(sandbox, store):
+def test_the_readme_unlink_example_is_answered_on_the_demo_data(sandbox, airflow_sqlite_store):
     """The demo pairs company 8089 with Acumatica as ``summit-acumatica``; the example names one of its
-    exported invoices, so the queue answers with the documented RED: delete it in the ERP first."""
+    exported invoices, so the queue answers on the demo's store (SQLite) with the documented RED: delete
+    it in the ERP first."""
+    store = airflow_sqlite_store
     scene = SyncedScene(sandbox, store)
     (statement,) = readme_sql()
     with store.transaction() as tx:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conftest import SAGE_INTEGRATIONS, SageDatabases
+from conftest import SAGE_INTEGRATIONS, SageDatabases, person, run_as
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store
 from erp_sync.unlink import SUCCESS, still_in_erp
@@ -74,7 +74,7 @@ class Office:
         return [p for p in self.sandbox.procore_rows("contract_payments") if p["project_id"] in projects]
 
     def import_payments(self):
-        run = self.payment_dag.test(run_conf={"requested_by": ALLOWED_USER, "integration": ""})
+        run = run_as(self.payment_dag, person(self.sandbox, self.store, ALLOWED_USER), integration="")
         assert run.state == "success"
         return {row["integration"]: row for row in self.store.rows("runs_of_airflow_run", airflow_run_id=run.run_id)}
 

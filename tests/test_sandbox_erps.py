@@ -12,7 +12,7 @@ import requests
 from erp_connectors.acumatica import AcumaticaHook
 from erp_connectors.base import VendorApiError
 from erp_connectors.quickbooks import QuickBooksHook
-from sandbox.acumatica_data import DEMO_PASSWORD, DEMO_TENANT, DEMO_USER, VERSION
+from sandbox.acumatica_data import CONTRACT, DEMO_PASSWORD, DEMO_TENANT, DEMO_USER, VERSION
 from sandbox.quickbooks_data import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REALM, DEMO_REFRESH_TOKEN
 
 
@@ -133,11 +133,53 @@ def test_reverse_change_order_needs_a_released_order(sandbox, acumatica):
     assert original["ReverseStatus"]["value"] == "Reversed"
 
 
-def test_swagger_json_describes_the_endpoint(acumatica):
+def test_swagger_json_is_the_published_contract_for_what_the_sandbox_holds(acumatica):
     swagger = acumatica.call("GET", "swagger.json").json()
-    assert swagger["openapi"].startswith("3.")
-    assert swagger["paths"]["/Bill"]["get"]["operationId"] == "Bill_GetList"
-    assert "/Check/VoidCheck" in swagger["paths"] and "DecimalValue" in swagger["components"]["schemas"]
+    assert swagger["openapi"] == CONTRACT["openapi"]
+    assert swagger["servers"][0]["url"] == f"{acumatica.base}/entity/Default/{VERSION}"  # absolute, as published
+    schemas = swagger["components"]["schemas"]
+
+    def properties(schema: str) -> dict:
+        return {name: kind.get("$ref", kind).rsplit("/", 1)[-1] if "$ref" in kind else kind
+                for name, kind in schemas[schema]["allOf"][1]["properties"].items()}
+
+    for entity, published in CONTRACT["entities"].items():
+        details = published.get("details", {})
+        assert {k: v for k, v in properties(entity).items() if k not in details} == published["fields"]
+        for detail, spec in details.items():
+            assert properties(entity)[detail]["items"]["$ref"].endswith(f"/{spec['schema']}")
+            assert properties(spec["schema"]) == spec["fields"]
+        operations = {op["operationId"] for path, ops in swagger["paths"].items()
+                      if path == f"/{entity}" or path.startswith(f"/{entity}/") for op in ops.values()}
+        assert operations == {f"{entity}_{op}" for op in CONTRACT["operations"]} | {
+            f"{entity}_InvokeAction_{action}" for action in published["actions"]}
+
+
+def test_a_field_outside_the_contract_is_dropped_and_a_missing_vendor_is_a_422_on_that_field(sandbox, acumatica):
+    """Acumatica takes only its contract's fields; a Subcontract sent with ``Vendor`` (a Bill's name for
+    it) has no vendor, and the answer is the record as sent with an ``error`` on ``VendorID``."""
+    response = acumatica.call("PUT", "Subcontract", json={
+        "Vendor": {"value": "APEXCON"}, "Hold": {"value": False}, "Description": {"value": "steel"},
+        "Details": [{"LineDescription": {"value": "erect"}, "ExtCost": {"value": 10.0}}]})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["VendorID"]["error"] == "'VendorID' cannot be empty." and body["Vendor"] == {"value": "APEXCON"}
+    assert "VendorID" in body["exceptionMessage"]
+    assert sandbox.control("GET", "acumatica/ignored-fields").json() == [
+        "Subcontract.Details.ExtCost", "Subcontract.Hold", "Subcontract.Vendor"]
+    assert sandbox.erp_rows("acumatica", "Subcontract") == []
+
+    created = acumatica.call("PUT", "Subcontract", params={"$expand": "Details"}, json={
+        "VendorID": {"value": "APEXCON"}, "Details": [{"LineDescription": {"value": "erect"},
+                                                       "ExtendedCost": {"value": 10.0}}]}).json()
+    assert created["Status"]["value"] == "Open" and created["SubcontractTotal"]["value"] == 10.0
+    assert created["Details"][0]["ExtendedCost"]["value"] == 10.0 and "Hold" not in created
+
+
+def test_actions_the_contract_lists_but_the_sandbox_does_not_carry_out_answer_501(acumatica):
+    assert acumatica.call("POST", "Bill/ReleaseBill", json={"entity": {}}).status_code == 501
+    assert acumatica.call("GET", "Bill/$adHocSchema").status_code == 501
+    assert acumatica.call("POST", "Bill/NoSuchAction", json={"entity": {}}).status_code == 404
 
 
 def test_past_the_license_request_rate_the_instance_answers_429(sandbox, acumatica):

@@ -1,13 +1,21 @@
 """Contract tests of the Procore sandbox over real HTTP, as a third-party client would see it."""
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 
-from sandbox.procore import MISSING_COMPANY
-from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_COMPANY_ID
+from sandbox.procore import MISSING_COMPANY, sign_in
+from sandbox.procore_data import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_COMPANY_ID,
+    DEMO_REDIRECT_URI,
+    SIGN_INS,
+)
 
 
 class Client:
@@ -218,3 +226,154 @@ def test_a_client_generated_from_the_openapi_document_reads_every_resource(sandb
     assert {"listProjects", "list_work_order_contracts", "listCommitmentChangeOrders", "listRequisitions",
             "listContractPayments", "showCompanyUser", "showProjectUser", "showPermissionTemplate",
             "showRequisition", "showContractPayment", "listCompanies", "show_purchase_order_contracts"} <= set(called)
+
+
+# Request shapes of Procore's REST reference --------------------------------------------------
+
+def token_request(sandbox, **kwargs) -> requests.Response:
+    return requests.post(f"{sandbox.url}/procore/oauth/token", timeout=30, **kwargs)
+
+
+def test_token_takes_client_credentials_in_http_basic_or_the_form_but_not_both(sandbox):
+    """RFC 6749 section 2.3.1: the client authenticates with HTTP Basic or with form parameters."""
+    basic = token_request(sandbox, auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), data={"grant_type": "client_credentials"})
+    assert basic.status_code == 200 and basic.json()["token_type"] == "bearer"
+    both = token_request(sandbox, auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), data={
+        "grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET})
+    assert both.status_code == 400 and both.json()["error"] == "invalid_request"
+    wrong = token_request(sandbox, auth=(DEMO_CLIENT_ID, "wrong"), data={"grant_type": "client_credentials"})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.headers["WWW-Authenticate"].startswith("Basic")
+    grant = token_request(sandbox, auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), data={"grant_type": "password"})
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
+
+
+def test_writes_take_the_project_and_parent_ids_at_the_top_level_of_the_body(sandbox, client):
+    project = client.first_project()
+    contract = client.call("GET", "work_order_contracts", params={"project_id": project}).json()[0]
+    updated = client.call("PATCH", f"work_order_contracts/{contract['id']}",
+                          json={"project_id": project, "work_order_contract": {"origin_id": "SC-1"}})
+    assert updated.status_code == 200 and updated.json()["origin_id"] == "SC-1"
+    unscoped = client.call("PATCH", f"work_order_contracts/{contract['id']}", json={"work_order_contract": {}})
+    assert unscoped.status_code == 400 and "project_id" in unscoped.json()["errors"]
+
+    invoice = client.call("GET", "requisitions", params={"project_id": project}).json()[0]
+    body = {"project_id": project, "commitment_id": invoice["commitment_id"], "requisition": {"origin_id": "AP-1"}}
+    assert client.call("PATCH", f"requisitions/{invoice['id']}", json=body).json()["origin_id"] == "AP-1"
+    elsewhere = client.call("PATCH", f"requisitions/{invoice['id']}", json={**body, "commitment_id": 1})
+    assert elsewhere.status_code == 404
+
+    payment = client.call("POST", "contract_payments", json={
+        "project_id": project, "contract_id": contract["id"],
+        "contract_payment": {"amount": "10.00", "date": "2026-11-02"}})
+    assert payment.status_code == 201 and payment.json()["contract_id"] == contract["id"]
+    edited = client.call("PATCH", f"contract_payments/{payment.json()['id']}", json={
+        "project_id": project, "contract_id": contract["id"], "contract_payment": {"check_number": "77"}})
+    assert edited.json()["check_number"] == "77"
+
+
+def test_a_commitment_change_order_keeps_its_origin_on_its_change_order_package(sandbox, client):
+    """Procore's update of a commitment change order reads ``change_order`` and has no ``origin_id``;
+    the package it belongs to (``legacy_package_id``) takes ``origin_id`` and ``origin_data``."""
+    project = client.first_project()
+    cco = client.call("GET", f"projects/{project}/commitment_change_orders").json()[0]
+    path = f"projects/{project}/commitment_change_orders/{cco['id']}"
+    assert client.call("PATCH", path, json={"commitment_change_order": {"origin_id": "CO-1"}}).status_code == 400
+    retitled = client.call("PATCH", path, json={"change_order": {"origin_id": "CO-1", "title": "Retitled"}}).json()
+    assert retitled["title"] == "Retitled" and retitled["origin_id"] is None
+
+    package = client.call("PATCH", f"change_order_packages/{cco['legacy_package_id']}", json={
+        "project_id": project, "contract_id": cco["contract_id"],
+        "change_order": {"origin_id": "CO-1", "origin_data": "Acumatica Cloud ERP ChangeOrder CO-1"}})
+    assert package.status_code == 200 and package.json()["origin_id"] == "CO-1"
+    assert client.call("GET", path).json()["origin_id"] == "CO-1"
+
+
+def test_the_openapi_document_names_request_bodies_as_procore_does(sandbox):
+    document = requests.get(f"{sandbox.url}/procore/openapi.json", timeout=30).json()
+    schemas = document["components"]["schemas"]
+
+    def body_properties(path: str, method: str) -> set[str]:
+        ref = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return set(schemas[ref.rsplit("/", 1)[-1]]["properties"])
+
+    assert body_properties("/rest/v1.0/work_order_contracts/{record_id}", "patch") == {"project_id",
+                                                                                      "work_order_contract"}
+    assert body_properties("/rest/v1.0/purchase_order_contracts/{record_id}", "patch") == {
+        "project_id", "purchase_order_contract"}
+    assert body_properties("/rest/v1.0/requisitions/{record_id}", "patch") == {"project_id", "commitment_id",
+                                                                              "requisition"}
+    assert body_properties("/rest/v1.0/contract_payments", "post") == {"project_id", "contract_id",
+                                                                      "contract_payment"}
+    assert body_properties("/rest/v1.0/projects/{project_id}/commitment_change_orders/{record_id}",
+                           "patch") == {"change_order"}
+    assert body_properties("/rest/v1.0/change_order_packages/{package_id}", "patch") == {
+        "project_id", "contract_id", "change_order"}
+
+
+# Signing people in ------------------------------------------------------------------------------
+
+# People signing in: the authorization-code flow -------------------------------------------------
+
+def authorize_url(sandbox, redirect_uri: str = DEMO_REDIRECT_URI) -> str:
+    query = urlencode({"response_type": "code", "client_id": DEMO_CLIENT_ID, "redirect_uri": redirect_uri,
+                       "state": "opaque"})
+    return f"{sandbox.url}/procore/oauth/authorize?{query}"
+
+
+def exchange(sandbox, **grant) -> requests.Response:
+    return requests.post(f"{sandbox.url}/procore/oauth/token", timeout=30, data={
+        "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, **grant})
+
+
+def signed_in_code(sandbox, user_id: int = 102) -> str:
+    user = sandbox.sandboxes.procore.users[user_id]
+    back = sign_in(authorize_url(sandbox), user.email_address, SIGN_INS[user.email_address])
+    assert back.startswith(DEMO_REDIRECT_URI + "?")
+    query = parse_qs(urlsplit(back).query)
+    assert query["state"] == ["opaque"]
+    return query["code"][0]
+
+
+def test_the_sign_in_page_sends_a_person_back_only_to_the_registered_redirect_uri(sandbox):
+    assert "Sign in to Procore" in requests.get(authorize_url(sandbox), timeout=30).text
+    elsewhere = requests.get(authorize_url(sandbox, "https://attacker.example/callback"), timeout=30)
+    assert elsewhere.status_code == 400 and "The redirect uri included is not valid." in elsewhere.text
+    assert "<form" not in elsewhere.text
+    with pytest.raises(PermissionError, match="401"):
+        sign_in(authorize_url(sandbox), "blake.standard@summit.example", "not-the-password")
+
+
+def test_a_code_works_once_with_its_redirect_uri_and_me_answers_as_the_person(sandbox):
+    code = signed_in_code(sandbox, 102)
+    wrong_uri = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri="http://localhost/other")
+    assert wrong_uri.status_code == 400 and wrong_uri.json()["error"] == "invalid_grant"
+
+    code = signed_in_code(sandbox, 102)
+    granted = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    assert granted.status_code == 200 and granted.json()["expires_in"] == 5400 and granted.json()["refresh_token"]
+    again = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+    me = requests.get(f"{sandbox.url}/procore/rest/v1.0/me", timeout=30,
+                      headers={"Authorization": f"Bearer {granted.json()['access_token']}"})
+    assert me.json() == {"id": 102, "login": "blake.standard@summit.example", "name": "Blake Standard"}
+
+
+def test_a_code_expires_after_ten_minutes(sandbox):
+    code = signed_in_code(sandbox)
+    state = sandbox.sandboxes.procore
+    state.codes[code] = replace(state.codes[code], expires=datetime.now(UTC) - timedelta(seconds=1))
+    expired = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    assert expired.status_code == 400 and expired.json()["error"] == "invalid_grant"
+
+
+def test_refresh_tokens_rotate_and_a_spent_one_is_refused(sandbox):
+    first = exchange(sandbox, grant_type="authorization_code", code=signed_in_code(sandbox),
+                     redirect_uri=DEMO_REDIRECT_URI).json()["refresh_token"]
+    second = exchange(sandbox, grant_type="refresh_token", refresh_token=first)
+    assert second.status_code == 200 and second.json()["refresh_token"] not in (first, None)
+
+    spent = exchange(sandbox, grant_type="refresh_token", refresh_token=first)
+    assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
+    assert exchange(sandbox, grant_type="refresh_token", refresh_token=second.json()["refresh_token"]).ok

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from erp_sync.models import ErpKind, Integration
-from erp_sync.store import SQL_DIR, Store, load_queries
+from erp_sync.store import SQL_DIR, RefreshTokens, Store, load_queries
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 ACME = Integration(name="acme-acumatica", procore_conn_id="procore_default", procore_company_id=42,
@@ -40,17 +40,36 @@ def test_upgrade_again_keeps_data(store):
     assert versions == [ScriptDirectory(str(SQL_DIR / "migrations")).get_current_head()]
 
 
-def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
+def store_at(tmp_path: Path, revision: str, *statements: str) -> Store:
+    """A SQLite store at an older schema version, holding what ``statements`` insert."""
     store = Store.from_url(f"sqlite:///{tmp_path / 'old.db'}")
     config = Config()
     config.set_main_option("script_location", str(SQL_DIR / "migrations"))
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
+        command.upgrade(config, revision)
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    return store
+
+
+def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
+    store = store_at(tmp_path, "0001")
     store.save_integration(ACME)
     store.upgrade()
     assert [row["name"] for row in store.integrations()] == ["acme-acumatica"]
     assert {"procore_json", "erp_condition"} <= {c["name"] for c in sa.inspect(store.engine).get_columns("record_links")}
+
+
+def test_an_upgrade_seals_the_plain_refresh_tokens_older_versions_kept(tmp_path):
+    store = store_at(tmp_path, "0004", "INSERT INTO oauth_tokens (conn_id, refresh_token) VALUES ('qbo', 'AB11-plain')")
+
+    store.upgrade()
+
+    with store.engine.connect() as connection:
+        kept = connection.execute(sa.text("SELECT * FROM oauth_tokens")).mappings().one()
+    assert "refresh_token" not in kept and "AB11-plain" not in kept["refresh_token_sealed"]
+    assert RefreshTokens(store).load("qbo") == "AB11-plain"
 
 
 def test_saving_an_integration_twice_updates_it_and_audits_both(store):

@@ -18,7 +18,7 @@ from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store, utcnow
 from erp_sync.unlink import SUCCESS, Unlinker
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
-from conftest import SyncedScene
+from conftest import SyncedScene, person, run_as
 
 pytestmark = pytest.mark.airflow
 ERPS = {"summit-acumatica": (ErpKind.ACUMATICA, DEMO_COMPANY_ID, "acumatica_test"),
@@ -247,24 +247,26 @@ def test_a_second_request_for_an_unlinked_record_is_told_it_already_was(world):
     assert message.endswith("unlink request " + str(first) + " (Procore user 101)); there is nothing to unlink.")
 
 
-def test_the_form_validates_files_the_row_and_records_who_filed_it(world):
+def test_the_form_files_the_row_as_the_signed_in_person_and_refuses_bad_input(world):
     link = world.link("summit-acumatica", RecordType.COMMITMENT_CHANGE_ORDER)
     world.remove_from_erp("summit-acumatica", link)
+    avery = person(world.sandbox, world.store, 101)
 
-    run = world.form.test(run_conf={"integration": "summit-acumatica", "record_type": "commitment_change_order",
-                                    "procore_id": link["procore_id"], "requested_by": 101})
+    run = run_as(world.form, avery, integration="summit-acumatica", record_type="commitment_change_order",
+                 procore_id=link["procore_id"])
     assert run.state == "success"
     with world.store.engine.connect() as connection:
         filed = connection.execute(sa.text("SELECT * FROM unlink_requests")).mappings().all()
-    assert len(filed) == 1 and filed[0]["filed_by"] == "dag_test" and filed[0]["status"] == "pending"
+    assert len(filed) == 1 and filed[0]["status"] == "pending"
+    assert (filed[0]["filed_by"], filed[0]["requested_by"]) == (avery, 101)  # Procore said who Avery is
 
     world.run_queue()
     assert world.outcome(filed[0]["id"]) == ("done", "GREEN", SUCCESS)
 
-    refused = world.form.test(run_conf={"integration": "summit-acumatica", "record_type": "commitment",
-                                        "procore_id": None, "project_id": None, "record_number": None,
-                                        "requested_by": 101})  # names no record
-    assert refused.state == "failed"
+    for bad in ({"integration": "summit-acumatica", "record_type": "commitment", "procore_id": None,
+                 "project_id": None, "record_number": None},  # names no record
+                {"integration": "nowhere", "record_type": "commitment", "procore_id": 1}):
+        assert run_as(world.form, avery, **bad).state == "failed"
     with world.store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT COUNT(*) FROM unlink_requests")).scalar() == 1
 
@@ -276,12 +278,13 @@ def test_the_form_refuses_a_typo_or_an_unsynced_record_before_writing_with_the_q
                        procore_id=link["procore_id"], requested_by=101)
     world.run_queue()
     queue_says = world.outcome(typed)[2]
+    avery = person(world.sandbox, world.store, 101)
     capfd.readouterr()
 
-    typo = world.form.test(run_conf={"integration": "summit-acumatca", "record_type": "subcontractor_invoice",
-                                     "procore_id": link["procore_id"], "requested_by": 101})
-    never_synced = world.form.test(run_conf={"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
-                                             "procore_id": 999999, "requested_by": 101})
+    typo = run_as(world.form, avery, integration="summit-acumatca", record_type="subcontractor_invoice",
+                  procore_id=link["procore_id"])
+    never_synced = run_as(world.form, avery, integration="summit-acumatica", record_type="subcontractor_invoice",
+                          procore_id=999999)
 
     assert (typo.state, never_synced.state) == ("failed", "failed")
     assert queue_says == ("There is no enabled integration named 'summit-acumatca'; `python -m erp_sync "

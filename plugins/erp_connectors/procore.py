@@ -4,7 +4,13 @@ Airflow connection (type ``http``): host = API base URL (``https://api.procore.c
 sandbox's ``http://127.0.0.1:8700/procore``), login = OAuth client id, password = client secret.
 Extra ``token_url`` says where tokens come from: Procore issues them at
 ``https://login.procore.com/oauth/token`` (the default); a sandbox or Procore's developer sandbox
-sets its own.
+sets its own. People sign in at the ``/oauth/authorize`` beside it (extra ``authorize_url``
+overrides that).
+
+The pipelines call Procore as the app (client credentials). People connect their own Procore
+account through the authorization-code flow, which proves who they are: ``GET /rest/v1.0/me`` with
+their token answers their user. Procore rotates refresh tokens: each refresh answers a new one and
+the old one stops working.
 
 Facts relied on (Procore developer documentation): client-credentials tokens live about 90
 minutes; every call carries ``Procore-Company-Id`` ("Missing Procore-Company-Id header!"
@@ -19,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from erp_connectors.base import NO_AUTH, BearerToken, VendorApiError, VendorHook
 
@@ -46,17 +53,29 @@ class UnlinkPermissions:
         return gaps
 
 
+@dataclass(frozen=True)
+class UserGrant:
+    """What Procore hands out when a person signs in or their grant is refreshed; never logged."""
+
+    access_token: str
+    refresh_token: str
+
+    def __repr__(self) -> str:
+        return "UserGrant(<secret>)"
+
+
 class ProcoreHook(VendorHook):
     vendor = "procore"
     conn_type = "http"
     hook_name = "Procore"
-    settings_extras: ClassVar[tuple[str, ...]] = ("token_url",)
+    settings_extras: ClassVar[tuple[str, ...]] = ("token_url", "authorize_url")
     rate_remaining_header = "X-Rate-Limit-Remaining"
     rate_reset_header = "X-Rate-Limit-Reset"
     per_page: ClassVar[int] = 100
 
-    def __init__(self, conn_id: str, company_id: int, **kwargs: Any):
-        self.company_id = int(company_id)
+    def __init__(self, conn_id: str, company_id: int | None = None, **kwargs: Any):
+        """Without a company, only what needs none works: signing people in and ``/me``."""
+        self.company_id = int(company_id) if company_id is not None else None
         self._token = BearerToken(self._fetch_token)
         super().__init__(conn_id, auth_type=lambda *_credentials: self._token, **kwargs)
 
@@ -76,7 +95,35 @@ class ProcoreHook(VendorHook):
         return self.extras.get("token_url") or PROCORE_TOKEN_URL
 
     def default_request_headers(self) -> dict[str, str]:
-        return super().default_request_headers() | {"Procore-Company-Id": str(self.company_id)}
+        company = {"Procore-Company-Id": str(self.company_id)} if self.company_id is not None else {}
+        return super().default_request_headers() | company
+
+    # People signing in (OAuth authorization code) ------------------------------------------
+
+    def authorization_url(self, redirect_uri: str, state: str) -> str:
+        """Where a person's browser goes to sign in to Procore and allow the app."""
+        base = self.extras.get("authorize_url") or self.token_url.removesuffix("/token") + "/authorize"
+        query = {"response_type": "code", "client_id": self.connection.login, "redirect_uri": redirect_uri,
+                 "state": state}
+        return f"{base}?{urlencode(query)}"
+
+    def grant_from_code(self, code: str, redirect_uri: str) -> UserGrant:
+        return self._user_grant({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
+
+    def grant_from_refresh(self, refresh_token: str) -> UserGrant:
+        """A fresh access token; the refresh token given is spent and the answer's is the one to keep."""
+        return self._user_grant({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def _user_grant(self, grant: dict[str, str]) -> UserGrant:
+        # Not retried: a code or refresh token is spent by the first answer, even one that is lost.
+        response = self.request("POST", self.token_url, auth=NO_AUTH, idempotent=False, data={
+            **grant, "client_id": self.connection.login, "client_secret": self.connection.password})
+        body = response.json()
+        return UserGrant(body["access_token"], body["refresh_token"])
+
+    def signed_in_user(self, access_token: str) -> dict[str, Any]:
+        """``GET /me`` with a person's own token: Procore says who they are (``id``, ``login``, ``name``)."""
+        return self.request("GET", f"{API}/me", auth=BearerToken(lambda: (access_token, 60))).json()
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", f"{API}/{path}", params=params).json()

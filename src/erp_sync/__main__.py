@@ -1,4 +1,4 @@
-"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs``.
+"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs | map-role``.
 
 The status store is found as Airflow finds it: the connection ``erp_sync_db`` in the environment, a
 secrets backend or Airflow's metadata database of ``AIRFLOW_HOME``; with ``AIRFLOW_HOME`` unset, the
@@ -8,6 +8,7 @@ checkout's ``.airflow`` (where ``make demo`` keeps it), or ``--db-url``.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Mapping
@@ -84,6 +85,10 @@ def run(argv: list[str] | None = None) -> int:
     commands.add_parser("integrations", help="list the enabled integrations")
     runs = commands.add_parser("runs", help="recent runs: status, time, API calls per vendor, counts")
     runs.add_argument("--limit", type=int, default=20)
+    role = commands.add_parser("map-role", help="say which Procore user a PostgreSQL role that types unlink "
+                                                "requests belongs to (administrators)")
+    role.add_argument("--role", required=True)
+    role.add_argument("--procore-user-id", required=True, type=int)
     args = parser.parse_args(argv)
 
     store = Store.from_url(args.db_url) if args.db_url else operator_store()
@@ -99,6 +104,11 @@ def run(argv: list[str] | None = None) -> int:
             print(f"integration not saved: {error}", file=sys.stderr)
             return 2
         print(f"integration {integration.name} saved with id {store.save_integration(integration)}")
+    elif args.command == "map-role":
+        from erp_sync.identity import map_role  # here: it imports Airflow, which must see AIRFLOW_HOME first
+
+        map_role(store, args.role, args.procore_user_id, actor=f"cli:{getpass.getuser()}")
+        print(f"database role {args.role} files unlink requests as Procore user {args.procore_user_id}")
     elif args.command == "runs":
         print(recent_runs(store, args.limit).to_string(index=False))
     else:

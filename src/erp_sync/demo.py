@@ -2,8 +2,9 @@
 
 Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, registers the Airflow
 connections and pools, creates the status store with the demo integrations, starts Airflow
-(UI on http://127.0.0.1:8080 only, SQLite, LocalExecutor), unpauses and triggers every DAG through
-the REST API, waits for the runs, prints a summary and keeps running until Ctrl-C.
+(UI on http://localhost:8080, bound to 127.0.0.1 only, SQLite, LocalExecutor), connects ``admin``'s Procore account
+(signing in on the sandbox's sign-in page as the accountant), unpauses and triggers every DAG through
+the REST API as ``admin``, waits for the runs, prints a summary and keeps running until Ctrl-C.
 ``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
 
 The sandboxes are seeded afresh at every start, so every start also begins with a clean status
@@ -13,8 +14,10 @@ Whatever ends the demo (Ctrl-C, SIGTERM, a closed terminal's SIGHUP, an error) s
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import psutil
 import requests
+from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reports import recent_runs
@@ -35,6 +39,7 @@ from erp_sync.store import Store
 from sandbox import acumatica_data as acumatica
 from sandbox import quickbooks_data as quickbooks
 from sandbox import procore_data as procore
+from sandbox.procore import sign_in
 from sandbox.sage_office import Sage100Office, Sage300Office
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +47,10 @@ AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8700"))
 SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
 AIRFLOW_HOST = "127.0.0.1"  # the demo's UI is for this machine only: admin/admin must not face a network
-AIRFLOW_URL = f"http://{AIRFLOW_HOST}:8080"
+# Named as the Procore sandbox app's registered redirect URI names it (procore_data.DEMO_REDIRECT_URI).
+AIRFLOW_URL = "http://localhost:8080"
 USER, PASSWORD = "admin", "admin"
+ACCOUNTANT = "avery.admin@summit.example"  # Avery Admin, the controller: the demo's Airflow user acts as her
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
 OPERATIONS_LOG = AIRFLOW_HOME / "operations.log"
 RUN_TIMEOUT_SECONDS = 900
@@ -93,16 +100,41 @@ INTEGRATIONS = [
 
 
 def trigger_conf(dag_id: str) -> dict:
-    """Conf for the DAGs whose trigger form has required fields: an on-demand payment sync by an ERP
-    admin, and an unlink request for an approved invoice (RED until it is deleted in Acumatica)."""
-    if dag_id == "erp_payment_import":
-        return {"requested_by": 101}
+    """Conf for the DAG whose trigger form has required fields: an unlink request for an approved invoice
+    (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
     if dag_id == UNLINK_FORM:
         invoices = requests.get(f"{SANDBOX_URL}/control/procore/requisitions", timeout=30).json()
         approved = next(row for row in invoices if row["status"] == "approved")
         return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
-                "procore_id": approved["id"], "requested_by": 101}
+                "procore_id": approved["id"]}
     return {}
+
+
+def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
+                            procore_conn_id: str = "procore_sandbox") -> str:
+    """What a person does once on ERP Sync → Procore account, done without a browser: start the
+    connection, sign in on Procore's sign-in page with ``login``, and come back to Airflow,
+    which exchanges the code and asks Procore who signed in. ``session`` carries the person's Airflow
+    sign-in. Returns the page's answer."""
+    start = session.get(f"{airflow_url}/erp-sync/identity/connect", params={"conn_id": procore_conn_id},
+                        allow_redirects=False, timeout=30)
+    if start.status_code != 302:
+        raise RuntimeError(f"ERP Sync's Procore account page did not start the sign-in: {start.status_code} {start.text}")
+    back = sign_in(start.headers["location"], login, procore.SIGN_INS[login])
+    answer = session.get(back, timeout=30)
+    answer.raise_for_status()
+    return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
+
+
+def demo_fernet_key() -> str:
+    """The Fernet key every Airflow process of the demo shares (it seals the credentials ERP Sync keeps),
+    made once and kept beside the demo's store, so a second run still opens what the first sealed."""
+    key_file = AIRFLOW_HOME / "fernet.key"
+    if not key_file.exists():
+        AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(Fernet.generate_key().decode())
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
 
 
 def airflow_env() -> dict[str, str]:
@@ -267,8 +299,7 @@ class Demo:
         sage100_invoice = bills["sage100_contractor"]
         half = (sage100_invoice["erp_amount"] / 2).quantize(Decimal("0.01"))
         SAGE_OFFICES["sage100"].pay(int(sage100_invoice["erp_ref"]), half, "5001", datetime.now(UTC).date())
-        return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {"requested_by": 101})})[
-            "erp_payment_import"]
+        return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {})})["erp_payment_import"]
 
     def stop(self) -> None:
         for process in self.processes:
@@ -371,6 +402,7 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
 
 def main() -> int:
     once = os.environ.get("DEMO_ONCE") == "1"
+    os.environ["AIRFLOW__CORE__FERNET_KEY"] = demo_fernet_key()
     memory = PeakMemory()
     demo = Demo()
     with stopping_everything(demo):
@@ -385,6 +417,7 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     demo.start("airflow-standalone", ["airflow", "standalone"])
     wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
     demo.login()
+    print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
     states = demo.run_cycle()
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()

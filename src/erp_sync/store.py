@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
+from erp_sync.credentials import seal, unseal
 from erp_sync.models import Integration
 
 STORE_CONN_ID = "erp_sync_db"
@@ -143,6 +144,11 @@ class Store:
         with self.transaction() as tx:
             return tx.one(query, **params)
 
+    @cached_property
+    def session_role(self) -> str | None:
+        """The database role this store connects as (PostgreSQL); None where the database has no roles."""
+        return self.one("session_role")["role_name"]
+
     # Integrations -------------------------------------------------------------------------
     def save_integration(self, integration: Integration) -> int:
         with self.transaction() as tx:
@@ -178,18 +184,20 @@ class Store:
 
 
 class RefreshTokens:
-    """The newest OAuth refresh token of each connection (QuickBooks rotates them), kept in the store."""
+    """The newest OAuth refresh token of each connection (QuickBooks rotates them), kept in the store
+    sealed with Airflow's Fernet key."""
 
     def __init__(self, store: Store):
         self.store = store
 
     def load(self, conn_id: str) -> str | None:
         row = self.store.one("get_refresh_token", conn_id=conn_id)
-        return row["refresh_token"] if row else None
+        return unseal(row["refresh_token_sealed"]) if row else None
 
     def save(self, conn_id: str, refresh_token: str) -> None:
         with self.store.transaction() as tx:
-            tx.execute("save_refresh_token", conn_id=conn_id, refresh_token=refresh_token, updated_at=utcnow())
+            tx.execute("save_refresh_token", conn_id=conn_id, refresh_token_sealed=seal(refresh_token),
+                       updated_at=utcnow())
 
 
 def audit(tx: Transaction, entity: str, entity_id: Any, action: str, *, actor: str,

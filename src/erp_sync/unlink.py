@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter
+from erp_sync.identity import ProcoreAccounts, filer_refusal
 from erp_sync.jobs.hourly_sync import REFRESH_JOB
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.store import Store, audit, utcnow
@@ -167,6 +168,9 @@ class Unlinker:
             request = UnlinkRequest.model_validate({k: row.get(k) for k in UnlinkRequest.model_fields})
         except ValidationError as error:
             return rejected(what_is_wrong(error))
+        impostor = filer_refusal(self.store, row)
+        if impostor:
+            return rejected(impostor)
         try:
             link = linked_record(self.store, self.integration, request)
             self.check_permissions(request, link)
@@ -214,17 +218,21 @@ class Unlinker:
                         "request; there is nothing to unlink.")
 
 
-def file_request(store: Store, fields: dict, filed_by: str | None) -> int:
-    """Write a request into the queue (the trigger form's path) once it names an enabled integration and a
-    record that integration has synced; otherwise nothing is written and Refused says what is wrong, in
-    the words the queue would answer with."""
+def file_request(store: Store, fields: dict, airflow_user: str | None) -> int:
+    """The form's path: a request asked by the signed-in person as Procore confirms them now, written into
+    the queue once it names an enabled integration and a record that integration has synced. Otherwise
+    nothing is written: Refused says what is wrong, in the words the queue would answer with; a person
+    without a working Procore connection gets NotConnected."""
+    integration = enabled_integration(store, (fields.get("integration") or "").strip())
+    requester = ProcoreAccounts(store).verified(airflow_user, integration["procore_conn_id"])
     try:
-        request = UnlinkRequest.model_validate({**fields, "filed_by": filed_by})
+        request = UnlinkRequest.model_validate({**fields, "integration": integration["name"],
+                                                "requested_by": requester.procore_user_id, "filed_by": airflow_user})
     except ValidationError as error:
         raise Refused(what_is_wrong(error)) from error
-    linked_record(store, enabled_integration(store, request.integration), request)
+    linked_record(store, integration, request)
     with store.transaction() as tx:
         request_id = tx.scalar("file_unlink_request", now=utcnow(), **request.model_dump(mode="json"))
-        audit(tx, "unlink_request", request_id, "filed", actor=filed_by or "form",
-              detail=json.loads(request.model_dump_json()))
+        audit(tx, "unlink_request", request_id, "filed", actor=requester.airflow_user,
+              detail=json.loads(request.model_dump_json()) | {"procore_name": requester.name})
     return request_id

@@ -6,7 +6,7 @@ VALUES (:integration, :record_type, :procore_id, :project_id, :record_number, :r
 RETURNING id;
 
 -- name: unlink_request
-SELECT id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_at,
+SELECT id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_by_role, filed_at,
        status, colour, message, processed_at, processed_by_run, claimed_by, claimed_at, attempts
 FROM unlink_requests
 WHERE id = :id;
@@ -30,8 +30,8 @@ WHERE id = (
     ORDER BY id
     LIMIT 1
 )
-RETURNING id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_at,
-          status, attempts;
+RETURNING id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_by_role,
+          filed_at, status, attempts;
 
 -- name: claim_unlink_request.postgresql
 UPDATE unlink_requests
@@ -46,8 +46,8 @@ WHERE id = (
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_at,
-          status, attempts;
+RETURNING id, integration, record_type, procore_id, project_id, record_number, requested_by, filed_by, filed_by_role,
+          filed_at, status, attempts;
 
 -- name: finish_unlink_request
 UPDATE unlink_requests

@@ -5,6 +5,12 @@ The pipeline's reference goes into each document's ``Description`` (and a change
 ``ExternalRefNbr``), which is what ``find`` filters on. The refresh reads what changed with
 ``$filter=LastModifiedDateTime gt ...`` and which documents still exist with a key-only list:
 Acumatica's REST API does not report deletions.
+
+Field names are those of Acumatica's published Default/24.200.001 description (kept as facts in
+``sandbox/contracts/``): a Subcontract's vendor is ``VendorID`` and its lines' amount
+``ExtendedCost``; a change order's ``Commitments`` lines name their subcontract in ``PONbr``.
+Acumatica drops a field its contract does not have without an error, so a wrong name here would
+go unnoticed on a real instance: ``tests/test_acumatica_contract.py`` holds this module to it.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ KEYS = {"Subcontract": ("SubcontractNbr",), "ChangeOrder": ("RefNbr",), "Bill": 
 STATUS_FIELDS = {"Subcontract": "Status,SubcontractTotal,VendorRef",
                  "ChangeOrder": "Status,ReverseStatus,CommitmentsChangeTotal,ExternalRefNbr",
                  "Bill": "Status,Amount,Balance,VendorRef"}
-DETAIL = {"Subcontract": ("Details", "LineDescription", "ExtCost"),
+DETAIL = {"Subcontract": ("Details", "LineDescription", "ExtendedCost"),
           "ChangeOrder": ("Commitments", "Description", "Amount"),
           "Bill": ("Details", "TransactionDescription", "Amount")}
+VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor"}
+# Sent on create so documents are not left on hold; a Subcontract has none (see ``released``).
+OFF_HOLD = {"ChangeOrder": {"Hold": False}, "Bill": {"Hold": False}}
 DESCRIPTION_LIMIT = 255
 LOCKED_WORDS = ("cannot be edited", "released", "locked", "closed")
 
@@ -46,19 +55,20 @@ class AcumaticaAdapter(ErpAdapter):
     def fields(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> dict[str, Any]:
         mark = reference(record, link)
         header: dict[str, Any] = {"Description": described(record, mark, DESCRIPTION_LIMIT)}
-        if record.record_type is RecordType.COMMITMENT:
-            header |= {"Vendor": vendor_id, "VendorRef": record.number[:40], "Date": record.date}
-        elif record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+        entity = ENTITY[record.record_type]
+        if entity == "ChangeOrder":
             header |= {"ExternalRefNbr": mark, "ChangeDate": record.date}
         else:
-            header |= {"Type": "Bill", "Vendor": vendor_id, "VendorRef": record.number[:40], "Date": record.date}
+            header |= {VENDOR_FIELD[entity]: vendor_id, "VendorRef": record.number[:40], "Date": record.date}
+        if entity == "Bill":
+            header["Type"] = "Bill"
         return {k: v for k, v in header.items() if v is not None}
 
     def line(self, record: ProcoreRecord, parent: Link | None) -> dict[str, Any]:
         detail, description, amount = DETAIL[ENTITY[record.record_type]]
         line = {description: record.title[:DESCRIPTION_LIMIT], amount: float(record.amount)}
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER and parent is not None:
-            line["PONumber"] = parent.erp_ref
+            line["PONbr"] = parent.erp_ref
         return line
 
     def document(self, entity: str, fields: dict[str, Any]) -> ErpDocument:
@@ -77,8 +87,9 @@ class AcumaticaAdapter(ErpAdapter):
     def create(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
         entity = ENTITY[record.record_type]
         detail = DETAIL[entity][0]
-        body = {**self.fields(record, link, vendor_id, parent), "Hold": False, detail: [self.line(record, parent)]}
-        return self.document(entity, self.hook.put(entity, body, creates=True))
+        body = {**self.fields(record, link, vendor_id, parent), **OFF_HOLD.get(entity, {}),
+                detail: [self.line(record, parent)]}
+        return self.released(entity, self.hook.put(entity, body, creates=True))
 
     def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
         entity = link.erp_key["entity"]
@@ -93,7 +104,15 @@ class AcumaticaAdapter(ErpAdapter):
             line["id"] = lines[0]["id"]
         body = {**self.fields(record, link, vendor_id, parent), **{k: link.erp_key[k] for k in KEYS[entity]},
                 detail: [line]}
-        return self.document(entity, self.hook.put(entity, body, creates=False))
+        return self.released(entity, self.hook.put(entity, body, creates=False))
+
+    def released(self, entity: str, saved: dict[str, Any]) -> ErpDocument:
+        """A Subcontract has no Hold field: where the instance's preferences hold new subcontracts,
+        the contract's ``ReleaseFromHold`` action takes it off hold."""
+        document = self.document(entity, saved)
+        if entity == "Subcontract" and saved.get("Status") == "On Hold":
+            self.hook.invoke(entity, "ReleaseFromHold", {name: saved[name] for name in KEYS[entity]})
+        return document
 
     def is_locked(self, error: VendorApiError) -> bool:
         return error.status == 422 and any(word in error.message.lower() for word in LOCKED_WORDS)

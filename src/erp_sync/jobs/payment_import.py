@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from erp_sync.connectors import erp_adapter, procore_hook
+from erp_sync.identity import ProcoreAccounts
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store
 from erp_sync.sync.links import LinkBook
@@ -16,6 +17,15 @@ JOB = "payment_import"
 
 class PaymentSyncRefused(Exception):
     """The person who asked for an on-demand import may not start one."""
+
+
+def with_requester(store: Store, integrations: list[dict], airflow_user: str | None) -> list[dict]:
+    """On demand: each integration with the Procore user of the person who asked, as Procore confirms them
+    (once per Procore connection); NotConnected if they have no working connection."""
+    accounts, confirmed = ProcoreAccounts(store), {}
+    for conn_id in sorted({row["procore_conn_id"] for row in integrations}):
+        confirmed[conn_id] = accounts.verified(airflow_user, conn_id).procore_user_id
+    return [dict(row, requested_by=confirmed[row["procore_conn_id"]]) for row in integrations]
 
 
 def import_payments(store: Store, integration: dict, airflow_run_id: str | None,

@@ -28,9 +28,10 @@ class ProcoreStream:
     name: str
     record_type: RecordType
     list_path: str               # "{project_id}" is filled per project
-    record_path: str             # "{id}" and "{project_id}" are filled per record
+    write_path: str              # where the ERP reference is written; "{id}" and "{package_id}" are filled per record
     body_key: str                # Procore wraps a record's changes in this key
     approved: frozenset[str]
+    parent_key: str | None = None  # the parent Procore's reference asks for beside the changes
     replication_key: str = "updated_at"
 
     @property
@@ -47,10 +48,16 @@ class ProcoreStream:
 
     def write_back(self, procore: ProcoreHook, record: ProcoreRecord, origin_id: str | None,
                    origin_data: str | None) -> datetime:
-        """Put the ERP reference on the Procore record; returns the record's new ``updated_at``."""
-        path = self.record_path.format(id=record.id, project_id=record.project_id)
-        body = {self.body_key: {"origin_id": origin_id, "origin_data": origin_data}}
-        return _parse(procore.patch(path, body, project_id=record.project_id)["updated_at"])
+        """Put the ERP reference on the Procore record; returns the record's new ``updated_at``.
+
+        The body is shaped as Procore's REST reference shapes it: ``project_id`` (and the parent
+        a requisition names) at the top level, the changes under the record's key."""
+        path = self.write_path.format(id=record.id, package_id=record.change_order_package_id)
+        body: dict[str, Any] = {"project_id": record.project_id,
+                                self.body_key: {"origin_id": origin_id, "origin_data": origin_data}}
+        if self.parent_key:
+            body[self.parent_key] = record.parent_id
+        return _parse(procore.patch(path, body)["updated_at"])
 
 
 def _iso(moment: datetime) -> str:
@@ -67,11 +74,13 @@ STREAMS: tuple[ProcoreStream, ...] = (
                   "work_order_contracts/{id}", "work_order_contract", COMMITMENT_APPROVED),
     ProcoreStream("purchase_order_contracts", RecordType.COMMITMENT, "purchase_order_contracts",
                   "purchase_order_contracts/{id}", "purchase_order_contract", COMMITMENT_APPROVED),
+    # Procore's update of a commitment change order takes no origin (its body, ``change_order``, has no
+    # origin_id); the CCO's change order package does: PATCH change_order_packages/{id}.
     ProcoreStream("commitment_change_orders", RecordType.COMMITMENT_CHANGE_ORDER,
-                  "projects/{project_id}/commitment_change_orders", "projects/{project_id}/commitment_change_orders/{id}",
-                  "commitment_change_order", frozenset({"approved"})),
+                  "projects/{project_id}/commitment_change_orders", "change_order_packages/{package_id}",
+                  "change_order", frozenset({"approved"}), parent_key="contract_id"),
     ProcoreStream("requisitions", RecordType.SUBCONTRACTOR_INVOICE, "requisitions", "requisitions/{id}",
-                  "requisition", frozenset({"approved", "approved_as_noted"})),
+                  "requisition", frozenset({"approved", "approved_as_noted"}), parent_key="commitment_id"),
 )
 STREAM_BY_NAME = {stream.name: stream for stream in STREAMS}
 
@@ -122,6 +131,11 @@ class ProcoreRecord:
     @property
     def exportable(self) -> bool:
         return self.data.get("status") in self.stream.approved
+
+    @property
+    def change_order_package_id(self) -> int:
+        """A commitment change order's package, where Procore keeps its ``origin_id``."""
+        return int(self.data.get("legacy_package_id") or self.data["id"])
 
     @property
     def parent_id(self) -> int | None:
