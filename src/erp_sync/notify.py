@@ -24,8 +24,6 @@ from pathlib import Path
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
-from erp_sync.runs import NEW_RED, red_reasons
-
 log = logging.getLogger(__name__)
 DEFAULT_NOTIFIER = "erp_sync.notify.LogNotifier"
 
@@ -39,6 +37,8 @@ class Notice:
 def run_notice(dag_id: str, run_id: str, failed: bool, runs: list[dict], failed_task: str | None = None
                ) -> Notice | None:
     """What operations should hear of one DAG run, from its rows in ``sync_runs``; None if nothing."""
+    from erp_sync.runs import NEW_RED, red_reasons  # here, not at the top: every DAG file imports this module
+
     lines = [f"{row['job']} for {row['integration']} failed: {row['error']}" for row in runs
              if row["status"] == "failed"]
     new_reds = 0
