@@ -55,6 +55,16 @@ def test_a_second_demo_starts_from_a_clean_store_and_says_so(tmp_path):
 # when it is terminated itself.
 LEAVES_ITS_CHILD = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-m', 'http.server', "
                     "sys.argv[1], '--bind', '127.0.0.1']); time.sleep(600)")
+def test_an_older_demo_home_keeps_the_fernet_key_its_connections_are_sealed_with(tmp_path):
+    """A .airflow from before the demo kept its own key: Airflow wrote one into airflow.cfg and sealed the
+    connections with it. A new key would make `airflow connections add` fail to read them."""
+    (tmp_path / "airflow.cfg").write_text("[core]\nfernet_key = wHpWorR6CCDlEx2jD0ccRYUsl4Q2_jvpluB_b89Vz58=\n")
+    code = "from erp_sync.demo import demo_fernet_key; print(demo_fernet_key()); print(demo_fernet_key())"
+    keys = subprocess.run([sys.executable, "-c", code], env=demo_env(tmp_path), cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.split()
+    assert keys == ["wHpWorR6CCDlEx2jD0ccRYUsl4Q2_jvpluB_b89Vz58="] * 2
+
+
 SUPERVISE = """
 import signal, sys
 from erp_sync.demo import Demo, stopping_everything

@@ -14,6 +14,7 @@ Whatever ends the demo (Ctrl-C, SIGTERM, a closed terminal's SIGHUP, an error) s
 
 from __future__ import annotations
 
+import configparser
 import html
 import json
 import os
@@ -128,13 +129,21 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
 
 def demo_fernet_key() -> str:
     """The Fernet key every Airflow process of the demo shares (it seals the credentials ERP Sync keeps),
-    made once and kept beside the demo's store, so a second run still opens what the first sealed."""
+    made once and kept beside the demo's store, so a second run still opens what the first sealed. An
+    ``.airflow`` from an older demo already holds connections sealed with the key Airflow wrote into its
+    ``airflow.cfg``: that key is kept, or Airflow could not read them any more."""
     key_file = AIRFLOW_HOME / "fernet.key"
     if not key_file.exists():
         AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(Fernet.generate_key().decode())
+        key_file.write_text(airflow_cfg_fernet_key() or Fernet.generate_key().decode())
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def airflow_cfg_fernet_key() -> str | None:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(AIRFLOW_HOME / "airflow.cfg")
+    return config.get("core", "fernet_key", fallback="").strip() or None
 
 
 def airflow_env() -> dict[str, str]:
