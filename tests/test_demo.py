@@ -71,7 +71,7 @@ from erp_sync.demo import Demo, stopping_everything
 demo = Demo()
 with stopping_everything(demo):
     try:
-        demo.start("listener", [sys.executable, "-c", sys.argv[2], sys.argv[1]])
+        demo.processes.start("listener", [sys.executable, "-c", sys.argv[2], sys.argv[1]], demo.env)
         print("ready", flush=True)
         signal.pause()
     except KeyboardInterrupt:

@@ -56,9 +56,6 @@ STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
 OPERATIONS_LOG = AIRFLOW_HOME / "operations.log"
 RUN_TIMEOUT_SECONDS = 900
 SAGE_DIR = AIRFLOW_HOME / "sage"
-# The two on-premises ERPs: a Sage database each (SQLite) and the folder Sage imports from.
-SAGE_OFFICES = {"sage300": Sage300Office(f"sqlite:///{SAGE_DIR / 'sage300.db'}", SAGE_DIR / "sage300-import"),
-                "sage100": Sage100Office(f"sqlite:///{SAGE_DIR / 'sage100.db'}", SAGE_DIR / "sage100-import")}
 TERMINAL_STATES = {"success", "failed"}
 UNLINK_FORM = "erp_file_unlink_request"
 # A shell between the demo and each command it starts, in a process group of their own: told by the kernel
@@ -67,44 +64,61 @@ UNLINK_FORM = "erp_file_unlink_request"
 GROUP_GUARD = ["sh", "-c", 'trap "trap - TERM; kill 0" TERM; "$@" & wait', "group-guard"]
 UNANSWERED = {"pending", "processing"}
 
+
+def sage_offices(folder: Path) -> dict[str, Sage300Office | Sage100Office]:
+    """The two on-premises ERPs: a Sage database each (SQLite) and the folder Sage imports from."""
+    return {"sage300": Sage300Office(f"sqlite:///{folder / 'sage300.db'}", folder / "sage300-import"),
+            "sage100": Sage100Office(f"sqlite:///{folder / 'sage100.db'}", folder / "sage100-import")}
+
+
+def sandbox_connections(sandbox_url: str, offices: dict[str, Sage300Office | Sage100Office]) -> dict[str, dict]:
+    """Airflow connections (``--conn-json`` / ``AIRFLOW_CONN_*`` JSON) to the sandboxes and the Sage
+    offices, by system: procore, acumatica, quickbooks, sage300, sage100."""
+    return {
+        "procore": {"conn_type": "http", "host": f"{sandbox_url}/procore", "login": procore.DEMO_CLIENT_ID,
+                    "password": procore.DEMO_CLIENT_SECRET, "description": "Procore sandbox",
+                    "extra": json.dumps({"token_url": f"{sandbox_url}/procore/oauth/token"})},
+        "acumatica": {"conn_type": "http", "host": f"{sandbox_url}/acumatica", "login": acumatica.DEMO_USER,
+                      "password": acumatica.DEMO_PASSWORD, "extra": json.dumps({"tenant": acumatica.DEMO_TENANT}),
+                      "description": "Acumatica Cloud ERP sandbox"},
+        "quickbooks": {"conn_type": "http", "host": f"{sandbox_url}/quickbooks", "login": quickbooks.DEMO_CLIENT_ID,
+                       "password": quickbooks.DEMO_CLIENT_SECRET,
+                       "extra": json.dumps({"realm_id": quickbooks.DEMO_REALM,
+                                            "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                            "token_url": f"{sandbox_url}/quickbooks/oauth2/v1/tokens/bearer"}),
+                       "description": "QuickBooks Online sandbox"},
+        **{system: {"conn_type": "generic", "description": f"{system} sandbox database and import folder",
+                    "extra": json.dumps({"sqlalchemy_url": str(office.engine.url),
+                                         "import_dir": str(office.import_dir)})}
+           for system, office in offices.items()},
+    }
+
+
+def demo_integrations(conn_id_suffix: str) -> list[Integration]:
+    """The four sandbox companies, each paired with one ERP; connection ids are the systems'
+    names (``procore``, ``acumatica``, ...) followed by ``conn_id_suffix``."""
+    pairs = ((procore.DEMO_COMPANY_ID, "summit-acumatica", ErpKind.ACUMATICA, "acumatica"),
+             (procore.SECOND_COMPANY_ID, "harbor-quickbooks", ErpKind.QUICKBOOKS_ONLINE, "quickbooks"),
+             (procore.SAGE300_COMPANY_ID, "granite-sage300", ErpKind.SAGE_300_CRE, "sage300"),
+             (procore.SAGE100_COMPANY_ID, "prairie-sage100", ErpKind.SAGE_100_CONTRACTOR, "sage100"))
+    return [Integration(name=name, procore_conn_id=f"procore{conn_id_suffix}", procore_company_id=company,
+                        erp_kind=kind, erp_conn_id=f"{system}{conn_id_suffix}")
+            for company, name, kind, system in pairs]
+
+
+SAGE_OFFICES = sage_offices(SAGE_DIR)
 CONNECTIONS = {
-    "erp_sync_db": {"conn_type": "sqlite", "host": str(STORE_FILE),
-                    "description": "ERP Sync status store"},
-    "procore_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/procore", "login": procore.DEMO_CLIENT_ID,
-                        "password": procore.DEMO_CLIENT_SECRET, "description": "Procore sandbox",
-                        "extra": json.dumps({"token_url": f"{SANDBOX_URL}/procore/oauth/token"})},
-    "acumatica_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/acumatica", "login": acumatica.DEMO_USER,
-                          "password": acumatica.DEMO_PASSWORD, "extra": json.dumps({"tenant": acumatica.DEMO_TENANT}),
-                          "description": "Acumatica Cloud ERP sandbox"},
-    "quickbooks_sandbox": {"conn_type": "http", "host": f"{SANDBOX_URL}/quickbooks", "login": quickbooks.DEMO_CLIENT_ID,
-                           "password": quickbooks.DEMO_CLIENT_SECRET,
-                           "extra": json.dumps({"realm_id": quickbooks.DEMO_REALM,
-                                                "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
-                                                "token_url": f"{SANDBOX_URL}/quickbooks/oauth2/v1/tokens/bearer"}),
-                           "description": "QuickBooks Online sandbox"},
-    **{f"{system}_sandbox": {"conn_type": "generic", "description": f"{system} sandbox database and import folder",
-                             "extra": json.dumps({"sqlalchemy_url": str(office.engine.url),
-                                                  "import_dir": str(office.import_dir)})}
-       for system, office in SAGE_OFFICES.items()},
+    "erp_sync_db": {"conn_type": "sqlite", "host": str(STORE_FILE), "description": "ERP Sync status store"},
+    **{f"{system}_sandbox": fields for system, fields in sandbox_connections(SANDBOX_URL, SAGE_OFFICES).items()},
 }
-INTEGRATIONS = [
-    Integration(name="summit-acumatica", procore_conn_id="procore_sandbox", procore_company_id=procore.DEMO_COMPANY_ID,
-                erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_sandbox"),
-    Integration(name="harbor-quickbooks", procore_conn_id="procore_sandbox",
-                procore_company_id=procore.SECOND_COMPANY_ID, erp_kind=ErpKind.QUICKBOOKS_ONLINE,
-                erp_conn_id="quickbooks_sandbox"),
-    Integration(name="granite-sage300", procore_conn_id="procore_sandbox", procore_company_id=procore.SAGE300_COMPANY_ID,
-                erp_kind=ErpKind.SAGE_300_CRE, erp_conn_id="sage300_sandbox"),
-    Integration(name="prairie-sage100", procore_conn_id="procore_sandbox", procore_company_id=procore.SAGE100_COMPANY_ID,
-                erp_kind=ErpKind.SAGE_100_CONTRACTOR, erp_conn_id="sage100_sandbox"),
-]
+INTEGRATIONS = demo_integrations("_sandbox")
 
 
-def trigger_conf(dag_id: str) -> dict:
+def trigger_conf(dag_id: str, sandbox_url: str) -> dict:
     """Conf for the DAG whose trigger form has required fields: an unlink request for an approved invoice
     (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
     if dag_id == UNLINK_FORM:
-        invoices = requests.get(f"{SANDBOX_URL}/control/procore/requisitions", timeout=30).json()
+        invoices = requests.get(f"{sandbox_url}/control/procore/requisitions", timeout=30).json()
         approved = next(row for row in invoices if row["status"] == "approved")
         return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
                 "procore_id": approved["id"]}
@@ -194,47 +208,59 @@ class PeakMemory:
         return self.peak
 
 
-class Demo:
-    def __init__(self) -> None:
-        self.env = airflow_env()
-        self.processes: list[subprocess.Popen] = []
+class Processes:
+    """Processes started in sessions of their own (so each is stopped with everything it started),
+    each writing to a log file; ``stop`` ends them all, politely first."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.running: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as log:
+            self.running[name] = subprocess.Popen([*GROUP_GUARD, *command], cwd=ROOT, env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                                  preexec_fn=_terminate_with_parent)
+        print(f"started {name} (log: {log_path})")
+
+    def exited(self) -> dict[str, int]:
+        """Processes that ended by themselves, with their exit codes."""
+        return {name: process.returncode for name, process in self.running.items() if process.poll() is not None}
+
+    def stop(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.running.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+class AirflowApi:
+    """What the demo (and the production-shape test) do through Airflow's REST API: log in, unpause
+    and trigger every DAG, wait for runs."""
+
+    def __init__(self, url: str, sandbox_url: str) -> None:
+        self.url, self.sandbox_url = url, sandbox_url
         self.session = requests.Session()
 
-    def prepare(self) -> None:
-        prepare_state()
-        self.start("sandbox", [sys.executable, "-m", "sandbox", "--port", str(SANDBOX_PORT)])
-        wait_for(f"{SANDBOX_URL}/procore/openapi.json", "the vendor sandboxes")
-        self.airflow("db", "migrate")
-        for conn_id, fields in CONNECTIONS.items():
-            subprocess.run(["airflow", "connections", "delete", conn_id], env=self.env, capture_output=True)
-            self.airflow("connections", "add", conn_id, "--conn-json", json.dumps(fields))
-        self.airflow("pools", "import", str(ROOT / "include" / "pools.json"))
-
-    def start(self, name: str, command: list[str]) -> None:
-        log = open(AIRFLOW_HOME / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.processes.append(subprocess.Popen([*GROUP_GUARD, *command], cwd=ROOT, env=self.env, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True,
-                                               preexec_fn=_terminate_with_parent))
-        print(f"started {name} (log: {log.name})")
-
-    def airflow(self, *args: str) -> None:
-        result = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}")
-
-    def login(self) -> None:
-        response = requests.post(f"{AIRFLOW_URL}/auth/token", json={"username": USER, "password": PASSWORD}, timeout=30)
+    def login(self, user: str, password: str) -> None:
+        response = requests.post(f"{self.url}/auth/token", json={"username": user, "password": password}, timeout=30)
         response.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def api(self, method: str, path: str, **kwargs) -> dict:
-        response = self.session.request(method, f"{AIRFLOW_URL}/api/v2/{path}", timeout=30, **kwargs)
+        response = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=30, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else {}
 
-    def dag_ids(self) -> list[str]:
+    def dag_ids(self, timeout: float = 300) -> list[str]:
         expected = len(list((ROOT / "dags").glob("*.py")))
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             errors = self.api("GET", "importErrors")
             if errors["total_entries"]:
@@ -245,14 +271,54 @@ class Demo:
             time.sleep(2)
         raise TimeoutError(f"Airflow parsed fewer DAGs than the {expected} files in dags/")
 
-    def run_cycle(self) -> dict[str, str]:
-        """Every DAG once; the unlink form last, since it refuses a record no sync has exported yet."""
+    def run_cycle(self, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
+        """Unpause and trigger every DAG once; the final state of each triggered run. The unlink form goes
+        last: it refuses a record no sync has exported yet."""
         dag_ids = self.dag_ids()
         for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-        states = self.wait({dag_id: self.trigger(dag_id, trigger_conf(dag_id))
-                            for dag_id in dag_ids if dag_id != UNLINK_FORM})
-        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, trigger_conf(UNLINK_FORM))})
+        states = self.wait({dag_id: self.trigger(dag_id, trigger_conf(dag_id, self.sandbox_url))
+                            for dag_id in dag_ids if dag_id != UNLINK_FORM}, timeout)
+        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, trigger_conf(UNLINK_FORM, self.sandbox_url))},
+                                  timeout)
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+        print(f"triggered {dag_id}: {run['dag_run_id']}")
+        return run["dag_run_id"]
+
+    def wait(self, runs: dict[str, str], timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
+        states = {}
+        deadline = time.monotonic() + timeout
+        while len(states) < len(runs) and time.monotonic() < deadline:
+            for dag_id, run_id in runs.items():
+                state = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}")["state"]
+                if state in TERMINAL_STATES:
+                    states[dag_id] = state
+            time.sleep(3)
+        return {dag_id: states.get(dag_id, "timed out") for dag_id in runs}
+
+
+class Demo(AirflowApi):
+    def __init__(self) -> None:
+        super().__init__(AIRFLOW_URL, SANDBOX_URL)
+        self.env = airflow_env()
+        self.processes = Processes(AIRFLOW_HOME)
+
+    def prepare(self) -> None:
+        prepare_state()
+        self.processes.start("sandbox", [sys.executable, "-m", "sandbox", "--port", str(SANDBOX_PORT)], self.env)
+        wait_for(f"{SANDBOX_URL}/procore/openapi.json", "the vendor sandboxes")
+        self.airflow("db", "migrate")
+        for conn_id, fields in CONNECTIONS.items():
+            subprocess.run(["airflow", "connections", "delete", conn_id], env=self.env, capture_output=True)
+            self.airflow("connections", "add", conn_id, "--conn-json", json.dumps(fields))
+        self.airflow("pools", "import", str(ROOT / "include" / "pools.json"))
+
+    def airflow(self, *args: str) -> None:
+        result = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}")
 
     def wait_for_unlink_answers(self) -> None:
         """The queue answers filed requests on its own (the form's asset event starts it): wait for that."""
@@ -263,22 +329,6 @@ class Demo:
                 raise TimeoutError("the unlink queue did not answer the filed request")
             time.sleep(3)
         store.engine.dispose()
-
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
-        print(f"triggered {dag_id}: {run['dag_run_id']}")
-        return run["dag_run_id"]
-
-    def wait(self, runs: dict[str, str]) -> dict[str, str]:
-        states = {}
-        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-        while len(states) < len(runs) and time.monotonic() < deadline:
-            for dag_id, run_id in runs.items():
-                state = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}")["state"]
-                if state in TERMINAL_STATES:
-                    states[dag_id] = state
-            time.sleep(3)
-        return {dag_id: states.get(dag_id, "timed out") for dag_id in runs}
 
     def sync_after_sages_import(self) -> str:
         """Play the Sage offices' import runs, then sync again: the Sage links turn from BLUE to GREEN."""
@@ -309,16 +359,6 @@ class Demo:
         half = (sage100_invoice["erp_amount"] / 2).quantize(Decimal("0.01"))
         SAGE_OFFICES["sage100"].pay(int(sage100_invoice["erp_ref"]), half, "5001", datetime.now(UTC).date())
         return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {})})["erp_payment_import"]
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 def prepare_state() -> None:
@@ -365,7 +405,7 @@ def stopping_everything(demo: Demo) -> Iterator[None]:
     try:
         yield
     finally:
-        demo.stop()
+        demo.processes.stop()
         print("stopped everything the demo started")
 
 
@@ -423,9 +463,9 @@ def main() -> int:
 
 def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     demo.prepare()
-    demo.start("airflow-standalone", ["airflow", "standalone"])
+    demo.processes.start("airflow-standalone", ["airflow", "standalone"], demo.env)
     wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
-    demo.login()
+    demo.login(USER, PASSWORD)
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
     states = demo.run_cycle()
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
