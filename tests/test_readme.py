@@ -24,12 +24,13 @@ RULES = (ROOT / "docs" / "rules.md").read_text()
 
 
 def readme_commands() -> list[str]:
-    """Every ``python -m erp_sync`` command of the README's shell blocks, continuation lines joined."""
+    """Every ``.venv/bin/python -m erp_sync`` command of the README's shell blocks (those a checkout runs;
+    the production section's `docker compose exec` ones run in containers), continuation lines joined."""
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL):
         for command in re.sub(r"\\\n\s*", "", block).splitlines():
             command = command.split("  #")[0].strip()
-            if "-m erp_sync " in command:
+            if command.startswith(".venv/bin/python -m erp_sync "):
                 commands.append(command)
     return commands
 
