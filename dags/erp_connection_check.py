@@ -13,6 +13,7 @@ from airflow.sdk import dag, get_current_context, task
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    OPERATIONS_CALLBACKS,
     PROCORE_POOL,
     START_DATE,
     fail_fast_on_refusals,
@@ -27,6 +28,7 @@ from erp_sync.airflow_defaults import (
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "operations"],
     doc_md=__doc__,
 )

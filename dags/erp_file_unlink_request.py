@@ -6,8 +6,10 @@ deleted and exported again. Fill in the integration, the record type and the Pro
 id, or its project id and its number as you see it in Procore). You ask as yourself: the requester
 is the Procore account you connected to your Airflow login (ERP Sync → Procore account), confirmed
 with Procore when you trigger; without one the run fails and says how to connect. Procore then
-checks your own permissions. The request is written to `unlink_requests` (the same table people may
-type rows into) and the unlink queue starts at once.
+checks your own permissions. The request is checked before anything is written: an integration that
+does not exist or is switched off, or a record that integration never synced, fails the run with the
+sentence saying so (the same words the queue answers a typed row with). A good request is written to
+`unlink_requests` (the same table people may type rows into) and the unlink queue starts at once.
 
 The queue answers in the request's row: GREEN `Successfully Unlinked`, or RED with what to do first
 (for example `The requisition is still in Acumatica Cloud ERP. Please delete it before retrying.`).
@@ -15,7 +17,7 @@ The queue answers in the request's row: GREEN `Successfully Unlinked`, or RED wi
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
+from erp_sync.airflow_defaults import DEFAULT_ARGS, OPERATIONS_CALLBACKS, START_DATE, UNLINK_REQUESTED, refusal
 
 
 @dag(
@@ -24,6 +26,7 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "unlink"],
     doc_md=__doc__,
     params={
@@ -41,10 +44,9 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE, UNLINK_REQUESTED
 def erp_file_unlink_request():
     @task(outlets=[UNLINK_REQUESTED])
     def file_request() -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from erp_sync.identity import NotConnected
         from erp_sync.store import Store
+        from erp_sync.unlink import Refused
         from erp_sync.unlink import file_request as write_request
 
         context = get_current_context()
@@ -53,8 +55,8 @@ def erp_file_unlink_request():
         filed_by = context["dag_run"].triggering_user_name
         try:
             request_id = write_request(Store.from_connection(), fields, filed_by)
-        except (ValueError, NotConnected) as problem:
-            raise AirflowFailException(str(problem)) from problem
+        except (Refused, NotConnected) as refused:
+            raise refusal(str(refused)) from None
         return {"request_id": request_id, "filed_by": filed_by}
 
     file_request()

@@ -38,6 +38,7 @@ from airflow.sdk import dag, get_current_context, task, task_group
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    OPERATIONS_CALLBACKS,
     ERP_POOLS,
     HOURLY_SYNC_DONE,
     PROCORE_POOL,
@@ -56,6 +57,7 @@ NAMED = "{{ integration_name }}"
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "sync"],
     doc_md=__doc__,
 )

@@ -37,6 +37,7 @@ from airflow.sdk import (
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    OPERATIONS_CALLBACKS,
     HOURLY_SYNC_DONE,
     PROCORE_POOL,
     START_DATE,
@@ -55,6 +56,7 @@ from erp_sync.airflow_defaults import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "unlink"],
     doc_md=__doc__,
 )

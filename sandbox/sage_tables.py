@@ -16,7 +16,7 @@ connectors' SQL is not tied to one engine. Names follow the vendors' own databas
   names as in Sage 100 Contractor's data dictionary (``recnum``, ``vndnum``, ``invnum``, ``invttl``,
   ``amtpad``, ``ctcnum``); each table carries ``insdte``/``upddte``, which the incremental reads use.
 
-Sources: Procore's ERP articles (``shared/SPEC.md``); Sage 100 Contractor help, "About Structured
+Sources: Procore's ERP articles (``docs/rules.md``); Sage 100 Contractor help, "About Structured
 Query Language" and "4-2 Payable Invoices"; the column lists in vimalgupta1980/dotnetlibs
 (``SysconCommon/SMBClasses``: acpinv, apivln, acppmt, actpay, subcon, sbcgln); Timberline queries in
 public AP tools (``SELECT Commitment, Vendor, Job FROM JCM_MASTER__COMMITMENT WHERE ... Closed=0``).

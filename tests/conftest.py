@@ -45,6 +45,7 @@ from sandbox.procore_data import (  # noqa: E402
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
+    DEMO_REDIRECT_URI,
     SAGE100_COMPANY_ID,
     SAGE300_COMPANY_ID,
     SECOND_COMPANY_ID,
@@ -107,6 +108,8 @@ class SandboxServer(ServedApp):
         for vendor in self.sandboxes.traffic:
             self.control("DELETE", f"{vendor}/faults")
         self.control("PUT", "procore/rate_limit", json={})
+        # A test may register another redirect URI for the app (the production shape's API server): undo it.
+        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=[DEMO_REDIRECT_URI])
 
     def fault(self, vendor: str, **rule) -> None:
         self.control("POST", f"{vendor}/faults", json=rule)

@@ -5,6 +5,7 @@ Acumatica (company 8089) and QuickBooks Online (company 8090)."""
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -224,9 +225,14 @@ def test_running_twice_writes_nothing_the_second_time_and_a_lost_answer_never_do
         assert [p["check_number"] for p in scene.payments(name)] == ["4242"]
 
 
-def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene):
+def test_on_demand_needs_erp_admin_or_an_accounting_approver(scene, caplog):
     denied = scene.run(procore_user=105)  # no ERP access, not an approver
     assert denied.state == "failed"
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    # The task's first error is the sentence itself, not a traceback or a JSON dump.
+    assert errors[0].endswith("may not sync payments on demand: it takes 'Admin' on the ERP Integrations tool or "
+                              "being an accounting approver ('Can Push to Accounting').")
+    assert "{" not in errors[0]
     failures = [row for row in scene.store.rows("recent_runs", limit=10) if row["job"] == "payment_import"]
     assert failures and all("may not sync payments on demand" in row["error"] for row in failures)
     assert all(row["status"] == "failed" for row in failures)
@@ -298,3 +304,21 @@ def test_a_project_whose_batch_procore_refuses_is_red_and_the_other_projects_lan
     assert stored_payments(scene, name)[refused_link["erp_ref"]]["colour"] == "GREEN"
     assert sorted(p["check_number"] for p in scene.payments(name)) == sorted(f"CHK-{b}" for b in (refused_bill,
                                                                                                   landing_bill))
+
+
+def test_the_on_demand_form_takes_a_blank_integration_as_all(dagbag):
+    """The form marked Integration required and kept Trigger disabled while it was blank, though its help
+    says blank means all: the UI sends a blank field as null."""
+    integration = dagbag.dags["erp_payment_import"].params.get_param("integration")
+    assert "null" in integration.schema["type"]
+    assert integration.resolve(None) is None
+    assert integration.resolve("summit-acumatica") == "summit-acumatica"
+
+
+def test_sync_events_are_taken_together_one_run_at_a_time(dagbag):
+    """Each integration's sync emits an event; one run per event made ten runs and more in the demo's first
+    minutes. Airflow's scheduler holds asset events back while a DAG is at max_active_runs, and the next
+    run takes all of them."""
+    dag = dagbag.dags["erp_payment_import"]
+    assert dag.max_active_runs == 1
+    assert [asset.name for asset in dag.timetable.asset_condition.objects] == ["erp_sync_hourly_sync"]

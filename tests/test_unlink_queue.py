@@ -1,4 +1,4 @@
-"""The unlink queue against the sandboxes, on SQLite and on PostgreSQL: every row of SPEC's table, the
+"""The unlink queue against the sandboxes, on SQLite and on PostgreSQL: every row of the rules' table (docs/rules.md), the
 permission check, bad input, the form, a crash in the middle, and (on PostgreSQL, with parallel
 workers) races. Every outcome is checked word for word, with what the store and Procore then hold."""
 
@@ -283,6 +283,32 @@ def test_the_form_files_the_row_as_the_signed_in_person_and_refuses_bad_input(wo
         assert run_as(world.form, avery, **bad).state == "failed"
     with world.store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT COUNT(*) FROM unlink_requests")).scalar() == 1
+
+
+def test_the_form_refuses_a_typo_or_an_unsynced_record_before_writing_with_the_queues_sentence(world, capfd):
+    """A typo in the integration used to be written, answered RED only in SQL, with every run green."""
+    link = world.link("summit-acumatica", RecordType.SUBCONTRACTOR_INVOICE)
+    typed = world.file(integration="summit-acumatca", record_type="subcontractor_invoice",
+                       procore_id=link["procore_id"], requested_by=101)
+    world.run_queue()
+    queue_says = world.outcome(typed)[2]
+    avery = person(world.sandbox, world.store, 101)
+    capfd.readouterr()
+
+    typo = run_as(world.form, avery, integration="summit-acumatca", record_type="subcontractor_invoice",
+                  procore_id=link["procore_id"])
+    never_synced = run_as(world.form, avery, integration="summit-acumatica", record_type="subcontractor_invoice",
+                          procore_id=999999)
+
+    assert (typo.state, never_synced.state) == ("failed", "failed")
+    assert queue_says == ("There is no enabled integration named 'summit-acumatca'; `python -m erp_sync "
+                          "integrations` lists them.")
+    log = capfd.readouterr()
+    assert queue_says in log.out + log.err
+    assert ("No requisition with Procore id 999999 has been synced to Acumatica Cloud ERP by integration "
+            "summit-acumatica: check the record, or it was never synced.") in log.out + log.err
+    with world.store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT id FROM unlink_requests")).scalars().all() == [typed]
 
 
 def test_a_crash_between_procore_and_the_store_is_finished_by_the_retry(world, monkeypatch):

@@ -1,6 +1,6 @@
 """Sage 300 CRE (Timberline): read over its ODBC driver, written through Sage's import files.
 
-Tables (ODBC names, ``SPEC.md`` "Vendor API facts" and Timberline queries in public AP tools):
+Tables (ODBC names, ``docs/rules.md`` "Vendor facts the code relies on" and Timberline queries in public AP tools):
 ``MASTER_APM_VENDOR`` vendors, ``JCM_MASTER__COMMITMENT`` commitments (``Closed`` = 1 once closed),
 ``JCM_MASTER__COMMITMENT_CO`` commitment change orders, ``APM_MASTER__INVOICE`` AP invoices and
 ``APM_MASTER__PAYMENT`` the checks that paid them (``Void_Date`` set once voided). The driver gives

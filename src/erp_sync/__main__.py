@@ -1,21 +1,77 @@
-"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs | map-role``."""
+"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs | map-role``.
+
+The status store is found as Airflow finds it: the connection ``erp_sync_db`` in the environment, a
+secrets backend or Airflow's metadata database of ``AIRFLOW_HOME``; with ``AIRFLOW_HOME`` unset, the
+checkout's ``.airflow`` (where ``make demo`` keeps it), or ``--db-url``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 
-from erp_sync.identity import map_role
 from erp_sync.models import ErpKind, Integration, SyncSchedule
 from erp_sync.reports import recent_runs
 from erp_sync.runs import close_dead_runs
 from erp_sync.store import STORE_CONN_ID, Store
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class StoreNotFound(Exception):
+    """The command cannot tell where the status store is; the message says what to do."""
+
+
+def airflow_home(environ: Mapping[str, str], checkout: Path = CHECKOUT) -> str | None:
+    """The ``AIRFLOW_HOME`` to read connections from: the one set, else the checkout's ``.airflow`` that
+    ``make`` uses, if it exists (else Airflow's own default)."""
+    if environ.get("AIRFLOW_HOME"):
+        return environ["AIRFLOW_HOME"]
+    local = checkout / ".airflow"
+    return str(local) if local.is_dir() else None
+
+
+def operator_store() -> Store:
+    """The store behind the ``erp_sync_db`` connection, read as Airflow's own CLI reads connections (this
+    is a person's command, not a task)."""
+    home = airflow_home(os.environ)
+    if home:
+        os.environ["AIRFLOW_HOME"] = home  # before Airflow is imported: it reads its home once
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models import Connection
+
+    try:
+        connection = Connection.get_connection_from_secrets(STORE_CONN_ID)
+    except AirflowNotFoundException as error:
+        raise StoreNotFound(
+            f"No status store found: the Airflow connection {STORE_CONN_ID} is not defined in AIRFLOW_HOME "
+            f"{home or '(Airflow default)'}. Run `make demo` first, set AIRFLOW_HOME to your Airflow's home, "
+            "or pass --db-url.") from error
+    # Hand it to the hook through the environment, the one way the Task SDK's lookup shares with Airflow's.
+    os.environ[f"AIRFLOW_CONN_{STORE_CONN_ID.upper()}"] = connection.as_json()
+    return Store.from_connection()
+
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except StoreNotFound as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        print(f"The status store cannot be read ({error.orig}). If it is new, `python -m erp_sync upgrade` "
+              "creates its tables.", file=sys.stderr)
+        return 2
+
+
+def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m erp_sync", description=__doc__)
     parser.add_argument("--db-url", help=f"SQLAlchemy URL of the status store (default: Airflow connection {STORE_CONN_ID})")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -39,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     role.add_argument("--procore-user-id", required=True, type=int)
     args = parser.parse_args(argv)
 
-    store = Store.from_url(args.db_url) if args.db_url else Store.from_connection()
+    store = Store.from_url(args.db_url) if args.db_url else operator_store()
     if args.command == "upgrade":
         store.upgrade()
         print("status store is at the newest schema")
@@ -54,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"integration {integration.name} saved with id {store.save_integration(integration)}")
     elif args.command == "map-role":
+        from erp_sync.identity import map_role  # here: it imports Airflow, which must see AIRFLOW_HOME first
+
         map_role(store, args.role, args.procore_user_id, actor=f"cli:{getpass.getuser()}")
         print(f"database role {args.role} files unlink requests as Procore user {args.procore_user_id}")
     elif args.command == "runs":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -10,7 +11,9 @@ from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from erp_connectors.base import VendorApiError
+from erp_sync.notify import notify_operations
 
+log = logging.getLogger(__name__)
 START_DATE = datetime(2026, 1, 1)
 
 DEFAULT_ARGS = {
@@ -20,6 +23,9 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
 }
+
+# Every DAG tells operations, once per run, of a failure or of links turned RED (erp_sync.notify).
+OPERATIONS_CALLBACKS = {"on_success_callback": notify_operations, "on_failure_callback": notify_operations}
 
 # One pool per vendor, sized so its tasks together stay inside the vendor's documented limit
 # (include/pools.json says how each size was chosen).
@@ -73,3 +79,11 @@ def fail_fast_on_refusals() -> Iterator[None]:
         if 400 <= error.status < 500:
             raise AirflowFailException(str(error)) from error
         raise
+
+
+def refusal(sentence: str) -> AirflowFailException:
+    """A person's request turned down: the sentence goes into the task log on its own, as its first
+    error, and the task fails without retries. (Airflow 3.3 gives a task no way to write its run's note:
+    the Execution API sets a note only on a run that a task triggers.)"""
+    log.error(sentence)
+    return AirflowFailException(sentence)

@@ -2,14 +2,19 @@
 
 Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, registers the Airflow
 connections and pools, creates the status store with the demo integrations, starts Airflow
-(UI on http://localhost:8080, SQLite, LocalExecutor), connects ``admin``'s Procore account (signing
-in on the sandbox's sign-in page as the accountant), unpauses and triggers every DAG through the
-REST API as ``admin``, waits for the runs, prints a summary and keeps running until Ctrl-C.
+(UI on http://localhost:8080, bound to 127.0.0.1 only, SQLite, LocalExecutor), connects ``admin``'s Procore account
+(signing in on the sandbox's sign-in page as the accountant), unpauses and triggers every DAG through
+the REST API as ``admin``, waits for the runs, prints a summary and keeps running until Ctrl-C.
 ``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
+
+The sandboxes are seeded afresh at every start, so every start also begins with a clean status
+store: links kept from an earlier demo would point at records the new sandboxes never held.
+Whatever ends the demo (Ctrl-C, SIGTERM, a closed terminal's SIGHUP, an error) stops what it started.
 """
 
 from __future__ import annotations
 
+import configparser
 import html
 import json
 import os
@@ -19,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,13 +47,22 @@ ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8700"))
 SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
+AIRFLOW_HOST = "127.0.0.1"  # the demo's UI is for this machine only: admin/admin must not face a network
+# Named as the Procore sandbox app's registered redirect URI names it (procore_data.DEMO_REDIRECT_URI).
 AIRFLOW_URL = "http://localhost:8080"
 USER, PASSWORD = "admin", "admin"
 ACCOUNTANT = "avery.admin@summit.example"  # Avery Admin, the controller: the demo's Airflow user acts as her
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
+OPERATIONS_LOG = AIRFLOW_HOME / "operations.log"
 RUN_TIMEOUT_SECONDS = 900
 SAGE_DIR = AIRFLOW_HOME / "sage"
 TERMINAL_STATES = {"success", "failed"}
+UNLINK_FORM = "erp_file_unlink_request"
+# A shell between the demo and each command it starts, in a process group of their own: told by the kernel
+# when the demo dies, even by SIGKILL (_terminate_with_parent), it signals the whole group. Signalling
+# only `airflow standalone` would leave its scheduler and API server running.
+GROUP_GUARD = ["sh", "-c", 'trap "trap - TERM; kill 0" TERM; "$@" & wait', "group-guard"]
+UNANSWERED = {"pending", "processing"}
 
 
 def sage_offices(folder: Path) -> dict[str, Sage300Office | Sage100Office]:
@@ -101,7 +117,7 @@ INTEGRATIONS = demo_integrations("_sandbox")
 def trigger_conf(dag_id: str, sandbox_url: str) -> dict:
     """Conf for the DAG whose trigger form has required fields: an unlink request for an approved invoice
     (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
-    if dag_id == "erp_file_unlink_request":
+    if dag_id == UNLINK_FORM:
         invoices = requests.get(f"{sandbox_url}/control/procore/requisitions", timeout=30).json()
         approved = next(row for row in invoices if row["status"] == "approved")
         return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
@@ -127,13 +143,21 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
 
 def demo_fernet_key() -> str:
     """The Fernet key every Airflow process of the demo shares (it seals the credentials ERP Sync keeps),
-    made once and kept beside the demo's store, so a second run still opens what the first sealed."""
+    made once and kept beside the demo's store, so a second run still opens what the first sealed. An
+    ``.airflow`` from an older demo already holds connections sealed with the key Airflow wrote into its
+    ``airflow.cfg``: that key is kept, or Airflow could not read them any more."""
     key_file = AIRFLOW_HOME / "fernet.key"
     if not key_file.exists():
         AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(Fernet.generate_key().decode())
+        key_file.write_text(airflow_cfg_fernet_key() or Fernet.generate_key().decode())
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def airflow_cfg_fernet_key() -> str | None:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(AIRFLOW_HOME / "airflow.cfg")
+    return config.get("core", "fernet_key", fallback="").strip() or None
 
 
 def airflow_env() -> dict[str, str]:
@@ -144,11 +168,16 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__API__HOST": AIRFLOW_HOST,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(AIRFLOW_HOME / "passwords.json"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # Operations' notices (failed runs, new RED links) go to a file the summary shows; production names
+        # an SMTP or any other notifier here instead (erp_sync.notify).
+        "AIRFLOW__ERP_SYNC__NOTIFIER": "erp_sync.notify.LogNotifier",
+        "AIRFLOW__ERP_SYNC__NOTIFIER_KWARGS": json.dumps({"path": str(OPERATIONS_LOG)}),
     })
     return env
 
@@ -190,8 +219,9 @@ class Processes:
     def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
-            self.running[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                  start_new_session=True)
+            self.running[name] = subprocess.Popen([*GROUP_GUARD, *command], cwd=ROOT, env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                                  preexec_fn=_terminate_with_parent)
         print(f"started {name} (log: {log_path})")
 
     def exited(self) -> dict[str, int]:
@@ -242,12 +272,15 @@ class AirflowApi:
         raise TimeoutError(f"Airflow parsed fewer DAGs than the {expected} files in dags/")
 
     def run_cycle(self, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
-        """Unpause and trigger every DAG once; the final state of each triggered run."""
-        runs = {}
-        for dag_id in self.dag_ids():
+        """Unpause and trigger every DAG once; the final state of each triggered run. The unlink form goes
+        last: it refuses a record no sync has exported yet."""
+        dag_ids = self.dag_ids()
+        for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-            runs[dag_id] = self.trigger(dag_id, trigger_conf(dag_id, self.sandbox_url))
-        return self.wait(runs, timeout)
+        states = self.wait({dag_id: self.trigger(dag_id, trigger_conf(dag_id, self.sandbox_url))
+                            for dag_id in dag_ids if dag_id != UNLINK_FORM}, timeout)
+        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, trigger_conf(UNLINK_FORM, self.sandbox_url))},
+                                  timeout)
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
@@ -273,11 +306,7 @@ class Demo(AirflowApi):
         self.processes = Processes(AIRFLOW_HOME)
 
     def prepare(self) -> None:
-        AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-        SAGE_DIR.mkdir(exist_ok=True)
-        for office in SAGE_OFFICES.values():
-            office.create()
-        (AIRFLOW_HOME / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+        prepare_state()
         self.processes.start("sandbox", [sys.executable, "-m", "sandbox", "--port", str(SANDBOX_PORT)], self.env)
         wait_for(f"{SANDBOX_URL}/procore/openapi.json", "the vendor sandboxes")
         self.airflow("db", "migrate")
@@ -285,15 +314,21 @@ class Demo(AirflowApi):
             subprocess.run(["airflow", "connections", "delete", conn_id], env=self.env, capture_output=True)
             self.airflow("connections", "add", conn_id, "--conn-json", json.dumps(fields))
         self.airflow("pools", "import", str(ROOT / "include" / "pools.json"))
-        store = Store.from_url(f"sqlite:///{STORE_FILE}")
-        store.upgrade()
-        for integration in INTEGRATIONS:
-            store.save_integration(integration)
 
     def airflow(self, *args: str) -> None:
         result = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}")
+
+    def wait_for_unlink_answers(self) -> None:
+        """The queue answers filed requests on its own (the form's asset event starts it): wait for that."""
+        store = Store.from_url(f"sqlite:///{STORE_FILE}")
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while any(row["status"] in UNANSWERED for row in store.rows("recent_unlink_requests", limit=20)):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the unlink queue did not answer the filed request")
+            time.sleep(3)
+        store.engine.dispose()
 
     def sync_after_sages_import(self) -> str:
         """Play the Sage offices' import runs, then sync again: the Sage links turn from BLUE to GREEN."""
@@ -309,8 +344,8 @@ class Demo(AirflowApi):
         bills = {}
         for integration in store.integrations():
             links = store.rows("active_links", integration_id=integration["id"])
-            bills[integration["erp_kind"]] = next(row for row in links
-                                                  if row["record_type"] == "subcontractor_invoice" and row["erp_ref"])
+            bills[integration["erp_kind"]] = next(row for row in links if row["record_type"] == "subcontractor_invoice"
+                                                  and row["erp_ref"] and row["erp_amount"] is not None)
         acumatica_bill, quickbooks_bill = bills["acumatica"], bills["quickbooks_online"]
         control = f"{SANDBOX_URL}/control"
         requests.post(f"{control}/acumatica/payments", timeout=30, json={
@@ -324,6 +359,54 @@ class Demo(AirflowApi):
         half = (sage100_invoice["erp_amount"] / 2).quantize(Decimal("0.01"))
         SAGE_OFFICES["sage100"].pay(int(sage100_invoice["erp_ref"]), half, "5001", datetime.now(UTC).date())
         return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {})})["erp_payment_import"]
+
+
+def prepare_state() -> None:
+    """The demo's files, as a new start needs them: fresh Sage offices and a clean status store holding
+    the demo integrations (the sandboxes are reseeded at every start, so old links would be stale)."""
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    SAGE_DIR.mkdir(exist_ok=True)
+    for office in SAGE_OFFICES.values():
+        office.create()
+    (AIRFLOW_HOME / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+    stale = [path for path in (STORE_FILE, *(STORE_FILE.with_name(STORE_FILE.name + end) for end in ("-wal", "-shm")))
+             if path.exists()]
+    if stale:
+        print(f"Starting from a clean status store: {STORE_FILE} from an earlier demo is removed (the "
+              "sandboxes start freshly seeded, so its links would point at records they do not hold).")
+    for path in [*stale, OPERATIONS_LOG]:
+        path.unlink(missing_ok=True)
+    store = Store.from_url(f"sqlite:///{STORE_FILE}")
+    store.upgrade()
+    for integration in INTEGRATIONS:
+        store.save_integration(integration)
+    store.engine.dispose()
+
+
+def _terminate_with_parent() -> None:
+    """In the child, before it runs: even a demo killed outright (SIGKILL) takes it along (Linux)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _exit_on_signal(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def stopping_everything(demo: Demo) -> Iterator[None]:
+    """Whatever ends the demo stops what it started: Ctrl-C, SIGTERM (``kill``, make killed), SIGHUP (the
+    terminal closed) or an error."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
+    try:
+        yield
+    finally:
+        demo.processes.stop()
+        print("stopped everything the demo started")
 
 
 def wait_for(url: str, what: str, timeout: float = 180) -> None:
@@ -357,6 +440,8 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     for row in store.rows("recent_unlink_requests", limit=5):
         print(f"  #{row['id']} {row['integration']} {row['record_type']} {row['procore_id']}: "
               f"{row['status']} {row['colour'] or ''} {row['message'] or ''}")
+    notices = OPERATIONS_LOG.read_text().strip() if OPERATIONS_LOG.exists() else "(none)"
+    print(f"\nOperations were told (log notifier, {OPERATIONS_LOG}):\n  " + notices.replace("\n", "\n  "))
     print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
     print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
     print(f"Sandboxes:  {SANDBOX_URL}/docs  (vendor APIs: /procore/docs, /acumatica/sandbox-docs, "
@@ -369,27 +454,30 @@ def main() -> int:
     os.environ["AIRFLOW__CORE__FERNET_KEY"] = demo_fernet_key()
     memory = PeakMemory()
     demo = Demo()
-    try:
-        demo.prepare()
-        demo.processes.start("airflow-standalone", ["airflow", "standalone"], demo.env)
-        wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
-        demo.login(USER, PASSWORD)
-        print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
-        states = demo.run_cycle()
-        states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
-        states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
-        print_summary(states, memory.peak)
-        failed = [dag_id for dag_id, state in states.items() if state != "success"]
-        if once:
-            return 1 if failed else 0
-        print("\nRunning until Ctrl-C ...")
-        signal.pause()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        demo.processes.stop()
-        print(f"stopped everything the demo started (peak memory {memory.stop() / 2**20:.0f} MiB)")
+    with stopping_everything(demo):
+        try:
+            return run(demo, once, memory)
+        except KeyboardInterrupt:
+            return 0
+
+
+def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
+    demo.prepare()
+    demo.processes.start("airflow-standalone", ["airflow", "standalone"], demo.env)
+    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
+    demo.login(USER, PASSWORD)
+    print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
+    states = demo.run_cycle()
+    states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
+    states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
+    demo.wait_for_unlink_answers()
+    print_summary(states, memory.stop())
+    failed = [dag_id for dag_id, state in states.items() if state != "success"]
+    if once:
+        return 1 if failed else 0
+    print("\nRunning until Ctrl-C ...")
+    signal.pause()
+    return 0
 
 
 if __name__ == "__main__":

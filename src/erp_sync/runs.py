@@ -25,6 +25,14 @@ from erp_sync.store import Store, utcnow
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = timedelta(seconds=30)
 SILENT_FOR = timedelta(minutes=5)  # a run without a heartbeat for this long has lost its process
+NEW_RED = "new_red"  # in a run's counts: links this run turned RED (and, per reason, new_red_<reason>)
+
+
+def red_reasons(counts: dict[str, int]) -> str:
+    """``new_red_vendor_unmapped: 2`` in a run's counts, as "vendor unmapped (2)"."""
+    reasons = Counter({key.removeprefix(f"{NEW_RED}_"): value for key, value in counts.items()
+                       if key.startswith(f"{NEW_RED}_")})
+    return ", ".join(f"{reason.replace('_', ' ')} ({count})" for reason, count in reasons.most_common())
 
 
 @dataclass
@@ -54,6 +62,8 @@ class TrackedRun:
     def summary(self) -> dict:
         summary = {"integration": self.integration, "job": self.job, "counts": dict(self.counts),
                    "api_calls": self.api_calls()}
+        if self.counts[NEW_RED]:
+            summary["new_red"] = f"{self.counts[NEW_RED]} new RED link(s): {red_reasons(self.counts)}"
         bad_rows = [f"{bad.table} {bad.key}: {bad.reason}" for hook in self.hooks for bad in getattr(hook, "bad_rows", [])]
         return summary | ({"bad_rows": bad_rows} if bad_rows else {})
 
@@ -138,7 +148,8 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
     except Exception as error:
         run.note_sql_reads()
         store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}")
-        log.error("%s for %s failed after %s", job, integration["name"], json.dumps(run.summary()))
+        log.error("%s for %s failed: %s", job, integration["name"], error)
+        log.info("%s for %s, until it failed: %s", job, integration["name"], json.dumps(run.summary()))
         raise
     finally:
         heartbeat.stop()
@@ -146,3 +157,6 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
             hook.close()
     store.finish_run(run.run_id, "success", run.counts, run.api_calls())
     log.info("%s for %s: %s", job, integration["name"], json.dumps(run.summary()))
+    if run.counts[NEW_RED]:
+        log.warning("%s for %s: %s new RED link(s): %s", job, integration["name"], run.counts[NEW_RED],
+                    red_reasons(run.counts))

@@ -1,5 +1,5 @@
 """The unlink request: what a valid one names, who may make it, what must be true in the ERP first,
-and the exact words of every outcome (Procore's unlink articles, ``SPEC.md`` "The unlink request").
+and the exact words of every outcome (Procore's unlink articles, ``docs/rules.md`` "Unlinking a record").
 
 Processing is ordered so that a retry after a crash finishes the job and never half-does it: the
 checks change nothing; the Procore record's ERP reference is cleared first (repeating that is
@@ -125,6 +125,57 @@ class Refused(Exception):
         self.outcome = rejected(message)
 
 
+def no_such_integration(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        return "The request names no integration; say which one it is for."
+    return f"There is no enabled integration named '{shown(name)}'; `python -m erp_sync integrations` lists them."
+
+
+def enabled_integration(store: Store, name: str) -> dict:
+    """The enabled integration a request names, or Refused with the sentence the queue answers."""
+    row = store.one("integration_by_name", name=name)
+    if row is None or not row["enabled"]:
+        raise Refused(no_such_integration(name))
+    return row
+
+
+def linked_record(store: Store, integration: dict, request: UnlinkRequest) -> Link:
+    """The active link of the record a request names, or Refused saying why there is nothing to unlink."""
+    erp = ErpKind(integration["erp_kind"])
+    if request.procore_id is not None:
+        row = store.one("active_link_of_record", integration_id=integration["id"],
+                        record_type=request.record_type.value, procore_id=request.procore_id)
+        named = f"Procore id {request.procore_id}"
+    else:
+        row = store.one("active_link_by_number", integration_id=integration["id"],
+                        record_type=request.record_type.value, project_id=request.project_id,
+                        record_number=request.record_number)
+        named = f"number '{shown(request.record_number)}' in Procore project {request.project_id}"
+    if row is None:
+        raise Refused(why_not_linked(store, integration, request, named))
+    link = Link.from_row(row)
+    if not link.in_erp:
+        raise Refused(f"The {request.record_type.noun} {shown(link.procore_number)} was never synced to "
+                      f"{erp.display_name} (its export failed: {link.message or 'no reason recorded'}); there is "
+                      "nothing to unlink.")
+    return link
+
+
+def why_not_linked(store: Store, integration: dict, request: UnlinkRequest, named: str) -> str:
+    noun, erp = request.record_type.noun, ErpKind(integration["erp_kind"]).display_name
+    latest = store.one("latest_link_of_record", integration_id=integration["id"],
+                       procore_id=request.procore_id) if request.procore_id else None
+    if latest and latest["record_type"] != request.record_type.value:
+        return (f"Procore record {request.procore_id} is a {RecordType(latest['record_type']).noun} "
+                f"({RecordType(latest['record_type']).value}), not a {noun}: file the request with its record type.")
+    if latest and latest["ended_at"]:
+        return (f"The {noun} {shown(latest['procore_number'])} was already unlinked "
+                f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
+    return (f"No {noun} with {named} has been synced to {erp} by integration {shown(integration['name'])}: "
+            "check the record, or it was never synced.")
+
+
 class Unlinker:
     def __init__(self, store: Store, integration: dict, procore: ProcoreHook, adapter: ErpAdapter, actor: str):
         self.store, self.integration, self.procore, self.adapter, self.actor = (
@@ -155,7 +206,7 @@ class Unlinker:
             return rejected(self.vendor_refused(error))
 
     def unlink(self, request: UnlinkRequest, row: dict) -> Outcome:
-        link = self.linked_record(request)
+        link = linked_record(self.store, self.integration, request)
         self.check_permissions(request, link)
         if self.adapter.seen_through_sync and not self.synced_since(row["filed_at"]):
             return waiting_for_sync(request.record_type, self.erp)
@@ -182,38 +233,6 @@ class Unlinker:
         vendor = "Procore" if error.vendor == "procore" else self.erp.display_name
         return (f"{vendor} refused a call this request needs (HTTP {error.status}: {shown(error.message, 200)}); "
                 "nothing was unlinked. Correct what it names, then file the request again.")
-
-    def linked_record(self, request: UnlinkRequest) -> Link:
-        noun = request.record_type.noun
-        if request.procore_id is not None:
-            row = self.store.one("active_link_of_record", integration_id=self.integration["id"],
-                                 record_type=request.record_type.value, procore_id=request.procore_id)
-            named = f"Procore id {request.procore_id}"
-        else:
-            row = self.store.one("active_link_by_number", integration_id=self.integration["id"],
-                                 record_type=request.record_type.value, project_id=request.project_id,
-                                 record_number=request.record_number)
-            named = f"number '{shown(request.record_number)}' in Procore project {request.project_id}"
-        if row is None:
-            raise Refused(self.why_not_linked(request, named))
-        link = Link.from_row(row)
-        if not link.in_erp:
-            raise Refused(f"The {noun} {shown(link.procore_number)} was never synced to {self.erp.display_name} "
-                          f"(its export failed: {link.message or 'no reason recorded'}); there is nothing to unlink.")
-        return link
-
-    def why_not_linked(self, request: UnlinkRequest, named: str) -> str:
-        noun, erp = request.record_type.noun, self.erp.display_name
-        latest = self.store.one("latest_link_of_record", integration_id=self.integration["id"],
-                                procore_id=request.procore_id) if request.procore_id else None
-        if latest and latest["record_type"] != request.record_type.value:
-            return (f"Procore record {request.procore_id} is a {RecordType(latest['record_type']).noun} "
-                    f"({RecordType(latest['record_type']).value}), not a {noun}: file the request with its record type.")
-        if latest and latest["ended_at"]:
-            return (f"The {noun} {shown(latest['procore_number'])} was already unlinked "
-                    f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
-        return (f"No {noun} with {named} has been synced to {erp} by integration {shown(self.integration['name'])}: "
-                "check the record, or it was never synced.")
 
     def synced_since(self, filed_at: datetime) -> bool:
         """Has an hourly sync of this integration that started after the request was filed completed?
@@ -251,18 +270,18 @@ class Unlinker:
 
 
 def file_request(store: Store, fields: dict, airflow_user: str | None) -> int:
-    """The form's path: a valid request, asked by the signed-in person as Procore confirms them now.
-    Invalid input raises ValueError; a person without a working Procore connection, NotConnected."""
-    integration = store.one("integration_by_name", name=(fields.get("integration") or "").strip())
-    if integration is None or not integration["enabled"]:
-        raise ValueError(f"There is no enabled integration named '{shown(fields.get('integration'))}'; "
-                         "`python -m erp_sync integrations` lists them.")
+    """The form's path: a request asked by the signed-in person as Procore confirms them now, written into
+    the queue once it names an enabled integration and a record that integration has synced. Otherwise
+    nothing is written: Refused says what is wrong, in the words the queue would answer with; a person
+    without a working Procore connection gets NotConnected."""
+    integration = enabled_integration(store, (fields.get("integration") or "").strip())
     requester = ProcoreAccounts(store).verified(airflow_user, integration["procore_conn_id"])
     try:
         request = UnlinkRequest.model_validate({**fields, "integration": integration["name"],
                                                 "requested_by": requester.procore_user_id, "filed_by": airflow_user})
     except ValidationError as error:
-        raise ValueError(what_is_wrong(error)) from error
+        raise Refused(what_is_wrong(error)) from error
+    linked_record(store, integration, request)
     with store.transaction() as tx:
         request_id = tx.scalar("file_unlink_request", now=utcnow(), **request.model_dump(mode="json"))
         audit(tx, "unlink_request", request_id, "filed", actor=requester.airflow_user,

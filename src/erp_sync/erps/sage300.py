@@ -4,7 +4,7 @@ invoice number is Procore's).
 
 Sage 300 CRE is seen only through the hourly sync: its ODBC tables carry no change dates, so each
 refresh reads them whole and compares with the last read, and the unlink queue decides from what
-the last completed sync saw (``SPEC.md``: "deleted, and an hourly sync completed since").
+the last completed sync saw (``docs/rules.md``, "Unlinking a record").
 """
 
 from __future__ import annotations

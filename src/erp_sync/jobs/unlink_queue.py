@@ -26,6 +26,7 @@ from erp_sync.unlink import (
     WAITING,
     Outcome,
     Unlinker,
+    no_such_integration,
     rejected,
     shown,
     typed_status,
@@ -110,9 +111,7 @@ def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
     unknown = [spelling for name, spellings in store.unlink_request_names().items() if name not in enabled
                for spelling in spellings]
     while (request := claim(store, worker, unknown, unnamed=True)) is not None:
-        name = integration_name(request["integration"])
-        message = (f"There is no enabled integration named '{shown(name)}'; `python -m erp_sync integrations` "
-                   "lists them." if name else "The request names no integration; say which one it is for.")
+        message = no_such_integration(request["integration"])
         finish(store, request, rejected(message), worker, run_id, actor=f"{JOB}:{run_id}")
         rejected_count += 1
     return rejected_count

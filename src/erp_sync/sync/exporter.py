@@ -22,6 +22,7 @@ from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, RecordType
+from erp_sync.runs import NEW_RED
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
 from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamState, as_time
@@ -265,13 +266,18 @@ class Exporter:
             self.fail(record, link, ErpRefusal(PROCESSING_FAILED, message))
 
     def fail(self, record: ProcoreRecord, link: Link | None, refusal: ErpRefusal) -> None:
+        turns_red = link is None or link.colour != Colour.RED
         if link is None:
             link = self.book.open(record, LinkState.FAILED, Colour.RED, refusal.message, refusal.reason_code)
         self.book.save(link, state=LinkState.FAILED, colour=Colour.RED, message=refusal.message,
                        reason_code=refusal.reason_code, fingerprint=record.fingerprint,
                        procore_json=record.snapshot(), procore_updated_at=record.updated_at)
         self.counts[f"red_{refusal.reason_code}"] += 1
-        log.info("RED %s %s: %s", record.record_type.value, record.number, refusal.message)
+        if turns_red:
+            self.counts[NEW_RED] += 1
+            self.counts[f"{NEW_RED}_{refusal.reason_code}"] += 1
+            log.warning("New RED: %s %s (Procore id %s): %s", record.record_type.noun, record.number, record.id,
+                        refusal.message)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,0 +1,127 @@
+"""``make demo``'s own mechanics, without running the demo: a second start on the same checkout, every
+way of stopping it, and where its UI listens."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from erp_sync.store import Store, utcnow
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "AIRFLOW_HOME": str(home)}
+
+
+def prepare_demo_state(home: Path) -> str:
+    code = "from erp_sync.demo import prepare_state; prepare_state()"
+    return subprocess.run([sys.executable, "-c", code], env=demo_env(home), cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_a_second_demo_starts_from_a_clean_store_and_says_so(tmp_path):
+    """The sandboxes are reseeded at every start: links kept from the first demo must not survive into the
+    second (they made ``pay_and_import`` crash on records the new sandboxes never held)."""
+    assert "clean status store" not in prepare_demo_state(tmp_path)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
+    integration = store.integrations()[0]
+    with store.transaction() as tx:
+        tx.execute("insert_link", integration_id=integration["id"], record_type="subcontractor_invoice",
+                   procore_id=424242, procore_project_id=1, procore_number="OLD-1", state="synced", colour="GREEN",
+                   message=None, reason_code=None, procore_json=None, procore_updated_at=None, fingerprint=None,
+                   now=utcnow())
+    assert store.rows("active_links", integration_id=integration["id"])
+    store.engine.dispose()
+
+    said = prepare_demo_state(tmp_path)
+
+    assert "Starting from a clean status store" in said
+    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
+    assert sorted(row["name"] for row in store.integrations()) == [
+        "granite-sage300", "harbor-quickbooks", "prairie-sage100", "summit-acumatica"]
+    assert all(store.rows("active_links", integration_id=row["id"]) == [] for row in store.integrations())
+
+
+# Like `airflow standalone`: a process whose child does the listening, and which leaves it behind
+# when it is terminated itself.
+LEAVES_ITS_CHILD = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-m', 'http.server', "
+                    "sys.argv[1], '--bind', '127.0.0.1']); time.sleep(600)")
+def test_an_older_demo_home_keeps_the_fernet_key_its_connections_are_sealed_with(tmp_path):
+    """A .airflow from before the demo kept its own key: Airflow wrote one into airflow.cfg and sealed the
+    connections with it. A new key would make `airflow connections add` fail to read them."""
+    (tmp_path / "airflow.cfg").write_text("[core]\nfernet_key = wHpWorR6CCDlEx2jD0ccRYUsl4Q2_jvpluB_b89Vz58=\n")
+    code = "from erp_sync.demo import demo_fernet_key; print(demo_fernet_key()); print(demo_fernet_key())"
+    keys = subprocess.run([sys.executable, "-c", code], env=demo_env(tmp_path), cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.split()
+    assert keys == ["wHpWorR6CCDlEx2jD0ccRYUsl4Q2_jvpluB_b89Vz58="] * 2
+
+
+SUPERVISE = """
+import signal, sys
+from erp_sync.demo import Demo, stopping_everything
+demo = Demo()
+with stopping_everything(demo):
+    try:
+        demo.processes.start("listener", [sys.executable, "-c", sys.argv[2], sys.argv[1]], demo.env)
+        print("ready", flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+"""
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL],
+                         ids=lambda signum: signal.Signals(signum).name)
+def test_every_way_of_stopping_the_demo_stops_what_it_started(tmp_path, signum):
+    """``kill`` (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT), even SIGKILL: the processes the
+    demo started (each in a session of its own), and theirs, end and free their ports."""
+    port = free_port()
+    demo = subprocess.Popen([sys.executable, "-c", SUPERVISE, str(port), LEAVES_ITS_CHILD], env=demo_env(tmp_path),
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    children = []
+    try:
+        assert demo.stdout.readline().startswith("started listener")
+        assert demo.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            assert time.monotonic() < deadline, "the demo's child never listened"
+            time.sleep(0.1)
+        children = psutil.Process(demo.pid).children(recursive=True)
+        assert len(children) >= 3  # the guard, the process that starts the listener, the listener
+
+        demo.send_signal(signum)
+        demo.wait(timeout=60)
+
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [] and not port_open(port)
+    finally:  # a failed test leaves nothing running either
+        for process in [demo, *children]:
+            try:
+                process.kill()
+            except (psutil.Error, ProcessLookupError):
+                pass
+
+
+def test_the_demo_ui_listens_on_this_machine_only():
+    from erp_sync.demo import AIRFLOW_URL, airflow_env
+
+    env = airflow_env()
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert AIRFLOW_URL.startswith("http://localhost:")  # which is this machine
+    result = subprocess.run([sys.executable, "-m", "airflow", "config", "get-value", "api", "host"],
+                            env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "127.0.0.1"
