@@ -188,7 +188,8 @@ def test_sync_payments_on_demand_shows_the_payment_under_its_invoice(desk, brows
     assert (user, run.state) == (avery, "success")
 
     page.goto(desk.url(ACUMATICA, record_type="subcontractor_invoice", view="synced"))
-    payment = page.locator(f"#record-{invoice['procore_id']} tr.payment")
+    expect(page.locator(f"#record-{invoice['procore_id']}")).to_contain_text("1 · 125.50")
+    payment = page.locator(f"#payments-{invoice['procore_id']} tr.payment")
     expect(payment).to_have_count(1)
     expect(payment).to_contain_text("125.50")
     expect(payment).to_contain_text("10042")

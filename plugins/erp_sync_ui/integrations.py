@@ -56,7 +56,7 @@ def _render(request: Request, store, user: str, integration: dict, record_type: 
     payments = reads.payments(ids) if record_type is RecordType.SUBCONTRACTOR_INVOICE else {}
     return templates.TemplateResponse(request, "integration.html", status_code=status, context={
         "user": user, "integration": integration, "erp_names": ERP_NAMES, "record_type": record_type, "view": view, "views": list(View),
-        "tabs": TAB_TITLES, "counts": reads.counts(record_type), "links": links, "projects": reads.projects(),
+        "tabs": TAB_TITLES, "counts": reads.counts(record_type), "links": links, "projects": reads.projects,
         "project": project, "number": number or "", "payments": payments,
         "unlinks": reads.unlink_states(record_type, ids) if view is View.SYNCED else {},
         "connected": _connected(store, user, integration), "connect_page": CONNECT_PAGE, "airflow": airflow_base_path(),

@@ -21,7 +21,7 @@ router = APIRouter()
 def operations(request: Request, name: str, user: GetUserDep, store: StoreDep) -> HTMLResponse:
     integration = find_integration(store, name)
     ops = read_operations(store, integration)
-    charts = [(hours.vendor, calls_against_budget(f"{hours.vendor} API calls per hour", hours.hours, hours.calls,
+    charts = [(hours, calls_against_budget(f"{hours.vendor} API calls per hour", hours.hours, hours.calls,
                                                   hours.budget)) for hours in ops.api_calls]
     return templates.TemplateResponse(request, "operations.html", context={
         "user": user.get_name(), "integration": integration, "erp_names": ERP_NAMES, "ops": ops, "charts": charts,

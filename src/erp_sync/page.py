@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from math import ceil
 from urllib.parse import quote
 
@@ -92,13 +93,14 @@ class LinkRow:
     ended_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict) -> LinkRow:
+    def from_row(cls, row: dict, project_names: dict[int, str]) -> LinkRow:
         record = ProcoreRecord.from_snapshot(row["procore_json"]) if row["procore_json"] else None
-        vendor = (record.vendor if record else None) or {}
+        data = record.data if record else {}
+        project_id = row["procore_project_id"]
         return cls(procore_id=row["procore_id"], record_type=RecordType(row["record_type"]),
-                   project=_project_name(record.data if record else {}, row["procore_project_id"]),
+                   project=project_names.get(project_id) or _project_name(data, project_id),
                    number=row["procore_number"] or (record.number if record else ""),
-                   title=record.title if record else "", vendor=vendor.get("name") or "",
+                   title=data.get("title") or "", vendor=(data.get("vendor") or {}).get("name") or "",
                    amount=record.amount if record else None, erp_ref=row["erp_ref"], colour=row["colour"],
                    reason=row["message"], erp_confirmed_at=row["erp_seen_at"], last_task=AirflowTask.of_run(row),
                    ended_at=row["ended_at"], ended_by=row["ended_by"])
@@ -177,8 +179,9 @@ class IntegrationPage:
         with self.store.transaction() as tx:
             total = tx.scalar("links_in_view_count", **where)
             rows = tx.rows("links_in_view", **where, limit=per_page, offset=(page - 1) * per_page)
-        return LinkPage([LinkRow.from_row(row) for row in rows], total, page, per_page)
+        return LinkPage([LinkRow.from_row(row, self.projects) for row in rows], total, page, per_page)
 
+    @cached_property
     def projects(self) -> dict[int, str]:
         """The integration's projects by id, with their names, for the project filter."""
         rows = self.store.rows("projects_of_integration", integration_id=self.integration["id"])
@@ -223,7 +226,7 @@ class IntegrationPage:
 
 def _project_name(record_data: dict, project_id: int | None) -> str:
     """The project's name as the record's Procore snapshot gives it, else its id."""
-    return (record_data.get("project") or {}).get("name") or str(project_id or "")
+    return (record_data.get("project") or {}).get("name") or (f"Project {project_id}" if project_id else "")
 
 
 def _history_line(at: datetime, action: str, detail: dict) -> str:
@@ -232,4 +235,4 @@ def _history_line(at: datetime, action: str, detail: dict) -> str:
         return f"{when} voided in the ERP (was {detail.get('old_amount')})"
     if action == "changed":
         return f"{when} changed from {detail.get('old_amount')} on {detail.get('old_date')} to {detail.get('amount')}"
-    return f"{when} {action}: {detail.get('amount')} on {detail.get('date')}"
+    return f"{when} imported: {detail.get('amount')} on {detail.get('date')}"

@@ -35,9 +35,10 @@ WHERE l.integration_id = :integration_id AND l.record_type = :record_type
   AND (CAST(:number AS VARCHAR(100)) IS NULL OR LOWER(l.procore_number) LIKE CAST(:number AS VARCHAR(100)) ESCAPE '!');
 
 -- name: projects_of_integration
--- Each project once, with the newest link's snapshot of it (where its name is).
+-- Each project once, with the snapshot of its oldest link: usually its first commitment, whose snapshot
+-- names the project (invoices carry only the project's id).
 SELECT procore_project_id, procore_json FROM record_links
-WHERE id IN (SELECT MAX(id) FROM record_links
+WHERE id IN (SELECT MIN(id) FROM record_links
              WHERE integration_id = :integration_id AND procore_project_id IS NOT NULL
              GROUP BY procore_project_id);
 
