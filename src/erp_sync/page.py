@@ -167,18 +167,20 @@ class IntegrationPage:
             "colour_counts", integration_id=self.integration["id"], record_type=record_type.value)}
         counts = {view: by_colour.get(view.colour.value, 0) for view in View if view.colour is not None}
         with self.store.transaction() as tx:
-            counts[View.UNLINKED] = tx.scalar("unlinked_count", integration_id=self.integration["id"],
-                                              record_type=record_type.value)
+            counts[View.UNLINKED] = tx.scalar("unlinked_links_count", integration_id=self.integration["id"],
+                                              record_type=record_type.value, project_id=None, number=None)
         return counts
 
     def links(self, record_type: RecordType, view: View, project_id: int | None = None, number: str | None = None,
               page: int = 1, per_page: int = PER_PAGE) -> LinkPage:
+        query = "links_of_colour" if view.colour else "unlinked_links"
         where = {"integration_id": self.integration["id"], "record_type": record_type.value,
-                 "colour": view.colour.value if view.colour else None, "project_id": project_id,
-                 "number": like_pattern(number) if number and number.strip() else None}
+                 "project_id": project_id, "number": like_pattern(number) if number and number.strip() else None}
+        if view.colour:
+            where["colour"] = view.colour.value
         with self.store.transaction() as tx:
-            total = tx.scalar("links_in_view_count", **where)
-            rows = tx.rows("links_in_view", **where, limit=per_page, offset=(page - 1) * per_page)
+            total = tx.scalar(f"{query}_count", **where)
+            rows = tx.rows(query, **where, limit=per_page, offset=(page - 1) * per_page)
         return LinkPage([LinkRow.from_row(row, self.projects) for row in rows], total, page, per_page)
 
     @cached_property

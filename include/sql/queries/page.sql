@@ -6,31 +6,43 @@ FROM record_links
 WHERE integration_id = :integration_id AND record_type = :record_type AND ended_at IS NULL
 GROUP BY colour;
 
--- name: unlinked_count
-SELECT COUNT(*) FROM record_links
-WHERE integration_id = :integration_id AND record_type = :record_type AND ended_at IS NOT NULL;
+-- A view is the active links of one colour (Synced, Waiting, Failed, Rejected in the ERP), or the links that
+-- were unlinked. Project and number narrow it when given; the number matches anywhere in it, in any case.
+-- Each view has a query of its own so that the index (integration, type, colour, ended_at, id) serves it.
 
--- name: links_in_view
--- A view is the active links of one colour, or (colour NULL) the links that were unlinked. Project and
--- number narrow it when given; the number matches anywhere in it, without regard to case.
+-- name: links_of_colour
 SELECT l.id, l.record_type, l.procore_id, l.procore_project_id, l.procore_number, l.erp_ref, l.colour, l.state,
        l.message, l.erp_seen_at, l.procore_json, l.ended_at, l.ended_by, l.ended_reason,
        r.airflow_run_id, r.dag_id, r.task_id, r.map_index
 FROM record_links l LEFT JOIN sync_runs r ON r.id = l.last_run_id
-WHERE l.integration_id = :integration_id AND l.record_type = :record_type
-  AND ((CAST(:colour AS VARCHAR(10)) IS NULL AND l.ended_at IS NOT NULL)
-       OR (l.colour = CAST(:colour AS VARCHAR(10)) AND l.ended_at IS NULL))
+WHERE l.integration_id = :integration_id AND l.record_type = :record_type AND l.colour = :colour
+  AND l.ended_at IS NULL
   AND (CAST(:project_id AS BIGINT) IS NULL OR l.procore_project_id = CAST(:project_id AS BIGINT))
   AND (CAST(:number AS VARCHAR(100)) IS NULL OR LOWER(l.procore_number) LIKE CAST(:number AS VARCHAR(100)) ESCAPE '!')
 ORDER BY l.id DESC
 LIMIT :limit OFFSET :offset;
 
--- name: links_in_view_count
-SELECT COUNT(*)
-FROM record_links l
-WHERE l.integration_id = :integration_id AND l.record_type = :record_type
-  AND ((CAST(:colour AS VARCHAR(10)) IS NULL AND l.ended_at IS NOT NULL)
-       OR (l.colour = CAST(:colour AS VARCHAR(10)) AND l.ended_at IS NULL))
+-- name: links_of_colour_count
+SELECT COUNT(*) FROM record_links l
+WHERE l.integration_id = :integration_id AND l.record_type = :record_type AND l.colour = :colour
+  AND l.ended_at IS NULL
+  AND (CAST(:project_id AS BIGINT) IS NULL OR l.procore_project_id = CAST(:project_id AS BIGINT))
+  AND (CAST(:number AS VARCHAR(100)) IS NULL OR LOWER(l.procore_number) LIKE CAST(:number AS VARCHAR(100)) ESCAPE '!');
+
+-- name: unlinked_links
+SELECT l.id, l.record_type, l.procore_id, l.procore_project_id, l.procore_number, l.erp_ref, l.colour, l.state,
+       l.message, l.erp_seen_at, l.procore_json, l.ended_at, l.ended_by, l.ended_reason,
+       r.airflow_run_id, r.dag_id, r.task_id, r.map_index
+FROM record_links l LEFT JOIN sync_runs r ON r.id = l.last_run_id
+WHERE l.integration_id = :integration_id AND l.record_type = :record_type AND l.ended_at IS NOT NULL
+  AND (CAST(:project_id AS BIGINT) IS NULL OR l.procore_project_id = CAST(:project_id AS BIGINT))
+  AND (CAST(:number AS VARCHAR(100)) IS NULL OR LOWER(l.procore_number) LIKE CAST(:number AS VARCHAR(100)) ESCAPE '!')
+ORDER BY l.ended_at DESC, l.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: unlinked_links_count
+SELECT COUNT(*) FROM record_links l
+WHERE l.integration_id = :integration_id AND l.record_type = :record_type AND l.ended_at IS NOT NULL
   AND (CAST(:project_id AS BIGINT) IS NULL OR l.procore_project_id = CAST(:project_id AS BIGINT))
   AND (CAST(:number AS VARCHAR(100)) IS NULL OR LOWER(l.procore_number) LIKE CAST(:number AS VARCHAR(100)) ESCAPE '!');
 

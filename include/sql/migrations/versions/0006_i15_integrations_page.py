@@ -27,8 +27,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("map_index", sa.Integer))
     with op.batch_alter_table("record_links") as batch:
         batch.add_column(sa.Column("last_run_id", sa.Integer))
-    # A view of a tab: one integration, one record type, one colour, newest first.
-    op.create_index("ix_record_links_view", "record_links", ["integration_id", "record_type", "colour", "id"])
+    # A view of a tab (one integration, record type and colour, active or unlinked), newest first, and its count.
+    op.create_index("ix_record_links_view", "record_links",
+                    ["integration_id", "record_type", "colour", "ended_at", "id"])
     op.create_index("ix_record_links_project", "record_links", ["integration_id", "procore_project_id", "id"])
     op.create_index("ix_payments_invoice", "payments", ["integration_id", "procore_invoice_id"])
     op.create_index("ix_sync_runs_recent", "sync_runs", ["integration_id", "started_at"])
