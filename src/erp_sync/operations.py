@@ -86,6 +86,11 @@ def operations(store: Store, integration: dict, now: datetime | None = None) -> 
                       [_connection_state(runs, vendor) for vendor in vendors])
 
 
+def latest_run(store: Store, integration: dict, job: str) -> JobRun | None:
+    row = store.one("latest_run_of_job", integration_id=integration["id"], job=job)
+    return JobRun.from_row(row) if row else None
+
+
 def _hourly_calls(runs: list[JobRun], vendor: str, now: datetime) -> VendorHours:
     this_hour = now.replace(minute=0, second=0, microsecond=0)
     hours = [this_hour - timedelta(hours=back) for back in range(int(WINDOW / timedelta(hours=1)) - 1, -1, -1)]
