@@ -149,6 +149,8 @@ def test_unlink_answers_red_while_the_record_is_in_the_erp_and_green_once_it_is_
 
     desk.remove_from_erp(ACUMATICA, invoice)
     unlink(page, desk, invoice, "Successfully Unlinked")
+    expect(page.locator("[data-count=unlinked]")).to_have_text("1")
+    expect(page.locator(f"#record-{invoice['procore_id']}").get_by_role("button")).to_be_disabled()
     screenshot(page, "06-unlink-green")
     (request, *_) = desk.store.rows("recent_unlink_requests", limit=1)
     assert (request["filed_by"], request["requested_by"]) == (avery, AVERY)
