@@ -13,13 +13,14 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from browser import screenshot
+from conftest import SyncedScene, person, run_as
 from playwright.sync_api import expect
 
-from browser import browser, chromium_driver, screenshot  # noqa: F401  (fixtures)
-from conftest import SyncedScene, person, run_as
 from sandbox.procore_data import DEMO_COMPANY_ID
 
 pytestmark = pytest.mark.airflow
+pytest_plugins = ["browser"]  # the browser fixtures
 ACUMATICA = "summit-acumatica"
 STILL_IN_ERP = "The requisition is still in Acumatica Cloud ERP. Please delete it before retrying."
 UNMAPPED = ("The vendor Foundry Mechanical is not mapped in Acumatica Cloud ERP. Add the vendor there under the "
@@ -249,8 +250,12 @@ def test_the_views_filter_by_project_and_search_by_number(desk):
     avery = desk.api.browser("avery", "viewer")
     commitments = desk.links(ACUMATICA, "commitment", "GREEN")
     wanted = commitments[-1]
-    shown = lambda **query: avery.get(desk.url(ACUMATICA, view="synced", **query), timeout=30).text  # noqa: E731
-    rows = lambda page: page.count('<tr id="record-')  # noqa: E731
+
+    def shown(**query) -> str:
+        return avery.get(desk.url(ACUMATICA, view="synced", **query), timeout=30).text
+
+    def rows(page: str) -> int:
+        return page.count('<tr id="record-')
 
     by_number = shown(number=wanted["procore_number"][1:].lower())  # any part of it, in any case
     both = shown(number=wanted["procore_number"], project=wanted["procore_project_id"])
