@@ -49,6 +49,10 @@ class TrackedRun:
             calls[hook.vendor] += hook.total_calls
         return dict(calls)
 
+    def rate_limits(self) -> dict[str, int]:
+        """The hourly budget each vendor reported (Procore's X-Rate-Limit-Limit), for the operations chart."""
+        return {hook.vendor: hook.rate_limit for hook in self.hooks if getattr(hook, "rate_limit", None)}
+
     def note_sql_reads(self) -> None:
         """Rows read, files written and unreadable rows of the SQL-reached ERPs go into the counts."""
         for hook in self.hooks:
@@ -131,13 +135,22 @@ class Heartbeat(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join()
+def running_task() -> dict | None:
+    """The Airflow task this job runs in (the page links to its log), or None outside a task."""
+    from airflow.sdk import get_current_context
+
+    try:
+        ti = get_current_context()["ti"]
+    except RuntimeError:
+        return None
+    return {"dag_id": ti.dag_id, "task_id": ti.task_id, "map_index": ti.map_index}
 
 
 @contextmanager
 def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str | None) -> Iterator[TrackedRun]:
     """Start a run row, hand out its counters, and close it as success or failed with the reason; runs
     of the same job and integration whose process died are closed first."""
-    run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id, this_process()), job,
+    run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id, this_process(), running_task()), job,
                      integration["name"])
     close_dead_runs(store, f"run {run.run_id} of the same job started", job, integration["id"])
     heartbeat = Heartbeat(store, run.run_id)
@@ -147,7 +160,8 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
         run.note_sql_reads()
     except Exception as error:
         run.note_sql_reads()
-        store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}")
+        store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}",
+                         rate_limits=run.rate_limits())
         log.error("%s for %s failed: %s", job, integration["name"], error)
         log.info("%s for %s, until it failed: %s", job, integration["name"], json.dumps(run.summary()))
         raise
@@ -155,7 +169,7 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
         heartbeat.stop()
         for hook in run.hooks:
             hook.close()
-    store.finish_run(run.run_id, "success", run.counts, run.api_calls())
+    store.finish_run(run.run_id, "success", run.counts, run.api_calls(), rate_limits=run.rate_limits())
     log.info("%s for %s: %s", job, integration["name"], json.dumps(run.summary()))
     if run.counts[NEW_RED]:
         log.warning("%s for %s: %s new RED link(s): %s", job, integration["name"], run.counts[NEW_RED],

@@ -58,10 +58,11 @@ class Transaction:
         self._queries = load_queries()
 
     def execute(self, query: str, /, **params: Any) -> sa.CursorResult:
-        """A list parameter stands for the values of ``IN :name`` (of text, unless it holds other values)."""
+        """A list or tuple parameter stands for the values of ``IN :name`` (of text, unless it holds other
+        values)."""
         statement = self._sql(query).bindparams(*(
             sa.bindparam(key, expanding=True, type_=sa.String() if all(isinstance(v, str) for v in value) else None)
-            for key, value in params.items() if isinstance(value, list)))
+            for key, value in params.items() if isinstance(value, list | tuple)))
         return self.connection.execute(statement, {k: self._bind(v) for k, v in params.items()})
 
     def execute_many(self, query: str, rows: list[Mapping[str, Any]]) -> None:
@@ -193,18 +194,23 @@ class Store:
 
     # Runs and watermarks ------------------------------------------------------------------
     def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None,
-                  worker: str | None = None) -> int:
-        """``worker`` names the process running it (host:pid), so that a run whose process died can be told."""
+                  worker: str | None = None, task: Mapping[str, Any] | None = None) -> int:
+        """``worker`` names the process running it (host:pid), so that a run whose process died can be told;
+        ``task`` is the Airflow task running the job (``dag_id``, ``task_id``, ``map_index``), when one is."""
+        task = task or {}
         with self.transaction() as tx:
-            return tx.scalar("start_run", job=job, integration_id=integration_id,
-                             airflow_run_id=airflow_run_id, started_at=utcnow(), worker=worker)
+            return tx.scalar("start_run", job=job, integration_id=integration_id, airflow_run_id=airflow_run_id,
+                             dag_id=task.get("dag_id"), task_id=task.get("task_id"), map_index=task.get("map_index"),
+                             started_at=utcnow(), worker=worker)
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int],
-                   api_calls: Mapping[str, int], error: str | None = None) -> None:
+                   api_calls: Mapping[str, int], error: str | None = None,
+                   rate_limits: Mapping[str, int] | None = None) -> None:
         with self.transaction() as tx:
             tx.execute("finish_run", run_id=run_id, status=status, error=error, finished_at=utcnow(),
                        counts_json=json.dumps(dict(counts), sort_keys=True),
-                       api_calls_json=json.dumps(dict(api_calls), sort_keys=True))
+                       api_calls_json=json.dumps(dict(api_calls), sort_keys=True),
+                       rate_limits_json=json.dumps(dict(rate_limits or {}), sort_keys=True))
 
     def watermark(self, integration_id: int, stream: str) -> str | None:
         row = self.one("get_watermark", integration_id=integration_id, stream=stream)

@@ -1,6 +1,8 @@
 -- name: start_run
-INSERT INTO sync_runs (integration_id, job, airflow_run_id, status, started_at, worker, heartbeat_at)
-VALUES (:integration_id, :job, :airflow_run_id, 'running', :started_at, :worker, :started_at)
+INSERT INTO sync_runs (integration_id, job, airflow_run_id, dag_id, task_id, map_index, status, started_at, worker,
+                       heartbeat_at)
+VALUES (:integration_id, :job, :airflow_run_id, :dag_id, :task_id, :map_index, 'running', :started_at, :worker,
+        :started_at)
 RETURNING id;
 
 -- name: run_heartbeat
@@ -20,7 +22,7 @@ WHERE id = :run_id AND status = 'running';
 -- name: finish_run
 UPDATE sync_runs
 SET status = :status, counts_json = :counts_json, api_calls_json = :api_calls_json,
-    error = :error, finished_at = :finished_at
+    rate_limits_json = :rate_limits_json, error = :error, finished_at = :finished_at
 WHERE id = :run_id;
 
 -- name: last_finished_run

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.models import SyncSchedule
+from erp_sync.operations import tally_colours
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
@@ -44,7 +45,7 @@ def export_integration(store: Store, integration: dict, airflow_run_id: str | No
     with tracked_run(store, EXPORT_JOB, integration, airflow_run_id) as run:
         procore, adapter = procore_hook(integration, store, Work.SYNC), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
-        book = LinkBook(store, integration["id"], actor=f"{EXPORT_JOB}:{airflow_run_id}")
+        book = LinkBook(store, integration["id"], actor=f"{EXPORT_JOB}:{airflow_run_id}", run_id=run.run_id)
         exporter = Exporter(store, integration, procore, adapter, book, run.counts, clock)
         exporter.run()
         note_budget(run.counts, procore.meter.window())
@@ -67,8 +68,9 @@ def refresh_integration(store: Store, integration: dict, airflow_run_id: str | N
     with tracked_run(store, REFRESH_JOB, integration, airflow_run_id) as run:
         adapter = erp_adapter(integration, store)
         run.hooks.append(adapter.hook)
-        book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}")
+        book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}", run_id=run.run_id)
         refresh_links(store, integration["id"], adapter, book, run.counts)
+        tally_colours(store, integration["id"])
     spellings = store.unlink_request_names().get(integration["name"], [])
     with store.transaction() as tx:  # unlink requests that waited for a sync (Sage 300 CRE) may now be decided
         tx.execute("release_requests_waiting_for_sync", synced_from=started, names=spellings)

@@ -44,7 +44,7 @@ def import_payments(store: Store, integration: dict, airflow_run_id: str | None,
                 raise PaymentSyncRefused(refusal)
         actor = f"{JOB}:{airflow_run_id}" + (f" for Procore user {requested_by}" if requested_by else "")
         importer = PaymentImporter(store, integration["id"], procore, adapter,
-                                   LinkBook(store, integration["id"], actor), run.counts, actor)
+                                   LinkBook(store, integration["id"], actor, run.run_id), run.counts, actor)
         try:
             importer.run()
         except BudgetSpent as spent:  # the import repeats harmlessly: the next one writes what this one left
