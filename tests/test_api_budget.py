@@ -181,3 +181,22 @@ def test_under_a_tight_budget_idle_streams_are_read_within_their_staleness_while
     busy_reads = sum(len(hours) for (project_id, _), hours in reads.items() if project_id in busy)
     idle_reads = sum(len(hours) for (project_id, _), hours in reads.items() if project_id not in busy)
     assert busy_reads > idle_reads  # changed streams still get the budget the deadlines leave
+
+
+def test_a_budget_too_small_for_the_staleness_says_which_staleness_it_can_keep(sandbox, store, integration, caplog):
+    sandbox.reset(projects=4, commitments_per_project=1, change_orders_per_project=1, invoices_per_project=1)
+    sandbox.control("PUT", "procore/rate_limit", json={"limit": 6, "window_seconds": 3})
+    with caplog.at_level("WARNING", logger="erp_sync.sync.exporter"):
+        counts = export_integration(store, integration, "sync")["counts"]
+    # 16 project-streams; the share is 4 calls, one lists the projects: 3 reads an hour, a pass in 6 h
+    assert counts["feasible_staleness_hours"] == 6 + 1 > integration["max_staleness_hours"]
+    warnings = [record.getMessage() for record in caplog.records if "cannot keep" in record.getMessage()]
+    assert len(warnings) == 1
+    assert "16 project-streams within the 6 h staleness" in warnings[0]
+    assert "the staleness this budget can keep is 7 h" in warnings[0]
+
+    store.save_integration(Integration(**{key: integration[key] for key in (
+        "name", "procore_conn_id", "procore_company_id", "erp_kind", "erp_conn_id")}, max_staleness_hours=7))
+    wait_for_next_window(store)
+    counts = export_integration(store, store.integrations()[0], "sync")["counts"]
+    assert counts["projects"] == 4 and "feasible_staleness_hours" not in counts  # 7 h is within reach: no word

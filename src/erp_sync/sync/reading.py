@@ -3,10 +3,12 @@
 Procore lists commitments, CCOs and requisitions per project only, so every read costs at least one
 call per project and stream. Each project-stream keeps its own bookmark, when it was last read, when
 it last changed, and, if a run stopped inside it, where to resume. A run reads what is due, earliest
-deadline first: a read that stopped half-way resumes first; a stream that changed in the last
-``ACTIVE_FOR`` is due every run; an idle one once per idle interval, chosen so that a change waits
-at most the integration's ``max_staleness_hours`` (at most a day) even in an idle project. Idle
-streams are read round-robin, least recently read first, at the pace the interval needs.
+deadline first: a read that stopped half-way resumes first; then every stream whose staleness deadline
+has come (never read, or read an idle interval ago, chosen so that a change waits at most the
+integration's ``max_staleness_hours``, at most a day); then streams that changed in the last
+``ACTIVE_FOR``, due every run; then idle streams round-robin, least recently read first, at the pace
+the interval needs. A tight budget thus keeps the staleness before it re-reads busy streams; when even
+a full pass does not fit in the staleness, the exporter says which staleness the budget can keep.
 """
 
 from __future__ import annotations
