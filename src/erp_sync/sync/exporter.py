@@ -113,11 +113,12 @@ class Exporter:
         if feasible is None:
             return
         self.counts["feasible_staleness_hours"] = feasible
+        advice = (f"raise max_staleness_hours to {feasible} or ask Procore for a larger budget" if feasible <= 24
+                  else "ask Procore for a larger budget (a day is the longest staleness allowed)")
         log.warning("Procore's budget cannot keep %s project-streams within the %s h staleness configured: the "
                     "sync's share of %s calls a window reads at most %s of them an hour after the project list, so "
-                    "the staleness this budget can keep is %s h; raise max_staleness_hours to %s (at most 24) or "
-                    "ask Procore for a larger budget", len(STREAMS) * projects,
-                    self.integration["max_staleness_hours"], share, max(0, reads), feasible, feasible)
+                    "the staleness this budget can keep is %s h; %s", len(STREAMS) * projects,
+                    self.integration["max_staleness_hours"], share, max(0, reads), feasible, advice)
 
     def spare_budget(self) -> bool:
         window = self.procore.meter.window()
