@@ -17,25 +17,36 @@ stream is still active (changed in the last 6 hours): the windows from then on a
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
-from common import Sandboxes, connect, new_store, seed
-from erp_sync.jobs.hourly_sync import export_integration
-from erp_sync.jobs.unlink_queue import drain_integration
-from erp_sync.models import ErpKind, Integration
-from erp_sync.store import Store, utcnow
-from erp_sync.sync.reading import ACTIVE_FOR
-from erp_sync.unlink import file_request
+from cryptography.fernet import Fernet
+
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())  # seals the person's token
+
+from common import Sandboxes, connect, new_store, seed  # noqa: E402
+from erp_connectors.procore import ProcoreHook  # noqa: E402
+from erp_sync.identity import ProcoreAccounts  # noqa: E402
+from erp_sync.jobs.hourly_sync import export_integration  # noqa: E402
+from erp_sync.jobs.unlink_queue import drain_integration  # noqa: E402
+from erp_sync.models import ErpKind, Integration  # noqa: E402
+from erp_sync.store import Store, utcnow  # noqa: E402
+from erp_sync.sync.reading import ACTIVE_FOR  # noqa: E402
+from erp_sync.unlink import file_request  # noqa: E402
+from sandbox.procore import sign_in  # noqa: E402
+from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS  # noqa: E402
 
 SIZES = {"projects": 1000, "commitments_per_project": 1, "change_orders_per_project": 1, "invoices_per_project": 1}
 SETTINGS = {600: {"hour_seconds": 15.0, "staleness": 12}, 3600: {"hour_seconds": 45.0, "staleness": 6}}
 CHANGE_HOURS = 3
 APPROVED = {"Approved", "approved", "approved_as_noted"}
 BUSY_PROJECTS, CHANGES_PER_HOUR = 100, 100
+ACCOUNTANT, ACCOUNTANT_LOGIN = "accountant", "avery.admin@summit.example"  # files the unlink as themselves
 
 
 class ScaledClock:
@@ -74,6 +85,7 @@ def run_budget(sandboxes: Sandboxes, budget: int, hour_seconds: float, staleness
                                                                        "erp_kind", "erp_conn_id")},
                                        max_staleness_hours=staleness))
     integration = store.integrations()[0]
+    connect_accountant(store)
     total = sum(len(rows) for rows in records.values())
     print(f"\n## budget {budget} calls a window, {sizes['projects']} projects ({total} records), "
           f"max staleness {staleness} h, sync share 70 %, one hour = {hour_seconds:g} s")
@@ -100,6 +112,14 @@ def run_budget(sandboxes: Sandboxes, budget: int, hour_seconds: float, staleness
     first = [w for w in every if w["start"] < first_done]
     quiet = [w for w in every if quiet_from is not None and w["start"] >= quiet_from - 1]
     report(budget, every, len(first), quiet, changes, unlink, staleness, hour_seconds, time.monotonic() - began)
+
+
+def connect_accountant(store: Store) -> None:
+    """The accountant connects their Procore account once, signing in on Procore's page as themselves."""
+    with ProcoreHook("procore_bench") as procore:
+        authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "benchmark")
+    code = parse_qs(urlsplit(sign_in(authorize_url, ACCOUNTANT_LOGIN, SIGN_INS[ACCOUNTANT_LOGIN])).query)["code"][0]
+    ProcoreAccounts(store).connect(ACCOUNTANT, "procore_bench", code, DEMO_REDIRECT_URI)
 
 
 def first_sync(store: Store, integration: dict, clock: ScaledClock, hours: Hours) -> dict:
@@ -143,7 +163,7 @@ def sync_with_unlink(store: Store, integration: dict, clock: ScaledClock, hours:
     time.sleep(hours.hour / 4)  # the sync is a quarter of the way into its window
     filed = time.monotonic()
     request_id = file_request(store, {"integration": integration["name"], "record_type": link["record_type"],
-                                      "procore_id": link["procore_id"], "requested_by": 101}, filed_by="benchmark")
+                                      "procore_id": link["procore_id"]}, ACCOUNTANT)
     drained = drain_integration(store, integration, "unlink")
     waited = time.monotonic() - filed
     sync_running = worker.is_alive()

@@ -16,6 +16,7 @@ from erp_sync.connectors import procore_hook
 from erp_sync.jobs.hourly_sync import EXPORT_JOB, due_for_sync, export_integration
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import utcnow
+from erp_sync.sync.reading import ReadingPlan, Resume
 from sandbox.procore_data import DEMO_COMPANY_ID
 
 TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
@@ -150,3 +151,52 @@ def test_idle_streams_are_read_round_robin_within_the_staleness_and_changed_ones
     assert caught is not None
     rows = store.rows("project_streams_of_integration", integration_id=integration["id"])
     assert len(rows) == streams and all(row["read_at"] > start for row in rows)
+
+
+def test_under_a_tight_budget_idle_streams_are_read_within_their_staleness_while_changed_ones_compete(store):
+    """Ten projects (40 streams), max staleness 6 h, room for 10 reads a run: a pass over every stream
+    every 5 runs needs 8, while the 20 streams of five busy projects change every hour and would fill
+    every run. Each idle stream is still read within 5 runs of its last read, so a change waits at most
+    the staleness; the busy streams get what the deadlines leave."""
+    store.save_integration(Integration(name="tight", procore_conn_id="procore_test", procore_company_id=1,
+                                       erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_test",
+                                       max_staleness_hours=6))
+    integration = store.integrations()[0]
+    projects, busy, capacity = list(range(1, 11)), set(range(1, 6)), 10
+    start = utcnow()
+    reads: dict[tuple[int, str], list[int]] = {}
+    for hour in range(30):
+        now = start + timedelta(hours=hour)
+        plan = ReadingPlan(store, integration, now)
+        due, _ahead = plan.due(projects)
+        for state in due[:capacity]:
+            plan.finished(state, Resume(since=None, until=now.isoformat(), started=now.isoformat()),
+                          changed=state.project_id in busy)
+            reads.setdefault((state.project_id, state.stream.name), []).append(hour)
+
+    assert len(reads) == 4 * len(projects)
+    for (project_id, _stream), hours in reads.items():
+        gaps = [later - earlier for earlier, later in zip(hours, hours[1:]) if earlier >= 4]  # past the first pass
+        assert gaps and max(gaps) <= 5, (project_id, hours)  # idle interval: staleness 6 h less one run
+    busy_reads = sum(len(hours) for (project_id, _), hours in reads.items() if project_id in busy)
+    idle_reads = sum(len(hours) for (project_id, _), hours in reads.items() if project_id not in busy)
+    assert busy_reads > idle_reads  # changed streams still get the budget the deadlines leave
+
+
+def test_a_budget_too_small_for_the_staleness_says_which_staleness_it_can_keep(sandbox, store, integration, caplog):
+    sandbox.reset(projects=4, commitments_per_project=1, change_orders_per_project=1, invoices_per_project=1)
+    sandbox.control("PUT", "procore/rate_limit", json={"limit": 6, "window_seconds": 3})
+    with caplog.at_level("WARNING", logger="erp_sync.sync.exporter"):
+        counts = export_integration(store, integration, "sync")["counts"]
+    # 16 project-streams; the share is 4 calls, one lists the projects: 3 reads an hour, a pass in 6 h
+    assert counts["feasible_staleness_hours"] == 6 + 1 > integration["max_staleness_hours"]
+    warnings = [record.getMessage() for record in caplog.records if "cannot keep" in record.getMessage()]
+    assert len(warnings) == 1
+    assert "16 project-streams within the 6 h staleness" in warnings[0]
+    assert "the staleness this budget can keep is 7 h" in warnings[0]
+
+    store.save_integration(Integration(**{key: integration[key] for key in (
+        "name", "procore_conn_id", "procore_company_id", "erp_kind", "erp_conn_id")}, max_staleness_hours=7))
+    wait_for_next_window(store)
+    counts = export_integration(store, store.integrations()[0], "sync")["counts"]
+    assert counts["projects"] == 4 and "feasible_staleness_hours" not in counts  # 7 h is within reach: no word

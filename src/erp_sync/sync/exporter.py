@@ -59,6 +59,7 @@ class Exporter:
         plan = ReadingPlan(self.store, self.integration, self.clock())
         due, ahead = plan.due(projects)
         self.counts["streams_due"] = len(due)
+        self.check_staleness(plan, len(projects))
         for index, state in enumerate(due):
             if not self.read(plan, state, seen[state.stream]):
                 self.counts["streams_left_for_later"] = len(due) - index
@@ -100,6 +101,25 @@ class Exporter:
             return False
         plan.finished(state, resume, changed)
         return True
+
+    def check_staleness(self, plan: ReadingPlan, projects: int) -> None:
+        """Says once a run when the budget cannot read every project-stream within the staleness: each
+        read costs at least a call, and each run first lists the projects (one window an hour)."""
+        window = self.procore.meter.window()
+        if window is None or not projects:
+            return
+        share = int(self.procore.meter.share * window["rate_limit"])
+        reads = share - -(-projects // self.procore.per_page)
+        feasible = plan.feasible_staleness(len(STREAMS) * projects, reads)
+        if feasible is None:
+            return
+        self.counts["feasible_staleness_hours"] = feasible
+        advice = (f"raise max_staleness_hours to {feasible} or ask Procore for a larger budget" if feasible <= 24
+                  else "ask Procore for a larger budget (a day is the longest staleness allowed)")
+        log.warning("Procore's budget cannot keep %s project-streams within the %s h staleness configured: the "
+                    "sync's share of %s calls a window reads at most %s of them an hour after the project list, so "
+                    "the staleness this budget can keep is %s h; %s", len(STREAMS) * projects,
+                    self.integration["max_staleness_hours"], share, max(0, reads), feasible, advice)
 
     def spare_budget(self) -> bool:
         window = self.procore.meter.window()

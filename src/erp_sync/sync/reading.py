@@ -3,10 +3,12 @@
 Procore lists commitments, CCOs and requisitions per project only, so every read costs at least one
 call per project and stream. Each project-stream keeps its own bookmark, when it was last read, when
 it last changed, and, if a run stopped inside it, where to resume. A run reads what is due, earliest
-deadline first: a read that stopped half-way resumes first; a stream that changed in the last
-``ACTIVE_FOR`` is due every run; an idle one once per idle interval, chosen so that a change waits
-at most the integration's ``max_staleness_hours`` (at most a day) even in an idle project. Idle
-streams are read round-robin, least recently read first, at the pace the interval needs.
+deadline first: a read that stopped half-way resumes first; then every stream whose staleness deadline
+has come (never read, or read an idle interval ago, chosen so that a change waits at most the
+integration's ``max_staleness_hours``, at most a day); then streams that changed in the last
+``ACTIVE_FOR``, due every run; then idle streams round-robin, least recently read first, at the pace
+the interval needs. A tight budget thus keeps the staleness before it re-reads busy streams; when even
+a full pass does not fit in the staleness, the exporter says which staleness the budget can keep.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from enum import IntEnum
 
 from erp_sync.models import SyncSchedule
 from erp_sync.store import Store
@@ -26,6 +29,15 @@ ACTIVE_FOR = timedelta(hours=6)
 READ_AHEAD_SHARE = 0.2
 # A run that starts a little early (the scheduler's jitter) still reads what falls due in it.
 SLACK = timedelta(minutes=15)
+
+
+class Urgency(IntEnum):
+    """The order of what is due: a stopped read, a staleness deadline, a recent change, the idle pace."""
+
+    RESUMED = 0
+    STALENESS = 1
+    CHANGED = 2
+    PACED = 3
 
 
 @dataclass
@@ -76,19 +88,22 @@ class ReadingPlan:
                        if row["stream"] in STREAM_BY_NAME}
 
     def due(self, projects: list[int]) -> tuple[list[StreamState], list[StreamState]]:
-        """What this run must read, resumed reads first, then earliest deadline first (project by project,
-        each project's streams in their order: commitments before what belongs to them); and what it may
-        read ahead with spare budget, least recently read first."""
+        """What this run must read and in what order; and what it may read ahead with spare budget, least
+        recently read first. Earliest deadline first: resumed reads; streams never read and those whose
+        staleness deadline has come, oldest deadline first; then streams that changed lately; then idle
+        streams paced round-robin. A tight budget thus spends itself on deadlines before it reads changed
+        streams again, and no stream waits past its staleness while the budget allows a pass in time.
+        Equal deadlines keep a project's streams together, in order (commitments before what belongs
+        to them)."""
         legacy = {stream.name: self.store.watermark(self.integration["id"], stream.bookmark) for stream in STREAMS}
         due, idle, ahead = [], [], []
-        never = datetime.min.replace(tzinfo=self.now.tzinfo)
         for project_id in projects:
             for stream in STREAMS:
                 state = self.states.get((project_id, stream.name)) or StreamState(
                     project_id, stream, bookmark=as_time(legacy[stream.name]))  # bookmarks of the per-stream era
                 deadline = state.deadline(self.now, self.period, self.idle)
                 if state.resume is not None or deadline is None or deadline <= self.now + SLACK:
-                    due.append((state.resume is None, deadline or never, state))
+                    due.append((self.urgency(state), self.stale_by(state), state))
                 else:
                     ahead.append((state.read_at, deadline, state))
                 if state.idle(self.now):
@@ -99,9 +114,28 @@ class ReadingPlan:
         quota = -(-len(idle) * self.period // self.idle) - sum(state.idle(self.now) for *_, state in due)
         paced = [item for item in ahead if item[0] + self.period <= self.now + SLACK][:max(0, quota)]
         ahead = [item for item in ahead if item not in paced]
-        due += [(True, deadline, state) for _read_at, deadline, state in paced]
+        due += [(Urgency.PACED, deadline, state) for _read_at, deadline, state in paced]
         due.sort(key=lambda item: item[:2])  # stable: equal deadlines keep a project's streams together, in order
         return [item[-1] for item in due], [item[-1] for item in ahead]
+
+    def stale_by(self, state: StreamState) -> datetime:
+        """The run by which a stream must be read so that a change waits at most the staleness."""
+        return state.read_at + self.idle if state.read_at else datetime.min.replace(tzinfo=self.now.tzinfo)
+
+    def urgency(self, state: StreamState) -> Urgency:
+        if state.resume is not None:
+            return Urgency.RESUMED
+        if self.stale_by(state) <= self.now + SLACK:
+            return Urgency.STALENESS  # never read, or its staleness deadline has come, changed lately or not
+        return Urgency.CHANGED
+
+    def feasible_staleness(self, streams: int, reads_an_hour: int) -> int | None:
+        """The shortest staleness in hours that reading ``streams`` project-streams at ``reads_an_hour``
+        allows (a full pass plus one run period: a change just after a read waits for the next one), or
+        None when the integration's staleness is within reach."""
+        full_pass = -(-streams // max(1, reads_an_hour))
+        feasible = full_pass + int(self.period.total_seconds() // 3600)
+        return feasible if feasible > self.integration["max_staleness_hours"] else None
 
     def stopped(self, state: StreamState, resume: Resume) -> None:
         state.resume = resume
