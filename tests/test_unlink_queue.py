@@ -5,7 +5,6 @@ workers) races. Every outcome is checked word for word, with what the store and 
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store, utcnow
 from erp_sync.unlink import SUCCESS, Unlinker
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
-from conftest import SyncedScene, person, run_as
+from conftest import SyncedScene, parallel, person, run_as
 
 pytestmark = pytest.mark.airflow
 ERPS = {"summit-acumatica": (ErpKind.ACUMATICA, DEMO_COMPANY_ID, "acumatica_test"),
@@ -310,23 +309,6 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over(world):
 
 
 # Races: PostgreSQL, parallel workers -------------------------------------------------------------
-
-def parallel(*jobs) -> list[BaseException]:
-    errors: list[BaseException] = []
-
-    def run(job):
-        try:
-            job()
-        except BaseException as error:  # noqa: BLE001 - collected and asserted by the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
-
 
 @pytest.fixture
 def pg_world(world):

@@ -29,6 +29,13 @@ _DISPLAY_NAMES = {
 CONN_ID = Field(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
+class ExportMode(StrEnum):
+    """How approved Procore records reach the ERP (SPEC "Accounting acceptance")."""
+
+    ACCEPTANCE = "acceptance"  # they wait under Ready to Export until an accounting approver accepts them
+    DIRECT = "direct"          # Procore's "ERP Direct Export": straight to the ERP at the next sync
+
+
 class Integration(BaseModel):
     """A Procore company paired with one ERP connection; each runs as its own mapped task."""
 
@@ -40,6 +47,7 @@ class Integration(BaseModel):
     erp_kind: ErpKind
     erp_conn_id: str = CONN_ID
     enabled: bool = True
+    export_mode: ExportMode = ExportMode.ACCEPTANCE
 
 
 class RecordType(StrEnum):
@@ -60,6 +68,6 @@ class Colour(StrEnum):
     """Procore's ERP icon colours."""
 
     GREEN = "GREEN"    # synced
-    BLUE = "BLUE"      # sent, waiting for the ERP or for the write-back to Procore
-    YELLOW = "YELLOW"  # rejected in the ERP
+    BLUE = "BLUE"      # sent, waiting for the ERP or for the write-back to Procore, or for accounting acceptance
+    YELLOW = "YELLOW"  # rejected in the ERP, or by accounting
     RED = "RED"        # failed, with the reason

@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from erp_sync.credentials import seal, unseal
-from erp_sync.models import Integration
+from erp_sync.models import ExportMode, Integration
 
 STORE_CONN_ID = "erp_sync_db"
 SQL_DIR = Path(os.environ.get("ERP_SYNC_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
@@ -159,6 +159,16 @@ class Store:
 
     def integrations(self) -> list[dict[str, Any]]:
         return self.rows("enabled_integrations")
+
+    def set_export_mode(self, name: str, mode: ExportMode, actor: str) -> None:
+        """Acceptance or direct export for one integration; ValueError names an unknown integration."""
+        with self.transaction() as tx:
+            old = tx.one("integration_by_name", name=name)
+            if old is None:
+                raise ValueError(f"There is no integration named '{name}'; `python -m erp_sync integrations` lists them.")
+            tx.execute("set_export_mode", name=name, export_mode=mode.value)
+            audit(tx, "integration", name, "export_mode", actor=actor, integration_id=old["id"],
+                  old_state=old["export_mode"], new_state=mode.value)
 
     # Runs and watermarks ------------------------------------------------------------------
     def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None) -> int:

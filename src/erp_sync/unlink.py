@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -58,11 +60,13 @@ class UnlinkRequest(BaseModel):
         return self
 
 
-def what_is_wrong(error: ValidationError) -> str:
+UNLINK_LABELS = {"integration": "the integration", "record_type": "the record type", "procore_id": "the Procore id",
+                 "project_id": "the project id", "record_number": "the record number",
+                 "requested_by": "the requester (a Procore user id)", "filed_by": "who filed it"}
+
+
+def what_is_wrong(error: ValidationError, labels: dict[str, str] = UNLINK_LABELS, subject: str = "request") -> str:
     """Pydantic's findings as one sentence a person can act on."""
-    labels = {"integration": "the integration", "record_type": "the record type", "procore_id": "the Procore id",
-              "project_id": "the project id", "record_number": "the record number",
-              "requested_by": "the requester (a Procore user id)", "filed_by": "who filed it"}
     parts = []
     for problem in error.errors(include_url=False):
         field = problem["loc"][0] if problem["loc"] else None
@@ -73,7 +77,7 @@ def what_is_wrong(error: ValidationError) -> str:
             parts.append(f"{labels[field]}: {problem['msg'].lower()}")
         else:
             parts.append(problem["msg"].removeprefix("Value error, "))
-    return "The request cannot be processed: " + "; ".join(parts) + "."
+    return f"The {subject} cannot be processed: " + "; ".join(parts) + "."
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,19 @@ class Refused(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.outcome = rejected(message)
+
+
+def refuse_unless_permitted(permissions: Callable[[], Any], user_id: int, integration: dict, action: str) -> None:
+    """Procore is asked now (``permissions``); Refused names every permission missing for ``action``."""
+    try:
+        missing = permissions().missing()
+    except VendorApiError as error:
+        if error.status == 404:
+            raise Refused(f"Procore user {user_id} is not in the directory of company "
+                          f"{integration['procore_company_id']}; only its users can {action}.") from error
+        raise
+    if missing:
+        raise Refused(f"Procore user {user_id} may not {action}: missing " + " and ".join(missing) + ".")
 
 
 class Unlinker:
@@ -172,16 +189,8 @@ class Unlinker:
         return last is not None and last["started_at"] > filed_at
 
     def check_permissions(self, request: UnlinkRequest, link: Link) -> None:
-        try:
-            missing = self.procore.unlink_permissions(request.requested_by, link.record.project_id).missing()
-        except VendorApiError as error:
-            if error.status == 404:
-                raise Refused(f"Procore user {request.requested_by} is not in the directory of company "
-                              f"{self.integration['procore_company_id']}; only its users can unlink.") from error
-            raise
-        if missing:
-            raise Refused(f"Procore user {request.requested_by} may not unlink: missing "
-                          + " and ".join(missing) + ".")
+        refuse_unless_permitted(lambda: self.procore.unlink_permissions(request.requested_by, link.record.project_id),
+                                request.requested_by, self.integration, "unlink")
 
     def end(self, link: Link, row: dict) -> Outcome:
         """End the link, unless another request or worker already did: one statement decides."""

@@ -1,22 +1,29 @@
 -- name: upsert_integration
-INSERT INTO integrations (name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id, enabled)
-VALUES (:name, :procore_conn_id, :procore_company_id, :erp_kind, :erp_conn_id, :enabled)
+INSERT INTO integrations (name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id, enabled, export_mode)
+VALUES (:name, :procore_conn_id, :procore_company_id, :erp_kind, :erp_conn_id, :enabled, :export_mode)
 ON CONFLICT (name) DO UPDATE SET
     procore_conn_id = excluded.procore_conn_id,
     procore_company_id = excluded.procore_company_id,
     erp_kind = excluded.erp_kind,
     erp_conn_id = excluded.erp_conn_id,
     enabled = excluded.enabled,
+    export_mode = excluded.export_mode,
     updated_at = CURRENT_TIMESTAMP
 RETURNING id;
 
 -- name: enabled_integrations
-SELECT id, name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id
+SELECT id, name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id, export_mode
 FROM integrations
 WHERE enabled
 ORDER BY name;
 
 -- name: integration_by_name
-SELECT id, name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id, enabled
+SELECT id, name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id, enabled, export_mode
 FROM integrations
 WHERE name = :name;
+
+-- name: set_export_mode
+UPDATE integrations
+SET export_mode = :export_mode, updated_at = CURRENT_TIMESTAMP
+WHERE name = :name
+RETURNING id;

@@ -11,7 +11,7 @@ SELECT id, integration, record_type, procore_id, project_id, record_number, requ
 FROM unlink_requests
 WHERE id = :id;
 
--- name: integrations_with_unlink_requests
+-- name: integrations_with_pending_unlink_request
 SELECT DISTINCT integration FROM unlink_requests
 WHERE status = 'pending' OR (status = 'processing' AND claimed_at < :stale_before);
 

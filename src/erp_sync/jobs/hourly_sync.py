@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter, procore_hook
+from erp_sync.models import ExportMode
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
@@ -22,7 +23,8 @@ def export_integration(store: Store, integration: dict, airflow_run_id: str | No
         procore, adapter = procore_hook(integration), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
         book = LinkBook(store, integration["id"], actor=f"{EXPORT_JOB}:{airflow_run_id}")
-        exporter = Exporter(store, integration["id"], procore, adapter, book, run.counts)
+        exporter = Exporter(store, integration["id"], procore, adapter, book, run.counts,
+                            acceptance=integration["export_mode"] == ExportMode.ACCEPTANCE)
         exporter.run()
         if exporter.deferred:
             raise SyncIncomplete(f"{len(exporter.deferred)} record(s) met a transient failure and wait for the "

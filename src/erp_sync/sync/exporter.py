@@ -22,13 +22,14 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, RecordType
 from erp_sync.store import Store, utcnow
-from erp_sync.sync.links import Link, LinkBook, LinkState
+from erp_sync.sync.links import WAITING_FOR_ACCEPTANCE, Link, LinkBook, LinkState
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
 log = logging.getLogger(__name__)
 TRANSIENT = (RetryableResponse, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
+AWAITING_ACCOUNTING = (LinkState.READY, LinkState.ACCEPTED, LinkState.RETURNED)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Exporter:
     book: LinkBook
     counts: Counter[str]
     deferred: list[str] = field(default_factory=list)
+    acceptance: bool = False  # approved records wait for accounting acceptance instead of going to the ERP
 
     def run(self) -> None:
         projects = [project["id"] for project in self.procore.projects()]
@@ -66,10 +68,12 @@ class Exporter:
                 self.handle(pending)
         self.store.set_watermark(self.integration_id, stream.bookmark, started.isoformat())
 
-    @staticmethod
-    def awaits_retry(link: Link) -> bool:
+    def awaits_retry(self, link: Link) -> bool:
+        """Links to act on though Procore did not change the record: unfinished exports, and (with
+        direct export) records that waited for acceptance before the integration turned it off."""
         return link.state in (LinkState.EXPORTING, LinkState.EXPORTED) or (
-            link.state == LinkState.FAILED and not link.in_erp)
+            link.state == LinkState.FAILED and not link.in_erp) or (
+            link.state == LinkState.READY and not self.acceptance)
 
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
@@ -77,6 +81,10 @@ class Exporter:
         try:
             if link is None and not record.exportable:
                 self.counts["not_approved"] += 1
+            elif link is None and self.acceptance:
+                self.ready(record, None)
+            elif link is not None and link.state in AWAITING_ACCOUNTING:
+                self.awaiting_accounting(record, link)
             elif link is None or not link.in_erp:
                 self.export(record, link)
             elif link.state == LinkState.EXPORTED:
@@ -96,6 +104,43 @@ class Exporter:
             self.counts["deferred"] += 1
             self.deferred.append(f"{record.record_type.value} {record.id}: {error}")
             log.warning("Deferred %s %s to the next attempt: %s", record.record_type.value, record.id, error)
+
+    # Accounting acceptance --------------------------------------------------------------------
+    def ready(self, record: ProcoreRecord, link: Link | None) -> None:
+        """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent."""
+        self.counts["ready"] += 1
+        if link is None:
+            self.book.open(record, LinkState.READY, Colour.BLUE, WAITING_FOR_ACCEPTANCE, fingerprint=record.fingerprint)
+        elif (link.state, link.fingerprint, link.procore_updated_at) != (LinkState.READY, record.fingerprint,
+                                                                         record.updated_at):
+            self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=WAITING_FOR_ACCEPTANCE,
+                           reason_code=None, fingerprint=record.fingerprint, procore_json=record.snapshot(),
+                           procore_number=record.number, procore_updated_at=record.updated_at)
+            self.counts["ready_updated"] += 1
+
+    def awaiting_accounting(self, record: ProcoreRecord, link: Link) -> None:
+        """A record before accounting, or sent back by it, follows Procore: withdrawn when no longer
+        approved, ready again (or, with direct export, exported) once a rejected one has changed."""
+        if link.state == LinkState.ACCEPTED:
+            self.counts["accepted_exporting"] += 1  # the acceptance's own task exports it
+        elif not record.exportable:
+            self.book.end(link, "no longer approved in Procore")
+            self.counts["withdrawn"] += 1
+        elif link.state == LinkState.RETURNED and record.fingerprint == link.fingerprint:
+            self.counts["rejected_unchanged"] += 1
+        elif self.acceptance:
+            self.ready(record, link)
+        else:
+            self.export(record, link)
+
+    def export_accepted(self) -> None:
+        """Export what accounting accepted; a retry of the same run finishes what its crashed attempt left
+        half done (found in the ERP by the pipeline's reference before anything is created again)."""
+        for link in list(self.book.links.values()):
+            if link.state in (LinkState.ACCEPTED, LinkState.EXPORTING, LinkState.EXPORTED) and \
+                    link.record is not None and self.book.claim_accepted_export(link):
+                self.counts["accepted_sent"] += 1
+                self.handle(link.record)
 
     def export(self, record: ProcoreRecord, link: Link | None) -> None:
         if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):
