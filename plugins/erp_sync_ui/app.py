@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated
 
@@ -34,4 +35,5 @@ def create_app() -> FastAPI:
     # Signed in and allowed to see the Airflow website: checked before any route runs.
     app = FastAPI(title="ERP Sync", dependencies=[Depends(requires_access_view(AccessView.WEBSITE))])
     app.include_router(identity, prefix="/identity")
+    app.include_router(import_module("erp_sync_ui.acceptance").router, prefix="/integrations")
     return app

@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from erp_connectors.procore import ProcoreHook
 from erp_sync.connectors import procore_hook
-from erp_sync.identity import ProcoreAccounts, filer_refusal
+from erp_sync.identity import ProcoreAccounts, Requester, filer_refusal
 from erp_sync.jobs.unlink_queue import RequestQueue
-from erp_sync.models import Colour, ErpKind, RecordType
+from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
 from erp_sync.store import Store, audit, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
 from erp_sync.unlink import MAX_ID, Outcome, Refused, refuse_unless_permitted, rejected, shown, what_is_wrong
@@ -134,26 +134,38 @@ class Decider:
 
 # The page's path ------------------------------------------------------------------------------
 
-def file_decisions(store: Store, integration_name: str, record_type: str, procore_ids: list[int], decision: str,
-                   reason: str | None, airflow_user: str | None,
-                   procore_for: Callable[[dict], ProcoreHook] = procore_hook) -> list[int]:
-    """Decisions taken on the page by the signed-in person as Procore confirms them now, with their
-    permissions checked now: ValueError says what is wrong, Refused what is missing; nothing is filed then."""
+def lookup(store: Store, integration_name: str) -> dict:
     integration = store.one("integration_by_name", name=integration_name)
     if integration is None or not integration["enabled"]:
         raise ValueError(f"There is no enabled integration named '{shown(integration_name)}'.")
+    return integration
+
+
+def confirmed_approver(store: Store, integration: dict, airflow_user: str | None, procore: ProcoreHook) -> Requester:
+    """The signed-in person as Procore confirms them now, if Procore says now that they are an accounting
+    approver: NotConnected says how to connect, Refused which permission is missing."""
+    person = ProcoreAccounts(store).verified(airflow_user, integration["procore_conn_id"])
+    refuse_unless_permitted(lambda: procore.approver_permissions(person.procore_user_id), person.procore_user_id,
+                            integration, ACTION)
+    return person
+
+
+def file_decisions(store: Store, integration_name: str, record_type: str, procore_ids: list[int], decision: str,
+                   reason: str | None, airflow_user: str | None) -> list[int]:
+    """Decisions taken on the page, filed for the ``erp_export_decisions`` DAG once the person is confirmed
+    and every record still waits: ValueError, NotConnected or Refused say why not; nothing is filed then."""
+    integration = lookup(store, integration_name)
     if not procore_ids:
         raise ValueError("Tick at least one record first.")
-    person = ProcoreAccounts(store).verified(airflow_user, integration["procore_conn_id"])
-    decisions = [validated({"integration": integration["name"], "record_type": record_type, "procore_id": procore_id,
-                            "decision": decision, "reason": reason, "decided_by": person.procore_user_id,
-                            "filed_by": airflow_user}) for procore_id in procore_ids]
-    book = LinkBook(store, integration["id"], actor=airflow_user or "page")
-    with procore_for(integration) as procore:
-        decider = Decider(store, integration, procore, book)
+    with procore_hook(integration) as procore:
+        person = confirmed_approver(store, integration, airflow_user, procore)
+        decisions = [validated({"integration": integration["name"], "record_type": record_type,
+                                "procore_id": procore_id, "decision": decision, "reason": reason,
+                                "decided_by": person.procore_user_id, "filed_by": airflow_user})
+                     for procore_id in procore_ids]
+        decider = Decider(store, integration, procore, LinkBook(store, integration["id"], actor=airflow_user))
         for each in decisions:
             decider.waiting_link(each)
-        decider.check_permissions(person.procore_user_id)
     filed = []
     with store.transaction() as tx:
         for each in decisions:
@@ -162,6 +174,14 @@ def file_decisions(store: Store, integration_name: str, record_type: str, procor
                   detail=json.loads(each.model_dump_json()) | {"procore_name": person.name})
             filed.append(decision_id)
     return filed
+
+
+def change_export_mode(store: Store, integration_name: str, mode: ExportMode, airflow_user: str | None) -> None:
+    """The page's switch between acceptance and direct export, for accounting approvers, audited as them."""
+    integration = lookup(store, integration_name)
+    with procore_hook(integration) as procore:
+        person = confirmed_approver(store, integration, airflow_user, procore)
+    store.set_export_mode(integration["name"], mode, actor=f"{airflow_user} (Procore user {person.procore_user_id})")
 
 
 # The daily summary ----------------------------------------------------------------------------
