@@ -299,3 +299,28 @@ def test_the_daily_summary_lists_what_waits_what_failed_and_what_was_rejected(de
     assert "which is not in Acumatica Cloud ERP yet" in text
     assert sent == [{"ti": "task", "erp_sync_summary": text, "erp_sync_integration": name}]
 
+
+
+def test_the_readme_example_accepts_a_change_order_of_the_demo_data(desk):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = re.search(r"```sql\n(INSERT INTO export_decisions.*?)```", readme, re.DOTALL).group(1)
+    cco = next(row for row in desk.links("summit-acumatica") if row["procore_id"] == 1019)
+    parent = json.loads(cco["procore_json"])["data"]["contract_id"]
+    desk.decide("summit-acumatica", record_type="commitment", procore_id=parent, decision="accept", decided_by=101)
+    with desk.store.engine.begin() as connection:
+        connection.execute(sa.text(example))
+        connection.execute(sa.text(example))  # the same row a second time
+
+    desk.run("summit-acumatica")
+
+    first, second = [row["id"] for row in desk.store.rows("export_decisions_of_integration",
+                                                          integration="summit-acumatica",
+                                                          record_type="commitment_change_order", limit=2)][::-1]
+    assert desk.outcome(first) == ("done", "BLUE", "The CCO PO-001-CO01 was accepted and is being exported to "
+                                                   "Acumatica Cloud ERP.")
+    assert desk.outcome(second)[:2] == ("rejected", "RED")
+    assert desk.outcome(second)[2].startswith("The CCO PO-001-CO01 is not waiting for accounting acceptance: ")
+    assert desk.link_by_id(cco["id"])["colour"] == "GREEN" and len(desk.sandbox.erp_rows("acumatica", "ChangeOrder")) == 1

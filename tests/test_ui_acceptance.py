@@ -5,6 +5,7 @@ starts, the decision history, the daily summary and the export mode."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,8 @@ class Office:
         for integration in TEST_INTEGRATIONS:
             store.save_integration(integration.model_copy(update={"export_mode": ExportMode.ACCEPTANCE}))
         self.integration = next(row for row in store.integrations() if row["name"] == NAME)
-        export_integration(store, self.integration, "sync")
+        for integration in store.integrations():
+            export_integration(store, integration, "sync")
         for airflow_user, procore_user in (("avery", 101), ("blake", 102), ("casey", 103)):
             connect_person(sandbox, store, airflow_user, procore_user)
 
@@ -151,3 +153,27 @@ def test_an_approver_changes_the_export_mode_and_it_is_audited(office):
     trail = office.store.rows("audit_trail", entity="integration", entity_id=NAME)
     assert [(row["action"], row["new_state"], row["actor"]) for row in trail if row["action"] == "export_mode"] == [
         ("export_mode", "direct", "avery (Procore user 101)")]
+
+
+def test_the_demos_accountant_accepts_some_rejects_one_and_the_outcome_is_printed(office, decisions_dag, capsys):
+    from erp_sync.demo import REJECTION_REASON, decide_as_accountant, print_decisions
+
+    decisions_dag.test()
+    avery = requests.Session()
+    avery.headers["Authorization"] = f"Bearer {office.api.token('avery')}"
+    capsys.readouterr()
+
+    runs = decide_as_accountant(avery, office.api.url, office.store)
+
+    assert len(runs) == 2 * 2 + 1 and all(run.startswith("decided__") for run in runs)
+    assert decisions_dag.test().state == "success"
+    links = office.store.rows("active_links", integration_id=office.integration["id"])
+    colours = Counter((row["record_type"], row["colour"]) for row in links)
+    assert colours == Counter({("commitment", "GREEN"): 6, ("subcontractor_invoice", "GREEN"): 5,
+                               ("subcontractor_invoice", "YELLOW"): 1, ("commitment_change_order", "BLUE"): 3})
+    print_decisions(office.store)
+    printed = capsys.readouterr().out
+    assert printed.count("Accepted ") == 4 and "Rejected 1 record(s) as avery." in printed
+    assert f"was rejected: {REJECTION_REASON}" in printed
+    assert "summit-acumatica     3 record(s) waiting under Ready to Export" in printed
+    assert "harbor-quickbooks    3 record(s) waiting under Ready to Export" in printed
