@@ -18,6 +18,7 @@ from erp_sync.models import ExportMode, RecordType
 from erp_sync.store import Store
 from erp_sync.sync.links import LinkBook, LinkState
 from conftest import TEST_INTEGRATIONS, parallel
+from test_identity import filer_roles, type_row  # noqa: F401 - filer_roles is a fixture
 
 WAITING = "Waiting for accounting acceptance"
 TABLES = {"work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions"}
@@ -324,3 +325,49 @@ def test_the_readme_example_accepts_a_change_order_of_the_demo_data(desk):
     assert desk.outcome(second)[:2] == ("rejected", "RED")
     assert desk.outcome(second)[2].startswith("The CCO PO-001-CO01 is not waiting for accounting acceptance: ")
     assert desk.link_by_id(cco["id"])["colour"] == "GREEN" and len(desk.sandbox.erp_rows("acumatica", "ChangeOrder")) == 1
+
+
+@pytest.fixture
+def world(desk) -> Desk:
+    """What ``filer_roles`` works on: the store of the scene."""
+    return desk
+
+
+def test_a_typed_decision_decides_as_its_filers_procore_user_only(desk, filer_roles):
+    link = desk.link("summit-acumatica", RecordType.COMMITMENT)
+    emery_role, emery = filer_roles[EMERY]
+    avery_role, avery = filer_roles[101]
+    decision = dict(table="export_decisions", integration="summit-acumatica", record_type="commitment",
+                    procore_id=link["procore_id"], decision="accept", decided_by=101)
+
+    impostor = type_row(emery, **decision, filed_by_role=avery_role)  # the database writes the real role
+    desk.run("summit-acumatica", "impostor")
+
+    assert desk.store.one("export_decision", id=impostor)["filed_by_role"] == emery_role
+    assert desk.outcome(impostor) == ("rejected", "RED", (
+        f"The request names Procore user 101 as requester, but it was typed in by database role '{emery_role}', "
+        f"which is Procore user {EMERY}: people file requests as themselves."))
+    assert desk.link_by_id(link["id"])["state"] == "ready"
+
+    honest = type_row(avery, **decision)
+    desk.run("summit-acumatica", "honest")
+    assert desk.outcome(honest)[:2] == ("done", "BLUE") and desk.link_by_id(link["id"])["colour"] == "GREEN"
+
+
+def test_the_cli_switches_the_export_mode_and_saving_an_integration_again_keeps_it(tmp_path, capsys):
+    from erp_sync.__main__ import main
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    add = ["--db-url", url, "add-integration", "--name", "acme", "--procore-conn-id", "procore_prod",
+           "--procore-company-id", "42", "--erp-kind", "acumatica", "--erp-conn-id", "acumatica_prod"]
+    assert main(["--db-url", url, "upgrade"]) == 0
+    assert main(add) == 0
+    assert main(["--db-url", url, "integrations"]) == 0
+    assert "export=acceptance" in capsys.readouterr().out
+
+    assert main(["--db-url", url, "export-mode", "--integration", "acme", "--mode", "direct"]) == 0
+    assert main(add) == 0
+    assert main(["--db-url", url, "integrations"]) == 0
+    assert "export=direct" in capsys.readouterr().out
+    assert main(["--db-url", url, "export-mode", "--integration", "nope", "--mode", "direct"]) == 2
+    assert "There is no integration named 'nope'" in capsys.readouterr().err

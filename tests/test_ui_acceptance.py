@@ -177,3 +177,29 @@ def test_the_demos_accountant_accepts_some_rejects_one_and_the_outcome_is_printe
     assert f"was rejected: {REJECTION_REASON}" in printed
     assert "summit-acumatica     3 record(s) waiting under Ready to Export" in printed
     assert "harbor-quickbooks    3 record(s) waiting under Ready to Export" in printed
+
+
+def test_the_daily_summary_dag_sends_each_integrations_summary_through_the_notifier(office, capfd, caplog):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "erp_daily_summary.py")).dags[
+        "erp_daily_summary"]
+
+    assert dag.test().state == "success"
+
+    console = capfd.readouterr()
+    logs = "\n".join((console.out, console.err, caplog.text))
+    for name in ("summit-acumatica", "harbor-quickbooks"):
+        assert f"ERP Sync daily summary for {name}: 15 waiting for accounting acceptance, 0 failed, 0 rejected" in logs
+
+
+def test_with_addresses_configured_the_summary_is_mailed_with_smtp(monkeypatch):
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    from erp_sync.notifiers import LogNotifier, summary_notifier
+
+    assert isinstance(summary_notifier(), LogNotifier)
+    monkeypatch.setenv("AIRFLOW_VAR_ERP_SYNC_SUMMARY_EMAIL", "controller@summit.example, ap@summit.example")
+    notifier = summary_notifier()
+    assert isinstance(notifier, SmtpNotifier)
+    assert notifier.to == ["controller@summit.example", "ap@summit.example"]
