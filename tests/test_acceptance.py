@@ -371,3 +371,21 @@ def test_the_cli_switches_the_export_mode_and_saving_an_integration_again_keeps_
     assert "export=direct" in capsys.readouterr().out
     assert main(["--db-url", url, "export-mode", "--integration", "nope", "--mode", "direct"]) == 2
     assert "There is no integration named 'nope'" in capsys.readouterr().err
+
+
+def test_an_unlink_request_for_a_record_still_waiting_says_it_was_never_exported(desk):
+    from erp_sync.jobs.unlink_queue import drain_integration
+
+    link = desk.link("summit-acumatica", RecordType.COMMITMENT)
+    with desk.store.engine.begin() as connection:
+        request_id = connection.execute(sa.text(
+            "INSERT INTO unlink_requests (integration, record_type, procore_id, requested_by) "
+            "VALUES ('summit-acumatica', 'commitment', :procore_id, 101) RETURNING id"),
+            {"procore_id": link["procore_id"]}).scalar_one()
+
+    drain_integration(desk.store, desk.integrations["summit-acumatica"], "queue")
+
+    row = desk.store.one("unlink_request", id=request_id)
+    assert (row["status"], row["colour"], row["message"]) == ("rejected", "RED", (
+        f"The commitment {link['procore_number']} was never synced to Acumatica Cloud ERP (it is not exported: "
+        "Waiting for accounting acceptance); there is nothing to unlink."))

@@ -25,7 +25,7 @@ from erp_sync.identity import ProcoreAccounts, filer_refusal
 from erp_sync.jobs.hourly_sync import REFRESH_JOB
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.store import Store, audit, utcnow
-from erp_sync.sync.links import Link
+from erp_sync.sync.links import AWAITING_ACCOUNTING, Link
 
 SUCCESS = "Successfully Unlinked"
 WAITING = "waiting"
@@ -165,8 +165,10 @@ class Unlinker:
             raise Refused(self.why_not_linked(request, named))
         link = Link.from_row(row)
         if not link.in_erp:
+            why = (f"it is not exported: {link.message}" if link.state in AWAITING_ACCOUNTING
+                   else f"its export failed: {link.message or 'no reason recorded'}")
             raise Refused(f"The {noun} {shown(link.procore_number)} was never synced to {self.erp.display_name} "
-                          f"(its export failed: {link.message or 'no reason recorded'}); there is nothing to unlink.")
+                          f"({why}); there is nothing to unlink.")
         return link
 
     def why_not_linked(self, request: UnlinkRequest, named: str) -> str:

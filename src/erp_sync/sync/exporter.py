@@ -22,14 +22,13 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, RecordType
 from erp_sync.store import Store, utcnow
-from erp_sync.sync.links import WAITING_FOR_ACCEPTANCE, Link, LinkBook, LinkState
+from erp_sync.sync.links import AWAITING_ACCOUNTING, WAITING_FOR_ACCEPTANCE, Link, LinkBook, LinkState
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
 log = logging.getLogger(__name__)
 TRANSIENT = (RetryableResponse, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
-AWAITING_ACCOUNTING = (LinkState.READY, LinkState.ACCEPTED, LinkState.RETURNED)
 
 
 @dataclass

@@ -27,6 +27,7 @@ class LinkState:
 
 
 WAITING_FOR_ACCEPTANCE = "Waiting for accounting acceptance"
+AWAITING_ACCOUNTING = (LinkState.READY, LinkState.ACCEPTED, LinkState.RETURNED)  # not sent to the ERP yet
 
 
 @dataclass
