@@ -182,6 +182,9 @@ def test_a_task_that_crashed_after_the_erp_created_the_record_is_retried_without
     with pytest.raises(ConnectionError):
         desk.run(name, "decisions-run-7")
     assert desk.link_by_id(link["id"])["state"] == "exporting" and len(desk.sandbox.erp_rows("quickbooks", "Bill")) == 1
+    hourly = export_integration(desk.store, desk.integrations[name], "hourly-meanwhile")
+    assert hourly["counts"]["accepted_in_flight"] == 1  # left to the decisions run's retry
+    assert desk.link_by_id(link["id"])["state"] == "exporting"
 
     summary = desk.run(name, "decisions-run-7")  # Airflow's retry of the task: the same run
 

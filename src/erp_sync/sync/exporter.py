@@ -28,6 +28,7 @@ from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 log = logging.getLogger(__name__)
 TRANSIENT = (RetryableResponse, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
+CLAIM_LEASE = timedelta(minutes=10)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
 
 
@@ -41,6 +42,7 @@ class Exporter:
     counts: Counter[str]
     deferred: list[str] = field(default_factory=list)
     acceptance: bool = False  # approved records wait for accounting acceptance instead of going to the ERP
+    exporting_accepted: bool = False  # this is the decisions run, exporting what accounting accepted
 
     def run(self) -> None:
         projects = [project["id"] for project in self.procore.projects()]
@@ -77,6 +79,9 @@ class Exporter:
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
         link = self.book.get(record.record_type, record.id)
+        if link is not None and self.in_flight_elsewhere(link):
+            self.counts["accepted_in_flight"] += 1
+            return
         try:
             if link is None and not record.exportable:
                 self.counts["not_approved"] += 1
@@ -132,9 +137,17 @@ class Exporter:
         else:
             self.export(record, link)
 
+    def in_flight_elsewhere(self, link: Link) -> bool:
+        """An accepted export that a decisions run is carrying out is left to it (or to its retry); after
+        CLAIM_LEASE without progress the hourly sync finishes it, finding the ERP record before creating."""
+        return (not self.exporting_accepted and link.export_claimed_by is not None
+                and link.state in (LinkState.EXPORTING, LinkState.EXPORTED)
+                and link.updated_at is not None and link.updated_at > utcnow() - CLAIM_LEASE)
+
     def export_accepted(self) -> None:
         """Export what accounting accepted; a retry of the same run finishes what its crashed attempt left
         half done (found in the ERP by the pipeline's reference before anything is created again)."""
+        self.exporting_accepted = True
         for link in list(self.book.links.values()):
             if link.state in (LinkState.ACCEPTED, LinkState.EXPORTING, LinkState.EXPORTED) and \
                     link.record is not None and self.book.claim_accepted_export(link):

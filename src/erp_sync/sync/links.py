@@ -52,6 +52,8 @@ class Link:
     erp_amount: Decimal | None = None
     erp_balance: Decimal | None = None
     erp_number: str | None = None
+    export_claimed_by: str | None = None  # the decisions run exporting this accepted record
+    updated_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Link:
@@ -63,7 +65,8 @@ class Link:
                    fingerprint=row["fingerprint"], exported_at=row["exported_at"],
                    erp_condition=row["erp_condition"], erp_present=_flag(row["erp_present"]),
                    erp_status=row["erp_status"], erp_amount=row["erp_amount"], erp_balance=row["erp_balance"],
-                   erp_number=row["erp_number"])
+                   erp_number=row["erp_number"], export_claimed_by=row.get("export_claimed_by"),
+                   updated_at=row.get("updated_at"))
 
     @property
     def record(self) -> ProcoreRecord | None:
