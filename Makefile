@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test benchmark clean
+.PHONY: demo test benchmark clean chromium
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -23,13 +23,23 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m erp_sync.demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium (never a downloaded browser): installed here when missing and
+# we are root; otherwise they skip and say why.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then echo "Browser tests use /usr/bin/chromium."; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests."; \
+		apt-get install -y chromium || (apt-get update && apt-get install -y chromium); \
+	else echo "No /usr/bin/chromium and not root: the browser tests will skip (apt-get install chromium)."; fi
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/hourly_sync.py
 	$(BIN)/python benchmarks/payment_import.py
 	$(BIN)/python benchmarks/sage_sync.py
+	$(BIN)/python benchmarks/integrations_page.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)

@@ -30,11 +30,15 @@ ERP_VENDOR = {ErpKind.ACUMATICA: "acumatica", ErpKind.QUICKBOOKS_ONLINE: "quickb
 SAGE_SYSTEM = {ErpKind.SAGE_300_CRE: "sage300", ErpKind.SAGE_100_CONTRACTOR: "sage100"}
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Sandboxes:
     def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(self.port)], cwd=ROOT,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,18 +4,18 @@ Airflow gives a plugin's FastAPI routes no authentication of their own: the app 
 depend on Airflow's sign-in (``erp_sync_ui.app.create_app``).
 """
 
-from urllib.parse import urlsplit
-
-from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
+from erp_sync_ui.airflow_api import airflow_base_path
 from erp_sync_ui.app import URL_PREFIX, create_app
 
-BASE_PATH = urlsplit(conf.get("api", "base_url", fallback="")).path.rstrip("/")
+BASE_PATH = airflow_base_path()
 
 
 class ErpSyncUiPlugin(AirflowPlugin):
     name = "erp_sync_ui"
     fastapi_apps = [{"name": "erp_sync_ui", "app": create_app(), "url_prefix": URL_PREFIX}]
-    external_views = [{"name": "Procore account", "category": "ERP Sync", "destination": "nav",
+    external_views = [{"name": "ERP Integrations", "category": "ERP Sync", "destination": "nav",
+                       "href": f"{BASE_PATH}{URL_PREFIX}/integrations/"},
+                      {"name": "Procore account", "category": "ERP Sync", "destination": "nav",
                        "href": f"{BASE_PATH}{URL_PREFIX}/identity/"}]

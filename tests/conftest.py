@@ -136,6 +136,36 @@ class SandboxServer(ServedApp):
 
 
 
+class AirflowApi(ServedApp):
+    """Airflow's API server app, with the plugins, and sign-ins for its users."""
+
+    def __init__(self) -> None:
+        from airflow.api_fastapi.app import create_app
+
+        super().__init__(create_app(apps="core"), "Airflow's API server", start_seconds=60)
+
+    @staticmethod
+    def token(username: str, role: str | None = "viewer") -> str:
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+        return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role=role))
+
+    def browser(self, username: str, role: str | None = "viewer") -> requests.Session:
+        """A browser signed in to the Airflow UI: the sign-in is the ``_token`` cookie."""
+        session = requests.Session()
+        session.cookies.set("_token", self.token(username, role))
+        return session
+
+
+@pytest.fixture(scope="session")
+def airflow_api(airflow_db):
+    """Airflow's API server (the UI plugin's pages included), served over HTTP for the whole session."""
+    api = AirflowApi()
+    yield api
+    api.stop()
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
     server = SandboxServer()
@@ -260,6 +290,21 @@ class SyncedScene:
         for integration in self.integrations.values():
             export_integration(self.store, integration, "sync")
             refresh_integration(self.store, integration, "sync")
+
+    def remove_from_erp(self, name: str, link: dict) -> None:
+        """What an ERP user does first: delete the document (reverse an Acumatica change order)."""
+        key = json.loads(link["erp_key_json"])
+        if name == "summit-acumatica":
+            if key["entity"] == "ChangeOrder":
+                self.sandbox.control("POST", f"acumatica/ChangeOrder/{key['RefNbr']}/reverse")
+            else:
+                self.sandbox.control("DELETE", f"acumatica/{key['entity']}/{link['erp_ref']}")
+        elif "LineId" in key:
+            order = next(po for po in self.sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == key["Id"])
+            lines = [line for line in order["Line"] if line["Id"] != key["LineId"]]
+            self.sandbox.control("PATCH", f"quickbooks/PurchaseOrder/{key['Id']}", json={"Line": lines})
+        else:
+            self.sandbox.control("DELETE", f"quickbooks/{key['entity']}/{key['Id']}")
 
 
 # The two on-premises Sage ERPs, each with a Procore company of its own.

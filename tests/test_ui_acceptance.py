@@ -12,18 +12,11 @@ import pytest
 import requests
 
 from erp_sync.models import ExportMode, RecordType
-from conftest import TEST_INTEGRATIONS, connect_person, export_integration
-from test_ui_identity import AirflowApi
+from browser import browser, chromium_driver, screenshot  # noqa: F401 - fixtures
+from conftest import TEST_INTEGRATIONS, AirflowApi, connect_person, export_integration
 
 pytestmark = pytest.mark.airflow
 NAME = "summit-acumatica"
-
-
-@pytest.fixture(scope="module")
-def airflow_api(airflow_db):
-    api = AirflowApi()
-    yield api
-    api.stop()
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +196,57 @@ def test_with_addresses_configured_the_summary_is_mailed_with_smtp(monkeypatch):
     notifier = summary_notifier()
     assert isinstance(notifier, SmtpNotifier)
     assert notifier.to == ["controller@summit.example", "ap@summit.example"]
+
+
+# In a browser: Debian's Chromium, signed in to Airflow as the accountant --------------------------
+
+def test_an_accountant_ticks_two_commitments_and_accepts_them_in_the_browser(office, decisions_dag, browser):
+    decisions_dag.test()  # the DAG is parsed into Airflow's database, as the scheduler does
+    ticked = office.ready(RecordType.COMMITMENT)[:2]
+    page = browser.sign_in(office.api, "avery")
+    page.goto(office.url() + "?record_type=commitment")
+    assert page.locator("#ready input[type=checkbox]").count() == 6
+    screenshot(page, "acceptance-01-ready-to-export")
+
+    for row in ticked:
+        page.check(f"#record-{row['procore_id']}")
+    page.click("button[value=accept]")
+
+    assert page.text_content(".notice").startswith("Accepted 2 record(s) as avery. erp_export_decisions carries "
+                                                   "them out now")
+    screenshot(page, "acceptance-02-accepted")
+    assert decisions_dag.test().state == "success"
+    page.goto(office.url() + "?record_type=commitment")
+    assert page.locator("#ready input[type=checkbox]").count() == 4
+    for row in ticked:
+        assert page.locator(f"#record-{row['procore_id']}").count() == 0
+        assert office.link(row["id"])["colour"] == "GREEN"
+    history = page.text_content("#history")
+    assert history.count("avery (Procore user 101)") == 2 and history.count("was accepted and is being exported") == 2
+    screenshot(page, "acceptance-03-exported-and-history")
+
+
+def test_an_accountant_rejects_an_invoice_with_a_reason_in_the_browser(office, decisions_dag, browser):
+    decisions_dag.test()
+    invoice = office.ready(RecordType.SUBCONTRACTOR_INVOICE)[0]
+    page = browser.sign_in(office.api, "blake")
+    page.goto(office.url() + "?record_type=subcontractor_invoice")
+
+    page.check(f"#record-{invoice['procore_id']}")
+    page.click("button[value=reject]")
+    assert "a rejection needs a reason" in page.text_content(".problem")
+    screenshot(page, "acceptance-04-reject-needs-a-reason")
+
+    assert page.is_checked(f"#record-{invoice['procore_id']}")  # the tick survives the refusal
+    page.fill("input[name=reason]", "Retention is 5%, not 10%")
+    page.click("button[value=reject]")
+    assert page.text_content(".notice").startswith("Rejected 1 record(s) as blake.")
+    assert decisions_dag.test().state == "success"
+    page.goto(office.url() + "?record_type=subcontractor_invoice")
+
+    assert page.locator(f"#record-{invoice['procore_id']}").count() == 0
+    assert "Retention is 5%, not 10%" in page.text_content("#history")
+    assert "1 rejected by accounting" in page.text_content("#summary")
+    row = office.link(invoice["id"])
+    assert (row["state"], row["colour"]) == ("returned", "YELLOW")
+    screenshot(page, "acceptance-05-rejected-with-reason")

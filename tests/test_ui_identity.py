@@ -11,49 +11,21 @@ import requests
 from erp_sync.demo import connect_procore_account
 from sandbox.procore import sign_in
 from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_REDIRECT_URI, SIGN_INS
-from conftest import ServedApp, add_test_integrations
+from conftest import add_test_integrations
 
 pytestmark = pytest.mark.airflow
 BLAKE = "blake.standard@summit.example"
 
 
-class AirflowApi(ServedApp):
-    """Airflow's API server app, with the plugins, and sign-ins for its users."""
-
-    def __init__(self) -> None:
-        from airflow.api_fastapi.app import create_app
-
-        super().__init__(create_app(apps="core"), "Airflow's API server", start_seconds=60)
-
-    @staticmethod
-    def token(username: str, role: str | None = "viewer") -> str:
-        from airflow.api_fastapi.app import get_auth_manager
-        from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-        return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role=role))
-
-    def browser(self, username: str, role: str | None = "viewer") -> requests.Session:
-        """A browser signed in to the Airflow UI: the sign-in is the ``_token`` cookie."""
-        session = requests.Session()
-        session.cookies.set("_token", self.token(username, role))
-        return session
-
-    def page(self, path: str = "") -> str:
-        return f"{self.url}/erp-sync/identity/{path}"
-
-
-@pytest.fixture(scope="module")
-def airflow_api(airflow_db):
-    api = AirflowApi()
-    yield api
-    api.stop()
+def identity_page(api, path: str = "") -> str:
+    return f"{api.url}/erp-sync/identity/{path}"
 
 
 @pytest.fixture
 def ui(airflow_api, sandbox, airflow_sqlite_store):
     """The page's Procore app accepts sign-ins returning to this API server (and to the demo's)."""
     sandbox.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris",
-                    json=[DEMO_REDIRECT_URI, airflow_api.page("callback")])
+                    json=[DEMO_REDIRECT_URI, identity_page(airflow_api, "callback")])
     add_test_integrations(airflow_sqlite_store)
     return airflow_api
 
@@ -64,7 +36,7 @@ ROUTES = [("GET", ""), ("GET", "connect?conn_id=procore_test"), ("GET", "callbac
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_nothing_answers_without_airflows_sign_in(ui, method, path):
-    url = ui.page(path)
+    url = identity_page(ui, path)
     form = {"conn_id": "procore_test"} if method == "POST" else None
     assert requests.request(method, url, data=form, timeout=30, allow_redirects=False).status_code == 401
     forged = requests.request(method, url, data=form, timeout=30, allow_redirects=False,
@@ -75,7 +47,7 @@ def test_nothing_answers_without_airflows_sign_in(ui, method, path):
 
 
 def test_a_signed_in_person_sees_their_page(ui):
-    page = ui.browser("blake").get(ui.page(), timeout=30)
+    page = ui.browser("blake").get(identity_page(ui), timeout=30)
     assert page.status_code == 200
     assert "Signed in to Airflow as <strong>blake</strong>" in page.text
     assert "<td>procore_test</td>" in page.text and "not connected" in page.text
@@ -91,9 +63,9 @@ def test_a_person_connects_through_procores_sign_in_then_disconnects(ui, airflow
     assert notice == "Connected: on procore_test you act as Blake Standard (Procore user 102)."
     (account,) = store.rows("procore_accounts_of_user", airflow_user="blake")
     assert (account["procore_user_id"], account["procore_login"]) == (102, BLAKE)
-    assert "Blake Standard (Procore user 102, blake.standard@summit.example)" in blake.get(ui.page(), timeout=30).text
+    assert "Blake Standard (Procore user 102, blake.standard@summit.example)" in blake.get(identity_page(ui), timeout=30).text
 
-    gone = blake.post(ui.page("disconnect"), data={"conn_id": "procore_test"}, timeout=30)
+    gone = blake.post(identity_page(ui, "disconnect"), data={"conn_id": "procore_test"}, timeout=30)
     assert gone.status_code == 200 and "Disconnected from procore_test" in gone.text
     assert store.rows("procore_accounts_of_user", airflow_user="blake") == []
     trail = store.rows("audit_trail", entity="procore_account", entity_id="blake@procore_test")
@@ -102,7 +74,7 @@ def test_a_person_connects_through_procores_sign_in_then_disconnects(ui, airflow
 
 def test_a_sign_in_is_kept_only_by_the_person_who_started_it(ui, airflow_sqlite_store):
     alice, mallory = ui.browser("alice"), ui.browser("mallory")
-    start = alice.get(ui.page("connect"), params={"conn_id": "procore_test"}, allow_redirects=False, timeout=30)
+    start = alice.get(identity_page(ui, "connect"), params={"conn_id": "procore_test"}, allow_redirects=False, timeout=30)
     assert start.status_code == 302
     back = sign_in(start.headers["location"], BLAKE, SIGN_INS[BLAKE])
 
@@ -114,7 +86,7 @@ def test_a_sign_in_is_kept_only_by_the_person_who_started_it(ui, airflow_sqlite_
 
 
 def test_only_procore_connections_of_integrations_can_be_connected(ui):
-    answer = ui.browser("blake").get(ui.page("connect"), params={"conn_id": "erp_sync_db"}, allow_redirects=False,
+    answer = ui.browser("blake").get(identity_page(ui, "connect"), params={"conn_id": "erp_sync_db"}, allow_redirects=False,
                                      timeout=30)
     assert answer.status_code == 404
 
@@ -131,7 +103,7 @@ def test_the_page_finds_the_status_store_in_airflows_connections(ui, monkeypatch
     with create_session() as session:
         session.add(stored)
     try:
-        page = ui.browser("blake").get(ui.page(), timeout=30)
+        page = ui.browser("blake").get(identity_page(ui), timeout=30)
     finally:
         with create_session() as session:
             session.query(Connection).filter(Connection.conn_id == "erp_sync_db").delete()

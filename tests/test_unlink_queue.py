@@ -69,21 +69,6 @@ class World(SyncedScene):
         table = json.loads(link["procore_json"])["stream"]
         return next(r for r in self.sandbox.procore_rows(table) if r["id"] == link["procore_id"])
 
-    def remove_from_erp(self, name: str, link: dict) -> None:
-        """What an ERP user does first: delete the document (reverse an Acumatica change order)."""
-        key = json.loads(link["erp_key_json"])
-        if name == "summit-acumatica":
-            if key["entity"] == "ChangeOrder":
-                self.sandbox.control("POST", f"acumatica/ChangeOrder/{key['RefNbr']}/reverse")
-            else:
-                self.sandbox.control("DELETE", f"acumatica/{key['entity']}/{link['erp_ref']}")
-        elif "LineId" in key:
-            order = next(po for po in self.sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == key["Id"])
-            lines = [line for line in order["Line"] if line["Id"] != key["LineId"]]
-            self.sandbox.control("PATCH", f"quickbooks/PurchaseOrder/{key['Id']}", json={"Line": lines})
-        else:
-            self.sandbox.control("DELETE", f"quickbooks/{key['entity']}/{key['Id']}")
-
     def link_row(self, link_id: int) -> dict:
         with self.store.engine.connect() as connection:
             return dict(connection.execute(sa.text("SELECT * FROM record_links WHERE id = :id"), {"id": link_id})

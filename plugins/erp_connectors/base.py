@@ -78,6 +78,7 @@ class VendorHook(HttpHook):
     settings_extras: ClassVar[tuple[str, ...]] = ()
     rate_remaining_header: ClassVar[str | None] = None
     rate_reset_header: ClassVar[str | None] = None
+    rate_limit_header: ClassVar[str | None] = None  # the vendor's budget for its window, as it reports it
     max_attempts: ClassVar[int] = 8
     max_wait_seconds: ClassVar[float] = 300
     timeout_seconds: ClassVar[float] = 60
@@ -88,6 +89,7 @@ class VendorHook(HttpHook):
         self.calls: Counter[str] = Counter()
         self._session: requests.Session | None = None
         self._paused_until = 0.0
+        self.rate_limit: int | None = None
 
     @cached_property
     def connection(self):
@@ -224,6 +226,9 @@ class VendorHook(HttpHook):
         return float(reset) - time.time() if reset and reset.isdigit() else None
 
     def _note_rate_limit(self, response: requests.Response) -> None:
+        limit = response.headers.get(self.rate_limit_header) if self.rate_limit_header else None
+        if limit and limit.isdigit():
+            self.rate_limit = int(limit)
         if not (self.rate_remaining_header and self.rate_reset_header):
             return
         remaining = response.headers.get(self.rate_remaining_header)

@@ -79,6 +79,7 @@ class ProcoreHook(VendorHook):
     settings_extras: ClassVar[tuple[str, ...]] = ("token_url", "authorize_url")
     rate_remaining_header = "X-Rate-Limit-Remaining"
     rate_reset_header = "X-Rate-Limit-Reset"
+    rate_limit_header = "X-Rate-Limit-Limit"
     per_page: ClassVar[int] = 100
 
     def __init__(self, conn_id: str, company_id: int | None = None, **kwargs: Any):

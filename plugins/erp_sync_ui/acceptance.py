@@ -29,7 +29,8 @@ TAB_TITLES = {RecordType.COMMITMENT: "Commitments", RecordType.COMMITMENT_CHANGE
 
 
 def _page(request: Request, store, name: str, record_type: RecordType, notice: str | None = None,
-          problem: str | None = None, status: int = 200) -> HTMLResponse:
+          problem: str | None = None, status: int = 200, ticked: tuple[list[int], str] = ([], "")) -> HTMLResponse:
+    """The page; after a refusal, ``ticked`` keeps the person's ticks and reason so they need not redo them."""
     integration = store.one("integration_by_name", name=name)
     if integration is None or not integration["enabled"]:
         raise HTTPException(404, f"There is no enabled integration named {name!r}.")
@@ -40,7 +41,7 @@ def _page(request: Request, store, name: str, record_type: RecordType, notice: s
     return templates.TemplateResponse(request, "ready.html", status_code=status, context={
         "integration": integration, "record_type": record_type, "tabs": TAB_TITLES, "ready": ready,
         "history": history, "summary": daily_summary(store, integration), "modes": list(ExportMode),
-        "notice": notice, "problem": problem})
+        "notice": notice, "problem": problem, "ticked": set(ticked[0]), "reason": ticked[1]})
 
 
 @router.get("/{name}/ready", response_class=HTMLResponse)
@@ -57,7 +58,8 @@ def decide(request: Request, name: str, user: GetUserDep, store: StoreDep,
     try:
         filed = file_decisions(store, name, record_type.value, list(procore_id), decision, reason or None, person)
     except (ValueError, NotConnected, Refused) as problem:
-        return _page(request, store, name, record_type, problem=str(problem), status=400)
+        return _page(request, store, name, record_type, problem=str(problem), status=400,
+                     ticked=(list(procore_id), reason))
     started = start_decisions_run(person)
     verb = "Accepted" if decision == "accept" else "Rejected"
     return _page(request, store, name, record_type, notice=f"{verb} {len(filed)} record(s) as {person}. {started}")

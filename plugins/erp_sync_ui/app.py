@@ -31,9 +31,13 @@ StoreDep = Annotated[Store, Depends(status_store)]
 
 def create_app() -> FastAPI:
     from erp_sync_ui.identity import router as identity
+    from erp_sync_ui.integrations import router as integrations
+    from erp_sync_ui.operations import router as operations
 
     # Signed in and allowed to see the Airflow website: checked before any route runs.
     app = FastAPI(title="ERP Sync", dependencies=[Depends(requires_access_view(AccessView.WEBSITE))])
     app.include_router(identity, prefix="/identity")
+    app.include_router(integrations, prefix="/integrations")
     app.include_router(import_module("erp_sync_ui.acceptance").router, prefix="/integrations")
+    app.include_router(operations, prefix="/operations")
     return app

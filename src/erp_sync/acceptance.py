@@ -211,8 +211,8 @@ def daily_summary(store: Store, integration: dict) -> DailySummary:
     def in_state(state: str) -> list[dict]:
         return store.rows("links_in_state", integration_id=integration["id"], state=state, record_type=None)
 
-    failed = store.rows("links_of_colour", integration_id=integration["id"], colour=Colour.RED.value)
-    return DailySummary(integration["name"], in_state(LinkState.READY), failed, in_state(LinkState.RETURNED))
+    return DailySummary(integration["name"], in_state(LinkState.READY),
+                        store.rows("failed_links", integration_id=integration["id"]), in_state(LinkState.RETURNED))
 
 
 def send_summary(summary: DailySummary, notifier: Callable[[dict], None], context: dict) -> str:

@@ -24,6 +24,12 @@ ERP_ADAPTERS: dict[ErpKind, type[ErpAdapter]] = {
     ErpKind.SAGE_100_CONTRACTOR: Sage100Adapter,
 }
 SQL_HOOKS = {ErpKind.SAGE_300_CRE: Sage300Hook, ErpKind.SAGE_100_CONTRACTOR: Sage100Hook}
+ERP_HOOKS = {ErpKind.ACUMATICA: AcumaticaHook, ErpKind.QUICKBOOKS_ONLINE: QuickBooksHook, **SQL_HOOKS}
+
+
+def vendors_of(integration: dict) -> list[str]:
+    """The vendors an integration's jobs call, as their hooks name them in each run's API calls."""
+    return [ProcoreHook.vendor, ERP_HOOKS[ErpKind(integration["erp_kind"])].vendor]
 
 
 def procore_hook(integration: dict) -> ProcoreHook:

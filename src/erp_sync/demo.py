@@ -367,6 +367,8 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
               f"{row['status']} {row['colour'] or ''} {row['message'] or ''}")
     print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
     print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
+    print(f"ERP Integrations page: {AIRFLOW_URL}/erp-sync/integrations/  (in the Airflow nav: ERP Sync → "
+          "ERP Integrations)")
     print(f"Sandboxes:  {SANDBOX_URL}/docs  (vendor APIs: /procore/docs, /acumatica/sandbox-docs, "
           "/quickbooks/sandbox-docs)")
     print(f"Status store: {STORE_FILE}")

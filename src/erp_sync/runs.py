@@ -30,6 +30,16 @@ class TrackedRun:
             calls[hook.vendor] += hook.total_calls
         return dict(calls)
 
+    def note_hooks(self) -> None:
+        self.note_sql_reads()
+        self.note_rate_limits()
+
+    def note_rate_limits(self) -> None:
+        """The hourly budget each vendor reported (Procore's X-Rate-Limit-Limit), for the operations chart."""
+        for hook in self.hooks:
+            if getattr(hook, "rate_limit", None):
+                self.counts[f"{hook.vendor}_rate_limit"] = hook.rate_limit
+
     def note_sql_reads(self) -> None:
         """Rows read, files written and unreadable rows of the SQL-reached ERPs go into the counts."""
         for hook in self.hooks:
@@ -47,15 +57,26 @@ class TrackedRun:
         return summary | ({"bad_rows": bad_rows} if bad_rows else {})
 
 
+def running_task() -> dict | None:
+    """The Airflow task this job runs in (the page links to its log), or None outside a task."""
+    from airflow.sdk import get_current_context
+
+    try:
+        ti = get_current_context()["ti"]
+    except RuntimeError:
+        return None
+    return {"dag_id": ti.dag_id, "task_id": ti.task_id, "map_index": ti.map_index}
+
+
 @contextmanager
 def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str | None) -> Iterator[TrackedRun]:
     """Start a run row, hand out its counters, and close it as success or failed with the reason."""
-    run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id), job, integration["name"])
+    run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id, running_task()), job, integration["name"])
     try:
         yield run
-        run.note_sql_reads()
+        run.note_hooks()
     except Exception as error:
-        run.note_sql_reads()
+        run.note_hooks()
         store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}")
         log.error("%s for %s failed after %s", job, integration["name"], json.dumps(run.summary()))
         raise

@@ -58,7 +58,9 @@ class Transaction:
         self._queries = load_queries()
 
     def execute(self, query: str, /, **params: Any) -> sa.CursorResult:
-        return self.connection.execute(self._sql(query), {k: self._bind(v) for k, v in params.items()})
+        """A list or tuple parameter fills an ``IN :name`` with one placeholder per item."""
+        lists = [sa.bindparam(name, expanding=True) for name, value in params.items() if isinstance(value, list | tuple)]
+        return self.connection.execute(self._sql(query).bindparams(*lists), {k: self._bind(v) for k, v in params.items()})
 
     def execute_many(self, query: str, rows: list[Mapping[str, Any]]) -> None:
         if rows:
@@ -171,10 +173,14 @@ class Store:
                   old_state=old["export_mode"], new_state=mode.value)
 
     # Runs and watermarks ------------------------------------------------------------------
-    def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None) -> int:
+    def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None,
+                  task: Mapping[str, Any] | None = None) -> int:
+        """``task`` is the Airflow task running the job (``dag_id``, ``task_id``, ``map_index``), when one is."""
+        task = task or {}
         with self.transaction() as tx:
-            return tx.scalar("start_run", job=job, integration_id=integration_id,
-                             airflow_run_id=airflow_run_id, started_at=utcnow())
+            return tx.scalar("start_run", job=job, integration_id=integration_id, airflow_run_id=airflow_run_id,
+                             dag_id=task.get("dag_id"), task_id=task.get("task_id"), map_index=task.get("map_index"),
+                             started_at=utcnow())
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int],
                    api_calls: Mapping[str, int], error: str | None = None) -> None:

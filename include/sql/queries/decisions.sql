@@ -89,8 +89,8 @@ WHERE integration_id = :integration_id AND state = :state AND ended_at IS NULL
   AND (record_type = :record_type OR CAST(:record_type AS VARCHAR(40)) IS NULL)
 ORDER BY procore_number, id;
 
--- name: links_of_colour
+-- name: failed_links
 SELECT id, record_type, procore_id, procore_number, state, colour, message, reason_code, updated_at
 FROM record_links
-WHERE integration_id = :integration_id AND colour = :colour AND ended_at IS NULL
+WHERE integration_id = :integration_id AND colour = 'RED' AND ended_at IS NULL
 ORDER BY record_type, procore_number, id;

@@ -9,9 +9,10 @@ ORDER BY id;
 
 -- name: insert_link
 INSERT INTO record_links (integration_id, record_type, procore_id, procore_project_id, procore_number, state, colour,
-                          message, reason_code, procore_json, procore_updated_at, fingerprint, created_at, updated_at)
+                          message, reason_code, procore_json, procore_updated_at, fingerprint, last_run_id, created_at,
+                          updated_at)
 VALUES (:integration_id, :record_type, :procore_id, :procore_project_id, :procore_number, :state, :colour,
-        :message, :reason_code, :procore_json, :procore_updated_at, :fingerprint, :now, :now)
+        :message, :reason_code, :procore_json, :procore_updated_at, :fingerprint, :run_id, :now, :now)
 RETURNING id;
 
 -- name: update_link
@@ -19,19 +20,20 @@ UPDATE record_links
 SET procore_number = :procore_number, erp_ref = :erp_ref, erp_key_json = :erp_key_json, state = :state,
     colour = :colour, message = :message, reason_code = :reason_code, procore_json = :procore_json,
     procore_updated_at = :procore_updated_at, fingerprint = :fingerprint, exported_at = :exported_at,
-    updated_at = :now
+    last_run_id = COALESCE(:run_id, last_run_id), updated_at = :now
 WHERE id = :id AND ended_at IS NULL;
 
 -- name: update_link_erp_view
 UPDATE record_links
 SET erp_status = :erp_status, erp_present = :erp_present, erp_condition = :erp_condition,
     erp_amount = :erp_amount, erp_balance = :erp_balance, erp_modified_at = :erp_modified_at, erp_number = :erp_number,
-    erp_seen_at = :erp_seen_at, state = :state, colour = :colour, message = :message, updated_at = :erp_seen_at
+    erp_seen_at = :erp_seen_at, state = :state, colour = :colour, message = :message,
+    last_run_id = COALESCE(:run_id, last_run_id), updated_at = :erp_seen_at
 WHERE id = :id AND ended_at IS NULL;
 
 -- name: mark_links_seen
 UPDATE record_links
-SET erp_seen_at = :erp_seen_at
+SET erp_seen_at = :erp_seen_at, last_run_id = COALESCE(:run_id, last_run_id)
 WHERE id = :id AND ended_at IS NULL;
 
 -- name: links_by_colour

@@ -1,6 +1,6 @@
 -- name: start_run
-INSERT INTO sync_runs (integration_id, job, airflow_run_id, status, started_at)
-VALUES (:integration_id, :job, :airflow_run_id, 'running', :started_at)
+INSERT INTO sync_runs (integration_id, job, airflow_run_id, dag_id, task_id, map_index, status, started_at)
+VALUES (:integration_id, :job, :airflow_run_id, :dag_id, :task_id, :map_index, 'running', :started_at)
 RETURNING id;
 
 -- name: finish_run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.models import ExportMode
+from erp_sync.operations import tally_colours
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
@@ -22,7 +23,7 @@ def export_integration(store: Store, integration: dict, airflow_run_id: str | No
     with tracked_run(store, EXPORT_JOB, integration, airflow_run_id) as run:
         procore, adapter = procore_hook(integration), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
-        book = LinkBook(store, integration["id"], actor=f"{EXPORT_JOB}:{airflow_run_id}")
+        book = LinkBook(store, integration["id"], actor=f"{EXPORT_JOB}:{airflow_run_id}", run_id=run.run_id)
         exporter = Exporter(store, integration["id"], procore, adapter, book, run.counts,
                             acceptance=integration["export_mode"] == ExportMode.ACCEPTANCE)
         exporter.run()
@@ -37,8 +38,9 @@ def refresh_integration(store: Store, integration: dict, airflow_run_id: str | N
     with tracked_run(store, REFRESH_JOB, integration, airflow_run_id) as run:
         adapter = erp_adapter(integration, store)
         run.hooks.append(adapter.hook)
-        book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}")
+        book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}", run_id=run.run_id)
         refresh_links(store, integration["id"], adapter, book, run.counts)
+        tally_colours(store, integration["id"])
     with store.transaction() as tx:  # unlink requests that waited for a sync (Sage 300 CRE) may now be decided
         tx.execute("release_requests_waiting_for_sync", integration=integration["name"], synced_from=started)
     return run.summary()

@@ -41,7 +41,7 @@ def import_payments(store: Store, integration: dict, airflow_run_id: str | None,
                 raise PaymentSyncRefused(refusal)
         actor = f"{JOB}:{airflow_run_id}" + (f" for Procore user {requested_by}" if requested_by else "")
         importer = PaymentImporter(store, integration["id"], procore, adapter,
-                                   LinkBook(store, integration["id"], actor), run.counts, actor)
+                                   LinkBook(store, integration["id"], actor, run.run_id), run.counts, actor)
         importer.run()
         for mismatch in importer.mismatches:
             log.warning("Invoice number mismatch for %s: %s", integration["name"], mismatch)

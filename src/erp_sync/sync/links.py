@@ -93,10 +93,11 @@ class ErpView:
 
 
 class LinkBook:
-    """The active links of one integration, loaded once per run and written through to the store."""
+    """The active links of one integration, loaded once per run and written through to the store;
+    ``run_id`` (a ``sync_runs`` row) is kept on each link it writes, as the run that last touched it."""
 
-    def __init__(self, store: Store, integration_id: int, actor: str):
-        self.store, self.integration_id, self.actor = store, integration_id, actor
+    def __init__(self, store: Store, integration_id: int, actor: str, run_id: int | None = None):
+        self.store, self.integration_id, self.actor, self.run_id = store, integration_id, actor, run_id
         rows = store.rows("active_links", integration_id=integration_id)
         self.links = {(RecordType(r["record_type"]), r["procore_id"]): Link.from_row(r) for r in rows}
 
@@ -116,7 +117,7 @@ class LinkBook:
                                 procore_project_id=record.project_id, procore_number=record.number, state=state,
                                 colour=colour.value, message=message, reason_code=reason_code,
                                 procore_json=record.snapshot(), procore_updated_at=record.updated_at,
-                                fingerprint=fingerprint, now=now)
+                                fingerprint=fingerprint, run_id=self.run_id, now=now)
             audit(tx, "record_link", link_id, "opened", actor=self.actor, integration_id=self.integration_id,
                   new_state=state, detail={"record_type": record.record_type.value, "procore_id": record.id,
                                            "message": message})
@@ -170,7 +171,7 @@ class LinkBook:
                        erp_key_json=json.dumps(link.erp_key, sort_keys=True) if link.erp_key else None,
                        state=link.state, colour=link.colour, message=link.message, reason_code=link.reason_code,
                        procore_json=link.procore_json, procore_updated_at=link.procore_updated_at,
-                       fingerprint=link.fingerprint, exported_at=link.exported_at, now=utcnow())
+                       fingerprint=link.fingerprint, exported_at=link.exported_at, run_id=self.run_id, now=utcnow())
             if (old_state, old_colour) != (link.state, link.colour) or "erp_ref" in changes:
                 audit(tx, "record_link", link.id, link.state, actor=self.actor, integration_id=self.integration_id,
                       old_state=old_state, new_state=link.state,
@@ -188,7 +189,7 @@ class LinkBook:
                              "erp_condition": view.condition, "erp_amount": view.amount, "erp_balance": view.balance,
                              "erp_modified_at": view.modified_at, "erp_number": view.number or link.erp_number,
                              "erp_seen_at": now, "state": state,
-                             "colour": colour.value, "message": message})
+                             "colour": colour.value, "message": message, "run_id": self.run_id})
                 if view.condition != link.erp_condition:
                     audit(tx, "record_link", link_id, f"erp_{view.condition}", actor=self.actor,
                           integration_id=self.integration_id, old_state=link.erp_condition,
@@ -198,7 +199,8 @@ class LinkBook:
                 link.erp_number = view.number or link.erp_number
                 link.state, link.colour, link.message = state, colour.value, message
             tx.execute_many("update_link_erp_view", rows)
-            tx.execute_many("mark_links_seen", [{"id": link.id, "erp_seen_at": now} for link in unchanged])
+            tx.execute_many("mark_links_seen", [{"id": link.id, "erp_seen_at": now, "run_id": self.run_id}
+                                                for link in unchanged])
 
 
 def _flag(value: Any) -> bool | None:

@@ -196,9 +196,14 @@ class PaymentImporter:
 
     def mismatch_message(self, item: Pending) -> str | None:
         erp_number, number = item.row["erp_bill_number"], item.row["invoice_number"]
-        if erp_number and erp_number != number[:len(erp_number)]:
+        if numbers_differ(number, erp_number):
             return f"Invoice number {number} in Procore does not match bill number {erp_number} in {self.adapter.name}."
         return None
+
+
+def numbers_differ(invoice_number: str | None, erp_bill_number: str | None) -> bool:
+    """The ERP's bill number is not the Procore invoice number (an ERP may cut it short, never change it)."""
+    return bool(erp_bill_number) and erp_bill_number != (invoice_number or "")[:len(erp_bill_number)]
 
 
 def _day_start(day: str | None) -> datetime | None:

@@ -9,7 +9,7 @@ insert rows. As for ``unlink_requests``, on PostgreSQL a trigger writes ``filed_
 ``session_user`` on insert, whatever was typed, and keeps what a decision names unchanged afterwards.
 
 Revision ID: 0006_i17
-Revises: 0005_i16
+Revises: 0006_i15
 Create Date: 2026-11-23
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_i17"
-down_revision = "0005_i16"
+down_revision = "0006_i15"
 branch_labels = None
 depends_on = None
 

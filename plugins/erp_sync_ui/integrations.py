@@ -1,0 +1,116 @@
+"""The ERP Integrations page: per integration, the tabs Commitments / Commitment Change Orders /
+Subcontractor Invoices with the views Synced, Waiting, Failed, Rejected in the ERP and Unlinked; Unlink
+on synced rows; Sync Payments for Synced Invoices. Every action is taken as the signed-in person."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from airflow.api_fastapi.core_api.security import GetUserDep
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from erp_sync.identity import CONNECT_PAGE, NotConnected, ProcoreAccounts, how_to_connect
+from erp_sync.models import RecordType
+from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
+from erp_sync.unlink import file_request, shown
+from erp_sync_ui.airflow_api import TriggerRefused, airflow_base_path, trigger_dag
+from erp_sync_ui.app import StoreDep, templates
+
+router = APIRouter()
+UNLINK_QUEUE_DAG = "erp_unlink_queue"
+PAYMENT_IMPORT_DAG = "erp_payment_import"
+STILL_OPEN = ("pending", "processing", "waiting")
+
+
+def find_integration(store, name: str) -> dict:
+    integration = store.one("integration_by_name", name=name)
+    if integration is None or not integration["enabled"]:
+        raise HTTPException(404, f"There is no enabled integration named '{shown(name)}'.")
+    return integration
+
+
+@router.get("/", name="integrations_list", response_class=HTMLResponse)
+def integrations(request: Request, user: GetUserDep, store: StoreDep) -> HTMLResponse:
+    rows = [(row, {record_type: IntegrationPage(store, row).counts(record_type) for record_type in RecordType})
+            for row in store.integrations()]
+    return templates.TemplateResponse(request, "integrations.html", context={
+        "user": user.get_name(), "integrations": rows, "tabs": TAB_TITLES, "View": View, "erp_names": ERP_NAMES})
+
+
+@router.get("/{name}", response_class=HTMLResponse)
+def integration(request: Request, name: str, user: GetUserDep, store: StoreDep,
+                record_type: RecordType = RecordType.COMMITMENT, view: View = View.SYNCED,
+                project: Annotated[int | None, Query(gt=0)] = None,
+                number: Annotated[str | None, Query(max_length=100)] = None,
+                page: Annotated[int, Query(ge=1)] = 1) -> HTMLResponse:
+    return _render(request, store, user.get_name(), find_integration(store, name), record_type, view, project, number, page)
+
+
+def _render(request: Request, store, user: str, integration: dict, record_type: RecordType, view: View,
+            project: int | None = None, number: str | None = None, page: int = 1, notice: str | None = None,
+            problem: str | None = None, status: int = 200) -> HTMLResponse:
+    reads = IntegrationPage(store, integration)
+    links = reads.links(record_type, view, project, number, page)
+    ids = [row.procore_id for row in links.rows]
+    payments = reads.payments(ids) if record_type is RecordType.SUBCONTRACTOR_INVOICE else {}
+    return templates.TemplateResponse(request, "integration.html", status_code=status, context={
+        "user": user, "integration": integration, "erp_names": ERP_NAMES, "record_type": record_type, "view": view, "views": list(View),
+        "tabs": TAB_TITLES, "counts": reads.counts(record_type), "links": links, "projects": reads.projects,
+        "project": project, "number": number or "", "payments": payments,
+        "unlinks": reads.unlink_states(record_type, ids) if view is View.SYNCED else {},
+        "connected": _connected(store, user, integration), "connect_page": CONNECT_PAGE, "airflow": airflow_base_path(),
+        "notice": notice, "problem": problem, "still_open": STILL_OPEN})
+
+
+def _connected(store, user: str, integration: dict) -> bool:
+    """Whether the person connected a Procore account for the integration (Procore confirms it when they act)."""
+    return any(account["procore_conn_id"] == integration["procore_conn_id"]
+               for account in ProcoreAccounts(store).of_user(user))
+
+
+@router.post("/{name}/unlink")
+def unlink(request: Request, name: str, record_type: Annotated[str, Form()], procore_id: Annotated[str, Form()],
+           user: GetUserDep, store: StoreDep) -> JSONResponse:
+    """File the request through the form's own validation, as the signed-in person, and start the queue."""
+    integration = find_integration(store, name)
+    fields = {"integration": integration["name"], "record_type": record_type, "procore_id": procore_id}
+    try:
+        request_id = file_request(store, fields, user.get_name())
+    except NotConnected as refusal:
+        return JSONResponse({"colour": "RED", "message": str(refusal)}, status_code=409)
+    except ValueError as problem:
+        return JSONResponse({"colour": "RED", "message": str(problem)}, status_code=400)
+    answer = {"request_id": request_id, "status": "pending", "colour": "BLUE",
+              "message": "Unlink requested: waiting for the unlink queue…",
+              "poll": str(request.url_for("unlink_request", name=name, request_id=request_id))}
+    try:
+        answer["queue_run"] = trigger_dag(request, UNLINK_QUEUE_DAG, {})
+    except TriggerRefused as refused:
+        answer["message"] = f"Unlink requested; the queue takes it at its next five-minute tick. {refused}."
+    return JSONResponse(answer, status_code=202)
+
+
+@router.get("/{name}/unlink-requests/{request_id}", name="unlink_request")
+def unlink_request(name: str, request_id: int, user: GetUserDep, store: StoreDep) -> JSONResponse:
+    row = store.one("unlink_request", id=request_id)
+    if row is None or row["integration"] != find_integration(store, name)["name"]:
+        raise HTTPException(404, f"There is no unlink request {request_id} for {shown(name)}.")
+    return JSONResponse({"request_id": row["id"], "status": row["status"], "colour": row["colour"] or "BLUE",
+                         "message": row["message"] or "Waiting for the unlink queue…",
+                         "open": row["status"] in STILL_OPEN})
+
+
+@router.post("/{name}/payments/sync", response_class=HTMLResponse)
+def sync_payments(request: Request, name: str, user: GetUserDep, store: StoreDep) -> HTMLResponse:
+    """Sync Payments for Synced Invoices: the on-demand payment import, started as the signed-in person."""
+    integration, person = find_integration(store, name), user.get_name()
+    show = (request, store, person, integration, RecordType.SUBCONTRACTOR_INVOICE, View.SYNCED)
+    if not _connected(store, person, integration):
+        return _render(*show, problem=how_to_connect(person, integration["procore_conn_id"]), status=409)
+    try:
+        run_id = trigger_dag(request, PAYMENT_IMPORT_DAG, {"integration": integration["name"]})
+    except TriggerRefused as refused:
+        return _render(*show, problem=f"{refused}.", status=403)
+    return _render(*show, notice=f"Payment import started as {person} (Airflow run {run_id}): the payments appear "
+                                 "under each invoice when it finishes; Operations shows its outcome.", status=202)
