@@ -70,8 +70,9 @@ def validated(fields: dict[str, Any]) -> ExportDecision:
 
 
 def who(decision: ExportDecision) -> str:
-    return f"{decision.filed_by} (Procore user {decision.decided_by})" if decision.filed_by else \
-        f"Procore user {decision.decided_by}"
+    if decision.filed_by:
+        return f"{shown(decision.filed_by)} (Procore user {decision.decided_by})"
+    return f"Procore user {decision.decided_by}"
 
 
 class Decider:
