@@ -79,6 +79,11 @@ SET state = CASE WHEN state = 'accepted' THEN 'exporting' ELSE state END, export
 WHERE id = :id AND ended_at IS NULL
   AND (state = 'accepted' OR (state IN ('exporting', 'exported') AND export_claimed_by = :worker));
 
+-- name: release_accepted_export
+UPDATE record_links
+SET export_claimed_by = NULL
+WHERE id = :id AND export_claimed_by = :worker;
+
 -- name: links_in_state
 SELECT id, record_type, procore_id, procore_project_id, procore_number, erp_ref, erp_key_json, state, colour,
        message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_seen_at,

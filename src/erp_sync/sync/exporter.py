@@ -152,7 +152,10 @@ class Exporter:
             if link.state in (LinkState.ACCEPTED, LinkState.EXPORTING, LinkState.EXPORTED) and \
                     link.record is not None and self.book.claim_accepted_export(link):
                 self.counts["accepted_sent"] += 1
+                deferred = len(self.deferred)
                 self.handle(link.record)
+                if len(self.deferred) == deferred:  # a deferred record stays this run's, for its retry
+                    self.book.release_accepted_export(link)
 
     def export(self, record: ProcoreRecord, link: Link | None) -> None:
         if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):

@@ -154,6 +154,13 @@ class LinkBook:
             link.state = LinkState.EXPORTING
         return bool(claimed)
 
+    def release_accepted_export(self, link: Link) -> None:
+        """The run is done with the record (exported, RED, or queued for the ERP's own import): from now on
+        the hourly sync looks after it as after any export."""
+        with self.store.transaction() as tx:
+            tx.execute("release_accepted_export", id=link.id, worker=self.actor)
+        link.export_claimed_by = None
+
     def end(self, link: Link, reason: str) -> None:
         """End a link that never reached the ERP (kept for audit); the record may get a new one later."""
         with self.store.transaction() as tx:
