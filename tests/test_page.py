@@ -76,7 +76,7 @@ def test_operations_draw_calls_per_hour_against_the_reported_budget_and_the_red_
         add_link(store, integration, 400 + n, f"SC-40{n}", colour)
     tally_colours(store, integration["id"])
     ok = store.start_run("hourly_export", integration["id"], "scheduled__2")
-    store.finish_run(ok, "success", {"procore_rate_limit": 600}, {"procore": 40, "acumatica": 12})
+    store.finish_run(ok, "success", {"synced": 3}, {"procore": 40, "acumatica": 12}, rate_limits={"procore": 600})
     failed = store.start_run("hourly_refresh", integration["id"], "scheduled__2")
     store.finish_run(failed, "failed", {}, {}, error="VendorApiError: acumatica said 503 Service Unavailable")
 

@@ -24,7 +24,7 @@ ACUMATICA = "summit-acumatica"
 STILL_IN_ERP = "The requisition is still in Acumatica Cloud ERP. Please delete it before retrying."
 UNMAPPED = ("The vendor Foundry Mechanical is not mapped in Acumatica Cloud ERP. Add the vendor there under the "
             "same name; the next hourly sync exports the commitment.")
-AVERY, CASEY = 101, 103  # the controller; a project manager without 'Can Push to Accounting'
+AVERY, CASEY, EMERY = 101, 103, 105  # the controller; no 'Can Push to Accounting'; no ERP access at all
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_sync_payments_on_demand_shows_the_payment_under_its_invoice(desk, brows
     page.goto(desk.url(ACUMATICA, record_type="subcontractor_invoice", view="synced"))
 
     page.get_by_role("button", name="Sync Payments for Synced Invoices").click()
-    expect(page.locator("#notice")).to_contain_text(f"Payment import started as {avery}")
+    expect(page.locator("#notice")).to_contain_text(f"started as {avery}")
     user, run = desk.run_triggered("erp_payment_import")
     assert (user, run.state) == (avery, "success")
 
@@ -201,6 +201,23 @@ def test_sync_payments_on_demand_shows_the_payment_under_its_invoice(desk, brows
     expect(page.locator("h3", has_text="payment_import")).to_be_visible()
     expect(page.locator("#connections")).to_contain_text("procore")
     screenshot(page, "10-operations")
+
+
+def test_a_payment_sync_procore_refuses_shows_why_on_the_invoices_tab(desk, browser):
+    emery = person(desk.sandbox, desk.store, EMERY)
+    page = browser.sign_in(desk.api, emery)
+    page.goto(desk.url(ACUMATICA, record_type="subcontractor_invoice", view="synced"))
+
+    page.get_by_role("button", name="Sync Payments for Synced Invoices").click()
+    expect(page.locator("#notice")).to_contain_text(f"started as {emery}")
+    user, run = desk.run_triggered("erp_payment_import")
+    page.reload()  # the page came back by GET: reloading it starts nothing
+
+    assert (user, run.state) == (emery, "failed")
+    last = page.locator("#last-payment-import")
+    expect(last).to_contain_text("failed")
+    expect(last.locator(".reason")).to_contain_text("Emery Field (Procore user 105) may not sync payments on demand")
+    screenshot(page, "12-payment-sync-refused")
 
 
 def test_a_person_without_a_procore_account_is_told_how_to_connect(desk):

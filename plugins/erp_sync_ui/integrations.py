@@ -8,10 +8,12 @@ from typing import Annotated
 
 from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from erp_sync.identity import CONNECT_PAGE, NotConnected, ProcoreAccounts, how_to_connect
+from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
 from erp_sync.models import RecordType
+from erp_sync.operations import latest_run
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
 from erp_sync.unlink import file_request, shown
 from erp_sync_ui.airflow_api import TriggerRefused, airflow_base_path, trigger_dag
@@ -43,8 +45,13 @@ def integration(request: Request, name: str, user: GetUserDep, store: StoreDep,
                 record_type: RecordType = RecordType.COMMITMENT, view: View = View.SYNCED,
                 project: Annotated[int | None, Query(gt=0)] = None,
                 number: Annotated[str | None, Query(max_length=100)] = None,
-                page: Annotated[int, Query(ge=1)] = 1) -> HTMLResponse:
-    return _render(request, store, user.get_name(), find_integration(store, name), record_type, view, project, number, page)
+                page: Annotated[int, Query(ge=1)] = 1,
+                payment_run: Annotated[str | None, Query(max_length=250)] = None) -> HTMLResponse:
+    person = user.get_name()
+    notice = (f"Payment import {payment_run} started as {person}: the payments appear under each invoice when it "
+              "finishes (reload), and its outcome below and in Operations.") if payment_run else None
+    return _render(request, store, person, find_integration(store, name), record_type, view, project, number, page,
+                   notice=notice)
 
 
 def _render(request: Request, store, user: str, integration: dict, record_type: RecordType, view: View,
@@ -53,14 +60,16 @@ def _render(request: Request, store, user: str, integration: dict, record_type: 
     reads = IntegrationPage(store, integration)
     links = reads.links(record_type, view, project, number, page)
     ids = [row.procore_id for row in links.rows]
-    payments = reads.payments(ids) if record_type is RecordType.SUBCONTRACTOR_INVOICE else {}
+    invoices = record_type is RecordType.SUBCONTRACTOR_INVOICE
+    payments = reads.payments(ids) if invoices else {}
     return templates.TemplateResponse(request, "integration.html", status_code=status, context={
         "user": user, "integration": integration, "erp_names": ERP_NAMES, "record_type": record_type, "view": view, "views": list(View),
         "tabs": TAB_TITLES, "counts": reads.counts(record_type), "links": links, "projects": reads.projects,
         "project": project, "number": number or "", "payments": payments,
         "unlinks": reads.unlink_states(record_type, ids) if view is View.SYNCED else {},
         "connected": _connected(store, user, integration), "connect_page": CONNECT_PAGE, "airflow": airflow_base_path(),
-        "notice": notice, "problem": problem, "still_open": STILL_OPEN})
+        "notice": notice, "problem": problem, "still_open": STILL_OPEN,
+        "payment_import": latest_run(store, integration, PAYMENT_IMPORT_JOB) if invoices else None})
 
 
 def _connected(store, user: str, integration: dict) -> bool:
@@ -101,8 +110,8 @@ def unlink_request(name: str, request_id: int, user: GetUserDep, store: StoreDep
                          "open": row["status"] in STILL_OPEN})
 
 
-@router.post("/{name}/payments/sync", response_class=HTMLResponse)
-def sync_payments(request: Request, name: str, user: GetUserDep, store: StoreDep) -> HTMLResponse:
+@router.post("/{name}/payments/sync", response_class=HTMLResponse, response_model=None)
+def sync_payments(request: Request, name: str, user: GetUserDep, store: StoreDep) -> HTMLResponse | RedirectResponse:
     """Sync Payments for Synced Invoices: the on-demand payment import, started as the signed-in person."""
     integration, person = find_integration(store, name), user.get_name()
     show = (request, store, person, integration, RecordType.SUBCONTRACTOR_INVOICE, View.SYNCED)
@@ -112,5 +121,7 @@ def sync_payments(request: Request, name: str, user: GetUserDep, store: StoreDep
         run_id = trigger_dag(request, PAYMENT_IMPORT_DAG, {"integration": integration["name"]})
     except TriggerRefused as refused:
         return _render(*show, problem=f"{refused}.", status=403)
-    return _render(*show, notice=f"Payment import started as {person} (Airflow run {run_id}): the payments appear "
-                                 "under each invoice when it finishes; Operations shows its outcome.", status=202)
+    # Back to the page by GET, so that reloading it does not start another import.
+    page = request.url_for("integration", name=integration["name"]).include_query_params(
+        record_type=RecordType.SUBCONTRACTOR_INVOICE.value, view=View.SYNCED.value, payment_run=run_id)
+    return RedirectResponse(str(page), status_code=303)

@@ -16,7 +16,7 @@ WINDOW = timedelta(hours=24)
 MAX_RUNS = 500
 RUNS_PER_JOB = 5
 # Hourly budgets as the vendors publish them; a budget a vendor reports in its answers (Procore's
-# X-Rate-Limit-Limit, kept in each run's counts) wins over these.
+# X-Rate-Limit-Limit, kept with each run) wins over these.
 PUBLISHED_HOURLY_BUDGETS = {"procore": 3600, "quickbooks": 500 * 60}
 
 
@@ -34,6 +34,7 @@ class JobRun:
     finished_at: datetime | None
     counts: dict[str, int]
     api_calls: dict[str, int]
+    rate_limits: dict[str, int]
     error: str | None
     task: AirflowTask | None
 
@@ -41,7 +42,8 @@ class JobRun:
     def from_row(cls, row: dict) -> JobRun:
         return cls(job=row["job"], status=row["status"], started_at=row["started_at"], finished_at=row["finished_at"],
                    counts=json.loads(row["counts_json"] or "{}"), api_calls=json.loads(row["api_calls_json"] or "{}"),
-                   error=row["error"], task=AirflowTask.of_run(row))
+                   rate_limits=json.loads(row["rate_limits_json"] or "{}"), error=row["error"],
+                   task=AirflowTask.of_run(row))
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,18 @@ def operations(store: Store, integration: dict, now: datetime | None = None) -> 
                       [_connection_state(runs, vendor) for vendor in vendors])
 
 
+def latest_run(store: Store, integration: dict, job: str) -> JobRun | None:
+    row = store.one("latest_run_of_job", integration_id=integration["id"], job=job)
+    return JobRun.from_row(row) if row else None
+
+
 def _hourly_calls(runs: list[JobRun], vendor: str, now: datetime) -> VendorHours:
     this_hour = now.replace(minute=0, second=0, microsecond=0)
     hours = [this_hour - timedelta(hours=back) for back in range(int(WINDOW / timedelta(hours=1)) - 1, -1, -1)]
     calls: Counter[datetime] = Counter()
     for run in runs:
         calls[run.started_at.replace(minute=0, second=0, microsecond=0)] += run.api_calls.get(vendor, 0)
-    reported = [run.counts[f"{vendor}_rate_limit"] for run in runs if run.counts.get(f"{vendor}_rate_limit")]
+    reported = [run.rate_limits[vendor] for run in runs if run.rate_limits.get(vendor)]
     budget = reported[0] if reported else PUBLISHED_HOURLY_BUDGETS.get(vendor)
     return VendorHours(vendor, hours, [calls[hour] for hour in hours], budget)
 

@@ -30,15 +30,9 @@ class TrackedRun:
             calls[hook.vendor] += hook.total_calls
         return dict(calls)
 
-    def note_hooks(self) -> None:
-        self.note_sql_reads()
-        self.note_rate_limits()
-
-    def note_rate_limits(self) -> None:
+    def rate_limits(self) -> dict[str, int]:
         """The hourly budget each vendor reported (Procore's X-Rate-Limit-Limit), for the operations chart."""
-        for hook in self.hooks:
-            if getattr(hook, "rate_limit", None):
-                self.counts[f"{hook.vendor}_rate_limit"] = hook.rate_limit
+        return {hook.vendor: hook.rate_limit for hook in self.hooks if getattr(hook, "rate_limit", None)}
 
     def note_sql_reads(self) -> None:
         """Rows read, files written and unreadable rows of the SQL-reached ERPs go into the counts."""
@@ -74,14 +68,15 @@ def tracked_run(store: Store, job: str, integration: dict, airflow_run_id: str |
     run = TrackedRun(store.start_run(job, integration["id"], airflow_run_id, running_task()), job, integration["name"])
     try:
         yield run
-        run.note_hooks()
+        run.note_sql_reads()
     except Exception as error:
-        run.note_hooks()
-        store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}")
+        run.note_sql_reads()
+        store.finish_run(run.run_id, "failed", run.counts, run.api_calls(), error=f"{type(error).__name__}: {error}",
+                         rate_limits=run.rate_limits())
         log.error("%s for %s failed after %s", job, integration["name"], json.dumps(run.summary()))
         raise
     finally:
         for hook in run.hooks:
             hook.close()
-    store.finish_run(run.run_id, "success", run.counts, run.api_calls())
+    store.finish_run(run.run_id, "success", run.counts, run.api_calls(), rate_limits=run.rate_limits())
     log.info("%s for %s: %s", job, integration["name"], json.dumps(run.summary()))

@@ -183,11 +183,13 @@ class Store:
                              started_at=utcnow())
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int],
-                   api_calls: Mapping[str, int], error: str | None = None) -> None:
+                   api_calls: Mapping[str, int], error: str | None = None,
+                   rate_limits: Mapping[str, int] | None = None) -> None:
         with self.transaction() as tx:
             tx.execute("finish_run", run_id=run_id, status=status, error=error, finished_at=utcnow(),
                        counts_json=json.dumps(dict(counts), sort_keys=True),
-                       api_calls_json=json.dumps(dict(api_calls), sort_keys=True))
+                       api_calls_json=json.dumps(dict(api_calls), sort_keys=True),
+                       rate_limits_json=json.dumps(dict(rate_limits or {}), sort_keys=True))
 
     def watermark(self, integration_id: int, stream: str) -> str | None:
         row = self.one("get_watermark", integration_id=integration_id, stream=stream)

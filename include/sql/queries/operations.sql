@@ -15,9 +15,17 @@ GROUP BY taken_at
 ORDER BY taken_at;
 
 -- name: runs_of_integration
-SELECT id, job, airflow_run_id, dag_id, task_id, map_index, status, counts_json, api_calls_json, error,
+SELECT id, job, airflow_run_id, dag_id, task_id, map_index, status, counts_json, api_calls_json, rate_limits_json, error,
        started_at, finished_at
 FROM sync_runs
 WHERE integration_id = :integration_id AND started_at >= :since
 ORDER BY id DESC
 LIMIT :limit;
+
+-- name: latest_run_of_job
+SELECT id, job, airflow_run_id, dag_id, task_id, map_index, status, counts_json, api_calls_json, rate_limits_json, error,
+       started_at, finished_at
+FROM sync_runs
+WHERE integration_id = :integration_id AND job = :job
+ORDER BY id DESC
+LIMIT 1;

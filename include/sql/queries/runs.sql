@@ -6,7 +6,7 @@ RETURNING id;
 -- name: finish_run
 UPDATE sync_runs
 SET status = :status, counts_json = :counts_json, api_calls_json = :api_calls_json,
-    error = :error, finished_at = :finished_at
+    rate_limits_json = :rate_limits_json, error = :error, finished_at = :finished_at
 WHERE id = :run_id;
 
 -- name: last_finished_run

@@ -2,7 +2,8 @@
 and the indexes that keep the page's views fast at tens of thousands of links per integration.
 
 - ``sync_runs`` keeps the Airflow task that ran the job (``dag_id``, ``task_id``, ``map_index`` beside
-  the ``airflow_run_id`` it had), so the page links to that task's log.
+  the ``airflow_run_id`` it had), so the page links to that task's log, and the hourly budget each
+  vendor reported, which the operations chart draws the calls against.
 - ``record_links.last_run_id`` is the run that last wrote the link (export, refresh, payment import).
 - ``colour_tallies`` holds the links of each colour at the end of every refresh: the RED count over time.
 
@@ -25,6 +26,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("dag_id", sa.String(250)))
         batch.add_column(sa.Column("task_id", sa.String(250)))
         batch.add_column(sa.Column("map_index", sa.Integer))
+        # The hourly budget each vendor reported during the run (Procore's X-Rate-Limit-Limit).
+        batch.add_column(sa.Column("rate_limits_json", sa.Text, nullable=False, server_default="{}"))
     with op.batch_alter_table("record_links") as batch:
         batch.add_column(sa.Column("last_run_id", sa.Integer))
     # A view of a tab (one integration, record type and colour, active or unlinked), newest first, and its count.
@@ -52,5 +55,5 @@ def downgrade() -> None:
     with op.batch_alter_table("record_links") as batch:
         batch.drop_column("last_run_id")
     with op.batch_alter_table("sync_runs") as batch:
-        for column in ("map_index", "task_id", "dag_id"):
+        for column in ("rate_limits_json", "map_index", "task_id", "dag_id"):
             batch.drop_column(column)
