@@ -1,6 +1,6 @@
 """Browser fixtures for the UI plugin's pages: Debian's Chromium (the ``chromium`` package, never a browser
 a test tool downloads) driven by Playwright, with a fresh profile per test, signed in to Airflow's API
-server as a person. Use them from a test module with ``from browser import browser, chromium_driver``.
+server as a person. A test module uses them with ``pytest_plugins = ["browser"]``.
 
 Without Chromium or Playwright the browser tests skip and say why; ``make test`` installs Debian's
 chromium when it runs as root and the browser is missing."""

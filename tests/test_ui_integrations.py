@@ -13,13 +13,14 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from browser import screenshot
+from conftest import SyncedScene, person, run_as
 from playwright.sync_api import expect
 
-from browser import browser, chromium_driver, screenshot  # noqa: F401  (fixtures)
-from conftest import SyncedScene, person, run_as
 from sandbox.procore_data import DEMO_COMPANY_ID
 
 pytestmark = pytest.mark.airflow
+pytest_plugins = ["browser"]  # the browser fixtures
 ACUMATICA = "summit-acumatica"
 STILL_IN_ERP = "The requisition is still in Acumatica Cloud ERP. Please delete it before retrying."
 UNMAPPED = ("The vendor Foundry Mechanical is not mapped in Acumatica Cloud ERP. Add the vendor there under the "
@@ -149,6 +150,8 @@ def test_unlink_answers_red_while_the_record_is_in_the_erp_and_green_once_it_is_
 
     desk.remove_from_erp(ACUMATICA, invoice)
     unlink(page, desk, invoice, "Successfully Unlinked")
+    expect(page.locator("[data-count=unlinked]")).to_have_text("1")
+    expect(page.locator(f"#record-{invoice['procore_id']}").get_by_role("button")).to_be_disabled()
     screenshot(page, "06-unlink-green")
     (request, *_) = desk.store.rows("recent_unlink_requests", limit=1)
     assert (request["filed_by"], request["requested_by"]) == (avery, AVERY)
@@ -247,8 +250,12 @@ def test_the_views_filter_by_project_and_search_by_number(desk):
     avery = desk.api.browser("avery", "viewer")
     commitments = desk.links(ACUMATICA, "commitment", "GREEN")
     wanted = commitments[-1]
-    shown = lambda **query: avery.get(desk.url(ACUMATICA, view="synced", **query), timeout=30).text  # noqa: E731
-    rows = lambda page: page.count('<tr id="record-')  # noqa: E731
+
+    def shown(**query) -> str:
+        return avery.get(desk.url(ACUMATICA, view="synced", **query), timeout=30).text
+
+    def rows(page: str) -> int:
+        return page.count('<tr id="record-')
 
     by_number = shown(number=wanted["procore_number"][1:].lower())  # any part of it, in any case
     both = shown(number=wanted["procore_number"], project=wanted["procore_project_id"])

@@ -24,10 +24,10 @@ def airflow_base_path() -> str:
     return urlsplit(conf.get("api", "base_url", fallback="")).path.rstrip("/")
 
 
-def trigger_dag(request: Request, dag_id: str, conf_: dict) -> str:
-    """Trigger ``dag_id`` with ``conf_`` as the person behind ``request``; returns the new run's id."""
+def trigger_dag(request: Request, dag_id: str, run_conf: dict) -> str:
+    """Trigger ``dag_id`` with ``run_conf`` as the person behind ``request``; returns the new run's id."""
     api = f"{request.url.scheme}://{request.url.netloc}{airflow_base_path()}/api/v2"
-    answer = requests.post(f"{api}/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf_},
+    answer = requests.post(f"{api}/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": run_conf},
                            headers={"Authorization": f"Bearer {_sign_in(request)}"}, timeout=API_TIMEOUT_SECONDS)
     if answer.status_code != 200:
         detail = answer.json().get("detail") if answer.headers.get("content-type", "").startswith(

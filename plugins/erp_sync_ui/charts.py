@@ -49,8 +49,8 @@ def count_over_time(title: str, points: list[tuple[datetime, int]], colour: str 
     """A line through (time, count) points, oldest left."""
     top = max([count for _, count in points] + [1]) * 1.1
     if len(points) < 2:
-        return _frame(title, top, [f'<text x="{LEFT + 8}" y="{HEIGHT / 2}" font-size="12">'
-                                   f'{"No refresh has been tallied yet." if not points else f"{points[0][1]:,} now"}</text>'])
+        text = "No refresh has been tallied yet." if not points else f"{points[0][1]:,} now"
+        return _frame(title, top, [f'<text x="{LEFT + 8}" y="{HEIGHT / 2}" font-size="12">{text}</text>'])
     start, span = points[0][0], max((points[-1][0] - points[0][0]).total_seconds(), 1)
     xy = [(LEFT + (WIDTH - LEFT) * (at - start).total_seconds() / span, _y(count, top)) for at, count in points]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)

@@ -10,7 +10,12 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from erp_sync.identity import CONNECT_PAGE, NotConnected, ProcoreAccounts, how_to_connect
+from erp_sync.identity import (
+    CONNECT_PAGE,
+    NotConnected,
+    ProcoreAccounts,
+    how_to_connect,
+)
 from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
 from erp_sync.models import RecordType
 from erp_sync.operations import latest_run
