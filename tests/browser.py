@@ -21,10 +21,9 @@ SCREENSHOTS = Path(os.environ.get("ERP_SYNC_SCREENSHOTS", ROOT / "tests" / "scre
 VIEWPORT = {"width": 1500, "height": 1000}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium_driver():
-    """Playwright, once per test module (each module imports the fixture, so a session-wide one would be
-    started again by the next module while the first still holds the thread's event loop); skips (saying why) where Chromium or Playwright is missing."""
+    """Playwright, once per session; skips (saying why) where Chromium or Playwright is missing."""
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (`apt-get install -y chromium`; "
                     "`make test` does it when run as root)")

@@ -12,10 +12,11 @@ import pytest
 import requests
 
 from erp_sync.models import ExportMode, RecordType
-from browser import browser, chromium_driver, screenshot  # noqa: F401 - fixtures
+from browser import screenshot
 from conftest import TEST_INTEGRATIONS, AirflowApi, connect_person, export_integration
 
 pytestmark = pytest.mark.airflow
+pytest_plugins = ["browser"]  # the browser fixtures
 NAME = "summit-acumatica"
 
 
