@@ -4,7 +4,8 @@ Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, register
 connections and pools, creates the status store with the demo integrations, starts Airflow
 (UI on http://localhost:8080, bound to 127.0.0.1 only, SQLite, LocalExecutor), connects ``admin``'s Procore account
 (signing in on the sandbox's sign-in page as the accountant), unpauses and triggers every DAG through
-the REST API as ``admin``, waits for the runs, prints a summary and keeps running until Ctrl-C.
+the REST API as ``admin``, waits for the runs, accepts and rejects on Ready to Export as the accountant,
+prints a summary and keeps running until Ctrl-C.
 ``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
 
 The sandboxes are seeded afresh at every start, so every start also begins with a clean status
@@ -139,6 +140,52 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
     answer = session.get(back, timeout=30)
     answer.raise_for_status()
     return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
+
+
+REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
+
+
+def decide_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> list[str]:
+    """The accountant's round of Ready to Export, on the page as the signed-in ``session``: on every
+    integration she accepts the commitments and subcontractor invoices that wait, except one invoice of
+    summit-acumatica, which she rejects with a reason; the change orders stay waiting. Returns the runs
+    of ``erp_export_decisions`` her decisions started."""
+    runs = []
+    for integration in store.integrations():
+        for record_type in ("commitment", "subcontractor_invoice"):
+            waiting = [row["procore_id"] for row in store.rows("links_in_state", integration_id=integration["id"],
+                                                                state="ready", record_type=record_type)]
+            if integration["name"] == "summit-acumatica" and record_type == "subcontractor_invoice" and waiting:
+                runs.append(_decide_on_page(session, airflow_url, integration["name"], record_type, waiting[:1],
+                                            "reject", REJECTION_REASON))
+                waiting = waiting[1:]
+            if waiting:
+                runs.append(_decide_on_page(session, airflow_url, integration["name"], record_type, waiting, "accept"))
+    return runs
+
+
+def _decide_on_page(session: requests.Session, airflow_url: str, integration: str, record_type: str,
+                    procore_ids: list[int], decision: str, reason: str = "") -> str:
+    answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration}/ready", timeout=60, data={
+        "record_type": record_type, "decision": decision, "reason": reason, "procore_id": procore_ids})
+    notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
+    if answer.status_code != 200 or notice is None:
+        raise RuntimeError(f"The Ready to Export page refused the {decision}: {answer.status_code} {answer.text[:2000]}")
+    print(html.unescape(notice.group(1)))
+    return re.search(r"\(run ([^)]+)\)", notice.group(1)).group(1)
+
+
+def print_decisions(store: Store) -> None:
+    """What accounting decided, and what still waits under Ready to Export."""
+    print("\nAccounting acceptance (export_decisions, and what waits under Ready to Export):")
+    for integration in store.integrations():
+        for row in reversed(store.rows("export_decisions_of_integration", integration=integration["name"],
+                                       record_type=None, limit=100)):
+            print(f"  {integration['name']:<20} {row['decision']:<6} {row['record_type']:<22} {row['procore_id']} by "
+                  f"{row['filed_by']}: {row['status']} {row['colour'] or ''} {row['message'] or ''}")
+        waiting = store.rows("links_in_state", integration_id=integration["id"], state="ready", record_type=None)
+        print(f"  {integration['name']:<20} {len(waiting)} record(s) waiting under Ready to Export "
+              f"(/erp-sync/integrations/{integration['name']}/ready)")
 
 
 def demo_fernet_key() -> str:
@@ -470,10 +517,15 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     demo.login(USER, PASSWORD)
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
     states = demo.run_cycle()
+    decided = decide_as_accountant(demo.session, AIRFLOW_URL, Store.from_url(f"sqlite:///{STORE_FILE}"))
+    if decided:  # her runs go one after another: the last one ends her round
+        states["erp_export_decisions (the accountant's round)"] = demo.wait(
+            {"erp_export_decisions": decided[-1]})["erp_export_decisions"]
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
     demo.wait_for_unlink_answers()
     print_summary(states, memory.stop())
+    print_decisions(Store.from_url(f"sqlite:///{STORE_FILE}"))
     failed = [dag_id for dag_id, state in states.items() if state != "success"]
     if once:
         return 1 if failed else 0
