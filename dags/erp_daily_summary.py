@@ -10,7 +10,7 @@ Export page.
 
 from airflow.sdk import dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE
+from erp_sync.airflow_defaults import DEFAULT_ARGS, OPERATIONS_CALLBACKS, START_DATE
 
 
 @dag(
@@ -20,6 +20,7 @@ from erp_sync.airflow_defaults import DEFAULT_ARGS, START_DATE
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "acceptance"],
     doc_md=__doc__,
 )

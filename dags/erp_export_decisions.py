@@ -23,6 +23,7 @@ from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    OPERATIONS_CALLBACKS,
     PROCORE_POOL,
     START_DATE,
     fail_fast_on_refusals,
@@ -38,6 +39,7 @@ from erp_sync.airflow_defaults import (
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
     tags=["erp-sync", "acceptance"],
     doc_md=__doc__,
 )
