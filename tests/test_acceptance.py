@@ -9,10 +9,10 @@ import json
 from collections import Counter
 
 import pytest
-from airflow.sdk.exceptions import AirflowTaskTerminated
 import sqlalchemy as sa
+from airflow.sdk.exceptions import AirflowTaskTerminated
 
-from erp_sync.acceptance import daily_summary, send_summary
+from erp_sync.acceptance import Decider, daily_summary, send_summary
 from erp_sync.jobs.export_decisions import decide_integration, integrations_to_decide
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
 from erp_sync.models import ExportMode, RecordType
@@ -196,6 +196,30 @@ def test_a_task_that_crashed_after_the_erp_created_the_record_is_retried_without
     assert (row["state"], row["colour"]) == ("synced", "GREEN")
     assert len(desk.sandbox.erp_rows("quickbooks", "Bill")) == 1
     assert desk.procore_record(link)["origin_id"] == row["erp_ref"]
+
+
+def test_trouble_with_one_decision_is_retried_after_a_pause_and_never_holds_up_the_others(desk, monkeypatch):
+    name = "summit-acumatica"
+    troubled_link, fine_link = desk.link(name, RecordType.COMMITMENT, 0), desk.link(name, RecordType.COMMITMENT, 1)
+    troubled, fine = (desk.decide(name, record_type="commitment", procore_id=link["procore_id"], decision="accept",
+                                  decided_by=person) for link, person in ((troubled_link, 101), (fine_link, 102)))
+    real_check = Decider.check_permissions
+
+    def failing_for_one(self, user_id):
+        if user_id == 101:
+            raise RuntimeError("a defect met by this decision alone")
+        return real_check(self, user_id)
+
+    monkeypatch.setattr(Decider, "check_permissions", failing_for_one)
+    desk.run(name)
+
+    assert desk.outcome(fine)[:2] == ("done", "BLUE")
+    assert desk.link_by_id(fine_link["id"])["colour"] == "GREEN"
+    row = desk.store.one("export_decision", id=troubled)
+    assert (row["status"], row["attempts"], row["message"]) == (
+        "pending", 1, "Processing failed (a defect met by this decision alone); tried again after 1 minute(s).")
+    assert row["retry_at"] is not None
+    assert desk.link_by_id(troubled_link["id"])["state"] == "ready"
 
 
 def test_a_rejection_needs_a_reason_turns_yellow_and_a_later_procore_edit_makes_it_ready_again(desk):

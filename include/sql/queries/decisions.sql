@@ -6,7 +6,7 @@ RETURNING id;
 
 -- name: export_decision
 SELECT id, integration, record_type, procore_id, decision, reason, decided_by, filed_by, filed_by_role, filed_at,
-       status, colour, message, processed_at, processed_by_run, claimed_by, claimed_at, attempts
+       status, colour, message, processed_at, processed_by_run, claimed_by, claimed_at, attempts, retry_at
 FROM export_decisions
 WHERE id = :id;
 
