@@ -38,7 +38,7 @@ def test_a_second_demo_starts_from_a_clean_store_and_says_so(tmp_path):
         tx.execute("insert_link", integration_id=integration["id"], record_type="subcontractor_invoice",
                    procore_id=424242, procore_project_id=1, procore_number="OLD-1", state="synced", colour="GREEN",
                    message=None, reason_code=None, procore_json=None, procore_updated_at=None, fingerprint=None,
-                   now=utcnow())
+                   run_id=None, now=utcnow())
     assert store.rows("active_links", integration_id=integration["id"])
     store.engine.dispose()
 

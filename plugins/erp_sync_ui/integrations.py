@@ -20,7 +20,7 @@ from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
 from erp_sync.models import RecordType
 from erp_sync.operations import latest_run
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
-from erp_sync.unlink import file_request, shown
+from erp_sync.unlink import Refused, file_request, shown
 from erp_sync_ui.airflow_api import TriggerRefused, airflow_base_path, trigger_dag
 from erp_sync_ui.app import StoreDep, templates
 
@@ -93,7 +93,7 @@ def unlink(request: Request, name: str, record_type: Annotated[str, Form()], pro
         request_id = file_request(store, fields, user.get_name())
     except NotConnected as refusal:
         return JSONResponse({"colour": "RED", "message": str(refusal)}, status_code=409)
-    except ValueError as problem:
+    except (ValueError, Refused) as problem:
         return JSONResponse({"colour": "RED", "message": str(problem)}, status_code=400)
     answer = {"request_id": request_id, "status": "pending", "colour": "BLUE",
               "message": "Unlink requested: waiting for the unlink queue…",
