@@ -31,8 +31,8 @@ def decide_integration(store: Store, integration: dict, run_id: str | None) -> d
         book = LinkBook(store, integration["id"], actor=actor)
         work_through(store, integration, run_id, DECISIONS, Decider(store, integration, procore, book).process,
                      run.counts, run.hooks)
-        exporter = Exporter(store, integration, procore, adapter, LinkBook(store, integration["id"], actor, run_id=run.run_id),
-                            run.counts)
+        exporter = Exporter(store, integration, procore, adapter,
+                            LinkBook(store, integration["id"], actor, run_id=run.run_id), run.counts)
         exporter.export_accepted()
         if exporter.deferred:
             raise SyncIncomplete(f"{len(exporter.deferred)} accepted record(s) met a transient failure and wait for "
