@@ -38,6 +38,7 @@ from cryptography.fernet import Fernet
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reports import recent_runs
 from erp_sync.store import Store
+from erp_sync.sync.links import LinkState
 from sandbox import acumatica_data as acumatica
 from sandbox import quickbooks_data as quickbooks
 from sandbox import procore_data as procore
@@ -115,15 +116,14 @@ CONNECTIONS = {
 INTEGRATIONS = demo_integrations("_sandbox")
 
 
-def trigger_conf(dag_id: str, sandbox_url: str) -> dict:
-    """Conf for the DAG whose trigger form has required fields: an unlink request for an approved invoice
-    (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
-    if dag_id == UNLINK_FORM:
-        invoices = requests.get(f"{sandbox_url}/control/procore/requisitions", timeout=30).json()
-        approved = next(row for row in invoices if row["status"] == "approved")
-        return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
-                "procore_id": approved["id"]}
-    return {}
+def unlink_form_conf(store: Store) -> dict:
+    """The unlink form's fields: an invoice of summit-acumatica that the accountant accepted and the ERP
+    now holds (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
+    integration = next(row for row in store.integrations() if row["name"] == "summit-acumatica")
+    invoice = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.SYNCED,
+                         record_type="subcontractor_invoice")[0]
+    return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
+            "procore_id": invoice["procore_id"]}
 
 
 def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
@@ -318,16 +318,19 @@ class AirflowApi:
             time.sleep(2)
         raise TimeoutError(f"Airflow parsed fewer DAGs than the {expected} files in dags/")
 
-    def run_cycle(self, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
-        """Unpause and trigger every DAG once; the final state of each triggered run. The unlink form goes
-        last: it refuses a record no sync has exported yet."""
+    def run_cycle(self, store: Store, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
+        """Unpause and trigger every DAG once, then the accountant's round of Ready to Export on the page;
+        the unlink form goes last, since it refuses a record no sync has exported. The final state of each
+        run."""
         dag_ids = self.dag_ids()
         for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-        states = self.wait({dag_id: self.trigger(dag_id, trigger_conf(dag_id, self.sandbox_url))
-                            for dag_id in dag_ids if dag_id != UNLINK_FORM}, timeout)
-        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, trigger_conf(UNLINK_FORM, self.sandbox_url))},
-                                  timeout)
+        states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id != UNLINK_FORM}, timeout)
+        decided = decide_as_accountant(self.session, self.url, store)
+        if decided:  # her runs go one after another: the last one ends her round
+            states["erp_export_decisions (the accountant's round)"] = self.wait(
+                {"erp_export_decisions": decided[-1]}, timeout)["erp_export_decisions"]
+        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, unlink_form_conf(store))}, timeout)
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
@@ -516,11 +519,7 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
     demo.login(USER, PASSWORD)
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
-    states = demo.run_cycle()
-    decided = decide_as_accountant(demo.session, AIRFLOW_URL, Store.from_url(f"sqlite:///{STORE_FILE}"))
-    if decided:  # her runs go one after another: the last one ends her round
-        states["erp_export_decisions (the accountant's round)"] = demo.wait(
-            {"erp_export_decisions": decided[-1]})["erp_export_decisions"]
+    states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
     demo.wait_for_unlink_answers()
