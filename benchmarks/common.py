@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="erp-sync-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from erp_sync.models import ErpKind, Integration  # noqa: E402
+from erp_sync.models import ErpKind, ExportMode, Integration  # noqa: E402
 from erp_sync.store import Store  # noqa: E402
 from sandbox import acumatica_data as acumatica  # noqa: E402
 from sandbox import quickbooks_data as quickbooks  # noqa: E402
@@ -98,7 +98,8 @@ def new_store(kind: ErpKind) -> tuple[Store, dict]:
     store.upgrade()
     store.save_integration(Integration(name=f"bench-{kind.value}", procore_conn_id="procore_bench",
                                        procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=kind,
-                                       erp_conn_id=f"{(ERP_VENDOR | SAGE_SYSTEM)[kind]}_bench"))
+                                       erp_conn_id=f"{(ERP_VENDOR | SAGE_SYSTEM)[kind]}_bench",
+                                       export_mode=ExportMode.DIRECT))
     return store, store.integrations()[0]
 
 

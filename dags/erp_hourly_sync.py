@@ -7,7 +7,10 @@ For every enabled integration, in two steps:
    without a link are created in the ERP (found first by the pipeline's reference if an earlier
    attempt may have created them), the link is recorded and the ERP reference is written back to
    Procore (`origin_id`, `origin_data`); linked records changed in Procore are pushed as updates
-   where the ERP allows it, and turn RED with the reason where it does not.
+   where the ERP allows it, and turn RED with the reason where it does not. With the integration's
+   `export_mode` at `acceptance` (Procore's default), approved records are not sent: they wait under
+   Ready to Export (BLUE, "Waiting for accounting acceptance") until an accounting approver accepts
+   them (`erp_export_decisions` exports them then) or rejects them (YELLOW until Procore changes them).
 2. **refresh**: what the ERP now says about every linked record (still there, deleted, reversed,
    paid, part paid, rejected), stored with the time it was seen.
 

@@ -35,7 +35,7 @@ import sqlalchemy as sa  # noqa: E402
 import uvicorn  # noqa: E402
 
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration  # noqa: E402
-from erp_sync.models import ErpKind, Integration  # noqa: E402
+from erp_sync.models import ErpKind, ExportMode, Integration  # noqa: E402
 from erp_sync.store import Store  # noqa: E402
 from sandbox.acumatica_data import DEMO_PASSWORD as ACUMATICA_PASSWORD  # noqa: E402
 from sandbox.acumatica_data import DEMO_TENANT as ACUMATICA_TENANT  # noqa: E402
@@ -264,12 +264,14 @@ def airflow_store(request, tmp_path, monkeypatch) -> Store:
     admin.dispose()
 
 
-# The sandbox's two companies, each paired with one ERP, as the DAG tests configure them.
+# The sandbox's two companies, each paired with one ERP, as the DAG tests configure them. The tests of
+# what follows an export choose direct export; tests/test_acceptance.py switches to acceptance.
 TEST_INTEGRATIONS = (
     Integration(name="summit-acumatica", procore_conn_id="procore_test", procore_company_id=DEMO_COMPANY_ID,
-                erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_test"),
+                erp_kind=ErpKind.ACUMATICA, erp_conn_id="acumatica_test", export_mode=ExportMode.DIRECT),
     Integration(name="harbor-quickbooks", procore_conn_id="procore_test", procore_company_id=SECOND_COMPANY_ID,
-                erp_kind=ErpKind.QUICKBOOKS_ONLINE, erp_conn_id="quickbooks_test"),
+                erp_kind=ErpKind.QUICKBOOKS_ONLINE, erp_conn_id="quickbooks_test",
+                export_mode=ExportMode.DIRECT),
 )
 
 
@@ -311,9 +313,10 @@ class SyncedScene:
 # The two on-premises Sage ERPs, each with a Procore company of its own.
 SAGE_INTEGRATIONS = (
     Integration(name="granite-sage300", procore_conn_id="procore_test", procore_company_id=SAGE300_COMPANY_ID,
-                erp_kind=ErpKind.SAGE_300_CRE, erp_conn_id="sage300_test"),
+                erp_kind=ErpKind.SAGE_300_CRE, erp_conn_id="sage300_test", export_mode=ExportMode.DIRECT),
     Integration(name="prairie-sage100", procore_conn_id="procore_test", procore_company_id=SAGE100_COMPANY_ID,
-                erp_kind=ErpKind.SAGE_100_CONTRACTOR, erp_conn_id="sage100_test"),
+                erp_kind=ErpKind.SAGE_100_CONTRACTOR, erp_conn_id="sage100_test",
+                export_mode=ExportMode.DIRECT),
 )
 
 
@@ -416,3 +419,21 @@ def run_as(dag, airflow_user: str | None, **conf):
     with mock.patch.object(dagrun, "get_or_create_dagrun",
                            lambda *args, **kwargs: create(*args, **{**kwargs, "triggering_user_name": airflow_user})):
         return dag.test(run_conf=conf)
+
+
+def parallel(*jobs) -> list[BaseException]:
+    """Run the jobs at once, each in its own thread; returns what they raised."""
+    errors: list[BaseException] = []
+
+    def run(job):
+        try:
+            job()
+        except BaseException as error:  # noqa: BLE001 - collected and asserted by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors

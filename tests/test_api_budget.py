@@ -14,7 +14,7 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import procore_hook
 from erp_sync.jobs.hourly_sync import EXPORT_JOB, due_for_sync, export_integration
-from erp_sync.models import ErpKind, Integration
+from erp_sync.models import ErpKind, ExportMode, Integration
 from erp_sync.store import utcnow
 from erp_sync.sync.reading import ReadingPlan, Resume
 from sandbox.procore_data import DEMO_COMPANY_ID
@@ -28,7 +28,7 @@ LIMIT, SHARE = 40, 0.7
 def integration(sandbox, store) -> dict:
     store.save_integration(Integration(name="summit", procore_conn_id="procore_test",
                                        procore_company_id=DEMO_COMPANY_ID, erp_kind=ErpKind.ACUMATICA,
-                                       erp_conn_id="acumatica_test"))
+                                       erp_conn_id="acumatica_test", export_mode=ExportMode.DIRECT))
     return store.integrations()[0]
 
 

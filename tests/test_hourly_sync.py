@@ -10,7 +10,7 @@ import pytest
 
 from erp_sync.connectors import ERP_ADAPTERS
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
-from erp_sync.models import ErpKind, Integration, RecordType
+from erp_sync.models import ErpKind, ExportMode, Integration, RecordType
 from erp_sync.store import RefreshTokens, Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN
@@ -33,7 +33,8 @@ def sqlite_store(tmp_path) -> Store:
 def add_integration(store: Store, kind: ErpKind) -> dict:
     conn_id, company, _vendor = ERPS[kind]
     store.save_integration(Integration(name=f"test-{kind.value}", procore_conn_id="procore_test",
-                                       procore_company_id=company, erp_kind=kind, erp_conn_id=conn_id))
+                                       procore_company_id=company, erp_kind=kind, erp_conn_id=conn_id,
+                                       export_mode=ExportMode.DIRECT))
     return next(row for row in store.integrations() if row["erp_kind"] == kind.value)
 
 

@@ -207,7 +207,8 @@ def test_no_token_appears_in_the_logs_of_a_run(world, capfd, caplog):
 
 @pytest.fixture
 def filer_roles(world):
-    """Two throw-away login roles that may type unlink requests (and nothing else), named for this test."""
+    """Two throw-away login roles that may type unlink requests and export decisions (and nothing else),
+    named for this test."""
     if world.store.engine.dialect.name != "postgresql":
         pytest.skip("database roles exist on PostgreSQL; on SQLite access to the file is the boundary")
     schema = _schema(world.store)
@@ -216,8 +217,9 @@ def filer_roles(world):
         for role in roles.values():
             connection.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
             connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
-            connection.execute(sa.text(f'GRANT SELECT, INSERT ON unlink_requests TO "{role}"'))
-            connection.execute(sa.text(f'GRANT USAGE ON SEQUENCE unlink_requests_id_seq TO "{role}"'))
+            for table in ("unlink_requests", "export_decisions"):
+                connection.execute(sa.text(f'GRANT SELECT, INSERT ON {table} TO "{role}"'))
+                connection.execute(sa.text(f'GRANT USAGE ON SEQUENCE {table}_id_seq TO "{role}"'))
     for user, role in roles.items():
         map_role(world.store, role, user, actor="test administrator")
     engines = {user: sa.create_engine(sa.engine.make_url(POSTGRES_URL).set(username=role),
@@ -237,10 +239,10 @@ def _schema(store) -> str:
         return connection.execute(sa.text("SELECT current_schema()")).scalar_one()
 
 
-def type_row(engine, **columns) -> int:
+def type_row(engine, table: str = "unlink_requests", **columns) -> int:
     names, values = ", ".join(columns), ", ".join(f":{key}" for key in columns)
     with engine.begin() as connection:
-        return connection.execute(sa.text(f"INSERT INTO unlink_requests ({names}) VALUES ({values}) RETURNING id"),
+        return connection.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES ({values}) RETURNING id"),
                                   columns).scalar_one()
 
 

@@ -375,7 +375,7 @@ def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker
             sandbox.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris",
                             json=[f"{api.url}/erp-sync/identity/callback"])
             connect_procore_account(api.session, api.url, ACCOUNTANT, procore_conn_id="procore")
-            triggered = api.run_cycle(timeout=RUNS_TIMEOUT_SECONDS)
+            triggered = api.run_cycle(Store.from_url(shape.store_url), timeout=RUNS_TIMEOUT_SECONDS)
             runs = wait_until_quiet(api, timeout=RUNS_TIMEOUT_SECONDS)
             assert not shape.processes.exited(), f"components exited: {shape.processes.exited()}"
         except BaseException:

@@ -35,8 +35,10 @@ def readme_commands() -> list[str]:
     return commands
 
 
-def readme_sql() -> list[str]:
-    return [block.strip() for block in re.findall(r"```sql\n(.*?)```", README, re.DOTALL)]
+def readme_sql(table: str | None = None) -> list[str]:
+    """The README's SQL examples, or those inserting into ``table``."""
+    blocks = [block.strip() for block in re.findall(r"```sql\n(.*?)```", README, re.DOTALL)]
+    return [block for block in blocks if table is None or block.startswith(f"INSERT INTO {table} ")]
 
 
 def test_the_readme_shows_the_operator_commands():
@@ -98,7 +100,7 @@ def test_the_readme_unlink_example_is_answered_on_the_demo_data(sandbox, airflow
     it in the ERP first."""
     store = airflow_sqlite_store
     scene = SyncedScene(sandbox, store)
-    (statement,) = readme_sql()
+    (statement,) = readme_sql("unlink_requests")
     with store.transaction() as tx:
         tx.connection.exec_driver_sql(statement)
 

@@ -114,7 +114,7 @@ def test_every_task_that_touches_sage_runs_on_the_onprem_queue(dagbag):
         ("erp_hourly_sync", f"sync_{kind}.{step}") for kind in ("sage300_cre", "sage100_contractor")
         for step in ("export", "refresh")} | {
         ("erp_payment_import", "import_payments_onprem"), ("erp_unlink_queue", "work_queue_onprem"),
-        ("erp_connection_check", "check_onprem")}
+        ("erp_connection_check", "check_onprem"), ("erp_export_decisions", "decide_onprem")}
     cloud = {task.queue for dag in dagbag.dags.values() for task in dag.tasks} - {"sage_onprem"}
     assert cloud == {"default"}
 

@@ -53,13 +53,26 @@ def store_at(tmp_path: Path, revision: str, *statements: str) -> Store:
     return store
 
 
+FIRST_VERSION_INTEGRATION = ("INSERT INTO integrations (name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id) "
+                             "VALUES ('acme-acumatica', 'procore_default', 42, 'acumatica', 'acumatica_default')")
+
+
 def test_a_database_of_the_first_version_upgrades_without_losing_data(tmp_path):
-    store = store_at(tmp_path, "0001",  # as the first version wrote it: later columns do not exist yet
-                     "INSERT INTO integrations (name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id) "
-                     "VALUES ('acme-acumatica', 'procore_default', 42, 'acumatica', 'acumatica_default')")
+    store = store_at(tmp_path, "0001", FIRST_VERSION_INTEGRATION)  # later columns do not exist yet
     store.upgrade()
     assert [row["name"] for row in store.integrations()] == ["acme-acumatica"]
     assert {"procore_json", "erp_condition"} <= {c["name"] for c in sa.inspect(store.engine).get_columns("record_links")}
+
+
+def test_integrations_from_before_acceptance_keep_direct_export_and_new_ones_wait_for_acceptance(tmp_path):
+    store = store_at(tmp_path, "0005_i16", FIRST_VERSION_INTEGRATION)
+    store.upgrade()
+    store.save_integration(ACME.model_copy(update={"name": "new-acumatica"}))
+    with store.engine.begin() as connection:  # a row typed in without a mode gets Procore's default too
+        connection.execute(sa.text("INSERT INTO integrations (name, procore_conn_id, procore_company_id, erp_kind, "
+                                   "erp_conn_id) VALUES ('typed', 'p', 1, 'acumatica', 'a')"))
+    modes = {row["name"]: row["export_mode"] for row in store.integrations()}
+    assert modes == {"acme-acumatica": "direct", "new-acumatica": "acceptance", "typed": "acceptance"}
 
 
 def test_an_upgrade_seals_the_plain_refresh_tokens_older_versions_kept(tmp_path):

@@ -5,7 +5,6 @@ workers) races. Every outcome is checked word for word, with what the store and 
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from erp_connectors.base import VendorApiError, VendorHook
 from erp_sync.__main__ import main as cli
 from erp_sync.unlink import DELETED_IN_PROCORE, SUCCESS, Unlinker
 from sandbox.procore_data import DEMO_COMPANY_ID, HARBOR_ONLY_USER_ID, SECOND_COMPANY_ID
-from conftest import SyncedScene, person, run_as
+from conftest import SyncedScene, parallel, person, run_as
 
 pytestmark = pytest.mark.airflow
 ERPS = {"summit-acumatica": (ErpKind.ACUMATICA, DEMO_COMPANY_ID, "acumatica_test"),
@@ -515,23 +514,6 @@ def test_a_requester_of_another_company_is_refused_with_a_sentence(world):
 
 
 # Races: PostgreSQL, parallel workers -------------------------------------------------------------
-
-def parallel(*jobs) -> list[BaseException]:
-    errors: list[BaseException] = []
-
-    def run(job):
-        try:
-            job()
-        except BaseException as error:  # noqa: BLE001 - collected and asserted by the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
-
 
 @pytest.fixture
 def pg_world(world):

@@ -35,22 +35,30 @@ ACCESS_ORDER = ("none", "read_only", "standard", "admin")
 
 
 @dataclass(frozen=True)
-class UnlinkPermissions:
-    """The three permissions Procore's unlink articles ask for."""
+class ApproverPermissions:
+    """What makes an accounting approver, who accepts or rejects exports (Procore's ERP articles)."""
 
-    commitments_level: str
     erp_integrations_level: str
     can_push_to_accounting: bool
 
     def missing(self) -> list[str]:
         gaps = []
-        if self.commitments_level != "admin":
-            gaps.append("'Admin' on the project's Commitments tool")
         if self.erp_integrations_level not in ("standard", "admin"):
             gaps.append("'Standard' or 'Admin' on the company's ERP Integrations tool")
         if not self.can_push_to_accounting:
             gaps.append("the 'Can Push to Accounting' privilege in the Company Directory")
         return gaps
+
+
+@dataclass(frozen=True)
+class UnlinkPermissions(ApproverPermissions):
+    """The three permissions Procore's unlink articles ask for: an approver's two, and the project's."""
+
+    commitments_level: str = "none"
+
+    def missing(self) -> list[str]:
+        gaps = [] if self.commitments_level == "admin" else ["'Admin' on the project's Commitments tool"]
+        return gaps + super().missing()
 
 
 @dataclass(frozen=True)
@@ -165,19 +173,20 @@ class ProcoreHook(VendorHook):
     def projects(self) -> list[dict[str, Any]]:
         return list(self.paginate("projects", company_id=self.company_id))
 
-    def unlink_permissions(self, user_id: int, project_id: int) -> UnlinkPermissions:
+    def approver_permissions(self, user_id: int) -> ApproverPermissions:
         company_user = self.get(f"companies/{self.company_id}/users/{user_id}")
+        return ApproverPermissions(erp_integrations_level=self._tool_level(company_user, "erp_integrations"),
+                                   can_push_to_accounting=bool(company_user.get("erp_integrated_accountant")))
+
+    def unlink_permissions(self, user_id: int, project_id: int) -> UnlinkPermissions:
+        approver = self.approver_permissions(user_id)
         try:
             project_user = self.get(f"projects/{project_id}/users/{user_id}")
         except VendorApiError as error:
             if error.status != 404:
                 raise
             project_user = {}  # not in the project's directory: no access to its tools
-        return UnlinkPermissions(
-            commitments_level=self._tool_level(project_user, "commitments"),
-            erp_integrations_level=self._tool_level(company_user, "erp_integrations"),
-            can_push_to_accounting=bool(company_user.get("erp_integrated_accountant")),
-        )
+        return UnlinkPermissions(**vars(approver), commitments_level=self._tool_level(project_user, "commitments"))
 
     def payment_sync_refusal(self, user_id: int) -> str | None:
         """Why this user may not start the payment import on demand, or None if they may: it takes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated
 
@@ -37,5 +38,6 @@ def create_app() -> FastAPI:
     app = FastAPI(title="ERP Sync", dependencies=[Depends(requires_access_view(AccessView.WEBSITE))])
     app.include_router(identity, prefix="/identity")
     app.include_router(integrations, prefix="/integrations")
+    app.include_router(import_module("erp_sync_ui.acceptance").router, prefix="/integrations")
     app.include_router(operations, prefix="/operations")
     return app

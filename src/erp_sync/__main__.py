@@ -1,4 +1,5 @@
-"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | runs | map-role``.
+"""Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | export-mode | runs |
+map-role``.
 
 The status store is found as Airflow finds it: the connection ``erp_sync_db`` in the environment, a
 secrets backend or Airflow's metadata database of ``AIRFLOW_HOME``; with ``AIRFLOW_HOME`` unset, the
@@ -17,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from erp_sync.models import ErpKind, Integration, SyncSchedule
+from erp_sync.models import ErpKind, ExportMode, Integration, SyncSchedule
 from erp_sync.reports import recent_runs
 from erp_sync.runs import close_dead_runs
 from erp_sync.store import STORE_CONN_ID, Store
@@ -86,6 +87,13 @@ def run(argv: list[str] | None = None) -> int:
     add.add_argument("--sync-schedule", default=SyncSchedule.HOURLY.value, choices=[s.value for s in SyncSchedule])
     add.add_argument("--max-staleness-hours", type=int, default=6,
                      help="the longest a change in Procore may wait for the sync (1 to 24; default 6)")
+    add.add_argument("--export-mode", choices=[mode.value for mode in ExportMode],
+                     help="acceptance (records wait for accounting; the default for a new integration) or direct; "
+                          "an existing integration keeps its mode unless given")
+    mode = commands.add_parser("export-mode", help="turn accounting acceptance on or off (direct export) for an "
+                                                   "integration")
+    mode.add_argument("--integration", required=True)
+    mode.add_argument("--mode", required=True, choices=[mode.value for mode in ExportMode])
     commands.add_parser("integrations", help="list the enabled integrations")
     runs = commands.add_parser("runs", help="recent runs: status, time, API calls per vendor, counts")
     runs.add_argument("--limit", type=int, default=20)
@@ -100,15 +108,25 @@ def run(argv: list[str] | None = None) -> int:
         store.upgrade()
         print("status store is at the newest schema")
     elif args.command == "add-integration":
+        existing = store.one("integration_by_name", name=args.name)
+        export_mode = args.export_mode or (existing["export_mode"] if existing else ExportMode.ACCEPTANCE)
         try:
             integration = Integration(name=args.name, procore_conn_id=args.procore_conn_id,
                                       procore_company_id=args.procore_company_id, erp_kind=args.erp_kind,
                                       erp_conn_id=args.erp_conn_id, enabled=not args.disabled,
-                                      sync_schedule=args.sync_schedule, max_staleness_hours=args.max_staleness_hours)
+                                      sync_schedule=args.sync_schedule, max_staleness_hours=args.max_staleness_hours,
+                                      export_mode=export_mode)
         except ValidationError as error:
             print(f"integration not saved: {error}", file=sys.stderr)
             return 2
         print(f"integration {integration.name} saved with id {store.save_integration(integration)}")
+    elif args.command == "export-mode":
+        try:
+            store.set_export_mode(args.integration, ExportMode(args.mode), actor=f"cli:{getpass.getuser()}")
+        except ValueError as problem:
+            print(problem, file=sys.stderr)
+            return 2
+        print(f"integration {args.integration} exports in {args.mode} mode")
     elif args.command == "map-role":
         from erp_sync.identity import map_role  # here: it imports Airflow, which must see AIRFLOW_HOME first
 
@@ -121,7 +139,7 @@ def run(argv: list[str] | None = None) -> int:
         for row in store.integrations():
             print(f"{row['id']:>4}  {row['name']:<30} procore={row['procore_conn_id']}/{row['procore_company_id']} "
                   f"erp={row['erp_kind']}/{row['erp_conn_id']} schedule={row['sync_schedule']} "
-                  f"staleness<={row['max_staleness_hours']}h")
+                  f"staleness<={row['max_staleness_hours']}h export={row['export_mode']}")
     return 0
 
 

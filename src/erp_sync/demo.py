@@ -4,7 +4,8 @@ Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, register
 connections and pools, creates the status store with the demo integrations, starts Airflow
 (UI on http://localhost:8080, bound to 127.0.0.1 only, SQLite, LocalExecutor), connects ``admin``'s Procore account
 (signing in on the sandbox's sign-in page as the accountant), unpauses and triggers every DAG through
-the REST API as ``admin``, waits for the runs, prints a summary and keeps running until Ctrl-C.
+the REST API as ``admin``, waits for the runs, accepts and rejects on Ready to Export as the accountant,
+prints a summary and keeps running until Ctrl-C.
 ``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
 
 The sandboxes are seeded afresh at every start, so every start also begins with a clean status
@@ -37,6 +38,7 @@ from cryptography.fernet import Fernet
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reports import recent_runs
 from erp_sync.store import Store
+from erp_sync.sync.links import LinkState
 from sandbox import acumatica_data as acumatica
 from sandbox import quickbooks_data as quickbooks
 from sandbox import procore_data as procore
@@ -114,15 +116,14 @@ CONNECTIONS = {
 INTEGRATIONS = demo_integrations("_sandbox")
 
 
-def trigger_conf(dag_id: str, sandbox_url: str) -> dict:
-    """Conf for the DAG whose trigger form has required fields: an unlink request for an approved invoice
-    (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
-    if dag_id == UNLINK_FORM:
-        invoices = requests.get(f"{sandbox_url}/control/procore/requisitions", timeout=30).json()
-        approved = next(row for row in invoices if row["status"] == "approved")
-        return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
-                "procore_id": approved["id"]}
-    return {}
+def unlink_form_conf(store: Store) -> dict:
+    """The unlink form's fields: an invoice of summit-acumatica that the accountant accepted and the ERP
+    now holds (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
+    integration = next(row for row in store.integrations() if row["name"] == "summit-acumatica")
+    invoice = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.SYNCED,
+                         record_type="subcontractor_invoice")[0]
+    return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
+            "procore_id": invoice["procore_id"]}
 
 
 def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
@@ -139,6 +140,52 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
     answer = session.get(back, timeout=30)
     answer.raise_for_status()
     return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
+
+
+REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
+
+
+def decide_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> list[str]:
+    """The accountant's round of Ready to Export, on the page as the signed-in ``session``: on every
+    integration she accepts the commitments and subcontractor invoices that wait, except one invoice of
+    summit-acumatica, which she rejects with a reason; the change orders stay waiting. Returns the runs
+    of ``erp_export_decisions`` her decisions started."""
+    runs = []
+    for integration in store.integrations():
+        for record_type in ("commitment", "subcontractor_invoice"):
+            waiting = [row["procore_id"] for row in store.rows("links_in_state", integration_id=integration["id"],
+                                                                state="ready", record_type=record_type)]
+            if integration["name"] == "summit-acumatica" and record_type == "subcontractor_invoice" and waiting:
+                runs.append(_decide_on_page(session, airflow_url, integration["name"], record_type, waiting[:1],
+                                            "reject", REJECTION_REASON))
+                waiting = waiting[1:]
+            if waiting:
+                runs.append(_decide_on_page(session, airflow_url, integration["name"], record_type, waiting, "accept"))
+    return runs
+
+
+def _decide_on_page(session: requests.Session, airflow_url: str, integration: str, record_type: str,
+                    procore_ids: list[int], decision: str, reason: str = "") -> str:
+    answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration}/ready", timeout=60, data={
+        "record_type": record_type, "decision": decision, "reason": reason, "procore_id": procore_ids})
+    notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
+    if answer.status_code != 200 or notice is None:
+        raise RuntimeError(f"The Ready to Export page refused the {decision}: {answer.status_code} {answer.text[:2000]}")
+    print(html.unescape(notice.group(1)))
+    return re.search(r"\(run ([^)]+)\)", notice.group(1)).group(1)
+
+
+def print_decisions(store: Store) -> None:
+    """What accounting decided, and what still waits under Ready to Export."""
+    print("\nAccounting acceptance (export_decisions, and what waits under Ready to Export):")
+    for integration in store.integrations():
+        for row in reversed(store.rows("export_decisions_of_integration", integration=integration["name"],
+                                       record_type=None, limit=100)):
+            print(f"  {integration['name']:<20} {row['decision']:<6} {row['record_type']:<22} {row['procore_id']} by "
+                  f"{row['filed_by']}: {row['status']} {row['colour'] or ''} {row['message'] or ''}")
+        waiting = store.rows("links_in_state", integration_id=integration["id"], state="ready", record_type=None)
+        print(f"  {integration['name']:<20} {len(waiting)} record(s) waiting under Ready to Export "
+              f"(/erp-sync/integrations/{integration['name']}/ready)")
 
 
 def demo_fernet_key() -> str:
@@ -271,16 +318,19 @@ class AirflowApi:
             time.sleep(2)
         raise TimeoutError(f"Airflow parsed fewer DAGs than the {expected} files in dags/")
 
-    def run_cycle(self, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
-        """Unpause and trigger every DAG once; the final state of each triggered run. The unlink form goes
-        last: it refuses a record no sync has exported yet."""
+    def run_cycle(self, store: Store, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
+        """Unpause and trigger every DAG once, then the accountant's round of Ready to Export on the page;
+        the unlink form goes last, since it refuses a record no sync has exported. The final state of each
+        run."""
         dag_ids = self.dag_ids()
         for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-        states = self.wait({dag_id: self.trigger(dag_id, trigger_conf(dag_id, self.sandbox_url))
-                            for dag_id in dag_ids if dag_id != UNLINK_FORM}, timeout)
-        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, trigger_conf(UNLINK_FORM, self.sandbox_url))},
-                                  timeout)
+        states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id != UNLINK_FORM}, timeout)
+        decided = decide_as_accountant(self.session, self.url, store)
+        if decided:  # her runs go one after another: the last one ends her round
+            states["erp_export_decisions (the accountant's round)"] = self.wait(
+                {"erp_export_decisions": decided[-1]}, timeout)["erp_export_decisions"]
+        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, unlink_form_conf(store))}, timeout)
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
@@ -469,11 +519,12 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
     demo.login(USER, PASSWORD)
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
-    states = demo.run_cycle()
+    states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
     demo.wait_for_unlink_answers()
     print_summary(states, memory.stop())
+    print_decisions(Store.from_url(f"sqlite:///{STORE_FILE}"))
     failed = [dag_id for dag_id, state in states.items() if state != "success"]
     if once:
         return 1 if failed else 0

@@ -7,7 +7,7 @@
   payment sync), Procore is asked again: the refresh token is spent for a new one (Procore rotates
   them) and ``/me`` must still answer the same user. A person without a working connection is told
   how to connect.
-- **Rows typed into ``unlink_requests``**: on PostgreSQL the database writes the inserting role
+- **Rows typed into ``unlink_requests`` and ``export_decisions``**: on PostgreSQL the database writes the inserting role
   (``session_user``) into ``filed_by_role``; an administrator maps roles to Procore users in
   ``role_procore_users``, which only the pipeline's own role may change. A row whose requester is not
   its filer's Procore user is refused. Rows the pipeline's own role wrote come from the form, whose
@@ -114,7 +114,7 @@ def _audit(tx: Transaction, airflow_user: str, procore_conn_id: str, action: str
           detail={"procore_user_id": person["id"], "procore_name": person.get("name")})
 
 
-# Rows typed into unlink_requests ----------------------------------------------------------------
+# Rows typed into unlink_requests and export_decisions -----------------------------------------
 
 def map_role(store: Store, role_name: str, procore_user_id: int, actor: str) -> None:
     """An administrator says which Procore user a database role is (the role's owner, as Procore knows them)."""
@@ -123,9 +123,9 @@ def map_role(store: Store, role_name: str, procore_user_id: int, actor: str) -> 
         audit(tx, "role_procore_user", role_name, "mapped", actor=actor, detail={"procore_user_id": procore_user_id})
 
 
-def filer_refusal(store: Store, request: dict) -> str | None:
-    """Why a typed row may not ask as its requester, or None. Rows without a role (SQLite) and rows the
-    pipeline's own role wrote (the form, whose requester Procore confirmed) pass."""
+def filer_refusal(store: Store, request: dict, person_column: str = "requested_by") -> str | None:
+    """Why a typed row may not ask as the Procore user in ``person_column``, or None. Rows without a role
+    (SQLite) and rows the pipeline's own role wrote (the forms, whose person Procore confirmed) pass."""
     role = request.get("filed_by_role")
     if role is None or role == store.session_role:
         return None
@@ -133,8 +133,8 @@ def filer_refusal(store: Store, request: dict) -> str | None:
     if mapped is None:
         return (f"The request was typed in by database role '{role}', which is not mapped to a Procore user, so "
                 "who asks is unknown: an administrator maps it with `python -m erp_sync map-role`.")
-    if mapped["procore_user_id"] != request.get("requested_by"):
-        return (f"The request names Procore user {request.get('requested_by')} as requester, but it was typed in by "
+    if mapped["procore_user_id"] != request.get(person_column):
+        return (f"The request names Procore user {request.get(person_column)} as requester, but it was typed in by "
                 f"database role '{role}', which is Procore user {mapped['procore_user_id']}: people file "
                 "requests as themselves.")
     return None

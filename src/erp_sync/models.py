@@ -54,6 +54,13 @@ IntegrationName = Annotated[str, BeforeValidator(lambda typed: integration_name(
                                                  else typed)]
 
 
+class ExportMode(StrEnum):
+    """How approved Procore records reach the ERP (SPEC "Accounting acceptance")."""
+
+    ACCEPTANCE = "acceptance"  # they wait under Ready to Export until an accounting approver accepts them
+    DIRECT = "direct"          # Procore's "ERP Direct Export": straight to the ERP at the next sync
+
+
 class Integration(BaseModel):
     """A Procore company paired with one ERP connection; each runs as its own mapped task."""
 
@@ -69,6 +76,7 @@ class Integration(BaseModel):
     max_staleness_hours: int = Field(default=6, ge=1, le=24, description=(
         "the longest a change in Procore may wait before the sync reads it; every project is read at least "
         "this often, and at least once a day"))
+    export_mode: ExportMode = ExportMode.ACCEPTANCE
 
     @model_validator(mode="after")
     def staleness_fits_the_schedule(self) -> Integration:
@@ -97,6 +105,6 @@ class Colour(StrEnum):
     """Procore's ERP icon colours."""
 
     GREEN = "GREEN"    # synced
-    BLUE = "BLUE"      # sent, waiting for the ERP or for the write-back to Procore
-    YELLOW = "YELLOW"  # rejected in the ERP
+    BLUE = "BLUE"      # sent, waiting for the ERP or for the write-back to Procore, or for accounting acceptance
+    YELLOW = "YELLOW"  # rejected in the ERP, or by accounting
     RED = "RED"        # failed, with the reason

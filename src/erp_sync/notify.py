@@ -58,11 +58,13 @@ def run_notice(dag_id: str, run_id: str, failed: bool, runs: list[dict], failed_
 
 def jobs_of(dag_id: str) -> set[str]:
     """The jobs whose ``sync_runs`` rows a DAG's runs write (run ids are unique only within one DAG)."""
+    from erp_sync import acceptance
     from erp_sync.jobs import connection_check, hourly_sync, payment_import, unlink_queue
 
     return {"erp_hourly_sync": {hourly_sync.EXPORT_JOB, hourly_sync.REFRESH_JOB},
             "erp_payment_import": {payment_import.JOB}, "erp_unlink_queue": {unlink_queue.JOB},
-            "erp_connection_check": {connection_check.JOB}}.get(dag_id, set())
+            "erp_connection_check": {connection_check.JOB},
+            "erp_export_decisions": {acceptance.JOB}}.get(dag_id, set())
 
 
 def configured_notifier() -> BaseNotifier:

@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from erp_sync.credentials import seal, unseal
-from erp_sync.models import Integration, integration_name
+from erp_sync.models import ExportMode, Integration, integration_name
 
 STORE_CONN_ID = "erp_sync_db"
 SQL_DIR = Path(os.environ.get("ERP_SYNC_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
@@ -181,16 +181,27 @@ class Store:
                   integration_id=integration_id, detail=integration.model_dump())
             return integration_id
 
-    def unlink_request_names(self) -> dict[str, list[str]]:
-        """How the requests not yet answered spell each integration's name, by the name they mean: a row typed
-        with spaces around the name is matched by its spelling (what a request names is never rewritten)."""
+    def request_names(self, table: str = "unlink_request") -> dict[str, list[str]]:
+        """How the rows of a queue (``unlink_request``, ``export_decision``) not yet answered spell each
+        integration's name, by the name they mean: a row typed with spaces around the name is matched by its
+        spelling (what a row names is never rewritten)."""
         spellings: dict[str, list[str]] = {}
-        for row in self.rows("integrations_named_by_open_unlink_requests"):
+        for row in self.rows(f"integrations_named_by_open_{table}"):
             spellings.setdefault(integration_name(row["integration"]), []).append(row["integration"])
         return spellings
 
     def integrations(self) -> list[dict[str, Any]]:
         return self.rows("enabled_integrations")
+
+    def set_export_mode(self, name: str, mode: ExportMode, actor: str) -> None:
+        """Acceptance or direct export for one integration; ValueError names an unknown integration."""
+        with self.transaction() as tx:
+            old = tx.one("integration_by_name", name=name)
+            if old is None:
+                raise ValueError(f"There is no integration named '{name}'; `python -m erp_sync integrations` lists them.")
+            tx.execute("set_export_mode", name=name, export_mode=mode.value)
+            audit(tx, "integration", name, "export_mode", actor=actor, integration_id=old["id"],
+                  old_state=old["export_mode"], new_state=mode.value)
 
     # Runs and watermarks ------------------------------------------------------------------
     def start_run(self, job: str, integration_id: int | None, airflow_run_id: str | None,

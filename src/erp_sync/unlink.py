@@ -12,8 +12,10 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -24,7 +26,7 @@ from erp_sync.identity import ProcoreAccounts, filer_refusal
 from erp_sync.jobs.hourly_sync import REFRESH_JOB
 from erp_sync.models import Colour, ErpKind, IntegrationName, RecordType
 from erp_sync.store import Store, UnreadableValue, audit, utcnow
-from erp_sync.sync.links import Link
+from erp_sync.sync.links import AWAITING_ACCOUNTING, Link
 
 log = logging.getLogger(__name__)
 SUCCESS = "Successfully Unlinked"
@@ -62,11 +64,13 @@ class UnlinkRequest(BaseModel):
         return self
 
 
-def what_is_wrong(error: ValidationError) -> str:
+UNLINK_LABELS = {"integration": "the integration", "record_type": "the record type", "procore_id": "the Procore id",
+                 "project_id": "the project id", "record_number": "the record number",
+                 "requested_by": "the requester (a Procore user id)", "filed_by": "who filed it"}
+
+
+def what_is_wrong(error: ValidationError, labels: dict[str, str] = UNLINK_LABELS, subject: str = "request") -> str:
     """Pydantic's findings as one sentence a person can act on."""
-    labels = {"integration": "the integration", "record_type": "the record type", "procore_id": "the Procore id",
-              "project_id": "the project id", "record_number": "the record number",
-              "requested_by": "the requester (a Procore user id)", "filed_by": "who filed it"}
     parts = []
     for problem in error.errors(include_url=False):
         field = problem["loc"][0] if problem["loc"] else None
@@ -77,7 +81,7 @@ def what_is_wrong(error: ValidationError) -> str:
             parts.append(f"{labels[field]}: {problem['msg'].lower()}")
         else:
             parts.append(problem["msg"].removeprefix("Value error, "))
-    return "The request cannot be processed: " + "; ".join(parts) + "."
+    return f"The {subject} cannot be processed: " + "; ".join(parts) + "."
 
 
 def typed_status(typed: str) -> str:
@@ -156,9 +160,10 @@ def linked_record(store: Store, integration: dict, request: UnlinkRequest) -> Li
         raise Refused(why_not_linked(store, integration, request, named))
     link = Link.from_row(row)
     if not link.in_erp:
+        why = (f"it is not exported: {link.message}" if link.state in AWAITING_ACCOUNTING
+               else f"its export failed: {link.message or 'no reason recorded'}")
         raise Refused(f"The {request.record_type.noun} {shown(link.procore_number)} was never synced to "
-                      f"{erp.display_name} (its export failed: {link.message or 'no reason recorded'}); there is "
-                      "nothing to unlink.")
+                      f"{erp.display_name} ({why}); there is nothing to unlink.")
     return link
 
 
@@ -174,6 +179,19 @@ def why_not_linked(store: Store, integration: dict, request: UnlinkRequest, name
                 f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
     return (f"No {noun} with {named} has been synced to {erp} by integration {shown(integration['name'])}: "
             "check the record, or it was never synced.")
+
+
+def refuse_unless_permitted(permissions: Callable[[], Any], user_id: int, integration: dict, action: str) -> None:
+    """Procore is asked now (``permissions``); Refused names every permission missing for ``action``."""
+    try:
+        missing = permissions().missing()
+    except VendorApiError as error:
+        if error.status == 404:
+            raise Refused(f"Procore user {user_id} is not in the directory of company "
+                          f"{integration['procore_company_id']}; only its users can {action}.") from error
+        raise
+    if missing:
+        raise Refused(f"Procore user {user_id} may not {action}: missing " + " and ".join(missing) + ".")
 
 
 class Unlinker:
@@ -241,16 +259,8 @@ class Unlinker:
         return last is not None and last["started_at"] > filed_at
 
     def check_permissions(self, request: UnlinkRequest, link: Link) -> None:
-        try:
-            missing = self.procore.unlink_permissions(request.requested_by, link.record.project_id).missing()
-        except VendorApiError as error:
-            if error.status == 404:
-                raise Refused(f"Procore user {request.requested_by} is not in the directory of company "
-                              f"{self.integration['procore_company_id']}; only its users can unlink.") from error
-            raise
-        if missing:
-            raise Refused(f"Procore user {request.requested_by} may not unlink: missing "
-                          + " and ".join(missing) + ".")
+        refuse_unless_permitted(lambda: self.procore.unlink_permissions(request.requested_by, link.record.project_id),
+                                request.requested_by, self.integration, "unlink")
 
     def end(self, link: Link, row: dict, reason: str) -> Outcome:
         """End the link, unless another request or worker already did: one statement decides."""

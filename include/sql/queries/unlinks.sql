@@ -17,7 +17,7 @@ SELECT id, integration, status FROM unlink_requests
 WHERE status NOT IN ('done', 'rejected')
 ORDER BY id;
 
--- name: integrations_named_by_open_unlink_requests
+-- name: integrations_named_by_open_unlink_request
 SELECT DISTINCT integration FROM unlink_requests
 WHERE integration IS NOT NULL AND status NOT IN ('done', 'rejected');
 
@@ -28,14 +28,14 @@ UPDATE unlink_requests
 SET status = :status
 WHERE id = :id AND status = :typed_status;
 
--- name: integrations_with_unlink_requests
+-- name: integrations_with_pending_unlink_request
 -- Due: pending and not backing off after transient trouble, or claimed by a worker that died. On SQLite
 -- a typed time that is not a time counts as long past, so such a row is never left waiting.
 SELECT DISTINCT integration FROM unlink_requests
 WHERE (status = 'pending' AND COALESCE(julianday(retry_at), 0) <= julianday(:now))
    OR (status = 'processing' AND COALESCE(julianday(claimed_at), 0) < julianday(:stale_before));
 
--- name: integrations_with_unlink_requests.postgresql
+-- name: integrations_with_pending_unlink_request.postgresql
 SELECT DISTINCT integration FROM unlink_requests
 WHERE (status = 'pending' AND (retry_at IS NULL OR retry_at <= :now))
    OR (status = 'processing' AND (claimed_at IS NULL OR claimed_at < :stale_before));

@@ -71,7 +71,7 @@ def refresh_integration(store: Store, integration: dict, airflow_run_id: str | N
         book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}", run_id=run.run_id)
         refresh_links(store, integration["id"], adapter, book, run.counts)
         tally_colours(store, integration["id"])
-    spellings = store.unlink_request_names().get(integration["name"], [])
+    spellings = store.request_names().get(integration["name"], [])
     with store.transaction() as tx:  # unlink requests that waited for a sync (Sage 300 CRE) may now be decided
         tx.execute("release_requests_waiting_for_sync", synced_from=started, names=spellings)
     return run.summary()

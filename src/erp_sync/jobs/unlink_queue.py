@@ -4,6 +4,10 @@ Each request is decided on its own: what goes wrong with one is answered on that
 when retrying cannot help, or after retries with a growing pause when it might; the others go on in
 the same run. The run fails only when the whole integration is out of reach: its credentials are
 refused, or, after a request met transient trouble, Procore or the ERP does not answer a connection check.
+
+The same machinery works through every table people file rows into (``unlink_requests``,
+``export_decisions``): a ``RequestQueue`` names its queries, and ``work_through`` claims, decides and
+answers its rows one at a time, each in isolation as above.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from erp_connectors.base import VendorApiError
@@ -44,33 +51,50 @@ class IntegrationUnreachable(Exception):
     """Procore or the ERP does not answer at all: no request can go on; a retry of the task tries again."""
 
 
+@dataclass(frozen=True)
+class RequestQueue:
+    """A table of filed rows and the named queries that claim, answer and release them."""
+
+    entity: str   # as audit_log names its rows
+    job: str
+    table: str    # the queries are named "{verb}_{table}"
+
+    def query(self, verb: str) -> str:
+        return f"{verb}_{self.table}"
+
+
+UNLINKS = RequestQueue("unlink_request", JOB, "unlink_request")
+
+
 def worker_name(run_id: str | None) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
 
 
-def claim(store: Store, worker: str, names: list[str], unnamed: bool = False) -> dict | None:
-    """The oldest due request naming an integration as spelt in ``names`` (with ``unnamed``, or naming
+def claim(store: Store, worker: str, names: list[str], unnamed: bool = False,
+          queue: RequestQueue = UNLINKS) -> dict | None:
+    """The oldest due row naming an integration as spelt in ``names`` (with ``unnamed``, or naming
     none), now ours."""
     now = utcnow()
     with store.transaction() as tx:
-        return tx.one("claim_unlink_request", worker=worker, now=now, stale_before=now - STALE_CLAIM,
+        return tx.one(queue.query("claim"), worker=worker, now=now, stale_before=now - STALE_CLAIM,
                       names=names, unnamed=unnamed)
 
 
-def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> None:
+def finish(store: Store, request: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str,
+           queue: RequestQueue = UNLINKS) -> None:
     """Write the outcome; a request waiting for a sync is set aside until a sync releases it."""
-    query = "wait_unlink_request" if outcome.status == WAITING else "finish_unlink_request"
+    query = queue.query("wait" if outcome.status == WAITING else "finish")
     with store.transaction() as tx:
         tx.execute(query, id=request["id"], worker=worker, status=outcome.status,
                    colour=outcome.colour.value, message=outcome.message, now=utcnow(), run_id=run_id)
-        audit(tx, "unlink_request", request["id"], outcome.status, actor=actor, old_state=request["status"],
+        audit(tx, queue.entity, request["id"], outcome.status, actor=actor, old_state=request["status"],
               new_state=outcome.status, detail={"colour": outcome.colour.value, "message": outcome.message})
 
 
-def integrations_with_requests(store: Store) -> list[dict]:
+def integrations_with_requests(store: Store, queue: RequestQueue = UNLINKS) -> list[dict]:
     now = utcnow()
-    due = {integration_name(row["integration"]) for row in store.rows("integrations_with_unlink_requests", now=now,
-                                                                      stale_before=now - STALE_CLAIM)}
+    due = {integration_name(row["integration"]) for row in store.rows(queue.query("integrations_with_pending"),
+                                                                      now=now, stale_before=now - STALE_CLAIM)}
     return [integration for integration in store.integrations() if integration["name"] in due]
 
 
@@ -104,44 +128,50 @@ def _answer_typed(store: Store, row: dict, outcome: Outcome, worker: str, run_id
     return 1
 
 
-def reject_unknown_integrations(store: Store, run_id: str | None) -> int:
-    """Requests naming no enabled integration are answered at once; nothing else changes."""
+def reject_unknown_integrations(store: Store, run_id: str | None, queue: RequestQueue = UNLINKS) -> int:
+    """Rows naming no enabled integration are answered at once; nothing else changes."""
     worker, rejected_count = worker_name(run_id), 0
     enabled = {integration["name"] for integration in store.integrations()}
-    unknown = [spelling for name, spellings in store.unlink_request_names().items() if name not in enabled
+    unknown = [spelling for name, spellings in store.request_names(queue.table).items() if name not in enabled
                for spelling in spellings]
-    while (request := claim(store, worker, unknown, unnamed=True)) is not None:
+    while (request := claim(store, worker, unknown, unnamed=True, queue=queue)) is not None:
         message = no_such_integration(request["integration"])
-        finish(store, request, rejected(message), worker, run_id, actor=f"{JOB}:{run_id}")
+        finish(store, request, rejected(message), worker, run_id, f"{queue.job}:{run_id}", queue)
         rejected_count += 1
     return rejected_count
 
 
+def work_through(store: Store, integration: dict, run_id: str | None, queue: RequestQueue,
+                 process: Callable[[dict], Outcome], counts: Counter[str], hooks: list) -> None:
+    """Claim, decide and answer the integration's due rows one at a time, each in isolation (see above)."""
+    worker, actor = worker_name(run_id), f"{queue.job}:{run_id}"
+    spellings = store.request_names(queue.table).get(integration["name"], [])
+    while (request := claim(store, worker, spellings, queue=queue)) is not None:
+        try:
+            outcome = process(request)
+        except Exception as error:  # noqa: BLE001 - one row's trouble is answered on that row
+            if isinstance(error, VendorApiError) and error.refuses_access:
+                _release(store, request, worker, retry_at=None, given_back=1, queue=queue,
+                         message=f"Waiting until the integration is reachable again ({shown(error, 200)}).")
+                raise
+            outcome = _retry_later(store, request, worker, error, queue)
+            if outcome is None:
+                counts["retry_later"] += 1
+                if isinstance(error, TRANSIENT):
+                    _check_reachable(hooks)
+                continue
+        finish(store, request, outcome, worker, run_id, actor, queue)
+        counts[outcome.status] += 1
+        log.info("%s %s for %s: %s %s", queue.entity, request["id"], integration["name"], outcome.colour.value,
+                 outcome.message)
+
+
 def drain_integration(store: Store, integration: dict, run_id: str | None) -> dict:
-    worker, actor = worker_name(run_id), f"{JOB}:{run_id}"
     with tracked_run(store, JOB, integration, run_id) as run:
         procore, adapter = procore_hook(integration, store, Work.ON_DEMAND), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
-        unlinker = Unlinker(store, integration, procore, adapter, actor)
-        spellings = store.unlink_request_names().get(integration["name"], [])
-        while (request := claim(store, worker, spellings)) is not None:
-            try:
-                outcome = unlinker.process(request)
-            except Exception as error:  # noqa: BLE001 - one request's trouble is answered on that request
-                if isinstance(error, VendorApiError) and error.refuses_access:
-                    _release(store, request, worker, retry_at=None, given_back=1,
-                             message=f"Waiting until the integration is reachable again ({shown(error, 200)}).")
-                    raise
-                outcome = _retry_later(store, request, worker, error)
-                if outcome is None:
-                    run.counts["retry_later"] += 1
-                    if isinstance(error, TRANSIENT):
-                        _check_reachable(run.hooks)
-                    continue
-            finish(store, request, outcome, worker, run_id, actor)
-            run.counts[outcome.status] += 1
-            log.info("Unlink request %s for %s: %s %s", request["id"], integration["name"], outcome.colour.value,
-                     outcome.message)
+        unlinker = Unlinker(store, integration, procore, adapter, f"{JOB}:{run_id}")
+        work_through(store, integration, run_id, UNLINKS, unlinker.process, run.counts, run.hooks)
     return run.summary()
 
 
@@ -155,22 +185,23 @@ def _check_reachable(hooks: list) -> None:
                 from error
 
 
-def _retry_later(store: Store, request: dict, worker: str, error: Exception) -> Outcome | None:
-    """Release the request to be tried again after a pause that doubles at each attempt; past the last
+def _retry_later(store: Store, request: dict, worker: str, error: Exception, queue: RequestQueue) -> Outcome | None:
+    """Release the row to be tried again after a pause that doubles at each attempt; past the last
     attempt, its RED answer."""
     attempts = request["attempts"]
-    log.error("Unlink request %s, attempt %s of %s, failed", request["id"], attempts, MAX_ATTEMPTS, exc_info=error)
+    log.error("%s %s, attempt %s of %s, failed", queue.entity, request["id"], attempts, MAX_ATTEMPTS, exc_info=error)
     if attempts >= MAX_ATTEMPTS:
         return rejected(f"Processing failed {attempts} times ({shown(error, 200)}); "
                         "an engineer should look at the run logs.")
     pause = FIRST_RETRY_AFTER * 2 ** (attempts - 1)
     _release(store, request, worker, f"Processing failed ({shown(error, 200)}); tried again after "
                                      f"{pause.total_seconds() / 60:.0f} minute(s).",
-             retry_at=utcnow() + pause, given_back=0)
+             retry_at=utcnow() + pause, given_back=0, queue=queue)
     return None
 
 
-def _release(store: Store, request: dict, worker: str, message: str, retry_at, given_back: int) -> None:
+def _release(store: Store, request: dict, worker: str, message: str, retry_at, given_back: int,
+             queue: RequestQueue) -> None:
     with store.transaction() as tx:
-        tx.execute("release_unlink_request", id=request["id"], worker=worker, message=message,
+        tx.execute(queue.query("release"), id=request["id"], worker=worker, message=message,
                    retry_at=retry_at, given_back=given_back)

@@ -21,16 +21,17 @@ import requests
 from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
-from erp_sync.models import Colour, RecordType
+from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.runs import NEW_RED
 from erp_sync.store import Store, utcnow
-from erp_sync.sync.links import Link, LinkBook, LinkState
+from erp_sync.sync.links import AWAITING_ACCOUNTING, WAITING_FOR_ACCEPTANCE, Link, LinkBook, LinkState
 from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamState, as_time
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
 log = logging.getLogger(__name__)
 TRANSIENT = (RetryableResponse, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
+CLAIM_LEASE = timedelta(minutes=10)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
 PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried again at every run
 
@@ -46,6 +47,12 @@ class Exporter:
     clock: Callable[[], datetime] = utcnow
     deferred: list[str] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early: its share of Procore's budget is spent
+    exporting_accepted: bool = False  # this is the decisions run, exporting what accounting accepted
+
+    @property
+    def acceptance(self) -> bool:
+        """Approved records wait for accounting acceptance instead of going to the ERP."""
+        return self.integration["export_mode"] == ExportMode.ACCEPTANCE
 
     def run(self) -> None:
         """Read what is due, stop where the budget share ends, then retry what earlier attempts left."""
@@ -147,17 +154,26 @@ class Exporter:
             self.stopped = str(spent)
             log.info("Stopping the sync for this window: %s", spent)
 
-    @staticmethod
-    def awaits_retry(link: Link) -> bool:
+    def awaits_retry(self, link: Link) -> bool:
+        """Links to act on though Procore did not change the record: unfinished exports, and (with
+        direct export) records that waited for acceptance before the integration turned it off."""
         return link.state in (LinkState.EXPORTING, LinkState.EXPORTED) or (
-            link.state == LinkState.FAILED and not link.in_erp)
+            link.state == LinkState.FAILED and not link.in_erp) or (
+            link.state == LinkState.READY and not self.acceptance)
 
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
         link = self.book.get(record.record_type, record.id)
+        if link is not None and self.in_flight_elsewhere(link):
+            self.counts["accepted_in_flight"] += 1
+            return
         try:
             if link is None and not record.exportable:
                 self.counts["not_approved"] += 1
+            elif link is None and self.acceptance:
+                self.ready(record, None)
+            elif link is not None and link.state in AWAITING_ACCOUNTING:
+                self.awaiting_accounting(record, link)
             elif link is None or not link.in_erp:
                 self.export(record, link)
             elif link.state == LinkState.EXPORTED:
@@ -183,6 +199,54 @@ class Exporter:
         except Exception as error:  # noqa: BLE001 - one record's defect must not stop the others
             log.exception("%s %s could not be processed", record.record_type.value, record.id)
             self.defect(record, error)
+
+    # Accounting acceptance --------------------------------------------------------------------
+    def ready(self, record: ProcoreRecord, link: Link | None) -> None:
+        """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent."""
+        self.counts["ready"] += 1
+        if link is None:
+            self.book.open(record, LinkState.READY, Colour.BLUE, WAITING_FOR_ACCEPTANCE, fingerprint=record.fingerprint)
+        elif (link.state, link.fingerprint, link.procore_updated_at) != (LinkState.READY, record.fingerprint,
+                                                                         record.updated_at):
+            self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=WAITING_FOR_ACCEPTANCE,
+                           reason_code=None, fingerprint=record.fingerprint, procore_json=record.snapshot(),
+                           procore_number=record.number, procore_updated_at=record.updated_at)
+            self.counts["ready_updated"] += 1
+
+    def awaiting_accounting(self, record: ProcoreRecord, link: Link) -> None:
+        """A record before accounting, or sent back by it, follows Procore: withdrawn when no longer
+        approved, ready again (or, with direct export, exported) once a rejected one has changed."""
+        if link.state == LinkState.ACCEPTED:
+            self.counts["accepted_exporting"] += 1  # the acceptance's own task exports it
+        elif not record.exportable:
+            self.book.end(link, "no longer approved in Procore")
+            self.counts["withdrawn"] += 1
+        elif link.state == LinkState.RETURNED and record.fingerprint == link.fingerprint:
+            self.counts["rejected_unchanged"] += 1
+        elif self.acceptance:
+            self.ready(record, link)
+        else:
+            self.export(record, link)
+
+    def in_flight_elsewhere(self, link: Link) -> bool:
+        """An accepted export that a decisions run is carrying out is left to it (or to its retry); after
+        CLAIM_LEASE without progress the hourly sync finishes it, finding the ERP record before creating."""
+        return (not self.exporting_accepted and link.export_claimed_by is not None
+                and link.state in (LinkState.EXPORTING, LinkState.EXPORTED)
+                and link.updated_at is not None and link.updated_at > utcnow() - CLAIM_LEASE)
+
+    def export_accepted(self) -> None:
+        """Export what accounting accepted; a retry of the same run finishes what its crashed attempt left
+        half done (found in the ERP by the pipeline's reference before anything is created again)."""
+        self.exporting_accepted = True
+        for link in list(self.book.links.values()):
+            if link.state in (LinkState.ACCEPTED, LinkState.EXPORTING, LinkState.EXPORTED) and \
+                    link.record is not None and self.book.claim_accepted_export(link):
+                self.counts["accepted_sent"] += 1
+                deferred = len(self.deferred)
+                self.handle(link.record)
+                if len(self.deferred) == deferred:  # a deferred record stays this run's, for its retry
+                    self.book.release_accepted_export(link)
 
     def export(self, record: ProcoreRecord, link: Link | None) -> None:
         if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):

@@ -20,7 +20,14 @@ class LinkState:
     EXPORTED = "exported"    # in the ERP; the reference is not yet written back to Procore
     SYNCED = "synced"
     FAILED = "failed"
-    REJECTED = "rejected"
+    REJECTED = "rejected"    # rejected in the ERP
+    READY = "ready"          # Ready to Export: approved, waiting for accounting acceptance; nothing sent
+    ACCEPTED = "accepted"    # accepted by accounting; the acceptance's own task exports it
+    RETURNED = "returned"    # rejected by accounting with a reason; ready again once Procore changes it
+
+
+WAITING_FOR_ACCEPTANCE = "Waiting for accounting acceptance"
+AWAITING_ACCOUNTING = (LinkState.READY, LinkState.ACCEPTED, LinkState.RETURNED)  # not sent to the ERP yet
 
 
 @dataclass
@@ -45,6 +52,8 @@ class Link:
     erp_amount: Decimal | None = None
     erp_balance: Decimal | None = None
     erp_number: str | None = None
+    export_claimed_by: str | None = None  # the decisions run exporting this accepted record
+    updated_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Link:
@@ -56,7 +65,8 @@ class Link:
                    fingerprint=row["fingerprint"], exported_at=row["exported_at"],
                    erp_condition=row["erp_condition"], erp_present=_flag(row["erp_present"]),
                    erp_status=row["erp_status"], erp_amount=row["erp_amount"], erp_balance=row["erp_balance"],
-                   erp_number=row["erp_number"])
+                   erp_number=row["erp_number"], export_claimed_by=row.get("export_claimed_by"),
+                   updated_at=row.get("updated_at"))
 
     @property
     def record(self) -> ProcoreRecord | None:
@@ -98,7 +108,7 @@ class LinkBook:
         return [link for (kind, _), link in self.links.items() if kind is record_type]
 
     def open(self, record: ProcoreRecord, state: str, colour: Colour, message: str | None = None,
-             reason_code: str | None = None) -> Link:
+             reason_code: str | None = None, fingerprint: str | None = None) -> Link:
         """Start the link of a record that has none, before anything is sent to the ERP."""
         now = utcnow()
         with self.store.transaction() as tx:
@@ -107,15 +117,57 @@ class LinkBook:
                                 procore_project_id=record.project_id, procore_number=record.number, state=state,
                                 colour=colour.value, message=message, reason_code=reason_code,
                                 procore_json=record.snapshot(), procore_updated_at=record.updated_at,
-                                fingerprint=None, run_id=self.run_id, now=now)
+                                fingerprint=fingerprint, run_id=self.run_id, now=now)
             audit(tx, "record_link", link_id, "opened", actor=self.actor, integration_id=self.integration_id,
                   new_state=state, detail={"record_type": record.record_type.value, "procore_id": record.id,
                                            "message": message})
         link = Link(id=link_id, record_type=record.record_type, procore_id=record.id, state=state,
                     colour=colour.value, message=message, reason_code=reason_code, procore_number=record.number,
-                    procore_json=record.snapshot(), procore_updated_at=record.updated_at)
+                    procore_json=record.snapshot(), procore_updated_at=record.updated_at, fingerprint=fingerprint)
         self.links[(record.record_type, record.id)] = link
         return link
+
+    def move(self, link: Link, from_state: str, state: str, colour: Colour, message: str | None,
+             reason_code: str | None = None, actor: str | None = None, detail: dict | None = None) -> bool:
+        """Move a link from one state to the next unless another worker moved it first: one statement
+        decides, so two people accepting together, or two workers, never both win."""
+        with self.store.transaction() as tx:
+            moved = tx.execute("decide_link", id=link.id, from_state=from_state, state=state, colour=colour.value,
+                               message=message, reason_code=reason_code, now=utcnow()).rowcount
+            if moved:
+                audit(tx, "record_link", link.id, state, actor=actor or self.actor, integration_id=self.integration_id,
+                      old_state=from_state, new_state=state,
+                      detail={"colour": colour.value, "message": message} | (detail or {}))
+        if moved:
+            link.state, link.colour, link.message, link.reason_code = state, colour.value, message, reason_code
+        return bool(moved)
+
+    def claim_accepted_export(self, link: Link) -> bool:
+        """This run (``actor``) exports the accepted record: unless another run has, or its own
+        crashed attempt left it half done, which this retry may then finish."""
+        with self.store.transaction() as tx:
+            claimed = tx.execute("claim_accepted_export", id=link.id, worker=self.actor, now=utcnow()).rowcount
+            if claimed and link.state == LinkState.ACCEPTED:
+                audit(tx, "record_link", link.id, LinkState.EXPORTING, actor=self.actor,
+                      integration_id=self.integration_id, old_state=link.state, new_state=LinkState.EXPORTING)
+        if claimed and link.state == LinkState.ACCEPTED:
+            link.state = LinkState.EXPORTING
+        return bool(claimed)
+
+    def release_accepted_export(self, link: Link) -> None:
+        """The run is done with the record (exported, RED, or queued for the ERP's own import): from now on
+        the hourly sync looks after it as after any export."""
+        with self.store.transaction() as tx:
+            tx.execute("release_accepted_export", id=link.id, worker=self.actor)
+        link.export_claimed_by = None
+
+    def end(self, link: Link, reason: str) -> None:
+        """End a link that never reached the ERP (kept for audit); the record may get a new one later."""
+        with self.store.transaction() as tx:
+            if tx.execute("end_link", id=link.id, now=utcnow(), ended_by=self.actor, reason=reason).rowcount:
+                audit(tx, "record_link", link.id, "ended", actor=self.actor, integration_id=self.integration_id,
+                      old_state=link.state, new_state="ended", detail={"reason": reason})
+        self.links.pop((link.record_type, link.procore_id), None)
 
     def save(self, link: Link, **changes: Any) -> Link:
         old_state, old_colour = link.state, link.colour

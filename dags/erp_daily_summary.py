@@ -1,0 +1,48 @@
+"""
+### ERP daily summary
+
+Once a day, per integration: the records waiting for accounting acceptance, the exports that failed
+(RED, with the reason) and the records accounting rejected (YELLOW, with the reason). Each summary is
+sent through the notifier configured for telling operations (`AIRFLOW__ERP_SYNC__NOTIFIER`, e.g.
+`SmtpNotifier`; by default written to the log). The same summary is on each integration's Ready to
+Export page.
+"""
+
+from airflow.sdk import dag, get_current_context, task
+
+from erp_sync.airflow_defaults import DEFAULT_ARGS, OPERATIONS_CALLBACKS, START_DATE
+
+
+@dag(
+    dag_id="erp_daily_summary",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    **OPERATIONS_CALLBACKS,
+    tags=["erp-sync", "acceptance"],
+    doc_md=__doc__,
+)
+def erp_daily_summary():
+    @task
+    def integrations() -> list[dict]:
+        from erp_sync.store import Store
+
+        return Store.from_connection().integrations()
+
+    @task(map_index_template="{{ integration_name }}")
+    def send(integration: dict) -> str:
+        from erp_sync.acceptance import daily_summary, send_summary
+        from erp_sync.notify import configured_notifier
+        from erp_sync.store import Store
+
+        context = get_current_context()
+        context["integration_name"] = integration["name"]
+        summary = daily_summary(Store.from_connection(), integration)
+        return send_summary(summary, configured_notifier(), context)
+
+    send.expand(integration=integrations())
+
+
+erp_daily_summary()
