@@ -33,6 +33,7 @@ from pathlib import Path
 
 import psutil
 import requests
+import tenacity
 from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
@@ -301,8 +302,17 @@ class AirflowApi:
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def api(self, method: str, path: str, **kwargs) -> dict:
-        response = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=30, **kwargs)
-        response.raise_for_status()
+        """A read or a change that can be repeated (not a trigger, which a 5xx may have made all the same) is
+        tried again when a busy Airflow answers 5xx: the demo's SQLite metadata database serves one writer."""
+        def busy(error: BaseException) -> bool:
+            return (method != "POST" and isinstance(error, requests.HTTPError)
+                    and error.response is not None and error.response.status_code >= 500)
+
+        for attempt in tenacity.Retrying(retry=tenacity.retry_if_exception(busy), wait=tenacity.wait_fixed(2),
+                                         stop=tenacity.stop_after_attempt(5), reraise=True):
+            with attempt:
+                response = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=30, **kwargs)
+                response.raise_for_status()
         return response.json() if response.content else {}
 
     def dag_ids(self, timeout: float = 300) -> list[str]:
