@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -280,12 +280,26 @@ class Processes:
         for process in self.running.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
         for process in self.running.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(deadline - time.monotonic(), 0))
+            # What outlives its leader (airflow standalone's scheduler, told to stop before it was up) is
+            # given the rest of the grace period, then ended.
+            while _group_alive(process.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait()
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process of the group is still running (a zombie has ended; nobody may reap it here)."""
+    for process in psutil.process_iter(["status"]):
+        with suppress(psutil.Error, ProcessLookupError):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == group:
+                return True
+    return False
 
 
 class AirflowApi:
