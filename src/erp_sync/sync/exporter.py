@@ -287,9 +287,10 @@ class Exporter:
     def check_procore(self, record: ProcoreRecord, link: Link | None) -> None:
         """Nothing is created for a record Procore deleted or stopped approving: one call asks Procore for a
         record this run has not read (it waited for acceptance, or is retried from its link's snapshot)."""
-        key = (record.record_type, record.id)
-        current = record if key in self.confirmed else record.stream.current(self.procore, record)
-        self.counts["procore_checked"] += key not in self.confirmed
+        key, current = (record.record_type, record.id), record
+        if key not in self.confirmed:
+            current = record.stream.current(self.procore, record)
+            self.counts["procore_checked"] += 1
         waited = self.exporting_accepted or (link is not None and link.state in AWAITING_ACCOUNTING)
         check_still_approved(current, lambda: named(self.store, self.integration["id"], record),
                              "after it was sent for acceptance" if waited else "before it was exported")
