@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,7 @@ from erp_sync.jobs.unlink_queue import RequestQueue
 from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
 from erp_sync.store import Store, audit, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
+from erp_sync.sync.procore_check import DELETED_IN_PROCORE, NotSendable, check_still_approved, named
 from erp_sync.unlink import MAX_ID, Outcome, Refused, refuse_unless_permitted, rejected, shown, what_is_wrong
 
 JOB = "export_decisions"
@@ -82,6 +83,7 @@ class Decider:
     def __init__(self, store: Store, integration: dict, procore: ProcoreHook, book: LinkBook):
         self.store, self.integration, self.procore, self.book = store, integration, procore, book
         self.erp = ErpKind(integration["erp_kind"])
+        self.confirmed: set[tuple[RecordType, int]] = set()  # accepted records Procore still holds, approved
 
     def process(self, row: dict) -> Outcome:
         try:
@@ -115,6 +117,10 @@ class Decider:
         noun, number, person = link.record_type.noun, shown(link.procore_number), who(decision)
         detail = {"decision": decision_id, "decided_by": decision.decided_by, "reason": decision.reason}
         if decision.decision is Decision.ACCEPT:
+            try:
+                self.check_procore(link)
+            except NotSendable as gone:
+                return self.withdraw(link, gone, person, detail)
             message = f"Accepted by {person}; exporting to {self.erp.display_name}."
             moved = self.book.move(link, LinkState.READY, LinkState.ACCEPTED, Colour.BLUE, message, actor=person,
                                    detail=detail)
@@ -127,11 +133,32 @@ class Decider:
                                    reason_code="rejected_by_accounting", actor=person, detail=detail)
             outcome = Outcome("done", Colour.YELLOW, f"The {noun} {number} was rejected: {reason}")
         if not moved:
-            current = self.store.one("active_link_of_record", integration_id=self.integration["id"],
-                                     record_type=link.record_type.value, procore_id=link.procore_id)
-            return rejected(f"The {noun} {number} was decided by another decision first: "
-                            f"{(current or {}).get('message') or 'it no longer waits'}.")
+            return self.decided_first(link)
         return outcome
+
+    def check_procore(self, link: Link) -> None:
+        """Procore is asked for the record as it is now (one call, from the on-demand share of the budget):
+        deleted there, or no longer approved, means it is not sent."""
+        record = link.record
+        check_still_approved(record.stream.current(self.procore, record),
+                             lambda: named(self.store, self.integration["id"], record),
+                             "after it was sent for acceptance")
+        self.confirmed.add((record.record_type, record.id))
+
+    def withdraw(self, link: Link, gone: NotSendable, person: str, detail: dict) -> Outcome:
+        """The record leaves Ready to Export with the sentence, which also answers the decision."""
+        if not self.book.end(link, gone.message, from_state=LinkState.READY):
+            return self.decided_first(link)
+        with self.store.transaction() as tx:
+            audit(tx, "record_link", link.id, gone.reason_code, actor=person, integration_id=self.integration["id"],
+                  detail=detail | {"message": gone.message})
+        return Outcome("done", Colour.YELLOW, gone.message)
+
+    def decided_first(self, link: Link) -> Outcome:
+        current = self.store.one("active_link_of_record", integration_id=self.integration["id"],
+                                 record_type=link.record_type.value, procore_id=link.procore_id)
+        return rejected(f"The {link.record_type.noun} {shown(link.procore_number)} was decided by another decision "
+                        f"first: {(current or {}).get('message') or 'it no longer waits'}.")
 
 
 # The page's path ------------------------------------------------------------------------------
@@ -190,17 +217,22 @@ def change_export_mode(store: Store, integration_name: str, mode: ExportMode, ai
 
 @dataclass(frozen=True)
 class DailySummary:
-    """Per integration: what waits for acceptance, what failed, what accounting rejected."""
+    """Per integration: what waits for acceptance, what failed, what accounting rejected, and ERP documents
+    whose Procore record was deleted after they were created (someone must delete or void them in the ERP)."""
 
     integration: str
     waiting: list[dict]
     failed: list[dict]
     rejected: list[dict]
+    deleted_in_procore: list[dict] = field(default_factory=list)
 
     def text(self) -> str:
+        orphans = (f", {len(self.deleted_in_procore)} deleted in Procore but still in the ERP"
+                   if self.deleted_in_procore else "")
         lines = [f"ERP Sync daily summary for {self.integration}: {len(self.waiting)} waiting for accounting "
-                 f"acceptance, {len(self.failed)} failed, {len(self.rejected)} rejected by accounting."]
-        for title, links in (("Waiting for acceptance", self.waiting), ("Failed", self.failed),
+                 f"acceptance, {len(self.failed)} failed, {len(self.rejected)} rejected by accounting{orphans}."]
+        for title, links in (("Deleted in Procore, to delete or void in the ERP", self.deleted_in_procore),
+                             ("Waiting for acceptance", self.waiting), ("Failed", self.failed),
                              ("Rejected", self.rejected)):
             if links:
                 lines.append(f"{title}:")
@@ -213,8 +245,10 @@ def daily_summary(store: Store, integration: dict) -> DailySummary:
     def in_state(state: str) -> list[dict]:
         return store.rows("links_in_state", integration_id=integration["id"], state=state, record_type=None)
 
+    red = store.rows("failed_links", integration_id=integration["id"])
+    orphans = [link for link in red if link["reason_code"] == DELETED_IN_PROCORE]
     return DailySummary(integration["name"], in_state(LinkState.READY),
-                        store.rows("failed_links", integration_id=integration["id"]), in_state(LinkState.RETURNED))
+                        [link for link in red if link not in orphans], in_state(LinkState.RETURNED), orphans)
 
 
 def send_summary(summary: DailySummary, notifier: Callable[[dict], None], context: dict) -> str:

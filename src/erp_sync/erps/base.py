@@ -119,6 +119,10 @@ class ErpAdapter(ABC):
     def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
         ...
 
+    def awaiting_import(self, record: ProcoreRecord, link: Link) -> bool:
+        """The record was handed to the ERP, which has yet to take it (an import file not yet read)."""
+        return False
+
     @abstractmethod
     def refresh(self, links: dict[RecordType, list[Link]],
                 since: datetime | None) -> tuple[list[tuple[Link, ErpView]], list[Link]]:

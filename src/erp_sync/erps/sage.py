@@ -92,6 +92,9 @@ class SageAdapter(ErpAdapter):
             self.hook.drop_import(mark, self.import_records(record, mark, vendor_id, parent))
         return None
 
+    def awaiting_import(self, record: ProcoreRecord, link: Link) -> bool:
+        return self.hook.awaiting_import(reference(record, link))
+
     def update(self, record: ProcoreRecord, link: Link, vendor_id: str | None, parent: Link | None) -> ErpDocument:
         noun = record.record_type.noun
         raise ErpRefusal("locked", f"{self.name} takes changes to an exported {noun} only in {self.name} itself: "

@@ -28,11 +28,11 @@ def decide_integration(store: Store, integration: dict, run_id: str | None) -> d
     with tracked_run(store, JOB, integration, run_id) as run:
         procore, adapter = procore_hook(integration, store, Work.ON_DEMAND), erp_adapter(integration, store)
         run.hooks += [procore, adapter.hook]
-        book = LinkBook(store, integration["id"], actor=actor)
-        work_through(store, integration, run_id, DECISIONS, Decider(store, integration, procore, book).process,
-                     run.counts, run.hooks)
+        decider = Decider(store, integration, procore, LinkBook(store, integration["id"], actor=actor))
+        work_through(store, integration, run_id, DECISIONS, decider.process, run.counts, run.hooks)
         exporter = Exporter(store, integration, procore, adapter,
-                            LinkBook(store, integration["id"], actor, run_id=run.run_id), run.counts)
+                            LinkBook(store, integration["id"], actor, run_id=run.run_id), run.counts,
+                            confirmed=decider.confirmed)  # asked of Procore as they were accepted
         exporter.export_accepted()
         if exporter.deferred:
             raise SyncIncomplete(f"{len(exporter.deferred)} accepted record(s) met a transient failure and wait for "

@@ -25,6 +25,7 @@ from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.runs import NEW_RED
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.links import AWAITING_ACCOUNTING, WAITING_FOR_ACCEPTANCE, Link, LinkBook, LinkState
+from erp_sync.sync.procore_check import DELETED_IN_PROCORE, NotSendable, check_still_approved, named, orphaned_in_erp
 from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamState, as_time
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
@@ -48,6 +49,9 @@ class Exporter:
     deferred: list[str] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early: its share of Procore's budget is spent
     exporting_accepted: bool = False  # this is the decisions run, exporting what accounting accepted
+    # Records whose state in Procore this run has read (in a list, or asked for when accepted): sent without
+    # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
+    confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
 
     @property
     def acceptance(self) -> bool:
@@ -98,6 +102,7 @@ class Exporter:
                         continue
                     self.counts[f"read_{record.record_type.value}"] += 1
                     seen.add(record.id)
+                    self.confirmed.add((record.record_type, record.id))
                     changed = changed or self.changed_since(record, state.bookmark)
                     self.handle(record)
                     resume.after_id = record.id
@@ -182,6 +187,8 @@ class Exporter:
                 self.update(record, link)
             else:
                 self.unchanged(record, link)
+        except NotSendable as gone:
+            self.withdraw(record, gone)
         except ErpRefusal as refusal:
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
         except VendorApiError as error:
@@ -254,13 +261,15 @@ class Exporter:
             return
         parent, vendor_id = self.prerequisites(record)
         resuming = link is not None and link.state == LinkState.EXPORTING
+        document = self.adapter.find(record, link, parent) if resuming else None
+        if document is None and not (resuming and self.adapter.awaiting_import(record, link)):
+            self.check_procore(record, link)
         waiting = f"Sent to {self.adapter.name}; waiting for its answer"
         if link is None:
             link = self.book.open(record, LinkState.EXPORTING, Colour.BLUE, waiting)
         elif not resuming:
             link = self.book.save(link, state=LinkState.EXPORTING, colour=Colour.BLUE, message=waiting,
                                   reason_code=None, procore_json=record.snapshot())
-        document = self.adapter.find(record, link, parent) if resuming else None
         if document is not None:
             self.counts["found_in_erp"] += 1
         else:
@@ -274,6 +283,26 @@ class Exporter:
                        fingerprint=record.fingerprint, procore_json=record.snapshot(),
                        message=f"In {self.adapter.name} as {document.label}; writing the reference back to Procore")
         self.write_back(record, link)
+
+    def check_procore(self, record: ProcoreRecord, link: Link | None) -> None:
+        """Nothing is created for a record Procore deleted or stopped approving: one call asks Procore for a
+        record this run has not read (it waited for acceptance, or is retried from its link's snapshot)."""
+        key, current = (record.record_type, record.id), record
+        if key not in self.confirmed:
+            current = record.stream.current(self.procore, record)
+            self.counts["procore_checked"] += 1
+        waited = self.exporting_accepted or (link is not None and link.state in AWAITING_ACCOUNTING)
+        check_still_approved(current, lambda: named(self.store, self.integration["id"], record),
+                             "after it was sent for acceptance" if waited else "before it was exported")
+        self.confirmed.add(key)
+
+    def withdraw(self, record: ProcoreRecord, gone: NotSendable) -> None:
+        """Deleted in Procore, or no longer approved: the link ends with the sentence (kept for audit)."""
+        link = self.book.get(record.record_type, record.id)
+        if link is not None:
+            self.book.end(link, gone.message)
+        self.counts[f"not_sent_{gone.reason_code}"] += 1
+        log.warning("Not sent: %s", gone.message)
 
     def queued(self, link: Link) -> None:
         """The ERP imports records on its own schedule: the link waits, BLUE, and a later run adopts the
@@ -319,7 +348,14 @@ class Exporter:
         return parent.record.vendor if parent and parent.record else None
 
     def write_back(self, record: ProcoreRecord, link: Link) -> None:
-        updated_at = record.stream.write_back(self.procore, record, link.erp_ref, link.erp_key.get("label"))
+        try:
+            updated_at = record.stream.write_back(self.procore, record, link.erp_ref, link.erp_key.get("label"))
+        except VendorApiError as error:
+            if error.status != 404:
+                raise
+            document = (link.erp_key.get("label") or link.erp_ref or "").removeprefix(f"{self.adapter.name} ")
+            raise ErpRefusal(DELETED_IN_PROCORE, orphaned_in_erp(
+                named(self.store, self.integration["id"], record), document, self.adapter.name)) from error
         self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=None, reason_code=None,
                        procore_updated_at=updated_at)
         self.counts["synced"] += 1

@@ -161,13 +161,19 @@ class LinkBook:
             tx.execute("release_accepted_export", id=link.id, worker=self.actor)
         link.export_claimed_by = None
 
-    def end(self, link: Link, reason: str) -> None:
-        """End a link that never reached the ERP (kept for audit); the record may get a new one later."""
+    def end(self, link: Link, reason: str, from_state: str | None = None) -> bool:
+        """End a link that never reached the ERP (kept for audit); the record may get a new one later.
+        With ``from_state``, only while the link is still in that state; False if it was not ended."""
+        params = {"id": link.id, "now": utcnow(), "ended_by": self.actor, "reason": reason}
         with self.store.transaction() as tx:
-            if tx.execute("end_link", id=link.id, now=utcnow(), ended_by=self.actor, reason=reason).rowcount:
+            query = "end_link" if from_state is None else "end_link_in_state"
+            ended = tx.execute(query, **params, **({"from_state": from_state} if from_state else {})).rowcount
+            if ended:
                 audit(tx, "record_link", link.id, "ended", actor=self.actor, integration_id=self.integration_id,
                       old_state=link.state, new_state="ended", detail={"reason": reason})
-        self.links.pop((link.record_type, link.procore_id), None)
+        if ended or from_state is None:
+            self.links.pop((link.record_type, link.procore_id), None)
+        return bool(ended)
 
     def save(self, link: Link, **changes: Any) -> Link:
         old_state, old_colour = link.state, link.colour

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.models import RecordType
 
@@ -29,6 +30,7 @@ class ProcoreStream:
     record_type: RecordType
     list_path: str               # "{project_id}" is filled per project
     write_path: str              # where the ERP reference is written; "{id}" and "{package_id}" are filled per record
+    show_path: str               # where one record is read as it is now; "{id}" and "{project_id}" are filled
     body_key: str                # Procore wraps a record's changes in this key
     approved: frozenset[str]
     parent_key: str | None = None  # the parent Procore's reference asks for beside the changes
@@ -46,6 +48,17 @@ class ProcoreStream:
             params["filters[updated_at]"] = f"{_iso(since - BOOKMARK_OVERLAP)}...{_iso(until)}"
         for page, rows in procore.pages(self.list_path.format(project_id=project_id), first_page, **params):
             yield page, [ProcoreRecord(self, data) for data in rows]
+
+    def current(self, procore: ProcoreHook, record: ProcoreRecord) -> ProcoreRecord | None:
+        """The record as Procore holds it now, or None if Procore no longer has it (deleted: 404)."""
+        path = self.show_path.format(id=record.id, project_id=record.project_id)
+        scope = {} if "{project_id}" in self.show_path else {"project_id": record.project_id}
+        try:
+            return ProcoreRecord(self, procore.get(path, **scope))
+        except VendorApiError as error:
+            if error.status == 404:
+                return None
+            raise
 
     def write_back(self, procore: ProcoreHook, record: ProcoreRecord, origin_id: str | None,
                    origin_data: str | None) -> datetime:
@@ -72,16 +85,17 @@ def _parse(value: str) -> datetime:
 COMMITMENT_APPROVED = frozenset({"Approved"})
 STREAMS: tuple[ProcoreStream, ...] = (
     ProcoreStream("work_order_contracts", RecordType.COMMITMENT, "work_order_contracts",
-                  "work_order_contracts/{id}", "work_order_contract", COMMITMENT_APPROVED),
+                  "work_order_contracts/{id}", "work_order_contracts/{id}", "work_order_contract", COMMITMENT_APPROVED),
     ProcoreStream("purchase_order_contracts", RecordType.COMMITMENT, "purchase_order_contracts",
-                  "purchase_order_contracts/{id}", "purchase_order_contract", COMMITMENT_APPROVED),
+                  "purchase_order_contracts/{id}", "purchase_order_contracts/{id}", "purchase_order_contract",
+                  COMMITMENT_APPROVED),
     # Procore's update of a commitment change order takes no origin (its body, ``change_order``, has no
     # origin_id); the CCO's change order package does: PATCH change_order_packages/{id}.
     ProcoreStream("commitment_change_orders", RecordType.COMMITMENT_CHANGE_ORDER,
                   "projects/{project_id}/commitment_change_orders", "change_order_packages/{package_id}",
-                  "change_order", frozenset({"approved"}), parent_key="contract_id"),
+                  "projects/{project_id}/commitment_change_orders/{id}", "change_order", frozenset({"approved"}), parent_key="contract_id"),
     ProcoreStream("requisitions", RecordType.SUBCONTRACTOR_INVOICE, "requisitions", "requisitions/{id}",
-                  "requisition", frozenset({"approved", "approved_as_noted"}), parent_key="commitment_id"),
+                  "requisitions/{id}", "requisition", frozenset({"approved", "approved_as_noted"}), parent_key="commitment_id"),
 )
 STREAM_BY_NAME = {stream.name: stream for stream in STREAMS}
 
@@ -122,6 +136,15 @@ class ProcoreRecord:
         return str(self.data["number"])
 
     @property
+    def project_name(self) -> str | None:
+        """The project's name where the record carries it (commitments do; CCOs and invoices name only its id)."""
+        return (self.data.get("project") or {}).get("name")
+
+    @property
+    def status(self) -> str | None:
+        return self.data.get("status")
+
+    @property
     def title(self) -> str:
         return str(self.data.get("title") or self.number)
 
@@ -131,7 +154,7 @@ class ProcoreRecord:
 
     @property
     def exportable(self) -> bool:
-        return self.data.get("status") in self.stream.approved
+        return self.status in self.stream.approved
 
     @property
     def change_order_package_id(self) -> int:
