@@ -386,8 +386,10 @@ class _DemoCompany:
                 for n in range(self.sizes.spread(self.sizes.change_orders_per_project,
                                                  self.sizes.change_orders_total, index)):
                     self._change_order(project, commitments[n % len(commitments)], n)
+                # subcontractors bill commitments that are approved (Procore exports an invoice after its commitment)
+                billable = [c for c in commitments if c.status == "Approved"] or commitments
                 for n in range(self.sizes.spread(self.sizes.invoices_per_project, self.sizes.invoices_total, index)):
-                    self._invoice(project, commitments[n % len(commitments)], n)
+                    self._invoice(project, billable[n % len(billable)], n)
 
     def _permissions(self) -> None:
         s = self.state

@@ -27,7 +27,7 @@ REFRESH_TOKEN_SECONDS = 100 * 24 * 3600
 CDC_LOOKBACK = timedelta(days=30)
 CDC_MAX_PER_ENTITY = 1000
 COMPANY_TZ = timezone(timedelta(hours=-8))  # timestamps carry the company's offset, as QuickBooks sends them
-ENTITIES = ("Vendor", "Bill", "BillPayment", "PurchaseOrder", "Account")
+ENTITIES = ("Vendor", "Bill", "BillPayment", "PurchaseOrder", "Account", "Item")
 VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors", "Evergreen Drywall"]
 
 
@@ -83,6 +83,8 @@ class QuickBooksState:
                 self.save("Account", {"Name": name, "AccountType": account_type, "Active": True})
             for name in VENDORS:
                 self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": True})
+            # The "Invoice Retainage Item" Procore's QuickBooks connector asks for, booked to a liability account.
+            self.retainage_item_id = self.save("Item", {"Name": "Retainage", "Type": "Service", "Active": True})["Id"]
 
     def configure(self, limits: Limits) -> None:
         self.limits = limits

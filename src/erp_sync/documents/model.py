@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
@@ -80,6 +81,23 @@ class DocumentLine:
     def label(self) -> str:
         return f"line {self.position} ({self.coding.described()} {self.description})"
 
+    @property
+    def mark(self) -> str:
+        """What the ERP line's description carries so the line is found again: ``[PL4711]``."""
+        return f"[PL{self.procore_id}]"
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> DocumentLine:
+        saved = json.loads(text)
+        invoice = saved.pop("invoice")
+        decimals = {name: Decimal(saved[name]) if saved[name] is not None else None
+                    for name in ("amount", "quantity", "unit_cost")}
+        return cls(**{**saved, **decimals, "coding": Coding.from_json(saved["coding"]),
+                      "invoice": InvoiceAmounts(**{k: Decimal(v) for k, v in invoice.items()}) if invoice else None})
+
     def fingerprint(self) -> str:
         return _digest(asdict(self))
 
@@ -136,6 +154,12 @@ class CodedLine:
 class CodedDocument:
     document: Document
     lines: tuple[CodedLine, ...] = field(default_factory=tuple)
+    # the ERP line each commitment line became (Procore line id -> ERP line), for a CCO's or an invoice's lines
+    commitment_lines: Mapping[str, str | None] = field(default_factory=dict)
+
+    def commitment_line(self, coded: CodedLine) -> str | None:
+        """The ERP line of the commitment line this CCO line changes or this invoice line bills."""
+        return self.commitment_lines.get(coded.line.changes_line) if coded.line.changes_line else None
 
     @property
     def record(self) -> ProcoreRecord:
