@@ -15,6 +15,7 @@ go unnoticed on a real instance: ``tests/test_acumatica_contract.py`` holds this
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ from erp_connectors.base import VendorApiError
 from erp_sync.documents.line_map import MappedLine
 from erp_sync.documents.model import CodedDocument, CodedLine
 from erp_sync.erps.base import (
-    ErpAdapter, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described, lines_by_mark, marked_line,
+    RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpPayment, ErpRefusal, PaymentChanges, condition_of_bill, described, lines_by_mark, marked_line,
     payment_method, reference, removed_lines,
 )
 from erp_sync.models import ErpKind, RecordType
@@ -125,15 +126,18 @@ class AcumaticaAdapter(ErpAdapter):
 
     def create(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
         entity = ENTITY[document.record.record_type]
+        self.check_release(document)
         body = {**self.fields(document, link, vendor_id), **OFF_HOLD.get(entity, {}),
                 DETAIL[entity][0]: [self.line(document, coded, parent) for coded in document.lines]}
-        return self.released(entity, self.hook.put(entity, body, creates=True, expand=DETAIL[entity][0]))
+        saved = self.released(entity, self.hook.put(entity, body, creates=True, expand=DETAIL[entity][0]))
+        return self.with_notice(saved, document)
 
     def update(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None,
                mapped: list[MappedLine]) -> ErpDocument:
         """Each line goes to the ERP line carrying its mark (added if none does); a line removed in Procore is
         deleted (``"delete": true``), which Acumatica refuses once the document is released."""
         entity = link.erp_key["entity"]
+        self.check_release(document)
         key = [str(link.erp_key[name]) for name in KEYS[entity]]
         detail, description, _amount = DETAIL[entity]
         current = self.hook.record(entity, *key, expand=detail)
@@ -150,7 +154,22 @@ class AcumaticaAdapter(ErpAdapter):
                   for gone in removed_lines(document, mapped) if gone.procore_id in existing]
         body = {**self.fields(document, link, vendor_id), **{k: link.erp_key[k] for k in KEYS[entity]}, detail: lines}
         saved = self.hook.put(entity, body, creates=False, expand=detail)
-        return self.released(entity, saved)
+        return self.with_notice(self.released(entity, saved), document)
+
+    def check_release(self, document: CodedDocument) -> None:
+        """An invoice that only releases retainage makes no bill: Acumatica releases retainage on the bills
+        that held it, and only when a person does."""
+        invoice = document.document
+        if document.record.record_type is RecordType.SUBCONTRACTOR_INVOICE and not invoice.amount and \
+                invoice.retainage_released:
+            raise ErpRefusal(RETAINAGE_TO_RELEASE, release_sentence(invoice.retainage_released, self.name) +
+                             " This invoice bills nothing else, so no bill was created for it.")
+
+    def with_notice(self, document: ErpDocument, coded: CodedDocument) -> ErpDocument:
+        released = coded.document.retainage_released
+        if coded.record.record_type is not RecordType.SUBCONTRACTOR_INVOICE or not released:
+            return document
+        return replace(document, notice=release_sentence(released, self.name))
 
     def released(self, entity: str, saved: dict[str, Any]) -> ErpDocument:
         """A Subcontract has no Hold field: where the instance's preferences hold new subcontracts,
@@ -241,6 +260,12 @@ def _day(value: str | None) -> str | None:
 
 def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def release_sentence(released: Decimal, erp: str) -> str:
+    return (f"Procore released {released:.2f} of retainage this period. {erp} never releases retainage by itself "
+            "and ERP Sync does not guess which bills to release it from: release it in Acumatica on the bills that "
+            "hold it (Bills and Adjustments, Release Retainage).")
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -24,6 +24,7 @@ from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
 
+RETAINAGE_TO_RELEASE = "retainage_to_release"  # the reason code of a GREEN link that carries such a notice
 LINE_MARK = re.compile(r"\[PL(\d+)\]")
 
 
@@ -33,6 +34,7 @@ class ErpDocument:
     key: dict[str, Any]      # what the connector needs to address the document again
     label: str               # Procore's origin_data: which ERP, which document
     lines: dict[str, str] = field(default_factory=dict)  # Procore line id -> the ERP line it became
+    notice: str | None = None  # what an accountant must still do in the ERP (kept on the GREEN link)
 
 
 def marked_line(line: DocumentLine, limit: int) -> str:

@@ -24,7 +24,7 @@ from erp_sync.documents.coding import coded
 from erp_sync.documents.line_map import LineMap, MappedLine
 from erp_sync.documents.model import CodedDocument, Document, DocumentLine
 from erp_sync.documents.procore import LineProblem, read_document
-from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
+from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceLinks
 from erp_sync.runs import NEW_RED
@@ -74,6 +74,7 @@ class Exporter:
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
     links: ReferenceLinks | None = None  # the integration's confirmed reference links (read once per run)
     _changes_of: dict[int, list[int]] | None = None  # commitment id -> its CCOs' link ids
+    notices: dict[int, str] = field(default_factory=dict)  # link id -> what is left to do in the ERP
 
     def __post_init__(self) -> None:
         self.line_map = LineMap(self.store)
@@ -321,6 +322,8 @@ class Exporter:
                 return
             self.counts[f"created_{record.record_type.value}"] += 1
         self.map_lines(link, document, found.lines)
+        if found.notice:
+            self.notices[link.id] = found.notice
         self.book.save(link, erp_ref=found.ref, erp_key=found.key | {"label": found.label},
                        state=LinkState.EXPORTED, colour=Colour.BLUE, exported_at=utcnow(),
                        fingerprint=record.fingerprint, procore_json=record.snapshot(),
@@ -470,8 +473,9 @@ class Exporter:
             document = (link.erp_key.get("label") or link.erp_ref or "").removeprefix(f"{self.adapter.name} ")
             raise ErpRefusal(DELETED_IN_PROCORE, orphaned_in_erp(
                 named(self.store, self.integration["id"], record), document, self.adapter.name)) from error
-        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=None, reason_code=None,
-                       procore_updated_at=updated_at)
+        notice = self.notices.pop(link.id, None)
+        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=notice,
+                       reason_code=RETAINAGE_TO_RELEASE if notice else None, procore_updated_at=updated_at)
         self.counts["synced"] += 1
 
     def update(self, record: ProcoreRecord, link: Link) -> None:
@@ -481,7 +485,8 @@ class Exporter:
         document = self.document(record, parent)
         updated: ErpDocument = self.adapter.update(document, link, vendor_id, parent, self.line_map.of_link(link.id))
         self.map_lines(link, document, updated.lines)
-        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=None, reason_code=None,
+        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=updated.notice,
+                       reason_code=RETAINAGE_TO_RELEASE if updated.notice else None,
                        erp_ref=updated.ref, fingerprint=record.fingerprint, procore_json=record.snapshot(),
                        procore_updated_at=record.updated_at)
         self.counts[f"updated_{record.record_type.value}"] += 1
