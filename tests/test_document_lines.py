@@ -4,11 +4,13 @@ negative invoices; payments of bills that hold retainage; retries after a crash.
 
 from __future__ import annotations
 
+import csv
 import json
 from decimal import Decimal
 
 import pytest
 
+from erp_connectors.sage300 import ImportLayout
 from erp_sync.acceptance import daily_summary
 from erp_sync.documents.line_map import LineMap
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
@@ -16,7 +18,9 @@ from erp_sync.jobs.payment_import import import_payments
 from erp_sync.models import ErpKind, ExportMode, Integration
 from erp_sync.store import Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
+from sandbox.sage_office import LAYOUT
 from tests.reference_links import EXPENSE_ACCOUNT
+from tests.test_sage import add_sage_integrations, sync_until_settled
 
 CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
          ErpKind.QUICKBOOKS_ONLINE: ("quickbooks_test", SECOND_COMPANY_ID, "quickbooks")}
@@ -330,3 +334,77 @@ def test_a_crash_mid_document_never_makes_a_second_document_or_line(sandbox, sto
                   and "[PL-RETAINAGE]" not in (value(line, "Description") or "")]
         assert len(marked) == len(items) == len(mapped[link["id"]])
         assert all(m.erp_line for m in mapped[link["id"]])
+
+
+# Sage 300 CRE and Sage 100 Contractor: import files --------------------------------------------
+
+def imported(office, prefix: str) -> dict[str, list[list[str]]]:
+    """The import files Sage imported, by the pipeline's mark."""
+    return {path.stem: list(csv.reader(path.read_text().splitlines()))
+            for path in sorted((office.import_dir / "imported").glob(f"{prefix}*.csv"))}
+
+
+def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(sandbox, store, sage):
+    integrations = add_sage_integrations(store)
+    for name, system in (("granite-sage300", "sage300"), ("prairie-sage100", "sage100")):
+        sync_until_settled(store, integrations[name], sage.offices[system])
+        assert {link["colour"] for link in links(store, integrations[name])} == {"GREEN"}
+
+    office = sage.offices["sage300"]
+    commitments = {link["procore_id"]: link for link in links(store, integrations["granite-sage300"], "commitment")}
+    for mark, records in imported(office, "PC-CMT-").items():
+        commitment = commitments[int(mark.split("-")[2])]
+        procore = sandbox.procore_lines(table_of(commitment), commitment["procore_id"])
+        header, items = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
+        assert header["Record ID"] == "C" and header["Job"] == str(commitment["procore_project_id"])
+        assert [(item["Item"], item["Cost Code"], item["Category"], Decimal(item["Amount"])) for item in items] == [
+            (str(n), line["cost_code"]["full_code"], line["line_item_type"]["code"], Decimal(line["amount"]))
+            for n, line in enumerate(procore, start=1)]
+    for mark, records in imported(office, "PC-REQ-").items():
+        invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
+        header, distributions = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
+        summary = invoice["summary"]
+        assert Decimal(header["Amount"]) == Decimal(summary["current_payment_due"]) + Decimal(summary["total_retainage"])
+        assert Decimal(header["Retainage"]) == Decimal(summary["total_retainage"])
+        assert len(distributions) == len(sandbox.procore_lines("requisitions", invoice["id"]))
+        assert sum(Decimal(d["Retainage"]) for d in distributions) == Decimal(header["Retainage"])
+        assert all(d["Commitment Item"] and d["Cost Code"] and d["Category"] for d in distributions)
+
+    office = sage.offices["sage100"]
+    for mark, records in imported(office, "PC-CMT-").items():
+        header, details = records[0], records[1:]
+        contract = next(row for table in COMMITMENT_TABLES for row in sandbox.procore_rows(table)
+                        if row["id"] == int(mark.split("-")[2]))
+        assert header[:2] == ["PJSC", "H"] and Decimal(header[19]) == Decimal(contract["retainage_percent"])
+        assert [(d[4], d[5]) for d in details] == [
+            (line["cost_code"]["full_code"], line["line_item_type"]["code"])
+            for line in sandbox.procore_lines("work_order_contracts" if contract["number"].startswith("SC")
+                                              else "purchase_order_contracts", contract["id"])]
+    for mark, records in imported(office, "PC-REQ-").items():
+        invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
+        assert records[0][:2] == ["APINV", "H"] and Decimal(records[0][19]) == Decimal(invoice["summary"]["total_retainage"])
+        assert len(records) - 1 == len(sandbox.procore_lines("requisitions", invoice["id"]))
+
+
+def test_a_line_changed_after_export_is_red_in_sage_with_what_to_change_there(sandbox, store, sage):
+    integration = add_sage_integrations(store)["granite-sage300"]
+    sync_until_settled(store, integration, sage.offices["sage300"])
+    link = links(store, integration, "commitment")[0]
+    edited = edit_lines(sandbox, link, lambda lines: [{**lines[0], "amount": "1234.00"}, *lines[1:-1]])
+
+    export_integration(store, integration, "after the edit")
+
+    row = next(row for row in links(store, integration) if row["id"] == link["id"])
+    assert row["colour"] == "RED" and row["reason_code"] == "locked"
+    assert f"change line 1 ({edited[0]['cost_code']['full_code']}.S {edited[0]['description']}) to 1234.00" in row["message"]
+    assert "remove line" in row["message"] and "Sage 300 CRE® itself" in row["message"]
+
+
+def test_a_company_with_its_own_import_format_gets_its_fields_in_its_order(tmp_path):
+    custom = tmp_path / "layout.json"
+    custom.write_text(json.dumps({"records": {"APD": ["Record ID", "Amount", "Job", "Cost Code"]}}))
+    layout = ImportLayout.load(custom)
+    assert layout.record("APD", {"Job": "1001", "Cost Code": "03-300", "Amount": "10.00"}) == [
+        "APD", "10.00", "1001", "03-300"]
+    with pytest.raises(ValueError, match="no field"):
+        layout.record("APD", {"Retainage": "1.00"})
