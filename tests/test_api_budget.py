@@ -176,6 +176,7 @@ def test_under_a_tight_budget_idle_streams_are_read_within_their_staleness_while
             plan.finished(state, Resume(since=None, until=now.isoformat(), started=now.isoformat()),
                           changed=state.project_id in busy)
             reads.setdefault((state.project_id, state.stream.name), []).append(hour)
+        plan.save()
 
     assert len(reads) == 4 * len(projects)
     for (project_id, _stream), hours in reads.items():
