@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from erp_sync.reference.check import describe
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.store import Store, Transaction, audit, utcnow
 
@@ -110,7 +111,3 @@ def history(store: Store, integration: Mapping[str, Any] | int, kind: ReferenceK
     """Every link the Procore item has had, oldest first."""
     return store.rows("reference_link_history", integration_id=integration_id(integration), kind=kind.value,
                       procore_id=procore_id)
-
-
-def describe(ref: ProcoreRef) -> str:
-    return f'{ref.kind.label} {ref.code} "{ref.name}"' if ref.code else f'{ref.kind.label} "{ref.name}"'
