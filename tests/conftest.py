@@ -57,6 +57,7 @@ from sandbox.quickbooks_data import DEMO_REALM as QBO_REALM  # noqa: E402
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
 
 from sandbox.sage_office import Sage100Office, Sage300Office  # noqa: E402
+from seed_links import link_sandbox_references  # noqa: E402
 
 POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("ERP_SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -287,6 +288,7 @@ class SyncedScene:
     def __init__(self, sandbox: SandboxServer, store: Store):
         self.sandbox, self.store = sandbox, store
         self.integrations = add_test_integrations(store)
+        link_sandbox_references(store, sandbox)
         self.sync()
 
     def sync(self) -> None:
