@@ -1,0 +1,19 @@
+"""One integration's reconciliation as a tracked run (``sync_runs`` job ``reconcile``): no vendor calls."""
+
+from __future__ import annotations
+
+from erp_sync.reconcile.compute import Books, reconcile
+from erp_sync.reconcile.history import save
+from erp_sync.runs import tracked_run
+from erp_sync.store import Store, utcnow
+
+JOB = "reconcile"
+
+
+def reconcile_integration(store: Store, integration: dict, airflow_run_id: str | None = None) -> dict:
+    with tracked_run(store, JOB, integration, airflow_run_id) as run:
+        results = reconcile(Books.load(store, integration))
+        saved = save(store, integration["id"], results, utcnow())
+        run.counts.update({"commitments": len(results), "differing": sum(r.differs for r in results),
+                           "differences_opened": saved.opened, "differences_closed": saved.closed})
+    return run.summary()
