@@ -229,3 +229,23 @@ def test_an_invoice_keyed_in_sage_is_an_erp_bill_without_a_procore_invoice(sandb
     keyed = causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]
     assert keyed["erp_amount"] == Decimal("640.00") and "KEYED-" in keyed["sentence"]
     assert len(causes) == 1
+
+
+def test_the_command_reconciles_and_says_what_differs_in_text_and_json(scene, store, capsys):
+    from erp_sync.__main__ import reconcile_now
+
+    acumatica = scene.integrations["summit-acumatica"]
+    commitment = active(store, acumatica, "commitment")[0]
+    scene.sandbox.control("POST", f"acumatica/Subcontract/{commitment['erp_ref']}/amount", json={"amount": "1.00"})
+    refresh_integration(store, acumatica, "test")
+
+    assert reconcile_now(store, "summit-acumatica", as_json=True) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["differing"] == 1 and answer["differences"][0]["cause"] == "changed_in_erp"
+    assert Decimal(answer["differences"][0]["erp_amount"]) == 1
+    assert reconcile_now(store, "summit-acumatica", as_json=False) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"Reconciliation of summit-acumatica: 1 of {answer['commitments']} commitments differ")
+    assert "changed_in_erp" in text
+    assert reconcile_now(store, "nobody", as_json=False) == 2
+    assert "no enabled integration named 'nobody'" in capsys.readouterr().err

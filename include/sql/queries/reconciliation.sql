@@ -146,3 +146,20 @@ FROM reconciliation_differences
 WHERE integration_id = :integration_id AND closed_at IS NULL
 GROUP BY cause
 ORDER BY cause;
+
+-- name: links_of_projects_for_reconciliation
+SELECT record_type, procore_id, procore_number, procore_json, erp_ref, erp_amount, erp_present, erp_condition, colour
+FROM record_links
+WHERE integration_id = :integration_id AND ended_at IS NULL AND procore_project_id IN :project_ids
+  AND procore_json IS NOT NULL
+ORDER BY record_type, procore_number;
+
+-- name: erp_bills_of_projects_for_reconciliation
+SELECT b.erp_ref, b.erp_number, b.amount, f.procore_commitment_id
+FROM erp_bills b
+JOIN reconciliation_figures f ON f.integration_id = b.integration_id AND f.erp_ref = b.commitment_ref
+WHERE b.integration_id = :integration_id AND b.gone_at IS NULL AND f.procore_project_id IN :project_ids
+  AND NOT EXISTS (SELECT 1 FROM record_links l
+                  WHERE l.integration_id = b.integration_id AND l.erp_ref = b.erp_ref AND l.ended_at IS NULL
+                    AND l.record_type = 'subcontractor_invoice')
+ORDER BY b.erp_ref;

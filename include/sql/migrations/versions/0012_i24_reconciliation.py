@@ -12,7 +12,7 @@
   are what engineers query; ``docs/reconciliation.md`` describes every column.
 
 Revision ID: 0012_i24
-Revises: 0009_i17
+Revises: 0010_i22
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_i24"
-down_revision = "0009_i17"
+down_revision = "0010_i22"
 branch_labels = None
 depends_on = None
 
