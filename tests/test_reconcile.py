@@ -5,6 +5,7 @@ On SQLite and PostgreSQL status stores."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -249,3 +250,32 @@ def test_the_command_reconciles_and_says_what_differs_in_text_and_json(scene, st
     assert "changed_in_erp" in text
     assert reconcile_now(store, "nobody", as_json=False) == 2
     assert "no enabled integration named 'nobody'" in capsys.readouterr().err
+
+
+@pytest.mark.airflow
+def test_the_dag_reconciles_the_integration_asked_for_and_the_daily_summary_says_how_many_differ(
+        airflow_db, sandbox, airflow_sqlite_store):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from erp_sync.acceptance import daily_summary
+
+    store = airflow_sqlite_store
+    scene = SyncedScene(sandbox, store)
+    acumatica = scene.integrations["summit-acumatica"]
+    commitment = active(store, acumatica, "commitment")[0]
+    sandbox.control("POST", f"acumatica/Subcontract/{commitment['erp_ref']}/amount", json={"amount": "10.00"})
+    refresh_integration(store, acumatica, "test")
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "erp_reconciliation.py")).dags[
+        "erp_reconciliation"]
+
+    run = dag.test(run_conf={"integration": " summit-acumatica "})
+
+    assert run.state == "success"
+    reconciled = store.rows("runs_of_airflow_run", airflow_run_id=run.run_id)
+    assert [(row["integration"], row["job"], row["status"]) for row in reconciled] == [
+        ("summit-acumatica", "reconcile", "success")]
+    assert json.loads(reconciled[0]["counts_json"])["differing"] == 1
+    text = daily_summary(store, acumatica).text()
+    assert f"Reconciliation of summit-acumatica: 1 of " in text
+    assert "/erp-sync/integrations/summit-acumatica/reconciliation" in text
+    assert dag.test(run_conf={"integration": "nowhere"}).state == "failed"

@@ -8,6 +8,20 @@ from typing import Any
 
 from erp_sync.store import Store
 
+PAGE_PATH = "/erp-sync/integrations/{name}/reconciliation"  # the UI plugin's Reconciliation page
+
+
+def page_url(name: str) -> str:
+    """The Reconciliation page's address, from Airflow's ``[api] base_url``."""
+    from airflow.configuration import conf
+
+    return conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/") + PAGE_PATH.format(name=name)
+
+
+def summary_line(store: Store, integration: dict) -> str:
+    """The daily summary's line: how many commitments differ and by how much, with the page's address."""
+    return f"{Report.of(store, integration).headline()} {page_url(integration['name'])}"
+
 
 @dataclass(frozen=True)
 class Report:
