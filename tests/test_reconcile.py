@@ -279,3 +279,16 @@ def test_the_dag_reconciles_the_integration_asked_for_and_the_daily_summary_says
     assert f"Reconciliation of summit-acumatica: 1 of " in text
     assert "/erp-sync/integrations/summit-acumatica/reconciliation" in text
     assert dag.test(run_conf={"integration": "nowhere"}).state == "failed"
+
+
+def test_the_demo_step_shows_a_difference_with_its_cause(scene, store):
+    from erp_sync.reconcile.demo_step import show_a_difference, what_differs
+
+    acumatica = scene.integrations["summit-acumatica"]
+    said = show_a_difference(store, scene.sandbox.url)
+    resync(store, acumatica)
+
+    assert said.startswith("In Acumatica, a user keyed in bill KEYED-4250 (4250.00)")
+    text = what_differs(store, "http://airflow.example")
+    assert "2 of " in text.splitlines()[0] and "erp_bill_without_invoice" in text and "changed_in_erp" in text
+    assert text.endswith("http://airflow.example/erp-sync/integrations/summit-acumatica/reconciliation")
