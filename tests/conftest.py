@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -159,6 +160,16 @@ class AirflowApi(ServedApp):
         session = requests.Session()
         session.cookies.set("_token", self.token(username, role))
         return session
+
+
+def page_token(session: requests.Session, page_url: str) -> str:
+    """The form token of an ERP Sync page as ``session`` sees it: what its forms send back when a person
+    presses a button (the page refuses an action without it)."""
+    page = session.get(page_url, timeout=60)
+    page.raise_for_status()
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, f"{page_url} carries no form token"
+    return match.group(1)
 
 
 @pytest.fixture(scope="session")

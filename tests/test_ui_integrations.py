@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from browser import screenshot
-from conftest import SyncedScene, person, run_as
+from conftest import SyncedScene, page_token, person, run_as
 from playwright.sync_api import expect
 
 from sandbox.procore_data import DEMO_COMPANY_ID
@@ -227,9 +227,11 @@ def test_a_person_without_a_procore_account_is_told_how_to_connect(desk):
     signed_in = desk.api.browser("nobody-connected", "user")
     invoice = desk.links(ACUMATICA, "subcontractor_invoice", "GREEN")[0]
 
-    answer = signed_in.post(desk.url(ACUMATICA) + "/unlink", timeout=30,
-                            data={"record_type": "subcontractor_invoice", "procore_id": invoice["procore_id"]})
-    payments = signed_in.post(desk.url(ACUMATICA) + "/payments/sync", timeout=30)
+    token = page_token(signed_in, desk.url(ACUMATICA, record_type="subcontractor_invoice"))
+
+    answer = signed_in.post(desk.url(ACUMATICA) + "/unlink", timeout=30, data={
+        "record_type": "subcontractor_invoice", "procore_id": invoice["procore_id"], "csrf_token": token})
+    payments = signed_in.post(desk.url(ACUMATICA) + "/payments/sync", data={"csrf_token": token}, timeout=30)
 
     assert answer.status_code == 409 and "Connect your Procore account first" in answer.json()["message"]
     assert payments.status_code == 409 and "Connect your Procore account first" in payments.text
@@ -239,7 +241,10 @@ def test_a_person_without_a_procore_account_is_told_how_to_connect(desk):
 def test_bad_input_is_refused_with_a_sentence_and_files_nothing(desk):
     avery = desk.api.browser(person(desk.sandbox, desk.store, AVERY), "user")
 
-    answer = avery.post(desk.url(ACUMATICA) + "/unlink", data={"record_type": "invoice", "procore_id": "x"}, timeout=30)
+    token = page_token(avery, desk.url(ACUMATICA))
+
+    answer = avery.post(desk.url(ACUMATICA) + "/unlink", timeout=30,
+                        data={"record_type": "invoice", "procore_id": "x", "csrf_token": token})
 
     assert answer.status_code == 400
     assert answer.json()["message"].startswith("The request cannot be processed: the record type must be")

@@ -68,22 +68,29 @@ class Exporter:
             projects = []
         self.counts["projects"] = len(projects)
         plan = ReadingPlan(self.store, self.integration, self.clock())
+        try:
+            self.read_due(plan, projects, seen)
+        finally:
+            plan.save()
+        for stream in STREAMS:  # commitments first: CCOs and invoices follow their commitment
+            self.retry_pending(stream, seen[stream])
+        if self.stopped:
+            self.counts["stopped_for_budget"] = 1
+
+    def read_due(self, plan: ReadingPlan, projects: list[int], seen: dict[ProcoreStream, set[int]]) -> None:
+        """What is due, then what spare budget allows, until the budget share ends."""
         due, ahead = plan.due(projects)
         self.counts["streams_due"] = len(due)
         self.check_staleness(plan, len(projects))
         for index, state in enumerate(due):
             if not self.read(plan, state, seen[state.stream]):
                 self.counts["streams_left_for_later"] = len(due) - index
-                break
+                return
             self.counts["streams_read"] += 1
         for state in ahead:
             if self.stopped or not self.spare_budget() or not self.read(plan, state, seen[state.stream]):
-                break
+                return
             self.counts["streams_read_ahead"] += 1
-        for stream in STREAMS:  # commitments first: CCOs and invoices follow their commitment
-            self.retry_pending(stream, seen[stream])
-        if self.stopped:
-            self.counts["stopped_for_budget"] = 1
 
     def read(self, plan: ReadingPlan, state: StreamState, seen: set[int]) -> bool:
         """One project-stream from its bookmark (or where a stopped read left it); False if the budget
