@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -58,6 +59,7 @@ from sandbox.quickbooks_data import DEMO_REALM as QBO_REALM  # noqa: E402
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
 
 from sandbox.sage_office import Sage100Office, Sage300Office  # noqa: E402
+from seed_links import link_sandbox_references  # noqa: E402
 
 POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("ERP_SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -175,22 +177,22 @@ class AirflowApi(ServedApp):
         return session
 
 
+def page_token(session: requests.Session, page_url: str) -> str:
+    """The form token of an ERP Sync page as ``session`` sees it: what its forms send back when a person
+    presses a button (the page refuses an action without it)."""
+    page = session.get(page_url, timeout=60)
+    page.raise_for_status()
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, f"{page_url} carries no form token"
+    return match.group(1)
+
+
 @pytest.fixture(scope="session")
 def airflow_api(airflow_db):
     """Airflow's API server (the UI plugin's pages included), served over HTTP for the whole session."""
     api = AirflowApi()
     yield api
     api.stop()
-
-
-@pytest.fixture(autouse=True)
-def linked_reference_data(monkeypatch):
-    """Every export codes its lines through the integration's links: here, every Procore item is linked (a
-    test that wants an unlinked item sets its own). Until the issue "Reference data" lands its links."""
-    from tests.reference_links import MirrorLinks
-    links = MirrorLinks()
-    monkeypatch.setattr("erp_sync.sync.exporter.reference_links", lambda store, integration: links)
-    return links
 
 
 @pytest.fixture(scope="session")
@@ -311,6 +313,7 @@ class SyncedScene:
     def __init__(self, sandbox: SandboxServer, store: Store):
         self.sandbox, self.store = sandbox, store
         self.integrations = add_test_integrations(store)
+        link_sandbox_references(store, sandbox)
         self.sync()
 
     def sync(self) -> None:

@@ -15,6 +15,7 @@ from erp_connectors.base import VendorHook
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store
 from conftest import add_test_integrations
+from seed_links import link_sandbox_references
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 DAG_FILES = sorted(DAGS.glob("*.py"))
@@ -82,6 +83,7 @@ def test_hourly_sync_exports_then_writes_nothing_then_pushes_an_edit_and_sees_a_
         airflow_db, sandbox, airflow_store, dagbag):
     store = airflow_store
     add_test_integrations(store)
+    link_sandbox_references(store, sandbox)
     dag = dagbag.dags["erp_hourly_sync"]
 
     first = dag.test()
@@ -135,6 +137,7 @@ def test_hourly_sync_under_a_fifth_of_calls_failing_ends_green_without_duplicate
     """429, 500 and answers lost after the ERP committed, on one call in five to every vendor."""
     store = airflow_sqlite_store
     add_test_integrations(store)
+    link_sandbox_references(store, sandbox)
     monkeypatch.setattr(VendorHook, "_wait", lambda self, state: 0.05)  # keep the test quick; waits are tested elsewhere
     for vendor in ("procore", "acumatica", "quickbooks"):
         for seed, rule in enumerate(({"status": 429}, {"status": 500}, {"drop": True, "after_commit": True})):

@@ -19,6 +19,7 @@ from erp_sync.models import ErpKind, ExportMode, RecordType
 from erp_sync.notify import run_notice
 from erp_sync.sync.records import ProcoreRecord
 from test_acceptance import Desk, desk  # noqa: F401 - desk is a fixture
+from seed_links import link_sandbox_references
 
 ACUMATICA = "summit-acumatica"
 NOT_APPROVED = {"work_order_contracts": "Draft", "purchase_order_contracts": "Draft",
@@ -103,9 +104,9 @@ def test_a_record_deleted_between_the_erps_create_and_the_write_back_turns_red_w
     documents_before = desk.erp_documents(ACUMATICA)
     real_create = AcumaticaAdapter.create
 
-    def deleted_in_procore_meanwhile(adapter, record, *args):
-        document = real_create(adapter, record, *args)
-        if record.id == link["procore_id"]:
+    def deleted_in_procore_meanwhile(adapter, coded, *args):
+        document = real_create(adapter, coded, *args)
+        if coded.record.id == link["procore_id"]:
             change_in_procore(desk, link, "deleted")
         return document
 
@@ -142,9 +143,9 @@ def test_the_hourly_syncs_direct_export_asks_procore_before_sending_what_waited(
     change_in_procore(desk, unapproved, "unapproved")
     real_create = AcumaticaAdapter.create
 
-    def deleted_in_procore_meanwhile(adapter, record, *args):
-        document = real_create(adapter, record, *args)
-        if record.id == raced["procore_id"]:
+    def deleted_in_procore_meanwhile(adapter, coded, *args):
+        document = real_create(adapter, coded, *args)
+        if coded.record.id == raced["procore_id"]:
             change_in_procore(desk, raced, "deleted")
         return document
 
@@ -167,6 +168,7 @@ def test_the_hourly_syncs_direct_export_asks_procore_before_sending_what_waited(
 def sage_desk(sandbox, store, sage):
     integration = SAGE_INTEGRATIONS[0].model_copy(update={"export_mode": ExportMode.ACCEPTANCE})
     store.save_integration(integration)
+    link_sandbox_references(store, sandbox)
     row = store.one("integration_by_name", name=integration.name)
     export_integration(store, row, "sync")
     return store, row, sage.offices["sage300"]

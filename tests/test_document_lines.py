@@ -16,10 +16,13 @@ from erp_sync.documents.line_map import LineMap
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.jobs.payment_import import import_payments
 from erp_sync.models import ErpKind, ExportMode, Integration
+from erp_sync.reference.links import link, unlink
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.store import Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.sage_office import LAYOUT
-from tests.reference_links import EXPENSE_ACCOUNT
+from sandbox.procore_lines import COST_CODES
+from seed_links import EXPENSE_ACCOUNT, link_sandbox_references
 from tests.test_sage import add_sage_integrations, sync_until_settled
 
 CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
@@ -27,17 +30,20 @@ CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
 COMMITMENT_TABLES = ("work_order_contracts", "purchase_order_contracts")
 
 
-def add_integration(store: Store, kind: ErpKind) -> dict:
+def add_integration(store: Store, sandbox, kind: ErpKind) -> dict:
+    """The integration, with its reference data linked as an accountant would (vendors and job costing)."""
     conn_id, company, _vendor = CLOUD[kind]
     store.save_integration(Integration(name=f"lines-{kind.value}", procore_conn_id="procore_test",
                                        procore_company_id=company, erp_kind=kind, erp_conn_id=conn_id,
                                        export_mode=ExportMode.DIRECT))
-    return next(row for row in store.integrations() if row["erp_kind"] == kind.value)
+    integration = next(row for row in store.integrations() if row["erp_kind"] == kind.value)
+    link_sandbox_references(store, sandbox, {integration["name"]})
+    return integration
 
 
 @pytest.fixture(params=list(CLOUD), ids=lambda kind: kind.value)
 def cloud(request, sandbox, store):
-    return request.param, add_integration(store, request.param), CLOUD[request.param][2]
+    return request.param, add_integration(store, sandbox, request.param), CLOUD[request.param][2]
 
 
 def links(store: Store, integration: dict, record_type: str | None = None) -> list[dict]:
@@ -184,24 +190,27 @@ def test_an_sov_edit_changes_the_matching_erp_lines_adds_a_new_one_once_and_remo
     assert next(row for row in links(store, integration) if row["id"] == link["id"])["colour"] == "GREEN"
 
 
-def test_an_unlinked_cost_code_is_red_naming_the_line_and_is_exported_once_linked(sandbox, store,
-                                                                                linked_reference_data):
-    integration = add_integration(store, ErpKind.ACUMATICA)
-    linked_reference_data.unlinked.add("09-250")
+def test_an_unlinked_cost_code_holds_the_record_back_naming_its_lines_until_it_is_linked(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    gypsum = next(code for code in COST_CODES if code.code == "09-250")
+    unlink(store, integration, ReferenceKind.COST_CODE, str(gypsum.id), by="the test")
 
     export_integration(store, integration, "run-1")
 
-    red = [link for link in links(store, integration) if link["reason_code"] == "reference_unlinked"]
-    assert red and all("the cost code 09-250 Gypsum Board is not linked to Acumatica Cloud ERP" in link["message"]
-                       and link["message"].startswith("Line ") for link in red)
+    waiting = [row for row in links(store, integration) if row["reason_code"] == "reference_unlinked"]
+    assert waiting and all(row["colour"] == "BLUE" and 'link cost code 09-250 "Gypsum Board"' in row["message"]
+                           and "Waiting: line " in row["message"] and "09-250.S" in row["message"] for row in waiting)
+    assert all(LineMap(store).of_link(row["id"]) for row in waiting)  # the lines read are kept for the page
     quiet = export_integration(store, integration, "run-2")["counts"]
     assert quiet.get("procore_line_reads", 0) == 0  # nothing changed: no line is read again
 
-    linked_reference_data.unlinked.clear()  # the accountant links the cost code; Procore changed nothing
+    link(store, integration, ProcoreRef(ReferenceKind.COST_CODE, str(gypsum.id), gypsum.code, gypsum.name),
+         ErpItem(ReferenceKind.COST_CODE, gypsum.code, gypsum.code, gypsum.name), by="the accountant")
     counts = export_integration(store, integration, "run-3")["counts"]
-    assert counts["procore_line_reads"] >= len(red) and counts["created_commitment"] == len(
-        [link for link in red if link["record_type"] == "commitment"])
-    assert {link["colour"] for link in links(store, integration)} == {"GREEN"}
+    assert counts["procore_line_reads"] >= len(waiting)
+    assert counts["created_commitment"] == len([row for row in waiting if row["record_type"] == "commitment"])
+    assert {row["colour"] for row in links(store, integration)} <= {"GREEN", "BLUE"}
+    assert not [row for row in links(store, integration) if row["reason_code"] == "reference_unlinked"]
 
 
 def zero_items(items: list[dict]) -> list[dict]:
@@ -219,7 +228,7 @@ def approved_invoices(sandbox, company: int) -> list[dict]:
 
 
 def test_a_zero_total_invoice_is_not_sent_and_a_negative_one_is_red_in_quickbooks(sandbox, store):
-    integration = add_integration(store, ErpKind.QUICKBOOKS_ONLINE)
+    integration = add_integration(store, sandbox, ErpKind.QUICKBOOKS_ONLINE)
     zero, negative = approved_invoices(sandbox, SECOND_COMPANY_ID)[:2]
     sandbox.control("PUT", f"procore/requisitions/{zero['id']}/lines",
                     json=zero_items(sandbox.procore_lines("requisitions", zero["id"])))
@@ -250,8 +259,8 @@ def release(sandbox, requisition_id: int, share: str = "1") -> Decimal:
 
 
 def test_released_retainage_is_paid_in_quickbooks_and_left_to_a_person_in_acumatica(sandbox, store):
-    quickbooks = add_integration(store, ErpKind.QUICKBOOKS_ONLINE)
-    acumatica = add_integration(store, ErpKind.ACUMATICA)
+    quickbooks = add_integration(store, sandbox, ErpKind.QUICKBOOKS_ONLINE)
+    acumatica = add_integration(store, sandbox, ErpKind.ACUMATICA)
     released_qbo = release(sandbox, approved_invoices(sandbox, SECOND_COMPANY_ID)[0]["id"])
     acumatica_invoice = approved_invoices(sandbox, DEMO_COMPANY_ID)[0]
     released_acumatica = release(sandbox, acumatica_invoice["id"], "0.5")
@@ -276,7 +285,7 @@ def test_released_retainage_is_paid_in_quickbooks_and_left_to_a_person_in_acumat
 
 
 def test_partial_payments_and_a_later_release_payment_land_in_payments_issued(sandbox, store):
-    integration = add_integration(store, ErpKind.QUICKBOOKS_ONLINE)
+    integration = add_integration(store, sandbox, ErpKind.QUICKBOOKS_ONLINE)
     invoice = approved_invoices(sandbox, SECOND_COMPANY_ID)[0]
     export_integration(store, integration, "run-1")
     link = next(link for link in links(store, integration, "subcontractor_invoice") if link["procore_id"] == invoice["id"])
@@ -345,7 +354,7 @@ def imported(office, prefix: str) -> dict[str, list[list[str]]]:
 
 
 def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(sandbox, store, sage):
-    integrations = add_sage_integrations(store)
+    integrations = add_sage_integrations(store, sandbox)
     for name, system in (("granite-sage300", "sage300"), ("prairie-sage100", "sage100")):
         sync_until_settled(store, integrations[name], sage.offices[system])
         assert {link["colour"] for link in links(store, integrations[name])} == {"GREEN"}
@@ -387,7 +396,7 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
 
 
 def test_a_line_changed_after_export_is_red_in_sage_with_what_to_change_there(sandbox, store, sage):
-    integration = add_sage_integrations(store)["granite-sage300"]
+    integration = add_sage_integrations(store, sandbox)["granite-sage300"]
     sync_until_settled(store, integration, sage.offices["sage300"])
     link = links(store, integration, "commitment")[0]
     edited = edit_lines(sandbox, link, lambda lines: [{**lines[0], "amount": "1234.00"}, *lines[1:-1]])

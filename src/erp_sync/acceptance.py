@@ -30,6 +30,7 @@ from erp_sync.identity import ProcoreAccounts, Requester, filer_refusal
 from erp_sync.jobs.unlink_queue import RequestQueue
 from erp_sync.erps.base import RETAINAGE_TO_RELEASE
 from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
+from erp_sync.reconcile.report import summary_line
 from erp_sync.store import Store, audit, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
 from erp_sync.sync.procore_check import DELETED_IN_PROCORE, NotSendable, check_still_approved, named
@@ -226,6 +227,7 @@ class DailySummary:
     failed: list[dict]
     rejected: list[dict]
     deleted_in_procore: list[dict] = field(default_factory=list)
+    reconciliation: str | None = None  # how many commitments differ from the ERP and by how much, with the page
     retainage_to_release: list[dict] = field(default_factory=list)  # released in Procore; the ERP waits for a person
 
     def text(self) -> str:
@@ -233,6 +235,8 @@ class DailySummary:
                    if self.deleted_in_procore else "")
         lines = [f"ERP Sync daily summary for {self.integration}: {len(self.waiting)} waiting for accounting "
                  f"acceptance, {len(self.failed)} failed, {len(self.rejected)} rejected by accounting{orphans}."]
+        if self.reconciliation:
+            lines.append(self.reconciliation)
         for title, links in (("Deleted in Procore, to delete or void in the ERP", self.deleted_in_procore),
                              ("Retainage released in Procore, to release in the ERP", self.retainage_to_release),
                              ("Waiting for acceptance", self.waiting), ("Failed", self.failed),
@@ -253,7 +257,7 @@ def daily_summary(store: Store, integration: dict) -> DailySummary:
     to_release = store.rows("links_with_reason", integration_id=integration["id"], reason_code=RETAINAGE_TO_RELEASE)
     return DailySummary(integration["name"], in_state(LinkState.READY),
                         [link for link in red if link not in orphans and link["reason_code"] != RETAINAGE_TO_RELEASE],
-                        in_state(LinkState.RETURNED), orphans, to_release)
+                        in_state(LinkState.RETURNED), orphans, summary_line(store, integration), to_release)
 
 
 def send_summary(summary: DailySummary, notifier: Callable[[dict], None], context: dict) -> str:

@@ -35,6 +35,7 @@ class LineProblem(Exception):
     def __init__(self, reason_code: str, message: str):
         super().__init__(message)
         self.reason_code, self.message = reason_code, message
+        self.document: Document | None = None  # the record as read, when the problem is its coding
 
 
 def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[str, DocumentLine]) -> Document:

@@ -16,6 +16,7 @@ from typing import Any
 from erp_connectors import sage300
 from erp_connectors.sage300 import Sage300Hook
 from erp_sync.erps.base import (
+    ErpBill,
     ErpPayment,
     PaymentChanges,
     condition_of_bill,
@@ -23,13 +24,18 @@ from erp_sync.erps.base import (
     payment_method,
 )
 from erp_sync.documents.model import CodedDocument, CodedLine
-from erp_sync.erps.sage import SageAdapter, as_date, job_costing
+from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date, job_costing
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
 DESCRIPTION_LIMIT = 60
 ID_LIMIT = 10
+
+
+def active_status(status: str | None) -> bool:
+    return (status or "Active").strip() == "Active"
 
 
 def sage_id(record: ProcoreRecord) -> str:
@@ -43,6 +49,11 @@ class Sage300Adapter(SageAdapter):
     seen_through_sync = True
     tables = {RecordType.COMMITMENT: sage300.COMMITMENTS, RecordType.COMMITMENT_CHANGE_ORDER: sage300.CHANGE_ORDERS,
               RecordType.SUBCONTRACTOR_INVOICE: sage300.INVOICES}
+    reference_tables = {
+        ReferenceKind.VENDOR: ReferenceTable("MASTER_APM_VENDOR", "Vendor", "Name", "Status", active_status),
+        ReferenceKind.PROJECT: ReferenceTable("MASTER_JCM_JOB", "Job", "Description", "Status", active_status),
+    }
+    reference_kinds = tuple(reference_tables)
     labels = {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "AP invoice"}
 
@@ -83,6 +94,9 @@ class Sage300Adapter(SageAdapter):
             "Commitment": parent.erp_ref, "Commitment Item": items[coded.line.procore_id], **_costing(coded),
             "Description": coded.line.description[:DESCRIPTION_LIMIT], "Amount": _money(coded.line.amount),
             "Retainage": _money(coded.line.net_retainage)}) for coded in document.lines)]
+
+    def bill(self, ref: str, row: Any) -> ErpBill:
+        return ErpBill(ref, row.Commitment, row.Invoice, row.Original_Gross, row.Original_Gross - row.Amount_Paid)
 
     def number(self, record_type: RecordType, row: Any) -> str:
         if record_type is RecordType.COMMITMENT:

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import requests
 
@@ -26,7 +27,10 @@ from erp_sync.documents.model import CodedDocument, Document, DocumentLine
 from erp_sync.documents.procore import LineProblem, read_document
 from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
-from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceLinks
+from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
+from erp_sync.reference.check import check
+from erp_sync.reference.links import confirmed_links
+from erp_sync.reference.model import ProcoreRef, ReferenceKind, ReferenceLinks
 from erp_sync.runs import NEW_RED
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.links import AWAITING_ACCOUNTING, WAITING_FOR_ACCEPTANCE, Link, LinkBook, LinkState
@@ -43,18 +47,8 @@ PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried aga
 ZERO_TOTAL = "zero_total"
 
 
-class NothingLinked:
-    """Before the integration's reference data is linked, no line can be coded."""
-
-    def erp_item(self, ref: ProcoreRef) -> ErpItem | None:
-        return None
-
-
-try:  # the confirmed links of the issue "Reference data"
-    from erp_sync.reference.links import confirmed_links as reference_links
-except ImportError:  # pragma: no cover - until that issue lands
-    def reference_links(store: Store, integration: dict) -> ReferenceLinks:
-        return NothingLinked()
+class Unlinked(Exception):
+    """The record names reference data that is not linked to the ERP's; the message is the sentence."""
 
 
 @dataclass
@@ -72,14 +66,16 @@ class Exporter:
     # Records whose state in Procore this run has read (in a list, or asked for when accepted): sent without
     # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
-    links: ReferenceLinks | None = None  # the integration's confirmed reference links (read once per run)
     _changes_of: dict[int, list[int]] | None = None  # commitment id -> its CCOs' link ids
     notices: dict[int, str] = field(default_factory=dict)  # link id -> what is left to do in the ERP
 
     def __post_init__(self) -> None:
         self.line_map = LineMap(self.store)
-        if self.links is None:
-            self.links = reference_links(self.store, self.integration)
+
+    @cached_property
+    def references(self) -> ReferenceLinks:
+        """The integration's reference-data links, loaded once a run."""
+        return confirmed_links(self.store, self.integration)
 
     @property
     def acceptance(self) -> bool:
@@ -96,22 +92,29 @@ class Exporter:
             projects = []
         self.counts["projects"] = len(projects)
         plan = ReadingPlan(self.store, self.integration, self.clock())
+        try:
+            self.read_due(plan, projects, seen)
+        finally:
+            plan.save()
+        for stream in STREAMS:  # commitments first: CCOs and invoices follow their commitment
+            self.retry_pending(stream, seen[stream])
+        if self.stopped:
+            self.counts["stopped_for_budget"] = 1
+
+    def read_due(self, plan: ReadingPlan, projects: list[int], seen: dict[ProcoreStream, set[int]]) -> None:
+        """What is due, then what spare budget allows, until the budget share ends."""
         due, ahead = plan.due(projects)
         self.counts["streams_due"] = len(due)
         self.check_staleness(plan, len(projects))
         for index, state in enumerate(due):
             if not self.read(plan, state, seen[state.stream]):
                 self.counts["streams_left_for_later"] = len(due) - index
-                break
+                return
             self.counts["streams_read"] += 1
         for state in ahead:
             if self.stopped or not self.spare_budget() or not self.read(plan, state, seen[state.stream]):
-                break
+                return
             self.counts["streams_read_ahead"] += 1
-        for stream in STREAMS:  # commitments first: CCOs and invoices follow their commitment
-            self.retry_pending(stream, seen[stream])
-        if self.stopped:
-            self.counts["stopped_for_budget"] = 1
 
     def read(self, plan: ReadingPlan, state: StreamState, seen: set[int]) -> bool:
         """One project-stream from its bookmark (or where a stopped read left it); False if the budget
@@ -192,7 +195,7 @@ class Exporter:
         direct export) records that waited for acceptance before the integration turned it off."""
         return link.state in (LinkState.EXPORTING, LinkState.EXPORTED) or (
             link.state == LinkState.FAILED and not link.in_erp) or (
-            link.state == LinkState.READY and not self.acceptance)
+            link.state == LinkState.READY and not self.acceptance) or link.reason_code == REFERENCE_UNLINKED
 
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
@@ -218,11 +221,9 @@ class Exporter:
         except NotSendable as gone:
             self.withdraw(record, gone)
         except LineProblem as problem:
-            failed = self.fail(record, self.book.get(record.record_type, record.id),
-                               ErpRefusal(problem.reason_code, problem.message))
-            read = getattr(problem, "document", None)
-            if read is not None and not failed.in_erp:  # kept for the page, and to see when the links are made
-                self.line_map.record(failed.id, [MappedLine(line, None) for line in read.lines])
+            self.line_problem(record, problem)
+        except Unlinked as unlinked:
+            self.wait_for_links(record, self.book.get(record.record_type, record.id), str(unlinked))
         except ErpRefusal as refusal:
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
         except VendorApiError as error:
@@ -245,12 +246,14 @@ class Exporter:
     def ready(self, record: ProcoreRecord, link: Link | None) -> None:
         """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent."""
         self.counts["ready"] += 1
+        _missing, unlinked = check(self.references_of(record), self.references)
+        message, reason_code = (unlinked, REFERENCE_UNLINKED) if unlinked else (WAITING_FOR_ACCEPTANCE, None)
         if link is None:
-            self.book.open(record, LinkState.READY, Colour.BLUE, WAITING_FOR_ACCEPTANCE, fingerprint=record.fingerprint)
-        elif (link.state, link.fingerprint, link.procore_updated_at) != (LinkState.READY, record.fingerprint,
-                                                                         record.updated_at):
-            self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=WAITING_FOR_ACCEPTANCE,
-                           reason_code=None, fingerprint=record.fingerprint, procore_json=record.snapshot(),
+            self.book.open(record, LinkState.READY, Colour.BLUE, message, reason_code, fingerprint=record.fingerprint)
+        elif (link.state, link.fingerprint, link.procore_updated_at, link.message) != (
+                LinkState.READY, record.fingerprint, record.updated_at, message):
+            self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=message,
+                           reason_code=reason_code, fingerprint=record.fingerprint, procore_json=record.snapshot(),
                            procore_number=record.number, procore_updated_at=record.updated_at)
             self.counts["ready_updated"] += 1
 
@@ -293,6 +296,9 @@ class Exporter:
         if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):
             self.counts["still_red"] += 1
             return
+        if link is not None and link.reason_code == REFERENCE_UNLINKED and not self.codes_now(record, link):
+            self.counts[f"waiting_{REFERENCE_UNLINKED}"] += 1
+            return
         parent, vendor_id = self.prerequisites(record)
         resuming = link is not None and link.state == LinkState.EXPORTING
         found = self.adapter.find(record, link, parent) if resuming else None
@@ -302,8 +308,8 @@ class Exporter:
             return
         if found is None:
             self.check_procore(record, link)
-        document = self.document(record, parent)
-        if document.document.zero_total:
+        document = self.found_document(record, parent) if found is not None else self.document(record, parent)
+        if document is not None and document.document.zero_total and found is None:
             self.not_sent_zero_total(record, link)
             return
         waiting = f"Sent to {self.adapter.name}; waiting for its answer"
@@ -321,7 +327,8 @@ class Exporter:
                 self.queued(link)
                 return
             self.counts[f"created_{record.record_type.value}"] += 1
-        self.map_lines(link, document, found.lines)
+        if document is not None:
+            self.map_lines(link, document, found.lines)
         if found.notice:
             self.notices[link.id] = found.notice
         self.book.save(link, erp_ref=found.ref, erp_key=found.key | {"label": found.label},
@@ -337,7 +344,7 @@ class Exporter:
         read = read_document(self.procore, record, self.known_lines(record, parent))
         self.counts["procore_line_reads"] += 1
         try:
-            document = coded(read, self.links, self.adapter.name, self.adapter.required_kinds)
+            document = coded(read, self.references, self.adapter.name, self.adapter.required_kinds)
         except LineProblem as problem:
             problem.document = read
             raise
@@ -345,6 +352,16 @@ class Exporter:
             return document
         return replace(document, commitment_lines={mapped.line.procore_id: mapped.erp_line
                                                    for mapped in self.line_map.of_link(parent.id)})
+
+    def found_document(self, record: ProcoreRecord, parent: Link | None) -> CodedDocument | None:
+        """The lines of a record whose document an earlier attempt created: None if Procore no longer has the
+        record (the write-back then says what to do with the document in the ERP)."""
+        try:
+            return self.document(record, parent)
+        except VendorApiError as error:
+            if error.status != 404:
+                raise
+            return None
 
     def known_lines(self, record: ProcoreRecord, parent: Link | None) -> dict[str, DocumentLine]:
         """The exported lines of the record's commitment and of the commitment's change orders."""
@@ -378,6 +395,18 @@ class Exporter:
         read = read_document(self.procore, record, self.known_lines(record, parent))
         self.counts["procore_line_reads"] += 1
         return {line.procore_id: line.fingerprint() for line in read.lines} != mapped
+
+    def line_problem(self, record: ProcoreRecord, problem: LineProblem) -> None:
+        """A line not linked yet waits, BLUE, like any unlinked reference; a line that cannot be coded is RED.
+        The lines read are kept (the page shows them, and the next run checks the links against them)."""
+        link = self.book.get(record.record_type, record.id)
+        if problem.reason_code == REFERENCE_UNLINKED:
+            self.wait_for_links(record, link, problem.message)
+        else:
+            self.fail(record, link, ErpRefusal(problem.reason_code, problem.message))
+        link = self.book.get(record.record_type, record.id)
+        if problem.document is not None and link is not None and not link.in_erp:
+            self.line_map.record(link.id, [MappedLine(line, None) for line in problem.document.lines])
 
     def not_sent_zero_total(self, record: ProcoreRecord, link: Link | None) -> None:
         """Procore's rule: an invoice that bills nothing and moves no retainage is not sent."""
@@ -421,10 +450,6 @@ class Exporter:
         if link.reason_code == "parent_missing":
             parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
             return parent is not None and parent.in_erp
-        if link.reason_code == "vendor_unmapped":
-            return self.adapter.vendor_id(self.vendor_of(record)) is not None
-        if link.reason_code == "reference_unlinked":
-            return self.codes_now(record, link)
         if link.reason_code == "line_uncoded":
             parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
             return parent is not None and parent.updated_at is not None and link.updated_at is not None and \
@@ -432,10 +457,12 @@ class Exporter:
         return False
 
     def codes_now(self, record: ProcoreRecord, link: Link) -> bool:
-        """The lines the failed export read are all linked now (no Procore call to find out)."""
+        """The lines an export that waits for links read are all linked now (no Procore call to find out)."""
         lines = tuple(mapped.line for mapped in self.line_map.of_link(link.id))
+        if not lines:
+            return True
         try:
-            coded(Document(record, lines), self.links, self.adapter.name, self.adapter.required_kinds)
+            coded(Document(record, lines), self.references, self.adapter.name, self.adapter.required_kinds)
         except LineProblem:
             return False
         return True
@@ -447,16 +474,38 @@ class Exporter:
             noun = record.record_type.noun
             raise ErpRefusal("parent_missing", f"The {noun} belongs to commitment {number}, which is not in "
                                                f"{self.adapter.name} yet. It is exported once the commitment is.")
+        refs = self.references_of(record)
+        _missing, unlinked = check(refs, self.references)
+        if unlinked:
+            raise Unlinked(unlinked)
+        vendor = next((ref for ref in refs if ref.kind is ReferenceKind.VENDOR), None)
+        return parent, self.references.erp_item(vendor).erp_id if vendor else None
+
+    def references_of(self, record: ProcoreRecord) -> list[ProcoreRef]:
+        """What the record names of the reference data, each of which must be linked before it is sent."""
         if record.record_type not in NEEDS_VENDOR:
-            return parent, None
+            return []
         vendor = self.vendor_of(record)
-        vendor_id = self.adapter.vendor_id(vendor)
-        if vendor_id is None:
-            name = (vendor or {}).get("name", "(none)")
-            raise ErpRefusal("vendor_unmapped", f"The vendor {name} is not mapped in {self.adapter.name}. Add the "
-                                                f"vendor there under the same name; the next hourly sync exports the "
-                                                f"{record.record_type.noun}.")
-        return parent, vendor_id
+        if not vendor:
+            raise ErpRefusal("vendor_missing", f"The {record.record_type.noun} names no vendor in Procore. Choose "
+                                               "its vendor there; the next hourly sync exports it.")
+        return [ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), "", vendor.get("name") or f"#{vendor['id']}")]
+
+    def wait_for_links(self, record: ProcoreRecord, link: Link | None, sentence: str) -> None:
+        """Not sent: the record waits, BLUE, with the sentence naming every missing link; every run looks again,
+        and it goes out once they exist. A link caught in the middle of an export keeps its state, so the
+        retry still looks for the document in the ERP before it creates one."""
+        self.counts[f"waiting_{REFERENCE_UNLINKED}"] += 1
+        if link is None:
+            self.book.open(record, LinkState.WAITING, Colour.BLUE, sentence, REFERENCE_UNLINKED)
+        elif (link.colour, link.message, link.reason_code) != (Colour.BLUE, sentence, REFERENCE_UNLINKED):
+            keeps_state = link.in_erp or link.state in (LinkState.EXPORTING, LinkState.EXPORTED)
+            self.book.save(link, state=link.state if keeps_state else LinkState.WAITING, colour=Colour.BLUE,
+                           message=sentence, reason_code=REFERENCE_UNLINKED, procore_json=record.snapshot())
+        else:
+            return
+        log.info("Waiting for reference links: %s %s (Procore id %s): %s", record.record_type.noun, record.number,
+                 record.id, sentence)
 
     def vendor_of(self, record: ProcoreRecord) -> dict | None:
         if record.vendor:

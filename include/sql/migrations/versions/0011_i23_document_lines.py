@@ -2,7 +2,7 @@
 changes the matching ERP line and never adds a second one, and the page can show a record's lines.
 
 Revision ID: 0011_i23
-Revises: 0009_i17
+Revises: 0012_i24
 Create Date: 2026-12-06
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_i23"
-down_revision = "0009_i17"
+down_revision = "0012_i24"
 branch_labels = None
 depends_on = None
 
