@@ -68,6 +68,7 @@ class Exporter:
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
     _changes_of: dict[int, list[int]] | None = None  # commitment id -> its CCOs' link ids
     notices: dict[int, str] = field(default_factory=dict)  # link id -> what is left to do in the ERP
+    _read: dict[tuple[RecordType, int], Document] = field(default_factory=dict)  # read, and about to be updated
 
     def __post_init__(self) -> None:
         self.line_map = LineMap(self.store)
@@ -341,8 +342,7 @@ class Exporter:
     def document(self, record: ProcoreRecord, parent: Link | None) -> CodedDocument:
         """The record with its lines (one Procore call), each coded through the integration's links; a CCO
         line or an invoice line takes the coding of the commitment line it changes or bills."""
-        read = read_document(self.procore, record, self.known_lines(record, parent))
-        self.counts["procore_line_reads"] += 1
+        read = self.read_lines(record, parent)
         try:
             document = coded(read, self.references, self.adapter.name, self.adapter.required_kinds)
         except LineProblem as problem:
@@ -391,10 +391,18 @@ class Exporter:
         mapped = {m.line.procore_id: m.line.fingerprint() for m in self.line_map.of_link(link.id)}
         if not mapped:
             return False
-        parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
-        read = read_document(self.procore, record, self.known_lines(record, parent))
+        read = self.read_lines(record, self.book.get(RecordType.COMMITMENT, record.parent_id))
+        changed = {line.procore_id: line.fingerprint() for line in read.lines} != mapped
+        if changed:  # the update that follows codes these lines without reading them again
+            self._read[(record.record_type, record.id)] = read
+        return changed
+
+    def read_lines(self, record: ProcoreRecord, parent: Link | None) -> Document:
+        kept = self._read.pop((record.record_type, record.id), None)
+        if kept is not None and kept.record.updated_at == record.updated_at:
+            return kept
         self.counts["procore_line_reads"] += 1
-        return {line.procore_id: line.fingerprint() for line in read.lines} != mapped
+        return read_document(self.procore, record, self.known_lines(record, parent))
 
     def line_problem(self, record: ProcoreRecord, problem: LineProblem) -> None:
         """A line not linked yet waits, BLUE, like any unlinked reference; a line that cannot be coded is RED.
