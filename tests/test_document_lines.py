@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -23,6 +28,7 @@ from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.sage_office import LAYOUT
 from sandbox.procore_lines import COST_CODES
 from seed_links import EXPENSE_ACCOUNT, link_sandbox_references
+from tests.test_runs import store_url
 from tests.test_sage import add_sage_integrations, sync_until_settled
 
 CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
@@ -417,3 +423,36 @@ def test_a_company_with_its_own_import_format_gets_its_fields_in_its_order(tmp_p
         "APD", "10.00", "1001", "03-300"]
     with pytest.raises(ValueError, match="no field"):
         layout.record("APD", {"Retainage": "1.00"})
+
+
+KILLED_EXPORT = """
+import sys
+from erp_sync.jobs.hourly_sync import export_integration
+from erp_sync.store import Store
+
+store = Store.from_url(sys.argv[1])
+export_integration(store, next(row for row in store.integrations() if row["name"] == sys.argv[2]), "killed")
+"""
+
+
+def test_an_export_killed_while_the_erp_writes_a_bill_is_finished_once_by_the_next_run(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    sandbox.fault("acumatica", delay_seconds=3, method="PUT", path_pattern="/entity/Default/24.200.001/Bill$", times=1)
+    worker = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, store_url(store), integration["name"]],
+                              env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 120
+    while not sandbox.control("GET", "acumatica/faults").json() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the worker is sending its first bill, its lines with it
+    worker.send_signal(signal.SIGKILL)  # kill -9 while Acumatica holds the request
+    worker.wait()
+    time.sleep(4)  # Acumatica finishes what it was given
+
+    export_integration(store, integration, "after the kill")
+
+    invoices = links(store, integration, "subcontractor_invoice")
+    bills = sandbox.erp_rows("acumatica", "Bill")
+    assert invoices and len(bills) == len(invoices) and all(link["colour"] == "GREEN" for link in invoices)
+    mapped = LineMap(store).of_links(link["id"] for link in invoices)
+    for link in invoices:
+        lines = erp_lines(sandbox, "acumatica", link)
+        assert len(lines) == len(sandbox.procore_lines("requisitions", link["procore_id"])) == len(mapped[link["id"]])
