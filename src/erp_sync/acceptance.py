@@ -29,13 +29,25 @@ from erp_sync.connectors import procore_hook
 from erp_sync.identity import ProcoreAccounts, Requester, filer_refusal
 from erp_sync.jobs.unlink_queue import RequestQueue
 from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
-from erp_sync.store import Store, audit, utcnow
+from erp_sync.store import Store, UnreadableValue, audit, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
 from erp_sync.sync.procore_check import DELETED_IN_PROCORE, NotSendable, check_still_approved, named
-from erp_sync.unlink import MAX_ID, Outcome, Refused, refuse_unless_permitted, rejected, shown, what_is_wrong
+from erp_sync.unlink import (
+    MAX_ID,
+    QUEUE_STATUSES,
+    WAITING,
+    Outcome,
+    Refused,
+    refuse_unless_permitted,
+    rejected,
+    shown,
+    unreadable,
+    what_is_wrong,
+)
 
 JOB = "export_decisions"
-DECISIONS = RequestQueue("export_decision", JOB, "export_decision")
+DECISIONS = RequestQueue("export_decision", JOB, "export_decision", "decision", "carries the decision out",
+                         statuses=QUEUE_STATUSES - {WAITING})  # a decision never waits for a sync
 ACTION = "accept or reject exports"
 LABELS = {"integration": "the integration", "procore_id": "the Procore id", "decision": "the decision",
           "reason": "the reason", "decided_by": "who decides (a Procore user id)", "filed_by": "who filed it"}
@@ -85,7 +97,13 @@ class Decider:
         self.erp = ErpKind(integration["erp_kind"])
         self.confirmed: set[tuple[RecordType, int]] = set()  # accepted records Procore still holds, approved
 
-    def process(self, row: dict) -> Outcome:
+    def process(self, claimed: dict) -> Outcome:
+        """Decide one claimed row; what is wrong with it alone (a value that cannot be read, a record that does
+        not wait) is its answer."""
+        try:
+            row = self.store.one("export_decision", id=claimed["id"])
+        except UnreadableValue as problem:
+            return rejected(unreadable(problem, DECISIONS.noun))
         try:
             decision = validated(row)
         except ValueError as problem:
