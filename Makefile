@@ -42,6 +42,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/api_budget.py
 	$(BIN)/python benchmarks/quiet_hour.py
 	$(BIN)/python benchmarks/integrations_page.py
+	$(BIN)/python benchmarks/dag_parse.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)
