@@ -41,6 +41,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/sage_sync.py
 	$(BIN)/python benchmarks/api_budget.py
 	$(BIN)/python benchmarks/integrations_page.py
+	$(BIN)/python benchmarks/reconciliation.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)
