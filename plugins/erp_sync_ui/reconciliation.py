@@ -42,6 +42,14 @@ def reconciliation(request: Request, name: str, user: GetUserDep, store: StoreDe
         "pages": _page_links(request, filters, shown)})
 
 
+@router.get("/{name}/reconciliation/{commitment_id}", name="reconciliation_row", response_class=HTMLResponse)
+def reconciliation_row(request: Request, name: str, commitment_id: int, user: GetUserDep,
+                       store: StoreDep) -> HTMLResponse:
+    row = ReconciliationView(store, find_integration(store, name)).row(commitment_id)
+    return templates.TemplateResponse(request, "reconciliation_row.html", {"row": row},
+                                      status_code=200 if row else 404)
+
+
 @router.get("/{name}/reconciliation.{suffix}", name="reconciliation_download", response_model=None)
 def download(name: str, suffix: str, user: GetUserDep, store: StoreDep, project: Text = None,
              only_differences: Text = None, cause: Text = None) -> Response:

@@ -163,3 +163,19 @@ WHERE b.integration_id = :integration_id AND b.gone_at IS NULL AND f.procore_pro
                   WHERE l.integration_id = b.integration_id AND l.erp_ref = b.erp_ref AND l.ended_at IS NULL
                     AND l.record_type = 'subcontractor_invoice')
 ORDER BY b.erp_ref;
+
+-- name: reconciliation_figures_of_commitment
+SELECT procore_commitment_id, procore_project_id, project_name, commitment_number, commitment_title, erp_ref,
+       procore_original_amount, erp_original_amount, procore_change_orders_amount, erp_change_orders_amount,
+       procore_revised_amount, erp_revised_amount, procore_invoiced_amount, erp_invoiced_amount,
+       procore_retainage_amount, erp_retainage_amount, procore_paid_amount, erp_paid_amount, differs,
+       difference_amount, causes, reconciled_at
+FROM reconciliation_figures
+WHERE integration_id = :integration_id AND procore_commitment_id = :procore_commitment_id;
+
+-- name: links_for_reconciliation
+-- The active links with what the reconciliation compares (fewer columns than active_links: it reads them all).
+SELECT id, record_type, procore_id, erp_ref, state, colour, message, erp_present, erp_condition, erp_amount,
+       erp_balance, erp_number, erp_modified_at, erp_seen_at, exported_at, procore_json
+FROM record_links
+WHERE integration_id = :integration_id AND ended_at IS NULL AND procore_json IS NOT NULL;
