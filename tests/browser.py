@@ -51,7 +51,7 @@ class Browser:
     def sign_in(self, airflow_api, username: str, role: str = "user"):
         """Airflow's UI keeps the sign-in in the ``_token`` cookie; this is the cookie its login sets."""
         self.context.add_cookies([{"name": "_token", "value": airflow_api.token(username, role),
-                                   "url": airflow_api.url}])
+                                   "url": airflow_api.url, "httpOnly": True, "sameSite": "Lax"}])
         return self.context.new_page()
 
     def visitor(self):

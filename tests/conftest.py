@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -58,6 +59,7 @@ from sandbox.quickbooks_data import DEMO_REALM as QBO_REALM  # noqa: E402
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
 
 from sandbox.sage_office import Sage100Office, Sage300Office  # noqa: E402
+from seed_links import link_sandbox_references  # noqa: E402
 
 POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("ERP_SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -160,6 +162,16 @@ class AirflowApi(ServedApp):
         session = requests.Session()
         session.cookies.set("_token", self.token(username, role))
         return session
+
+
+def page_token(session: requests.Session, page_url: str) -> str:
+    """The form token of an ERP Sync page as ``session`` sees it: what its forms send back when a person
+    presses a button (the page refuses an action without it)."""
+    page = session.get(page_url, timeout=60)
+    page.raise_for_status()
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, f"{page_url} carries no form token"
+    return match.group(1)
 
 
 @pytest.fixture(scope="session")
@@ -355,6 +367,7 @@ class SyncedScene:
     def __init__(self, sandbox: SandboxServer, store: Store):
         self.sandbox, self.store = sandbox, store
         self.integrations = add_test_integrations(store)
+        link_sandbox_references(store, sandbox)
         self.sync()
 
     def sync(self) -> None:
