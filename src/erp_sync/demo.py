@@ -30,6 +30,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import psutil
 import requests
@@ -170,10 +171,11 @@ def _decide_on_page(session: requests.Session, airflow_url: str, integration: st
     answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration}/ready", timeout=60, data={
         "record_type": record_type, "decision": decision, "reason": reason, "procore_id": procore_ids})
     notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
-    if answer.status_code != 200 or notice is None:
+    started = parse_qs(urlsplit(answer.url).query).get("started")
+    if answer.status_code != 200 or notice is None or not started:
         raise RuntimeError(f"The Ready to Export page refused the {decision}: {answer.status_code} {answer.text[:2000]}")
     print(html.unescape(notice.group(1)))
-    return re.search(r"\(run ([^)]+)\)", notice.group(1)).group(1)
+    return started[0]
 
 
 def print_decisions(store: Store) -> None:
