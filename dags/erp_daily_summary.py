@@ -10,7 +10,7 @@ Export page.
 
 from airflow.sdk import dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, OPERATIONS_CALLBACKS, START_DATE
+from erp_sync.airflow_defaults import DEFAULT_ARGS, INTEGRATION_NAME, OPERATIONS_CALLBACKS, START_DATE
 
 
 @dag(
@@ -31,14 +31,13 @@ def erp_daily_summary():
 
         return Store.from_connection().integrations()
 
-    @task(map_index_template="{{ integration_name }}")
+    @task(map_index_template=INTEGRATION_NAME)
     def send(integration: dict) -> str:
         from erp_sync.acceptance import daily_summary, send_summary
         from erp_sync.notify import configured_notifier
         from erp_sync.store import Store
 
         context = get_current_context()
-        context["integration_name"] = integration["name"]
         summary = daily_summary(Store.from_connection(), integration)
         return send_summary(summary, configured_notifier(), context)
 

@@ -41,6 +41,7 @@ from airflow.sdk import dag, get_current_context, task, task_group
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    INTEGRATION_NAME,
     OPERATIONS_CALLBACKS,
     ERP_POOLS,
     HOURLY_SYNC_DONE,
@@ -49,8 +50,6 @@ from erp_sync.airflow_defaults import (
     fail_fast_on_refusals,
     queue_for,
 )
-
-NAMED = "{{ integration_name }}"
 
 
 @dag(
@@ -81,23 +80,22 @@ def erp_hourly_sync():
     def steps_for(kind: str, pool: str):
         queue = queue_for(kind)
 
-        @task(task_id="export", pool=PROCORE_POOL, queue=queue, map_index_template=NAMED)
+        @task(task_id="export", pool=PROCORE_POOL, queue=queue, map_index_template=INTEGRATION_NAME)
         def export(integration: dict) -> dict:
             from erp_sync.jobs.hourly_sync import export_integration
             from erp_sync.store import Store
 
             context = get_current_context()
-            context["integration_name"] = integration["name"]
             with fail_fast_on_refusals():
                 return export_integration(Store.from_connection(), integration, context["run_id"])
 
-        @task(task_id="refresh", pool=pool, queue=queue, outlets=[HOURLY_SYNC_DONE], map_index_template=NAMED)
+        @task(task_id="refresh", pool=pool, queue=queue, outlets=[HOURLY_SYNC_DONE],
+              map_index_template=INTEGRATION_NAME)
         def refresh(integration: dict) -> dict:
             from erp_sync.jobs.hourly_sync import refresh_integration
             from erp_sync.store import Store
 
             context = get_current_context()
-            context["integration_name"] = integration["name"]
             with fail_fast_on_refusals():
                 summary = refresh_integration(Store.from_connection(), integration, context["run_id"])
             context["outlet_events"][HOURLY_SYNC_DONE].extra = {"integration": integration["name"]}
@@ -110,7 +108,7 @@ def erp_hourly_sync():
 
         @task_group(group_id=f"sync_{kind}")
         def sync(integration: dict):
-            export(integration) >> refresh(integration)
+            export(integration=integration) >> refresh(integration=integration)  # by name: the label reads it
 
         sync.expand(integration=integrations_of(kind))
 

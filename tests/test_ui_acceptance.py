@@ -17,6 +17,7 @@ from erp_sync.models import ExportMode, RecordType
 from browser import screenshot
 from playwright.sync_api import expect
 from conftest import TEST_INTEGRATIONS, AirflowApi, connect_person, export_integration, page_token
+from seed_links import link_sandbox_references
 
 pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]  # the browser fixtures
@@ -38,6 +39,7 @@ class Office:
         self.api, self.sandbox, self.store = api, sandbox, store
         for integration in TEST_INTEGRATIONS:
             store.save_integration(integration.model_copy(update={"export_mode": ExportMode.ACCEPTANCE}))
+        link_sandbox_references(store, sandbox)
         self.integration = next(row for row in store.integrations() if row["name"] == NAME)
         for integration in store.integrations():
             export_integration(store, integration, "sync")

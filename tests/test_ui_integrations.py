@@ -23,8 +23,7 @@ pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]  # the browser fixtures
 ACUMATICA = "summit-acumatica"
 STILL_IN_ERP = "The requisition is still in Acumatica Cloud ERP. Please delete it before retrying."
-UNMAPPED = ("The vendor Foundry Mechanical is not mapped in Acumatica Cloud ERP. Add the vendor there under the "
-            "same name; the next hourly sync exports the commitment.")
+UNLINKED = 'Not exported yet: link vendor "Foundry Mechanical" on the Reference data tab; the next sync exports it.'
 AVERY, CASEY, EMERY = 101, 103, 105  # the controller; no 'Can Push to Accounting'; no ERP access at all
 
 
@@ -48,9 +47,9 @@ class Desk(SyncedScene):
         self.api, self.dagbag = api, dagbag
         foundry = next(v for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Foundry Mechanical")
         projects = sandbox.sandboxes.procore.projects
-        self.unmapped = next(r for r in sandbox.procore_rows("work_order_contracts") if r["status"] == "Approved"
+        self.unlinked = next(r for r in sandbox.procore_rows("work_order_contracts") if r["status"] == "Approved"
                              and projects[r["project"]["id"]].company.id == DEMO_COMPANY_ID)
-        sandbox.control("PATCH", f"procore/work_order_contracts/{self.unmapped['id']}",
+        sandbox.control("PATCH", f"procore/work_order_contracts/{self.unlinked['id']}",
                         json={"vendor": {"id": foundry.id, "name": foundry.name}})
         super().__init__(sandbox, store)
         self.rejected = self.links(ACUMATICA, "commitment", "GREEN")[0]
@@ -127,11 +126,11 @@ def test_an_accountant_sees_each_tab_and_view_with_its_colours_and_reasons(desk,
     expect(synced.first.locator("td").nth(9).get_by_role("link")).to_contain_text("log")
     screenshot(page, "02-commitments-synced")
 
-    page.locator(".views").get_by_role("link", name="Failed").click()
-    failed = page.locator(f"#record-{desk.unmapped['id']}")
-    expect(failed).to_have_class("RED")
-    expect(failed.locator(".reason")).to_have_text(UNMAPPED)
-    screenshot(page, "03-commitments-failed")
+    page.locator(".views").get_by_role("link", name="Waiting").click()
+    waiting = page.locator(f"#record-{desk.unlinked['id']}")
+    expect(waiting).to_have_class("BLUE")
+    expect(waiting.locator(".reason")).to_have_text(UNLINKED)
+    screenshot(page, "03-commitments-waiting-for-a-link")
 
     page.locator(".views").get_by_role("link", name="Rejected in the ERP").click()
     rejected = page.locator(f"#record-{desk.rejected['procore_id']}")
