@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from erp_sync.acceptance import change_export_mode, daily_summary, file_decisions
-from erp_sync.accountant import MAX_POLLED, DecisionReads
+from erp_sync.accountant import MAX_POLLED, DecisionReads, QueueCounts, work_queue
 from erp_sync.identity import NotConnected
 from erp_sync.models import ExportMode, RecordType
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
@@ -54,6 +54,7 @@ def _page(request: Request, store, user: str, name: str, record_type: RecordType
         "counts": IntegrationPage(store, integration).counts(record_type), "ready": ready,
         "deciding": decisions.open_by_record(record_type), "decided": decisions.of_ids(list(decided)),
         "history": decisions.history(record_type, HISTORY_ROWS), "summary": daily_summary(store, integration),
+        "queue": work_queue(store).get(integration["id"], {}).get(record_type, QueueCounts()),
         "modes": list(ExportMode), "notice": notice, "problem": problem, "ticked": set(ticked[0]),
         "reason": ticked[1]})
 

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from erp_sync.identity import CONNECT_PAGE, NotConnected, ProcoreAccounts
-from erp_sync.accountant import RunOutcome, run_outcome
+from erp_sync.accountant import QueueCounts, RunOutcome, run_outcome, whose_wait, work_queue
 from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
 from erp_sync.jobs.payment_import import payment_sync_refusal
-from erp_sync.models import RecordType
+from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.operations import latest_run
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
 from erp_sync.store import ROW_ID_MAX
@@ -40,7 +40,8 @@ def integrations(request: Request, user: GetUserDep, store: StoreDep) -> HTMLRes
     rows = [(row, {record_type: IntegrationPage(store, row).counts(record_type) for record_type in RecordType})
             for row in store.integrations()]
     return templates.TemplateResponse(request, "integrations.html", context={
-        "user": user.get_name(), "integrations": rows, "tabs": TAB_TITLES, "View": View, "erp_names": ERP_NAMES})
+        "user": user.get_name(), "integrations": rows, "tabs": TAB_TITLES, "View": View, "erp_names": ERP_NAMES,
+        "queue": work_queue(store)})
 
 
 @router.get("/{name}", response_class=HTMLResponse)
@@ -64,13 +65,17 @@ def _render(request: Request, store, user: str, integration: dict, record_type: 
     ids = [row.procore_id for row in links.rows]
     invoices = record_type is RecordType.SUBCONTRACTOR_INVOICE
     payments = reads.payments(ids) if invoices else {}
+    erp = ErpKind(integration["erp_kind"])
+    waits = {row.procore_id: whose_wait(row.state, row.reason_code, row.reason, erp)
+             for row in links.rows if row.colour == Colour.BLUE and not row.ended_at}
     return templates.TemplateResponse(request, "integration.html", status_code=status, context={
         "user": user, "integration": integration, "erp_names": ERP_NAMES, "record_type": record_type, "view": view, "views": list(View),
         "tabs": TAB_TITLES, "counts": reads.counts(record_type), "links": links, "projects": reads.projects,
         "project": project, "number": number or "", "payments": payments,
         "unlinks": reads.unlink_states(record_type, ids) if view is View.SYNCED else {},
         "connected": _connected(store, user, integration), "connect_page": CONNECT_PAGE, "airflow": airflow_base_path(),
-        "started": started, "problem": problem, "still_open": STILL_OPEN,
+        "started": started, "problem": problem, "waits": waits,
+        "queue": work_queue(store).get(integration["id"], {}).get(record_type, QueueCounts()), "still_open": STILL_OPEN,
         "payment_import": latest_run(store, integration, PAYMENT_IMPORT_JOB) if invoices else None})
 
 

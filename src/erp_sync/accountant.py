@@ -1,4 +1,5 @@
-"""What the accountant's pages read: each decision she filed with what became of its record (waiting for
+"""What the accountant's pages read: her work queue (what waits for her, what failed, what waits for a
+reference link), whose wait a BLUE record is in, each decision she filed with what became of its record (waiting for
 the decisions run, being exported, GREEN in the ERP, RED with the reason, YELLOW once rejected), and what
 an on-demand run she started became. A decision is done when the record is; the page polls until then."""
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.operations import JobRun
 from erp_sync.store import Store
+from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
 from erp_sync.sync.links import LinkState
 
 OPEN_DECISION = ("pending", "processing")
@@ -115,3 +117,42 @@ def run_outcome(store: Store, integration: dict, job: str, airflow_run_id: str, 
     if run.status == "failed":
         return RunOutcome(Colour.RED, f"{what} failed: {run.error or 'see its log'}", False)
     return RunOutcome(Colour.BLUE, f"{what} is running…", True)
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """What needs a person in one integration's record type."""
+
+    waiting_for_acceptance: int = 0
+    failed: int = 0
+    waiting_for_link: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.waiting_for_acceptance or self.failed or self.waiting_for_link)
+
+
+def work_queue(store: Store) -> dict[int, dict[RecordType, QueueCounts]]:
+    """By integration id, then record type (every type present, zeros included)."""
+    queue: dict[int, dict[RecordType, QueueCounts]] = {}
+    for row in store.rows("work_queue"):
+        queue.setdefault(row["integration_id"], {})[RecordType(row["record_type"])] = QueueCounts(
+            int(row["waiting_for_acceptance"] or 0), int(row["failed"] or 0), int(row["waiting_for_link"] or 0))
+    return {integration: {record_type: counts.get(record_type, QueueCounts()) for record_type in RecordType}
+            for integration, counts in queue.items()}
+
+
+def whose_wait(state: str, reason_code: str | None, message: str | None, erp: ErpKind) -> str:
+    """A BLUE record's wait in a few words: whose move it is."""
+    if reason_code == REFERENCE_UNLINKED:
+        return "Waiting for a reference link"
+    if state == LinkState.READY:
+        return "Waiting for your acceptance"
+    if state == LinkState.ACCEPTED:
+        return f"Accepted; being exported to {erp.display_name}"
+    if state == LinkState.EXPORTING and (message or "").startswith("Queued for"):
+        return f"Queued for {erp.display_name}'s import"
+    if state == LinkState.EXPORTING:
+        return f"Waiting for {erp.display_name}'s answer"
+    if state == LinkState.EXPORTED:
+        return f"In {erp.display_name}; its reference is being written back to Procore"
+    return "Waiting for the next hourly sync"

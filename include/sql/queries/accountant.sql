@@ -43,3 +43,15 @@ FROM sync_runs
 WHERE integration_id = :integration_id AND job = :job AND airflow_run_id = :airflow_run_id
 ORDER BY id DESC
 LIMIT 1;
+
+-- name: work_queue
+-- Per integration and record type, what needs a person: records waiting for accounting's acceptance, records
+-- that failed (RED), and records waiting for a reference link (issue "Reference data" names the link).
+SELECT integration_id, record_type,
+       SUM(CASE WHEN state = 'ready' AND COALESCE(reason_code, '') <> 'reference_unlinked' THEN 1 ELSE 0 END)
+           AS waiting_for_acceptance,
+       SUM(CASE WHEN colour = 'RED' THEN 1 ELSE 0 END) AS failed,
+       SUM(CASE WHEN reason_code = 'reference_unlinked' THEN 1 ELSE 0 END) AS waiting_for_link
+FROM record_links
+WHERE ended_at IS NULL
+GROUP BY integration_id, record_type;
