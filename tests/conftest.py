@@ -489,16 +489,17 @@ def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: 
     return airflow_user
 
 
-def run_as(dag, airflow_user: str | None, **conf):
+def run_as(dag, airflow_user: str | None, run_id: str | None = None, **conf):
     """``dag.test()`` as if ``airflow_user`` had triggered it signed in: Airflow's API records the
-    triggering user on the run, where ``dag.test()`` writes its own name ("dag_test")."""
+    triggering user on the run, where ``dag.test()`` writes its own name ("dag_test"); ``run_id`` keeps
+    the id of the run a page queued, as the scheduler does."""
     from unittest import mock
 
     import airflow.models.dagrun as dagrun
 
     create = dagrun.get_or_create_dagrun
-    with mock.patch.object(dagrun, "get_or_create_dagrun",
-                           lambda *args, **kwargs: create(*args, **{**kwargs, "triggering_user_name": airflow_user})):
+    kept = {"triggering_user_name": airflow_user} | ({"run_id": run_id} if run_id else {})
+    with mock.patch.object(dagrun, "get_or_create_dagrun", lambda *args, **kwargs: create(*args, **{**kwargs, **kept})):
         return dag.test(run_conf=conf)
 
 
