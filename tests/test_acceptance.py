@@ -374,7 +374,9 @@ def test_the_daily_summary_lists_what_waits_what_failed_and_what_was_rejected(de
 
     assert text.startswith(f"ERP Sync daily summary for {name}: 13 waiting for accounting acceptance, 1 failed, "
                            "1 rejected by accounting.")
-    assert f"commitment {link['procore_number']} (Procore id {link['procore_id']}): Rejected by avery" in text
+    project = desk.sandbox.sandboxes.procore.projects[link["procore_project_id"]].name
+    assert f"commitment {link['procore_number']} of {project} (Procore id {link['procore_id']}): Rejected by avery" in text
+    assert "of Project " not in text  # every project named, the change orders' and invoices' too
     assert "which is not in Acumatica Cloud ERP yet" in text
     assert sent == [{"ti": "task", "erp_sync_subject": f"ERP Sync daily summary: {name}", "erp_sync_message": text}]
 

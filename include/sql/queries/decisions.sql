@@ -124,7 +124,7 @@ WHERE integration_id = :integration_id AND state = :state AND ended_at IS NULL
 ORDER BY procore_number, id;
 
 -- name: failed_links
-SELECT id, record_type, procore_id, procore_number, state, colour, message, reason_code, updated_at
+SELECT id, record_type, procore_id, procore_project_id, procore_number, state, colour, message, reason_code, updated_at
 FROM record_links
 WHERE integration_id = :integration_id AND colour = 'RED' AND ended_at IS NULL
 ORDER BY record_type, procore_number, id;
