@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -57,6 +59,7 @@ from sandbox.quickbooks_data import DEMO_REALM as QBO_REALM  # noqa: E402
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN  # noqa: E402
 
 from sandbox.sage_office import Sage100Office, Sage300Office  # noqa: E402
+from seed_links import link_sandbox_references  # noqa: E402
 
 POSTGRES_URL = os.environ.get("ERP_SYNC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("ERP_SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -161,6 +164,16 @@ class AirflowApi(ServedApp):
         return session
 
 
+def page_token(session: requests.Session, page_url: str) -> str:
+    """The form token of an ERP Sync page as ``session`` sees it: what its forms send back when a person
+    presses a button (the page refuses an action without it)."""
+    page = session.get(page_url, timeout=60)
+    page.raise_for_status()
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, f"{page_url} carries no form token"
+    return match.group(1)
+
+
 @pytest.fixture(scope="session")
 def airflow_api(airflow_db):
     """Airflow's API server (the UI plugin's pages included), served over HTTP for the whole session."""
@@ -191,10 +204,54 @@ def procore_company_id() -> int:
     return DEMO_COMPANY_ID
 
 
+class MigratedStores:
+    """New status stores at the newest schema without running Alembic for each: Alembic migrates one SQLite
+    file and one PostgreSQL schema a session; each test gets a copy of the file, or a schema of its own
+    built by replaying the statements that migration sent (tests/test_store.py runs the migrations)."""
+
+    def __init__(self) -> None:
+        self.sqlite_template: Path | None = None
+        self.postgres_statements: list[tuple[str, object, bool]] | None = None
+
+    def sqlite(self, path: Path) -> Store:
+        if self.sqlite_template is None:
+            template = Path(tempfile.mkdtemp(prefix="erp-sync-template-")) / "erp_sync.db"
+            store = Store.from_url(f"sqlite:///{template}")
+            store.upgrade()
+            store.engine.dispose()  # the last connection closed: the WAL is folded into the file
+            self.sqlite_template = template
+        shutil.copyfile(self.sqlite_template, path)
+        return Store.from_url(f"sqlite:///{path}")
+
+    def postgres(self, schema: str) -> Store:
+        store = Store.from_url(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+        if self.postgres_statements is None:
+            statements = []
+
+            def record(_conn, _cursor, statement, parameters, _context, executemany):
+                statements.append((statement, parameters, executemany))
+
+            sa.event.listen(store.engine, "before_cursor_execute", record)
+            store.upgrade()
+            sa.event.remove(store.engine, "before_cursor_execute", record)
+            self.postgres_statements = statements
+            return store
+        connection = store.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            for statement, parameters, executemany in self.postgres_statements:
+                (cursor.executemany if executemany else cursor.execute)(statement, parameters)
+            connection.commit()
+        finally:
+            connection.close()
+        return store
+
+
+MIGRATED = MigratedStores()
+
+
 def _sqlite_store(tmp_path: Path) -> Store:
-    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
-    store.upgrade()
-    return store
+    return MIGRATED.sqlite(tmp_path / "erp_sync.db")
 
 
 def _postgres_store():
@@ -206,9 +263,7 @@ def _postgres_store():
     except sa.exc.OperationalError as error:
         admin.dispose()
         pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}: {error.orig}")
-    store = Store.from_url(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    store.upgrade()
-    return store, admin, schema
+    return MIGRATED.postgres(schema), admin, schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -287,6 +342,7 @@ class SyncedScene:
     def __init__(self, sandbox: SandboxServer, store: Store):
         self.sandbox, self.store = sandbox, store
         self.integrations = add_test_integrations(store)
+        link_sandbox_references(store, sandbox)
         self.sync()
 
     def sync(self) -> None:

@@ -20,6 +20,7 @@ from erp_sync.store import Store
 from erp_sync.sync.links import LinkBook, LinkState
 from conftest import TEST_INTEGRATIONS, parallel
 from test_identity import filer_roles, type_row  # noqa: F401 - filer_roles is a fixture
+from seed_links import link_sandbox_references
 
 WAITING = "Waiting for accounting acceptance"
 TABLES = {"work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions"}
@@ -36,6 +37,7 @@ class Desk:
         for integration in TEST_INTEGRATIONS:
             store.save_integration(integration.model_copy(update={"export_mode": ExportMode.ACCEPTANCE}))
         self.integrations = {row["name"]: row for row in store.integrations()}
+        link_sandbox_references(store, sandbox)
         self.sync()
 
     def sync(self, run: str = "sync") -> None:

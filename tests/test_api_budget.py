@@ -3,21 +3,25 @@ duplicates, on-demand work keeps its reserve, and a 429 from a small budget stop
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 import time
 from datetime import datetime, timedelta
 from collections import Counter
 
 import pytest
+import sqlalchemy as sa
 
-from erp_connectors.base import BudgetSpent
+from erp_connectors.base import BudgetSpent, RateReading
 from erp_connectors.procore import ProcoreHook
-from erp_sync.budget import Work
+from erp_sync.budget import ProcoreBudget, Work
 from erp_sync.connectors import procore_hook
 from erp_sync.jobs.hourly_sync import EXPORT_JOB, due_for_sync, export_integration
 from erp_sync.models import ErpKind, ExportMode, Integration
-from erp_sync.store import utcnow
+from erp_sync.store import Store, utcnow
 from erp_sync.sync.reading import ReadingPlan, Resume
 from sandbox.procore_data import DEMO_COMPANY_ID
+from seed_links import link_sandbox_references
 
 TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
 APPROVED = {"Approved", "approved", "approved_as_noted"}
@@ -29,6 +33,7 @@ def integration(sandbox, store) -> dict:
     store.save_integration(Integration(name="summit", procore_conn_id="procore_test",
                                        procore_company_id=DEMO_COMPANY_ID, erp_kind=ErpKind.ACUMATICA,
                                        erp_conn_id="acumatica_test", export_mode=ExportMode.DIRECT))
+    link_sandbox_references(store, sandbox)
     return store.integrations()[0]
 
 
@@ -173,6 +178,7 @@ def test_under_a_tight_budget_idle_streams_are_read_within_their_staleness_while
             plan.finished(state, Resume(since=None, until=now.isoformat(), started=now.isoformat()),
                           changed=state.project_id in busy)
             reads.setdefault((state.project_id, state.stream.name), []).append(hour)
+        plan.save()
 
     assert len(reads) == 4 * len(projects)
     for (project_id, _stream), hours in reads.items():
@@ -200,3 +206,131 @@ def test_a_budget_too_small_for_the_staleness_says_which_staleness_it_can_keep(s
     wait_for_next_window(store)
     counts = export_integration(store, store.integrations()[0], "sync")["counts"]
     assert counts["projects"] == 4 and "feasible_staleness_hours" not in counts  # 7 h is within reach: no word
+
+
+# Leases under concurrency: workers (threads, then processes) share one window of a fake Procore ----------
+
+WINDOW, LEASE = 100, 7  # a lease that does not divide the share: the last leases are cut to what is left
+SHARE_CALLS, RESERVE = 70, 30  # of WINDOW, at SHARE
+
+
+class FakeProcore:
+    """Procore's rate window as its answers report it: what is left after every call, by anyone."""
+
+    def __init__(self, calls, reset: int):
+        self.calls, self.reset = calls, reset  # calls: a multiprocessing.Value, shared by every worker
+
+    def answer(self, status: int = 200) -> RateReading:
+        with self.calls.get_lock():
+            self.calls.value += 1
+            return RateReading(WINDOW, max(0, WINDOW - self.calls.value), self.reset, status)
+
+
+def open_window(store: Store, reset: int) -> None:
+    with store.transaction() as tx:
+        tx.execute("start_budget_window", conn_id="procore_test", reset=reset, rate_limit=WINDOW, remaining=WINDOW,
+                   sync_calls=0, on_demand_calls=0, now=utcnow())
+
+
+def spend(store: Store, procore: FakeProcore, work: Work, most: int | None = None) -> int:
+    """Calls made until the share is spent (or ``most``), each admitted, answered and observed."""
+    meter, made = ProcoreBudget(store, "procore_test", work, SHARE, lease_calls=LEASE), 0
+    try:
+        while most is None or made < most:
+            meter.admit()
+            made += 1
+            meter.observe(procore.answer())
+            time.sleep(0.001)  # the call's time on the wire: other workers take their turn
+    except BudgetSpent:
+        pass
+    finally:
+        meter.settle()
+    return made
+
+
+def spend_in_process(store: Store, calls, reset: int, made) -> None:
+    store.engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+    made.put(spend(store, FakeProcore(calls, reset), Work.SYNC))
+
+
+def run_threads(*jobs) -> None:
+    workers = [threading.Thread(target=job) for job in jobs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+
+
+def test_a_lease_gives_back_what_it_did_not_use(store):
+    reset = int(time.time()) + 120
+    open_window(store, reset)
+    procore = FakeProcore(multiprocessing.Value("i", 0), reset)
+    assert spend(store, procore, Work.SYNC, most=3) == 3
+    window = store.one("budget_of_connection", conn_id="procore_test")
+    assert (window["sync_calls"], window["remaining"]) == (3, WINDOW - 3)  # not the lease of 7
+
+
+def test_concurrent_threads_spend_exactly_the_share_and_on_demand_work_keeps_its_reserve(store):
+    reset = int(time.time()) + 120
+    open_window(store, reset)
+    procore, synced, on_demand = FakeProcore(multiprocessing.Value("i", 0), reset), [], []
+    run_threads(*[lambda: synced.append(spend(store, procore, Work.SYNC)) for _ in range(6)],
+                *[lambda: on_demand.append(spend(store, procore, Work.ON_DEMAND, most=10)) for _ in range(2)])
+    assert len(synced) == 6 and sum(synced) == SHARE_CALLS  # never more, and none lost to unused leases
+    assert on_demand == [10, 10]  # never refused, while the sync spent its share beside it
+    window = store.one("budget_of_connection", conn_id="procore_test")
+    assert (window["sync_calls"], window["on_demand_calls"]) == (SHARE_CALLS, 20)
+    assert window["remaining"] == WINDOW - SHARE_CALLS - 20
+
+    assert spend(store, procore, Work.ON_DEMAND, most=10) == 10  # the reserve is still there after the sync
+    assert spend(store, procore, Work.SYNC) == 0
+
+
+def test_concurrent_processes_never_overspend_the_share(store):
+    reset = int(time.time()) + 120
+    open_window(store, reset)
+    context = multiprocessing.get_context("fork")
+    calls, made = context.Value("i", 0), context.Queue()
+    workers = [context.Process(target=spend_in_process, args=(store, calls, reset, made)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    spent = [made.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert sum(spent) == calls.value == SHARE_CALLS and all(spent)  # each took part, none overspent
+    window = store.one("budget_of_connection", conn_id="procore_test")
+    assert window["sync_calls"] == SHARE_CALLS and window["remaining"] == RESERVE
+
+
+def test_a_429_seen_by_one_worker_stops_the_others_at_their_next_lease(store):
+    reset = int(time.time()) + 120
+    open_window(store, reset)
+    procore = FakeProcore(multiprocessing.Value("i", 0), reset)
+    first, second = (ProcoreBudget(store, "procore_test", Work.SYNC, SHARE, lease_calls=LEASE) for _ in range(2))
+    first.admit()
+    second.admit()
+    with pytest.raises(BudgetSpent, match="429"):  # others spent Procore's window: it answers 429 at once
+        second.observe(RateReading(WINDOW, 0, reset, 429))
+    assert store.one("budget_of_connection", conn_id="procore_test")["remaining"] == 0  # written at once
+    for _ in range(LEASE - 1):
+        first.admit()  # what its lease holds is spent in memory (Procore answers each with a 429 of its own)
+    with pytest.raises(BudgetSpent, match="share of Procore's rate window is spent"):
+        first.admit()
+    first.settle()
+    second.settle()
+    assert spend(store, procore, Work.ON_DEMAND, most=3) == 3  # on-demand work goes on (it waits out the 429)
+
+
+def test_a_lease_ends_with_its_window_and_gives_nothing_back_to_the_next(store):
+    reset = int(time.time()) + 1
+    open_window(store, reset)
+    meter = ProcoreBudget(store, "procore_test", Work.SYNC, SHARE, lease_calls=LEASE)
+    meter.admit()
+    meter.observe(RateReading(WINDOW, WINDOW - 1, reset, 200))
+    time.sleep(max(0.0, reset - time.time()) + 0.05)
+    meter.admit()  # the old lease is void: a new one is taken in the new window
+    meter.observe(RateReading(WINDOW, WINDOW - 1, reset + 60, 200))
+    meter.settle()
+    window = store.one("budget_of_connection", conn_id="procore_test")
+    assert (window["window_reset"], window["sync_calls"], window["remaining"]) == (reset + 60, 1, WINDOW - 1)

@@ -19,6 +19,7 @@ from erp_sync.models import ErpKind, ExportMode, RecordType
 from erp_sync.notify import run_notice
 from erp_sync.sync.records import ProcoreRecord
 from test_acceptance import Desk, desk  # noqa: F401 - desk is a fixture
+from seed_links import link_sandbox_references
 
 ACUMATICA = "summit-acumatica"
 NOT_APPROVED = {"work_order_contracts": "Draft", "purchase_order_contracts": "Draft",
@@ -168,6 +169,7 @@ def test_the_hourly_syncs_direct_export_asks_procore_before_sending_what_waited(
 def sage_desk(sandbox, store, sage):
     integration = SAGE_INTEGRATIONS[0].model_copy(update={"export_mode": ExportMode.ACCEPTANCE})
     store.save_integration(integration)
+    link_sandbox_references(store, sandbox)
     row = store.one("integration_by_name", name=integration.name)
     export_integration(store, row, "sync")
     return store, row, sage.offices["sage300"]

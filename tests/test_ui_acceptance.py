@@ -14,7 +14,8 @@ import requests
 
 from erp_sync.models import ExportMode, RecordType
 from browser import screenshot
-from conftest import TEST_INTEGRATIONS, AirflowApi, connect_person, export_integration
+from conftest import TEST_INTEGRATIONS, AirflowApi, connect_person, export_integration, page_token
+from seed_links import link_sandbox_references
 
 pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]  # the browser fixtures
@@ -36,6 +37,7 @@ class Office:
         self.api, self.sandbox, self.store = api, sandbox, store
         for integration in TEST_INTEGRATIONS:
             store.save_integration(integration.model_copy(update={"export_mode": ExportMode.ACCEPTANCE}))
+        link_sandbox_references(store, sandbox)
         self.integration = next(row for row in store.integrations() if row["name"] == NAME)
         for integration in store.integrations():
             export_integration(store, integration, "sync")
@@ -53,8 +55,11 @@ class Office:
         """A person signed in to Airflow with the role that may trigger DAGs, as accountants have."""
         return self.api.browser(person, role="user")
 
-    def post(self, person: str, **form) -> requests.Response:
-        return self.browser(person).post(self.url(), data=form, timeout=60)
+    def post(self, person: str, path: str = "ready", **form) -> requests.Response:
+        """Press a button of the page, as ``person``, with the page's form token."""
+        browser = self.browser(person)
+        token = page_token(browser, self.url() + f"?record_type={form.get('record_type', 'commitment')}")
+        return browser.post(self.url(path), data={**form, "csrf_token": token}, timeout=60)
 
     def link(self, link_id: int) -> dict:
         return next(row for row in self.store.rows("active_links", integration_id=self.integration["id"])
@@ -143,10 +148,10 @@ def test_a_person_without_the_privilege_or_without_a_procore_account_is_refused_
 
 
 def test_an_approver_changes_the_export_mode_and_it_is_audited(office):
-    refused = office.browser("casey").post(office.url("export-mode"), data={"mode": "direct"}, timeout=60)
+    refused = office.post("casey", "export-mode", mode="direct")
     assert refused.status_code == 400
 
-    answer = office.browser("avery").post(office.url("export-mode"), data={"mode": "direct"}, timeout=60)
+    answer = office.post("avery", "export-mode", mode="direct")
 
     assert answer.status_code == 200 and '<strong id="export-mode">direct</strong>' in answer.text
     trail = office.store.rows("audit_trail", entity="integration", entity_id=NAME)

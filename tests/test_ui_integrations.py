@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from browser import screenshot
-from conftest import SyncedScene, person, run_as
+from conftest import SyncedScene, page_token, person, run_as
 from playwright.sync_api import expect
 
 from sandbox.procore_data import DEMO_COMPANY_ID
@@ -23,8 +23,7 @@ pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]  # the browser fixtures
 ACUMATICA = "summit-acumatica"
 STILL_IN_ERP = "The requisition is still in Acumatica Cloud ERP. Please delete it before retrying."
-UNMAPPED = ("The vendor Foundry Mechanical is not mapped in Acumatica Cloud ERP. Add the vendor there under the "
-            "same name; the next hourly sync exports the commitment.")
+UNLINKED = 'Not exported yet: link vendor "Foundry Mechanical" on the Reference data tab; the next sync exports it.'
 AVERY, CASEY, EMERY = 101, 103, 105  # the controller; no 'Can Push to Accounting'; no ERP access at all
 
 
@@ -48,9 +47,9 @@ class Desk(SyncedScene):
         self.api, self.dagbag = api, dagbag
         foundry = next(v for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Foundry Mechanical")
         projects = sandbox.sandboxes.procore.projects
-        self.unmapped = next(r for r in sandbox.procore_rows("work_order_contracts") if r["status"] == "Approved"
+        self.unlinked = next(r for r in sandbox.procore_rows("work_order_contracts") if r["status"] == "Approved"
                              and projects[r["project"]["id"]].company.id == DEMO_COMPANY_ID)
-        sandbox.control("PATCH", f"procore/work_order_contracts/{self.unmapped['id']}",
+        sandbox.control("PATCH", f"procore/work_order_contracts/{self.unlinked['id']}",
                         json={"vendor": {"id": foundry.id, "name": foundry.name}})
         super().__init__(sandbox, store)
         self.rejected = self.links(ACUMATICA, "commitment", "GREEN")[0]
@@ -117,11 +116,11 @@ def test_an_accountant_sees_each_tab_and_view_with_its_colours_and_reasons(desk,
     expect(synced.first.locator("td").nth(9).get_by_role("link")).to_contain_text("log")
     screenshot(page, "02-commitments-synced")
 
-    page.locator(".views").get_by_role("link", name="Failed").click()
-    failed = page.locator(f"#record-{desk.unmapped['id']}")
-    expect(failed).to_have_class("RED")
-    expect(failed.locator(".reason")).to_have_text(UNMAPPED)
-    screenshot(page, "03-commitments-failed")
+    page.locator(".views").get_by_role("link", name="Waiting").click()
+    waiting = page.locator(f"#record-{desk.unlinked['id']}")
+    expect(waiting).to_have_class("BLUE")
+    expect(waiting.locator(".reason")).to_have_text(UNLINKED)
+    screenshot(page, "03-commitments-waiting-for-a-link")
 
     page.locator(".views").get_by_role("link", name="Rejected in the ERP").click()
     rejected = page.locator(f"#record-{desk.rejected['procore_id']}")
@@ -227,9 +226,11 @@ def test_a_person_without_a_procore_account_is_told_how_to_connect(desk):
     signed_in = desk.api.browser("nobody-connected", "user")
     invoice = desk.links(ACUMATICA, "subcontractor_invoice", "GREEN")[0]
 
-    answer = signed_in.post(desk.url(ACUMATICA) + "/unlink", timeout=30,
-                            data={"record_type": "subcontractor_invoice", "procore_id": invoice["procore_id"]})
-    payments = signed_in.post(desk.url(ACUMATICA) + "/payments/sync", timeout=30)
+    token = page_token(signed_in, desk.url(ACUMATICA, record_type="subcontractor_invoice"))
+
+    answer = signed_in.post(desk.url(ACUMATICA) + "/unlink", timeout=30, data={
+        "record_type": "subcontractor_invoice", "procore_id": invoice["procore_id"], "csrf_token": token})
+    payments = signed_in.post(desk.url(ACUMATICA) + "/payments/sync", data={"csrf_token": token}, timeout=30)
 
     assert answer.status_code == 409 and "Connect your Procore account first" in answer.json()["message"]
     assert payments.status_code == 409 and "Connect your Procore account first" in payments.text
@@ -239,7 +240,10 @@ def test_a_person_without_a_procore_account_is_told_how_to_connect(desk):
 def test_bad_input_is_refused_with_a_sentence_and_files_nothing(desk):
     avery = desk.api.browser(person(desk.sandbox, desk.store, AVERY), "user")
 
-    answer = avery.post(desk.url(ACUMATICA) + "/unlink", data={"record_type": "invoice", "procore_id": "x"}, timeout=30)
+    token = page_token(avery, desk.url(ACUMATICA))
+
+    answer = avery.post(desk.url(ACUMATICA) + "/unlink", timeout=30,
+                        data={"record_type": "invoice", "procore_id": "x", "csrf_token": token})
 
     assert answer.status_code == 400
     assert answer.json()["message"].startswith("The request cannot be processed: the record type must be")

@@ -113,11 +113,14 @@ class RateReading:
 
 
 class RateMeter(Protocol):
-    """Shares a vendor's rate budget between callers; both methods may raise ``BudgetSpent``."""
+    """Shares a vendor's rate budget between callers; ``admit`` and ``observe`` may raise ``BudgetSpent``,
+    ``settle`` gives back what was admitted ahead and not used (when the hook closes)."""
 
     def admit(self) -> None: ...
 
     def observe(self, reading: RateReading) -> None: ...
+
+    def settle(self) -> None: ...
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -194,6 +197,8 @@ class VendorHook(HttpHook):
         return self._session
 
     def close(self) -> None:
+        if self.meter is not None:
+            self.meter.settle()
         if self._session is not None:
             self._session.close()
             self._session = None

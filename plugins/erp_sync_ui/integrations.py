@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from erp_sync.identity import (
@@ -20,7 +20,8 @@ from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
 from erp_sync.models import RecordType
 from erp_sync.operations import latest_run
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
-from erp_sync.unlink import Refused, file_request, shown
+from erp_sync.store import ROW_ID_MAX
+from erp_sync.unlink import MAX_ID, Refused, file_request, shown
 from erp_sync_ui.airflow_api import TriggerRefused, airflow_base_path, trigger_dag
 from erp_sync_ui.app import StoreDep, templates
 
@@ -48,7 +49,7 @@ def integrations(request: Request, user: GetUserDep, store: StoreDep) -> HTMLRes
 @router.get("/{name}", response_class=HTMLResponse)
 def integration(request: Request, name: str, user: GetUserDep, store: StoreDep,
                 record_type: RecordType = RecordType.COMMITMENT, view: View = View.SYNCED,
-                project: Annotated[int | None, Query(gt=0)] = None,
+                project: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
                 number: Annotated[str | None, Query(max_length=100)] = None,
                 page: Annotated[int, Query(ge=1)] = 1,
                 payment_run: Annotated[str | None, Query(max_length=250)] = None) -> HTMLResponse:
@@ -106,7 +107,8 @@ def unlink(request: Request, name: str, record_type: Annotated[str, Form()], pro
 
 
 @router.get("/{name}/unlink-requests/{request_id}", name="unlink_request")
-def unlink_request(name: str, request_id: int, user: GetUserDep, store: StoreDep) -> JSONResponse:
+def unlink_request(name: str, request_id: Annotated[int, Path(gt=0, le=ROW_ID_MAX)], user: GetUserDep,
+                   store: StoreDep) -> JSONResponse:
     row = store.one("unlink_request", id=request_id)
     if row is None or row["integration"] != find_integration(store, name)["name"]:
         raise HTTPException(404, f"There is no unlink request {request_id} for {shown(name)}.")

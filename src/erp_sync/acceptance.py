@@ -29,6 +29,7 @@ from erp_sync.connectors import procore_hook
 from erp_sync.identity import ProcoreAccounts, Requester, filer_refusal
 from erp_sync.jobs.unlink_queue import RequestQueue
 from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
+from erp_sync.reconcile.report import summary_line
 from erp_sync.store import Store, audit, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
 from erp_sync.sync.procore_check import DELETED_IN_PROCORE, NotSendable, check_still_approved, named
@@ -227,6 +228,7 @@ class DailySummary:
     failed: list[dict]
     rejected: list[dict]
     deleted_in_procore: list[dict] = field(default_factory=list)
+    reconciliation: str | None = None  # how many commitments differ from the ERP and by how much, with the page
     projects: dict[int, str] = field(default_factory=dict)
 
     def text(self) -> str:
@@ -234,6 +236,8 @@ class DailySummary:
                    if self.deleted_in_procore else "")
         lines = [f"ERP Sync daily summary for {self.integration}: {len(self.waiting)} waiting for accounting "
                  f"acceptance, {len(self.failed)} failed, {len(self.rejected)} rejected by accounting{orphans}."]
+        if self.reconciliation:
+            lines.append(self.reconciliation)
         for title, links in (("Deleted in Procore, to delete or void in the ERP", self.deleted_in_procore),
                              ("Waiting for acceptance", self.waiting), ("Failed", self.failed),
                              ("Rejected", self.rejected)):
@@ -256,7 +260,7 @@ def daily_summary(store: Store, integration: dict) -> DailySummary:
     orphans = [link for link in red if link["reason_code"] == DELETED_IN_PROCORE]
     return DailySummary(integration["name"], in_state(LinkState.READY),
                         [link for link in red if link not in orphans], in_state(LinkState.RETURNED), orphans,
-                        project_names(store, integration["id"]))
+                        summary_line(store, integration), project_names(store, integration["id"]))
 
 
 def send_summary(summary: DailySummary, notifier: Callable[[dict], None], context: dict) -> str:

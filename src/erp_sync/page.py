@@ -180,6 +180,7 @@ class IntegrationPage:
             where["colour"] = view.colour.value
         with self.store.transaction() as tx:
             total = tx.scalar(f"{query}_count", **where)
+            page = min(page, max(1, ceil(total / per_page)))  # past the last page: the last page
             rows = tx.rows(query, **where, limit=per_page, offset=(page - 1) * per_page)
         return LinkPage([LinkRow.from_row(row, self.projects) for row in rows], total, page, per_page)
 

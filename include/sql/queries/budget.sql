@@ -4,19 +4,32 @@ UPDATE procore_budget
 SET window_reset = NULL, remaining = rate_limit, sync_calls = 0, on_demand_calls = 0, updated_at = :now
 WHERE conn_id = :conn_id AND window_reset <= :epoch;
 
--- name: admit_sync_call
+-- name: lease_sync_calls
 -- The sync stays inside its share and leaves the on-demand reserve untouched (what on-demand work
--- already spent of its reserve does not shrink the sync's share; what others spent does).
+-- already spent of its reserve does not shrink the sync's share; what others spent does). Checked
+-- and counted in one statement, so two workers never both take the last calls. (The reserve is
+-- written as rate_limit - share * rate_limit: (1 - 0.7) * 100 is 30.000000000000004 in floating point.)
 UPDATE procore_budget
-SET sync_calls = sync_calls + 1, remaining = remaining - 1, updated_at = :now
+SET sync_calls = sync_calls + :calls, remaining = remaining - :calls, updated_at = :now
 WHERE conn_id = :conn_id
-  AND sync_calls + 1 <= :share * rate_limit
-  AND remaining + on_demand_calls - 1 >= (1 - :share) * rate_limit;
+  AND sync_calls + :calls <= :share * rate_limit
+  AND remaining + on_demand_calls - :calls >= rate_limit - :share * rate_limit;
 
--- name: admit_on_demand_call
+-- name: lease_on_demand_calls
 UPDATE procore_budget
-SET on_demand_calls = on_demand_calls + 1, remaining = remaining - 1, updated_at = :now
+SET on_demand_calls = on_demand_calls + :calls, remaining = remaining - :calls, updated_at = :now
 WHERE conn_id = :conn_id;
+
+-- name: return_sync_calls
+-- A lease's unused calls go back to the window it was taken from (not to a later one).
+UPDATE procore_budget
+SET sync_calls = sync_calls - :calls, remaining = remaining + :calls, updated_at = :now
+WHERE conn_id = :conn_id AND window_reset IS NOT DISTINCT FROM :reset AND sync_calls >= :calls;
+
+-- name: return_on_demand_calls
+UPDATE procore_budget
+SET on_demand_calls = on_demand_calls - :calls, remaining = remaining + :calls, updated_at = :now
+WHERE conn_id = :conn_id AND window_reset IS NOT DISTINCT FROM :reset AND on_demand_calls >= :calls;
 
 -- name: start_budget_window
 -- An answer from a window newer than the one kept (or the first answer ever): counting starts over.

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from erp_connectors.base import VendorApiError, VendorHook
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -39,6 +40,29 @@ class ErpPayment:
     voided: bool = False
     voided_on: str | None = None
     modified_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ErpBill:
+    """A bill as the ERP's list shows it, with the commitment (subcontract, purchase order) it names where the
+    list says so: bills entered in the ERP directly, not by ERP Sync, are known this way."""
+
+    ref: str                      # as an invoice link's erp_ref would name it
+    commitment_ref: str | None    # the named commitment, as its link's erp_ref names it
+    number: str | None
+    amount: Decimal | None
+    balance: Decimal | None
+    modified_at: datetime | None = None
+    gone: bool = False            # deleted in the ERP (QuickBooks' change data capture says so)
+
+
+@dataclass
+class BillsSeen:
+    """The bills one refresh read (no read of their own: the rows the refresh reads anyway), and, where the
+    refresh knows it (a whole list, or the key list it reads to see deletions), every bill still in the ERP."""
+
+    bills: list[ErpBill]
+    present: set[str] | None = None
 
 
 @dataclass
@@ -74,6 +98,13 @@ def described(record: ProcoreRecord, mark: str, limit: int) -> str:
     return record.title[: limit - len(suffix)] + suffix
 
 
+def reads_bills(links: dict[RecordType, list[Link]]) -> bool:
+    """The refresh reads the ERP's bills while any invoice or commitment is in the ERP: bills entered there
+    against a linked commitment are then seen as well."""
+    return any(link.in_erp for kind in (RecordType.SUBCONTRACTOR_INVOICE, RecordType.COMMITMENT)
+               for link in links.get(kind, []))
+
+
 def condition_of_bill(amount: Decimal | None, balance: Decimal | None) -> str:
     if amount is None or balance is None or balance >= amount:
         return "open"
@@ -88,23 +119,18 @@ class ErpAdapter(ABC):
 
     def __init__(self, hook: VendorHook):
         self.hook = hook
-        self._vendors: dict[str, str] | None = None
+        self.bills_seen: BillsSeen | None = None  # filled by ``refresh``
 
     @property
     def name(self) -> str:
         return self.kind.display_name
 
-    def vendor_id(self, vendor: dict[str, Any] | None) -> str | None:
-        """The ERP's id for a Procore vendor: matched by name, loaded once per run and only when needed."""
-        if not vendor:
-            return None
-        if self._vendors is None:
-            self._vendors = {_normal(name): vendor_id for name, vendor_id in self.load_vendors().items()}
-        return self._vendors.get(_normal(vendor.get("name", "")))
+    reference_kinds: ClassVar[tuple[ReferenceKind, ...]] = ()  # what ``reference_items`` reads of this ERP
 
     @abstractmethod
-    def load_vendors(self) -> dict[str, str]:
-        """Vendor name -> the ERP's vendor id, for every active vendor."""
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        """The ERP's reference data of one kind, active and inactive, as its documents name it; empty for a
+        kind the ERP does not have."""
 
     @abstractmethod
     def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
@@ -127,7 +153,11 @@ class ErpAdapter(ABC):
     def refresh(self, links: dict[RecordType, list[Link]],
                 since: datetime | None) -> tuple[list[tuple[Link, ErpView]], list[Link]]:
         """What changed in the ERP for these links since a moment (all when None): the new views, and the
-        links whose documents are still there unchanged."""
+        links whose documents are still there unchanged. The bills it read go to ``bills_seen``."""
+
+    # A commitment's amount in the ERP includes its change orders (a QuickBooks purchase order's lines, Sage's
+    # revised commitment); Acumatica keeps the subcontract's own total apart from its change orders.
+    commitment_includes_change_orders: ClassVar[bool] = True
 
     @abstractmethod
     def still_in_erp(self, link: Link) -> bool:
@@ -155,6 +185,3 @@ def payment_method(name: str | None) -> str:
     text = (name or "").upper().replace(" ", "")
     return "credit_card" if "CARD" in text or text in {"VISA", "MC", "AMEX"} else "check"
 
-
-def _normal(name: str) -> str:
-    return " ".join(str(name).lower().split())

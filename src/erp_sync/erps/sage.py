@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -25,8 +27,9 @@ from pydantic import BaseModel
 
 from erp_connectors.base import VendorApiError
 from erp_connectors.sage_sql import SageSqlHook, SageTable
-from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal, reference
+from erp_sync.erps.base import BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpRefusal, reads_bills, reference
 from erp_sync.models import RecordType
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -34,17 +37,35 @@ from erp_sync.sync.records import ProcoreRecord
 MARK = re.compile(r"PC-(?:CMT|CCO|REQ)-\d+-L\d+")
 
 
+@dataclass(frozen=True)
+class ReferenceTable:
+    """Where a Sage system keeps one kind of reference data: its key, name and status columns."""
+
+    name: str
+    key: str
+    label: str
+    status: str
+    active: Callable[[Any], bool]
+
+
 class SageAdapter(ErpAdapter):
     hook: SageSqlHook
     tables: ClassVar[dict[RecordType, SageTable]]
     labels: ClassVar[dict[RecordType, str]]
+    reference_tables: ClassVar[dict[ReferenceKind, ReferenceTable]]
 
     def __init__(self, hook: SageSqlHook):
         super().__init__(hook)
         self._marked: dict[RecordType, dict[str, tuple[str, BaseModel]]] = {}
 
-    def load_vendors(self) -> dict[str, str]:
-        return {name: vendor_id for vendor_id, name in self.hook.vendors().items()}
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        table = self.reference_tables.get(kind)
+        if table is None:
+            return []
+        rows = self.hook.select(table.name, [table.key, table.label, table.status])
+        return [ErpItem(kind, str(row[table.key]).strip(), str(row[table.key]).strip(),
+                        str(row[table.label] or "").strip(), active=table.active(row[table.status]))
+                for row in rows if row[table.key] is not None]
 
     @abstractmethod
     def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,
@@ -54,6 +75,10 @@ class SageAdapter(ErpAdapter):
     @abstractmethod
     def view(self, record_type: RecordType, ref: str, row: Any) -> ErpView:
         ...
+
+    @abstractmethod
+    def bill(self, ref: str, row: Any) -> ErpBill:
+        """An AP invoice row as a bill, with the commitment it names."""
 
     @abstractmethod
     def number(self, record_type: RecordType, row: Any) -> str:
@@ -111,12 +136,15 @@ class SageAdapter(ErpAdapter):
         incremental = self.hook.change_column is not None and since is not None
         for record_type, table in self.tables.items():
             linked = [link for link in links.get(record_type, []) if link.in_erp]
-            if not linked:
+            bills = record_type is RecordType.SUBCONTRACTOR_INVOICE and reads_bills(links)
+            if not linked and not bills:
                 continue
             first_bad = len(self.hook.bad_rows)
             rows = self.hook.documents(table, since if incremental else None)
             unreadable = {bad.key: bad.reason for bad in self.hook.bad_rows[first_bad:]}
             present = self.hook.refs(table) if incremental else set(rows) | set(unreadable)
+            if bills:
+                self.bills_seen = BillsSeen([self.bill(ref, row) for ref, row in rows.items()], present)
             for link in linked:
                 if link.erp_ref in unreadable:
                     view = ErpView(link.erp_ref, present=True, status=link.erp_status, condition="unreadable",

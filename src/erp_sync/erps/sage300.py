@@ -15,19 +15,25 @@ from typing import Any
 from erp_connectors import sage300
 from erp_connectors.sage300 import Sage300Hook
 from erp_sync.erps.base import (
+    ErpBill,
     ErpPayment,
     PaymentChanges,
     condition_of_bill,
     described,
     payment_method,
 )
-from erp_sync.erps.sage import SageAdapter, as_date
+from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
 DESCRIPTION_LIMIT = 60
 ID_LIMIT = 10
+
+
+def active_status(status: str | None) -> bool:
+    return (status or "Active").strip() == "Active"
 
 
 def sage_id(record: ProcoreRecord) -> str:
@@ -41,6 +47,11 @@ class Sage300Adapter(SageAdapter):
     seen_through_sync = True
     tables = {RecordType.COMMITMENT: sage300.COMMITMENTS, RecordType.COMMITMENT_CHANGE_ORDER: sage300.CHANGE_ORDERS,
               RecordType.SUBCONTRACTOR_INVOICE: sage300.INVOICES}
+    reference_tables = {
+        ReferenceKind.VENDOR: ReferenceTable("MASTER_APM_VENDOR", "Vendor", "Name", "Status", active_status),
+        ReferenceKind.PROJECT: ReferenceTable("MASTER_JCM_JOB", "Job", "Description", "Status", active_status),
+    }
+    reference_kinds = tuple(reference_tables)
     labels = {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "AP invoice"}
 
@@ -56,6 +67,9 @@ class Sage300Adapter(SageAdapter):
             return self.hook.change_order_import(parent.erp_ref, sage_id(record), description, on, record.amount)
         commitment = parent.erp_ref if parent is not None and parent.in_erp else None
         return self.hook.invoice_import(vendor_id, record.number[:15], description, record.amount, on, commitment)
+
+    def bill(self, ref: str, row: Any) -> ErpBill:
+        return ErpBill(ref, row.Commitment, row.Invoice, row.Original_Gross, row.Original_Gross - row.Amount_Paid)
 
     def number(self, record_type: RecordType, row: Any) -> str:
         if record_type is RecordType.COMMITMENT:

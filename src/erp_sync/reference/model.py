@@ -14,6 +14,11 @@ class ReferenceKind(StrEnum):
     COST_TYPE = "cost_type"
     VENDOR = "vendor"
 
+    @property
+    def label(self) -> str:
+        """How a sentence names the kind: "cost code", "sub job"."""
+        return self.value.replace("_", " ")
+
 
 @dataclass(frozen=True)
 class ProcoreRef:

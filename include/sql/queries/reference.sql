@@ -1,0 +1,145 @@
+-- name: note_procore_reference_item
+-- What a reading saw of a Procore item; an item seen again is no longer deleted.
+INSERT INTO procore_reference_items (integration_id, kind, procore_id, project_id, code, name, active, detail_json,
+                                     seen_at, deleted_at)
+VALUES (:integration_id, :kind, :procore_id, :project_id, :code, :name, :active, :detail_json, :seen_at, NULL)
+ON CONFLICT (integration_id, kind, procore_id) DO UPDATE SET
+    project_id = excluded.project_id,
+    code = excluded.code,
+    name = excluded.name,
+    active = excluded.active,
+    detail_json = excluded.detail_json,
+    seen_at = excluded.seen_at,
+    deleted_at = NULL;
+
+-- name: note_erp_reference_item
+INSERT INTO erp_reference_items (integration_id, kind, erp_id, erp_project, code, name, active, posts_to, detail_json,
+                                 seen_at, deleted_at)
+VALUES (:integration_id, :kind, :erp_id, :erp_project, :code, :name, :active, :posts_to, :detail_json, :seen_at, NULL)
+ON CONFLICT (integration_id, kind, erp_id) DO UPDATE SET
+    erp_project = excluded.erp_project,
+    code = excluded.code,
+    name = excluded.name,
+    active = excluded.active,
+    posts_to = excluded.posts_to,
+    detail_json = excluded.detail_json,
+    seen_at = excluded.seen_at,
+    deleted_at = NULL;
+
+-- name: know_procore_reference_item
+-- A link names a Procore item no reading has seen yet (a script, a test): keep it, change nothing known.
+INSERT INTO procore_reference_items (integration_id, kind, procore_id, project_id, code, name, active, seen_at)
+VALUES (:integration_id, :kind, :procore_id, :project_id, :code, :name, :active, :seen_at)
+ON CONFLICT (integration_id, kind, procore_id) DO NOTHING;
+
+-- name: know_erp_reference_item
+INSERT INTO erp_reference_items (integration_id, kind, erp_id, code, name, active, posts_to, seen_at)
+VALUES (:integration_id, :kind, :erp_id, :code, :name, :active, :posts_to, :seen_at)
+ON CONFLICT (integration_id, kind, erp_id) DO NOTHING;
+
+-- name: confirmed_reference_links
+SELECT l.kind, l.procore_id, e.erp_id, e.code, e.name, e.active, e.posts_to
+FROM reference_links l
+JOIN erp_reference_items e
+  ON e.integration_id = l.integration_id AND e.kind = l.kind AND e.erp_id = l.erp_id
+WHERE l.integration_id = :integration_id AND l.ended_at IS NULL;
+
+-- name: open_reference_link
+SELECT id, kind, procore_id, procore_project_id, erp_id, reason, started_at, started_by
+FROM reference_links
+WHERE integration_id = :integration_id AND kind = :kind AND procore_id = :procore_id AND ended_at IS NULL;
+
+-- name: open_reference_link_of_erp_item
+SELECT l.id, l.kind, l.procore_id, l.erp_id, p.code AS procore_code, p.name AS procore_name
+FROM reference_links l
+LEFT JOIN procore_reference_items p
+  ON p.integration_id = l.integration_id AND p.kind = l.kind AND p.procore_id = l.procore_id
+WHERE l.integration_id = :integration_id AND l.kind = :kind AND l.procore_project_id = :procore_project_id
+  AND l.erp_id = :erp_id AND l.ended_at IS NULL;
+
+-- name: start_reference_link
+INSERT INTO reference_links (integration_id, kind, procore_id, procore_project_id, erp_id, reason, started_at,
+                             started_by)
+VALUES (:integration_id, :kind, :procore_id, :procore_project_id, :erp_id, :reason, :started_at, :started_by);
+
+-- name: end_reference_link
+UPDATE reference_links SET ended_at = :ended_at, ended_by = :ended_by, ended_reason = :ended_reason
+WHERE id = :id AND ended_at IS NULL;
+
+-- name: reference_link_history
+SELECT kind, procore_id, erp_id, reason, started_at, started_by, ended_at, ended_by, ended_reason
+FROM reference_links
+WHERE integration_id = :integration_id AND kind = :kind AND procore_id = :procore_id
+ORDER BY id;
+
+-- name: mark_unseen_procore_reference_items
+UPDATE procore_reference_items SET deleted_at = :seen_before
+WHERE integration_id = :integration_id AND kind = :kind AND seen_at < :seen_before AND deleted_at IS NULL;
+
+-- name: mark_unseen_erp_reference_items
+UPDATE erp_reference_items SET deleted_at = :seen_before
+WHERE integration_id = :integration_id AND kind = :kind AND seen_at < :seen_before AND deleted_at IS NULL;
+
+-- name: drifted_reference_links
+-- Open links whose ERP item is deleted or inactive, or whose Procore item is deleted.
+SELECT l.id, l.kind, l.procore_id, l.erp_id, p.deleted_at AS procore_deleted_at, e.deleted_at AS erp_deleted_at,
+       e.code AS erp_code
+FROM reference_links l
+JOIN procore_reference_items p
+  ON p.integration_id = l.integration_id AND p.kind = l.kind AND p.procore_id = l.procore_id
+JOIN erp_reference_items e
+  ON e.integration_id = l.integration_id AND e.kind = l.kind AND e.erp_id = l.erp_id
+WHERE l.integration_id = :integration_id AND l.ended_at IS NULL
+  AND (p.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL OR NOT e.active)
+ORDER BY l.id;
+
+-- name: unlinked_procore_reference_items
+SELECT p.kind, p.procore_id, p.project_id, p.code, p.name, p.active, p.detail_json
+FROM procore_reference_items p
+WHERE p.integration_id = :integration_id AND p.deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM reference_links l
+                  WHERE l.integration_id = p.integration_id AND l.kind = p.kind AND l.procore_id = p.procore_id
+                    AND l.ended_at IS NULL)
+ORDER BY p.kind, p.code, p.name;
+
+-- name: erp_reference_items_of
+SELECT kind, erp_id, code, name, active, posts_to
+FROM erp_reference_items
+WHERE integration_id = :integration_id AND deleted_at IS NULL
+ORDER BY kind, code;
+
+-- name: open_reference_links_of
+SELECT kind, procore_id, procore_project_id, erp_id
+FROM reference_links
+WHERE integration_id = :integration_id AND ended_at IS NULL;
+
+-- name: reference_tab_rows
+-- Each Procore item of a kind still in Procore, with its open link (if any) and why its last link ended.
+SELECT p.kind, p.procore_id, p.project_id, p.code, p.name, p.active,
+       l.erp_id, l.reason AS link_reason, l.started_by, l.started_at,
+       e.code AS erp_code, e.name AS erp_name, e.active AS erp_active, e.posts_to,
+       (SELECT x.ended_reason FROM reference_links x
+        WHERE x.integration_id = p.integration_id AND x.kind = p.kind AND x.procore_id = p.procore_id
+          AND x.ended_at IS NOT NULL
+        ORDER BY x.id DESC LIMIT 1) AS last_ended_reason
+FROM procore_reference_items p
+LEFT JOIN reference_links l
+  ON l.integration_id = p.integration_id AND l.kind = p.kind AND l.procore_id = p.procore_id AND l.ended_at IS NULL
+LEFT JOIN erp_reference_items e
+  ON e.integration_id = l.integration_id AND e.kind = l.kind AND e.erp_id = l.erp_id
+WHERE p.integration_id = :integration_id AND p.kind = :kind AND p.deleted_at IS NULL
+ORDER BY p.code, p.name;
+
+-- name: procore_reference_item
+SELECT kind, procore_id, project_id, code, name, active, detail_json
+FROM procore_reference_items
+WHERE integration_id = :integration_id AND kind = :kind AND procore_id = :procore_id AND deleted_at IS NULL;
+
+-- name: erp_reference_item
+SELECT kind, erp_id, code, name, active, posts_to
+FROM erp_reference_items
+WHERE integration_id = :integration_id AND kind = :kind AND erp_id = :erp_id AND deleted_at IS NULL;
+
+-- name: reference_waiting_messages
+SELECT message FROM record_links
+WHERE integration_id = :integration_id AND ended_at IS NULL AND reason_code = 'reference_unlinked';

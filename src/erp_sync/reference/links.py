@@ -1,0 +1,113 @@
+"""Links between Procore's reference data and the ERP's: one ERP item per Procore item and back (within a
+Procore project for cost codes), with history: a link is ended with who and why, never deleted, and every
+change is written in ``audit_log`` in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from erp_sync.reference.check import describe
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
+from erp_sync.store import Store, Transaction, audit, utcnow
+
+AUDIT_ENTITY = "reference_link"
+LINKED_BY_HAND = "linked by hand"
+MATCHED_BY_CODE = "matched by code"
+UNLINKED_BY_HAND = "unlinked by hand"
+
+
+class ReferenceRefused(ValueError):
+    """A link that cannot be made as asked; the message is the sentence to show."""
+
+
+@dataclass(frozen=True)
+class ConfirmedLinks:
+    """The integration's open links as they were when loaded (``ReferenceLinks``)."""
+
+    items: Mapping[tuple[ReferenceKind, str], ErpItem]
+
+    def erp_item(self, ref: ProcoreRef) -> ErpItem | None:
+        return self.items.get((ref.kind, ref.procore_id))
+
+
+def integration_id(integration: Mapping[str, Any] | int) -> int:
+    """An integration row of the store (``store.integrations()``) or its id."""
+    return integration if isinstance(integration, int) else integration["id"]
+
+
+def confirmed_links(store: Store, integration: Mapping[str, Any] | int) -> ConfirmedLinks:
+    """Every open link of the integration, in one query."""
+    rows = store.rows("confirmed_reference_links", integration_id=integration_id(integration))
+    return ConfirmedLinks({
+        (ReferenceKind(row["kind"]), row["procore_id"]): ErpItem(
+            kind=ReferenceKind(row["kind"]), erp_id=row["erp_id"], code=row["code"], name=row["name"],
+            active=bool(row["active"]), posts_to=row["posts_to"])
+        for row in rows})
+
+
+def link(store: Store, integration: Mapping[str, Any] | int, ref: ProcoreRef, item: ErpItem, *, by: str,
+         reason: str = LINKED_BY_HAND) -> bool:
+    """Link ``ref`` to ``item``; True if a link started. Linking again to the same item changes nothing; a
+    link to another item is ended first. ``ReferenceRefused`` if the kinds differ or the ERP item is linked
+    to another Procore item."""
+    with store.transaction() as tx:
+        return link_in(tx, integration_id(integration), ref, item, by=by, reason=reason)
+
+
+def link_in(tx: Transaction, integration: int, ref: ProcoreRef, item: ErpItem, *, by: str, reason: str) -> bool:
+    if ref.kind != item.kind:
+        raise ReferenceRefused(f"{describe(ref)} can only be linked to an ERP {ref.kind.label}, not to a "
+                               f"{item.kind.label}.")
+    now = utcnow()
+    tx.execute("know_procore_reference_item", integration_id=integration, kind=ref.kind.value,
+               procore_id=ref.procore_id, project_id=ref.project_id, code=ref.code, name=ref.name, active=True,
+               seen_at=now)
+    tx.execute("know_erp_reference_item", integration_id=integration, kind=item.kind.value, erp_id=item.erp_id,
+               code=item.code, name=item.name, active=item.active, posts_to=item.posts_to, seen_at=now)
+    current = tx.one("open_reference_link", integration_id=integration, kind=ref.kind.value,
+                     procore_id=ref.procore_id)
+    if current is not None and current["erp_id"] == item.erp_id:
+        return False
+    holder = tx.one("open_reference_link_of_erp_item", integration_id=integration, kind=ref.kind.value,
+                    procore_project_id=ref.project_id or 0, erp_id=item.erp_id)
+    if holder is not None:
+        other = ProcoreRef(ref.kind, holder["procore_id"], holder["procore_code"] or "",
+                           holder["procore_name"] or holder["procore_id"])
+        raise ReferenceRefused(f'ERP {item.kind.label} {item.code} "{item.name}" is already linked to Procore '
+                               f"{describe(other)}; unlink that first.")
+    if current is not None:
+        end_in(tx, integration, current, by=by, reason=f"relinked to {item.erp_id}")
+    tx.execute("start_reference_link", integration_id=integration, kind=ref.kind.value, procore_id=ref.procore_id,
+               procore_project_id=ref.project_id or 0, erp_id=item.erp_id, reason=reason, started_at=now,
+               started_by=by)
+    audit(tx, AUDIT_ENTITY, f"{ref.kind.value}:{ref.procore_id}", "linked", actor=by, integration_id=integration,
+          old_state=current["erp_id"] if current else None, new_state=item.erp_id,
+          detail={"reason": reason, "procore_code": ref.code, "procore_name": ref.name, "erp_code": item.code,
+                  "erp_name": item.name})
+    return True
+
+
+def unlink(store: Store, integration: Mapping[str, Any] | int, kind: ReferenceKind, procore_id: str, *, by: str,
+           reason: str = UNLINKED_BY_HAND) -> bool:
+    """End the open link of a Procore item; True if there was one."""
+    with store.transaction() as tx:
+        current = tx.one("open_reference_link", integration_id=integration_id(integration), kind=kind.value,
+                         procore_id=procore_id)
+        if current is None:
+            return False
+        end_in(tx, integration_id(integration), current, by=by, reason=reason)
+        return True
+
+
+def end_in(tx: Transaction, integration: int, current: Mapping[str, Any], *, by: str, reason: str) -> None:
+    tx.execute("end_reference_link", id=current["id"], ended_at=utcnow(), ended_by=by, ended_reason=reason)
+    audit(tx, AUDIT_ENTITY, f"{current['kind']}:{current['procore_id']}", "unlinked", actor=by,
+          integration_id=integration, old_state=current["erp_id"], detail={"reason": reason})
+
+
+def history(store: Store, integration: Mapping[str, Any] | int, kind: ReferenceKind, procore_id: str) -> list[dict]:
+    """Every link the Procore item has had, oldest first."""
+    return store.rows("reference_link_history", integration_id=integration_id(integration), kind=kind.value,
+                      procore_id=procore_id)
