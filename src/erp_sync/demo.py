@@ -60,6 +60,7 @@ ACCOUNTANT = "avery.admin@summit.example"  # Avery Admin, the controller: the de
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
 OPERATIONS_LOG = AIRFLOW_HOME / "operations.log"
 RUN_TIMEOUT_SECONDS = 900
+AIRFLOW_START_SECONDS = 900  # `airflow standalone` took more than 5 minutes to answer on a busy 2-core machine
 SAGE_DIR = AIRFLOW_HOME / "sage"
 TERMINAL_STATES = {"success", "failed"}
 UNLINK_FORM = "erp_file_unlink_request"
@@ -583,7 +584,7 @@ def main() -> int:
 def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     demo.prepare()
     demo.processes.start("airflow-standalone", ["airflow", "standalone"], demo.env)
-    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
+    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=AIRFLOW_START_SECONDS)
     demo.login(USER, PASSWORD)
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
     states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))
