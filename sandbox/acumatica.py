@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandbox.acumatica_data import (
+    DEFAULTS,
     DEMO_PASSWORD,
     DEMO_TENANT,
     DEMO_USER,
@@ -44,6 +45,7 @@ from sandbox.acumatica_data import (
     EntitySpec,
     LicenseSettings,
     Preferences,
+    derived,
     now,
     render,
     swagger,
@@ -220,6 +222,22 @@ def split_key(key: str) -> list[str]:
     return [part for part in key.replace("|", "/").split("/") if part]
 
 
+# Where a document's amount is, for a user's change to it: its first line's amount field.
+AMOUNT_LINE = {"Subcontract": ("Details", "ExtendedCost"), "ChangeOrder": ("Commitments", "Amount"),
+               "Bill": ("Details", "Amount")}
+
+
+def control_key(entity: str, key: str) -> list[str]:
+    """A record's key as a person types it into the control API: every key field (``Bill|000011``), or the
+    reference alone as the ERP Integrations page shows it (``Bill/000011``: entity, then reference), the
+    key fields before it taken from the entity's defaults (a bill's type is ``Bill``)."""
+    parts, keys = split_key(key), ENTITIES[entity].keys if entity in ENTITIES else ()
+    missing = keys[:len(keys) - len(parts)]
+    if parts and missing and all(name in DEFAULTS.get(entity, {}) for name in missing):
+        return [DEFAULTS[entity][name] for name in missing] + parts
+    return parts
+
+
 def control_router(state: AcumaticaState) -> APIRouter:
     """Acts as an Acumatica user: pay and void, delete, reverse, reject; not Acumatica's API."""
     router = APIRouter(tags=["control: acumatica"])
@@ -330,14 +348,47 @@ def control_router(state: AcumaticaState) -> APIRouter:
                 state.touch(order, Status="Closed")  # a user releases it first, then reverses it
             return render("ChangeOrder", state.reverse_change_order([reference]), None, set(), "")
 
+    class DirectBill(BaseModel):
+        vendor: str = Field(description="the VendorID")
+        subcontract: str = Field(description="the SubcontractNbr the bill's line names (POOrderNbr)")
+        amount: Decimal = Field(gt=0)
+        vendor_ref: str = Field(max_length=40)
+
+    class NewAmount(BaseModel):
+        amount: Decimal
+
+    @router.post("/bills")
+    def enter_bill(bill: DirectBill) -> dict[str, Any]:
+        """A bill an Acumatica user keys in against a subcontract, not exported by ERP Sync."""
+        with state.lock:
+            record = state.create("Bill", {"Type": "Bill", "Vendor": bill.vendor, "VendorRef": bill.vendor_ref,
+                                           "Description": f"Keyed in Acumatica: {bill.vendor_ref}", "Hold": False,
+                                           "Details": [{"TransactionDescription": bill.vendor_ref, "Amount": bill.amount,
+                                                        "POOrderNbr": bill.subcontract}]})
+            return render("Bill", record, None, {"Details"}, "")
+
+    @router.post("/{entity}/{key:path}/amount")
+    def change_amount(entity: str, key: str, change: NewAmount) -> dict[str, Any]:
+        """An Acumatica user changes a document's amount (its first line) after ERP Sync exported it."""
+        if entity not in AMOUNT_LINE:
+            raise HTTPException(404, f"{entity} has no amount to change here")
+        detail, amount = AMOUNT_LINE[entity]
+        with state.lock:
+            record = state.found(entity, split_key(key))
+            lines = list(record.get(detail) or [{}])
+            lines[0] = {**lines[0], amount: change.amount}
+            state.touch(record, **{detail: lines})
+            return render(entity, state.touch(record, **derived(entity, record)), None, {detail}, "")
+
     @router.post("/{entity}/{key:path}/reject")
     def reject(entity: str, key: str) -> dict[str, Any]:
         with state.lock:
-            return render(entity, state.touch(state.found(entity, split_key(key)), Status="Rejected"), None, set(), "")
+            return render(entity, state.touch(state.found(entity, control_key(entity, key)), Status="Rejected"), None,
+                          set(), "")
 
     @router.delete("/{entity}/{key:path}")
     def user_delete(entity: str, key: str) -> dict[str, str]:
-        state.delete(entity, split_key(key))
+        state.delete(entity, control_key(entity, key))
         return {"deleted": key}
 
     @router.patch("/Vendor/{vendor_id}")

@@ -200,6 +200,12 @@ def control_router(state: QuickBooksState) -> APIRouter:
             return state.write("BillPayment", {"Id": payment_id, "SyncToken": payment["SyncToken"], "sparse": True},
                                "update", "void")
 
+    @router.post("/{entity}")
+    def enter(entity: str, document: dict[str, Any]) -> dict[str, Any]:
+        """A document a QuickBooks user enters, e.g. a bill keyed in against a purchase order (its line's
+        ``LinkedTxn`` names the order), not by ERP Sync."""
+        return state.write(control_entity(entity), document, None, None)
+
     @router.patch("/{entity}/{object_id}")
     def change(entity: str, object_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """A user's edit in QuickBooks, e.g. a payment's amount or date corrected after the sync."""

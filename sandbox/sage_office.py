@@ -95,6 +95,14 @@ class SageOffice(ABC):
         with self.engine.begin() as connection:
             return connection.execute(self._where(sa.delete(self.tables[table]), table, key)).rowcount
 
+    def delete_by_ref(self, table: str, ref: str) -> int:
+        """Delete the record the ERP Integrations page shows as ``ref``: its key's values joined by "/"."""
+        columns = [column.name for column in self.tables[table].primary_key.columns]
+        values = ref.split("/")
+        if len(values) != len(columns):
+            raise SystemExit(f"{table} records are named {'/'.join(columns)}; {ref!r} is not")
+        return self.delete(table, **dict(zip(columns, values)))
+
     def set_raw(self, table: str, values: dict[str, Any], **key: Any) -> None:
         """Write a column as-is, bypassing Sage's checks: how a bad row (an empty column, text in a
         number column, an unknown vendor) gets into a table. SQLite keeps text in numeric columns."""
@@ -166,6 +174,13 @@ class Sage300Office(SageOffice):
             self._insert(connection, "APM_MASTER__PAYMENT", Vendor=vendor, Invoice=invoice, Check=check,
                          Check_Date=on, Check_Type=check_type, Amount=amount)
             self._settle(connection, vendor, invoice)
+
+    def enter_invoice(self, vendor: str, invoice: str, amount: Decimal | str, commitment: str, on: date) -> None:
+        """An AP invoice a Sage user keys in against a commitment, not imported from ERP Sync's files."""
+        with self.engine.begin() as connection:
+            self._insert(connection, "APM_MASTER__INVOICE", Vendor=vendor, Invoice=invoice, Commitment=commitment,
+                         Description="Keyed in Sage", Original_Gross=Decimal(str(amount)), Amount_Paid=0,
+                         Invoice_Date=on, Status="Open")
 
     def void_check(self, vendor: str, check: str, on: date) -> None:
         with self.engine.begin() as connection:
@@ -259,6 +274,18 @@ class Sage100Office(SageOffice):
                          paytyp=2 if credit_card else 1, vodrec=0, keep_recnum=True)
             self._settle(connection, invoice)
 
+    def enter_invoice(self, number: str, vendor: int, amount: Decimal | str, subcontract: int, on: date) -> int:
+        """A 4-2 payable invoice a Sage user keys in against a subcontract (its record number), not imported
+        from ERP Sync's files; returns the invoice's record number."""
+        amount = Decimal(str(amount))
+        with self.engine.begin() as connection:
+            header = self._insert(connection, "acpinv", invnum=number, vndnum=vendor, dscrpt="Keyed in Sage",
+                                  invdte=on, ctcnum=str(subcontract), usrdf1="", invttl=amount, amtpad=0,
+                                  invbal=amount, status=1)
+            self._insert(connection, "apivln", recnum=header["recnum"], linnum=1, dscrpt="Keyed in Sage",
+                         extttl=amount, keep_recnum=True)
+        return header["recnum"]
+
     def void_check(self, check: str) -> None:
         with self.engine.begin() as connection:
             payments = self.tables["acppmt"]
@@ -308,6 +335,11 @@ def _now() -> datetime:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "delete":  # delete sage300|sage100 URL TABLE REF: what a Sage user does
+        system, url, table, ref = sys.argv[2:6]
+        deleted = OFFICES[system](url, ".").delete_by_ref(table, ref)
+        print(f"{system}: {deleted} {table} record {ref} deleted" if deleted else f"{system}: no {table} record {ref}")
+        sys.exit(0 if deleted else 1)
     system, url, folder = sys.argv[1:4]
     OFFICES[system](url, folder).create()
     print(f"{system}: tables created and seeded at {url}; import folder {folder}")

@@ -55,6 +55,7 @@ class Invoice(_Row):
     recnum: int
     invnum: str
     vndnum: int
+    ctcnum: str | None = None  # the subcontract the invoice bills (its record number, as the import writes it)
     usrdf1: str
     invttl: Decimal
     invbal: Decimal | None = None

@@ -48,6 +48,7 @@ class ChangeOrder(_Row):
 class Invoice(_Row):
     Vendor: str
     Invoice: str
+    Commitment: str | None = None
     Description: str
     Original_Gross: Decimal
     Amount_Paid: Decimal = Field(default=Decimal(0))

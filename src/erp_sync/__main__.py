@@ -1,5 +1,5 @@
 """Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | export-mode | runs |
-map-role | reference``.
+map-role | reference | reconcile``.
 
 The status store is found as Airflow finds it: the connection ``erp_sync_db`` in the environment, a
 secrets backend or Airflow's metadata database of ``AIRFLOW_HOME``; with ``AIRFLOW_HOME`` unset, the
@@ -102,6 +102,10 @@ def run(argv: list[str] | None = None) -> int:
     commands.add_parser("integrations", help="list the enabled integrations")
     runs = commands.add_parser("runs", help="recent runs: status, time, API calls per vendor, counts")
     runs.add_argument("--limit", type=int, default=20)
+    reconcile = commands.add_parser("reconcile", help="reconcile an integration now (Procore and the ERP side by side "
+                                                      "per commitment; no vendor calls) and print what differs and why")
+    reconcile.add_argument("--integration", required=True)
+    reconcile.add_argument("--json", action="store_true", help="print JSON instead of text")
     role = commands.add_parser("map-role", help="say which Procore user a PostgreSQL role that types unlink "
                                                 "requests belongs to (administrators)")
     role.add_argument("--role", required=True)
@@ -149,6 +153,8 @@ def run(argv: list[str] | None = None) -> int:
         print(f"database role {args.role} files unlink requests as Procore user {args.procore_user_id}")
     elif args.command == "reference":
         return reference_command(store, args, f"cli:{getpass.getuser()}")
+    elif args.command == "reconcile":
+        return reconcile_now(store, args.integration, args.json)
     elif args.command == "runs":
         close_dead_runs(store, "the runs were listed")
         print(recent_runs(store, args.limit).to_string(index=False))
@@ -208,6 +214,21 @@ def reference_text(answer: dict) -> str:
         lines.append(f"{item['kind']:<10} {item['procore_id']:>8}  {item['code'] or '-':<10} {item['name']:<32} "
                      f"{state}{blocks}")
     return "\n".join(lines) or "no reference data read yet: run `python -m erp_sync reference refresh` first"
+
+
+def reconcile_now(store: Store, name: str, as_json: bool) -> int:
+    from erp_sync.reconcile.job import reconcile_integration
+    from erp_sync.reconcile.report import Report
+
+    integration = next((row for row in store.integrations() if row["name"] == name.strip()), None)
+    if integration is None:
+        print(f"There is no enabled integration named '{name}'; `python -m erp_sync integrations` lists them.",
+              file=sys.stderr)
+        return 2
+    reconcile_integration(store, integration, f"cli:{getpass.getuser()}")
+    report = Report.of(store, integration)
+    print(json.dumps(report.as_json(), indent=2) if as_json else report.text())
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from typing import Any
 from erp_connectors.acumatica import AcumaticaHook, odata_datetime, odata_string
 from erp_connectors.base import VendorApiError
 from erp_sync.erps.base import (
-    ErpAdapter, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described, payment_method, reference,
+    BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described,
+    payment_method, reads_bills, reference,
 )
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ErpItem, ReferenceKind
@@ -48,6 +49,7 @@ LOCKED_WORDS = ("cannot be edited", "released", "locked", "closed")
 class AcumaticaAdapter(ErpAdapter):
     kind = ErpKind.ACUMATICA
     hook: AcumaticaHook
+    commitment_includes_change_orders = False  # a change order's Commitments lines stand beside the subcontract
 
     reference_kinds = (ReferenceKind.VENDOR,)
 
@@ -130,14 +132,18 @@ class AcumaticaAdapter(ErpAdapter):
         unchanged: list[Link] = []
         for record_type, entity in ENTITY.items():
             linked = [link for link in links.get(record_type, []) if link.in_erp]
-            if not linked:
+            bills = entity == "Bill" and reads_bills(links)
+            if not linked and not bills:
                 continue
             select = ",".join([*KEYS[entity], STATUS_FIELDS[entity], "LastModifiedDateTime"])
             changed_filter = f"LastModifiedDateTime gt {odata_datetime(since)}" if since else None
-            changed = {self.document(entity, row).ref: row
-                       for row in self.hook.records(entity, filter=changed_filter, select=select)}
+            # A bill's lines name the subcontract it bills (POOrderNbr): in the same read, not one of its own.
+            changed = {self.document(entity, row).ref: row for row in self.hook.records(
+                entity, filter=changed_filter, select=select, expand="Details" if bills else None)}
             present = set(changed) if since is None else {
                 self.document(entity, row).ref for row in self.hook.records(entity, select=",".join(KEYS[entity]))}
+            if bills:
+                self.bills_seen = BillsSeen([self.bill(ref, row) for ref, row in changed.items()], present)
             for link in linked:
                 if link.erp_ref in changed:
                     changed_views.append((link, self.view(entity, link.erp_ref, changed[link.erp_ref])))
@@ -176,6 +182,11 @@ class AcumaticaAdapter(ErpAdapter):
                         check_number=document.get("PaymentRef"), voided=document.get("Status") == "Voided",
                         modified_at=_moment(document.get("LastModifiedDateTime"))))
         return PaymentChanges(applications, voided)
+
+    def bill(self, ref: str, row: dict[str, Any]) -> ErpBill:
+        subcontract = next((line["POOrderNbr"] for line in row.get("Details") or [] if line.get("POOrderNbr")), None)
+        return ErpBill(ref, subcontract, row.get("VendorRef"), _decimal(row.get("Amount")), _decimal(row.get("Balance")),
+                       _moment(row.get("LastModifiedDateTime")))
 
     def view(self, entity: str, ref: str, row: dict[str, Any]) -> ErpView:
         status = row.get("Status")

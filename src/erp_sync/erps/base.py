@@ -42,6 +42,29 @@ class ErpPayment:
     modified_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class ErpBill:
+    """A bill as the ERP's list shows it, with the commitment (subcontract, purchase order) it names where the
+    list says so: bills entered in the ERP directly, not by ERP Sync, are known this way."""
+
+    ref: str                      # as an invoice link's erp_ref would name it
+    commitment_ref: str | None    # the named commitment, as its link's erp_ref names it
+    number: str | None
+    amount: Decimal | None
+    balance: Decimal | None
+    modified_at: datetime | None = None
+    gone: bool = False            # deleted in the ERP (QuickBooks' change data capture says so)
+
+
+@dataclass
+class BillsSeen:
+    """The bills one refresh read (no read of their own: the rows the refresh reads anyway), and, where the
+    refresh knows it (a whole list, or the key list it reads to see deletions), every bill still in the ERP."""
+
+    bills: list[ErpBill]
+    present: set[str] | None = None
+
+
 @dataclass
 class PaymentChanges:
     """What the ERP reports since a moment: payments as applied to bills, and payments that were voided
@@ -75,6 +98,13 @@ def described(record: ProcoreRecord, mark: str, limit: int) -> str:
     return record.title[: limit - len(suffix)] + suffix
 
 
+def reads_bills(links: dict[RecordType, list[Link]]) -> bool:
+    """The refresh reads the ERP's bills while any invoice or commitment is in the ERP: bills entered there
+    against a linked commitment are then seen as well."""
+    return any(link.in_erp for kind in (RecordType.SUBCONTRACTOR_INVOICE, RecordType.COMMITMENT)
+               for link in links.get(kind, []))
+
+
 def condition_of_bill(amount: Decimal | None, balance: Decimal | None) -> str:
     if amount is None or balance is None or balance >= amount:
         return "open"
@@ -89,6 +119,7 @@ class ErpAdapter(ABC):
 
     def __init__(self, hook: VendorHook):
         self.hook = hook
+        self.bills_seen: BillsSeen | None = None  # filled by ``refresh``
 
     @property
     def name(self) -> str:
@@ -122,7 +153,11 @@ class ErpAdapter(ABC):
     def refresh(self, links: dict[RecordType, list[Link]],
                 since: datetime | None) -> tuple[list[tuple[Link, ErpView]], list[Link]]:
         """What changed in the ERP for these links since a moment (all when None): the new views, and the
-        links whose documents are still there unchanged."""
+        links whose documents are still there unchanged. The bills it read go to ``bills_seen``."""
+
+    # A commitment's amount in the ERP includes its change orders (a QuickBooks purchase order's lines, Sage's
+    # revised commitment); Acumatica keeps the subcontract's own total apart from its change orders.
+    commitment_includes_change_orders: ClassVar[bool] = True
 
     @abstractmethod
     def still_in_erp(self, link: Link) -> bool:

@@ -19,7 +19,8 @@ from typing import Any
 from erp_connectors.base import VendorApiError
 from erp_connectors.quickbooks import QuickBooksHook, quoted
 from erp_sync.erps.base import (
-    ErpAdapter, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described, payment_method, reference,
+    BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described,
+    payment_method, reads_bills, reference,
 )
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ErpItem, ReferenceKind
@@ -143,7 +144,7 @@ class QuickBooksAdapter(ErpAdapter):
         linked = {kind: [link for link in rows if link.in_erp] for kind, rows in links.items()}
         wanted = {"Bill": linked.get(RecordType.SUBCONTRACTOR_INVOICE, []),
                   "PurchaseOrder": linked.get(RecordType.COMMITMENT, []) + linked.get(RecordType.COMMITMENT_CHANGE_ORDER, [])}
-        entities = [entity for entity, rows in wanted.items() if rows]
+        entities = [entity for entity, rows in wanted.items() if rows or (entity == "Bill" and reads_bills(links))]
         if not entities:
             return [], []
         complete = since is None or since < datetime.now(UTC) - CDC_REACH
@@ -151,6 +152,10 @@ class QuickBooksAdapter(ErpAdapter):
         for entity in entities:
             if complete or len(changed[entity]) >= CDC_CAP:
                 changed[entity] = list(self.hook.query(f"SELECT * FROM {entity}"))
+        if "Bill" in entities:
+            whole = complete or len(changed["Bill"]) >= CDC_CAP
+            self.bills_seen = BillsSeen([self.bill(row) for row in changed["Bill"]],
+                                        {row["Id"] for row in changed["Bill"]} if whole else None)
         views: list[tuple[Link, ErpView]] = []
         unchanged: list[Link] = []
         for entity in entities:
@@ -201,6 +206,17 @@ class QuickBooksAdapter(ErpAdapter):
             return rows
         stamp = since.isoformat()
         return list(self.hook.query(f"SELECT * FROM BillPayment WHERE MetaData.LastUpdatedTime > {quoted(stamp)}"))
+
+    @staticmethod
+    def bill(row: dict[str, Any]) -> ErpBill:
+        """A bill names the purchase order it bills in its lines' ``LinkedTxn``; ``cdc`` reports a deleted one."""
+        order = next((str(linked["TxnId"]) for line in row.get("Line") or [] for linked in line.get("LinkedTxn") or []
+                      if linked.get("TxnType") == "PurchaseOrder"), None)
+        if row.get("status") == "Deleted":
+            return ErpBill(row["Id"], order, None, None, None, gone=True)
+        amount = Decimal(str(row.get("TotalAmt", 0)))
+        return ErpBill(row["Id"], order, row.get("DocNumber"), amount, Decimal(str(row.get("Balance", amount))),
+                       datetime.fromisoformat(row["MetaData"]["LastUpdatedTime"]))
 
     def view(self, link: Link, row: dict[str, Any] | None) -> ErpView:
         if row is None or row.get("status") == "Deleted":

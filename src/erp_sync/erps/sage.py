@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from erp_connectors.base import VendorApiError
 from erp_connectors.sage_sql import SageSqlHook, SageTable
-from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal, reference
+from erp_sync.erps.base import BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpRefusal, reads_bills, reference
 from erp_sync.models import RecordType
 from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
@@ -75,6 +75,10 @@ class SageAdapter(ErpAdapter):
     @abstractmethod
     def view(self, record_type: RecordType, ref: str, row: Any) -> ErpView:
         ...
+
+    @abstractmethod
+    def bill(self, ref: str, row: Any) -> ErpBill:
+        """An AP invoice row as a bill, with the commitment it names."""
 
     @abstractmethod
     def number(self, record_type: RecordType, row: Any) -> str:
@@ -132,12 +136,15 @@ class SageAdapter(ErpAdapter):
         incremental = self.hook.change_column is not None and since is not None
         for record_type, table in self.tables.items():
             linked = [link for link in links.get(record_type, []) if link.in_erp]
-            if not linked:
+            bills = record_type is RecordType.SUBCONTRACTOR_INVOICE and reads_bills(links)
+            if not linked and not bills:
                 continue
             first_bad = len(self.hook.bad_rows)
             rows = self.hook.documents(table, since if incremental else None)
             unreadable = {bad.key: bad.reason for bad in self.hook.bad_rows[first_bad:]}
             present = self.hook.refs(table) if incremental else set(rows) | set(unreadable)
+            if bills:
+                self.bills_seen = BillsSeen([self.bill(ref, row) for ref, row in rows.items()], present)
             for link in linked:
                 if link.erp_ref in unreadable:
                     view = ErpView(link.erp_ref, present=True, status=link.erp_status, condition="unreadable",

@@ -9,11 +9,12 @@ their bookmark, plus a key-only list to see deletions; an unlink asks the databa
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from erp_connectors import sage100
 from erp_connectors.sage100 import CREDIT_CARD_PAYMENT, PAID_STATUS, Sage100Hook
-from erp_sync.erps.base import ErpPayment, PaymentChanges, condition_of_bill
+from erp_sync.erps.base import ErpBill, ErpPayment, PaymentChanges, condition_of_bill
 from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ReferenceKind
@@ -62,9 +63,12 @@ class Sage100Adapter(SageAdapter):
             condition = "rejected" if row.chgsts == REJECTED_CHANGE else "open"
             return ErpView(ref, present=True, status=_code(row.chgsts), condition=condition, amount=row.bdgprc,
                            number=number)
-        balance = row.invbal if row.invbal is not None else (row.invttl if row.status != PAID_STATUS else 0)
+        balance = _balance(row)
         return ErpView(ref, present=True, status=_code(row.status), amount=row.invttl, balance=balance,
                        condition=condition_of_bill(row.invttl, balance), number=number)
+
+    def bill(self, ref: str, row: Any) -> ErpBill:
+        return ErpBill(ref, row.ctcnum, row.invnum, row.invttl, _balance(row))
 
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """Payment lines changed since the bookmark; a voided check keeps its line with ``vodrec`` set."""
@@ -83,6 +87,10 @@ class Sage100Adapter(SageAdapter):
 
 NUMBER_COLUMN = {RecordType.COMMITMENT: "ctcnum", RecordType.COMMITMENT_CHANGE_ORDER: "chgnum",
                  RecordType.SUBCONTRACTOR_INVOICE: "invnum"}
+
+
+def _balance(invoice: Any) -> Decimal:
+    return invoice.invbal if invoice.invbal is not None else (invoice.invttl if invoice.status != PAID_STATUS else 0)
 
 
 def _code(status: int | None) -> str | None:

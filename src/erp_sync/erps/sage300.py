@@ -15,6 +15,7 @@ from typing import Any
 from erp_connectors import sage300
 from erp_connectors.sage300 import Sage300Hook
 from erp_sync.erps.base import (
+    ErpBill,
     ErpPayment,
     PaymentChanges,
     condition_of_bill,
@@ -66,6 +67,9 @@ class Sage300Adapter(SageAdapter):
             return self.hook.change_order_import(parent.erp_ref, sage_id(record), description, on, record.amount)
         commitment = parent.erp_ref if parent is not None and parent.in_erp else None
         return self.hook.invoice_import(vendor_id, record.number[:15], description, record.amount, on, commitment)
+
+    def bill(self, ref: str, row: Any) -> ErpBill:
+        return ErpBill(ref, row.Commitment, row.Invoice, row.Original_Gross, row.Original_Gross - row.Amount_Paid)
 
     def number(self, record_type: RecordType, row: Any) -> str:
         if record_type is RecordType.COMMITMENT:

@@ -19,7 +19,7 @@ from functools import cached_property
 
 import requests
 
-from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError
+from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError, VendorUnavailable
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
@@ -35,7 +35,7 @@ from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamS
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
 log = logging.getLogger(__name__)
-TRANSIENT = (RetryableResponse, requests.RequestException)
+TRANSIENT = (RetryableResponse, VendorUnavailable, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
 CLAIM_LEASE = timedelta(minutes=10)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
@@ -209,6 +209,8 @@ class Exporter:
                 self.update(record, link)
             else:
                 self.unchanged(record, link)
+        except VendorUnavailable:  # nothing else would get through either: the run stops and says so
+            raise
         except NotSendable as gone:
             self.withdraw(record, gone)
         except Unlinked as unlinked:

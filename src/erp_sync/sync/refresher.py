@@ -1,13 +1,14 @@
 """Refresh: what the ERP now says about every linked record (still there, deleted, reversed, paid,
 part paid, rejected), stored with the time it was seen. The unlink queue and the payment import
-decide from this."""
+decide from this. The ERP's bills that name a commitment, read in the same calls, are kept in
+``erp_bills``: the reconciliation finds bills entered in the ERP directly there."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
 
-from erp_sync.erps.base import ErpAdapter
+from erp_sync.erps.base import BillsSeen, ErpAdapter
 from erp_sync.models import Colour, RecordType
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.links import ErpView, Link, LinkBook, LinkState
@@ -26,7 +27,34 @@ def refresh_links(store: Store, integration_id: int, adapter: ErpAdapter, book: 
     for _link, view in views:
         counts[f"erp_{view.condition}"] += 1
     counts["erp_unchanged"] += len(unchanged)
+    if adapter.bills_seen is not None:
+        counts["erp_bills_changed"] += keep_bills(store, integration_id, adapter.bills_seen)
     store.set_watermark(integration_id, bookmark, started.isoformat())
+
+
+def keep_bills(store: Store, integration_id: int, seen: BillsSeen) -> int:
+    """Write the bills that name a commitment and changed since the last read; a bill no longer in the ERP
+    is marked gone. Returns how many rows were written."""
+    known = {row["erp_ref"]: row for row in store.rows("erp_bills_of_integration", integration_id=integration_id)}
+    now = utcnow()
+    rows = []
+    for bill in seen.bills:
+        old = known.get(bill.ref)
+        if bill.commitment_ref is None and old is None:
+            continue
+        row = {"integration_id": integration_id, "erp_ref": bill.ref, "commitment_ref": bill.commitment_ref,
+               "erp_number": bill.number, "amount": bill.amount, "erp_balance": bill.balance,
+               "erp_modified_at": bill.modified_at, "seen_at": now, "gone_at": now if bill.gone else None}
+        if old is None or (old["commitment_ref"], old["erp_number"], old["amount"], old["erp_balance"],
+                           old["gone_at"] is not None) != (bill.commitment_ref, bill.number, bill.amount,
+                                                           bill.balance, bill.gone):
+            rows.append(row)
+    gone = [{"integration_id": integration_id, "erp_ref": ref, "gone_at": now} for ref, row in known.items()
+            if seen.present is not None and ref not in seen.present and row["gone_at"] is None]
+    with store.transaction() as tx:
+        tx.execute_many("upsert_erp_bill", rows)
+        tx.execute_many("erp_bill_gone", gone)
+    return len(rows) + len(gone)
 
 
 def outcome(link: Link, view: ErpView, erp: str) -> tuple[str, Colour, str | None]:

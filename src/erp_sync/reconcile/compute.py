@@ -1,0 +1,305 @@
+"""Both sides' figures per commitment and the cause of each difference, from what the syncs already hold.
+
+Nothing here calls Procore or the ERP. Procore's side comes from the snapshot each link keeps of its record
+as last read (commitment, approved change orders, subcontractor invoices) and from the payments the payment
+import wrote into Procore; the ERP's side from what the hourly refresh last read of each linked document and
+from the ERP's bills it read in the same calls (``erp_bills``: those naming the commitment that ERP Sync did
+not export are bills entered in the ERP directly).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from erp_sync.models import Colour, ErpKind, RecordType
+from erp_sync.reconcile.model import CENT, EXPLAINED, Cause, Difference, Figure, Reconciled, Side
+from erp_sync.store import Store
+from erp_sync.sync.links import AWAITING_ACCOUNTING, Link, LinkState
+from erp_sync.sync.records import ProcoreRecord
+
+GONE = ("deleted", "reversed")
+NOUN = {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
+        RecordType.SUBCONTRACTOR_INVOICE: "invoice"}
+FIGURE_OF = {RecordType.COMMITMENT: Figure.ORIGINAL, RecordType.COMMITMENT_CHANGE_ORDER: Figure.CHANGE_ORDERS,
+             RecordType.SUBCONTRACTOR_INVOICE: Figure.INVOICED}
+ZERO = Decimal(0)
+
+
+def money(amount: Decimal | None) -> str:
+    return "nothing" if amount is None else f"{amount:,.2f}"
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    """A record whose link an unlink request ended, with no link since."""
+
+    record: ProcoreRecord
+    ended_at: datetime
+    ended_by: str | None
+
+
+@dataclass(frozen=True)
+class ErpBillRow:
+    ref: str
+    number: str | None
+    amount: Decimal
+    balance: Decimal
+
+    @property
+    def paid(self) -> Decimal:
+        return self.amount - self.balance
+
+
+@dataclass
+class Books:
+    """What the status store holds for one integration, read in five queries."""
+
+    erp: str
+    includes_change_orders: bool
+    commitments: list[Link]
+    records: dict[int, ProcoreRecord]        # link id -> its Procore snapshot, read once
+    children: dict[int, list[Link]]          # change orders and invoices by their commitment's Procore id
+    unlinked: dict[int, list[Unlinked]]      # by commitment
+    direct_bills: dict[str, list[ErpBillRow]]  # by the commitment's ERP reference
+    paid_in_procore: dict[tuple[int, str], Decimal]  # (commitment, ERP bill) -> imported into Payments Issued
+    paid_by_commitment: dict[int, Decimal]
+    modified: dict[int, datetime | None]     # link id -> when the ERP last changed the document
+    seen: dict[int, datetime | None]         # link id -> when the refresh last read it
+
+    @classmethod
+    def load(cls, store: Store, integration: dict) -> Books:
+        from erp_sync.connectors import ERP_ADAPTERS
+
+        kind = ErpKind(integration["erp_kind"])
+        rows = store.rows("links_for_reconciliation", integration_id=integration["id"])
+        links = [compared(row) for row in rows]
+        records = {link.id: link.record for link in links}
+        children: dict[int, list[Link]] = defaultdict(list)
+        for link in links:
+            if link.record_type is not RecordType.COMMITMENT and records[link.id].parent_id:
+                children[records[link.id].parent_id].append(link)
+        invoice_refs = {link.erp_ref for link in links
+                        if link.record_type is RecordType.SUBCONTRACTOR_INVOICE and link.in_erp}
+        direct: dict[str, list[ErpBillRow]] = defaultdict(list)
+        for bill in store.rows("live_erp_bills", integration_id=integration["id"]):
+            if bill["erp_ref"] not in invoice_refs and bill["amount"] is not None:
+                direct[bill["commitment_ref"]].append(ErpBillRow(
+                    bill["erp_ref"], bill["erp_number"], bill["amount"], bill["erp_balance"] or ZERO))
+        unlinked: dict[int, dict[tuple[RecordType, int], Unlinked]] = defaultdict(dict)
+        for row in store.rows("unlinked_records_for_reconciliation", integration_id=integration["id"]):
+            record = ProcoreRecord.from_snapshot(row["procore_json"]) if row["procore_json"] else None
+            # An unlinked commitment has no figures of its own here: its change orders and invoices count under it
+            # once it is exported again.
+            owner = record.parent_id if record and record.record_type is not RecordType.COMMITMENT else None
+            if owner:
+                unlinked[owner][(record.record_type, record.id)] = Unlinked(record, row["ended_at"], row["ended_by"])
+        paid = {(row["procore_commitment_id"], row["erp_bill_ref"]): row["amount"]
+                for row in store.rows("imported_payments_for_reconciliation", integration_id=integration["id"])}
+        paid_by_commitment: dict[int, Decimal] = defaultdict(Decimal)
+        for (commitment_id, _bill), amount in paid.items():
+            paid_by_commitment[commitment_id] += amount
+        return cls(kind.display_name, ERP_ADAPTERS[kind].commitment_includes_change_orders,
+                   [link for link in links if link.record_type is RecordType.COMMITMENT], records, children,
+                   {owner: list(found.values()) for owner, found in unlinked.items()}, direct, paid,
+                   paid_by_commitment, {row["id"]: row["erp_modified_at"] for row in rows},
+                   {row["id"]: row["erp_seen_at"] for row in rows})
+
+
+def compared(row: dict) -> Link:
+    """A link with what the reconciliation compares."""
+    return Link(id=row["id"], record_type=RecordType(row["record_type"]), procore_id=row["procore_id"],
+                state=row["state"], colour=row["colour"], erp_ref=row["erp_ref"], message=row["message"],
+                procore_json=row["procore_json"], exported_at=row["exported_at"], erp_condition=row["erp_condition"],
+                erp_present=None if row["erp_present"] is None else bool(row["erp_present"]),
+                erp_amount=row["erp_amount"], erp_balance=row["erp_balance"], erp_number=row["erp_number"])
+
+
+def reconcile(books: Books) -> list[Reconciled]:
+    return [CommitmentReconciler(books, link).result() for link in books.commitments]
+
+
+def counted(link: Link) -> bool:
+    """The ERP's figure of this link is known and the document is still there."""
+    return link.in_erp and link.erp_present is not False and link.erp_condition not in GONE \
+        and link.erp_amount is not None
+
+
+class CommitmentReconciler:
+    def __init__(self, books: Books, commitment: Link):
+        self.books, self.commitment, self.record = books, commitment, books.records[commitment.id]
+        children = books.children.get(commitment.procore_id, [])
+        self.change_orders = [l for l in children if l.record_type is RecordType.COMMITMENT_CHANGE_ORDER]
+        self.invoices = [l for l in children if l.record_type is RecordType.SUBCONTRACTOR_INVOICE]
+        self.unlinked = books.unlinked.get(commitment.procore_id, [])
+        self.bills = books.direct_bills.get(commitment.erp_ref, []) if commitment.in_erp else []
+        self.differences: list[Difference] = []
+
+    def result(self) -> Reconciled:
+        procore, erp = self.procore_side(), self.erp_side()
+        reconciled = Reconciled(self.record.id, self.record.project_id, self.record.project_name, self.record.number,
+                                self.record.title, self.commitment.erp_ref, procore, erp)
+        self.explain_records(erp)
+        for figure in EXPLAINED:
+            gap = reconciled.gap(figure)
+            if gap is not None:
+                self.explain_rest(figure, gap, procore.of(figure), erp.of(figure))
+        reconciled.differences = self.differences
+        return reconciled
+
+    # The two sides ------------------------------------------------------------------------------
+    def procore_side(self) -> Side:
+        unlinked = [u.record for u in self.unlinked]
+        change_orders = [self.books.records[l.id] for l in self.change_orders] + [
+            r for r in unlinked if r.record_type is RecordType.COMMITMENT_CHANGE_ORDER]
+        invoices = [self.books.records[l.id] for l in self.invoices] + [
+            r for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE]
+        retainage = [Decimal(str(r.data["summary"]["total_retainage"])) for r in invoices
+                     if (r.data.get("summary") or {}).get("total_retainage") is not None]
+        paid = self.books.paid_by_commitment.get(self.record.id, ZERO)
+        return Side(original=self.record.amount, change_orders=sum((r.amount for r in change_orders), ZERO),
+                    invoiced=sum((r.amount for r in invoices), ZERO),
+                    retainage=sum(retainage, ZERO) if retainage else None, paid=paid)
+
+    def erp_side(self) -> Side:
+        """Retainage is not in the lists the refresh reads (Acumatica's Default endpoint has no retainage on a
+        bill; QuickBooks has none; Sage's retainage columns are not read): it stays unknown."""
+        if not self.commitment.in_erp:
+            return Side()
+        change_orders = sum((l.erp_amount for l in self.change_orders if counted(l)), ZERO)
+        bills = [l for l in self.invoices if counted(l)]
+        invoiced = sum((l.erp_amount for l in bills), ZERO) + sum((b.amount for b in self.bills), ZERO)
+        paid = sum((self.erp_paid(l) for l in bills), ZERO) + sum((b.paid for b in self.bills), ZERO)
+        return Side(original=self.erp_original(change_orders), change_orders=change_orders, invoiced=invoiced,
+                    paid=paid)
+
+    def erp_original(self, change_orders: Decimal) -> Decimal | None:
+        if not counted(self.commitment):
+            return None
+        if self.books.includes_change_orders:
+            return self.commitment.erp_amount - change_orders
+        return self.commitment.erp_amount
+
+    @staticmethod
+    def erp_paid(link: Link) -> Decimal:
+        return link.erp_amount - (link.erp_balance if link.erp_balance is not None else link.erp_amount)
+
+    # Causes, record by record -------------------------------------------------------------------
+    def explain_records(self, erp: Side) -> None:
+        self.about(self.commitment, erp.original if counted(self.commitment) else None)
+        for link in self.change_orders:
+            self.about(link, link.erp_amount)
+        for link in self.invoices:
+            self.about(link, link.erp_amount)
+            self.about_payments(link)
+        for unlinked in self.unlinked:
+            self.note_unlinked(unlinked)
+        for bill in self.bills:
+            self.note_direct_bill(bill)
+
+    def add(self, figure: Figure, cause: Cause, subject: str, sentence: str, procore: Decimal | None,
+            erp: Decimal | None) -> None:
+        self.differences.append(Difference(figure, cause, subject, sentence, procore, erp))
+
+    def about(self, link: Link, erp_amount: Decimal | None) -> None:
+        record, figure, erp = self.books.records[link.id], FIGURE_OF[link.record_type], self.books.erp
+        subject, amount = f"{NOUN[link.record_type]} {record.number}", record.amount
+        if not link.in_erp:
+            self.add(figure, *self.not_in_erp(link, subject, amount), amount, None)
+        elif link.erp_present is False or link.erp_condition in GONE:
+            word = "reversed" if link.erp_condition == "reversed" else "deleted"
+            self.add(figure, Cause.GONE_FROM_ERP, subject,
+                     f"The {subject} was {word} in {erp} (seen{_on(self.books.seen.get(link.id))}); "
+                     f"Procore still counts {money(amount)}. File an unlink request to export it again.", amount, None)
+        elif erp_amount is None:
+            self.add(figure, Cause.NOT_EXPORTED, subject,
+                     f"The {subject} ({money(amount)}) was sent to {erp}; ERP Sync has not read it back yet "
+                     "(the next hourly refresh does).", amount, None)
+        elif erp_amount != amount:
+            self.add(figure, *self.changed(link, subject, amount, erp_amount), amount, erp_amount)
+
+    def not_in_erp(self, link: Link, subject: str, amount: Decimal) -> tuple[Cause, str, str]:
+        erp = self.books.erp
+        if link.state in (LinkState.READY, LinkState.ACCEPTED):
+            return (Cause.AWAITING_ACCEPTANCE, subject, f"The {subject} ({money(amount)}) is approved in Procore and "
+                    "waits for accounting acceptance under Ready to Export; it is not in " f"{erp} yet.")
+        if link.state == LinkState.RETURNED:
+            return (Cause.NOT_EXPORTED, subject, f"The {subject} ({money(amount)}) was rejected by accounting "
+                    f"({link.message or 'no reason given'}); it is not in {erp} until it is changed in Procore.")
+        if link.colour == Colour.RED:
+            return (Cause.EXPORT_FAILED, subject, f"The {subject} ({money(amount)}) is not in {erp}: its export "
+                    f"failed (RED): {link.message or 'no reason recorded'}")
+        return (Cause.NOT_EXPORTED, subject, f"The {subject} ({money(amount)}) is not in {erp} yet: "
+                f"{link.message or 'the next hourly sync exports it'}")
+
+    def changed(self, link: Link, subject: str, amount: Decimal, erp_amount: Decimal) -> tuple[Cause, str, str]:
+        erp, both = self.books.erp, f"{money(amount)} in Procore, {money(erp_amount)} in {self.books.erp}"
+        if abs(amount - erp_amount) <= CENT:
+            return Cause.ROUNDING, subject, f"The {subject} is {both}: an amount rounded by {money(amount - erp_amount)}."
+        if link.state in AWAITING_ACCOUNTING:
+            return (Cause.AWAITING_ACCEPTANCE, subject, f"A change to the {subject} made in Procore waits for "
+                    f"accounting acceptance: {both}.")
+        if link.colour == Colour.RED:
+            return Cause.EXPORT_FAILED, subject, f"The change to the {subject} did not reach {erp} (RED): {link.message}"
+        if link.state in (LinkState.EXPORTING, LinkState.EXPORTED):
+            return Cause.NOT_EXPORTED, subject, f"The change to the {subject} is on its way to {erp}: {both}."
+        modified = self.books.modified.get(link.id)
+        when = _on(modified) if modified and (link.exported_at is None or modified > link.exported_at) else ""
+        return (Cause.CHANGED_IN_ERP, subject, f"The {subject} was changed in {erp}{when} after ERP Sync exported "
+                f"it: {both}.")
+
+    def about_payments(self, invoice: Link) -> None:
+        if not invoice.in_erp:
+            return
+        erp, subject = self.books.erp, f"invoice {self.books.records[invoice.id].number}"
+        in_procore = self.books.paid_in_procore.get((self.record.id, invoice.erp_ref), ZERO)
+        in_erp = self.erp_paid(invoice) if counted(invoice) else ZERO
+        bill = f"bill {invoice.erp_number or invoice.erp_ref}"
+        if in_erp > in_procore:
+            self.add(Figure.PAID, Cause.PAYMENT_NOT_IMPORTED, subject,
+                     f"{erp} shows {money(in_erp)} paid on {bill} for the {subject}; Procore's Payments Issued has "
+                     f"{money(in_procore)} of it: the payment import has not brought it in yet (it runs after each "
+                     "hourly sync, or use Sync Payments for Synced Invoices).", in_procore, in_erp)
+        elif in_procore > in_erp:
+            cause = Cause.PAYMENT_VOIDED if counted(invoice) else Cause.GONE_FROM_ERP
+            self.add(Figure.PAID, cause, subject,
+                     f"Procore's Payments Issued holds {money(in_procore)} for the {subject}, but {bill} in {erp} now "
+                     f"shows {money(in_erp)} paid: a payment was voided or reduced in {erp} since it was imported; "
+                     "the next payment import corrects Procore.", in_procore, in_erp)
+
+    def note_unlinked(self, unlinked: Unlinked) -> None:
+        record = unlinked.record
+        subject = f"{NOUN[record.record_type]} {record.number}"
+        self.add(FIGURE_OF[record.record_type], Cause.UNLINKED, subject,
+                 f"The {subject} ({money(record.amount)}) was unlinked{_on(unlinked.ended_at)} "
+                 f"({unlinked.ended_by or 'by an unlink request'}): Procore counts it, {self.books.erp} no longer "
+                 "has it.", record.amount, None)
+
+    def note_direct_bill(self, bill: ErpBillRow) -> None:
+        erp, subject = self.books.erp, f"bill {bill.number or bill.ref}"
+        self.add(Figure.INVOICED, Cause.ERP_BILL_WITHOUT_INVOICE, subject,
+                 f"The {subject} ({money(bill.amount)}) was entered in {erp} against this commitment, not by ERP Sync; "
+                 "Procore has no subcontractor invoice for it.", None, bill.amount)
+        if bill.paid:
+            self.add(Figure.PAID, Cause.ERP_BILL_WITHOUT_INVOICE, subject,
+                     f"The {subject} was paid {money(bill.paid)} in {erp}; with no Procore invoice for it the payment "
+                     "cannot be imported into Procore.", None, bill.paid)
+
+    # What the records do not explain ------------------------------------------------------------
+    def explain_rest(self, figure: Figure, gap: Decimal, procore: Decimal | None, erp: Decimal | None) -> None:
+        rest = gap - sum((d.gap for d in self.differences if d.figure is figure), ZERO)
+        if rest == 0:
+            return
+        both = f"{money(procore)} in Procore, {money(erp)} in {self.books.erp}"
+        if abs(rest) <= CENT * max(1, len(self.change_orders) + len(self.invoices) + 1):
+            self.add(figure, Cause.ROUNDING, "", f"{figure.title}: {both}; {money(rest)} of it is rounding.",
+                     procore, erp)
+        else:
+            self.add(figure, Cause.UNKNOWN, "", f"{figure.title}: {both}; ERP Sync cannot tell why {money(rest)} of "
+                     "it differs. Compare the documents in both systems.", procore, erp)
+
+
+def _on(moment: datetime | None) -> str:
+    return f" on {moment:%Y-%m-%d %H:%M} UTC" if moment else ""

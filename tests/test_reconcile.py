@@ -1,0 +1,294 @@
+"""Reconciliation: after a clean sync Procore and each of the four ERPs agree (no false difference); every
+cause of a difference is told in its sentence, with both figures; differences open and close as history.
+On SQLite and PostgreSQL status stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from conftest import SAGE_INTEGRATIONS, SyncedScene
+
+from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
+from erp_sync.jobs.payment_import import import_payments
+from erp_sync.models import ExportMode
+from erp_sync.reconcile.job import reconcile_integration
+from erp_sync.store import Store
+
+
+def figures(store: Store, integration: dict) -> list[dict]:
+    return store.rows("reconciliation_page", integration_id=integration["id"], project_id=None, only_differences=0,
+                      cause=None, limit=10_000, offset=0)
+
+
+def sync_sage(store: Store, integration: dict, office) -> None:
+    for _ in range(3):
+        export_integration(store, integration, "test")
+        office.run_imports()
+    export_integration(store, integration, "test")
+    refresh_integration(store, integration, "test")
+
+
+@pytest.fixture
+def scene(sandbox, store) -> SyncedScene:
+    return SyncedScene(sandbox, store)
+
+
+def test_a_clean_sync_agrees_on_acumatica_and_quickbooks(scene, store):
+    for integration in scene.integrations.values():
+        summary = reconcile_integration(store, integration, "test")
+        rows = figures(store, integration)
+        assert summary["counts"]["commitments"] == len(rows) > 0
+        assert [row for row in rows if row["differs"]] == [], integration["name"]
+        assert any(row["procore_change_orders_amount"] for row in rows)
+        assert all(row["procore_revised_amount"] == row["erp_revised_amount"] for row in rows)
+        assert summary["api_calls"] == {}
+
+
+def test_a_clean_sync_agrees_on_both_sages(sandbox, store, sage):
+    for integration, system in zip(SAGE_INTEGRATIONS, ("sage300", "sage100"), strict=True):
+        store.save_integration(integration)
+        row = store.one("integration_by_name", name=integration.name)
+        sync_sage(store, row, sage.offices[system])
+        reconcile_integration(store, row, "test")
+        rows = figures(store, row)
+        assert rows and [r for r in rows if r["differs"]] == [], (integration.name, [r for r in rows if r["differs"]])
+
+
+# The causes ---------------------------------------------------------------------------------------
+
+def active(store: Store, integration: dict, record_type: str) -> list[dict]:
+    return [row for row in store.rows("active_links", integration_id=integration["id"])
+            if row["record_type"] == record_type and row["erp_ref"]]
+
+
+def parent(link: dict) -> int:
+    data = json.loads(link["procore_json"])["data"]
+    return data.get("contract_id") or data.get("commitment_id")
+
+
+def open_causes(store: Store, integration: dict) -> dict[tuple[int, str, str], dict]:
+    return {(row["procore_commitment_id"], row["figure"], row["cause"]): row
+            for row in store.rows("open_differences_of_integration", integration_id=integration["id"])}
+
+
+def wrapped(row: dict, name: str):
+    value = row[name]
+    return value["value"] if isinstance(value, dict) else value
+
+
+def resync(store: Store, integration: dict) -> dict:
+    refresh_integration(store, integration, "test")
+    return reconcile_integration(store, integration, "test")
+
+
+def test_what_an_acumatica_user_changes_is_explained_and_closed_when_undone(scene, store):
+    sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
+    commitments = {link["procore_id"]: link for link in active(store, acumatica, "commitment")}
+    bills = [link for link in active(store, acumatica, "subcontractor_invoice") if parent(link) in commitments]
+    cco = active(store, acumatica, "commitment_change_order")[0]
+    changed, paid_bill, deleted_bill = commitments[parent(bills[0])], bills[0], bills[1]
+    original = Decimal(json.loads(changed["procore_json"])["data"]["grand_total"])
+    subcontract = next(row for row in sandbox.erp_rows("acumatica", "Subcontract")
+                       if wrapped(row, "SubcontractNbr") == changed["erp_ref"])
+
+    sandbox.control("POST", f"acumatica/Subcontract/{changed['erp_ref']}/amount", json={"amount": str(original + 500)})
+    cco_amount = Decimal(json.loads(cco["procore_json"])["data"]["grand_total"])
+    sandbox.control("POST", f"acumatica/ChangeOrder/{cco['erp_ref']}/amount", json={"amount": str(cco_amount + Decimal('0.01'))})
+    sandbox.control("POST", "acumatica/bills", json={"vendor": wrapped(subcontract, "VendorID"),
+                                                     "subcontract": changed["erp_ref"], "amount": "1234.50",
+                                                     "vendor_ref": "KEYED-1"})
+    sandbox.control("DELETE", f"acumatica/Bill/{deleted_bill['erp_ref']}")
+    sandbox.control("POST", "acumatica/payments",
+                    json={"bill": paid_bill["erp_ref"].split("/")[1], "amount": "100.00"})
+    resync(store, acumatica)
+
+    causes = open_causes(store, acumatica)
+    moved = causes[(changed["procore_id"], "original", "changed_in_erp")]
+    assert moved["procore_amount"] == original and moved["erp_amount"] == original + 500
+    assert f"{original:,.2f} in Procore, {original + 500:,.2f} in Acumatica Cloud ERP" in moved["sentence"]
+    assert "changed in Acumatica Cloud ERP on " in moved["sentence"]
+    rounded = causes[(parent(cco), "change_orders", "rounding")]
+    assert "rounded by -0.01" in rounded["sentence"]
+    keyed = causes[(changed["procore_id"], "invoiced", "erp_bill_without_invoice")]
+    assert keyed["erp_amount"] == Decimal("1234.50") and keyed["procore_amount"] is None
+    assert "KEYED-1" in keyed["sentence"] and "no subcontractor invoice" in keyed["sentence"]
+    gone = causes[(parent(deleted_bill), "invoiced", "gone_from_erp")]
+    assert "deleted in Acumatica Cloud ERP" in gone["sentence"]
+    unpaid = causes[(parent(paid_bill), "paid", "payment_not_imported")]
+    assert unpaid["erp_amount"] == Decimal("100.00") and unpaid["procore_amount"] == 0
+    assert not [key for key in causes if key[2] == "unknown"]
+    row = next(r for r in figures(store, acumatica) if r["procore_commitment_id"] == changed["procore_id"])
+    assert row["differs"] == 1 and row["erp_original_amount"] == original + 500
+    assert figures(store, acumatica)[0]["differs"] == 1  # differing commitments come first
+
+    sandbox.control("POST", f"acumatica/Subcontract/{changed['erp_ref']}/amount", json={"amount": str(original)})
+    import_payments(store, acumatica, "test")
+    resync(store, acumatica)
+    causes = open_causes(store, acumatica)
+    assert (changed["procore_id"], "original", "changed_in_erp") not in causes
+    assert (parent(paid_bill), "paid", "payment_not_imported") not in causes
+    history = {row["id"]: row for row in store.rows("differences_of_commitments", integration_id=acumatica["id"],
+                                                     commitment_ids=[changed["procore_id"]])}
+    assert history[moved["id"]]["closed_at"] is not None and history[moved["id"]]["first_seen_at"] < history[moved["id"]]["closed_at"]
+
+
+def test_what_a_quickbooks_user_changes_is_explained(scene, store):
+    sandbox, quickbooks = scene.sandbox, scene.integrations["harbor-quickbooks"]
+    orders = {link["procore_id"]: link for link in active(store, quickbooks, "commitment")}
+    bills = [link for link in active(store, quickbooks, "subcontractor_invoice") if parent(link) in orders]
+    keyed_on = orders[parent(bills[0])]
+    order = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == keyed_on["erp_ref"])
+    account = order["Line"][0]["AccountBasedExpenseLineDetail"]["AccountRef"]
+    sandbox.control("POST", "quickbooks/Bill", json={
+        "VendorRef": order["VendorRef"], "DocNumber": "KEYED-7", "Line": [{
+            "Amount": 250.0, "DetailType": "AccountBasedExpenseLineDetail",
+            "AccountBasedExpenseLineDetail": {"AccountRef": account},
+            "LinkedTxn": [{"TxnId": order["Id"], "TxnType": "PurchaseOrder"}]}]})
+    voided_bill = bills[1]
+    amount = Decimal(str(next(b for b in sandbox.erp_rows("quickbooks", "Bill") if b["Id"] == voided_bill["erp_ref"])["TotalAmt"]))
+    payment = sandbox.control("POST", "quickbooks/payments",
+                              json={"bills": {voided_bill["erp_ref"]: str(amount)}}).json()["Id"]
+    refresh_integration(store, quickbooks, "test")
+    import_payments(store, quickbooks, "test")
+    sandbox.control("POST", f"quickbooks/payments/{payment}/void")
+    cco = next(link for link in active(store, quickbooks, "commitment_change_order") if "LineId" in link["erp_key_json"])
+    scene.remove_from_erp("harbor-quickbooks", cco)
+    with store.transaction() as tx:  # what the unlink queue does once the line is gone from QuickBooks
+        tx.execute("end_link", id=cco["id"], now=datetime.now(UTC), ended_by="unlink request 9 (Procore user 101)",
+                   reason="deleted in QuickBooks")
+    stray = orders[next(iter(set(orders) - {keyed_on["procore_id"], parent(voided_bill), parent(cco)}), keyed_on["procore_id"])]
+    with store.transaction() as tx:  # a payment in Procore ERP Sync cannot tie to any bill it knows
+        tx.execute("upsert_payment", integration_id=quickbooks["id"], erp_payment_key="BillPayment/stray",
+                   erp_bill_ref="none", origin_id="stray", procore_invoice_id=None,
+                   procore_commitment_id=stray["procore_id"], procore_project_id=stray["procore_project_id"],
+                   procore_payment_id=1, amount=Decimal("77.00"), payment_date="2026-12-01", payment_method="check",
+                   check_number="1", invoice_number=None, erp_bill_number=None, status="active", colour="GREEN",
+                   message=None, fingerprint=None, voided_at=None, erp_modified_at=None, now=datetime.now(UTC))
+    resync(store, quickbooks)
+
+    causes = open_causes(store, quickbooks)
+    keyed = causes[(keyed_on["procore_id"], "invoiced", "erp_bill_without_invoice")]
+    assert keyed["erp_amount"] == Decimal("250.00") and "KEYED-7" in keyed["sentence"]
+    voided = causes[(parent(voided_bill), "paid", "payment_voided")]
+    assert voided["procore_amount"] == amount and voided["erp_amount"] == 0
+    assert "voided or reduced in QuickBooks® Online since it was imported" in voided["sentence"]
+    unlinked = causes[(parent(cco), "change_orders", "unlinked")]
+    assert "was unlinked on " in unlinked["sentence"] and "unlink request 9" in unlinked["sentence"]
+    unknown = causes[(stray["procore_id"], "paid", "unknown")]
+    assert "77.00 in Procore" in unknown["sentence"] and "cannot tell why" in unknown["sentence"]
+    assert unknown["erp_amount"] is not None
+
+
+def test_a_change_order_waiting_for_acceptance_or_for_an_unreachable_erp_is_explained(scene, store):
+    sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
+    in_erp = {link["procore_id"] for link in active(store, acumatica, "commitment")}
+    waiting = [row for row in sandbox.procore_rows("commitment_change_orders")
+               if row["contract_id"] in in_erp and row["status"] != "approved" and not row.get("deleted_at")]
+    assert len(waiting) >= 2
+    store.set_export_mode(acumatica["name"], ExportMode.ACCEPTANCE, actor="test")
+    sandbox.control("POST", f"procore/commitment_change_orders/{waiting[0]['id']}/approve")
+    export_integration(store, store.one("integration_by_name", name=acumatica["name"]), "test")
+    reconcile_integration(store, acumatica, "test")
+    accepting = open_causes(store, acumatica)[(waiting[0]["contract_id"], "change_orders", "awaiting_acceptance")]
+    assert "waits for accounting acceptance" in accepting["sentence"]
+    assert accepting["procore_amount"] == Decimal(waiting[0]["grand_total"]) and accepting["erp_amount"] is None
+
+    sandbox.fault("acumatica", drop=True, method="PUT", path_pattern="ChangeOrder$", times=20)
+    sandbox.control("POST", f"procore/commitment_change_orders/{waiting[1]['id']}/approve")
+    with pytest.raises(SyncIncomplete):  # direct export now: both are sent, and neither reaches Acumatica
+        export_integration(store, dict(acumatica, export_mode=ExportMode.DIRECT.value), "test")
+    reconcile_integration(store, acumatica, "test")
+    causes = open_causes(store, acumatica)
+    assert (waiting[0]["contract_id"], "change_orders", "awaiting_acceptance") not in causes
+    for cco in waiting[:2]:
+        unreachable = causes[(cco["contract_id"], "change_orders", "not_exported")]
+        assert "is not in Acumatica Cloud ERP yet" in unreachable["sentence"]
+        assert cco["number"] in unreachable["sentence"]
+
+
+@pytest.mark.parametrize("system", ["sage300", "sage100"])
+def test_an_invoice_keyed_in_sage_is_an_erp_bill_without_a_procore_invoice(sandbox, store, sage, system):
+    integration = SAGE_INTEGRATIONS[0 if system == "sage300" else 1]
+    store.save_integration(integration)
+    row = store.one("integration_by_name", name=integration.name)
+    office = sage.offices[system]
+    sync_sage(store, row, office)
+    commitment = active(store, row, "commitment")[0]
+    if system == "sage300":
+        vendor = office.rows("JCM_MASTER__COMMITMENT", Commitment=commitment["erp_ref"])[0]["Vendor"]
+        office.enter_invoice(vendor, "KEYED-300", "640.00", commitment["erp_ref"], date(2026, 12, 1))
+    else:
+        vendor = office.rows("subcon", recnum=int(commitment["erp_ref"]))[0]["vndnum"]
+        office.enter_invoice("KEYED-100", vendor, "640.00", int(commitment["erp_ref"]), date(2026, 12, 1))
+    resync(store, row)
+
+    causes = open_causes(store, row)
+    keyed = causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]
+    assert keyed["erp_amount"] == Decimal("640.00") and "KEYED-" in keyed["sentence"]
+    assert len(causes) == 1
+
+
+def test_the_command_reconciles_and_says_what_differs_in_text_and_json(scene, store, capsys):
+    from erp_sync.__main__ import reconcile_now
+
+    acumatica = scene.integrations["summit-acumatica"]
+    commitment = active(store, acumatica, "commitment")[0]
+    scene.sandbox.control("POST", f"acumatica/Subcontract/{commitment['erp_ref']}/amount", json={"amount": "1.00"})
+    refresh_integration(store, acumatica, "test")
+
+    assert reconcile_now(store, "summit-acumatica", as_json=True) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["differing"] == 1 and answer["differences"][0]["cause"] == "changed_in_erp"
+    assert Decimal(answer["differences"][0]["erp_amount"]) == 1
+    assert reconcile_now(store, "summit-acumatica", as_json=False) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"Reconciliation of summit-acumatica: 1 of {answer['commitments']} commitments differ")
+    assert "changed_in_erp" in text
+    assert reconcile_now(store, "nobody", as_json=False) == 2
+    assert "no enabled integration named 'nobody'" in capsys.readouterr().err
+
+
+@pytest.mark.airflow
+def test_the_dag_reconciles_the_integration_asked_for_and_the_daily_summary_says_how_many_differ(
+        airflow_db, sandbox, airflow_sqlite_store):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from erp_sync.acceptance import daily_summary
+
+    store = airflow_sqlite_store
+    scene = SyncedScene(sandbox, store)
+    acumatica = scene.integrations["summit-acumatica"]
+    commitment = active(store, acumatica, "commitment")[0]
+    sandbox.control("POST", f"acumatica/Subcontract/{commitment['erp_ref']}/amount", json={"amount": "10.00"})
+    refresh_integration(store, acumatica, "test")
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "erp_reconciliation.py")).dags[
+        "erp_reconciliation"]
+
+    run = dag.test(run_conf={"integration": " summit-acumatica "})
+
+    assert run.state == "success"
+    reconciled = store.rows("runs_of_airflow_run", airflow_run_id=run.run_id)
+    assert [(row["integration"], row["job"], row["status"]) for row in reconciled] == [
+        ("summit-acumatica", "reconcile", "success")]
+    assert json.loads(reconciled[0]["counts_json"])["differing"] == 1
+    text = daily_summary(store, acumatica).text()
+    assert f"Reconciliation of summit-acumatica: 1 of " in text
+    assert "/erp-sync/integrations/summit-acumatica/reconciliation" in text
+    assert dag.test(run_conf={"integration": "nowhere"}).state == "failed"
+
+
+def test_the_demo_step_shows_a_difference_with_its_cause(scene, store):
+    from erp_sync.reconcile.demo_step import show_a_difference, what_differs
+
+    acumatica = scene.integrations["summit-acumatica"]
+    said = show_a_difference(store, scene.sandbox.url)
+    resync(store, acumatica)
+
+    assert said.startswith("In Acumatica, a user keyed in bill KEYED-4250 (4250.00)")
+    text = what_differs(store, "http://airflow.example")
+    assert "2 of " in text.splitlines()[0] and "erp_bill_without_invoice" in text and "changed_in_erp" in text
+    assert text.endswith("http://airflow.example/erp-sync/integrations/summit-acumatica/reconciliation")
