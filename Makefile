@@ -40,7 +40,9 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/payment_import.py
 	$(BIN)/python benchmarks/sage_sync.py
 	$(BIN)/python benchmarks/api_budget.py
+	$(BIN)/python benchmarks/quiet_hour.py
 	$(BIN)/python benchmarks/integrations_page.py
+	$(BIN)/python benchmarks/dag_parse.py
 	$(BIN)/python benchmarks/reconciliation.py
 
 clean:

@@ -75,7 +75,11 @@ ENTITIES: dict[str, EntitySpec] = {name: entity_spec(name, published)
 RECORD_SYSTEM_FIELDS = {"id", "rowNumber", "note", "custom", "error", "files", "delete", "_links"}
 DEFAULTS = {"Bill": {"Type": "Bill"}, "Check": {"Type": "Payment", "PaymentMethod": "CHECK"}}
 VENDORS = {"APEXCON": "Apex Concrete", "BRIGHTEL": "Brightline Electric", "CASCPLUM": "Cascade Plumbing",
-           "DELTASTL": "Delta Steel Erectors", "EVERDRY": "Evergreen Drywall"}
+           "DELTASTL": "Delta Steel Erectors", "EVERDRY": "Evergreen Drywall",
+           # what a real vendor list holds beside Procore's (docs/reference-data.md): one spelt differently
+           # ("Star Framing, LLC" in Procore), two that both look like Procore's "Granite Masonry"
+           "STARFRM": "Star Framing", "GRANITE": "Granite Masonry", "GRANITEINC": "Granite Masonry, Inc."}
+INACTIVE_VENDORS = {"SUMROOF": "Summit Roofing"}
 
 
 class AcumaticaError(Exception):
@@ -118,6 +122,8 @@ class AcumaticaState:
             self.ignored: set[str] = set()
             for vendor_id, name in VENDORS.items():
                 self.insert("Vendor", {"VendorID": vendor_id, "VendorName": name, "Status": "Active"})
+            for vendor_id, name in INACTIVE_VENDORS.items():
+                self.insert("Vendor", {"VendorID": vendor_id, "VendorName": name, "Status": "Inactive"})
 
     def license_settings(self, settings: LicenseSettings) -> None:
         self.license = settings

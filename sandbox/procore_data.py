@@ -168,7 +168,7 @@ class ContractPayment(ErpLinkedRecord):
     amount: str
     date: date
     check_number: str | None = None
-    payment_number: str | None = None
+    payment_number: str | None = Field(default=None, coerce_numbers_to_str=True)  # Procore's JS SDK sends a number
     invoice_number: str | None = None
     payment_method: str | None = None
     notes: str | None = None
@@ -343,6 +343,9 @@ def record_project(record: BaseModel) -> int:
 class _DemoCompany:
     """Several projects and vendors, commitments in several states, CCOs, invoices and users."""
 
+    # Vendors no seeded record names, with ids of their own (reference data starts at 500000, away from the
+    # records' ids): spelt unlike the ERP's, matching two ERP vendors, inactive in the ERP.
+    REFERENCE_VENDORS = {500001: "Star Framing, LLC", 500002: "Granite Masonry", 500003: "Summit Roofing"}
     VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors",
                "Evergreen Drywall", "Foundry Mechanical"]
     PROJECT_NAMES = ["Harbor Point Tower", "Riverside Medical Pavilion", "Northgate Transit Hub",
@@ -359,6 +362,8 @@ class _DemoCompany:
     def build(self) -> None:
         self._permissions()
         vendors = [self._vendor(name) for name in self.VENDORS]
+        for vendor_id, name in self.REFERENCE_VENDORS.items():
+            self._vendor(name, vendor_id)
         companies = [Ref(id=company.id, name=company.name) for company in self.state.companies.values()]
         for index in range(self.sizes.projects * len(companies)):
             project = self._project(index, companies[index // self.sizes.projects])
@@ -410,8 +415,8 @@ class _DemoCompany:
                 s.company_members[company].add(user.id)
             self.people.append((user, project_templates[project_template]))
 
-    def _vendor(self, name: str) -> Ref:
-        vendor = Vendor(id=self.state.new_id(), name=name, abbreviated_name=name.split()[0].upper()[:6],
+    def _vendor(self, name: str, vendor_id: int | None = None) -> Ref:
+        vendor = Vendor(id=vendor_id or self.state.new_id(), name=name, abbreviated_name=name.split()[0].upper()[:6],
                         updated_at=self.created)
         self.state.vendors[vendor.id] = vendor
         return Ref(id=vendor.id, name=vendor.name)

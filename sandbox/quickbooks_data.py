@@ -28,7 +28,9 @@ CDC_LOOKBACK = timedelta(days=30)
 CDC_MAX_PER_ENTITY = 1000
 COMPANY_TZ = timezone(timedelta(hours=-8))  # timestamps carry the company's offset, as QuickBooks sends them
 ENTITIES = ("Vendor", "Bill", "BillPayment", "PurchaseOrder", "Account")
-VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors", "Evergreen Drywall"]
+VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors", "Evergreen Drywall",
+           "Star Framing", "Granite Masonry", "Granite Masonry, Inc."]  # the mess of docs/reference-data.md
+INACTIVE_VENDORS = ["Summit Roofing"]
 
 
 class OAuthError(Exception):
@@ -83,6 +85,8 @@ class QuickBooksState:
                 self.save("Account", {"Name": name, "AccountType": account_type, "Active": True})
             for name in VENDORS:
                 self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": True})
+            for name in INACTIVE_VENDORS:
+                self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": False})
 
     def configure(self, limits: Limits) -> None:
         self.limits = limits

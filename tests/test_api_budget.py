@@ -21,6 +21,7 @@ from erp_sync.models import ErpKind, ExportMode, Integration
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.reading import ReadingPlan, Resume
 from sandbox.procore_data import DEMO_COMPANY_ID
+from seed_links import link_sandbox_references
 
 TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
 APPROVED = {"Approved", "approved", "approved_as_noted"}
@@ -32,6 +33,7 @@ def integration(sandbox, store) -> dict:
     store.save_integration(Integration(name="summit", procore_conn_id="procore_test",
                                        procore_company_id=DEMO_COMPANY_ID, erp_kind=ErpKind.ACUMATICA,
                                        erp_conn_id="acumatica_test", export_mode=ExportMode.DIRECT))
+    link_sandbox_references(store, sandbox)
     return store.integrations()[0]
 
 

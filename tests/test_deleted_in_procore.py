@@ -19,6 +19,7 @@ from erp_sync.models import ErpKind, ExportMode, RecordType
 from erp_sync.notify import run_notice
 from erp_sync.sync.records import ProcoreRecord
 from test_acceptance import Desk, desk  # noqa: F401 - desk is a fixture
+from seed_links import link_sandbox_references
 
 ACUMATICA = "summit-acumatica"
 NOT_APPROVED = {"work_order_contracts": "Draft", "purchase_order_contracts": "Draft",
@@ -127,8 +128,9 @@ def test_a_record_deleted_between_the_erps_create_and_the_write_back_turns_red_w
     text = daily_summary(desk.store, desk.integrations[ACUMATICA]).text()
     assert text.splitlines()[0].endswith(" 0 failed, 0 rejected by accounting, 1 deleted in Procore but still in "
                                          "the ERP.")
-    assert (f"Deleted in Procore, to delete or void in the ERP:\n  {record_type.noun} {link['procore_number']} "
-            f"(Procore id {link['procore_id']}): {row['message']}") in text
+    project = desk.sandbox.sandboxes.procore.projects[link["procore_project_id"]].name
+    assert (f"Deleted in Procore, to delete or void in the ERP:\n  {record_type.noun} {link['procore_number']} of "
+            f"{project} (Procore id {link['procore_id']}): {row['message']}") in text
 
     desk.sync("next-hour")  # nothing is tried again and nothing is created twice
     assert desk.link_by_id(link["id"])["message"] == row["message"]
@@ -167,6 +169,7 @@ def test_the_hourly_syncs_direct_export_asks_procore_before_sending_what_waited(
 def sage_desk(sandbox, store, sage):
     integration = SAGE_INTEGRATIONS[0].model_copy(update={"export_mode": ExportMode.ACCEPTANCE})
     store.save_integration(integration)
+    link_sandbox_references(store, sandbox)
     row = store.one("integration_by_name", name=integration.name)
     export_integration(store, row, "sync")
     return store, row, sage.offices["sage300"]

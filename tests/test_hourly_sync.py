@@ -14,6 +14,7 @@ from erp_sync.models import ErpKind, ExportMode, Integration, RecordType
 from erp_sync.store import RefreshTokens, Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.quickbooks_data import DEMO_REFRESH_TOKEN as QBO_REFRESH_TOKEN
+from seed_links import link_sandbox_references
 
 ERPS = {
     ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
@@ -30,11 +31,13 @@ def sqlite_store(tmp_path) -> Store:
     return store
 
 
-def add_integration(store: Store, kind: ErpKind) -> dict:
+def add_integration(store: Store, kind: ErpKind, sandbox) -> dict:
+    """The integration, with the sandbox's vendors linked."""
     conn_id, company, _vendor = ERPS[kind]
     store.save_integration(Integration(name=f"test-{kind.value}", procore_conn_id="procore_test",
                                        procore_company_id=company, erp_kind=kind, erp_conn_id=conn_id,
                                        export_mode=ExportMode.DIRECT))
+    link_sandbox_references(store, sandbox)
     return next(row for row in store.integrations() if row["erp_kind"] == kind.value)
 
 
@@ -66,7 +69,8 @@ def assert_acumatica_documents_carry_their_vendor_amount_and_subcontract(sandbox
 @pytest.fixture(params=list(ERPS), ids=lambda kind: kind.value)
 def erp(request, sandbox, sqlite_store):
     kind = request.param
-    return kind, add_integration(sqlite_store, kind), ERPS[kind][2]
+    integration = add_integration(sqlite_store, kind, sandbox)
+    return kind, integration, ERPS[kind][2]
 
 
 def test_first_export_creates_each_approved_record_once_and_writes_the_reference_back(sandbox, sqlite_store, erp):
@@ -97,7 +101,7 @@ def test_first_export_creates_each_approved_record_once_and_writes_the_reference
 
 def test_subcontracts_an_instance_holds_on_entry_are_released(sandbox, sqlite_store):
     sandbox.control("PUT", "acumatica/preferences", json={"hold_subcontracts_on_entry": True})
-    integration = add_integration(sqlite_store, ErpKind.ACUMATICA)
+    integration = add_integration(sqlite_store, ErpKind.ACUMATICA, sandbox)
     export_integration(sqlite_store, integration, "run-1")
     statuses = Counter(s["Status"]["value"] for s in sandbox.erp_rows("acumatica", "Subcontract"))
     assert statuses == Counter(Open=6)
@@ -169,7 +173,7 @@ def test_an_update_the_erp_refuses_turns_the_link_red_with_the_reason(sandbox, s
     assert counts["red_locked"] + counts["red_erp_validation"] == 1
 
 
-def test_an_unmapped_vendor_is_red_with_a_sentence_and_exports_once_the_vendor_exists(sandbox, sqlite_store, erp):
+def test_an_unlinked_vendor_waits_with_a_sentence_and_exports_once_it_is_linked(sandbox, sqlite_store, erp):
     kind, integration, vendor = erp
     company = ERPS[kind][1]
     commitment = next(r for r in sandbox.procore_rows("work_order_contracts")
@@ -180,17 +184,23 @@ def test_an_unmapped_vendor_is_red_with_a_sentence_and_exports_once_the_vendor_e
 
     export_integration(sqlite_store, integration, "run-1")
     row = next(r for r in links(sqlite_store, integration) if r["procore_id"] == commitment["id"])
-    assert row["colour"] == "RED" and row["reason_code"] == "vendor_unmapped" and row["erp_ref"] is None
-    assert row["message"] == (f"The vendor Foundry Mechanical is not mapped in {kind.display_name}. Add the vendor "
-                              "there under the same name; the next hourly sync exports the commitment.")
+    assert (row["colour"], row["state"], row["reason_code"], row["erp_ref"]) == (
+        "BLUE", "waiting", "reference_unlinked", None)
+    assert row["message"] == ('Not exported yet: link vendor "Foundry Mechanical" on the Reference data tab; the next '
+                              "sync exports it.")
 
     if vendor == "acumatica":
         sandbox.control("PATCH", "acumatica/Vendor/FOUNDRY", json={"VendorName": "Foundry Mechanical", "Status": "Active"})
     else:
         sandbox.sandboxes.quickbooks.save("Vendor", {"DisplayName": "Foundry Mechanical", "Active": True})
-    export_integration(sqlite_store, integration, "run-2")
+    export_integration(sqlite_store, integration, "run-2")  # in the ERP now, but nobody linked it: still waits
     row = next(r for r in links(sqlite_store, integration) if r["procore_id"] == commitment["id"])
-    assert row["colour"] == "GREEN" and row["erp_ref"]
+    assert (row["colour"], row["state"]) == ("BLUE", "waiting")
+
+    assert link_sandbox_references(sqlite_store, sandbox) == 1  # the accountant links it
+    export_integration(sqlite_store, integration, "run-3")  # and nobody touches the record in Procore
+    row = next(r for r in links(sqlite_store, integration) if r["procore_id"] == commitment["id"])
+    assert row["colour"] == "GREEN" and row["erp_ref"] and row["reason_code"] is None
 
 
 def project_ids(sandbox, company: int) -> set[int]:
@@ -252,7 +262,7 @@ def test_a_lost_answer_after_the_erp_created_the_document_never_makes_a_second_o
 
 
 def test_acumatica_sessions_are_always_logged_out(sandbox, sqlite_store):
-    integration = add_integration(sqlite_store, ErpKind.ACUMATICA)
+    integration = add_integration(sqlite_store, ErpKind.ACUMATICA, sandbox)
     sandbox.control("PUT", "acumatica/license", json={"seats": 1})
     export_integration(sqlite_store, integration, "run-1")
     refresh_integration(sqlite_store, integration, "run-1")
@@ -260,7 +270,7 @@ def test_acumatica_sessions_are_always_logged_out(sandbox, sqlite_store):
 
 
 def test_quickbooks_rotated_refresh_token_is_kept_in_the_store(sandbox, sqlite_store):
-    integration = add_integration(sqlite_store, ErpKind.QUICKBOOKS_ONLINE)
+    integration = add_integration(sqlite_store, ErpKind.QUICKBOOKS_ONLINE, sandbox)
     tokens = RefreshTokens(sqlite_store)
     export_integration(sqlite_store, integration, "run-1")
     first = tokens.load("quickbooks_test")
@@ -273,7 +283,7 @@ def test_quickbooks_rotated_refresh_token_is_kept_in_the_store(sandbox, sqlite_s
 
 @pytest.mark.parametrize("kind", list(ERPS), ids=lambda kind: kind.value)
 def test_export_and_refresh_keep_their_state_on_sqlite_and_postgresql(sandbox, store, kind):
-    integration = add_integration(store, kind)
+    integration = add_integration(store, kind, sandbox)
     export_integration(store, integration, "run-1")
     bill = next(r for r in links(store, integration) if r["record_type"] == "subcontractor_invoice")["erp_ref"]
     bill = bill.split("/")[-1]
@@ -292,7 +302,7 @@ def test_export_and_refresh_keep_their_state_on_sqlite_and_postgresql(sandbox, s
 @pytest.mark.parametrize("kind", list(ERPS), ids=lambda kind: kind.value)
 def test_a_record_that_cannot_be_processed_is_red_with_the_reason_and_the_others_are_exported(sandbox, store, kind,
                                                                                              monkeypatch):
-    integration = add_integration(store, kind)
+    integration = add_integration(store, kind, sandbox)
     adapter = ERP_ADAPTERS[kind]
     real_create, broken = adapter.create, []
 
@@ -321,7 +331,7 @@ def test_a_record_that_cannot_be_processed_is_red_with_the_reason_and_the_others
 
 
 def test_a_commitment_update_in_quickbooks_keeps_the_cco_lines_of_its_purchase_order(sandbox, sqlite_store):
-    integration = add_integration(sqlite_store, ErpKind.QUICKBOOKS_ONLINE)
+    integration = add_integration(sqlite_store, ErpKind.QUICKBOOKS_ONLINE, sandbox)
     export_integration(sqlite_store, integration, "run-1")
     cco = next(r for r in links(sqlite_store, integration) if r["record_type"] == "commitment_change_order")
     order_id = cco["erp_ref"].split("/")[0]
@@ -343,7 +353,7 @@ def test_the_runs_report_shows_each_vendors_calls_next_to_the_counts(sandbox, sq
     from erp_sync.__main__ import main
     from erp_sync.reports import recent_runs
 
-    integration = add_integration(sqlite_store, ErpKind.ACUMATICA)
+    integration = add_integration(sqlite_store, ErpKind.ACUMATICA, sandbox)
     exported = export_integration(sqlite_store, integration, "run-1")
     refresh_integration(sqlite_store, integration, "run-1")
 

@@ -11,6 +11,9 @@ from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from erp_sync.models import ErpKind, Integration
 from erp_sync.notify import LogNotifier, configured_notifier
 from conftest import add_test_integrations
+from erp_sync.reference.links import link
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
+from seed_links import link_sandbox_references
 from test_dags import DAGS
 
 
@@ -28,9 +31,14 @@ def notices(tmp_path, monkeypatch):
     return lambda: [block for block in (path.read_text() if path.exists() else "").split("\n\n") if block]
 
 
-def unmap_vendor_of_two_commitments(sandbox) -> None:
-    """Foundry Mechanical exists in Procore, not in the ERPs: its commitments cannot be exported."""
+def link_two_commitments_to_a_gone_erp_vendor(sandbox, store) -> None:
+    """Foundry Mechanical exists in Procore, not in the ERPs, yet was linked to an ERP vendor that is gone (as
+    before the next reading saw it go): the ERPs refuse its commitments."""
     foundry = next(v for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Foundry Mechanical")
+    link_sandbox_references(store, sandbox)
+    for integration in store.integrations():
+        link(store, integration, ProcoreRef(ReferenceKind.VENDOR, str(foundry.id), "", foundry.name),
+             ErpItem(ReferenceKind.VENDOR, "999", "999", "Foundry Mechanical"), by="tests")
     companies = {project_id: project.company.id for project_id, project in sandbox.sandboxes.procore.projects.items()}
     approved = [row for row in sandbox.procore_rows("work_order_contracts") if row["status"] == "Approved"]
     chosen = [next(row for row in approved if companies[row["project"]["id"]] == company) for company in (8089, 8090)]
@@ -43,7 +51,7 @@ def unmap_vendor_of_two_commitments(sandbox) -> None:
 def test_new_reds_are_warnings_in_the_summary_and_one_notice_per_run(
         airflow_db, sandbox, airflow_sqlite_store, dagbag, notices, caplog):
     add_test_integrations(airflow_sqlite_store)
-    unmap_vendor_of_two_commitments(sandbox)
+    link_two_commitments_to_a_gone_erp_vendor(sandbox, airflow_sqlite_store)
     dag = dagbag.dags["erp_hourly_sync"]
 
     with caplog.at_level(logging.INFO):
@@ -53,16 +61,16 @@ def test_new_reds_are_warnings_in_the_summary_and_one_notice_per_run(
     reds = [record.getMessage() for record in caplog.records
             if record.levelno == logging.WARNING and record.getMessage().startswith("New RED:")]
     assert len(reds) == 2 and all("\n" not in line and "{" not in line for line in reds)
-    assert all("is not mapped in" in line and "Foundry Mechanical" in line for line in reds)
+    assert all("refused the commitment" in line for line in reds)
     summaries = [record.getMessage() for record in caplog.records
                  if record.levelno == logging.WARNING and record.name == "erp_sync.runs"]
-    assert sorted(summaries) == [f"hourly_export for {name}: 1 new RED link(s): vendor unmapped (1)"
+    assert sorted(summaries) == [f"hourly_export for {name}: 1 new RED link(s): erp validation (1)"
                                  for name in ("harbor-quickbooks", "summit-acumatica")]
-    assert sum('"new_red": "1 new RED link(s): vendor unmapped (1)"' in record.getMessage()
+    assert sum('"new_red": "1 new RED link(s): erp validation (1)"' in record.getMessage()
                for record in caplog.records if record.name == "erp_sync.runs") == 2  # each task's summary
     (notice,) = notices()
     assert "ERP Sync: erp_hourly_sync succeeded, 2 new RED link(s)" in notice
-    assert "summit-acumatica: 1 new RED link(s): vendor unmapped (1)" in notice
+    assert "summit-acumatica: 1 new RED link(s): erp validation (1)" in notice
 
     second = dag.test()  # still RED, nothing new: nothing to tell
 

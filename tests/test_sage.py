@@ -11,6 +11,7 @@ from conftest import SAGE_INTEGRATIONS
 
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
 from erp_sync.store import Store
+from seed_links import link_sandbox_references
 
 SYSTEM = {"granite-sage300": "sage300", "prairie-sage100": "sage100"}
 MARK_COLUMN = {"sage300": {"JCM_MASTER__COMMITMENT": "Description", "JCM_MASTER__COMMITMENT_CO": "Description",
@@ -25,9 +26,10 @@ def sage_store(tmp_path) -> Store:
     return store
 
 
-def add_sage_integrations(store: Store) -> dict[str, dict]:
+def add_sage_integrations(store: Store, sandbox) -> dict[str, dict]:
     for integration in SAGE_INTEGRATIONS:
         store.save_integration(integration)
+    link_sandbox_references(store, sandbox)
     return {row["name"]: row for row in store.integrations()}
 
 
@@ -62,7 +64,7 @@ def sync_until_settled(store: Store, integration: dict, office) -> list[dict]:
 
 @pytest.mark.parametrize("sage", ["sqlite", "postgresql", "mariadb"], indirect=True)
 def test_export_waits_for_sages_import_then_links_each_record_once(sandbox, sage_store, sage):
-    integrations = add_sage_integrations(sage_store)
+    integrations = add_sage_integrations(sage_store, sandbox)
     for name, integration in integrations.items():
         office = sage.offices[SYSTEM[name]]
         first = export_integration(sage_store, integration, "first")["counts"]
@@ -97,7 +99,7 @@ def test_export_waits_for_sages_import_then_links_each_record_once(sandbox, sage
 
 
 def test_a_file_sages_import_refused_turns_red_with_the_reason_and_is_not_sent_again(sandbox, sage_store, sage):
-    integration = add_sage_integrations(sage_store)["granite-sage300"]
+    integration = add_sage_integrations(sage_store, sandbox)["granite-sage300"]
     office = sage.offices["sage300"]
     export_integration(sage_store, integration, "first")
     invoice_file = next(path for path in office.import_dir.glob("*.csv") if "PC-REQ-" in path.name)

@@ -18,6 +18,7 @@ from conftest import SAGE_INTEGRATIONS, SageDatabases, person, run_as
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store
 from erp_sync.unlink import SUCCESS, still_in_erp
+from seed_links import link_sandbox_references
 
 pytestmark = pytest.mark.airflow
 
@@ -41,6 +42,7 @@ class Office:
         self.queue_dag = dagbag.dags["erp_unlink_queue"]
         for integration in SAGE_INTEGRATIONS:
             store.save_integration(integration)
+        link_sandbox_references(store, sandbox)
         self.integrations = {row["name"]: row for row in store.integrations()}
 
     def sync(self) -> None:

@@ -1,5 +1,5 @@
 """Operator commands: ``python -m erp_sync upgrade | add-integration | integrations | export-mode | runs |
-map-role | reconcile``.
+map-role | reference | reconcile``.
 
 The status store is found as Airflow finds it: the connection ``erp_sync_db`` in the environment, a
 secrets backend or Airflow's metadata database of ``AIRFLOW_HOME``; with ``AIRFLOW_HOME`` unset, the
@@ -20,6 +20,10 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from erp_sync.models import ErpKind, ExportMode, Integration, SyncSchedule
+from erp_sync.reference.links import ReferenceRefused, unlink
+from erp_sync.reference.model import ReferenceKind
+from erp_sync.reference.reading import refresh
+from erp_sync.reference.tab import confirm, confirm_all, link_chosen, tab_rows
 from erp_sync.reports import recent_runs
 from erp_sync.runs import close_dead_runs
 from erp_sync.store import STORE_CONN_ID, Store
@@ -106,6 +110,16 @@ def run(argv: list[str] | None = None) -> int:
                                                 "requests belongs to (administrators)")
     role.add_argument("--role", required=True)
     role.add_argument("--procore-user-id", required=True, type=int)
+    reference = commands.add_parser("reference", help="reference data: refresh both sides, list each Procore item "
+                                                      "with its link or suggestion, link, unlink")
+    reference.add_argument("action", choices=["refresh", "list", "link", "unlink"])
+    reference.add_argument("--integration", required=True)
+    reference.add_argument("--kind", choices=[kind.value for kind in ReferenceKind],
+                           help="list: one kind (default: all); link and unlink: the kind of --procore-id")
+    reference.add_argument("--procore-id", help="link, unlink: the Procore item")
+    reference.add_argument("--erp-id", help="link: the ERP item (default: confirm the suggestion)")
+    reference.add_argument("--all", action="store_true", help="link: confirm every suggestion of --kind")
+    reference.add_argument("--json", action="store_true", help="answer in JSON")
     args = parser.parse_args(argv)
 
     store = Store.from_url(args.db_url) if args.db_url else operator_store()
@@ -137,6 +151,8 @@ def run(argv: list[str] | None = None) -> int:
 
         map_role(store, args.role, args.procore_user_id, actor=f"cli:{getpass.getuser()}")
         print(f"database role {args.role} files unlink requests as Procore user {args.procore_user_id}")
+    elif args.command == "reference":
+        return reference_command(store, args, f"cli:{getpass.getuser()}")
     elif args.command == "reconcile":
         return reconcile_now(store, args.integration, args.json)
     elif args.command == "runs":
@@ -148,6 +164,56 @@ def run(argv: list[str] | None = None) -> int:
                   f"erp={row['erp_kind']}/{row['erp_conn_id']} schedule={row['sync_schedule']} "
                   f"staleness<={row['max_staleness_hours']}h export={row['export_mode']}")
     return 0
+
+
+def reference_command(store: Store, args: argparse.Namespace, by: str) -> int:
+    integration = store.one("integration_by_name", name=args.integration)
+    if integration is None:
+        print(f"There is no integration named '{args.integration}'; `python -m erp_sync integrations` lists them.",
+              file=sys.stderr)
+        return 2
+    kinds = [ReferenceKind(args.kind)] if args.kind else list(ReferenceKind)
+    try:
+        answer = reference_action(store, integration, args, kinds, by)
+    except (ReferenceRefused, ValueError) as refused:
+        print(refused, file=sys.stderr)
+        return 2
+    print(json.dumps(answer, indent=2, default=str) if args.json else reference_text(answer))
+    return 0
+
+
+def reference_action(store: Store, integration: dict, args: argparse.Namespace, kinds: list[ReferenceKind],
+                     by: str) -> dict:
+    if args.action == "refresh":
+        return {"refreshed": dict(refresh(store, integration, by=by))}
+    if args.action == "list":
+        return {"items": [row.as_json() for kind in kinds for row in tab_rows(store, integration, kind)]}
+    if not args.kind or not (args.procore_id or (args.action == "link" and args.all)):
+        raise ValueError(f"reference {args.action} needs --kind and --procore-id" +
+                         (" (or --all)" if args.action == "link" else ""))
+    kind = ReferenceKind(args.kind)
+    if args.action == "unlink":
+        return {"unlinked": unlink(store, integration, kind, args.procore_id, by=by)}
+    if args.all:
+        return {"linked": confirm_all(store, integration, kind, by=by)}
+    if args.erp_id:
+        return {"linked": int(link_chosen(store, integration, kind, args.procore_id, args.erp_id, by=by))}
+    return {"linked": int(confirm(store, integration, kind, args.procore_id, by=by))}
+
+
+def reference_text(answer: dict) -> str:
+    if "items" not in answer:
+        return ", ".join(f"{key}: {value}" for key, value in answer.items())
+    lines = []
+    for item in answer["items"]:
+        found = item["suggestion"]
+        state = (f"linked to {item['linked']['code']} \"{item['linked']['name']}\" ({item['link_reason']})"
+                 if item["linked"] else f"suggested {found['erp_id']}: {found['reason']}" if found and found["erp_id"]
+                 else found["reason"] if found else "no suggestion")
+        blocks = f"; blocks {item['blocks']} waiting record(s)" if item["blocks"] else ""
+        lines.append(f"{item['kind']:<10} {item['procore_id']:>8}  {item['code'] or '-':<10} {item['name']:<32} "
+                     f"{state}{blocks}")
+    return "\n".join(lines) or "no reference data read yet: run `python -m erp_sync reference refresh` first"
 
 
 def reconcile_now(store: Store, name: str, as_json: bool) -> int:

@@ -71,3 +71,75 @@ SELECT kind, procore_id, erp_id, reason, started_at, started_by, ended_at, ended
 FROM reference_links
 WHERE integration_id = :integration_id AND kind = :kind AND procore_id = :procore_id
 ORDER BY id;
+
+-- name: mark_unseen_procore_reference_items
+UPDATE procore_reference_items SET deleted_at = :seen_before
+WHERE integration_id = :integration_id AND kind = :kind AND seen_at < :seen_before AND deleted_at IS NULL;
+
+-- name: mark_unseen_erp_reference_items
+UPDATE erp_reference_items SET deleted_at = :seen_before
+WHERE integration_id = :integration_id AND kind = :kind AND seen_at < :seen_before AND deleted_at IS NULL;
+
+-- name: drifted_reference_links
+-- Open links whose ERP item is deleted or inactive, or whose Procore item is deleted.
+SELECT l.id, l.kind, l.procore_id, l.erp_id, p.deleted_at AS procore_deleted_at, e.deleted_at AS erp_deleted_at,
+       e.code AS erp_code
+FROM reference_links l
+JOIN procore_reference_items p
+  ON p.integration_id = l.integration_id AND p.kind = l.kind AND p.procore_id = l.procore_id
+JOIN erp_reference_items e
+  ON e.integration_id = l.integration_id AND e.kind = l.kind AND e.erp_id = l.erp_id
+WHERE l.integration_id = :integration_id AND l.ended_at IS NULL
+  AND (p.deleted_at IS NOT NULL OR e.deleted_at IS NOT NULL OR NOT e.active)
+ORDER BY l.id;
+
+-- name: unlinked_procore_reference_items
+SELECT p.kind, p.procore_id, p.project_id, p.code, p.name, p.active, p.detail_json
+FROM procore_reference_items p
+WHERE p.integration_id = :integration_id AND p.deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM reference_links l
+                  WHERE l.integration_id = p.integration_id AND l.kind = p.kind AND l.procore_id = p.procore_id
+                    AND l.ended_at IS NULL)
+ORDER BY p.kind, p.code, p.name;
+
+-- name: erp_reference_items_of
+SELECT kind, erp_id, code, name, active, posts_to
+FROM erp_reference_items
+WHERE integration_id = :integration_id AND deleted_at IS NULL
+ORDER BY kind, code;
+
+-- name: open_reference_links_of
+SELECT kind, procore_id, procore_project_id, erp_id
+FROM reference_links
+WHERE integration_id = :integration_id AND ended_at IS NULL;
+
+-- name: reference_tab_rows
+-- Each Procore item of a kind still in Procore, with its open link (if any) and why its last link ended.
+SELECT p.kind, p.procore_id, p.project_id, p.code, p.name, p.active,
+       l.erp_id, l.reason AS link_reason, l.started_by, l.started_at,
+       e.code AS erp_code, e.name AS erp_name, e.active AS erp_active, e.posts_to,
+       (SELECT x.ended_reason FROM reference_links x
+        WHERE x.integration_id = p.integration_id AND x.kind = p.kind AND x.procore_id = p.procore_id
+          AND x.ended_at IS NOT NULL
+        ORDER BY x.id DESC LIMIT 1) AS last_ended_reason
+FROM procore_reference_items p
+LEFT JOIN reference_links l
+  ON l.integration_id = p.integration_id AND l.kind = p.kind AND l.procore_id = p.procore_id AND l.ended_at IS NULL
+LEFT JOIN erp_reference_items e
+  ON e.integration_id = l.integration_id AND e.kind = l.kind AND e.erp_id = l.erp_id
+WHERE p.integration_id = :integration_id AND p.kind = :kind AND p.deleted_at IS NULL
+ORDER BY p.code, p.name;
+
+-- name: procore_reference_item
+SELECT kind, procore_id, project_id, code, name, active, detail_json
+FROM procore_reference_items
+WHERE integration_id = :integration_id AND kind = :kind AND procore_id = :procore_id AND deleted_at IS NULL;
+
+-- name: erp_reference_item
+SELECT kind, erp_id, code, name, active, posts_to
+FROM erp_reference_items
+WHERE integration_id = :integration_id AND kind = :kind AND erp_id = :erp_id AND deleted_at IS NULL;
+
+-- name: reference_waiting_messages
+SELECT message FROM record_links
+WHERE integration_id = :integration_id AND ended_at IS NULL AND reason_code = 'reference_unlinked';

@@ -26,6 +26,7 @@ from erp_sync.erps.base import (
     payment_method, reads_bills, reference,
 )
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -50,9 +51,14 @@ class AcumaticaAdapter(ErpAdapter):
     hook: AcumaticaHook
     commitment_includes_change_orders = False  # a change order's Commitments lines stand beside the subcontract
 
-    def load_vendors(self) -> dict[str, str]:
-        return {v["VendorName"]: v["VendorID"]
-                for v in self.hook.records("Vendor", select="VendorID,VendorName,Status", filter="Status eq 'Active'")}
+    reference_kinds = (ReferenceKind.VENDOR,)
+
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        if kind is not ReferenceKind.VENDOR:
+            return []
+        return [ErpItem(kind, v["VendorID"], v["VendorID"], v.get("VendorName") or v["VendorID"],
+                        active=v.get("Status") == "Active")
+                for v in self.hook.records("Vendor", select="VendorID,VendorName,Status")]
 
     def fields(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> dict[str, Any]:
         mark = reference(record, link)

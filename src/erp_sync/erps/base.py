@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from erp_connectors.base import VendorApiError, VendorHook
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -118,24 +119,18 @@ class ErpAdapter(ABC):
 
     def __init__(self, hook: VendorHook):
         self.hook = hook
-        self._vendors: dict[str, str] | None = None
         self.bills_seen: BillsSeen | None = None  # filled by ``refresh``
 
     @property
     def name(self) -> str:
         return self.kind.display_name
 
-    def vendor_id(self, vendor: dict[str, Any] | None) -> str | None:
-        """The ERP's id for a Procore vendor: matched by name, loaded once per run and only when needed."""
-        if not vendor:
-            return None
-        if self._vendors is None:
-            self._vendors = {_normal(name): vendor_id for name, vendor_id in self.load_vendors().items()}
-        return self._vendors.get(_normal(vendor.get("name", "")))
+    reference_kinds: ClassVar[tuple[ReferenceKind, ...]] = ()  # what ``reference_items`` reads of this ERP
 
     @abstractmethod
-    def load_vendors(self) -> dict[str, str]:
-        """Vendor name -> the ERP's vendor id, for every active vendor."""
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        """The ERP's reference data of one kind, active and inactive, as its documents name it; empty for a
+        kind the ERP does not have."""
 
     @abstractmethod
     def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
@@ -190,6 +185,3 @@ def payment_method(name: str | None) -> str:
     text = (name or "").upper().replace(" ", "")
     return "credit_card" if "CARD" in text or text in {"VISA", "MC", "AMEX"} else "check"
 
-
-def _normal(name: str) -> str:
-    return " ".join(str(name).lower().split())

@@ -23,6 +23,7 @@ from erp_sync.erps.base import (
     payment_method, reads_bills, reference,
 )
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -45,8 +46,14 @@ class QuickBooksAdapter(ErpAdapter):
         super().__init__(hook)
         self._expense_account: str | None = None
 
-    def load_vendors(self) -> dict[str, str]:
-        return {v["DisplayName"]: v["Id"] for v in self.hook.query("SELECT * FROM Vendor WHERE Active = true")}
+    reference_kinds = (ReferenceKind.VENDOR,)
+
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        if kind is not ReferenceKind.VENDOR:
+            return []
+        # A query answers active objects only unless it asks for both.
+        return [ErpItem(kind, v["Id"], v["Id"], v["DisplayName"], active=bool(v.get("Active", True)))
+                for v in self.hook.query("SELECT * FROM Vendor WHERE Active IN (true, false)")]
 
     @property
     def expense_account(self) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -27,6 +29,7 @@ from erp_connectors.base import VendorApiError
 from erp_connectors.sage_sql import SageSqlHook, SageTable
 from erp_sync.erps.base import BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpRefusal, reads_bills, reference
 from erp_sync.models import RecordType
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -34,17 +37,35 @@ from erp_sync.sync.records import ProcoreRecord
 MARK = re.compile(r"PC-(?:CMT|CCO|REQ)-\d+-L\d+")
 
 
+@dataclass(frozen=True)
+class ReferenceTable:
+    """Where a Sage system keeps one kind of reference data: its key, name and status columns."""
+
+    name: str
+    key: str
+    label: str
+    status: str
+    active: Callable[[Any], bool]
+
+
 class SageAdapter(ErpAdapter):
     hook: SageSqlHook
     tables: ClassVar[dict[RecordType, SageTable]]
     labels: ClassVar[dict[RecordType, str]]
+    reference_tables: ClassVar[dict[ReferenceKind, ReferenceTable]]
 
     def __init__(self, hook: SageSqlHook):
         super().__init__(hook)
         self._marked: dict[RecordType, dict[str, tuple[str, BaseModel]]] = {}
 
-    def load_vendors(self) -> dict[str, str]:
-        return {name: vendor_id for vendor_id, name in self.hook.vendors().items()}
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        table = self.reference_tables.get(kind)
+        if table is None:
+            return []
+        rows = self.hook.select(table.name, [table.key, table.label, table.status])
+        return [ErpItem(kind, str(row[table.key]).strip(), str(row[table.key]).strip(),
+                        str(row[table.label] or "").strip(), active=table.active(row[table.status]))
+                for row in rows if row[table.key] is not None]
 
     @abstractmethod
     def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,

@@ -15,8 +15,9 @@ from typing import Any
 from erp_connectors import sage100
 from erp_connectors.sage100 import CREDIT_CARD_PAYMENT, PAID_STATUS, Sage100Hook
 from erp_sync.erps.base import ErpBill, ErpPayment, PaymentChanges, condition_of_bill
-from erp_sync.erps.sage import SageAdapter, as_date
+from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -31,6 +32,10 @@ class Sage100Adapter(SageAdapter):
     hook: Sage100Hook
     tables = {RecordType.COMMITMENT: sage100.SUBCONTRACTS, RecordType.COMMITMENT_CHANGE_ORDER: sage100.CHANGE_ORDERS,
               RecordType.SUBCONTRACTOR_INVOICE: sage100.INVOICES}
+    reference_tables = {
+        ReferenceKind.VENDOR: ReferenceTable("actpay", "recnum", "vndnme", "status", lambda status: (status or 1) == 1),
+    }
+    reference_kinds = tuple(reference_tables)
     labels = {RecordType.COMMITMENT: "subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "payable invoice"}
 

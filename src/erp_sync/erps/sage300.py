@@ -22,13 +22,18 @@ from erp_sync.erps.base import (
     described,
     payment_method,
 )
-from erp_sync.erps.sage import SageAdapter, as_date
+from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.model import ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
 DESCRIPTION_LIMIT = 60
 ID_LIMIT = 10
+
+
+def active_status(status: str | None) -> bool:
+    return (status or "Active").strip() == "Active"
 
 
 def sage_id(record: ProcoreRecord) -> str:
@@ -42,6 +47,11 @@ class Sage300Adapter(SageAdapter):
     seen_through_sync = True
     tables = {RecordType.COMMITMENT: sage300.COMMITMENTS, RecordType.COMMITMENT_CHANGE_ORDER: sage300.CHANGE_ORDERS,
               RecordType.SUBCONTRACTOR_INVOICE: sage300.INVOICES}
+    reference_tables = {
+        ReferenceKind.VENDOR: ReferenceTable("MASTER_APM_VENDOR", "Vendor", "Name", "Status", active_status),
+        ReferenceKind.PROJECT: ReferenceTable("MASTER_JCM_JOB", "Job", "Description", "Status", active_status),
+    }
+    reference_kinds = tuple(reference_tables)
     labels = {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "AP invoice"}
 

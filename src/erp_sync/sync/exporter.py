@@ -15,13 +15,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import requests
 
-from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError
+from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError, VendorUnavailable
 from erp_connectors.procore import ProcoreHook
 from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
+from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
+from erp_sync.reference.check import check
+from erp_sync.reference.links import confirmed_links
+from erp_sync.reference.model import ProcoreRef, ReferenceKind, ReferenceLinks
 from erp_sync.runs import NEW_RED
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.links import AWAITING_ACCOUNTING, WAITING_FOR_ACCEPTANCE, Link, LinkBook, LinkState
@@ -30,11 +35,15 @@ from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamS
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
 log = logging.getLogger(__name__)
-TRANSIENT = (RetryableResponse, requests.RequestException)
+TRANSIENT = (RetryableResponse, VendorUnavailable, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
 CLAIM_LEASE = timedelta(minutes=10)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
 PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried again at every run
+
+
+class Unlinked(Exception):
+    """The record names reference data that is not linked to the ERP's; the message is the sentence."""
 
 
 @dataclass
@@ -52,6 +61,11 @@ class Exporter:
     # Records whose state in Procore this run has read (in a list, or asked for when accepted): sent without
     # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
+
+    @cached_property
+    def references(self) -> ReferenceLinks:
+        """The integration's reference-data links, loaded once a run."""
+        return confirmed_links(self.store, self.integration)
 
     @property
     def acceptance(self) -> bool:
@@ -171,7 +185,7 @@ class Exporter:
         direct export) records that waited for acceptance before the integration turned it off."""
         return link.state in (LinkState.EXPORTING, LinkState.EXPORTED) or (
             link.state == LinkState.FAILED and not link.in_erp) or (
-            link.state == LinkState.READY and not self.acceptance)
+            link.state == LinkState.READY and not self.acceptance) or link.reason_code == REFERENCE_UNLINKED
 
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
@@ -194,8 +208,12 @@ class Exporter:
                 self.update(record, link)
             else:
                 self.unchanged(record, link)
+        except VendorUnavailable:  # nothing else would get through either: the run stops and says so
+            raise
         except NotSendable as gone:
             self.withdraw(record, gone)
+        except Unlinked as unlinked:
+            self.wait_for_links(record, self.book.get(record.record_type, record.id), str(unlinked))
         except ErpRefusal as refusal:
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
         except VendorApiError as error:
@@ -218,12 +236,14 @@ class Exporter:
     def ready(self, record: ProcoreRecord, link: Link | None) -> None:
         """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent."""
         self.counts["ready"] += 1
+        _missing, unlinked = check(self.references_of(record), self.references)
+        message, reason_code = (unlinked, REFERENCE_UNLINKED) if unlinked else (WAITING_FOR_ACCEPTANCE, None)
         if link is None:
-            self.book.open(record, LinkState.READY, Colour.BLUE, WAITING_FOR_ACCEPTANCE, fingerprint=record.fingerprint)
-        elif (link.state, link.fingerprint, link.procore_updated_at) != (LinkState.READY, record.fingerprint,
-                                                                         record.updated_at):
-            self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=WAITING_FOR_ACCEPTANCE,
-                           reason_code=None, fingerprint=record.fingerprint, procore_json=record.snapshot(),
+            self.book.open(record, LinkState.READY, Colour.BLUE, message, reason_code, fingerprint=record.fingerprint)
+        elif (link.state, link.fingerprint, link.procore_updated_at, link.message) != (
+                LinkState.READY, record.fingerprint, record.updated_at, message):
+            self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=message,
+                           reason_code=reason_code, fingerprint=record.fingerprint, procore_json=record.snapshot(),
                            procore_number=record.number, procore_updated_at=record.updated_at)
             self.counts["ready_updated"] += 1
 
@@ -327,8 +347,6 @@ class Exporter:
         if link.reason_code == "parent_missing":
             parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
             return parent is not None and parent.in_erp
-        if link.reason_code == "vendor_unmapped":
-            return self.adapter.vendor_id(self.vendor_of(record)) is not None
         return False
 
     def prerequisites(self, record: ProcoreRecord) -> tuple[Link | None, str | None]:
@@ -337,16 +355,38 @@ class Exporter:
             number = parent.procore_number if parent else f"#{record.parent_id}"
             raise ErpRefusal("parent_missing", f"The CCO belongs to commitment {number}, which is not in "
                                                f"{self.adapter.name} yet. It is exported once the commitment is.")
+        refs = self.references_of(record)
+        _missing, unlinked = check(refs, self.references)
+        if unlinked:
+            raise Unlinked(unlinked)
+        vendor = next((ref for ref in refs if ref.kind is ReferenceKind.VENDOR), None)
+        return parent, self.references.erp_item(vendor).erp_id if vendor else None
+
+    def references_of(self, record: ProcoreRecord) -> list[ProcoreRef]:
+        """What the record names of the reference data, each of which must be linked before it is sent."""
         if record.record_type not in NEEDS_VENDOR:
-            return parent, None
+            return []
         vendor = self.vendor_of(record)
-        vendor_id = self.adapter.vendor_id(vendor)
-        if vendor_id is None:
-            name = (vendor or {}).get("name", "(none)")
-            raise ErpRefusal("vendor_unmapped", f"The vendor {name} is not mapped in {self.adapter.name}. Add the "
-                                                f"vendor there under the same name; the next hourly sync exports the "
-                                                f"{record.record_type.noun}.")
-        return parent, vendor_id
+        if not vendor:
+            raise ErpRefusal("vendor_missing", f"The {record.record_type.noun} names no vendor in Procore. Choose "
+                                               "its vendor there; the next hourly sync exports it.")
+        return [ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), "", vendor.get("name") or f"#{vendor['id']}")]
+
+    def wait_for_links(self, record: ProcoreRecord, link: Link | None, sentence: str) -> None:
+        """Not sent: the record waits, BLUE, with the sentence naming every missing link; every run looks again,
+        and it goes out once they exist. A link caught in the middle of an export keeps its state, so the
+        retry still looks for the document in the ERP before it creates one."""
+        self.counts[f"waiting_{REFERENCE_UNLINKED}"] += 1
+        if link is None:
+            self.book.open(record, LinkState.WAITING, Colour.BLUE, sentence, REFERENCE_UNLINKED)
+        elif (link.colour, link.message, link.reason_code) != (Colour.BLUE, sentence, REFERENCE_UNLINKED):
+            keeps_state = link.in_erp or link.state in (LinkState.EXPORTING, LinkState.EXPORTED)
+            self.book.save(link, state=link.state if keeps_state else LinkState.WAITING, colour=Colour.BLUE,
+                           message=sentence, reason_code=REFERENCE_UNLINKED, procore_json=record.snapshot())
+        else:
+            return
+        log.info("Waiting for reference links: %s %s (Procore id %s): %s", record.record_type.noun, record.number,
+                 record.id, sentence)
 
     def vendor_of(self, record: ProcoreRecord) -> dict | None:
         if record.vendor:

@@ -24,6 +24,7 @@ class LinkState:
     READY = "ready"          # Ready to Export: approved, waiting for accounting acceptance; nothing sent
     ACCEPTED = "accepted"    # accepted by accounting; the acceptance's own task exports it
     RETURNED = "returned"    # rejected by accounting with a reason; ready again once Procore changes it
+    WAITING = "waiting"      # not sent: what it names of the reference data is not linked yet (BLUE)
 
 
 WAITING_FOR_ACCEPTANCE = "Waiting for accounting acceptance"

@@ -1,0 +1,155 @@
+"""Reading both sides' reference data into the store, then what follows from it: drift ends links, exact codes
+link by themselves, and every Procore item without a link gets its suggestion (or none) with the reason.
+
+Procore's company lists (projects, vendors) cost a call per page of 100 and are read at most once a
+``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``), within the sync's share
+of Procore's budget: a spent share leaves the store as it was and the next window reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from erp_connectors.procore import ProcoreHook
+from erp_sync.budget import Work
+from erp_sync.connectors import erp_adapter, procore_hook
+from erp_sync.erps.base import ErpAdapter
+from erp_sync.reference.links import MATCHED_BY_CODE, end_in, integration_id, link_in
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
+from erp_sync.reference.suggest import Suggestion, suggest
+from erp_sync.store import Store, Transaction, utcnow
+
+REFERENCE_EVERY = timedelta(hours=24)
+WATERMARK = "reference_data"  # when both sides were last read
+PROCORE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.VENDOR)  # what Procore's company lists give today
+
+
+@dataclass(frozen=True)
+class ProcoreItem:
+    ref: ProcoreRef
+    active: bool = True
+    origin: str | None = None  # a project's origin_id, a vendor's origin_code
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+def read_procore(procore: ProcoreHook) -> dict[ReferenceKind, list[ProcoreItem]]:
+    """The company's projects and vendors, as Procore's REST reference names their fields."""
+    projects = [ProcoreItem(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p.get("project_number") or "", p["name"]),
+                            active=p.get("active", True), origin=p.get("origin_id"))
+                for p in procore.projects()]
+    vendors = [ProcoreItem(ProcoreRef(ReferenceKind.VENDOR, str(v["id"]), v.get("abbreviated_name") or "", v["name"]),
+                           active=v.get("is_active", True), origin=v.get("origin_code"),
+                           detail={key: v[key] for key in ("legal_name", "trade_name", "origin_id") if v.get(key)})
+               for v in procore.paginate("vendors", company_id=procore.company_id)]
+    return {ReferenceKind.PROJECT: projects, ReferenceKind.VENDOR: vendors}
+
+
+def due(store: Store, integration: Mapping[str, Any], now: datetime) -> bool:
+    read_at = store.watermark(integration_id(integration), WATERMARK)
+    return read_at is None or now - datetime.fromisoformat(read_at) >= REFERENCE_EVERY
+
+
+def refresh(store: Store, integration: Mapping[str, Any], by: str, work: Work = Work.ON_DEMAND) -> Counter[str]:
+    """Read the integration's reference data now, with hooks of its own (a person's command is on-demand work)."""
+    procore, adapter = procore_hook(dict(integration), store, work), erp_adapter(dict(integration), store)
+    try:
+        return refresh_reference(store, integration, procore, adapter, by)
+    finally:
+        procore.close()
+        adapter.hook.close()
+
+
+def refresh_reference(store: Store, integration: Mapping[str, Any], procore: ProcoreHook, adapter: ErpAdapter,
+                      by: str) -> Counter[str]:
+    """Read both sides (nothing is written until both are read), then record, end drifted links, link exact
+    codes and return what happened."""
+    procore_side = read_procore(procore)
+    erp_side = {kind: adapter.reference_items(kind) for kind in adapter.reference_kinds}
+    counts: Counter[str] = Counter()
+    with store.transaction() as tx:
+        record(tx, integration_id(integration), procore_side, erp_side, counts)
+        end_drifted(tx, integration_id(integration), by, counts)
+        link_exact_codes(tx, integration_id(integration), by, counts)
+    return counts
+
+
+def record(tx: Transaction, integration: int, procore_side: Mapping[ReferenceKind, list[ProcoreItem]],
+           erp_side: Mapping[ReferenceKind, list[ErpItem]], counts: Counter[str]) -> None:
+    """Both sides as read now; what a side no longer lists of a kind it was read for is marked deleted."""
+    now = utcnow()
+    tx.execute_many("note_procore_reference_item", [
+        {"integration_id": integration, "kind": item.ref.kind.value, "procore_id": item.ref.procore_id,
+         "project_id": item.ref.project_id, "code": item.ref.code, "name": item.ref.name, "active": item.active,
+         "detail_json": json.dumps({"origin": item.origin, **item.detail}), "seen_at": now}
+        for items in procore_side.values() for item in items])
+    tx.execute_many("note_erp_reference_item", [
+        {"integration_id": integration, "kind": item.kind.value, "erp_id": item.erp_id, "erp_project": None,
+         "code": item.code, "name": item.name, "active": item.active, "posts_to": item.posts_to, "detail_json": None,
+         "seen_at": now}
+        for items in erp_side.values() for item in items])
+    for kind in procore_side:
+        counts["procore_deleted"] += tx.execute("mark_unseen_procore_reference_items", integration_id=integration,
+                                                kind=kind.value, seen_before=now).rowcount
+    for kind in erp_side:
+        counts["erp_deleted"] += tx.execute("mark_unseen_erp_reference_items", integration_id=integration,
+                                            kind=kind.value, seen_before=now).rowcount
+    counts["procore_items"] += sum(len(items) for items in procore_side.values())
+    counts["erp_items"] += sum(len(items) for items in erp_side.values())
+    tx.execute("set_watermark", integration_id=integration, stream=WATERMARK, value=now.isoformat(), updated_at=now)
+
+
+def end_drifted(tx: Transaction, integration: int, by: str, counts: Counter[str]) -> None:
+    """An ERP item deleted or made inactive, or a Procore item deleted, ends its link with the reason."""
+    for row in tx.rows("drifted_reference_links", integration_id=integration):
+        end_in(tx, integration, row, by=by, reason=drift_reason(row))
+        counts["links_ended_by_drift"] += 1
+
+
+def drift_reason(row: Mapping[str, Any]) -> str:
+    kind = ReferenceKind(row["kind"]).label
+    if row["procore_deleted_at"] is not None:
+        return f"the {kind} was deleted in Procore"
+    if row["erp_deleted_at"] is not None:
+        return f"ERP {kind} {row['erp_code']} was deleted in the ERP"
+    return f"ERP {kind} {row['erp_code']} is inactive in the ERP"
+
+
+def link_exact_codes(tx: Transaction, integration: int, by: str, counts: Counter[str]) -> None:
+    for found in suggestions(tx, integration):
+        if found.automatic and found.item is not None:
+            link_in(tx, integration, found.ref, found.item, by=by, reason=f"{MATCHED_BY_CODE}: {found.reason}")
+            counts["linked_by_code"] += 1
+
+
+def suggestions(tx: Transaction, integration: int) -> list[Suggestion]:
+    """A suggestion for each Procore item without an open link, among the ERP items no other item of its scope
+    is linked to."""
+    unlinked = tx.rows("unlinked_procore_reference_items", integration_id=integration)
+    free = tx.rows("erp_reference_items_of", integration_id=integration)
+    taken = {(row["kind"], row["procore_project_id"], row["erp_id"])
+             for row in tx.rows("open_reference_links_of", integration_id=integration)}
+    found = []
+    for row in unlinked:
+        ref = procore_ref(row)
+        scope = ref.project_id or 0
+        items = [erp_item(item) for item in free
+                 if item["kind"] == ref.kind.value and (item["kind"], scope, item["erp_id"]) not in taken]
+        suggestion = suggest(ref, items, origin=json.loads(row["detail_json"] or "{}").get("origin"))
+        if suggestion is not None:
+            found.append(suggestion)
+    return found
+
+
+def procore_ref(row: Mapping[str, Any]) -> ProcoreRef:
+    return ProcoreRef(ReferenceKind(row["kind"]), row["procore_id"], row["code"], row["name"], row["project_id"])
+
+
+def erp_item(row: Mapping[str, Any]) -> ErpItem:
+    return ErpItem(ReferenceKind(row["kind"]), row["erp_id"], row["code"], row["name"], bool(row["active"]),
+                   row["posts_to"])
+

@@ -1,0 +1,153 @@
+"""Reading both sides' reference data from the sandboxes, suggestions with their reasons, drift, and the
+export waiting for links, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SAGE_INTEGRATIONS, TEST_INTEGRATIONS, add_test_integrations
+from erp_sync.jobs.hourly_sync import export_integration
+from erp_sync.reference.links import confirmed_links, history, link
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
+from erp_sync.reference.reading import refresh, suggestions
+from seed_links import link_sandbox_references
+
+STAR, GRANITE, ROOFING = "500001", "500002", "500003"
+
+
+def suggested(store, integration) -> dict[tuple[str, str], tuple[str | None, str, bool]]:
+    with store.transaction() as tx:
+        return {(found.ref.kind.value, found.ref.procore_id): (found.item.erp_id if found.item else None, found.reason,
+                                                               found.automatic)
+                for found in suggestions(tx, integration["id"])}
+
+
+def procore_vendor(sandbox, vendor_id: str) -> ProcoreRef:
+    vendor = sandbox.sandboxes.procore.vendors[int(vendor_id)]
+    return ProcoreRef(ReferenceKind.VENDOR, vendor_id, vendor.abbreviated_name, vendor.name)
+
+
+@pytest.fixture(params=[integration.name for integration in TEST_INTEGRATIONS])
+def integration(request, sandbox, store):
+    return add_test_integrations(store)[request.param]
+
+
+def test_reading_keeps_both_sides_and_suggests_vendors_with_the_reason_but_links_none(sandbox, store, integration):
+    counts = refresh(store, integration, by="ana")
+
+    assert counts["procore_items"] == 3 + 9 and counts["erp_items"] == 9  # 3 projects, 9 vendors; 9 ERP vendors
+    found = suggested(store, integration)
+    star_id = found[("vendor", STAR)][0]
+    assert star_id is not None and found[("vendor", STAR)][1:] == (
+        '"Star Framing, LLC" and "Star Framing" are the same name once case, punctuation and legal suffixes are '
+        "ignored", False)
+    assert found[("vendor", GRANITE)][0] is None and found[("vendor", GRANITE)][1].startswith("ambiguous: ")
+    assert found[("vendor", ROOFING)][0] is None and "is inactive in the ERP" in found[("vendor", ROOFING)][1]
+    assert ("vendor", next(str(v.id) for v in sandbox.sandboxes.procore.vendors.values()
+                           if v.name == "Foundry Mechanical")) not in found  # in no ERP: nothing is guessed
+    assert confirmed_links(store, integration).items == {}  # vendor names wait for a person
+
+
+def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sandbox, store, sage):
+    store.save_integration(SAGE_INTEGRATIONS[0])
+    integration = store.integrations()[0]
+    projects = sorted((p for p in sandbox.sandboxes.procore.projects.values()
+                       if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id), key=lambda p: p.id)
+    office = sage.offices["sage300"]
+    office.insert_raw("MASTER_JCM_JOB", Job=projects[0].project_number, Description=projects[0].name, Status="Active")
+    office.insert_raw("MASTER_JCM_JOB", Job=projects[1].project_number.replace("-", "."), Description="Other",
+                      Status="Active")
+
+    counts = refresh(store, integration, by="ana")
+
+    assert counts["linked_by_code"] == 1
+    linked = confirmed_links(store, integration)
+    first = ProcoreRef(ReferenceKind.PROJECT, str(projects[0].id), projects[0].project_number, projects[0].name)
+    assert linked.erp_item(first).erp_id == projects[0].project_number
+    [started] = history(store, integration, ReferenceKind.PROJECT, first.procore_id)
+    assert (started["started_by"], started["reason"]) == (
+        "ana", f"matched by code: project {projects[0].project_number} is exactly the ERP's "
+               f"{projects[0].project_number}")
+    dotted = suggested(store, integration)[("project", str(projects[1].id))]
+    assert dotted[2] is False and dotted[1].endswith("once the delimiter is ignored")
+    assert ("project", str(projects[2].id)) not in suggested(store, integration)  # a project with no ERP job yet
+
+
+def test_drift_ends_the_link_with_the_reason_and_the_records_wait_again(sandbox, store):
+    integration = add_test_integrations(store)["summit-acumatica"]
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="ana")
+    apex = next(v for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Apex Concrete")
+    star = procore_vendor(sandbox, STAR)
+    link(store, integration, star, ErpItem(ReferenceKind.VENDOR, "STARFRM", "STARFRM", "Star Framing"), by="ana")
+    export_integration(store, integration, "run-1")
+    waiting = [row for row in store.rows("active_links", integration_id=integration["id"]) if row["state"] == "waiting"]
+    assert all('"Foundry Mechanical"' in row["message"] for row in waiting)
+
+    sandbox.control("PATCH", "acumatica/Vendor/APEXCON", json={"Status": "Inactive"})
+    sandbox.control("DELETE", "acumatica/Vendor/STARFRM")
+    with sandbox.sandboxes.procore.lock:
+        del sandbox.sandboxes.procore.vendors[int(STAR)]
+    counts = refresh(store, integration, by="nightly")
+
+    assert counts["links_ended_by_drift"] == 2
+    [apex_link] = history(store, integration, ReferenceKind.VENDOR, str(apex.id))[-1:]
+    assert (apex_link["ended_by"], apex_link["ended_reason"]) == ("nightly", "ERP vendor APEXCON is inactive in the ERP")
+    assert history(store, integration, ReferenceKind.VENDOR, STAR)[-1]["ended_reason"] == (
+        "the vendor was deleted in Procore")
+    assert confirmed_links(store, integration).erp_item(procore_vendor(sandbox, str(apex.id))) is None
+
+
+def test_an_erp_vendor_deleted_ends_its_link(sandbox, store):
+    integration = add_test_integrations(store)["summit-acumatica"]
+    star = procore_vendor(sandbox, STAR)
+    link(store, integration, star, ErpItem(ReferenceKind.VENDOR, "STARFRM", "STARFRM", "Star Framing"), by="ana")
+    sandbox.control("DELETE", "acumatica/Vendor/STARFRM")
+
+    refresh(store, integration, by="nightly")
+
+    assert history(store, integration, ReferenceKind.VENDOR, STAR)[-1]["ended_reason"] == (
+        "ERP vendor STARFRM was deleted in the ERP")
+
+
+def test_the_cli_refreshes_lists_links_and_unlinks_audited_with_the_os_user(sandbox, tmp_path, capsys):
+    import getpass
+
+    from erp_sync.__main__ import main
+    from erp_sync.store import Store
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = Store.from_url(url)
+    store.upgrade()
+    add_test_integrations(store)
+    cli = ["--db-url", url, "reference"]
+    summit = ["--integration", "summit-acumatica"]
+    capsys.readouterr()
+
+    assert main([*cli, "refresh", *summit, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["refreshed"]["erp_items"] == 9
+    assert main([*cli, "list", *summit, "--kind", "vendor"]) == 0
+    listed = capsys.readouterr().out
+    assert 'Star Framing, LLC                suggested STARFRM: "Star Framing, LLC" and "Star Framing"' in listed
+    assert "Granite Masonry                  ambiguous: GRANITE" in listed
+
+    assert main([*cli, "link", *summit, "--kind", "vendor", "--procore-id", STAR]) == 0
+    assert main([*cli, "link", *summit, "--kind", "vendor", "--procore-id", ROOFING, "--erp-id", "SUMROOF"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        'ERP vendor SUMROOF "Summit Roofing" is inactive in the ERP; choose an active one.')
+    assert main([*cli, "link", *summit, "--kind", "vendor", "--procore-id", GRANITE, "--erp-id", "GRANITEINC"]) == 0
+    assert capsys.readouterr().out == "linked: 1\n"
+    assert main([*cli, "list", *summit, "--kind", "vendor", "--json"]) == 0
+    items = {item["procore_id"]: item for item in json.loads(capsys.readouterr().out)["items"]}
+    assert items[STAR]["linked"]["erp_id"] == "STARFRM" and items[STAR]["link_reason"].startswith(
+        "suggestion confirmed: ")
+    assert (items[GRANITE]["linked"]["erp_id"], items[GRANITE]["link_reason"]) == ("GRANITEINC", "linked by hand")
+    assert items[STAR]["linked_by"] == f"cli:{getpass.getuser()}"
+
+    assert main([*cli, "unlink", *summit, "--kind", "vendor", "--procore-id", STAR]) == 0
+    assert history(store, store.one("integration_by_name", name="summit-acumatica"), ReferenceKind.VENDOR, STAR)[-1]["ended_by"] == (
+        f"cli:{getpass.getuser()}")
+    assert main([*cli, "list", "--integration", "nope"]) == 2
+    assert "There is no integration named 'nope'" in capsys.readouterr().err
