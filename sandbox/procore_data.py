@@ -168,7 +168,7 @@ class ContractPayment(ErpLinkedRecord):
     amount: str
     date: date
     check_number: str | None = None
-    payment_number: str | None = None
+    payment_number: str | None = Field(default=None, coerce_numbers_to_str=True)  # Procore's JS SDK sends a number
     invoice_number: str | None = None
     payment_method: str | None = None
     notes: str | None = None

@@ -95,6 +95,14 @@ class SageOffice(ABC):
         with self.engine.begin() as connection:
             return connection.execute(self._where(sa.delete(self.tables[table]), table, key)).rowcount
 
+    def delete_by_ref(self, table: str, ref: str) -> int:
+        """Delete the record the ERP Integrations page shows as ``ref``: its key's values joined by "/"."""
+        columns = [column.name for column in self.tables[table].primary_key.columns]
+        values = ref.split("/")
+        if len(values) != len(columns):
+            raise SystemExit(f"{table} records are named {'/'.join(columns)}; {ref!r} is not")
+        return self.delete(table, **dict(zip(columns, values)))
+
     def set_raw(self, table: str, values: dict[str, Any], **key: Any) -> None:
         """Write a column as-is, bypassing Sage's checks: how a bad row (an empty column, text in a
         number column, an unknown vendor) gets into a table. SQLite keeps text in numeric columns."""
@@ -327,6 +335,11 @@ def _now() -> datetime:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "delete":  # delete sage300|sage100 URL TABLE REF: what a Sage user does
+        system, url, table, ref = sys.argv[2:6]
+        deleted = OFFICES[system](url, ".").delete_by_ref(table, ref)
+        print(f"{system}: {deleted} {table} record {ref} deleted" if deleted else f"{system}: no {table} record {ref}")
+        sys.exit(0 if deleted else 1)
     system, url, folder = sys.argv[1:4]
     OFFICES[system](url, folder).create()
     print(f"{system}: tables created and seeded at {url}; import folder {folder}")

@@ -125,3 +125,40 @@ def test_the_demo_ui_listens_on_this_machine_only():
     result = subprocess.run([sys.executable, "-m", "airflow", "config", "get-value", "api", "host"],
                             env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "127.0.0.1"
+
+
+def test_sigint_stops_the_real_demo_started_in_the_background_and_frees_its_ports(tmp_path):
+    """`make demo &` inherits SIGINT ignored (a background job's lot), and Python keeps it ignored unless
+    told otherwise. The real entry point, started so, is sent SIGINT on its process group once its first
+    server (the sandboxes) listens: it stops, and the port is free. (The rest of the way to Airflow is not
+    needed to prove the handler: what it started is stopped the same way at any point.)"""
+    port = free_port()
+
+    def in_the_background():
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    demo = subprocess.Popen([sys.executable, "-m", "erp_sync.demo"], cwd=ROOT, preexec_fn=in_the_background,
+                            env={**demo_env(tmp_path), "SANDBOX_PORT": str(port)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    children = []
+    try:
+        deadline = time.monotonic() + 120
+        while not port_open(port):
+            assert demo.poll() is None, demo.stderr.read()
+            assert time.monotonic() < deadline, "the demo's sandboxes never listened"
+            time.sleep(0.2)
+        children = psutil.Process(demo.pid).children(recursive=True)
+
+        os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=60)
+
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [] and not port_open(port)
+        assert "Traceback" not in demo.stderr.read()
+    finally:
+        for process in [demo, *children]:
+            try:
+                process.kill()
+            except (psutil.Error, ProcessLookupError):
+                pass

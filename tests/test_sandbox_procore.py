@@ -401,3 +401,14 @@ def test_refresh_tokens_rotate_and_a_spent_one_is_refused(sandbox):
     spent = exchange(sandbox, grant_type="refresh_token", refresh_token=first)
     assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
     assert exchange(sandbox, grant_type="refresh_token", refresh_token=second.json()["refresh_token"]).ok
+
+
+def test_a_payment_number_sent_as_a_number_is_taken_as_its_text(sandbox, client):
+    """Procore's JavaScript SDK sends `payment_number: 1001`, and Procore takes it; so does the sandbox."""
+    project = client.first_project()
+    contract = client.call("GET", "work_order_contracts", params={"project_id": project}).json()[0]
+    created = client.call("POST", "contract_payments", params={"project_id": project, "contract_id": contract["id"]},
+                          json={"contract_payment": {"amount": "10.00", "date": "2026-11-02", "payment_number": 1001}})
+    assert created.status_code == 201 and created.json()["payment_number"] == "1001"
+    edited = sandbox.control("PATCH", f"procore/contract_payments/{created.json()['id']}", json={"payment_number": 1002})
+    assert edited.json()["payment_number"] == "1002"

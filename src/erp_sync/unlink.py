@@ -91,13 +91,13 @@ def typed_status(typed: str) -> str:
     return typed.strip().lower()
 
 
-def unknown_status(typed: str) -> str:
-    return (f"The status '{shown(typed)}' is not one a request is filed with: leave status out (or write pending) "
-            "and the queue decides the request; it sets every other status itself.")
+def unknown_status(typed: str, noun: str = "request", carried_out: str = "decides the request") -> str:
+    return (f"The status '{shown(typed)}' is not one a {noun} is filed with: leave status out (or write pending) "
+            f"and the queue {carried_out}; it sets every other status itself.")
 
 
-def unreadable(problem: UnreadableValue) -> str:
-    return (f"The request cannot be processed: its {problem.column} '{shown(problem.value)}' is not {problem.kind}; "
+def unreadable(problem: UnreadableValue, noun: str = "request") -> str:
+    return (f"The {noun} cannot be processed: its {problem.column} '{shown(problem.value)}' is not {problem.kind}; "
             f"leave {problem.column} out of the row and it is filled in for you.")
 
 
