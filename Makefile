@@ -42,6 +42,8 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/api_budget.py
 	$(BIN)/python benchmarks/quiet_hour.py
 	$(BIN)/python benchmarks/integrations_page.py
+	$(BIN)/python benchmarks/dag_parse.py
+	$(BIN)/python benchmarks/reconciliation.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)

@@ -13,6 +13,7 @@ from airflow.sdk import dag, get_current_context, task
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    INTEGRATION_NAME,
     OPERATIONS_CALLBACKS,
     PROCORE_POOL,
     START_DATE,
@@ -39,13 +40,12 @@ def erp_connection_check():
 
         return on_site(site, Store.from_connection().integrations())
 
-    @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
+    @task(pool=PROCORE_POOL, map_index_template=INTEGRATION_NAME)
     def check(integration: dict) -> dict:
         from erp_sync.jobs.connection_check import check_integration
         from erp_sync.store import Store
 
         context = get_current_context()
-        context["integration_name"] = integration["name"]
         with fail_fast_on_refusals():
             return check_integration(Store.from_connection(), integration, context["run_id"])
 

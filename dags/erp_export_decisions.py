@@ -23,6 +23,7 @@ from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    INTEGRATION_NAME,
     OPERATIONS_CALLBACKS,
     PROCORE_POOL,
     START_DATE,
@@ -51,13 +52,12 @@ def erp_export_decisions():
 
         return on_site(site, integrations_to_decide(Store.from_connection(), get_current_context()["run_id"]))
 
-    @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
+    @task(pool=PROCORE_POOL, map_index_template=INTEGRATION_NAME)
     def decide(integration: dict) -> dict:
         from erp_sync.jobs.export_decisions import decide_integration
         from erp_sync.store import Store
 
         context = get_current_context()
-        context["integration_name"] = integration["name"]
         with fail_fast_on_refusals():
             return decide_integration(Store.from_connection(), integration, context["run_id"])
 

@@ -25,6 +25,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    INTEGRATION_NAME,
     OPERATIONS_CALLBACKS,
     HOURLY_SYNC_DONE,
     PROCORE_POOL,
@@ -76,7 +77,7 @@ def erp_payment_import():
         except NotConnected as not_connected:
             raise refusal(str(not_connected)) from None
 
-    @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
+    @task(pool=PROCORE_POOL, map_index_template=INTEGRATION_NAME)
     def import_payments(integration: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -84,7 +85,6 @@ def erp_payment_import():
         from erp_sync.store import Store
 
         context = get_current_context()
-        context["integration_name"] = integration["name"]
         try:
             with fail_fast_on_refusals():
                 return import_payments(Store.from_connection(), integration, context["run_id"],

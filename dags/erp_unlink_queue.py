@@ -37,6 +37,7 @@ from airflow.sdk import (
 
 from erp_sync.airflow_defaults import (
     DEFAULT_ARGS,
+    INTEGRATION_NAME,
     OPERATIONS_CALLBACKS,
     HOURLY_SYNC_DONE,
     PROCORE_POOL,
@@ -75,13 +76,12 @@ def erp_unlink_queue():
         reject_unknown_integrations(store, run_id)
         return on_site(site, integrations_with_requests(store))
 
-    @task(pool=PROCORE_POOL, map_index_template="{{ integration_name }}")
+    @task(pool=PROCORE_POOL, map_index_template=INTEGRATION_NAME)
     def work_queue(integration: dict) -> dict:
         from erp_sync.jobs.unlink_queue import drain_integration
         from erp_sync.store import Store
 
         context = get_current_context()
-        context["integration_name"] = integration["name"]
         with fail_fast_on_refusals():
             return drain_integration(Store.from_connection(), integration, context["run_id"])
 

@@ -27,6 +27,7 @@ from sandbox.sage_tables import SAGE100, SAGE300
 LAYOUT = ImportLayout.load(DEFAULT_LAYOUT)  # the demo company keeps Sage's default import formats
 
 # The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs.
+DEMO_JOBS = range(2401, 2461)  # the number of each demo project (Procore's project_number P-2401 ...)
 SAGE300_VENDORS = {"APEX": "Apex Concrete", "BRIGHT": "Brightline Electric", "CASCADE": "Cascade Plumbing",
                    "DELTA": "Delta Steel Erectors", "EVERGRN": "Evergreen Drywall"}
 SAGE100_VENDORS = {301: "Apex Concrete", 302: "Brightline Electric", 303: "Cascade Plumbing",
@@ -98,6 +99,14 @@ class SageOffice(ABC):
         with self.engine.begin() as connection:
             return connection.execute(self._where(sa.delete(self.tables[table]), table, key)).rowcount
 
+    def delete_by_ref(self, table: str, ref: str) -> int:
+        """Delete the record the ERP Integrations page shows as ``ref``: its key's values joined by "/"."""
+        columns = [column.name for column in self.tables[table].primary_key.columns]
+        values = ref.split("/")
+        if len(values) != len(columns):
+            raise SystemExit(f"{table} records are named {'/'.join(columns)}; {ref!r} is not")
+        return self.delete(table, **dict(zip(columns, values)))
+
     def set_raw(self, table: str, values: dict[str, Any], **key: Any) -> None:
         """Write a column as-is, bypassing Sage's checks: how a bad row (an empty column, text in a
         number column, an unknown vendor) gets into a table. SQLite keeps text in numeric columns."""
@@ -132,6 +141,8 @@ class Sage300Office(SageOffice):
         connection.execute(sa.insert(self.tables["MASTER_APM_VENDOR"]),
                            [{"Vendor": vendor, "Name": name, "Status": "Active"}
                             for vendor, name in SAGE300_VENDORS.items()])
+        connection.execute(sa.insert(self.tables["MASTER_JCM_JOB"]),  # the jobs of the demo's projects
+                           [{"Job": str(job), "Description": f"Job {job}", "Status": "Active"} for job in DEMO_JOBS])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         """Reads each record by the company's import format (the same layout file the connector writes with)."""
@@ -335,6 +346,11 @@ def _now() -> datetime:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "delete":  # delete sage300|sage100 URL TABLE REF: what a Sage user does
+        system, url, table, ref = sys.argv[2:6]
+        deleted = OFFICES[system](url, ".").delete_by_ref(table, ref)
+        print(f"{system}: {deleted} {table} record {ref} deleted" if deleted else f"{system}: no {table} record {ref}")
+        sys.exit(0 if deleted else 1)
     system, url, folder = sys.argv[1:4]
     OFFICES[system](url, folder).create()
     print(f"{system}: tables created and seeded at {url}; import folder {folder}")

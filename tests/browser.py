@@ -1,5 +1,6 @@
 """Browser fixtures for the UI plugin's pages: Debian's Chromium (the ``chromium`` package, never a browser
-a test tool downloads) driven by Playwright, with a fresh profile per test, signed in to Airflow's API
+a test tool downloads) driven by Playwright: one Chromium for the session, a fresh context (its own cookies, storage and cache,
+as a new incognito profile has) per test, signed in to Airflow's API
 server as a person. A test module uses them with ``pytest_plugins = ["browser"]``.
 
 Without Chromium or Playwright the browser tests skip and say why; ``make test`` installs Debian's
@@ -33,8 +34,16 @@ def chromium_driver():
         yield driver
 
 
+@pytest.fixture(scope="session")
+def chromium(chromium_driver):
+    """One Chromium process for the session (starting one per test costs seconds each)."""
+    browser = chromium_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+    yield browser
+    browser.close()
+
+
 class Browser:
-    """A Chromium with a profile of its own; ``sign_in`` opens a tab signed in to Airflow as a person."""
+    """A Chromium context of its own; ``sign_in`` opens a tab signed in to Airflow as a person."""
 
     def __init__(self, context):
         self.context = context
@@ -51,10 +60,8 @@ class Browser:
 
 
 @pytest.fixture
-def browser(chromium_driver, tmp_path) -> Browser:
-    context = chromium_driver.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-        viewport=VIEWPORT)
+def browser(chromium) -> Browser:
+    context = chromium.new_context(viewport=VIEWPORT)
     try:
         yield Browser(context)
     finally:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -47,7 +48,7 @@ from sandbox.procore_data import (  # noqa: E402
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
-    DEMO_REDIRECT_URI,
+    DEMO_REDIRECT_URIS,
     SAGE100_COMPANY_ID,
     SAGE300_COMPANY_ID,
     SECOND_COMPANY_ID,
@@ -112,7 +113,7 @@ class SandboxServer(ServedApp):
             self.control("DELETE", f"{vendor}/faults")
         self.control("PUT", "procore/rate_limit", json={})
         # A test may register another redirect URI for the app (the production shape's API server): undo it.
-        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=[DEMO_REDIRECT_URI])
+        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=list(DEMO_REDIRECT_URIS))
 
     def fault(self, vendor: str, **rule) -> None:
         self.control("POST", f"{vendor}/faults", json=rule)
@@ -217,10 +218,54 @@ def procore_company_id() -> int:
     return DEMO_COMPANY_ID
 
 
+class MigratedStores:
+    """New status stores at the newest schema without running Alembic for each: Alembic migrates one SQLite
+    file and one PostgreSQL schema a session; each test gets a copy of the file, or a schema of its own
+    built by replaying the statements that migration sent (tests/test_store.py runs the migrations)."""
+
+    def __init__(self) -> None:
+        self.sqlite_template: Path | None = None
+        self.postgres_statements: list[tuple[str, object, bool]] | None = None
+
+    def sqlite(self, path: Path) -> Store:
+        if self.sqlite_template is None:
+            template = Path(tempfile.mkdtemp(prefix="erp-sync-template-")) / "erp_sync.db"
+            store = Store.from_url(f"sqlite:///{template}")
+            store.upgrade()
+            store.engine.dispose()  # the last connection closed: the WAL is folded into the file
+            self.sqlite_template = template
+        shutil.copyfile(self.sqlite_template, path)
+        return Store.from_url(f"sqlite:///{path}")
+
+    def postgres(self, schema: str) -> Store:
+        store = Store.from_url(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+        if self.postgres_statements is None:
+            statements = []
+
+            def record(_conn, _cursor, statement, parameters, _context, executemany):
+                statements.append((statement, parameters, executemany))
+
+            sa.event.listen(store.engine, "before_cursor_execute", record)
+            store.upgrade()
+            sa.event.remove(store.engine, "before_cursor_execute", record)
+            self.postgres_statements = statements
+            return store
+        connection = store.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            for statement, parameters, executemany in self.postgres_statements:
+                (cursor.executemany if executemany else cursor.execute)(statement, parameters)
+            connection.commit()
+        finally:
+            connection.close()
+        return store
+
+
+MIGRATED = MigratedStores()
+
+
 def _sqlite_store(tmp_path: Path) -> Store:
-    store = Store.from_url(f"sqlite:///{tmp_path / 'erp_sync.db'}")
-    store.upgrade()
-    return store
+    return MIGRATED.sqlite(tmp_path / "erp_sync.db")
 
 
 def _postgres_store():
@@ -232,9 +277,7 @@ def _postgres_store():
     except sa.exc.OperationalError as error:
         admin.dispose()
         pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}: {error.orig}")
-    store = Store.from_url(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    store.upgrade()
-    return store, admin, schema
+    return MIGRATED.postgres(schema), admin, schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -256,7 +299,32 @@ def airflow_db():
     """Airflow's own metadata database, which ``dag.test()`` needs; the tasks never touch it."""
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env=os.environ.copy())
-    return AIRFLOW_HOME
+    with pytest.MonkeyPatch.context() as patch:
+        _parse_dag_folder_once(patch)
+        yield AIRFLOW_HOME
+
+
+def _parse_dag_folder_once(patch: pytest.MonkeyPatch) -> None:
+    """``dag.test()`` parses the whole DAG folder and writes every DAG to Airflow's database before each
+    run (half of a run's time here); the folder does not change during a session, so the first run
+    does it for all."""
+    from airflow.dag_processing import dagbag
+
+    parse, sync, bags, synced = dagbag.BundleDagBag, dagbag.sync_bag_to_db, {}, set()
+
+    def parsed(**kwargs):
+        key = tuple(sorted((name, str(value)) for name, value in kwargs.items()))
+        if key not in bags:
+            bags[key] = parse(**kwargs)
+        return bags[key]
+
+    def sync_once(bag, *args, **kwargs):
+        if id(bag) not in synced:
+            sync(bag, *args, **kwargs)
+            synced.add(id(bag))
+
+    patch.setattr(dagbag, "BundleDagBag", parsed)
+    patch.setattr(dagbag, "sync_bag_to_db", sync_once)
 
 
 def _use_sqlite_store(tmp_path: Path, monkeypatch) -> Store:
@@ -416,14 +484,14 @@ def connect_person(sandbox: SandboxServer, store: Store, airflow_user: str, proc
     from erp_connectors.procore import ProcoreHook
     from erp_sync.identity import ProcoreAccounts
     from sandbox.procore import sign_in
-    from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS
+    from sandbox.procore_data import DEMO_REDIRECT_URIS, SIGN_INS
 
     with ProcoreHook(conn_id) as procore:
-        authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "test")
+        authorize_url = procore.authorization_url(DEMO_REDIRECT_URIS[0], "test")
     email = sandbox.sandboxes.procore.users[procore_user_id].email_address
     back = sign_in(authorize_url, email, SIGN_INS[email])
     code = parse_qs(urlsplit(back).query)["code"][0]
-    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URI)
+    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URIS[0])
 
 
 def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: str = "procore_test") -> str:
@@ -435,16 +503,17 @@ def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: 
     return airflow_user
 
 
-def run_as(dag, airflow_user: str | None, **conf):
+def run_as(dag, airflow_user: str | None, run_id: str | None = None, **conf):
     """``dag.test()`` as if ``airflow_user`` had triggered it signed in: Airflow's API records the
-    triggering user on the run, where ``dag.test()`` writes its own name ("dag_test")."""
+    triggering user on the run, where ``dag.test()`` writes its own name ("dag_test"); ``run_id`` keeps
+    the id of the run a page queued, as the scheduler does."""
     from unittest import mock
 
     import airflow.models.dagrun as dagrun
 
     create = dagrun.get_or_create_dagrun
-    with mock.patch.object(dagrun, "get_or_create_dagrun",
-                           lambda *args, **kwargs: create(*args, **{**kwargs, "triggering_user_name": airflow_user})):
+    kept = {"triggering_user_name": airflow_user} | ({"run_id": run_id} if run_id else {})
+    with mock.patch.object(dagrun, "get_or_create_dagrun", lambda *args, **kwargs: create(*args, **{**kwargs, **kept})):
         return dag.test(run_conf=conf)
 
 

@@ -13,7 +13,6 @@ from erp_connectors.procore import ProcoreHook
 @pytest.fixture
 def hook(sandbox, procore_company_id):
     with ProcoreHook("procore_test", procore_company_id) as procore:
-        procore.max_wait_seconds = 5
         yield procore
 
 

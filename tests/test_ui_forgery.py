@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from erp_sync.identity import ProcoreAccounts
 from erp_sync.models import ExportMode
+from seed_links import link_sandbox_references
 
 pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]  # the browser fixtures
@@ -33,6 +34,7 @@ class Scene:
         store.save_integration(TEST_INTEGRATIONS[0])
         store.save_integration(TEST_INTEGRATIONS[1].model_copy(update={"export_mode": ExportMode.ACCEPTANCE}))
         self.integrations = {row["name"]: row for row in store.integrations()}
+        link_sandbox_references(store, sandbox)
         for integration in self.integrations.values():
             export_integration(store, integration, "sync")
         connect_person(sandbox, store, "avery", 101)
@@ -58,6 +60,8 @@ class Scene:
             "sync-payments": (self.url(f"integrations/{DIRECT}/payments/sync"), {}),
             "export-mode": (self.url(f"integrations/{ACCEPTING}/export-mode"), {"mode": "direct"}),
             "disconnect": (self.url("identity/disconnect"), {"conn_id": "procore_test"}),
+            "reference-link": (self.url(f"integrations/{DIRECT}/reference"),
+                               {"kind": "vendor", "action": "link", "procore_id": "500001", "erp_id": "STARFRM"}),
         }
 
     def state(self) -> dict:
@@ -69,7 +73,9 @@ class Scene:
                 "modes": {row["name"]: row["export_mode"] for row in self.store.integrations()},
                 "accounts": [row["procore_conn_id"] for row in ProcoreAccounts(self.store).of_user("avery")],
                 "calls": {vendor: self.sandbox.calls(vendor) for vendor in ("procore", "acumatica", "quickbooks")},
-                "runs": _queued_runs()}
+                "runs": _queued_runs(),
+                "reference_links": self.store.rows("open_reference_links_of",
+                                                   integration_id=self.integrations[DIRECT]["id"])}
 
 
 def _queued_runs() -> int:
@@ -101,7 +107,8 @@ def scene(airflow_api, sandbox, airflow_sqlite_store) -> Scene:
     return Scene(airflow_api, sandbox, airflow_sqlite_store)
 
 
-@pytest.mark.parametrize("action", ["unlink", "accept", "reject", "sync-payments", "export-mode", "disconnect"])
+@pytest.mark.parametrize("action", ["unlink", "accept", "reject", "sync-payments", "export-mode", "disconnect",
+                                    "reference-link"])
 def test_a_form_on_another_port_of_the_same_host_cannot_act_for_the_signed_in_person(scene, browser, action):
     forger = ServedApp(forging_site(scene.actions()), "forging site")
     try:

@@ -62,6 +62,7 @@ def test_an_accountant_sees_what_differs_and_why(drifted, browser):
     assert "KEYED-42" in page.locator(f"#commitment-{keyed_on['procore_id']}").inner_text()
     page.locator(f"#open-{changed['procore_id']} summary").click()
     opened = page.locator(f"#open-{changed['procore_id']}")
+    opened.locator("table.documents").wait_for()  # read when the row opens
     assert "Original commitment" in opened.inner_text() and "750.00" in opened.inner_text()
     assert "Commitment" in opened.locator("table.documents").inner_text()
     screenshot(page, "i24-reconciliation-opened")

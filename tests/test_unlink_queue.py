@@ -15,7 +15,7 @@ from erp_sync.jobs import unlink_queue
 from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store, utcnow
-from erp_connectors.base import VendorApiError, VendorHook
+from erp_connectors.base import RetryPolicy, VendorApiError, VendorHook
 from erp_sync.__main__ import main as cli
 from erp_sync.unlink import DELETED_IN_PROCORE, SUCCESS, Unlinker
 from sandbox.procore_data import DEMO_COMPANY_ID, HARBOR_ONLY_USER_ID, SECOND_COMPANY_ID
@@ -403,7 +403,7 @@ def test_trouble_with_one_request_is_retried_after_a_growing_pause_and_never_hol
 
 
 def test_the_task_fails_only_when_the_integration_is_out_of_reach(world, sandbox, monkeypatch):
-    monkeypatch.setattr(VendorHook, "max_attempts", 1)  # the hook's own retries are not what is tested here
+    monkeypatch.setattr(VendorHook, "retry_policy", RetryPolicy(attempts=1))  # the hook's retries are tested elsewhere
     integration = world.integrations["summit-acumatica"]
     troubled_link, fine_link = removed_invoices(world, "summit-acumatica", 2)
     troubled = file_for(world, "summit-acumatica", troubled_link)

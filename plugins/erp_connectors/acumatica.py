@@ -85,7 +85,7 @@ class AcumaticaHook(VendorHook):
         credentials = {"name": self.connection.login, "password": self.connection.password,
                        "tenant": self.extras.get("tenant")}
         credentials |= {k: self.extras[k] for k in ("branch", "locale") if self.extras.get(k)}
-        self.request("POST", "entity/auth/login", json=credentials, idempotent=True)
+        self.send_once("POST", "entity/auth/login", json=credentials)
         self.logged_in = True
 
     def reauthenticate(self) -> bool:

@@ -1,9 +1,12 @@
 """What every vendor hook shares, built on the http provider's ``HttpHook``.
 
 A hook owns its Airflow connection, its auth, one keep-alive session, paging and retries; the
-tasks only say what to read or write. Retries follow the vendor's own signals: ``Retry-After``
-and rate-limit reset headers are waited out, transport failures are retried only where repeating
-the call cannot create a second record (the pipelines guard the other writes themselves).
+tasks only say what to read or write. One ``RetryPolicy`` decides how often a call is tried and how
+long it may wait in all; a sign-in or token fetch needed by a call is one attempt inside that call,
+never a retry loop of its own. Retries follow the vendor's own signals: ``Retry-After`` and
+rate-limit reset headers are waited out, transport failures are retried only where repeating the
+call cannot create a second record (the pipelines guard the other writes themselves). A vendor that
+keeps saying it is unavailable ends the call with ``VendorUnavailable``, which fails the task at once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,46 @@ from airflow.providers.http.hooks.http import HttpHook
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 SERVER_ERRORS = frozenset({500, 502, 504})
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one logical call is repeated: the only place that decides it, for every vendor hook.
+
+    At most ``attempts`` tries and ``total_wait`` seconds of waiting between them. A wait the vendor
+    names (``Retry-After``, a rate window's reset) is honoured when it is at most ``longest_told_wait``;
+    a vendor asking for a longer pause is not called again by this call. Other waits back off
+    exponentially from ``first_backoff`` seconds, with jitter.
+    """
+
+    attempts: int = 4
+    longest_told_wait: float = 60
+    total_wait: float = 120
+    first_backoff: float = 1
+    longest_backoff: float = 30
+
+    def backoff(self, state: tenacity.RetryCallState) -> float:
+        return tenacity.wait_random_exponential(multiplier=self.first_backoff, max=self.longest_backoff)(state)
+
+    def spent(self, state: tenacity.RetryCallState, told_wait: float | None) -> bool:
+        """Whether the call stops here instead of waiting ``state.upcoming_sleep`` and trying again."""
+        return (state.attempt_number >= self.attempts
+                or (told_wait is not None and told_wait > self.longest_told_wait)
+                or state.idle_for + state.upcoming_sleep > self.total_wait)
+
+
+class VendorUnavailable(Exception):
+    """A vendor kept answering that it is unavailable (502/503/504), or asked for a longer pause than
+    a call may wait: the run stops and operations are told, instead of hammering it."""
+
+    def __init__(self, vendor: str, response: requests.Response, attempts: int, waited: float):
+        told = response.headers.get("Retry-After")
+        super().__init__(f"{vendor} is unavailable: {response.request.method} {response.url} answered "
+                         f"{response.status_code} {attempts} time(s) over {waited:.0f} s of waiting"
+                         + (f" (it asks for a pause of {told} s)" if told else "")
+                         + "; the run stops here and is tried again later")
+        self.vendor, self.status = vendor, response.status_code
 
 
 class VendorApiError(Exception):
@@ -121,8 +164,7 @@ class VendorHook(HttpHook):
     rate_remaining_header: ClassVar[str | None] = None
     rate_reset_header: ClassVar[str | None] = None
     rate_limit_header: ClassVar[str | None] = None  # the vendor's budget for its window, as it reports it
-    max_attempts: ClassVar[int] = 8
-    max_wait_seconds: ClassVar[float] = 300
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
     timeout_seconds: ClassVar[float] = 60
     errors_inside_success: ClassVar[bool] = False  # QuickBooks may put a Fault in an HTTP 200
 
@@ -186,16 +228,30 @@ class VendorHook(HttpHook):
     def _request_with_retries(self, method, endpoint, params, json, data, headers, auth, idempotent):
         safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=lambda state: self.retry_policy.spent(state, _told_wait(state, self)),
             wait=self._wait,
             retry=tenacity.retry_if_exception(lambda error: self._retryable(error, safe)),
             before_sleep=self._log_retry,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                return self._send(method.upper(), endpoint, params, json, data, headers, auth)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._send(method.upper(), endpoint, params, json, data, headers, auth)
+        except RetryableResponse as error:
+            told = self.told_wait(error.response)
+            retried = self._retryable(error, safe) and error.response.status_code in UNAVAILABLE_STATUSES
+            if retried or (told is not None and told > self.retry_policy.longest_told_wait):
+                state = retrying.statistics
+                raise VendorUnavailable(self.vendor, error.response, state.get("attempt_number", 1),
+                                        state.get("idle_for", 0)) from error
+            raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def send_once(self, method: str, endpoint: str, *, json: Any = None, data: Any = None,
+                  auth: Any = None) -> requests.Response:
+        """One attempt, for a step a call needs first (a sign-in, a token): the call's retries repeat it."""
+        return self._send(method.upper(), endpoint, None, json, data, None, auth)
 
     def _send(self, method, endpoint, params, json, data, headers, auth) -> requests.Response:
         url = endpoint if endpoint.startswith(("http://", "https://")) else self.url_from_endpoint(endpoint)
@@ -206,9 +262,9 @@ class VendorHook(HttpHook):
         session = self.session()
         request = requests.Request(method, url, params=params, json=json, data=data,
                                    headers=self.default_request_headers() | dict(headers or {}), auth=auth)
+        prepared = session.prepare_request(request)  # may fetch a token first: a call of its own
         self.calls[method] += 1
-        response = self.run_and_check(session, session.prepare_request(request),
-                                      {"check_response": False, "timeout": self.timeout_seconds})
+        response = self.run_and_check(session, prepared, {"check_response": False, "timeout": self.timeout_seconds})
         self._note_rate_limit(response)
         reading = self.rate_reading(response)
         if metered and reading is not None:
@@ -266,13 +322,13 @@ class VendorHook(HttpHook):
                                            requests.exceptions.ChunkedEncodingError))
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        backoff = tenacity.wait_random_exponential(multiplier=0.5, max=30)(state)
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RetryableResponse):
-            told = _retry_after(error.response) or self._seconds_to_reset(error.response)
-            if told is not None and told > 0:  # a reset already past (clock skew) falls back to backoff
-                return min(told, self.max_wait_seconds)
-        return backoff
+        told = _told_wait(state, self)
+        return told if told is not None else self.retry_policy.backoff(state)
+
+    def told_wait(self, response: requests.Response) -> float | None:
+        """The pause the vendor asked for in this answer, if it named one still ahead."""
+        told = _retry_after(response) or self._seconds_to_reset(response)
+        return told if told is not None and told > 0 else None  # a reset already past (clock skew): backoff
 
     def _seconds_to_reset(self, response: requests.Response) -> float | None:
         if self.rate_reset_header is None or response.status_code != 429:
@@ -304,12 +360,17 @@ class VendorHook(HttpHook):
         delay = self._paused_until - time.time()
         if delay > 0:
             self.log.info("%s rate budget spent; waiting %.0f s for it to reset", self.vendor, delay)
-            time.sleep(min(delay, self.max_wait_seconds))
+            time.sleep(min(delay, self.retry_policy.longest_told_wait))
         self._paused_until = 0.0
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         self.log.warning("%s call failed (%s); attempt %d, retrying in %.1f s", self.vendor,
                          state.outcome.exception(), state.attempt_number, state.upcoming_sleep)
+
+
+def _told_wait(state: tenacity.RetryCallState, hook: VendorHook) -> float | None:
+    error = state.outcome.exception() if state.outcome else None
+    return hook.told_wait(error.response) if isinstance(error, RetryableResponse) else None
 
 
 def _retry_after(response: requests.Response) -> float | None:

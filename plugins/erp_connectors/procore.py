@@ -92,8 +92,8 @@ class ProcoreHook(VendorHook):
         super().__init__(conn_id, auth_type=lambda *_credentials: self._token, **kwargs)
 
     def _fetch_token(self) -> tuple[str, float]:
-        response = self.request(
-            "POST", self.token_url, auth=NO_AUTH, idempotent=True,
+        response = self.send_once(
+            "POST", self.token_url, auth=NO_AUTH,
             data={"grant_type": "client_credentials", "client_id": self.connection.login,
                   "client_secret": self.connection.password})
         body = response.json()

@@ -62,9 +62,9 @@ class QuickBooksHook(VendorHook):
     def _fetch_token(self) -> tuple[str, float]:
         refresh_token = (self.token_store.load(self.http_conn_id) if self.token_store else None) \
             or self.extras.get("refresh_token")
-        response = self.request(
+        response = self.send_once(
             "POST", self.extras.get("token_url") or INTUIT_TOKEN_URL,
-            auth=(self.connection.login, self.connection.password), idempotent=True,
+            auth=(self.connection.login, self.connection.password),
             data={"grant_type": "refresh_token", "refresh_token": refresh_token})
         body = response.json()
         if body.get("refresh_token") and body["refresh_token"] != refresh_token:

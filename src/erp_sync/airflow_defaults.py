@@ -10,18 +10,21 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
-from erp_connectors.base import VendorApiError
+from erp_connectors.base import VendorApiError, VendorUnavailable
 from erp_sync.notify import notify_operations
 
 log = logging.getLogger(__name__)
 START_DATE = datetime(2026, 1, 1)
 
+# Airflow's retries of a task come on top of each call's own (erp_connectors.base.RetryPolicy), so they
+# are few and short: a failure reaches operations within minutes. (``retry_exponential_backoff`` is a
+# multiplier in Airflow 3: ``True`` would be 1, a constant delay.)
 DEFAULT_ARGS = {
     "owner": "erp-sync",
-    "retries": 4,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=15),
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=1),
 }
 
 # Every DAG tells operations, once per run, of a failure or of links turned RED (erp_sync.notify).
@@ -44,9 +47,26 @@ def queue_for(erp_kind: str) -> str:
     return ONPREM_QUEUE if erp_kind in ONPREM_KINDS else CLOUD_QUEUE
 
 
+# The label of a task mapped over integrations, in the grid and the task's page: the integration's name,
+# from the task's own input, so it shows from the moment the task starts (and while it waits to retry),
+# not only once it has finished.
+INTEGRATION_NAME = "{{ task.op_kwargs['integration']['name'] }}"
+
 # Emitted by each integration's successful hourly sync (the event's extra names the integration);
 # the payment import and the unlink queue are scheduled on it.
 HOURLY_SYNC_DONE = Asset("erp_sync_hourly_sync")
+# Emitted once a day, by the hourly sync's run of DAILY_SUMMARY_HOUR (UTC) once every integration's sync of
+# that run has ended; the daily summary is scheduled on it, so it reports on a finished sync.
+DAILY_SYNC_DONE = Asset("erp_sync_daily_sync")
+DAILY_SUMMARY_HOUR = 6
+
+
+def starts_daily_summary(run_type: str, logical_date: datetime | None) -> bool:
+    """Whether this hourly sync run is the day's one that the daily summary follows: the scheduled run of
+    DAILY_SUMMARY_HOUR, never one a person triggered."""
+    return run_type == "scheduled" and logical_date is not None and logical_date.hour == DAILY_SUMMARY_HOUR
+
+
 # Emitted when a request is filed through the form, so the queue runs at once instead of at its next tick.
 UNLINK_REQUESTED = Asset("erp_sync_unlink_requested")
 
@@ -72,11 +92,15 @@ def map_on_each_site(mapped_task, select) -> None:
 
 @contextmanager
 def fail_fast_on_refusals() -> Iterator[None]:
-    """A vendor's 4xx (credentials, company, a bad request) will not heal on retry: fail at once."""
+    """A vendor's 4xx (credentials, company, a bad request) will not heal on retry, and a vendor that
+    stayed unavailable through a call's retries (``RetryPolicy``) is not called again within minutes:
+    fail at once, so operations hear of it now; the next scheduled run tries again."""
     try:
         yield
-    except VendorApiError as error:
-        if 400 <= error.status < 500:
+    except Exception as error:
+        unavailable = isinstance(error, VendorUnavailable) or isinstance(error.__cause__, VendorUnavailable)
+        refused = isinstance(error, VendorApiError) and 400 <= error.status < 500
+        if unavailable or refused:
             raise AirflowFailException(str(error)) from error
         raise
 

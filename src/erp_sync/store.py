@@ -27,6 +27,7 @@ from erp_sync.credentials import seal, unseal
 from erp_sync.models import ExportMode, Integration, integration_name
 
 STORE_CONN_ID = "erp_sync_db"
+ROW_ID_MAX = 2**31 - 1  # the store's own row ids are INTEGER columns (PostgreSQL's is 32 bits)
 SQL_DIR = Path(os.environ.get("ERP_SYNC_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
 _QUERY_HEADER = re.compile(r"^--\s*name:\s*(\S+)\s*$", re.MULTILINE)
 _SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"

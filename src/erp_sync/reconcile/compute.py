@@ -60,10 +60,12 @@ class Books:
     erp: str
     includes_change_orders: bool
     commitments: list[Link]
+    records: dict[int, ProcoreRecord]        # link id -> its Procore snapshot, read once
     children: dict[int, list[Link]]          # change orders and invoices by their commitment's Procore id
     unlinked: dict[int, list[Unlinked]]      # by commitment
     direct_bills: dict[str, list[ErpBillRow]]  # by the commitment's ERP reference
     paid_in_procore: dict[tuple[int, str], Decimal]  # (commitment, ERP bill) -> imported into Payments Issued
+    paid_by_commitment: dict[int, Decimal]
     modified: dict[int, datetime | None]     # link id -> when the ERP last changed the document
     seen: dict[int, datetime | None]         # link id -> when the refresh last read it
 
@@ -72,12 +74,13 @@ class Books:
         from erp_sync.connectors import ERP_ADAPTERS
 
         kind = ErpKind(integration["erp_kind"])
-        rows = store.rows("active_links", integration_id=integration["id"])
-        links = [Link.from_row(row) for row in rows]
+        rows = store.rows("links_for_reconciliation", integration_id=integration["id"])
+        links = [compared(row) for row in rows]
+        records = {link.id: link.record for link in links}
         children: dict[int, list[Link]] = defaultdict(list)
         for link in links:
-            if link.record_type is not RecordType.COMMITMENT and link.record and link.record.parent_id:
-                children[link.record.parent_id].append(link)
+            if link.record_type is not RecordType.COMMITMENT and records[link.id].parent_id:
+                children[records[link.id].parent_id].append(link)
         invoice_refs = {link.erp_ref for link in links
                         if link.record_type is RecordType.SUBCONTRACTOR_INVOICE and link.in_erp}
         direct: dict[str, list[ErpBillRow]] = defaultdict(list)
@@ -95,10 +98,23 @@ class Books:
                 unlinked[owner][(record.record_type, record.id)] = Unlinked(record, row["ended_at"], row["ended_by"])
         paid = {(row["procore_commitment_id"], row["erp_bill_ref"]): row["amount"]
                 for row in store.rows("imported_payments_for_reconciliation", integration_id=integration["id"])}
+        paid_by_commitment: dict[int, Decimal] = defaultdict(Decimal)
+        for (commitment_id, _bill), amount in paid.items():
+            paid_by_commitment[commitment_id] += amount
         return cls(kind.display_name, ERP_ADAPTERS[kind].commitment_includes_change_orders,
-                   [link for link in links if link.record_type is RecordType.COMMITMENT and link.record],
-                   children, {owner: list(records.values()) for owner, records in unlinked.items()}, direct, paid,
-                   {row["id"]: row["erp_modified_at"] for row in rows}, {row["id"]: row["erp_seen_at"] for row in rows})
+                   [link for link in links if link.record_type is RecordType.COMMITMENT], records, children,
+                   {owner: list(found.values()) for owner, found in unlinked.items()}, direct, paid,
+                   paid_by_commitment, {row["id"]: row["erp_modified_at"] for row in rows},
+                   {row["id"]: row["erp_seen_at"] for row in rows})
+
+
+def compared(row: dict) -> Link:
+    """A link with what the reconciliation compares."""
+    return Link(id=row["id"], record_type=RecordType(row["record_type"]), procore_id=row["procore_id"],
+                state=row["state"], colour=row["colour"], erp_ref=row["erp_ref"], message=row["message"],
+                procore_json=row["procore_json"], exported_at=row["exported_at"], erp_condition=row["erp_condition"],
+                erp_present=None if row["erp_present"] is None else bool(row["erp_present"]),
+                erp_amount=row["erp_amount"], erp_balance=row["erp_balance"], erp_number=row["erp_number"])
 
 
 def reconcile(books: Books) -> list[Reconciled]:
@@ -113,7 +129,7 @@ def counted(link: Link) -> bool:
 
 class CommitmentReconciler:
     def __init__(self, books: Books, commitment: Link):
-        self.books, self.commitment, self.record = books, commitment, commitment.record
+        self.books, self.commitment, self.record = books, commitment, books.records[commitment.id]
         children = books.children.get(commitment.procore_id, [])
         self.change_orders = [l for l in children if l.record_type is RecordType.COMMITMENT_CHANGE_ORDER]
         self.invoices = [l for l in children if l.record_type is RecordType.SUBCONTRACTOR_INVOICE]
@@ -136,14 +152,13 @@ class CommitmentReconciler:
     # The two sides ------------------------------------------------------------------------------
     def procore_side(self) -> Side:
         unlinked = [u.record for u in self.unlinked]
-        change_orders = [l.record for l in self.change_orders] + [r for r in unlinked if r.record_type is
-                                                                  RecordType.COMMITMENT_CHANGE_ORDER]
-        invoices = [l.record for l in self.invoices] + [r for r in unlinked if r.record_type is
-                                                        RecordType.SUBCONTRACTOR_INVOICE]
+        change_orders = [self.books.records[l.id] for l in self.change_orders] + [
+            r for r in unlinked if r.record_type is RecordType.COMMITMENT_CHANGE_ORDER]
+        invoices = [self.books.records[l.id] for l in self.invoices] + [
+            r for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE]
         retainage = [Decimal(str(r.data["summary"]["total_retainage"])) for r in invoices
                      if (r.data.get("summary") or {}).get("total_retainage") is not None]
-        paid = sum((amount for (commitment, _bill), amount in self.books.paid_in_procore.items()
-                    if commitment == self.record.id), ZERO)
+        paid = self.books.paid_by_commitment.get(self.record.id, ZERO)
         return Side(original=self.record.amount, change_orders=sum((r.amount for r in change_orders), ZERO),
                     invoiced=sum((r.amount for r in invoices), ZERO),
                     retainage=sum(retainage, ZERO) if retainage else None, paid=paid)
@@ -189,7 +204,7 @@ class CommitmentReconciler:
         self.differences.append(Difference(figure, cause, subject, sentence, procore, erp))
 
     def about(self, link: Link, erp_amount: Decimal | None) -> None:
-        record, figure, erp = link.record, FIGURE_OF[link.record_type], self.books.erp
+        record, figure, erp = self.books.records[link.id], FIGURE_OF[link.record_type], self.books.erp
         subject, amount = f"{NOUN[link.record_type]} {record.number}", record.amount
         if not link.in_erp:
             self.add(figure, *self.not_in_erp(link, subject, amount), amount, None)
@@ -238,7 +253,7 @@ class CommitmentReconciler:
     def about_payments(self, invoice: Link) -> None:
         if not invoice.in_erp:
             return
-        erp, subject = self.books.erp, f"invoice {invoice.record.number}"
+        erp, subject = self.books.erp, f"invoice {self.books.records[invoice.id].number}"
         in_procore = self.books.paid_in_procore.get((self.record.id, invoice.erp_ref), ZERO)
         in_erp = self.erp_paid(invoice) if counted(invoice) else ZERO
         bill = f"bill {invoice.erp_number or invoice.erp_ref}"

@@ -129,17 +129,25 @@ class ReconciliationView:
                                limit=1_000_000, offset=0)
 
     def open_rows(self, rows: list[CommitmentRow]) -> None:
-        """The differences (open and closed) and documents of a page's rows, in two queries."""
+        """The differences (open and closed) of a page's rows, in one query."""
         if not rows:
             return
         by_id = {row.figures["procore_commitment_id"]: row for row in rows}
         for difference in self.store.rows("differences_of_commitments", integration_id=self.integration_id,
                                           commitment_ids=list(by_id)):
             by_id[difference["procore_commitment_id"]].differences.append(difference)
-        projects = sorted({row.figures["procore_project_id"] for row in rows})
-        for document, commitment_id in self.documents(projects):
-            if commitment_id in by_id:
-                by_id[commitment_id].documents.append(document)
+
+    def row(self, commitment_id: int) -> CommitmentRow | None:
+        """One commitment opened: its figures, differences and documents (a page loads these as a row opens)."""
+        figures = self.store.one("reconciliation_figures_of_commitment", integration_id=self.integration_id,
+                                 procore_commitment_id=commitment_id)
+        if figures is None:
+            return None
+        row = CommitmentRow(figures)
+        self.open_rows([row])
+        row.documents = [document for document, owner in self.documents([figures["procore_project_id"]])
+                         if owner == commitment_id]
+        return row
 
     def documents(self, projects: list[int]) -> list[tuple[Document, int]]:
         found = []

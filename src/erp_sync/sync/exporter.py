@@ -19,7 +19,7 @@ from functools import cached_property
 
 import requests
 
-from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError
+from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError, VendorUnavailable
 from erp_connectors.procore import ProcoreHook
 from erp_sync.documents.coding import coded
 from erp_sync.documents.line_map import LineMap, MappedLine
@@ -39,7 +39,7 @@ from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamS
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
 
 log = logging.getLogger(__name__)
-TRANSIENT = (RetryableResponse, requests.RequestException)
+TRANSIENT = (RetryableResponse, VendorUnavailable, requests.RequestException)
 CLOCK_SKEW = timedelta(minutes=5)
 CLAIM_LEASE = timedelta(minutes=10)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
@@ -66,6 +66,7 @@ class Exporter:
     # Records whose state in Procore this run has read (in a list, or asked for when accepted): sent without
     # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
+    project_list: list[dict] | None = None  # the company's projects as this run listed them (reference data reuses it)
     _changes_of: dict[int, list[int]] | None = None  # commitment id -> its CCOs' link ids
     notices: dict[int, str] = field(default_factory=dict)  # link id -> what is left to do in the ERP
     _read: dict[tuple[RecordType, int], Document] = field(default_factory=dict)  # read, and about to be updated
@@ -87,10 +88,10 @@ class Exporter:
         """Read what is due, stop where the budget share ends, then retry what earlier attempts left."""
         seen: dict[ProcoreStream, set[int]] = {stream: set() for stream in STREAMS}
         try:
-            projects = [project["id"] for project in self.procore.projects()]
+            self.project_list = self.procore.projects()
         except BudgetSpent as spent:
             self.stop(spent)
-            projects = []
+        projects = [project["id"] for project in self.project_list or []]
         self.counts["projects"] = len(projects)
         plan = ReadingPlan(self.store, self.integration, self.clock())
         try:
@@ -219,6 +220,8 @@ class Exporter:
                 self.update(record, link)
             else:
                 self.unchanged(record, link)
+        except VendorUnavailable:  # nothing else would get through either: the run stops and says so
+            raise
         except NotSendable as gone:
             self.withdraw(record, gone)
         except LineProblem as problem:

@@ -1,0 +1,106 @@
+"""The Reference data tab in Chromium: an accounting approver confirms a suggestion, links by search, confirms all
+shown and unlinks; a person without 'Can Push to Accounting' is refused with the sentence; the records that
+waited for the links go out at the next sync. (A forged cross-site POST: tests/test_ui_forgery.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from browser import screenshot
+from conftest import TEST_INTEGRATIONS, connect_person
+from erp_sync.jobs.hourly_sync import export_integration
+from erp_sync.reference.links import confirmed_links, history
+from erp_sync.reference.model import ReferenceKind
+from erp_sync.reference.reading import refresh
+
+pytestmark = pytest.mark.airflow
+pytest_plugins = ["browser"]
+NAME = "summit-acumatica"
+STAR, GRANITE = "500001", "500002"
+
+
+class Office:
+    """Summit's vendors read on both sides and none linked yet, so its approved records wait for links."""
+
+    def __init__(self, api, sandbox, store):
+        self.api, self.sandbox, self.store = api, sandbox, store
+        store.save_integration(TEST_INTEGRATIONS[0])
+        self.integration = store.one("integration_by_name", name=NAME)
+        refresh(store, self.integration, by="nightly")
+        export_integration(store, self.integration, "sync")
+        for airflow_user, procore_user in (("avery", 101), ("casey", 103)):
+            connect_person(sandbox, store, airflow_user, procore_user)
+        self.vendors = {v.name: str(v.id) for v in sandbox.sandboxes.procore.vendors.values()}
+
+    def url(self, kind: str = "vendor") -> str:
+        return f"{self.api.url}/erp-sync/integrations/{NAME}/reference?kind={kind}"
+
+    def waiting(self) -> list[dict]:
+        return [row for row in self.store.rows("active_links", integration_id=self.integration["id"])
+                if row["reason_code"] == "reference_unlinked"]
+
+    def linked(self) -> dict[str, str]:
+        return {procore_id: item.erp_id
+                for (_kind, procore_id), item in confirmed_links(self.store, self.integration).items.items()}
+
+
+@pytest.fixture
+def office(airflow_api, sandbox, airflow_sqlite_store) -> Office:
+    return Office(airflow_api, sandbox, airflow_sqlite_store)
+
+
+def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(office, browser):
+    apex = office.vendors["Apex Concrete"]
+    waiting_on_apex = [row for row in office.waiting() if '"Apex Concrete"' in row["message"]]
+    assert waiting_on_apex
+
+    casey = browser.sign_in(office.api, "casey")
+    casey.goto(office.url())
+    casey.locator(f"#ref-{apex}").get_by_role("button", name="Confirm").click()
+    expect(casey.locator(".problem")).to_have_text(
+        "Procore user 103 may not link reference data: missing the 'Can Push to Accounting' privilege in the "
+        "Company Directory.")
+    screenshot(casey, "i22-01-refused-without-can-push")
+    assert office.linked() == {}
+
+    page = browser.sign_in(office.api, "avery")
+    page.goto(office.url())
+    apex_row = page.locator(f"#ref-{apex}")
+    expect(apex_row.locator(".reason")).to_contain_text('"Apex Concrete" and "Apex Concrete" are the same name')
+    expect(apex_row.locator(".blocks")).to_have_text(str(len(waiting_on_apex)))
+    expect(page.locator(f"#ref-{GRANITE} .reason")).to_contain_text("ambiguous: GRANITE")
+    screenshot(page, "i22-02-vendors-with-suggestions")
+
+    apex_row.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".notice")).to_contain_text("Linked as avery")
+    expect(page.locator(f"#ref-{apex} .erp")).to_have_text("APEXCON · Apex Concrete")
+    screenshot(page, "i22-03-confirmed-one")
+
+    granite = page.locator(f"#ref-{GRANITE}")
+    granite.get_by_role("combobox").fill("GRANITEINC")
+    granite.get_by_role("button", name="Link").click()
+    expect(page.locator(f"#ref-{GRANITE} .erp")).to_have_text("GRANITEINC · Granite Masonry, Inc.")
+    expect(page.locator(f"#ref-{GRANITE} .reason")).to_contain_text("linked by hand (avery)")
+    screenshot(page, "i22-04-linked-by-search")
+
+    confirm_all = page.get_by_role("button", name="Confirm all shown (5)")
+    confirm_all.click()
+    expect(page.locator(".notice")).to_contain_text("Linked 5 vendor(s)")
+    screenshot(page, "i22-05-confirmed-all-shown")
+
+    page.locator(f"#ref-{STAR}").get_by_role("button", name="Unlink").click()
+    expect(page.locator(f"#ref-{STAR} .erp")).to_contain_text("suggested: STARFRM")
+    screenshot(page, "i22-06-unlinked")
+
+    assert office.linked() == {apex: "APEXCON", GRANITE: "GRANITEINC", office.vendors["Brightline Electric"]: "BRIGHTEL",
+                               office.vendors["Cascade Plumbing"]: "CASCPLUM",
+                               office.vendors["Delta Steel Erectors"]: "DELTASTL",
+                               office.vendors["Evergreen Drywall"]: "EVERDRY"}
+    assert history(office.store, office.integration, ReferenceKind.VENDOR, STAR)[-1]["ended_by"] == "avery"
+
+    export_integration(office.store, office.integration, "next")  # nobody touched the records in Procore
+    assert office.waiting() == []  # every vendor the records name is linked now
+    exported = {row["procore_id"] for row in office.store.rows("active_links", integration_id=office.integration["id"])
+                if row["colour"] == "GREEN"}
+    assert {row["procore_id"] for row in waiting_on_apex} <= exported
