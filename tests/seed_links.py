@@ -13,7 +13,7 @@ sandbox's own data, so seeding spends none of Procore's budget."""
 from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter
-from erp_sync.reference.links import link
+from erp_sync.reference.links import confirmed_links, link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import suggest
 from erp_sync.store import Store
@@ -53,7 +53,12 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
     for integration in store.integrations():
         if names is not None and integration["name"] not in names:
             continue
-        for ref, item in job_costing(sandbox, integration["procore_company_id"]):
+        pairs = job_costing(sandbox, integration["procore_company_id"])
+        current = {(ref.kind, ref.procore_id) for ref, _item in pairs}
+        for kind, procore_id in confirmed_links(store, integration).items:  # projects of an earlier seeding
+            if kind is ReferenceKind.PROJECT and (kind, procore_id) not in current:
+                unlink(store, integration, kind, procore_id, by=SEEDED_BY, reason="the sandbox was reseeded")
+        for ref, item in pairs:
             link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
         adapter = erp_adapter(integration, store)
         try:

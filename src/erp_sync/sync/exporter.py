@@ -133,11 +133,11 @@ class Exporter:
                 for record in records:
                     if record.id <= resume.after_id:
                         continue
-                    self.counts[f"read_{record.record_type.value}"] += 1
                     seen.add(record.id)
                     self.confirmed.add((record.record_type, record.id))
                     changed = changed or self.changed_since(record, state.bookmark)
                     self.handle(record)
+                    self.counts[f"read_{record.record_type.value}"] += 1  # handled: not read again on resuming
                     resume.after_id = record.id
                 resume.page = page + 1
         except BudgetSpent as spent:
