@@ -1,21 +1,29 @@
 """
 ### ERP daily summary
 
-Once a day, per integration: the records waiting for accounting acceptance, the exports that failed
-(RED, with the reason) and the records accounting rejected (YELLOW, with the reason). Each summary is
-sent through the notifier configured for telling operations (`AIRFLOW__ERP_SYNC__NOTIFIER`, e.g.
-`SmtpNotifier`; by default written to the log). The same summary is on each integration's Ready to
-Export page.
+Once a day, after the hourly sync's scheduled 06:00 UTC run has ended (the `erp_sync_daily_sync` asset
+it emits), per integration: the records waiting for accounting acceptance, the exports that failed (RED,
+with the reason) and the records accounting rejected (YELLOW, with the reason), each named with its
+project. It never runs at start-up or catches up, and never while the sync it reports on still works.
+Each summary is sent through the notifier configured for telling operations
+(`AIRFLOW__ERP_SYNC__NOTIFIER`, e.g. `SmtpNotifier`; by default written to the log). The same summary
+is on each integration's Ready to Export page.
 """
 
 from airflow.sdk import dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, INTEGRATION_NAME, OPERATIONS_CALLBACKS, START_DATE
+from erp_sync.airflow_defaults import (
+    DAILY_SYNC_DONE,
+    DEFAULT_ARGS,
+    INTEGRATION_NAME,
+    OPERATIONS_CALLBACKS,
+    START_DATE,
+)
 
 
 @dag(
     dag_id="erp_daily_summary",
-    schedule="@daily",
+    schedule=[DAILY_SYNC_DONE],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -24,7 +24,8 @@ Procore's ERP icons: GREEN synced, BLUE sent and waiting, YELLOW rejected, RED f
 reason. Each integration is its own mapped task group (one per ERP kind, so each uses its ERP's
 pool); each step's counts and API calls go to the task log and to `sync_runs`. A successful
 refresh emits the `erp_sync_hourly_sync` asset, which starts the payment import and the unlink
-queue for that integration.
+queue for that integration. The scheduled 06:00 UTC run, once every integration's sync in it has ended,
+emits `erp_sync_daily_sync`, which starts the daily summary (`erp_daily_summary`).
 
 **Schedule and API budget.** The DAG runs every hour and syncs the integrations that are due by
 their own schedule (`sync_schedule`: hourly, every 2 hours, every 4 hours, daily, or never, which
@@ -37,9 +38,10 @@ project-stream is read when due: every run if it changed in the last 6 hours, ot
 that no change waits longer than the integration's `max_staleness_hours`.
 """
 
-from airflow.sdk import dag, get_current_context, task, task_group
+from airflow.sdk import TriggerRule, dag, get_current_context, task, task_group
 
 from erp_sync.airflow_defaults import (
+    DAILY_SYNC_DONE,
     DEFAULT_ARGS,
     INTEGRATION_NAME,
     OPERATIONS_CALLBACKS,
@@ -49,6 +51,7 @@ from erp_sync.airflow_defaults import (
     START_DATE,
     fail_fast_on_refusals,
     queue_for,
+    starts_daily_summary,
 )
 
 
@@ -110,9 +113,17 @@ def erp_hourly_sync():
         def sync(integration: dict):
             export(integration=integration) >> refresh(integration=integration)  # by name: the label reads it
 
-        sync.expand(integration=integrations_of(kind))
+        return sync.expand(integration=integrations_of(kind))
 
-    for kind, pool in ERP_POOLS.items():
-        sync_integrations_of(kind, pool)
+    @task(outlets=[DAILY_SYNC_DONE], trigger_rule=TriggerRule.ALL_DONE)
+    def daily_sync_done() -> None:
+        """Skipped (and so emits nothing) except in the day's run the daily summary follows."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        dag_run = get_current_context()["dag_run"]
+        if not starts_daily_summary(dag_run.run_type, dag_run.logical_date):
+            raise AirflowSkipException("the daily summary follows only the scheduled 06:00 UTC run")
+
+    [sync_integrations_of(kind, pool) for kind, pool in ERP_POOLS.items()] >> daily_sync_done()
 
 erp_hourly_sync()

@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandbox.acumatica_data import (
+    DEFAULTS,
     DEMO_PASSWORD,
     DEMO_TENANT,
     DEMO_USER,
@@ -226,6 +227,17 @@ AMOUNT_LINE = {"Subcontract": ("Details", "ExtendedCost"), "ChangeOrder": ("Comm
                "Bill": ("Details", "Amount")}
 
 
+def control_key(entity: str, key: str) -> list[str]:
+    """A record's key as a person types it into the control API: every key field (``Bill|000011``), or the
+    reference alone as the ERP Integrations page shows it (``Bill/000011``: entity, then reference), the
+    key fields before it taken from the entity's defaults (a bill's type is ``Bill``)."""
+    parts, keys = split_key(key), ENTITIES[entity].keys if entity in ENTITIES else ()
+    missing = keys[:len(keys) - len(parts)]
+    if parts and missing and all(name in DEFAULTS.get(entity, {}) for name in missing):
+        return [DEFAULTS[entity][name] for name in missing] + parts
+    return parts
+
+
 def control_router(state: AcumaticaState) -> APIRouter:
     """Acts as an Acumatica user: pay and void, delete, reverse, reject; not Acumatica's API."""
     router = APIRouter(tags=["control: acumatica"])
@@ -371,11 +383,12 @@ def control_router(state: AcumaticaState) -> APIRouter:
     @router.post("/{entity}/{key:path}/reject")
     def reject(entity: str, key: str) -> dict[str, Any]:
         with state.lock:
-            return render(entity, state.touch(state.found(entity, split_key(key)), Status="Rejected"), None, set(), "")
+            return render(entity, state.touch(state.found(entity, control_key(entity, key)), Status="Rejected"), None,
+                          set(), "")
 
     @router.delete("/{entity}/{key:path}")
     def user_delete(entity: str, key: str) -> dict[str, str]:
-        state.delete(entity, split_key(key))
+        state.delete(entity, control_key(entity, key))
         return {"deleted": key}
 
     @router.patch("/Vendor/{vendor_id}")

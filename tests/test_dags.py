@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +13,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from erp_connectors.base import VendorHook
-from erp_sync.airflow_defaults import INTEGRATION_NAME
+from erp_sync.airflow_defaults import DAILY_SYNC_DONE, INTEGRATION_NAME, starts_daily_summary
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store
 from conftest import add_test_integrations
@@ -190,3 +190,19 @@ def test_every_task_mapped_over_integrations_is_named_after_its_integration_from
         assert task.map_index_template == INTEGRATION_NAME, (dag_id, task.task_id)
     unmapped = SimpleNamespace(op_kwargs={"integration": {"name": "harbor-quickbooks"}})
     assert jinja2.Environment().from_string(INTEGRATION_NAME).render(task=unmapped) == "harbor-quickbooks"
+
+
+def test_the_daily_summary_follows_the_end_of_the_6_oclock_sync_once_a_day(dagbag):
+    """Scheduled on an asset only the scheduled 06:00 UTC hourly run emits, after every integration's sync of
+    that run has ended: no run at start-up, no catch-up, no race with the sync it reports on."""
+    summary, hourly = dagbag.dags["erp_daily_summary"], dagbag.dags["erp_hourly_sync"]
+    assert list(summary.timetable.asset_condition.objects) == [DAILY_SYNC_DONE]
+    assert summary.catchup is False
+    done = hourly.get_task("daily_sync_done")
+    assert [outlet.name for outlet in done.outlets] == [DAILY_SYNC_DONE.name] and done.trigger_rule == "all_done"
+    refreshes = {task.task_id for task in hourly.tasks if task.task_id.endswith(".refresh")}
+    assert len(refreshes) == 4 and refreshes <= done.upstream_task_ids
+    six = datetime(2026, 12, 7, 6, tzinfo=UTC)
+    assert starts_daily_summary("scheduled", six)
+    assert not starts_daily_summary("scheduled", six + timedelta(hours=1))
+    assert not starts_daily_summary("manual", six)  # a person's sync at 06:00 does not send a second summary

@@ -104,9 +104,9 @@ def test_a_record_deleted_between_the_erps_create_and_the_write_back_turns_red_w
     documents_before = desk.erp_documents(ACUMATICA)
     real_create = AcumaticaAdapter.create
 
-    def deleted_in_procore_meanwhile(adapter, record, *args):
-        document = real_create(adapter, record, *args)
-        if record.id == link["procore_id"]:
+    def deleted_in_procore_meanwhile(adapter, coded, *args):
+        document = real_create(adapter, coded, *args)
+        if coded.record.id == link["procore_id"]:
             change_in_procore(desk, link, "deleted")
         return document
 
@@ -128,8 +128,9 @@ def test_a_record_deleted_between_the_erps_create_and_the_write_back_turns_red_w
     text = daily_summary(desk.store, desk.integrations[ACUMATICA]).text()
     assert text.splitlines()[0].endswith(" 0 failed, 0 rejected by accounting, 1 deleted in Procore but still in "
                                          "the ERP.")
-    assert (f"Deleted in Procore, to delete or void in the ERP:\n  {record_type.noun} {link['procore_number']} "
-            f"(Procore id {link['procore_id']}): {row['message']}") in text
+    project = desk.sandbox.sandboxes.procore.projects[link["procore_project_id"]].name
+    assert (f"Deleted in Procore, to delete or void in the ERP:\n  {record_type.noun} {link['procore_number']} of "
+            f"{project} (Procore id {link['procore_id']}): {row['message']}") in text
 
     desk.sync("next-hour")  # nothing is tried again and nothing is created twice
     assert desk.link_by_id(link["id"])["message"] == row["message"]
@@ -143,9 +144,9 @@ def test_the_hourly_syncs_direct_export_asks_procore_before_sending_what_waited(
     change_in_procore(desk, unapproved, "unapproved")
     real_create = AcumaticaAdapter.create
 
-    def deleted_in_procore_meanwhile(adapter, record, *args):
-        document = real_create(adapter, record, *args)
-        if record.id == raced["procore_id"]:
+    def deleted_in_procore_meanwhile(adapter, coded, *args):
+        document = real_create(adapter, coded, *args)
+        if coded.record.id == raced["procore_id"]:
             change_in_procore(desk, raced, "deleted")
         return document
 

@@ -125,3 +125,68 @@ def test_the_demo_ui_listens_on_this_machine_only():
     result = subprocess.run([sys.executable, "-m", "airflow", "config", "get-value", "api", "host"],
                             env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "127.0.0.1"
+
+
+def test_sigint_stops_the_real_demo_started_in_the_background_and_frees_its_ports(tmp_path):
+    """`make demo &` inherits SIGINT ignored (a background job's lot), and Python keeps it ignored unless
+    told otherwise. The real entry point, started so, is sent SIGINT on its process group once its first
+    server (the sandboxes) listens: it stops, and the port is free. (The rest of the way to Airflow is not
+    needed to prove the handler: what it started is stopped the same way at any point.)"""
+    port = free_port()
+
+    def in_the_background():
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    demo = subprocess.Popen([sys.executable, "-m", "erp_sync.demo"], cwd=ROOT, preexec_fn=in_the_background,
+                            env={**demo_env(tmp_path), "SANDBOX_PORT": str(port)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    children = []
+    try:
+        deadline = time.monotonic() + 120
+        while not port_open(port):
+            assert demo.poll() is None, demo.stderr.read()
+            assert time.monotonic() < deadline, "the demo's sandboxes never listened"
+            time.sleep(0.2)
+        children = psutil.Process(demo.pid).children(recursive=True)
+
+        os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=60)
+
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [] and not port_open(port)
+        assert "Traceback" not in demo.stderr.read()
+    finally:
+        for process in [demo, *children]:
+            try:
+                process.kill()
+            except (psutil.Error, ProcessLookupError):
+                pass
+
+
+def test_a_trigger_retried_after_a_5xx_makes_one_run_under_the_id_the_demo_chose():
+    """A busy Airflow may create the run and still answer 500: the demo names its own ``dag_run_id``, so
+    the retry is answered 409 (it exists) and no second run is made."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    from conftest import ServedApp
+    from erp_sync.demo import AirflowApi
+
+    runs: list[str] = []
+    airflow = FastAPI()
+
+    @airflow.post("/api/v2/dags/{dag_id}/dagRuns")
+    async def trigger(dag_id: str, request: Request):
+        run_id = (await request.json())["dag_run_id"]
+        if run_id in runs:
+            return JSONResponse({"detail": f"DAG run {run_id} already exists"}, status_code=409)
+        runs.append(run_id)
+        return JSONResponse({"detail": "Database error"}, status_code=500)  # made, but the answer says otherwise
+
+    server = ServedApp(airflow, "a busy Airflow")
+    try:
+        run_id = AirflowApi(server.url, "").trigger("erp_hourly_sync", {})
+    finally:
+        server.stop()
+    assert runs == [run_id]

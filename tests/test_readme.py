@@ -140,3 +140,46 @@ def test_the_rules_quote_the_messages_the_code_gives():
     assert f"`{SUCCESS}`" in RULES
     assert f"`{no_such_integration('')}`" in RULES
     assert no_such_integration("x").startswith(quoted("There is no enabled integration named '{name}'; ").format(name="x"))
+
+
+def readme_sandbox_commands() -> list[str]:
+    """The README's examples of acting as a vendor's user: `curl` against the sandboxes, the Sage offices'
+    command line."""
+    return [line.split("  #")[0].strip() for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL)
+            for line in block.splitlines() if line.startswith(("curl ", ".venv/bin/python -m sandbox."))]
+
+
+def test_the_readme_sandbox_examples_act_on_each_vendor_with_the_references_the_page_shows(
+        sandbox, airflow_sqlite_store, sage):
+    """Run as printed, against this test's sandboxes and Sage databases (their addresses put for the
+    demo's): Acumatica takes `Bill/000014` as well as `Bill/Bill%7C000015`, QuickBooks `Bill/21` as well
+    as `bill/20`."""
+    scene = SyncedScene(sandbox, airflow_sqlite_store)
+    refs = {row["erp_ref"] for integration in scene.integrations.values()
+            for row in airflow_sqlite_store.rows("active_links", integration_id=integration["id"])}
+    assert {"Bill/000014", "Bill/000015", "20", "21"} <= refs  # the references the examples name
+    sage300, sage100 = sage.offices["sage300"], sage.offices["sage100"]
+    sage300.insert_raw("APM_MASTER__INVOICE", Vendor="V200", Invoice="INV-1044-0001", Description="example")
+    sage100.insert_raw("acpinv", recnum=7, invnum="INV-7", vndnum=1, usrdf1="example")
+    commands = readme_sandbox_commands()
+    assert {vendor for vendor in ("acumatica", "quickbooks", "procore", "sage300", "sage100")
+            if any(vendor in command for command in commands)} == {"acumatica", "quickbooks", "procore", "sage300",
+                                                                     "sage100"}
+    addresses = {"http://127.0.0.1:8700": sandbox.url, ".venv/bin/python": sys.executable,
+                 "sqlite:///.airflow/sage/sage300.db": sage300.engine.url.render_as_string(),
+                 "sqlite:///.airflow/sage/sage100.db": sage100.engine.url.render_as_string()}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src"), str(ROOT / "plugins")])}
+
+    for command in commands:
+        for shown, here in addresses.items():
+            command = command.replace(shown, here)
+        result = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+    bills = {bill["ReferenceNbr"]["value"] for bill in sandbox.erp_rows("acumatica", "Bill")}
+    assert not {"000014", "000015"} & bills and {"000004", "000005"} <= bills
+    assert not {"20", "21"} & {bill["Id"] for bill in sandbox.erp_rows("quickbooks", "Bill")}
+    requisitions = {row["id"]: row for row in sandbox.procore_rows("requisitions")}
+    assert requisitions[1022]["status"] == "approved" and requisitions[1021]["deleted_at"]
+    assert sage300.rows("APM_MASTER__INVOICE", Vendor="V200", Invoice="INV-1044-0001") == []
+    assert sage100.rows("acpinv", recnum=7) == []

@@ -55,6 +55,18 @@ INTEGRATION_NAME = "{{ task.op_kwargs['integration']['name'] }}"
 # Emitted by each integration's successful hourly sync (the event's extra names the integration);
 # the payment import and the unlink queue are scheduled on it.
 HOURLY_SYNC_DONE = Asset("erp_sync_hourly_sync")
+# Emitted once a day, by the hourly sync's run of DAILY_SUMMARY_HOUR (UTC) once every integration's sync of
+# that run has ended; the daily summary is scheduled on it, so it reports on a finished sync.
+DAILY_SYNC_DONE = Asset("erp_sync_daily_sync")
+DAILY_SUMMARY_HOUR = 6
+
+
+def starts_daily_summary(run_type: str, logical_date: datetime | None) -> bool:
+    """Whether this hourly sync run is the day's one that the daily summary follows: the scheduled run of
+    DAILY_SUMMARY_HOUR, never one a person triggered."""
+    return run_type == "scheduled" and logical_date is not None and logical_date.hour == DAILY_SUMMARY_HOUR
+
+
 # Emitted when a request is filed through the form, so the queue runs at once instead of at its next tick.
 UNLINK_REQUESTED = Asset("erp_sync_unlink_requested")
 

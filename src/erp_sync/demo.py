@@ -20,11 +20,13 @@ import html
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -37,6 +39,8 @@ import tenacity
 from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
+from erp_sync.reference.model import ReferenceKind
+from erp_sync.reference.tab import tab_rows
 from erp_sync.reports import recent_runs
 from erp_sync.store import Store
 from erp_sync.sync.links import LinkState
@@ -58,9 +62,12 @@ ACCOUNTANT = "avery.admin@summit.example"  # Avery Admin, the controller: the de
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
 OPERATIONS_LOG = AIRFLOW_HOME / "operations.log"
 RUN_TIMEOUT_SECONDS = 900
+AIRFLOW_START_SECONDS = 900  # `airflow standalone` took more than 5 minutes to answer on a busy 2-core machine
 SAGE_DIR = AIRFLOW_HOME / "sage"
 TERMINAL_STATES = {"success", "failed"}
 UNLINK_FORM = "erp_file_unlink_request"
+DAILY_SUMMARY = "erp_daily_summary"
+LAST = {UNLINK_FORM, DAILY_SUMMARY}  # triggered once the cycle's syncs and decisions are done
 # A shell between the demo and each command it starts, in a process group of their own: told by the kernel
 # when the demo dies, even by SIGKILL (_terminate_with_parent), it signals the whole group. Signalling
 # only `airflow standalone` would leave its scheduler and API server running.
@@ -110,6 +117,7 @@ def demo_integrations(conn_id_suffix: str) -> list[Integration]:
 
 
 SAGE_OFFICES = sage_offices(SAGE_DIR)
+DEMO_SIGNING_KEYS = {name: secrets.token_urlsafe(64) for name in ("jwt", "api")}  # this start's, shared by its processes
 CONNECTIONS = {
     "erp_sync_db": {"conn_type": "sqlite", "host": str(STORE_FILE), "description": "ERP Sync status store"},
     **{f"{system}_sandbox": fields for system, fields in sandbox_connections(SANDBOX_URL, SAGE_OFFICES).items()},
@@ -143,37 +151,74 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
     return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
 
 
+def link_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> None:
+    """The accountant's round of the Reference data tab, on the page as the signed-in ``session``: the first
+    sync read both sides' vendors and its records wait for links; she confirms every vendor suggestion shown
+    (the ambiguous and inactive ones stay for a closer look)."""
+    for integration in store.integrations():
+        shown = [row.ref.procore_id for row in tab_rows(store, integration, ReferenceKind.VENDOR)
+                 if row.suggestion is not None and row.suggestion.item is not None]
+        if not shown:
+            continue
+        answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration['name']}/reference", timeout=60,
+                              data={"kind": "vendor", "action": "confirm_all", "procore_id": shown})
+        notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
+        if answer.status_code != 200 or notice is None:
+            raise RuntimeError(f"The Reference data tab refused the links: {answer.status_code} {answer.text[:2000]}")
+        print(f"{integration['name']}: {html.unescape(notice.group(1))}")
+
+
 REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
 
 
-def decide_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> list[str]:
+def decide_as_accountant(session: requests.Session, airflow_url: str, store: Store,
+                         timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, int]:
     """The accountant's round of Ready to Export, on the page as the signed-in ``session``: on every
     integration she accepts the commitments and subcontractor invoices that wait, except one invoice of
-    summit-acumatica, which she rejects with a reason; the change orders stay waiting. Returns the runs
-    of ``erp_export_decisions`` her decisions started."""
-    runs = []
+    summit-acumatica, which she rejects with a reason; the change orders stay waiting. Waits until
+    ``erp_export_decisions`` has answered every decision she filed (read from the status store: the page
+    starts the run at once, or its five-minute tick does when Airflow is too busy to start it) and returns
+    how many ended in each status."""
+    filed = []
     for integration in store.integrations():
         for record_type in ("commitment", "subcontractor_invoice"):
             waiting = [row["procore_id"] for row in store.rows("links_in_state", integration_id=integration["id"],
                                                                 state="ready", record_type=record_type)]
             if integration["name"] == "summit-acumatica" and record_type == "subcontractor_invoice" and waiting:
-                runs.append(_decide_on_page(session, airflow_url, integration["name"], record_type, waiting[:1],
-                                            "reject", REJECTION_REASON))
+                _decide_on_page(session, airflow_url, integration["name"], record_type, waiting[:1], "reject",
+                                REJECTION_REASON)
+                filed.append((integration["name"], record_type, waiting[0]))
                 waiting = waiting[1:]
             if waiting:
-                runs.append(_decide_on_page(session, airflow_url, integration["name"], record_type, waiting, "accept"))
-    return runs
+                _decide_on_page(session, airflow_url, integration["name"], record_type, waiting, "accept")
+                filed += [(integration["name"], record_type, procore_id) for procore_id in waiting]
+    return wait_for_decisions(store, filed, timeout)
 
 
 def _decide_on_page(session: requests.Session, airflow_url: str, integration: str, record_type: str,
-                    procore_ids: list[int], decision: str, reason: str = "") -> str:
+                    procore_ids: list[int], decision: str, reason: str = "") -> None:
+    """File the decision as the accountant does; what it led to is read from the store, not from the page."""
     answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration}/ready", timeout=60, data={
         "record_type": record_type, "decision": decision, "reason": reason, "procore_id": procore_ids})
-    notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
+    notice = re.search(r'class="notice"[^>]*>([^<]*)<', answer.text)
     if answer.status_code != 200 or notice is None:
         raise RuntimeError(f"The Ready to Export page refused the {decision}: {answer.status_code} {answer.text[:2000]}")
     print(html.unescape(notice.group(1)))
-    return re.search(r"\(run ([^)]+)\)", notice.group(1)).group(1)
+
+
+def wait_for_decisions(store: Store, filed: list[tuple[str, str, int]], timeout: float) -> dict[str, int]:
+    """Each filed decision's final status, once none is left unanswered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        latest = {}
+        for integration in {name for name, _type, _id in filed}:
+            for row in store.rows("export_decisions_of_integration", integration=integration, record_type=None,
+                                  limit=1000):
+                latest.setdefault((integration, row["record_type"], row["procore_id"]), row["status"])
+        statuses = [latest.get(decision, "not filed") for decision in filed]
+        if not UNANSWERED.intersection(statuses) or time.monotonic() > deadline:
+            return dict(Counter(statuses))
+        time.sleep(3)
 
 
 def print_decisions(store: Store) -> None:
@@ -222,6 +267,9 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(AIRFLOW_HOME / "passwords.json"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # Signing keys of 64 random bytes, the length Airflow recommends (its own would be shorter).
+        "AIRFLOW__API_AUTH__JWT_SECRET": DEMO_SIGNING_KEYS["jwt"],
+        "AIRFLOW__API__SECRET_KEY": DEMO_SIGNING_KEYS["api"],
         # Operations' notices (failed runs, new RED links) go to a file the summary shows; production names
         # an SMTP or any other notifier here instead (erp_sync.notify).
         "AIRFLOW__ERP_SYNC__NOTIFIER": "erp_sync.notify.LogNotifier",
@@ -315,18 +363,24 @@ class AirflowApi:
         response.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def api(self, method: str, path: str, **kwargs) -> dict:
-        """A read or a change that can be repeated (not a trigger, which a 5xx may have made all the same) is
-        tried again when a busy Airflow answers 5xx: the demo's SQLite metadata database serves one writer."""
-        def busy(error: BaseException) -> bool:
-            return (method != "POST" and isinstance(error, requests.HTTPError)
-                    and error.response is not None and error.response.status_code >= 500)
+    def api(self, method: str, path: str, repeatable: bool | None = None, **kwargs) -> dict:
+        """A call tried again when a busy Airflow answers 5xx or not at all in time (the demo's SQLite metadata
+        database serves one writer): reads and changes that can be repeated, and a trigger, which names its own
+        ``dag_run_id`` (``repeatable=True``): a 409 then says an earlier try created the run after all."""
+        repeatable = method != "POST" if repeatable is None else repeatable
 
-        for attempt in tenacity.Retrying(retry=tenacity.retry_if_exception(busy), wait=tenacity.wait_fixed(2),
-                                         stop=tenacity.stop_after_attempt(5), reraise=True):
+        def busy(error: BaseException) -> bool:
+            server_error = (isinstance(error, requests.HTTPError) and error.response is not None
+                            and error.response.status_code >= 500)
+            return repeatable and (server_error or isinstance(error, (requests.Timeout, requests.ConnectionError)))
+
+        for attempt in tenacity.Retrying(retry=tenacity.retry_if_exception(busy),
+                                         wait=tenacity.wait_exponential(multiplier=2, max=20),
+                                         stop=tenacity.stop_after_delay(300), reraise=True):
             with attempt:
-                response = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=30, **kwargs)
-                response.raise_for_status()
+                response = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=60, **kwargs)
+                if not (repeatable and method == "POST" and response.status_code == 409):
+                    response.raise_for_status()
         return response.json() if response.content else {}
 
     def dag_ids(self, timeout: float = 300) -> list[str]:
@@ -344,22 +398,28 @@ class AirflowApi:
 
     def run_cycle(self, store: Store, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
         """Unpause and trigger every DAG once, then the accountant's round of Ready to Export on the page;
-        the unlink form goes last, since it refuses a record no sync has exported. The final state of each
-        run."""
+        the unlink form goes last, since it refuses a record no sync has exported, with the daily summary,
+        which reports on what the syncs and the accountant left. The final state of each run."""
         dag_ids = self.dag_ids()
         for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-        states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id != UNLINK_FORM}, timeout)
-        decided = decide_as_accountant(self.session, self.url, store)
-        if decided:  # her runs go one after another: the last one ends her round
-            states["erp_export_decisions (the accountant's round)"] = self.wait(
-                {"erp_export_decisions": decided[-1]}, timeout)["erp_export_decisions"]
-        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, unlink_form_conf(store))}, timeout)
+        states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id not in LAST}, timeout)
+        link_as_accountant(self.session, self.url, store)
+        decided = decide_as_accountant(self.session, self.url, store, timeout)
+        print(f"The accountant's decisions, as erp_export_decisions answered them: {decided}")
+        if decided:
+            states["erp_export_decisions (the accountant's round)"] = "success" if set(decided) == {"done"} \
+                else f"failed: {decided}"
+        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, unlink_form_conf(store)),
+                                   DAILY_SUMMARY: self.trigger(DAILY_SUMMARY, {})}, timeout)
 
     def trigger(self, dag_id: str, conf: dict) -> str:
-        run = self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
-        print(f"triggered {dag_id}: {run['dag_run_id']}")
-        return run["dag_run_id"]
+        """Start a run under an id of our own, so a trigger repeated after a 5xx cannot start a second run."""
+        run_id = f"demo__{datetime.now(UTC):%Y%m%dT%H%M%S}__{secrets.token_hex(3)}"
+        self.api("POST", f"dags/{dag_id}/dagRuns", repeatable=True,
+                 json={"dag_run_id": run_id, "logical_date": None, "conf": conf})
+        print(f"triggered {dag_id}: {run_id}")
+        return run_id
 
     def wait(self, runs: dict[str, str], timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
         states = {}
@@ -472,10 +532,14 @@ def _exit_on_signal(signum: int, _frame) -> None:
 
 @contextmanager
 def stopping_everything(demo: Demo) -> Iterator[None]:
-    """Whatever ends the demo stops what it started: Ctrl-C, SIGTERM (``kill``, make killed), SIGHUP (the
-    terminal closed) or an error."""
+    """Whatever ends the demo stops what it started: Ctrl-C or SIGINT (also when started in the background),
+    SIGTERM (``kill``, make killed), SIGHUP (the terminal closed) or an error. SIGKILL leaves no time for
+    that: each child's group guard is told by the kernel (``_terminate_with_parent``) and ends its group."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
+    # A job started in the background (`make demo &`) inherits SIGINT ignored, and Python then leaves it
+    # ignored: Ctrl-C and `kill -INT` must stop the demo there too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
@@ -540,7 +604,7 @@ def main() -> int:
 def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     demo.prepare()
     demo.processes.start("airflow-standalone", ["airflow", "standalone"], demo.env)
-    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
+    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=AIRFLOW_START_SECONDS)
     demo.login(USER, PASSWORD)
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
     states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.store import Store
 from erp_sync.sync.payments import numbers_differ
-from erp_sync.sync.records import ProcoreRecord
+from erp_sync.sync.records import ProcoreRecord, project_name, project_names
 
 PER_PAGE = 50
 
@@ -91,19 +91,22 @@ class LinkRow:
     last_task: AirflowTask | None
     ended_at: datetime | None = None
     ended_by: str | None = None
+    state: str | None = None
+    reason_code: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict, project_names: dict[int, str]) -> LinkRow:
+    def from_row(cls, row: dict, projects: dict[int, str]) -> LinkRow:
         record = ProcoreRecord.from_snapshot(row["procore_json"]) if row["procore_json"] else None
         data = record.data if record else {}
         project_id = row["procore_project_id"]
         return cls(procore_id=row["procore_id"], record_type=RecordType(row["record_type"]),
-                   project=project_names.get(project_id) or _project_name(data, project_id),
+                   project=projects.get(project_id) or project_name(data, project_id),
                    number=row["procore_number"] or (record.number if record else ""),
                    title=data.get("title") or "", vendor=(data.get("vendor") or {}).get("name") or "",
                    amount=record.amount if record else None, erp_ref=row["erp_ref"], colour=row["colour"],
                    reason=row["message"], erp_confirmed_at=row["erp_seen_at"], last_task=AirflowTask.of_run(row),
-                   ended_at=row["ended_at"], ended_by=row["ended_by"])
+                   ended_at=row["ended_at"], ended_by=row["ended_by"], state=row.get("state"),
+                   reason_code=row.get("reason_code"))
 
 
 @dataclass(frozen=True)
@@ -187,11 +190,7 @@ class IntegrationPage:
     @cached_property
     def projects(self) -> dict[int, str]:
         """The integration's projects by id, with their names, for the project filter."""
-        rows = self.store.rows("projects_of_integration", integration_id=self.integration["id"])
-        names = {row["procore_project_id"]: _project_name(
-            ProcoreRecord.from_snapshot(row["procore_json"]).data if row["procore_json"] else {},
-            row["procore_project_id"]) for row in rows}
-        return dict(sorted(names.items(), key=lambda item: item[1]))
+        return dict(sorted(project_names(self.store, self.integration["id"]).items(), key=lambda item: item[1]))
 
     def payments(self, invoice_ids: list[int]) -> dict[int, list[Payment]]:
         """The Payments Issued of each invoice, with each payment's history (new, changed, voided)."""
@@ -225,11 +224,6 @@ class IntegrationPage:
         rows = self.store.rows("latest_unlink_request_of_records", integration=self.integration["name"],
                                record_type=record_type.value, procore_ids=list(procore_ids))
         return {row["procore_id"]: UnlinkState(row["id"], row["status"], row["colour"], row["message"]) for row in rows}
-
-
-def _project_name(record_data: dict, project_id: int | None) -> str:
-    """The project's name as the record's Procore snapshot gives it, else its id."""
-    return (record_data.get("project") or {}).get("name") or (f"Project {project_id}" if project_id else "")
 
 
 def _history_line(at: datetime, action: str, detail: dict) -> str:

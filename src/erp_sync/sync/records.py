@@ -18,6 +18,7 @@ from typing import Any
 from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.models import RecordType
+from erp_sync.store import Store
 
 # Records written in the same second as the bookmark, or while the last run read, are read again;
 # links remember what they exported, so reading a record twice changes nothing.
@@ -185,3 +186,15 @@ class ProcoreRecord:
     def fingerprint(self) -> str:
         exported = {key: self.data.get(key) for key in _EXPORTED_FIELDS}
         return hashlib.sha256(json.dumps(exported, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def project_name(record_data: dict, project_id: int | None) -> str:
+    """The project's name as a record's Procore snapshot gives it, else its id."""
+    return (record_data.get("project") or {}).get("name") or (f"Project {project_id}" if project_id else "")
+
+
+def project_names(store: Store, integration_id: int) -> dict[int, str]:
+    """The integration's projects by id, named as the oldest snapshot of each (usually a commitment's) names them."""
+    return {row["procore_project_id"]: project_name(
+        ProcoreRecord.from_snapshot(row["procore_json"]).data if row["procore_json"] else {}, row["procore_project_id"])
+        for row in store.rows("projects_of_integration", integration_id=integration_id)}
