@@ -67,10 +67,15 @@ ROUTES = [
     ("GET", f"integrations/{NAME}/reconciliation.{{}}", None),
     ("GET", f"integrations/{NAME}/reconciliation.csv?project={{}}", None),
     ("GET", "integrations/{}/reference", None),
-    ("GET", f"integrations/{NAME}/reference?kind={{}}&search={{}}", None),
+    ("GET", f"integrations/{NAME}/reference?kind={{}}", None),
+    ("GET", f"integrations/{NAME}/reference?search={{}}", None),
     ("POST", "integrations/{}/reference", {"kind": "vendor", "action": "confirm", "procore_id": "1"}),
-    ("POST", f"integrations/{NAME}/reference", {"kind": "{}", "action": "{}", "procore_id": "{}", "erp_id": "{}"}),
-    ("POST", f"integrations/{NAME}/reference", {"kind": "vendor", "action": "confirm", "procore_id": "{}"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "{}", "action": "confirm", "procore_id": "1"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "vendor", "action": "{}", "procore_id": "1"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "vendor", "action": "link", "procore_id": "{}",
+                                               "erp_id": "APEXCON"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "vendor", "action": "link", "procore_id": "1",
+                                               "erp_id": "{}"}),
 ]
 
 
