@@ -138,8 +138,12 @@ def drift_reason(row: Mapping[str, Any]) -> str:
 
 
 def link_exact_codes(tx: Transaction, integration: int, by: str, counts: Counter[str]) -> None:
+    """Exact codes link by themselves, unless the item was linked before: a person who unlinked it (or drift
+    that ended its link) is not overruled; the suggestion waits for a person instead."""
+    linked_before = {(row["kind"], row["procore_id"])
+                     for row in tx.rows("reference_items_linked_before", integration_id=integration)}
     for found in suggestions(tx, integration):
-        if found.automatic and found.item is not None:
+        if found.automatic and found.item is not None and (found.ref.kind.value, found.ref.procore_id) not in linked_before:
             link_in(tx, integration, found.ref, found.item, by=by, reason=f"{MATCHED_BY_CODE}: {found.reason}")
             counts["linked_by_code"] += 1
 
