@@ -27,8 +27,10 @@ COMPANY_NAMES = {DEMO_COMPANY_ID: "Summit Builders (demo)", SECOND_COMPANY_ID: "
 HARBOR_ONLY_USER_ID = 201
 DEMO_CLIENT_ID = "erp-sync-sandbox"
 DEMO_CLIENT_SECRET = "sandbox-secret"
-# Where the demo's Airflow sends people back after they sign in to Procore: the app's registered redirect URI.
-DEMO_REDIRECT_URI = "http://localhost:8080/erp-sync/identity/callback"
+# Where the demo's Airflow sends people back after they sign in to Procore: the app's registered redirect URIs,
+# one for each address the README names for the UI (an app in Procore's developer portal may register several).
+DEMO_REDIRECT_URIS = ("http://localhost:8080/erp-sync/identity/callback",
+                      "http://127.0.0.1:8080/erp-sync/identity/callback")
 TOKEN_LIFETIME = timedelta(minutes=90)
 CODE_LIFETIME = timedelta(minutes=10)
 # The seeded people sign in on the sandbox's sign-in page with their email address and password.
@@ -228,7 +230,7 @@ class ProcoreState:
     def __init__(self, sizes: SeedSizes | None = None):
         self.lock = threading.RLock()
         self.clients = {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET}
-        self.redirect_uris = {DEMO_CLIENT_ID: {DEMO_REDIRECT_URI}}
+        self.redirect_uris = {DEMO_CLIENT_ID: set(DEMO_REDIRECT_URIS)}
         self.tokens: dict[str, Grant] = {}
         self.codes: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, Grant] = {}

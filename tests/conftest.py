@@ -47,7 +47,7 @@ from sandbox.procore_data import (  # noqa: E402
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
-    DEMO_REDIRECT_URI,
+    DEMO_REDIRECT_URIS,
     SAGE100_COMPANY_ID,
     SAGE300_COMPANY_ID,
     SECOND_COMPANY_ID,
@@ -112,7 +112,7 @@ class SandboxServer(ServedApp):
             self.control("DELETE", f"{vendor}/faults")
         self.control("PUT", "procore/rate_limit", json={})
         # A test may register another redirect URI for the app (the production shape's API server): undo it.
-        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=[DEMO_REDIRECT_URI])
+        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=list(DEMO_REDIRECT_URIS))
 
     def fault(self, vendor: str, **rule) -> None:
         self.control("POST", f"{vendor}/faults", json=rule)
@@ -470,14 +470,14 @@ def connect_person(sandbox: SandboxServer, store: Store, airflow_user: str, proc
     from erp_connectors.procore import ProcoreHook
     from erp_sync.identity import ProcoreAccounts
     from sandbox.procore import sign_in
-    from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS
+    from sandbox.procore_data import DEMO_REDIRECT_URIS, SIGN_INS
 
     with ProcoreHook(conn_id) as procore:
-        authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "test")
+        authorize_url = procore.authorization_url(DEMO_REDIRECT_URIS[0], "test")
     email = sandbox.sandboxes.procore.users[procore_user_id].email_address
     back = sign_in(authorize_url, email, SIGN_INS[email])
     code = parse_qs(urlsplit(back).query)["code"][0]
-    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URI)
+    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URIS[0])
 
 
 def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: str = "procore_test") -> str:

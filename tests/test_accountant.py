@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from erp_sync.accountant import DecisionReads, QueueCounts, whose_wait, work_queue
+from erp_sync.accountant import DecisionReads, QueueCounts, ready_rows, whose_wait, work_queue
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.page import IntegrationPage
 from erp_sync.sync.links import LinkState
 from test_acceptance import Desk
 
@@ -71,3 +72,27 @@ def test_a_decision_is_followed_until_its_record_is_green_or_yellow(sandbox, sto
     assert "Wrong cost code" in done[1].message and done[1].number == rejected["procore_number"]
     assert reads.open_by_record(RecordType.COMMITMENT) == {}
     assert [each.id for each in reads.history(RecordType.COMMITMENT, 10)] == ids[::-1]
+
+
+def test_ready_to_export_rows_carry_what_procores_list_shows_and_sort_and_filter(sandbox, store):
+    desk = Desk(sandbox, store)
+    integration = desk.integrations[NAME]
+    projects = IntegrationPage(store, integration).projects
+
+    def rows(record_type: RecordType, **listing):
+        links = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.READY,
+                           record_type=record_type.value)
+        return ready_rows(store, integration, links, projects, **listing)
+
+    commitments, orders = rows(RecordType.COMMITMENT), rows(RecordType.COMMITMENT_CHANGE_ORDER)
+    invoices = rows(RecordType.SUBCONTRACTOR_INVOICE, sort="amount", descending=True)
+
+    assert all(row.title and row.vendor and row.amount and not row.project.startswith("Project ")
+               for row in commitments)
+    by_number = {row.number: row for row in commitments}
+    assert all(row.changes.split(" · ")[0] in by_number and row.vendor for row in orders)
+    assert [row.amount for row in invoices] == sorted((row.amount for row in invoices), reverse=True)
+    assert all(row.period and row.vendor for row in invoices)
+    vendor = commitments[0].vendor
+    assert {row.vendor for row in rows(RecordType.COMMITMENT, search=vendor.upper())} == {vendor}
+    assert rows(RecordType.COMMITMENT, search="no such thing") == []

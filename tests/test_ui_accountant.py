@@ -5,6 +5,9 @@ page's own status (``#decided[data-done]``), never a clock."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from browser import screenshot
 from playwright.sync_api import expect
@@ -45,6 +48,19 @@ def test_her_work_queue_leads_to_ready_to_export_and_each_action_is_followed_and
     work.locator("a.acceptance").click()
     expect(page.locator("[data-count=ready]")).to_have_text(str(len(commitments)))
     fits(page, "02-ready-to-export")
+    first = page.locator("#ready tbody tr").first
+    expect(first.locator("td").nth(4)).not_to_be_empty()  # the vendor, as Procore's list shows it
+    vendor = first.locator("td").nth(4).inner_text()
+    page.fill("#listing input[name=search]", vendor.lower())
+    page.click("#listing button")
+    same_vendor = sum(json.loads(row["procore_json"])["data"]["vendor"]["name"] == vendor for row in commitments)
+    expect(page.locator("#ready tbody tr")).to_have_count(same_vendor)
+    assert set(page.locator("#ready tbody tr td:nth-child(5)").all_inner_texts()) == {vendor}
+    page.goto(office.url() + "?record_type=commitment&sort=amount&order=desc")
+    amounts = [float(text.strip("$").replace(",", "")) for text in page.locator("#ready td.amount").all_inner_texts()]
+    assert amounts == sorted(amounts, reverse=True) and len(amounts) == len(commitments)
+    page.locator("a.sort[data-sort=amount]").click()  # again: the other way round
+    expect(page).to_have_url(re.compile(r"sort=amount&order=asc"))
 
     for row in commitments[:2]:
         page.check(f"#record-{row['procore_id']}")

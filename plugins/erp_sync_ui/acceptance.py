@@ -9,14 +9,15 @@ page then follows what the action became (``/decisions``) until each record reac
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from erp_sync.acceptance import change_export_mode, daily_summary, file_decisions
-from erp_sync.accountant import MAX_POLLED, DecisionReads, QueueCounts, work_queue
+from erp_sync.accountant import MAX_POLLED, DecisionReads, QueueCounts, ready_rows, work_queue
 from erp_sync.identity import NotConnected
 from erp_sync.models import ExportMode, RecordType
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
@@ -30,6 +31,7 @@ DECISIONS_DAG = "erp_export_decisions"
 HISTORY_ROWS = 50
 MODE_WORDS = {ExportMode.ACCEPTANCE: "approved records now wait here for accounting acceptance.",
               ExportMode.DIRECT: "approved records now go straight to the ERP at the next hourly sync."}
+Sort = Literal["number", "title", "project", "vendor", "amount", "waiting"]
 DecisionIds = Annotated[list[int], Query(max_length=MAX_POLLED)]
 
 
@@ -40,18 +42,28 @@ def _integration(store, name: str) -> dict:
     return integration
 
 
+@dataclass(frozen=True)
+class Listing:
+    """How she asked to see the list: a search and a sort."""
+
+    search: str = ""
+    sort: str = "number"
+    descending: bool = False
+
+
 def _page(request: Request, store, user: str, name: str, record_type: RecordType, decided: list[int] = (),
           notice: str | None = None, problem: str | None = None, status: int = 200,
-          ticked: tuple[list[int], str] = ([], "")) -> HTMLResponse:
+          ticked: tuple[list[int], str] = ([], ""), listing: Listing = Listing()) -> HTMLResponse:
     """The page; after a refusal, ``ticked`` keeps the person's ticks and reason so they need not redo them."""
     integration = _integration(store, name)
-    decisions = DecisionReads(store, integration)
-    ready = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.READY,
+    decisions, reads = DecisionReads(store, integration), IntegrationPage(store, integration)
+    links = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.READY,
                        record_type=record_type.value)
+    ready = ready_rows(store, integration, links, reads.projects, listing.search, listing.sort, listing.descending)
     return templates.TemplateResponse(request, "ready.html", status_code=status, context={
         "user": user, "integration": integration, "erp_names": ERP_NAMES, "record_type": record_type,
-        "tabs": TAB_TITLES, "view": None, "views": list(View),
-        "counts": IntegrationPage(store, integration).counts(record_type), "ready": ready,
+        "tabs": TAB_TITLES, "view": None, "views": list(View), "listing": listing, "waiting": len(links),
+        "counts": reads.counts(record_type), "ready": ready,
         "deciding": decisions.open_by_record(record_type), "decided": decisions.of_ids(list(decided)),
         "history": decisions.history(record_type, HISTORY_ROWS), "summary": daily_summary(store, integration),
         "queue": work_queue(store).get(integration["id"], {}).get(record_type, QueueCounts()),
@@ -62,15 +74,17 @@ def _page(request: Request, store, user: str, name: str, record_type: RecordType
 @router.get("/{name}/ready", name="ready_to_export", response_class=HTMLResponse)
 def ready_to_export(request: Request, name: str, user: GetUserDep, store: StoreDep,
                     record_type: RecordType = RecordType.COMMITMENT, decided: DecisionIds = (),
-                    mode_changed: bool = False, started: Annotated[str | None, Query(max_length=250)] = None
-                    ) -> HTMLResponse:
+                    mode_changed: bool = False, started: Annotated[str | None, Query(max_length=250)] = None,
+                    search: Annotated[str, Query(max_length=100)] = "", sort: Sort = "number",
+                    order: Literal["asc", "desc"] = "asc") -> HTMLResponse:
     notice = None
     if mode_changed:  # said from the mode as it is now, so a stale address never tells an old story
         mode = ExportMode(_integration(store, name)["export_mode"])
         notice = f"Export mode changed: {MODE_WORDS[mode]}"
     if decided and not started:
         notice = "Airflow did not start the decisions run now: its five-minute tick carries them out."
-    return _page(request, store, user.get_name(), name, record_type, decided=decided, notice=notice)
+    return _page(request, store, user.get_name(), name, record_type, decided=decided, notice=notice,
+                 listing=Listing(search, sort, order == "desc"))
 
 
 @router.get("/{name}/decisions", name="decision_outcomes")

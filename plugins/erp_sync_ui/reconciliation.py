@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from erp_sync.page import ERP_NAMES
 from erp_sync.reconcile.export import as_csv, as_xlsx
 from erp_sync.reconcile.model import Cause
-from erp_sync.reconcile.view import PAGE_SIZE, BadFilter, Filters, Page, ReconciliationView, commitment_id, page_number
+from erp_sync.reconcile.view import PAGE_SIZE, BadFilter, Filters, Page, ReconciliationView, page_number
+from erp_sync.unlink import MAX_ID
 from erp_sync_ui.app import StoreDep, templates
 from erp_sync_ui.integrations import find_integration
 
@@ -41,10 +42,10 @@ def reconciliation(request: Request, name: str, user: GetUserDep, store: StoreDe
         "pages": _page_links(request, filters, shown)})
 
 
-@router.get("/{name}/reconciliation/{commitment}", name="reconciliation_row", response_class=HTMLResponse)
-def reconciliation_row(request: Request, name: str, commitment: str, user: GetUserDep, store: StoreDep) -> HTMLResponse:
-    procore_id = commitment_id(commitment)
-    row = ReconciliationView(store, find_integration(store, name)).row(procore_id) if procore_id else None
+@router.get("/{name}/reconciliation/{commitment_id}", name="reconciliation_row", response_class=HTMLResponse)
+def reconciliation_row(request: Request, name: str, commitment_id: Annotated[int, Path(gt=0, le=MAX_ID)],
+                       user: GetUserDep, store: StoreDep) -> HTMLResponse:
+    row = ReconciliationView(store, find_integration(store, name)).row(commitment_id)
     return templates.TemplateResponse(request, "reconciliation_row.html", {"row": row},
                                       status_code=200 if row else 404)
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.operations import JobRun
 from erp_sync.store import Store
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
 from erp_sync.sync.links import LinkState
+from erp_sync.sync.records import ProcoreRecord
 
 OPEN_DECISION = ("pending", "processing")
 BEING_EXPORTED = (LinkState.ACCEPTED, LinkState.EXPORTING, LinkState.EXPORTED)
@@ -91,7 +93,7 @@ class DecisionReads:
     def open_by_record(self, record_type: RecordType) -> dict[int, dict]:
         """Records with a decision filed and not yet carried out: nobody ticks them again meanwhile."""
         return {row["procore_id"]: row for row in self.store.rows(
-            "open_export_decisions", integration=self.integration["name"], record_type=record_type.value)}
+            "decisions_being_carried_out", integration=self.integration["name"], record_type=record_type.value)}
 
 
 @dataclass(frozen=True)
@@ -156,3 +158,67 @@ def whose_wait(state: str, reason_code: str | None, message: str | None, erp: Er
     if state == LinkState.EXPORTED:
         return f"In {erp.display_name}; its reference is being written back to Procore"
     return "Waiting for the next hourly sync"
+
+
+@dataclass(frozen=True)
+class ReadyRow:
+    """A record waiting under Ready to Export, with what Procore's own list shows to decide on."""
+
+    procore_id: int
+    number: str
+    title: str
+    project: str
+    vendor: str
+    amount: Decimal | None
+    changes: str  # a CCO: the commitment it changes
+    period: str   # an invoice: its billing date
+    message: str
+    colour: str
+    waiting_since: datetime
+
+    def matches(self, text: str) -> bool:
+        wanted = text.strip().lower()
+        return any(wanted in field.lower() for field in (self.number, self.title, self.project, self.vendor,
+                                                         self.changes))
+
+
+SORTS = {"number": lambda row: row.number.lower(), "project": lambda row: row.project.lower(),
+         "vendor": lambda row: row.vendor.lower(), "title": lambda row: row.title.lower(),
+         "amount": lambda row: row.amount or Decimal(0), "waiting": lambda row: row.waiting_since}
+
+
+def ready_rows(store: Store, integration: dict, links: list[dict], projects: dict[int, str],
+               search: str = "", sort: str = "number", descending: bool = False) -> list[ReadyRow]:
+    """``links`` are rows of ``links_in_state``; ``projects`` names projects by id. Filtered by ``search``
+    (number, title, project, vendor or commitment, any case) and sorted by one of SORTS."""
+    records = {row["procore_id"]: ProcoreRecord.from_snapshot(row["procore_json"]) if row["procore_json"] else None
+               for row in links}
+    parents = _commitments(store, integration, {record.data.get("contract_id") for record in records.values()
+                                               if record and record.data.get("contract_id")})
+    rows = [_ready_row(link, records[link["procore_id"]], projects, parents) for link in links]
+    rows = [row for row in rows if row.matches(search)] if search.strip() else rows
+    return sorted(rows, key=SORTS.get(sort, SORTS["number"]), reverse=descending)
+
+
+def _commitments(store: Store, integration: dict, ids: set[int]) -> dict[int, ProcoreRecord]:
+    if not ids:
+        return {}
+    rows = store.rows("commitments_of_change_orders", integration_id=integration["id"], ids=sorted(ids))
+    return {row["procore_id"]: ProcoreRecord.from_snapshot(row["procore_json"]) for row in rows if row["procore_json"]}
+
+
+def _ready_row(link: dict, record: ProcoreRecord | None, projects: dict[int, str],
+               parents: dict[int, ProcoreRecord]) -> ReadyRow:
+    data = record.data if record else {}
+    parent = parents.get(data.get("contract_id"))
+    vendor = data.get("vendor") or (parent.data.get("vendor") if parent else None) or {}
+    project_id = link["procore_project_id"]
+    changes = ""
+    if data.get("contract_id"):
+        changes = f"{parent.number} · {parent.data.get('title', '')}" if parent else f"Commitment {data['contract_id']}"
+    return ReadyRow(procore_id=link["procore_id"], number=link["procore_number"] or (record.number if record else ""),
+                    title=data.get("title") or "", project=projects.get(project_id) or (data.get("project") or {}).get(
+                        "name") or f"Project {project_id}", vendor=vendor.get("name") or "",
+                    amount=record.amount if record else None, changes=changes,
+                    period=str(data.get("billing_date") or ""), message=link["message"] or "", colour=link["colour"],
+                    waiting_since=link["updated_at"])

@@ -29,7 +29,7 @@ WHERE d.integration = :integration AND d.record_type = :record_type
 ORDER BY d.id DESC
 LIMIT :limit;
 
--- name: open_export_decisions
+-- name: decisions_being_carried_out
 -- Decisions filed and not yet carried out: their records no longer wait for anyone's tick.
 SELECT id, procore_id, decision, filed_by
 FROM export_decisions
@@ -55,3 +55,9 @@ SELECT integration_id, record_type,
 FROM record_links
 WHERE ended_at IS NULL
 GROUP BY integration_id, record_type;
+
+-- name: commitments_of_change_orders
+-- The commitments change orders change, as the sync stored them.
+SELECT procore_id, procore_number, procore_json
+FROM record_links
+WHERE integration_id = :integration_id AND record_type = 'commitment' AND procore_id IN :ids AND ended_at IS NULL;

@@ -33,11 +33,6 @@ def page_number(typed: str | None) -> int:
     return int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 9 and int(typed) > 0 else 1
 
 
-def commitment_id(typed: str) -> int | None:
-    """A Procore id from the address, or None if it cannot be one."""
-    return int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 19 and 0 < int(typed) < 2**63 else None
-
-
 @dataclass(frozen=True)
 class Filters:
     project_id: int | None = None

@@ -61,6 +61,7 @@ class Exporter:
     # Records whose state in Procore this run has read (in a list, or asked for when accepted): sent without
     # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
+    project_list: list[dict] | None = None  # the company's projects as this run listed them (reference data reuses it)
 
     @cached_property
     def references(self) -> ReferenceLinks:
@@ -76,10 +77,10 @@ class Exporter:
         """Read what is due, stop where the budget share ends, then retry what earlier attempts left."""
         seen: dict[ProcoreStream, set[int]] = {stream: set() for stream in STREAMS}
         try:
-            projects = [project["id"] for project in self.procore.projects()]
+            self.project_list = self.procore.projects()
         except BudgetSpent as spent:
             self.stop(spent)
-            projects = []
+        projects = [project["id"] for project in self.project_list or []]
         self.counts["projects"] = len(projects)
         plan = ReadingPlan(self.store, self.integration, self.clock())
         try:
