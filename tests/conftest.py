@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,18 @@ class SandboxServer(ServedApp):
     def procore_rows(self, table: str) -> list[dict]:
         return self.control("GET", f"procore/{table}").json()
 
+    def procore_lines(self, table: str, record_id: int) -> list[dict]:
+        return self.control("GET", f"procore/{table}/{record_id}/lines").json()
+
+    def bill_more(self, requisition_id: int, amount: str, line: int = 0) -> dict:
+        """A subcontractor bills ``amount`` more work on one line of an invoice (no retainage on it); the
+        invoice's summary follows its lines."""
+        items = self.procore_lines("requisitions", requisition_id)
+        item = items[line]
+        for field in ("work_completed_this_period", "total_completed_and_stored_to_date"):
+            item[field] = f"{Decimal(item[field]) + Decimal(amount):.2f}"
+        return self.control("PUT", f"procore/requisitions/{requisition_id}/lines", json=items).json()
+
     def erp_rows(self, vendor: str, entity: str) -> list[dict]:
         return self.control("GET", f"{vendor}/{entity}").json()
 
@@ -137,6 +150,7 @@ class SandboxServer(ServedApp):
             "quickbooks_test": {"conn_type": "http", "host": f"{self.url}/quickbooks", "login": QBO_CLIENT_ID,
                                 "password": QBO_CLIENT_SECRET,
                                 "extra": {"realm_id": QBO_REALM, "refresh_token": QBO_REFRESH_TOKEN,
+                                          "retainage_item_id": self.sandboxes.quickbooks.retainage_item_id,
                                           "token_url": f"{self.url}/quickbooks/oauth2/v1/tokens/bearer"}},
         }
 
