@@ -18,7 +18,14 @@ integration whose sync finished), and on demand from the trigger form, optionall
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from erp_sync.airflow_defaults import DEFAULT_ARGS, HOURLY_SYNC_DONE, OPERATIONS_CALLBACKS, START_DATE, refusal
+from erp_sync.airflow_defaults import (
+    DEFAULT_ARGS,
+    HOURLY_SYNC_DONE,
+    INTEGRATION_NAME,
+    OPERATIONS_CALLBACKS,
+    START_DATE,
+    refusal,
+)
 
 
 @dag(
@@ -50,13 +57,12 @@ def erp_reconciliation():
         except LookupError as unknown:
             raise refusal(str(unknown)) from None
 
-    @task(map_index_template="{{ integration_name }}")
+    @task(map_index_template=INTEGRATION_NAME)
     def reconcile(integration: dict) -> dict:
         from erp_sync.reconcile.job import reconcile_integration
         from erp_sync.store import Store
 
         context = get_current_context()
-        context["integration_name"] = integration["name"]
         return reconcile_integration(Store.from_connection(), integration, context["run_id"])
 
     reconcile.expand(integration=integrations_to_reconcile())

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ from sandbox.procore_data import (  # noqa: E402
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
-    DEMO_REDIRECT_URI,
+    DEMO_REDIRECT_URIS,
     SAGE100_COMPANY_ID,
     SAGE300_COMPANY_ID,
     SECOND_COMPANY_ID,
@@ -112,13 +113,25 @@ class SandboxServer(ServedApp):
             self.control("DELETE", f"{vendor}/faults")
         self.control("PUT", "procore/rate_limit", json={})
         # A test may register another redirect URI for the app (the production shape's API server): undo it.
-        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=[DEMO_REDIRECT_URI])
+        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=list(DEMO_REDIRECT_URIS))
 
     def fault(self, vendor: str, **rule) -> None:
         self.control("POST", f"{vendor}/faults", json=rule)
 
     def procore_rows(self, table: str) -> list[dict]:
         return self.control("GET", f"procore/{table}").json()
+
+    def procore_lines(self, table: str, record_id: int) -> list[dict]:
+        return self.control("GET", f"procore/{table}/{record_id}/lines").json()
+
+    def bill_more(self, requisition_id: int, amount: str, line: int = 0) -> dict:
+        """A subcontractor bills ``amount`` more work on one line of an invoice (no retainage on it); the
+        invoice's summary follows its lines."""
+        items = self.procore_lines("requisitions", requisition_id)
+        item = items[line]
+        for field in ("work_completed_this_period", "total_completed_and_stored_to_date"):
+            item[field] = f"{Decimal(item[field]) + Decimal(amount):.2f}"
+        return self.control("PUT", f"procore/requisitions/{requisition_id}/lines", json=items).json()
 
     def erp_rows(self, vendor: str, entity: str) -> list[dict]:
         return self.control("GET", f"{vendor}/{entity}").json()
@@ -137,6 +150,7 @@ class SandboxServer(ServedApp):
             "quickbooks_test": {"conn_type": "http", "host": f"{self.url}/quickbooks", "login": QBO_CLIENT_ID,
                                 "password": QBO_CLIENT_SECRET,
                                 "extra": {"realm_id": QBO_REALM, "refresh_token": QBO_REFRESH_TOKEN,
+                                          "retainage_item_id": self.sandboxes.quickbooks.retainage_item_id,
                                           "token_url": f"{self.url}/quickbooks/oauth2/v1/tokens/bearer"}},
         }
 
@@ -470,14 +484,14 @@ def connect_person(sandbox: SandboxServer, store: Store, airflow_user: str, proc
     from erp_connectors.procore import ProcoreHook
     from erp_sync.identity import ProcoreAccounts
     from sandbox.procore import sign_in
-    from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS
+    from sandbox.procore_data import DEMO_REDIRECT_URIS, SIGN_INS
 
     with ProcoreHook(conn_id) as procore:
-        authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "test")
+        authorize_url = procore.authorization_url(DEMO_REDIRECT_URIS[0], "test")
     email = sandbox.sandboxes.procore.users[procore_user_id].email_address
     back = sign_in(authorize_url, email, SIGN_INS[email])
     code = parse_qs(urlsplit(back).query)["code"][0]
-    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URI)
+    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URIS[0])
 
 
 def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: str = "procore_test") -> str:

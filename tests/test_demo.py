@@ -162,3 +162,31 @@ def test_sigint_stops_the_real_demo_started_in_the_background_and_frees_its_port
                 process.kill()
             except (psutil.Error, ProcessLookupError):
                 pass
+
+
+def test_a_trigger_retried_after_a_5xx_makes_one_run_under_the_id_the_demo_chose():
+    """A busy Airflow may create the run and still answer 500: the demo names its own ``dag_run_id``, so
+    the retry is answered 409 (it exists) and no second run is made."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    from conftest import ServedApp
+    from erp_sync.demo import AirflowApi
+
+    runs: list[str] = []
+    airflow = FastAPI()
+
+    @airflow.post("/api/v2/dags/{dag_id}/dagRuns")
+    async def trigger(dag_id: str, request: Request):
+        run_id = (await request.json())["dag_run_id"]
+        if run_id in runs:
+            return JSONResponse({"detail": f"DAG run {run_id} already exists"}, status_code=409)
+        runs.append(run_id)
+        return JSONResponse({"detail": "Database error"}, status_code=500)  # made, but the answer says otherwise
+
+    server = ServedApp(airflow, "a busy Airflow")
+    try:
+        run_id = AirflowApi(server.url, "").trigger("erp_hourly_sync", {})
+    finally:
+        server.stop()
+    assert runs == [run_id]

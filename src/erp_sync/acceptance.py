@@ -27,6 +27,7 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import procore_hook
 from erp_sync.identity import ProcoreAccounts, Requester, filer_refusal
+from erp_sync.erps.base import RETAINAGE_TO_RELEASE
 from erp_sync.jobs.unlink_queue import RequestQueue
 from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
 from erp_sync.reconcile.report import summary_line
@@ -248,6 +249,7 @@ class DailySummary:
     deleted_in_procore: list[dict] = field(default_factory=list)
     projects: dict[int, str] = field(default_factory=dict)
     reconciliation: str | None = None  # how many commitments differ from the ERP and by how much, with the page
+    retainage_to_release: list[dict] = field(default_factory=list)  # released in Procore; the ERP waits for a person
 
     def text(self) -> str:
         orphans = (f", {len(self.deleted_in_procore)} deleted in Procore but still in the ERP"
@@ -257,6 +259,7 @@ class DailySummary:
         if self.reconciliation:
             lines.append(self.reconciliation)
         for title, links in (("Deleted in Procore, to delete or void in the ERP", self.deleted_in_procore),
+                             ("Retainage released in Procore, to release in the ERP", self.retainage_to_release),
                              ("Waiting for acceptance", self.waiting), ("Failed", self.failed),
                              ("Rejected", self.rejected)):
             if links:
@@ -276,10 +279,11 @@ def daily_summary(store: Store, integration: dict) -> DailySummary:
 
     red = store.rows("failed_links", integration_id=integration["id"])
     orphans = [link for link in red if link["reason_code"] == DELETED_IN_PROCORE]
+    to_release = store.rows("links_with_reason", integration_id=integration["id"], reason_code=RETAINAGE_TO_RELEASE)
     return DailySummary(integration["name"], in_state(LinkState.READY),
-                        [link for link in red if link not in orphans], in_state(LinkState.RETURNED), orphans,
-                        projects=project_names(store, integration["id"]),
-                        reconciliation=summary_line(store, integration))
+                        [link for link in red if link not in orphans and link["reason_code"] != RETAINAGE_TO_RELEASE],
+                        in_state(LinkState.RETURNED), orphans, projects=project_names(store, integration["id"]),
+                        reconciliation=summary_line(store, integration), retainage_to_release=to_release)
 
 
 def send_summary(summary: DailySummary, notifier: Callable[[dict], None], context: dict) -> str:

@@ -94,7 +94,7 @@ class DecisionReads:
     def open_by_record(self, record_type: RecordType) -> dict[int, dict]:
         """Records with a decision filed and not yet carried out: nobody ticks them again meanwhile."""
         return {row["procore_id"]: row for row in self.store.rows(
-            "undecided_records", integration=self.integration["name"], record_type=record_type.value)}
+            "decisions_being_carried_out", integration=self.integration["name"], record_type=record_type.value)}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ import tenacity
 from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
+from erp_sync.reference.model import ReferenceKind
+from erp_sync.reference.tab import tab_rows
 from erp_sync.reports import recent_runs
 from erp_sync.store import Store
 from erp_sync.sync.links import LinkState
@@ -60,6 +62,7 @@ ACCOUNTANT = "avery.admin@summit.example"  # Avery Admin, the controller: the de
 STORE_FILE = AIRFLOW_HOME / "erp_sync.db"
 OPERATIONS_LOG = AIRFLOW_HOME / "operations.log"
 RUN_TIMEOUT_SECONDS = 900
+AIRFLOW_START_SECONDS = 900  # `airflow standalone` took more than 5 minutes to answer on a busy 2-core machine
 SAGE_DIR = AIRFLOW_HOME / "sage"
 TERMINAL_STATES = {"success", "failed"}
 UNLINK_FORM = "erp_file_unlink_request"
@@ -146,6 +149,23 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
     answer = session.get(back, timeout=30)
     answer.raise_for_status()
     return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
+
+
+def link_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> None:
+    """The accountant's round of the Reference data tab, on the page as the signed-in ``session``: the first
+    sync read both sides' vendors and its records wait for links; she confirms every vendor suggestion shown
+    (the ambiguous and inactive ones stay for a closer look)."""
+    for integration in store.integrations():
+        shown = [row.ref.procore_id for row in tab_rows(store, integration, ReferenceKind.VENDOR)
+                 if row.suggestion is not None and row.suggestion.item is not None]
+        if not shown:
+            continue
+        answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration['name']}/reference", timeout=60,
+                              data={"kind": "vendor", "action": "confirm_all", "procore_id": shown})
+        notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
+        if answer.status_code != 200 or notice is None:
+            raise RuntimeError(f"The Reference data tab refused the links: {answer.status_code} {answer.text[:2000]}")
+        print(f"{integration['name']}: {html.unescape(notice.group(1))}")
 
 
 REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
@@ -344,19 +364,21 @@ class AirflowApi:
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def api(self, method: str, path: str, repeatable: bool | None = None, **kwargs) -> dict:
-        """A call tried again when a busy Airflow answers 5xx (the demo's SQLite metadata database serves one
-        writer): reads and changes that can be repeated, and a trigger, which names its own ``dag_run_id``
-        (``repeatable=True``): a 409 then says an earlier try created the run after all."""
+        """A call tried again when a busy Airflow answers 5xx or not at all in time (the demo's SQLite metadata
+        database serves one writer): reads and changes that can be repeated, and a trigger, which names its own
+        ``dag_run_id`` (``repeatable=True``): a 409 then says an earlier try created the run after all."""
         repeatable = method != "POST" if repeatable is None else repeatable
 
         def busy(error: BaseException) -> bool:
-            return (repeatable and isinstance(error, requests.HTTPError)
-                    and error.response is not None and error.response.status_code >= 500)
+            server_error = (isinstance(error, requests.HTTPError) and error.response is not None
+                            and error.response.status_code >= 500)
+            return repeatable and (server_error or isinstance(error, (requests.Timeout, requests.ConnectionError)))
 
-        for attempt in tenacity.Retrying(retry=tenacity.retry_if_exception(busy), wait=tenacity.wait_fixed(2),
-                                         stop=tenacity.stop_after_attempt(5), reraise=True):
+        for attempt in tenacity.Retrying(retry=tenacity.retry_if_exception(busy),
+                                         wait=tenacity.wait_exponential(multiplier=2, max=20),
+                                         stop=tenacity.stop_after_delay(300), reraise=True):
             with attempt:
-                response = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=30, **kwargs)
+                response = self.session.request(method, f"{self.url}/api/v2/{path}", timeout=60, **kwargs)
                 if not (repeatable and method == "POST" and response.status_code == 409):
                     response.raise_for_status()
         return response.json() if response.content else {}
@@ -382,6 +404,7 @@ class AirflowApi:
         for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
         states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id not in LAST}, timeout)
+        link_as_accountant(self.session, self.url, store)
         decided = decide_as_accountant(self.session, self.url, store, timeout)
         print(f"The accountant's decisions, as erp_export_decisions answered them: {decided}")
         if decided:
@@ -581,7 +604,7 @@ def main() -> int:
 def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     demo.prepare()
     demo.processes.start("airflow-standalone", ["airflow", "standalone"], demo.env)
-    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=300)
+    wait_for(f"{AIRFLOW_URL}/api/v2/monitor/health", "airflow standalone", timeout=AIRFLOW_START_SECONDS)
     demo.login(USER, PASSWORD)
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
     states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))

@@ -29,7 +29,7 @@ WHERE d.integration = :integration AND d.record_type = :record_type
 ORDER BY d.id DESC
 LIMIT :limit;
 
--- name: undecided_records
+-- name: decisions_being_carried_out
 -- Decisions filed and not yet carried out: their records no longer wait for anyone's tick.
 SELECT id, procore_id, decision, filed_by
 FROM export_decisions

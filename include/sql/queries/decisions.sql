@@ -10,8 +10,8 @@ SELECT id, integration, record_type, procore_id, decision, reason, decided_by, f
 FROM export_decisions
 WHERE id = :id;
 
--- name: open_export_decisions
--- As open_unlink_requests: decisions not yet answered, with what was typed into them.
+-- name: unanswered_export_decisions
+-- As unanswered_unlink_requests: decisions not yet answered, with what was typed into them.
 SELECT id, integration, status FROM export_decisions
 WHERE status NOT IN ('done', 'rejected')
 ORDER BY id;

@@ -108,7 +108,7 @@ def tidy_typed_requests(store: Store, run_id: str | None, queue: RequestQueue = 
     """A status typed another way ('Pending', ' PENDING ') is put in the queue's spelling; a status the queue
     does not know is answered. Returns how many rows were tidied or answered."""
     worker, actor, tidied = worker_name(run_id), f"{queue.job}:{run_id}", 0
-    for row in store.rows(queue.query("open", "s")):
+    for row in store.rows(queue.query("unanswered", "s")):
         if row["status"] in queue.statuses:
             continue
         if typed_status(row["status"]) != PENDING:
