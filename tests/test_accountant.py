@@ -112,3 +112,10 @@ def test_an_api_chart_is_scaled_to_the_calls_with_the_budget_as_a_line():
     assert max(bars) > HEIGHT / 2  # the busiest hour fills most of the chart, not 1% of it
     assert "budget 3,600/hour (above this scale)" in chart
     assert "budget 30/hour" in str(calls_against_budget("Procore", hours, [10, 40, 20, 0], budget=30))
+
+
+def test_money_has_its_currency_and_separators_and_payment_methods_are_words():
+    from erp_sync_ui.words import money, payment_method
+
+    assert (money("1919.1"), money(0), money(None)) == ("$1,919.10", "$0.00", "")
+    assert (payment_method("credit_card"), payment_method("check")) == ("Credit card", "Check")
