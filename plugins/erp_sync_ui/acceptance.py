@@ -15,12 +15,14 @@ from typing import Annotated, Literal
 from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import Field
 
 from erp_sync.acceptance import change_export_mode, daily_summary, file_decisions
 from erp_sync.accountant import MAX_POLLED, DecisionReads, QueueCounts, last_sync, ready_rows, work_queue
 from erp_sync.identity import NotConnected
 from erp_sync.models import ExportMode, RecordType
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
+from erp_sync.store import ROW_ID_MAX
 from erp_sync.sync.links import LinkState
 from erp_sync.unlink import Refused
 from erp_sync_ui.airflow_api import TriggerRefused, airflow_base_path, trigger_dag
@@ -32,7 +34,7 @@ HISTORY_ROWS = 50
 MODE_WORDS = {ExportMode.ACCEPTANCE: "approved records now wait here for accounting acceptance.",
               ExportMode.DIRECT: "approved records now go straight to the ERP at the next hourly sync."}
 Sort = Literal["number", "title", "project", "vendor", "amount", "waiting"]
-DecisionIds = Annotated[list[int], Query(max_length=MAX_POLLED)]
+DecisionIds = Annotated[list[Annotated[int, Field(gt=0, le=ROW_ID_MAX)]], Query(max_length=MAX_POLLED)]
 
 
 def _integration(store, name: str) -> dict:
