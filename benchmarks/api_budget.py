@@ -39,7 +39,7 @@ from erp_sync.store import Store, utcnow  # noqa: E402
 from erp_sync.sync.reading import ACTIVE_FOR  # noqa: E402
 from erp_sync.unlink import file_request  # noqa: E402
 from sandbox.procore import sign_in  # noqa: E402
-from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS  # noqa: E402
+from sandbox.procore_data import DEMO_REDIRECT_URIS, SIGN_INS  # noqa: E402
 
 SIZES = {"projects": 1000, "commitments_per_project": 1, "change_orders_per_project": 1, "invoices_per_project": 1}
 SETTINGS = {600: {"hour_seconds": 15.0, "staleness": 12}, 3600: {"hour_seconds": 45.0, "staleness": 6}}
@@ -117,9 +117,9 @@ def run_budget(sandboxes: Sandboxes, budget: int, hour_seconds: float, staleness
 def connect_accountant(store: Store) -> None:
     """The accountant connects their Procore account once, signing in on Procore's page as themselves."""
     with ProcoreHook("procore_bench") as procore:
-        authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "benchmark")
+        authorize_url = procore.authorization_url(DEMO_REDIRECT_URIS[0], "benchmark")
     code = parse_qs(urlsplit(sign_in(authorize_url, ACCOUNTANT_LOGIN, SIGN_INS[ACCOUNTANT_LOGIN])).query)["code"][0]
-    ProcoreAccounts(store).connect(ACCOUNTANT, "procore_bench", code, DEMO_REDIRECT_URI)
+    ProcoreAccounts(store).connect(ACCOUNTANT, "procore_bench", code, DEMO_REDIRECT_URIS[0])
 
 
 def first_sync(store: Store, integration: dict, clock: ScaledClock, hours: Hours) -> dict:

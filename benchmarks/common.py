@@ -87,10 +87,16 @@ def connect(sandboxes: Sandboxes) -> None:
         "quickbooks_bench": {"conn_type": "http", "host": f"{sandboxes.url}/quickbooks",
                              "login": quickbooks.DEMO_CLIENT_ID, "password": quickbooks.DEMO_CLIENT_SECRET,
                              "extra": {"realm_id": quickbooks.DEMO_REALM, "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                 "retainage_item_id": retainage_item(sandboxes),
                                        "token_url": f"{sandboxes.url}/quickbooks/oauth2/v1/tokens/bearer"}},
     }
     for conn_id, connection in connections.items():
         os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
+
+
+def retainage_item(sandboxes: Sandboxes) -> str:
+    """The QuickBooks item retainage lines go to: the sandbox's "Retainage" service item."""
+    return next(item["Id"] for item in sandboxes.control("GET", "quickbooks/Item").json() if item["Name"] == "Retainage")
 
 
 def new_store(kind: ErpKind) -> tuple[Store, dict]:

@@ -222,6 +222,11 @@ def split_key(key: str) -> list[str]:
     return [part for part in key.replace("|", "/").split("/") if part]
 
 
+# Where a document's amount is, for a user's change to it: its first line's amount field.
+AMOUNT_LINE = {"Subcontract": ("Details", "ExtendedCost"), "ChangeOrder": ("Commitments", "Amount"),
+               "Bill": ("Details", "Amount")}
+
+
 def control_key(entity: str, key: str) -> list[str]:
     """A record's key as a person types it into the control API: every key field (``Bill|000011``), or the
     reference alone as the ERP Integrations page shows it (``Bill/000011``: entity, then reference), the
@@ -231,11 +236,6 @@ def control_key(entity: str, key: str) -> list[str]:
     if parts and missing and all(name in DEFAULTS.get(entity, {}) for name in missing):
         return [DEFAULTS[entity][name] for name in missing] + parts
     return parts
-
-
-# Where a document's amount is, for a user's change to it: its first line's amount field.
-AMOUNT_LINE = {"Subcontract": ("Details", "ExtendedCost"), "ChangeOrder": ("Commitments", "Amount"),
-               "Bill": ("Details", "Amount")}
 
 
 def control_router(state: AcumaticaState) -> APIRouter:

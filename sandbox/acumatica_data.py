@@ -134,7 +134,7 @@ class AcumaticaState:
         spec = ENTITIES[entity]
         record = {**DEFAULTS.get(entity, {}), **values, "id": str(uuid.uuid4())}
         for detail in spec.details:
-            record[detail] = [{**line, "id": str(uuid.uuid4())} for line in record.get(detail) or []]
+            record[detail] = numbered(spec, detail, [{**line, "id": str(uuid.uuid4())} for line in record.get(detail) or []])
         if spec.numbered and not record.get(spec.numbered):
             record[spec.numbered] = f"{next(self.numbers):06d}"
         if self.by_key(entity, [record[k] for k in spec.keys]) is not None:
@@ -181,7 +181,7 @@ class AcumaticaState:
             self.check_editable(entity, existing)
             for detail in spec.details:
                 if detail in values:
-                    values[detail] = merge_details(existing.get(detail) or [], values[detail])
+                    values[detail] = numbered(spec, detail, merge_details(existing.get(detail) or [], values[detail]))
             self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
             return self.touch(existing, **derived(entity, existing))
 
@@ -331,6 +331,18 @@ def unwrap_entity(spec: EntitySpec, body: dict[str, Any]) -> dict[str, Any]:
                                **{k: line[k] for k in ("id", "delete") if k in line}}
                               for line in body[detail] or []]
     return values
+
+
+def numbered(spec: EntitySpec, detail: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Acumatica numbers a document's lines (``LineNbr``) as they are added, never reusing a number."""
+    if "LineNbr" not in spec.details[detail]:
+        return lines
+    last = max((line.get("LineNbr") or 0 for line in lines), default=0)
+    for line in lines:
+        if not line.get("LineNbr"):
+            last += 1
+            line["LineNbr"] = last
+    return lines
 
 
 def merge_details(current: list[dict[str, Any]], sent: list[dict[str, Any]]) -> list[dict[str, Any]]:

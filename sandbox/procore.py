@@ -19,6 +19,7 @@ import html
 import math
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import unquote_plus, urlencode, urljoin
 
@@ -48,7 +49,9 @@ from sandbox.procore_data import (
     Vendor,
     now,
     record_project,
+    summary_of,
 )
+from sandbox.procore_lines import LINE_MODELS, CommitmentChangeOrderLineItem, CommitmentLineItem
 
 MAX_PER_PAGE = 100
 SYNC_BATCH_LIMIT = 1000
@@ -226,6 +229,8 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
 
     open_api = APIRouter(prefix="/rest/v1.0", dependencies=[Depends(authorized_client)])
     api = APIRouter(prefix="/rest/v1.0", dependencies=[Depends(authorized_client)])
+    api_v1_1 = APIRouter(prefix="/rest/v1.1", dependencies=[Depends(authorized_client)])
+    api_v2 = APIRouter(prefix="/rest/v2.0", dependencies=[Depends(authorized_client)])
     CompanyId = Annotated[int, Depends(company_scope)]
     PageQuery = Annotated[Paging, Depends()]
 
@@ -347,6 +352,13 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
             def show_commitment(record_id: int, project_id: int, company: CompanyId) -> Commitment:
                 return record_in(table, company, project_id, record_id)
 
+            @api.get(f"/{table}/{{record_id}}/line_items", tags=["Commitments"], operation_id=f"list_{table}_line_items")
+            def list_line_items(record_id: int, project_id: int, request: Request, response: Response,
+                                company: CompanyId, paging: PageQuery) -> list[CommitmentLineItem]:
+                """The commitment's schedule of values."""
+                record_in(table, company, project_id, record_id)
+                return paginate(request, response, state.commitment_lines.get(record_id, []), paging)
+
             @api.patch(f"/{table}/{{record_id}}", tags=["Commitments"], operation_id=f"update_{table}")
             def update_commitment(record_id: int, company: CompanyId, body: body_model,
                                   project_id: int | None = None) -> Commitment:
@@ -366,6 +378,15 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
              operation_id="showCommitmentChangeOrder")
     def show_cco(project_id: int, record_id: int, company: CompanyId) -> CommitmentChangeOrder:
         return record_in("commitment_change_orders", company, project_id, record_id)
+
+    @api_v2.get("/companies/{company_id}/projects/{project_id}/commitment_change_orders/{record_id}/line_items",
+                tags=["Commitments"], operation_id="listCommitmentChangeOrderLineItems")
+    def list_cco_line_items(company_id: int, project_id: int, record_id: int, request: Request, response: Response,
+                            company: CompanyId, paging: PageQuery) -> dict[str, list[CommitmentChangeOrderLineItem]]:
+        """v2.0 wraps a list in ``data``; each line names the commitment line it changes."""
+        company_path(company_id, company)
+        record_in("commitment_change_orders", company, project_id, record_id)
+        return {"data": paginate(request, response, state.change_order_lines.get(record_id, []), paging)}
 
     @api.patch("/projects/{project_id}/commitment_change_orders/{record_id}", tags=["Commitments"],
                operation_id="updateCommitmentChangeOrder")
@@ -395,6 +416,15 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     @api.get("/requisitions/{record_id}", tags=["Commitments"], operation_id="showRequisition")
     def show_requisition(record_id: int, project_id: int, company: CompanyId) -> Requisition:
         return record_in("requisitions", company, project_id, record_id)
+
+    @api_v1_1.get("/requisitions/{record_id}", tags=["Commitments"], operation_id="showRequisitionV11")
+    def show_requisition_v11(record_id: int, project_id: int, company: CompanyId,
+                             view: str | None = None) -> dict[str, Any]:
+        """v1.1 adds ``items`` only when ``view`` includes ``extended`` or ``items``."""
+        record = record_in("requisitions", company, project_id, record_id).model_dump(mode="json")
+        if set((view or "").split(",")) & {"extended", "items"}:
+            record["items"] = [item.model_dump(mode="json") for item in state.requisition_items.get(record_id, [])]
+        return record
 
     @api.patch("/requisitions/{record_id}", tags=["Commitments"], operation_id="updateRequisition")
     def update_requisition(record_id: int, company: CompanyId, body: RequisitionBody, project_id: int | None = None,
@@ -479,6 +509,8 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
 
     app.include_router(open_api)
     app.include_router(api)
+    app.include_router(api_v1_1)
+    app.include_router(api_v2)
     return app
 
 
@@ -538,6 +570,30 @@ def control_router(state: ProcoreState, rate: RateWindow) -> APIRouter:
             except ValidationError as error:
                 raise HTTPException(422, error.errors(include_url=False)) from error
 
+    @router.get("/{table}/{record_id}/lines")
+    def record_lines(table: str, record_id: int) -> list[dict[str, Any]]:
+        lines, _model = lines_of(state, table)
+        with state.lock:
+            return [line.model_dump(mode="json") for line in lines.get(record_id, [])]
+
+    @router.put("/{table}/{record_id}/lines")
+    def edit_lines(table: str, record_id: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """A user edits the record's lines (the schedule of values, the change order's lines, the invoice's
+        items); the record's total follows them and its ``updated_at`` moves."""
+        lines, model = lines_of(state, table)
+        try:
+            edited = [model.model_validate(row) for row in rows]
+        except ValidationError as error:
+            raise HTTPException(422, error.errors(include_url=False)) from error
+        with state.lock:
+            record = known_table(state, table).get(record_id)
+            if record is None:
+                raise HTTPException(404, f"{table} {record_id} not found")
+            lines[record_id] = edited
+            totals = ({"summary": summary_of(edited)} if table == "requisitions"
+                      else {"grand_total": f"{sum(Decimal(line.amount) for line in edited):.2f}"})
+            return state.save(table, record.model_copy(update=totals)).model_dump(mode="json")
+
     @router.delete("/{table}/{record_id}")
     def user_delete(table: str, record_id: int) -> dict[str, Any]:
         return user_edit(table, record_id, {"deleted_at": now().isoformat()})
@@ -592,6 +648,14 @@ def login_page(client_id: str, redirect_uri: str, state: str, problem: str | Non
     error = f'<p class="error">{html.escape(problem)}</p>' if problem else ""
     return HTMLResponse(f"<!doctype html><title>Sign in to Procore (sandbox)</title><h1>Sign in to Procore</h1>"
                         f"{error}{fields}", status_code=status)
+
+
+def lines_of(state: ProcoreState, table: str) -> tuple[dict[int, list[BaseModel]], type[BaseModel]]:
+    held = {"work_order_contracts": state.commitment_lines, "purchase_order_contracts": state.commitment_lines,
+            "commitment_change_orders": state.change_order_lines, "requisitions": state.requisition_items}
+    if table not in held:
+        raise HTTPException(404, f"{table} has no lines")
+    return held[table], LINE_MODELS[table]
 
 
 def known_table(state: ProcoreState, table: str) -> dict[int, BaseModel]:

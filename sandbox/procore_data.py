@@ -17,6 +17,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.procore_lines import (
+    CommitmentChangeOrderLineItem,
+    CommitmentLineItem,
+    Holder,
+    RequisitionItem,
+    change_order_line,
+    commitment_lines,
+    current_payment_due,
+    requisition_items,
+    split,
+    total_retainage,
+)
+
 DEMO_COMPANY_ID = 8089
 SECOND_COMPANY_ID = 8090  # a second company in the same Procore account, paired with another ERP
 SAGE300_COMPANY_ID = 8091
@@ -27,8 +40,10 @@ COMPANY_NAMES = {DEMO_COMPANY_ID: "Summit Builders (demo)", SECOND_COMPANY_ID: "
 HARBOR_ONLY_USER_ID = 201
 DEMO_CLIENT_ID = "erp-sync-sandbox"
 DEMO_CLIENT_SECRET = "sandbox-secret"
-# Where the demo's Airflow sends people back after they sign in to Procore: the app's registered redirect URI.
-DEMO_REDIRECT_URI = "http://localhost:8080/erp-sync/identity/callback"
+# Where the demo's Airflow sends people back after they sign in to Procore: the app's registered redirect URIs,
+# one for each address the README names for the UI (an app in Procore's developer portal may register several).
+DEMO_REDIRECT_URIS = ("http://localhost:8080/erp-sync/identity/callback",
+                      "http://127.0.0.1:8080/erp-sync/identity/callback")
 TOKEN_LIFETIME = timedelta(minutes=90)
 CODE_LIFETIME = timedelta(minutes=10)
 # The seeded people sign in on the sandbox's sign-in page with their email address and password.
@@ -130,6 +145,7 @@ class Commitment(DeletableRecord):
     grand_total: str
     contract_date: date | None = None
     origin_code: str | None = None
+    retainage_percent: str | None = Field(default=None, description="the contract's default retainage, in percent")
 
 
 class CommitmentChangeOrder(DeletableRecord):
@@ -148,6 +164,7 @@ class CommitmentChangeOrder(DeletableRecord):
 class RequisitionSummary(BaseModel):
     current_payment_due: str
     total_completed_and_stored_to_date: str
+    total_retainage: str = "0.00"
 
 
 class Requisition(DeletableRecord):
@@ -228,7 +245,7 @@ class ProcoreState:
     def __init__(self, sizes: SeedSizes | None = None):
         self.lock = threading.RLock()
         self.clients = {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET}
-        self.redirect_uris = {DEMO_CLIENT_ID: {DEMO_REDIRECT_URI}}
+        self.redirect_uris = {DEMO_CLIENT_ID: set(DEMO_REDIRECT_URIS)}
         self.tokens: dict[str, Grant] = {}
         self.codes: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, Grant] = {}
@@ -248,6 +265,10 @@ class ProcoreState:
             self.project_users: dict[tuple[int, int], ProjectUser] = {}
             self.tables: dict[str, dict[int, BaseModel]] = {name: {} for name in RECORD_TABLES}
             self.by_origin: dict[tuple[str, int, str], int] = {}
+            # The records' lines, by the record's id (a commitment's, a CCO's, a requisition's).
+            self.commitment_lines: dict[int, list[CommitmentLineItem]] = {}
+            self.change_order_lines: dict[int, list[CommitmentChangeOrderLineItem]] = {}
+            self.requisition_items: dict[int, list[RequisitionItem]] = {}
             _DemoCompany(self, sizes).build()
 
     def company_user(self, company_id: int, user_id: int) -> CompanyUser | None:
@@ -372,8 +393,10 @@ class _DemoCompany:
                 for n in range(self.sizes.spread(self.sizes.change_orders_per_project,
                                                  self.sizes.change_orders_total, index)):
                     self._change_order(project, commitments[n % len(commitments)], n)
+                # subcontractors bill commitments that are approved (Procore exports an invoice after its commitment)
+                billable = [c for c in commitments if c.status == "Approved"] or commitments
                 for n in range(self.sizes.spread(self.sizes.invoices_per_project, self.sizes.invoices_total, index)):
-                    self._invoice(project, commitments[n % len(commitments)], n)
+                    self._invoice(project, billable[n % len(billable)], n)
 
     def _permissions(self) -> None:
         s = self.state
@@ -443,9 +466,12 @@ class _DemoCompany:
             title=f"{self.rng.choice(['Foundations', 'Electrical rough-in', 'Plumbing', 'Steel', 'Drywall'])} package",
             status=self.COMMITMENT_STATUSES[n % len(self.COMMITMENT_STATUSES)],
             executed=n % 2 == 0, vendor=vendors[n % len(vendors)],
-            grand_total=money(self.rng.randrange(20_000, 900_000)),
+            grand_total=money(self.rng.randrange(20_000, 900_000)), retainage_percent="10.0" if n % 4 != 3 else "0.0",
             contract_date=self.created.date(), created_at=self.created, updated_at=self.created)
         self.state.save(table, commitment, touch=False)
+        holder = Holder(id=commitment.id, holder_type="WorkOrderContract" if prefix == "SC" else "PurchaseOrderContract")
+        self.state.commitment_lines[commitment.id] = commitment_lines(
+            self.state.new_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created)
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
@@ -457,14 +483,28 @@ class _DemoCompany:
             grand_total=money(self.rng.randrange(1_000, 60_000)), created_at=self.created,
             updated_at=self.created)
         self.state.save("commitment_change_orders", cco, touch=False)
+        changed = self.state.commitment_lines[commitment.id]
+        amounts = split(Decimal(cco.grand_total), 1 + n % 2)
+        self.state.change_order_lines[cco_id] = [
+            change_order_line(self.state.new_id(), position, changed[(position - 1) % len(changed)], amount)
+            for position, amount in enumerate(amounts, start=1)]
 
     def _invoice(self, project: Ref, commitment: Commitment, n: int) -> None:
-        due = Decimal(commitment.grand_total) * Decimal(self.rng.choice([5, 10, 15])) / 100
+        share = Decimal(self.rng.choice([5, 10, 15])) / 100
+        items = requisition_items(self.state.new_id, self.state.commitment_lines[commitment.id], share,
+                                  Decimal(commitment.retainage_percent or 0))
         invoice = Requisition(
             id=self.state.new_id(), number=n + 1, invoice_number=f"INV-{project.id}-{n + 1:04d}",
             status=self.INVOICE_STATUSES[n % len(self.INVOICE_STATUSES)], commitment_id=commitment.id,
             project_id=project.id, vendor=commitment.vendor, billing_date=self.created.date(),
-            summary=RequisitionSummary(current_payment_due=money(due),
-                                       total_completed_and_stored_to_date=money(due)),
-            created_at=self.created, updated_at=self.created)
+            summary=summary_of(items), created_at=self.created, updated_at=self.created)
         self.state.save("requisitions", invoice, touch=False)
+        self.state.requisition_items[invoice.id] = items
+
+
+def summary_of(items: list[RequisitionItem]) -> RequisitionSummary:
+    """A requisition's summary as Procore derives it from its items."""
+    to_date = sum((Decimal(item.total_completed_and_stored_to_date) for item in items), Decimal(0))
+    return RequisitionSummary(current_payment_due=money(current_payment_due(items)),
+                              total_completed_and_stored_to_date=money(to_date),
+                              total_retainage=money(total_retainage(items)))

@@ -27,7 +27,7 @@ REFRESH_TOKEN_SECONDS = 100 * 24 * 3600
 CDC_LOOKBACK = timedelta(days=30)
 CDC_MAX_PER_ENTITY = 1000
 COMPANY_TZ = timezone(timedelta(hours=-8))  # timestamps carry the company's offset, as QuickBooks sends them
-ENTITIES = ("Vendor", "Bill", "BillPayment", "PurchaseOrder", "Account")
+ENTITIES = ("Vendor", "Bill", "BillPayment", "PurchaseOrder", "Account", "Item")
 VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors", "Evergreen Drywall",
            "Star Framing", "Granite Masonry", "Granite Masonry, Inc."]  # the mess of docs/reference-data.md
 INACTIVE_VENDORS = ["Summit Roofing"]
@@ -87,6 +87,8 @@ class QuickBooksState:
                 self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": True})
             for name in INACTIVE_VENDORS:
                 self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": False})
+            # The "Invoice Retainage Item" Procore's QuickBooks connector asks for, booked to a liability account.
+            self.retainage_item_id = self.save("Item", {"Name": "Retainage", "Type": "Service", "Active": True})["Id"]
 
     def configure(self, limits: Limits) -> None:
         self.limits = limits

@@ -21,7 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from erp_connectors.sage300 import DEFAULT_LAYOUT, ImportLayout
 from sandbox.sage_tables import SAGE100, SAGE300
+
+LAYOUT = ImportLayout.load(DEFAULT_LAYOUT)  # the demo company keeps Sage's default import formats
 
 # The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs.
 SAGE300_VENDORS = {"APEX": "Apex Concrete", "BRIGHT": "Brightline Electric", "CASCADE": "Cascade Plumbing",
@@ -139,33 +142,34 @@ class Sage300Office(SageOffice):
                             for vendor, name in SAGE300_VENDORS.items()])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
+        """Reads each record by the company's import format (the same layout file the connector writes with)."""
         vendors = {row[0] for row in connection.execute(sa.select(self.tables["MASTER_APM_VENDOR"].c.Vendor))}
         for record in records:
-            kind, fields = record[0], record[1:]
+            if record[0] not in LAYOUT.records:
+                raise ImportRejected(f"unknown record type {record[0]!r}")
+            fields = LAYOUT.read(record)
+            kind = fields["Record ID"]
             if kind == "C":
-                commitment, vendor, description, kind_name, on, job = fields[:6]
-                _known(vendor, vendors)
-                self._insert(connection, "JCM_MASTER__COMMITMENT", Commitment=commitment, Vendor=vendor,
-                             Description=description, Commitment_Type=kind_name, Date=_day(on), Job=job,
+                _known(fields["Vendor"], vendors)
+                self._insert(connection, "JCM_MASTER__COMMITMENT", Commitment=fields["Commitment"],
+                             Vendor=fields["Vendor"], Description=fields["Description"],
+                             Commitment_Type=fields["Commitment Type"], Date=_day(fields["Date"]), Job=fields["Job"],
                              Original_Commitment=0, Revised_Commitment=0, Amount_Invoiced=0, Closed=0)
             elif kind == "CI":
-                self._add(connection, "JCM_MASTER__COMMITMENT", {"Commitment": fields[0]}, Decimal(fields[3]),
-                          "Original_Commitment", "Revised_Commitment")
+                self._add(connection, "JCM_MASTER__COMMITMENT", {"Commitment": fields["Commitment"]},
+                          Decimal(fields["Amount"]), "Original_Commitment", "Revised_Commitment")
             elif kind == "CCO":
-                commitment, change_order, description, on, amount = fields[:5]
-                self._add(connection, "JCM_MASTER__COMMITMENT", {"Commitment": commitment}, Decimal(amount),
-                          "Revised_Commitment")
-                self._insert(connection, "JCM_MASTER__COMMITMENT_CO", Commitment=commitment,
-                             Commitment_CO=change_order, Description=description, Date=_day(on), Amount=amount,
-                             Status="Approved")
+                self._add(connection, "JCM_MASTER__COMMITMENT", {"Commitment": fields["Commitment"]},
+                          Decimal(fields["Amount"]), "Revised_Commitment")
+                self._insert(connection, "JCM_MASTER__COMMITMENT_CO", Commitment=fields["Commitment"],
+                             Commitment_CO=fields["Commitment CO"], Description=fields["Description"],
+                             Date=_day(fields["Date"]), Amount=fields["Amount"], Status="Approved")
             elif kind == "API":
-                vendor, invoice, description, amount, on, _due, _accounting, commitment = fields[:8]
-                _known(vendor, vendors)
-                self._insert(connection, "APM_MASTER__INVOICE", Vendor=vendor, Invoice=invoice,
-                             Description=description, Original_Gross=amount, Amount_Paid=0, Invoice_Date=_day(on),
-                             Commitment=commitment or None, Status="Open")
-            elif kind != "APD":
-                raise ImportRejected(f"unknown record type {kind!r}")
+                _known(fields["Vendor"], vendors)
+                self._insert(connection, "APM_MASTER__INVOICE", Vendor=fields["Vendor"], Invoice=fields["Invoice"],
+                             Description=fields["Description"], Original_Gross=fields["Amount"], Amount_Paid=0,
+                             Invoice_Date=_day(fields["Invoice Date"]), Commitment=fields["Commitment"] or None,
+                             Status="Open")
 
     def pay(self, vendor: str, invoice: str, amount: Decimal | str, check: str, on: date,
             check_type: str = "Check") -> None:
@@ -235,8 +239,8 @@ class Sage100Office(SageOffice):
                 header = self._insert(connection, "subcon", ctcnum=number, condte=_day(on), vndnum=int(vendor),
                                       jobnum=int(job), dscrpt=description, usrdf1=mark, status=4, cntttl=0,
                                       chgttl=0, ctcttl=0)
-            elif (layout, line) == ("PJSC", "D"):
-                self._add(connection, "subcon", header["recnum"], Decimal(fields[2]), "cntttl", "ctcttl")
+            elif (layout, line) == ("PJSC", "D"):  # contract no, description, cost code, cost type, amount
+                self._add(connection, "subcon", header["recnum"], Decimal(fields[4]), "cntttl", "ctcttl")
             elif (layout, line) == ("PJSCCO", "H"):
                 subcontract, number, _on, description, mark = fields[:5]
                 parent = connection.execute(sa.select(self.tables["subcon"]).where(
@@ -245,9 +249,12 @@ class Sage100Office(SageOffice):
                     raise ImportRejected(f"subcontract record {subcontract} does not exist")
                 header = {"vndctc": parent["recnum"], "vndnum": parent["vndnum"], "chgnum": number,
                           "dscrpt": description, "usrdf1": mark}
-            elif (layout, line) == ("PJSCCO", "D"):
+            elif (layout, line) == ("PJSCCO", "D"):  # the change's lines add up on its one row
                 amount = Decimal(fields[3])
-                self._insert(connection, "sbcgln", linnum=1, bdgprc=amount, chgsts=1, **header)
+                if "recnum" in header:
+                    self._add(connection, "sbcgln", header["recnum"], amount, "bdgprc")
+                else:
+                    header = self._insert(connection, "sbcgln", linnum=1, bdgprc=amount, chgsts=1, **header)
                 self._add(connection, "subcon", header["vndctc"], amount, "chgttl", "ctcttl")
             elif (layout, line) == ("APINV", "H"):
                 number, vendor, description, on = fields[:4]
@@ -258,7 +265,8 @@ class Sage100Office(SageOffice):
                                       invttl=0, amtpad=0, invbal=0, status=1)
             elif (layout, line) == ("APINV", "D"):
                 amount = Decimal(fields[2])
-                self._insert(connection, "apivln", recnum=header["recnum"], linnum=1, dscrpt=fields[1],
+                header["lines"] = header.get("lines", 0) + 1
+                self._insert(connection, "apivln", recnum=header["recnum"], linnum=header["lines"], dscrpt=fields[1],
                              extttl=amount, keep_recnum=True)
                 self._add(connection, "acpinv", header["recnum"], amount, "invttl", "invbal")
             else:

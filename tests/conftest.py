@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ from sandbox.procore_data import (  # noqa: E402
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
-    DEMO_REDIRECT_URI,
+    DEMO_REDIRECT_URIS,
     SAGE100_COMPANY_ID,
     SAGE300_COMPANY_ID,
     SECOND_COMPANY_ID,
@@ -112,13 +113,25 @@ class SandboxServer(ServedApp):
             self.control("DELETE", f"{vendor}/faults")
         self.control("PUT", "procore/rate_limit", json={})
         # A test may register another redirect URI for the app (the production shape's API server): undo it.
-        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=[DEMO_REDIRECT_URI])
+        self.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris", json=list(DEMO_REDIRECT_URIS))
 
     def fault(self, vendor: str, **rule) -> None:
         self.control("POST", f"{vendor}/faults", json=rule)
 
     def procore_rows(self, table: str) -> list[dict]:
         return self.control("GET", f"procore/{table}").json()
+
+    def procore_lines(self, table: str, record_id: int) -> list[dict]:
+        return self.control("GET", f"procore/{table}/{record_id}/lines").json()
+
+    def bill_more(self, requisition_id: int, amount: str, line: int = 0) -> dict:
+        """A subcontractor bills ``amount`` more work on one line of an invoice (no retainage on it); the
+        invoice's summary follows its lines."""
+        items = self.procore_lines("requisitions", requisition_id)
+        item = items[line]
+        for field in ("work_completed_this_period", "total_completed_and_stored_to_date"):
+            item[field] = f"{Decimal(item[field]) + Decimal(amount):.2f}"
+        return self.control("PUT", f"procore/requisitions/{requisition_id}/lines", json=items).json()
 
     def erp_rows(self, vendor: str, entity: str) -> list[dict]:
         return self.control("GET", f"{vendor}/{entity}").json()
@@ -137,6 +150,7 @@ class SandboxServer(ServedApp):
             "quickbooks_test": {"conn_type": "http", "host": f"{self.url}/quickbooks", "login": QBO_CLIENT_ID,
                                 "password": QBO_CLIENT_SECRET,
                                 "extra": {"realm_id": QBO_REALM, "refresh_token": QBO_REFRESH_TOKEN,
+                                          "retainage_item_id": self.sandboxes.quickbooks.retainage_item_id,
                                           "token_url": f"{self.url}/quickbooks/oauth2/v1/tokens/bearer"}},
         }
 
@@ -285,7 +299,32 @@ def airflow_db():
     """Airflow's own metadata database, which ``dag.test()`` needs; the tasks never touch it."""
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env=os.environ.copy())
-    return AIRFLOW_HOME
+    with pytest.MonkeyPatch.context() as patch:
+        _parse_dag_folder_once(patch)
+        yield AIRFLOW_HOME
+
+
+def _parse_dag_folder_once(patch: pytest.MonkeyPatch) -> None:
+    """``dag.test()`` parses the whole DAG folder and writes every DAG to Airflow's database before each
+    run (half of a run's time here); the folder does not change during a session, so the first run
+    does it for all."""
+    from airflow.dag_processing import dagbag
+
+    parse, sync, bags, synced = dagbag.BundleDagBag, dagbag.sync_bag_to_db, {}, set()
+
+    def parsed(**kwargs):
+        key = tuple(sorted((name, str(value)) for name, value in kwargs.items()))
+        if key not in bags:
+            bags[key] = parse(**kwargs)
+        return bags[key]
+
+    def sync_once(bag, *args, **kwargs):
+        if id(bag) not in synced:
+            sync(bag, *args, **kwargs)
+            synced.add(id(bag))
+
+    patch.setattr(dagbag, "BundleDagBag", parsed)
+    patch.setattr(dagbag, "sync_bag_to_db", sync_once)
 
 
 def _use_sqlite_store(tmp_path: Path, monkeypatch) -> Store:
@@ -445,14 +484,14 @@ def connect_person(sandbox: SandboxServer, store: Store, airflow_user: str, proc
     from erp_connectors.procore import ProcoreHook
     from erp_sync.identity import ProcoreAccounts
     from sandbox.procore import sign_in
-    from sandbox.procore_data import DEMO_REDIRECT_URI, SIGN_INS
+    from sandbox.procore_data import DEMO_REDIRECT_URIS, SIGN_INS
 
     with ProcoreHook(conn_id) as procore:
-        authorize_url = procore.authorization_url(DEMO_REDIRECT_URI, "test")
+        authorize_url = procore.authorization_url(DEMO_REDIRECT_URIS[0], "test")
     email = sandbox.sandboxes.procore.users[procore_user_id].email_address
     back = sign_in(authorize_url, email, SIGN_INS[email])
     code = parse_qs(urlsplit(back).query)["code"][0]
-    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URI)
+    return ProcoreAccounts(store).connect(airflow_user, conn_id, code, DEMO_REDIRECT_URIS[0])
 
 
 def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: str = "procore_test") -> str:
@@ -464,16 +503,17 @@ def person(sandbox: SandboxServer, store: Store, procore_user_id: int, conn_id: 
     return airflow_user
 
 
-def run_as(dag, airflow_user: str | None, **conf):
+def run_as(dag, airflow_user: str | None, run_id: str | None = None, **conf):
     """``dag.test()`` as if ``airflow_user`` had triggered it signed in: Airflow's API records the
-    triggering user on the run, where ``dag.test()`` writes its own name ("dag_test")."""
+    triggering user on the run, where ``dag.test()`` writes its own name ("dag_test"); ``run_id`` keeps
+    the id of the run a page queued, as the scheduler does."""
     from unittest import mock
 
     import airflow.models.dagrun as dagrun
 
     create = dagrun.get_or_create_dagrun
-    with mock.patch.object(dagrun, "get_or_create_dagrun",
-                           lambda *args, **kwargs: create(*args, **{**kwargs, "triggering_user_name": airflow_user})):
+    kept = {"triggering_user_name": airflow_user} | ({"run_id": run_id} if run_id else {})
+    with mock.patch.object(dagrun, "get_or_create_dagrun", lambda *args, **kwargs: create(*args, **{**kwargs, **kept})):
         return dag.test(run_conf=conf)
 
 

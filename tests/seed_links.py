@@ -3,6 +3,10 @@ every Procore vendor the ERP has under the same name (once case, punctuation and
 is linked, through ``erp_sync.reference.links.link``. Tests that export documents call this after adding
 their integrations; what is left unlinked (Foundry Mechanical is in no ERP) waits for a link.
 
+The job costing of the documents' lines is linked too: each project of the integration's company to the
+ERP job of the same number (its Procore id), and the company's cost codes and cost types to the ERP items of
+the same code (an Acumatica cost type's account group posting to ``EXPENSE_ACCOUNT``).
+
 The ERP side is read with each integration's adapter (``reference_items``), the Procore side from the
 sandbox's own data, so seeding spends none of Procore's budget."""
 
@@ -10,11 +14,13 @@ from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter
 from erp_sync.reference.links import link
-from erp_sync.reference.model import ProcoreRef, ReferenceKind
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import suggest
 from erp_sync.store import Store
+from sandbox.procore_lines import COST_CODES, COST_TYPES
 
 SEEDED_BY = "tests/seed_links"
+EXPENSE_ACCOUNT = "50000"
 
 
 def procore_vendors(sandbox) -> list[ProcoreRef]:
@@ -22,12 +28,28 @@ def procore_vendors(sandbox) -> list[ProcoreRef]:
             for vendor in sandbox.sandboxes.procore.vendors.values()]
 
 
+def job_costing(sandbox, company_id: int) -> list[tuple[ProcoreRef, ErpItem]]:
+    """The company's projects, cost codes and cost types, each with the ERP item of the same code."""
+    pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.name, project.name),
+              ErpItem(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name))
+             for project in sandbox.sandboxes.procore.projects.values() if project.company.id == company_id]
+    pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(code.id), code.full_code, code.name),
+               ErpItem(ReferenceKind.COST_CODE, code.full_code, code.full_code, code.name)) for code in COST_CODES]
+    pairs += [(ProcoreRef(ReferenceKind.COST_TYPE, str(kind.id), kind.code, kind.name),
+               ErpItem(ReferenceKind.COST_TYPE, kind.code, kind.code, kind.name, posts_to=EXPENSE_ACCOUNT))
+              for kind in COST_TYPES]
+    return pairs
+
+
 def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None) -> int:
-    """Link what matches for each enabled integration (or those named); returns how many links started."""
+    """Link what matches for each enabled integration (or those named), and the job costing; returns how many
+    vendor links started."""
     started = 0
     for integration in store.integrations():
         if names is not None and integration["name"] not in names:
             continue
+        for ref, item in job_costing(sandbox, integration["procore_company_id"]):
+            link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
         adapter = erp_adapter(integration, store)
         try:
             items = adapter.reference_items(ReferenceKind.VENDOR)

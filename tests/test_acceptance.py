@@ -297,6 +297,52 @@ def test_bad_rows_are_answered_with_a_sentence_and_change_nothing(desk):
     assert len(desk.links("summit-acumatica", "ready")) == 15
 
 
+def test_typed_decisions_are_tidied_and_answered_each_alone_as_typed_unlink_requests_are(desk):
+    """As issue 19's typed unlink requests: a row that cannot be read, names an unknown record or a status
+    the queue does not know is answered RED on its own; a status spelt otherwise is put right; the rest go on."""
+    name = "summit-acumatica"
+    links = [desk.link(name, RecordType.COMMITMENT, index) for index in range(5)]
+
+    def accept(link: dict, **columns) -> int:
+        return desk.decide(name, record_type="commitment", procore_id=link["procore_id"], decision="accept",
+                           decided_by=101, **columns)
+
+    first = accept(links[0])
+    yesterday = accept(links[1], filed_at="yesterday")  # PostgreSQL reads it as yesterday's midnight
+    unknown_record = desk.decide(name, record_type="commitment", procore_id=999999, decision="accept", decided_by=101)
+    spelt_otherwise = [accept(links[2], status="Pending"), accept(links[3], status=" PENDING\n")]
+    approved = accept(links[4], status="approved")
+    behind = accept(links[4])
+
+    assert [row["name"] for row in integrations_to_decide(desk.store, "run")] == [name]
+    desk.run(name)
+
+    exported = [first, *spelt_otherwise, behind]
+    if desk.store.engine.dialect.name == "postgresql":
+        exported.append(yesterday)
+    else:
+        with desk.store.engine.connect() as connection:
+            typed = connection.execute(sa.text("SELECT status, colour, message FROM export_decisions WHERE id = :id"),
+                                       {"id": yesterday}).one()
+        assert tuple(typed) == ("rejected", "RED", "The decision cannot be processed: its filed_at 'yesterday' is not "
+                                                   "a date and time; leave filed_at out of the row and it is filled "
+                                                   "in for you.")
+        assert desk.link_by_id(links[1]["id"])["state"] == "ready"
+    for decision_id in exported:
+        assert desk.outcome(decision_id)[:2] == ("done", "BLUE"), decision_id
+    for link in (links[0], links[2], links[3], links[4]):
+        assert desk.link_by_id(link["id"])["colour"] == "GREEN"
+    assert desk.outcome(unknown_record) == ("rejected", "RED", "No commitment with Procore id 999999 waits for "
+                                                               f"accounting acceptance in integration {name}: check "
+                                                               "the record.")
+    assert desk.outcome(approved) == ("rejected", "RED", "The status 'approved' is not one a decision is filed with: "
+                                                         "leave status out (or write pending) and the queue carries "
+                                                         "the decision out; it sets every other status itself.")
+    trail = desk.store.rows("audit_trail", entity="export_decision", entity_id=str(spelt_otherwise[0]))
+    assert [entry["action"] for entry in trail] == ["normalised", "done"]
+    assert integrations_to_decide(desk.store, "after") == []
+
+
 def test_direct_export_sends_what_waited_and_the_change_is_audited(desk):
     desk.store.set_export_mode("harbor-quickbooks", ExportMode.DIRECT, actor="cli:ops")
     desk.integrations = {row["name"]: row for row in desk.store.integrations()}

@@ -26,7 +26,8 @@ IDENTIFIER = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 NOT_NAMES = {"GET", "PUT", "POST", "DELETE", "Location", "Locale", "Default", "Success",
              "Active", "Open", "Closed", "Balanced", "Canceled", "Completed", "Rejected", "Reversed", "Reversing",
              "Voided", "Bill", "Payment", "CHECK",
-             "Summit", "APEXCON", "BRIGHTEL", "CASCPLUM", "DELTASTL", "EVERDRY", "Z"}
+             "Inactive", "Summit", "APEXCON", "BRIGHTEL", "CASCPLUM", "DELTASTL", "EVERDRY", "GRANITE", "GRANITEINC",
+             "STARFRM", "SUMROOF", "Z"}
 
 
 def contract_names() -> set[str]:

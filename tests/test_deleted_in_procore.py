@@ -104,9 +104,9 @@ def test_a_record_deleted_between_the_erps_create_and_the_write_back_turns_red_w
     documents_before = desk.erp_documents(ACUMATICA)
     real_create = AcumaticaAdapter.create
 
-    def deleted_in_procore_meanwhile(adapter, record, *args):
-        document = real_create(adapter, record, *args)
-        if record.id == link["procore_id"]:
+    def deleted_in_procore_meanwhile(adapter, coded, *args):
+        document = real_create(adapter, coded, *args)
+        if coded.record.id == link["procore_id"]:
             change_in_procore(desk, link, "deleted")
         return document
 
@@ -144,9 +144,9 @@ def test_the_hourly_syncs_direct_export_asks_procore_before_sending_what_waited(
     change_in_procore(desk, unapproved, "unapproved")
     real_create = AcumaticaAdapter.create
 
-    def deleted_in_procore_meanwhile(adapter, record, *args):
-        document = real_create(adapter, record, *args)
-        if record.id == raced["procore_id"]:
+    def deleted_in_procore_meanwhile(adapter, coded, *args):
+        document = real_create(adapter, coded, *args)
+        if coded.record.id == raced["procore_id"]:
             change_in_procore(desk, raced, "deleted")
         return document
 

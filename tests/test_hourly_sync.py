@@ -55,14 +55,16 @@ def counts_of(summary: dict) -> Counter[str]:
 
 def assert_acumatica_documents_carry_their_vendor_amount_and_subcontract(sandbox) -> None:
     """What a real instance would keep: Acumatica drops fields its contract does not have, so a wrong
-    name leaves a subcontract without its vendor or a change order line without its subcontract."""
+    name leaves a subcontract without its vendor or a change order line without its subcontract line."""
     assert sandbox.control("GET", "acumatica/ignored-fields").json() == []
     subcontracts = sandbox.erp_rows("acumatica", "Subcontract")
-    assert all(s["VendorID"]["value"] and s["Details"][0]["ExtendedCost"]["value"] > 0 for s in subcontracts)
-    assert all(s["SubcontractTotal"]["value"] == s["Details"][0]["ExtendedCost"]["value"] for s in subcontracts)
-    numbers = {s["SubcontractNbr"]["value"] for s in subcontracts}
+    assert all(s["VendorID"]["value"] and len(s["Details"]) >= 2 for s in subcontracts)
+    assert all(s["SubcontractTotal"]["value"] == sum(line["ExtendedCost"]["value"] for line in s["Details"])
+               for s in subcontracts)
+    lines = {(s["SubcontractNbr"]["value"], line["LineNbr"]["value"]) for s in subcontracts for line in s["Details"]}
     for order in sandbox.erp_rows("acumatica", "ChangeOrder"):
-        assert [line["PONbr"]["value"] in numbers for line in order["Commitments"]] == [True]
+        assert order["ProjectID"]["value"] and order["Commitments"]
+        assert all((line["PONbr"]["value"], line["POLineNbr"]["value"]) in lines for line in order["Commitments"])
     assert all(bill["Vendor"]["value"] for bill in sandbox.erp_rows("acumatica", "Bill"))
 
 
@@ -86,10 +88,13 @@ def test_first_export_creates_each_approved_record_once_and_writes_the_reference
     if vendor == "acumatica":
         assert documents == Counter(Subcontract=6, ChangeOrder=3, Bill=6)
         assert_acumatica_documents_carry_their_vendor_amount_and_subcontract(sandbox)
-    else:  # a CCO is a line on its commitment's purchase order
+    else:  # a CCO's lines are lines on its commitment's purchase order
         assert documents == Counter(PurchaseOrder=6, Bill=6)
+        procore_lines = {table: {record["id"]: len(sandbox.control("GET", f"procore/{table}/{record['id']}/lines").json())
+                                 for record in sandbox.procore_rows(table) if record["id"] in {r["procore_id"] for r in rows}}
+                         for table in ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders")}
         lines = sum(len(po["Line"]) for po in sandbox.erp_rows("quickbooks", "PurchaseOrder"))
-        assert lines == 6 + 3
+        assert lines == sum(sum(counted.values()) for counted in procore_lines.values())
     linked = {row["procore_id"]: row["erp_ref"] for row in rows}
     for table in ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions"):
         for record in sandbox.procore_rows(table):
@@ -136,16 +141,18 @@ def test_a_procore_edit_is_pushed_to_the_erp_as_an_update(sandbox, sqlite_store,
     kind, integration, vendor = erp
     export_integration(sqlite_store, integration, "run-1")
     invoice_link = next(r for r in links(sqlite_store, integration) if r["record_type"] == "subcontractor_invoice")
-    invoice = next(r for r in sandbox.procore_rows("requisitions") if r["id"] == invoice_link["procore_id"])
-    summary = {**invoice["summary"], "current_payment_due": "12345.67"}
-    sandbox.control("PATCH", f"procore/requisitions/{invoice['id']}", json={"summary": summary})
+    bill = invoice_link["erp_ref"].split("/")[-1]
+
+    def amount() -> Decimal:
+        row = next(b for b in sandbox.erp_rows(vendor, "Bill") if bill in (b.get("Id"), b.get("ReferenceNbr", {}).get("value")))
+        return Decimal(str(row["Amount"]["value"] if vendor == "acumatica" else row["TotalAmt"]))
+    before = amount()
+    sandbox.bill_more(invoice_link["procore_id"], "1000.00")
 
     counts = counts_of(export_integration(sqlite_store, integration, "run-2"))
 
     assert counts["updated_subcontractor_invoice"] == 1 and sum(v for k, v in counts.items() if k.startswith("created")) == 0
-    bills = sandbox.erp_rows(vendor, "Bill")
-    amounts = [b["Amount"]["value"] if vendor == "acumatica" else b["TotalAmt"] for b in bills]
-    assert 12345.67 in amounts and len(bills) == 6
+    assert amount() == before + 1000 and len(sandbox.erp_rows(vendor, "Bill")) == 6
     if vendor == "acumatica":
         assert sandbox.control("GET", "acumatica/ignored-fields").json() == []
     assert next(r for r in links(sqlite_store, integration) if r["id"] == invoice_link["id"])["colour"] == "GREEN"
@@ -160,10 +167,9 @@ def test_an_update_the_erp_refuses_turns_the_link_red_with_the_reason(sandbox, s
     if vendor == "acumatica":  # a paid bill is released: Acumatica keeps it locked
         sandbox.control("POST", "acumatica/payments", json={"bill": bill, "amount": "10"})
     else:  # QuickBooks refuses a total below what is already paid
-        sandbox.control("POST", "quickbooks/payments", json={"bills": {bill: "1000"}})
-    invoice = next(r for r in sandbox.procore_rows("requisitions") if r["id"] == link["procore_id"])
-    sandbox.control("PATCH", f"procore/requisitions/{invoice['id']}",
-                    json={"summary": {**invoice["summary"], "current_payment_due": "1.00"}})
+        total = next(row for row in sandbox.erp_rows("quickbooks", "Bill") if row["Id"] == bill)["TotalAmt"]
+        sandbox.control("POST", "quickbooks/payments", json={"bills": {bill: str(total)}})
+    sandbox.bill_more(link["procore_id"], "-900.00")
 
     counts = counts_of(export_integration(sqlite_store, integration, "run-2"))
 
@@ -306,11 +312,12 @@ def test_a_record_that_cannot_be_processed_is_red_with_the_reason_and_the_others
     adapter = ERP_ADAPTERS[kind]
     real_create, broken = adapter.create, []
 
-    def create_failing_for_one_invoice(self, record, *args):
+    def create_failing_for_one_invoice(self, document, *args):
+        record = document.record
         if record.record_type is RecordType.SUBCONTRACTOR_INVOICE and broken in ([], [record.id]):
             broken[:] = [record.id]
             raise RuntimeError("a defect met by this record alone")
-        return real_create(self, record, *args)
+        return real_create(self, document, *args)
 
     monkeypatch.setattr(adapter, "create", create_failing_for_one_invoice)
     counts = counts_of(export_integration(store, integration, "run-1"))
@@ -338,14 +345,18 @@ def test_a_commitment_update_in_quickbooks_keeps_the_cco_lines_of_its_purchase_o
     commitment = next(r for r in links(sqlite_store, integration)
                       if r["record_type"] == "commitment" and r["erp_ref"] == order_id)
     table = json.loads(commitment["procore_json"])["stream"]
-    sandbox.control("PATCH", f"procore/{table}/{commitment['procore_id']}", json={"title": "Renamed package"})
+    before = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == order_id)
+    lines = sandbox.procore_lines(table, commitment["procore_id"])
+    lines[0]["description"] = "Renamed scope"  # a schedule-of-values edit in Procore
+    sandbox.control("PUT", f"procore/{table}/{commitment['procore_id']}/lines", json=lines)
 
     counts = counts_of(export_integration(sqlite_store, integration, "run-2"))
     refresh_integration(sqlite_store, integration, "run-2")
 
     order = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == order_id)
-    assert counts["updated_commitment"] == 1 and order["Line"][0]["Description"] == "Renamed package"
-    assert len(order["Line"]) == 2
+    assert counts["updated_commitment"] == 1
+    assert order["Line"][0]["Description"] == f"Renamed scope [PL{lines[0]['id']}]"
+    assert [line["Id"] for line in order["Line"]] == [line["Id"] for line in before["Line"]]
     assert next(r for r in links(sqlite_store, integration) if r["id"] == cco["id"])["erp_condition"] == "open"
 
 

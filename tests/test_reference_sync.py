@@ -151,3 +151,50 @@ def test_the_cli_refreshes_lists_links_and_unlinks_audited_with_the_os_user(sand
         f"cli:{getpass.getuser()}")
     assert main([*cli, "list", "--integration", "nope"]) == 2
     assert "There is no integration named 'nope'" in capsys.readouterr().err
+
+
+def test_the_sync_reads_the_reference_data_once_a_day_and_exact_codes_link_by_the_next_run(sandbox, store):
+    integration = add_test_integrations(store)["summit-acumatica"]
+
+    first = export_integration(store, integration, "run-1")["counts"]
+    second = export_integration(store, integration, "run-2")["counts"]
+
+    assert (first["reference_procore_items"], first["reference_erp_items"]) == (3 + 9, 9)
+    assert not any(key.startswith("reference_") for key in second)  # a quiet hour spends nothing on it
+    assert second["waiting_reference_unlinked"] > 0  # vendor names wait for a person
+
+
+def test_a_spent_share_leaves_the_reference_reading_for_later(sandbox, store, monkeypatch):
+    from erp_connectors.base import BudgetSpent
+    from erp_sync.reference import reading
+
+    integration = add_test_integrations(store)["summit-acumatica"]
+
+    def spent(*_args, **_kwargs):
+        raise BudgetSpent("the sync's share of Procore's rate window is spent")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reading, "read_procore", spent)
+        counts = export_integration(store, integration, "run-1")["counts"]
+    assert counts["reference_left_for_later"] == 1
+    assert store.rows("erp_reference_items_of", integration_id=integration["id"]) == []
+    assert export_integration(store, integration, "run-2")["counts"]["reference_erp_items"] == 9
+
+
+def test_ready_to_export_says_what_is_unlinked_until_it_is_linked(sandbox, store):
+    from erp_sync.models import ExportMode
+    from erp_sync.sync.links import WAITING_FOR_ACCEPTANCE
+
+    store.save_integration(TEST_INTEGRATIONS[0].model_copy(update={"export_mode": ExportMode.ACCEPTANCE}))
+    integration = store.one("integration_by_name", name=TEST_INTEGRATIONS[0].name)
+    export_integration(store, integration, "run-1")
+    ready = [row for row in store.rows("active_links", integration_id=integration["id"]) if row["state"] == "ready"]
+    apex = [row for row in ready if '"Apex Concrete"' in (row["message"] or "")]
+    assert apex and all(row["reason_code"] == "reference_unlinked" and row["message"].startswith(
+        'Not exported yet: link vendor "Apex Concrete"') for row in apex)
+
+    link_sandbox_references(store, sandbox)
+    export_integration(store, integration, "run-2")  # nothing changed in Procore
+    again = {row["id"]: row for row in store.rows("active_links", integration_id=integration["id"])}
+    assert {(again[row["id"]]["state"], again[row["id"]]["message"]) for row in apex} == {
+        ("ready", WAITING_FOR_ACCEPTANCE)}

@@ -102,6 +102,8 @@ def test_a_file_sages_import_refused_turns_red_with_the_reason_and_is_not_sent_a
     integration = add_sage_integrations(sage_store, sandbox)["granite-sage300"]
     office = sage.offices["sage300"]
     export_integration(sage_store, integration, "first")
+    office.run_imports()  # the commitments: an invoice follows its commitment into Sage
+    export_integration(sage_store, integration, "second")
     invoice_file = next(path for path in office.import_dir.glob("*.csv") if "PC-REQ-" in path.name)
     vendor, invoice = invoice_file.read_text().splitlines()[0].split(",")[1:3]
     office.insert_raw("APM_MASTER__INVOICE", Vendor=vendor, Invoice=invoice, Description="keyed in by hand",

@@ -13,7 +13,7 @@ from sandbox.procore_data import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_COMPANY_ID,
-    DEMO_REDIRECT_URI,
+    DEMO_REDIRECT_URIS,
     HARBOR_ONLY_USER_ID,
     SECOND_COMPANY_ID,
     SIGN_INS,
@@ -339,7 +339,7 @@ def test_the_openapi_document_names_request_bodies_as_procore_does(sandbox):
 
 # People signing in: the authorization-code flow -------------------------------------------------
 
-def authorize_url(sandbox, redirect_uri: str = DEMO_REDIRECT_URI) -> str:
+def authorize_url(sandbox, redirect_uri: str = DEMO_REDIRECT_URIS[0]) -> str:
     query = urlencode({"response_type": "code", "client_id": DEMO_CLIENT_ID, "redirect_uri": redirect_uri,
                        "state": "opaque"})
     return f"{sandbox.url}/procore/oauth/authorize?{query}"
@@ -353,7 +353,7 @@ def exchange(sandbox, **grant) -> requests.Response:
 def signed_in_code(sandbox, user_id: int = 102) -> str:
     user = sandbox.sandboxes.procore.users[user_id]
     back = sign_in(authorize_url(sandbox), user.email_address, SIGN_INS[user.email_address])
-    assert back.startswith(DEMO_REDIRECT_URI + "?")
+    assert back.startswith(DEMO_REDIRECT_URIS[0] + "?")
     query = parse_qs(urlsplit(back).query)
     assert query["state"] == ["opaque"]
     return query["code"][0]
@@ -374,9 +374,9 @@ def test_a_code_works_once_with_its_redirect_uri_and_me_answers_as_the_person(sa
     assert wrong_uri.status_code == 400 and wrong_uri.json()["error"] == "invalid_grant"
 
     code = signed_in_code(sandbox, 102)
-    granted = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    granted = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URIS[0])
     assert granted.status_code == 200 and granted.json()["expires_in"] == 5400 and granted.json()["refresh_token"]
-    again = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    again = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URIS[0])
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
     me = requests.get(f"{sandbox.url}/procore/rest/v1.0/me", timeout=30,
@@ -388,13 +388,13 @@ def test_a_code_expires_after_ten_minutes(sandbox):
     code = signed_in_code(sandbox)
     state = sandbox.sandboxes.procore
     state.codes[code] = replace(state.codes[code], expires=datetime.now(UTC) - timedelta(seconds=1))
-    expired = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URI)
+    expired = exchange(sandbox, grant_type="authorization_code", code=code, redirect_uri=DEMO_REDIRECT_URIS[0])
     assert expired.status_code == 400 and expired.json()["error"] == "invalid_grant"
 
 
 def test_refresh_tokens_rotate_and_a_spent_one_is_refused(sandbox):
     first = exchange(sandbox, grant_type="authorization_code", code=signed_in_code(sandbox),
-                     redirect_uri=DEMO_REDIRECT_URI).json()["refresh_token"]
+                     redirect_uri=DEMO_REDIRECT_URIS[0]).json()["refresh_token"]
     second = exchange(sandbox, grant_type="refresh_token", refresh_token=first)
     assert second.status_code == 200 and second.json()["refresh_token"] not in (first, None)
 

@@ -8,12 +8,14 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from erp_sync.models import ExportMode, RecordType
 from browser import screenshot
+from playwright.sync_api import expect
 from conftest import TEST_INTEGRATIONS, AirflowApi, connect_person, export_integration, page_token
 from seed_links import link_sandbox_references
 
@@ -97,10 +99,11 @@ def test_accepting_several_files_them_as_the_person_and_starts_the_export_run(of
     answer = office.post("avery", record_type="commitment", decision="accept",
                          procore_id=[row["procore_id"] for row in commitments])
 
-    assert answer.status_code == 200
-    notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text).group(1)
-    assert notice.startswith("Accepted 2 record(s) as avery. erp_export_decisions carries them out now (run manual__")
-    run_id = re.search(r"\(run ([^)]+)\)\.$", notice).group(1)
+    assert [step.status_code for step in answer.history] == [303] and answer.status_code == 200
+    assert answer.request.method == "GET"  # reloading the page it landed on repeats nothing
+    assert "Accepted 2 records as Avery Admin:" in answer.text
+    assert answer.text.count("waiting for the decisions run to carry it out") >= 2
+    run_id = parse_qs(urlsplit(answer.url).query)["started"][0]
     (started,) = DagRun.find(dag_id="erp_export_decisions", run_id=run_id)
     assert started.triggering_user_name == "avery"
 
@@ -108,9 +111,13 @@ def test_accepting_several_files_them_as_the_person_and_starts_the_export_run(of
 
     for row in commitments:
         assert office.link(row["id"])["colour"] == "GREEN"
+    followed = office.browser("avery").get(answer.url.replace("/ready?", "/decisions?").replace("decided=", "ids="),
+                                           timeout=30).json()
+    assert followed["open"] is False and [each["colour"] for each in followed["decisions"]] == ["GREEN", "GREEN"]
+    assert all(each["message"].startswith("Exported to Acumatica Cloud ERP as ") for each in followed["decisions"])
     history = office.browser("blake").get(office.url(), timeout=30).text
-    assert history.count("avery (Procore user 101)") == 2
-    assert "was accepted and is being exported to Acumatica Cloud ERP" in history
+    assert history.count("<td>Avery Admin</td>") == 2 and "(Procore user" not in history
+    assert history.count("Exported to Acumatica Cloud ERP as ") == 2
 
 
 def test_a_rejection_needs_a_reason_and_then_leaves_the_list_yellow(office, decisions_dag):
@@ -123,14 +130,14 @@ def test_a_rejection_needs_a_reason_and_then_leaves_the_list_yellow(office, deci
 
     answer = office.post("blake", record_type="subcontractor_invoice", decision="reject",
                          procore_id=[invoice["procore_id"]], reason="Retention is 5%, not 10%")
-    assert answer.status_code == 200 and "Rejected 1 record(s) as blake." in answer.text
+    assert answer.history[0].status_code == 303 and "Rejected 1 record as Blake Standard:" in answer.text
     decisions_dag.test()
 
     row = office.link(invoice["id"])
     assert (row["state"], row["colour"]) == ("returned", "YELLOW") and "Retention is 5%, not 10%" in row["message"]
     page = office.browser("blake").get(office.url(), params={"record_type": "subcontractor_invoice"}, timeout=30)
     assert f'value="{invoice["procore_id"]}"' not in page.text
-    assert "Retention is 5%, not 10%" in page.text and "blake (Procore user 102)" in page.text
+    assert "Retention is 5%, not 10%" in page.text and "<td>Blake Standard</td>" in page.text
 
 
 def test_a_person_without_the_privilege_or_without_a_procore_account_is_refused_on_the_page(office):
@@ -153,7 +160,8 @@ def test_an_approver_changes_the_export_mode_and_it_is_audited(office):
 
     answer = office.post("avery", "export-mode", mode="direct")
 
-    assert answer.status_code == 200 and '<strong id="export-mode">direct</strong>' in answer.text
+    assert answer.history[0].status_code == 303 and '<strong id="export-mode">direct</strong>' in answer.text
+    assert "Export mode changed: approved records now go straight to the ERP" in answer.text
     trail = office.store.rows("audit_trail", entity="integration", entity_id=NAME)
     assert [(row["action"], row["new_state"], row["actor"]) for row in trail if row["action"] == "export_mode"] == [
         ("export_mode", "direct", "avery (Procore user 101)")]
@@ -177,7 +185,7 @@ def test_the_demos_accountant_accepts_some_rejects_one_and_the_outcome_is_printe
                                ("subcontractor_invoice", "YELLOW"): 1, ("commitment_change_order", "BLUE"): 3})
     print_decisions(office.store)
     printed = capsys.readouterr().out
-    assert printed.count("Accepted ") == 4 and "Rejected 1 record(s) as avery." in printed
+    assert printed.count("Accepted ") == 4 and "Rejected 1 record as Avery Admin:" in printed
     assert f"was rejected: {REJECTION_REASON}" in printed
     assert "summit-acumatica     3 record(s) waiting under Ready to Export" in printed
     assert "harbor-quickbooks    3 record(s) waiting under Ready to Export" in printed
@@ -216,17 +224,19 @@ def test_an_accountant_ticks_two_commitments_and_accepts_them_in_the_browser(off
         page.check(f"#record-{row['procore_id']}")
     page.click("button[value=accept]")
 
-    assert page.text_content(".notice").startswith("Accepted 2 record(s) as avery. erp_export_decisions carries "
-                                                   "them out now")
+    assert page.text_content("#decided .notice") == "Accepted 2 records as Avery Admin:"
+    assert page.locator("#ready input[type=checkbox]").count() == 4  # the accepted ones are no longer tickable
     screenshot(page, "acceptance-02-accepted")
     assert decisions_dag.test().state == "success"
-    page.goto(office.url() + "?record_type=commitment")
-    assert page.locator("#ready input[type=checkbox]").count() == 4
+    expect(page.locator("#decided")).to_have_attribute("data-done", "true", timeout=30_000)  # no reload
+    expect(page.locator("#decided .outcome.GREEN")).to_have_count(2)
     for row in ticked:
-        assert page.locator(f"#record-{row['procore_id']}").count() == 0
+        assert page.locator(f"#ready-{row['procore_id']}").count() == 0
         assert office.link(row["id"])["colour"] == "GREEN"
+    page.reload()  # repeats nothing: the same two decisions, no new one
+    assert len(office.store.rows("export_decisions_of_integration", integration=NAME, record_type=None, limit=9)) == 2
     history = page.text_content("#history")
-    assert history.count("avery (Procore user 101)") == 2 and history.count("was accepted and is being exported") == 2
+    assert history.count("Avery Admin") == 2 and history.count("Exported to Acumatica Cloud ERP as") == 2
     screenshot(page, "acceptance-03-exported-and-history")
 
 
@@ -244,7 +254,7 @@ def test_an_accountant_rejects_an_invoice_with_a_reason_in_the_browser(office, d
     assert page.is_checked(f"#record-{invoice['procore_id']}")  # the tick survives the refusal
     page.fill("input[name=reason]", "Retention is 5%, not 10%")
     page.click("button[value=reject]")
-    assert page.text_content(".notice").startswith("Rejected 1 record(s) as blake.")
+    assert page.text_content("#decided .notice") == "Rejected 1 record as Blake Standard:"
     assert decisions_dag.test().state == "success"
     page.goto(office.url() + "?record_type=subcontractor_invoice")
 

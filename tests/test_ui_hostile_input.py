@@ -37,6 +37,7 @@ ROUTES = [
     ("GET", f"integrations/{NAME}/ready?record_type={{}}", None),
     ("GET", "operations/{}", None),
     ("GET", "identity/connect?conn_id={}", None),
+    ("GET", "identity/disconnect?conn_id={}", None),
     ("GET", "identity/callback?state={}&code=x", None),
     ("GET", "identity/callback?state=x&error_description={}", None),
     ("POST", "integrations/{}/unlink", {"record_type": "commitment", "procore_id": "1"}),
@@ -52,6 +53,23 @@ ROUTES = [
     ("POST", "integrations/{}/export-mode", {"mode": "direct"}),
     ("POST", f"integrations/{NAME}/export-mode", {"mode": "{}"}),
     ("POST", "identity/disconnect", {"conn_id": "{}"}),
+    ("GET", "integrations/{}/reconciliation", None),
+    ("GET", f"integrations/{NAME}/reconciliation?project={{}}", None),
+    ("GET", f"integrations/{NAME}/reconciliation?page={{}}", None),
+    ("GET", f"integrations/{NAME}/reconciliation?cause={{}}&only_differences={{}}", None),
+    ("GET", f"integrations/{NAME}/reconciliation/{{}}", None),
+    ("GET", f"integrations/{NAME}/reconciliation.{{}}", None),
+    ("GET", f"integrations/{NAME}/reconciliation.csv?project={{}}", None),
+    ("GET", "integrations/{}/reference", None),
+    ("GET", f"integrations/{NAME}/reference?kind={{}}", None),
+    ("GET", f"integrations/{NAME}/reference?search={{}}", None),
+    ("POST", "integrations/{}/reference", {"kind": "vendor", "action": "confirm", "procore_id": "1"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "{}", "action": "confirm", "procore_id": "1"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "vendor", "action": "{}", "procore_id": "1"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "vendor", "action": "link", "procore_id": "{}",
+                                               "erp_id": "APEXCON"}),
+    ("POST", f"integrations/{NAME}/reference", {"kind": "vendor", "action": "link", "procore_id": "1",
+                                               "erp_id": "{}"}),
 ]
 
 
@@ -88,11 +106,15 @@ def site(request, airflow_api, sandbox_server, tmp_path_factory):
 
 
 def says_why(answer: requests.Response) -> bool:
-    """A refusal a person can read: the page's problem or refusal sentence, or the scripts' JSON message."""
-    if answer.headers.get("content-type", "").startswith("application/json"):
+    """A refusal a person can read: the page's problem or refusal sentence, the scripts' JSON message, or a
+    download's plain-text sentence."""
+    kind = answer.headers.get("content-type", "")
+    if kind.startswith("application/json"):
         message = answer.json().get("message") or answer.json().get("detail")
         return isinstance(message, str) and len(message.split()) >= 4
-    return re.search(r'class="problem"[^>]*>\s*\S[^<]{20,}', answer.text) is not None
+    if kind.startswith("text/plain"):
+        return len(answer.text.split()) >= 4
+    return re.search(r'class="[^"]*\bproblem\b[^"]*"[^>]*>\s*\S[^<]{20,}', answer.text) is not None
 
 
 def ask(api, session: requests.Session, method: str, path: str, form: dict | None, value: str) -> requests.Response:

@@ -7,13 +7,16 @@ import os
 
 import pytest
 import requests
+from browser import screenshot
+from playwright.sync_api import expect
 
 from erp_sync.demo import connect_procore_account
 from sandbox.procore import sign_in
-from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_REDIRECT_URI, SIGN_INS
-from conftest import add_test_integrations
+from sandbox.procore_data import DEMO_CLIENT_ID, DEMO_REDIRECT_URIS, SIGN_INS
+from conftest import add_test_integrations, connect_person
 
 pytestmark = pytest.mark.airflow
+pytest_plugins = ["browser"]  # the browser fixtures
 BLAKE = "blake.standard@summit.example"
 
 
@@ -25,13 +28,13 @@ def identity_page(api, path: str = "") -> str:
 def ui(airflow_api, sandbox, airflow_sqlite_store):
     """The page's Procore app accepts sign-ins returning to this API server (and to the demo's)."""
     sandbox.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris",
-                    json=[DEMO_REDIRECT_URI, identity_page(airflow_api, "callback")])
+                    json=[*DEMO_REDIRECT_URIS, identity_page(airflow_api, "callback")])
     add_test_integrations(airflow_sqlite_store)
     return airflow_api
 
 
 ROUTES = [("GET", ""), ("GET", "connect?conn_id=procore_test"), ("GET", "callback?code=x&state=y"),
-          ("POST", "disconnect")]
+          ("GET", "disconnect?conn_id=procore_test"), ("POST", "disconnect")]
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -108,3 +111,53 @@ def test_the_page_finds_the_status_store_in_airflows_connections(ui, monkeypatch
         with create_session() as session:
             session.query(Connection).filter(Connection.conn_id == "erp_sync_db").delete()
     assert page.status_code == 200 and "<td>procore_test</td>" in page.text
+
+
+def test_the_demos_procore_app_takes_sign_ins_back_to_either_address_the_readme_names(sandbox):
+    for address in ("http://localhost:8080", "http://127.0.0.1:8080"):
+        start = requests.get(f"{sandbox.url}/procore/oauth/authorize", timeout=30, params={
+            "response_type": "code", "client_id": DEMO_CLIENT_ID,
+            "redirect_uri": f"{address}/erp-sync/identity/callback"})
+        assert (address, start.status_code) == (address, 200) and "not valid" not in start.text
+    elsewhere = requests.get(f"{sandbox.url}/procore/oauth/authorize", timeout=30, params={
+        "response_type": "code", "client_id": DEMO_CLIENT_ID, "redirect_uri": "http://evil.example/callback"})
+    assert elsewhere.status_code == 400 and "The redirect uri included is not valid." in elsewhere.text
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_person_connects_at_whichever_address_they_opened_the_page_at(ui, sandbox, airflow_sqlite_store, host):
+    port = ui.url.rsplit(":", 1)[1]
+    sandbox.control("PUT", f"procore/apps/{DEMO_CLIENT_ID}/redirect_uris",
+                    json=[f"http://{name}:{port}/erp-sync/identity/callback" for name in ("127.0.0.1", "localhost")])
+    blake = requests.Session()
+    blake.headers["Authorization"] = f"Bearer {ui.token('blake')}"
+
+    start = blake.get(f"http://{host}:{port}/erp-sync/identity/connect", params={"conn_id": "procore_test"},
+                      allow_redirects=False, timeout=30)
+    notice = connect_procore_account(blake, f"http://{host}:{port}", BLAKE, procore_conn_id="procore_test")
+
+    assert f"redirect_uri=http%3A%2F%2F{host}%3A{port}%2Ferp-sync%2Fidentity%2Fcallback" in start.headers["location"]
+    assert notice == "Connected: on procore_test you act as Blake Standard (Procore user 102)."
+
+
+def test_disconnect_asks_first_saying_that_every_action_needs_the_account(ui, sandbox, airflow_sqlite_store, browser):
+    store = airflow_sqlite_store
+    connect_person(sandbox, store, "blake", 102)
+    page = browser.sign_in(ui, "blake")
+    page.goto(identity_page(ui))
+
+    page.get_by_role("link", name="Disconnect…").click()
+
+    question = page.locator("#confirm-disconnect")
+    expect(question).to_contain_text("Disconnect your Procore account on procore_test?")
+    expect(question).to_contain_text("Every action on ERP Sync's pages (Unlink, Accept and Reject, Sync Payments, "
+                                     "changing the export mode) needs a connected Procore account")
+    screenshot(page, "identity-disconnect-asks-first")
+    assert [row["procore_conn_id"] for row in store.rows("procore_accounts_of_user", airflow_user="blake")] == [
+        "procore_test"]  # asking changed nothing
+
+    question.get_by_role("button", name="Disconnect").click()
+
+    expect(page.locator(".notice")).to_have_text("Disconnected from procore_test: connect again to act there.")
+    assert store.rows("procore_accounts_of_user", airflow_user="blake") == []
+    screenshot(page, "identity-disconnected")

@@ -134,10 +134,11 @@ class AcumaticaHook(VendorHook):
             raise
         return unwrap(response.json())
 
-    def put(self, entity: str, fields: dict[str, Any], *, creates: bool) -> dict[str, Any]:
-        """Create or update by key. A create under a number Acumatica assigns is not repeated on a
-        lost answer: the caller finds the record by its reference instead."""
-        response = self.request("PUT", f"{self.base}/{entity}", json=wrap(fields), idempotent=not creates)
+    def put(self, entity: str, fields: dict[str, Any], *, creates: bool, expand: str | None = None) -> dict[str, Any]:
+        """Create or update by key (the answer holds the ``expand``-ed details). A create under a number
+        Acumatica assigns is not repeated on a lost answer: the caller finds the record by its reference instead."""
+        response = self.request("PUT", f"{self.base}/{entity}", json=wrap(fields), idempotent=not creates,
+                                params={"$expand": expand} if expand else None)
         return unwrap(response.json())
 
     def delete(self, entity: str, *key: str) -> None:

@@ -30,6 +30,8 @@ from urllib.parse import urlencode
 from erp_connectors.base import NO_AUTH, BearerToken, VendorApiError, VendorHook
 
 API = "rest/v1.0"
+API_V1_1 = "rest/v1.1"
+API_V2 = "rest/v2.0"
 PROCORE_TOKEN_URL = "https://login.procore.com/oauth/token"
 ACCESS_ORDER = ("none", "read_only", "standard", "admin")
 
@@ -138,8 +140,9 @@ class ProcoreHook(VendorHook):
     def metered(self, url: str) -> bool:
         return url != self.token_url  # tokens come from the login host, outside the API's budget
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", f"{API}/{path}", params=params).json()
+    def get(self, path: str, api: str = API, **params: Any) -> Any:
+        """One resource; ``api`` names another version where Procore keeps it there (``rest/v1.1``)."""
+        return self.request("GET", f"{api}/{path}", params=params).json()
 
     def patch(self, path: str, body: dict[str, Any], **params: Any) -> Any:
         return self.request("PATCH", f"{API}/{path}", params=params, json=body).json()
@@ -149,14 +152,17 @@ class ProcoreHook(VendorHook):
         for _page, rows in self.pages(path, **params):
             yield from rows
 
-    def pages(self, path: str, first_page: int = 1, **params: Any) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """A list's pages from ``first_page`` on, each with its number (where a stopped read resumes)."""
-        url: str | None = f"{API}/{path}"
+    def pages(self, path: str, first_page: int = 1, api: str = API,
+              **params: Any) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """A list's pages from ``first_page`` on, each with its number (where a stopped read resumes);
+        v2.0 wraps each page in ``data``."""
+        url: str | None = f"{api}/{path}"
         query: dict[str, Any] | None = {**params, "page": first_page, "per_page": self.per_page}
         page = first_page
         while url:
             response = self.request("GET", url, params=query)
-            yield page, response.json()
+            body = response.json()
+            yield page, body["data"] if isinstance(body, dict) else body
             url, query, page = response.links.get("next", {}).get("url"), None, page + 1
 
     def check(self) -> dict[str, int]:

@@ -17,6 +17,7 @@ subcontract change order, as Sage 100 Contractor import templates lay them out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -92,20 +93,51 @@ class Sage100Hook(SageSqlHook):
         return {str(row["recnum"]): row["vndnme"] for row in rows if row["vndnme"] and (row["status"] or 1) == 1}
 
     @staticmethod
-    def subcontract_import(number: str, vendor: str, job: str, description: str, mark: str, on: date | None,
-                           amount: Decimal) -> list[list]:
-        return [["PJSC", "H", number, on, vendor, job, description, "", "", mark, "", 4],
-                ["PJSC", "D", number, description, f"{amount:.2f}"]]
+    def subcontract_import(number: str, vendor: str, job: str, phase: str, description: str, mark: str,
+                           on: date | None, retention: Decimal | None, lines: list[SubcontractLine]) -> list[list]:
+        """6-7-1 ``PJSC``: ``H`` COL3 contract no, 4 date, 5 vendor, 6 job, 7 description, 8 phase, 9 cost
+        division, 10 user def 1 (the mark), 12 status (4 = contract), 20 retention; ``D`` per line: COL3 contract
+        no, 4 description, 5 cost code, 6 cost type, 7 amount."""
+        header = ["PJSC", "H", number, on, vendor, job, description, phase, "", mark, "", 4, *[""] * 7,
+                  _money(retention)]
+        return [header, *(["PJSC", "D", number, line.description, line.cost_code, line.cost_type,
+                           _money(line.amount)] for line in lines)]
 
     @staticmethod
     def change_order_import(subcontract: str, number: str, description: str, mark: str, on: date | None,
-                            amount: Decimal) -> list[list]:
+                            lines: list[SubcontractLine]) -> list[list]:
         return [["PJSCCO", "H", subcontract, number, on, description, mark, 1],
-                ["PJSCCO", "D", subcontract, number, description, f"{amount:.2f}"]]
+                *(["PJSCCO", "D", subcontract, number, line.description, _money(line.amount), line.cost_code,
+                   line.cost_type] for line in lines)]
 
     @staticmethod
     def invoice_import(number: str, vendor: str, description: str, mark: str, on: date | None,
-                       subcontract: str | None, job: str, amount: Decimal) -> list[list]:
-        return [["APINV", "H", number, vendor, description, on, on, on, 1, 1, "", subcontract, job, "", "", "",
-                 mark],
-                ["APINV", "D", number, description, f"{amount:.2f}"]]
+                       subcontract: str | None, job: str, phase: str, retainage: Decimal,
+                       lines: list[InvoiceLine]) -> list[list]:
+        """4-2 ``APINV``: ``H`` COL3 invoice no, 4 vendor, 5 description, 6-8 dates, 9 status (1 open), 10 type
+        (1 contract), 11 PO no, 12 subcontract no, 13 job, 14 phase, 17 user def 1 (the mark), 20 retainage amt;
+        ``D`` per line: COL3 invoice no, 4 description, 5 amount, 6 job, 7 phase, 8 cost code, 9 cost type, 10
+        retainage (the detail layout is not published; this is ERP Sync's)."""
+        header = ["APINV", "H", number, vendor, description, on, on, on, 1, 1, "", subcontract, job, phase, "", "",
+                  mark, "", "", _money(retainage)]
+        return [header, *(["APINV", "D", number, line.description, _money(line.amount), line.job, line.phase,
+                           line.cost_code, line.cost_type, _money(line.retainage)] for line in lines)]
+
+
+@dataclass(frozen=True)
+class SubcontractLine:
+    description: str
+    cost_code: str
+    cost_type: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceLine(SubcontractLine):
+    job: str = ""
+    phase: str = ""
+    retainage: Decimal = Decimal(0)
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:.2f}"

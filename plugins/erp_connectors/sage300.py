@@ -6,18 +6,21 @@ Tables (ODBC names, ``docs/rules.md`` "Vendor facts the code relies on" and Timb
 ``APM_MASTER__PAYMENT`` the checks that paid them (``Void_Date`` set once voided). The driver gives
 no change dates, so every read is whole and the caller compares it with what it saw last time.
 
-Imports (comma-separated text, dates mm/dd/yyyy): Accounts Payable's invoice import takes an
-``API`` record (vendor, invoice, description, amount, invoice date, payment date, accounting date,
-commitment) followed by ``APD`` distribution records (commitment, commitment line, expense account,
-amount, description), the Timberline layout that AP tools publish; Job Cost's commitment import
-takes a ``C`` record (commitment, vendor, description, type, date, job) with ``CI`` items and a
-``CCO`` record per commitment change order.
+Imports (comma-separated text, dates mm/dd/yyyy) follow the company's import formats, kept as data in
+``sage300_import_layout.json`` (Sage lets each company set them; the file holds the documented
+default): Accounts Payable's ``API`` invoice record with one ``APD`` distribution per line, Job Cost's
+``C`` commitment with one ``CI`` item per line, and ``CCO`` with one ``CCOI`` line per change.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,19 +87,33 @@ class Sage300Hook(SageSqlHook):
         return {row["Vendor"]: row["Name"] for row in rows
                 if row["Vendor"] and row["Name"] and (row["Status"] or "Active") == "Active"}
 
-    @staticmethod
-    def commitment_import(commitment: str, vendor: str, job: str, description: str, kind: str, on: str | None,
-                          amount: Decimal) -> list[list]:
-        return [["C", commitment, vendor, description, kind, on, job],
-                ["CI", commitment, 1, description, f"{amount:.2f}"]]
+    @cached_property
+    def layout(self) -> ImportLayout:
+        """The company's import format: the connection extra ``import_layout`` (a file), else the default."""
+        configured = self.connection.extra_dejson.get("import_layout")
+        return ImportLayout.load(Path(configured) if configured else DEFAULT_LAYOUT)
 
-    @staticmethod
-    def change_order_import(commitment: str, change_order: str, description: str, on: str | None,
-                            amount: Decimal) -> list[list]:
-        return [["CCO", commitment, change_order, description, on, f"{amount:.2f}"]]
 
-    @staticmethod
-    def invoice_import(vendor: str, invoice: str, description: str, amount: Decimal, on: str | None,
-                       commitment: str | None) -> list[list]:
-        return [["API", vendor, invoice, description, f"{amount:.2f}", on, on, on, commitment],
-                ["APD", commitment, 1, "", f"{amount:.2f}", description]]
+@dataclass(frozen=True)
+class ImportLayout:
+    """Which field goes where in each import record, as the company set up Sage's import formats."""
+
+    records: dict[str, list[str]]
+
+    @classmethod
+    def load(cls, path: Path) -> ImportLayout:
+        return cls(json.loads(path.read_text())["records"])
+
+    def record(self, record_id: str, values: dict[str, Any]) -> list[Any]:
+        fields = self.records[record_id]
+        unknown = set(values) - set(fields)
+        if unknown:
+            raise ValueError(f"the {record_id} import record has no field {sorted(unknown)}")
+        return [record_id, *(values.get(name) for name in fields[1:])]
+
+    def read(self, record: list[str]) -> dict[str, str]:
+        """A record of an import file by field name (what Sage's import does with the format)."""
+        return dict(zip(self.records[record[0]], record, strict=False))
+
+
+DEFAULT_LAYOUT = Path(__file__).with_name("sage300_import_layout.json")

@@ -21,10 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from erp_sync.store import STORE_CONN_ID, Store
 from erp_sync_ui.csrf import SAFE_METHODS, csrf_field, protect_actions
+from erp_sync_ui.words import FILTERS
 
 URL_PREFIX = "/erp-sync"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals["csrf_field"] = pass_context(lambda context: csrf_field(context["request"]))
+templates.env.filters.update(FILTERS)
 NO_STORE = (f"ERP Sync has no status store yet: define the Airflow connection {STORE_CONN_ID} (for example "
             f"AIRFLOW_CONN_{STORE_CONN_ID.upper()}='postgresql://user:password@host:5432/erp_sync' in the API "
             "server's environment, or Admin → Connections), run `python -m erp_sync upgrade`, then reload this page.")
@@ -100,6 +102,7 @@ def create_app() -> FastAPI:
     app.include_router(integrations, prefix="/integrations")
     app.include_router(import_module("erp_sync_ui.acceptance").router, prefix="/integrations")
     app.include_router(import_module("erp_sync_ui.reference").router, prefix="/integrations")
+    app.include_router(import_module("erp_sync_ui.lines").router, prefix="/integrations")
     app.include_router(import_module("erp_sync_ui.reconciliation").router, prefix="/integrations")
     app.include_router(operations, prefix="/operations")
     return app

@@ -27,11 +27,12 @@ def _connections(store) -> list[str]:
 
 
 def _page(request: Request, store, user: str, notice: str | None = None, problem: str | None = None,
-          status: int = 200) -> HTMLResponse:
+          status: int = 200, confirm: str | None = None) -> HTMLResponse:
+    """The page; with ``confirm``, it asks whether to disconnect the account on that connection."""
     accounts = {row["procore_conn_id"]: row for row in ProcoreAccounts(store).of_user(user)}
     return templates.TemplateResponse(request, "identity.html", status_code=status, context={
         "user": user, "connections": _connections(store), "accounts": accounts, "notice": notice,
-        "problem": problem})
+        "problem": problem, "confirm": confirm})
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -71,6 +72,15 @@ def callback(request: Request, user: GetUserDep, store: StoreDep, state: str = "
                      status=400)
     return _page(request, store, name, notice=f"Connected: on {started['conn_id']} you act as {person.name} "
                                               f"(Procore user {person.procore_user_id}).")
+
+
+@router.get("/disconnect", response_class=HTMLResponse)
+def confirm_disconnect(request: Request, conn_id: str, user: GetUserDep, store: StoreDep) -> HTMLResponse:
+    """Disconnect asks first: every action on ERP Sync's pages needs the connected account."""
+    name = user.get_name()
+    if not any(row["procore_conn_id"] == conn_id for row in ProcoreAccounts(store).of_user(name)):
+        return _page(request, store, name, problem=f"No Procore account is connected on {conn_id}.", status=404)
+    return _page(request, store, name, confirm=conn_id)
 
 
 @router.post("/disconnect", response_class=HTMLResponse)

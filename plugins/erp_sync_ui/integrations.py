@@ -10,14 +10,11 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from erp_sync.identity import (
-    CONNECT_PAGE,
-    NotConnected,
-    ProcoreAccounts,
-    how_to_connect,
-)
+from erp_sync.identity import CONNECT_PAGE, NotConnected, ProcoreAccounts
+from erp_sync.accountant import QueueCounts, RunOutcome, run_outcome, whose_wait, work_queue
 from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
-from erp_sync.models import RecordType
+from erp_sync.jobs.payment_import import payment_sync_refusal
+from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.operations import latest_run
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
 from erp_sync.store import ROW_ID_MAX
@@ -43,7 +40,8 @@ def integrations(request: Request, user: GetUserDep, store: StoreDep) -> HTMLRes
     rows = [(row, {record_type: IntegrationPage(store, row).counts(record_type) for record_type in RecordType})
             for row in store.integrations()]
     return templates.TemplateResponse(request, "integrations.html", context={
-        "user": user.get_name(), "integrations": rows, "tabs": TAB_TITLES, "View": View, "erp_names": ERP_NAMES})
+        "user": user.get_name(), "integrations": rows, "tabs": TAB_TITLES, "View": View, "erp_names": ERP_NAMES,
+        "queue": work_queue(store)})
 
 
 @router.get("/{name}", response_class=HTMLResponse)
@@ -53,28 +51,31 @@ def integration(request: Request, name: str, user: GetUserDep, store: StoreDep,
                 number: Annotated[str | None, Query(max_length=100)] = None,
                 page: Annotated[int, Query(ge=1)] = 1,
                 payment_run: Annotated[str | None, Query(max_length=250)] = None) -> HTMLResponse:
-    person = user.get_name()
-    notice = (f"Payment import {payment_run} started as {person}: the payments appear under each invoice when it "
-              "finishes (reload), and its outcome below and in Operations.") if payment_run else None
-    return _render(request, store, person, find_integration(store, name), record_type, view, project, number, page,
-                   notice=notice)
+    person, integration = user.get_name(), find_integration(store, name)
+    started = run_outcome(store, integration, PAYMENT_IMPORT_JOB, payment_run, "The payment import you started") \
+        if payment_run else None
+    return _render(request, store, person, integration, record_type, view, project, number, page, started=started)
 
 
 def _render(request: Request, store, user: str, integration: dict, record_type: RecordType, view: View,
-            project: int | None = None, number: str | None = None, page: int = 1, notice: str | None = None,
+            project: int | None = None, number: str | None = None, page: int = 1, started: RunOutcome | None = None,
             problem: str | None = None, status: int = 200) -> HTMLResponse:
     reads = IntegrationPage(store, integration)
     links = reads.links(record_type, view, project, number, page)
     ids = [row.procore_id for row in links.rows]
     invoices = record_type is RecordType.SUBCONTRACTOR_INVOICE
     payments = reads.payments(ids) if invoices else {}
+    erp = ErpKind(integration["erp_kind"])
+    waits = {row.procore_id: whose_wait(row.state, row.reason_code, row.reason, erp)
+             for row in links.rows if row.colour == Colour.BLUE and not row.ended_at}
     return templates.TemplateResponse(request, "integration.html", status_code=status, context={
         "user": user, "integration": integration, "erp_names": ERP_NAMES, "record_type": record_type, "view": view, "views": list(View),
         "tabs": TAB_TITLES, "counts": reads.counts(record_type), "links": links, "projects": reads.projects,
         "project": project, "number": number or "", "payments": payments,
         "unlinks": reads.unlink_states(record_type, ids) if view is View.SYNCED else {},
         "connected": _connected(store, user, integration), "connect_page": CONNECT_PAGE, "airflow": airflow_base_path(),
-        "notice": notice, "problem": problem, "still_open": STILL_OPEN,
+        "started": started, "problem": problem, "waits": waits,
+        "queue": work_queue(store).get(integration["id"], {}).get(record_type, QueueCounts()), "still_open": STILL_OPEN,
         "payment_import": latest_run(store, integration, PAYMENT_IMPORT_JOB) if invoices else None})
 
 
@@ -91,7 +92,7 @@ def unlink(request: Request, name: str, record_type: Annotated[str, Form()], pro
     integration = find_integration(store, name)
     fields = {"integration": integration["name"], "record_type": record_type, "procore_id": procore_id}
     try:
-        request_id = file_request(store, fields, user.get_name())
+        request_id = file_request(store, fields, user.get_name(), ask_procore_first=True)
     except NotConnected as refusal:
         return JSONResponse({"colour": "RED", "message": str(refusal)}, status_code=409)
     except Refused as refusal:
@@ -119,11 +120,16 @@ def unlink_request(name: str, request_id: Annotated[int, Path(gt=0, le=ROW_ID_MA
 
 @router.post("/{name}/payments/sync", response_class=HTMLResponse, response_model=None)
 def sync_payments(request: Request, name: str, user: GetUserDep, store: StoreDep) -> HTMLResponse | RedirectResponse:
-    """Sync Payments for Synced Invoices: the on-demand payment import, started as the signed-in person."""
+    """Sync Payments for Synced Invoices: the on-demand payment import, started as the signed-in person once
+    Procore says now that they may (a refusal starts nothing, so it is never a failed run)."""
     integration, person = find_integration(store, name), user.get_name()
     show = (request, store, person, integration, RecordType.SUBCONTRACTOR_INVOICE, View.SYNCED)
-    if not _connected(store, person, integration):
-        return _render(*show, problem=how_to_connect(person, integration["procore_conn_id"]), status=409)
+    try:
+        refusal = payment_sync_refusal(store, integration, person)
+    except NotConnected as not_connected:
+        return _render(*show, problem=str(not_connected), status=409)
+    if refusal:
+        return _render(*show, problem=refusal, status=403)
     try:
         run_id = trigger_dag(request, PAYMENT_IMPORT_DAG, {"integration": integration["name"]})
     except TriggerRefused as refused:
@@ -132,3 +138,11 @@ def sync_payments(request: Request, name: str, user: GetUserDep, store: StoreDep
     page = request.url_for("integration", name=integration["name"]).include_query_params(
         record_type=RecordType.SUBCONTRACTOR_INVOICE.value, view=View.SYNCED.value, payment_run=run_id)
     return RedirectResponse(str(page), status_code=303)
+
+
+@router.get("/{name}/payments/imports", name="payment_import_outcome")
+def payment_import_outcome(name: str, user: GetUserDep, store: StoreDep,
+                           run: Annotated[str, Query(min_length=1, max_length=250)]) -> JSONResponse:
+    """What the payment import a person started became, for the page to follow without a reload."""
+    return JSONResponse(run_outcome(store, find_integration(store, name), PAYMENT_IMPORT_JOB, run,
+                                    "The payment import").as_json())

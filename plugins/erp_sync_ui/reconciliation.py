@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from erp_sync.page import ERP_NAMES
 from erp_sync.reconcile.export import as_csv, as_xlsx
 from erp_sync.reconcile.model import Cause
 from erp_sync.reconcile.view import PAGE_SIZE, BadFilter, Filters, Page, ReconciliationView
+from erp_sync.unlink import MAX_ID
 from erp_sync_ui.app import StoreDep, templates
 from erp_sync_ui.integrations import find_integration
 
@@ -43,8 +44,8 @@ def reconciliation(request: Request, name: str, user: GetUserDep, store: StoreDe
 
 
 @router.get("/{name}/reconciliation/{commitment_id}", name="reconciliation_row", response_class=HTMLResponse)
-def reconciliation_row(request: Request, name: str, commitment_id: int, user: GetUserDep,
-                       store: StoreDep) -> HTMLResponse:
+def reconciliation_row(request: Request, name: str, commitment_id: Annotated[int, Path(gt=0, le=MAX_ID)],
+                       user: GetUserDep, store: StoreDep) -> HTMLResponse:
     row = ReconciliationView(store, find_integration(store, name)).row(commitment_id)
     return templates.TemplateResponse(request, "reconciliation_row.html", {"row": row},
                                       status_code=200 if row else 404)

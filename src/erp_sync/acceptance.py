@@ -27,17 +27,30 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import procore_hook
 from erp_sync.identity import ProcoreAccounts, Requester, filer_refusal
+from erp_sync.erps.base import RETAINAGE_TO_RELEASE
 from erp_sync.jobs.unlink_queue import RequestQueue
 from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
 from erp_sync.reconcile.report import summary_line
-from erp_sync.store import Store, audit, utcnow
+from erp_sync.store import Store, UnreadableValue, audit, utcnow
 from erp_sync.sync.links import Link, LinkBook, LinkState
 from erp_sync.sync.procore_check import DELETED_IN_PROCORE, NotSendable, check_still_approved, named
 from erp_sync.sync.records import project_name, project_names
-from erp_sync.unlink import MAX_ID, Outcome, Refused, refuse_unless_permitted, rejected, shown, what_is_wrong
+from erp_sync.unlink import (
+    MAX_ID,
+    QUEUE_STATUSES,
+    WAITING,
+    Outcome,
+    Refused,
+    refuse_unless_permitted,
+    rejected,
+    shown,
+    unreadable,
+    what_is_wrong,
+)
 
 JOB = "export_decisions"
-DECISIONS = RequestQueue("export_decision", JOB, "export_decision")
+DECISIONS = RequestQueue("export_decision", JOB, "export_decision", "decision", "carries the decision out",
+                         statuses=QUEUE_STATUSES - {WAITING})  # a decision never waits for a sync
 ACTION = "accept or reject exports"
 LABELS = {"integration": "the integration", "procore_id": "the Procore id", "decision": "the decision",
           "reason": "the reason", "decided_by": "who decides (a Procore user id)", "filed_by": "who filed it"}
@@ -87,7 +100,13 @@ class Decider:
         self.erp = ErpKind(integration["erp_kind"])
         self.confirmed: set[tuple[RecordType, int]] = set()  # accepted records Procore still holds, approved
 
-    def process(self, row: dict) -> Outcome:
+    def process(self, claimed: dict) -> Outcome:
+        """Decide one claimed row; what is wrong with it alone (a value that cannot be read, a record that does
+        not wait) is its answer."""
+        try:
+            row = self.store.one("export_decision", id=claimed["id"])
+        except UnreadableValue as problem:
+            return rejected(unreadable(problem, DECISIONS.noun))
         try:
             decision = validated(row)
         except ValueError as problem:
@@ -228,8 +247,9 @@ class DailySummary:
     failed: list[dict]
     rejected: list[dict]
     deleted_in_procore: list[dict] = field(default_factory=list)
-    reconciliation: str | None = None  # how many commitments differ from the ERP and by how much, with the page
     projects: dict[int, str] = field(default_factory=dict)
+    reconciliation: str | None = None  # how many commitments differ from the ERP and by how much, with the page
+    retainage_to_release: list[dict] = field(default_factory=list)  # released in Procore; the ERP waits for a person
 
     def text(self) -> str:
         orphans = (f", {len(self.deleted_in_procore)} deleted in Procore but still in the ERP"
@@ -239,6 +259,7 @@ class DailySummary:
         if self.reconciliation:
             lines.append(self.reconciliation)
         for title, links in (("Deleted in Procore, to delete or void in the ERP", self.deleted_in_procore),
+                             ("Retainage released in Procore, to release in the ERP", self.retainage_to_release),
                              ("Waiting for acceptance", self.waiting), ("Failed", self.failed),
                              ("Rejected", self.rejected)):
             if links:
@@ -258,9 +279,11 @@ def daily_summary(store: Store, integration: dict) -> DailySummary:
 
     red = store.rows("failed_links", integration_id=integration["id"])
     orphans = [link for link in red if link["reason_code"] == DELETED_IN_PROCORE]
+    to_release = store.rows("links_with_reason", integration_id=integration["id"], reason_code=RETAINAGE_TO_RELEASE)
     return DailySummary(integration["name"], in_state(LinkState.READY),
-                        [link for link in red if link not in orphans], in_state(LinkState.RETURNED), orphans,
-                        summary_line(store, integration), project_names(store, integration["id"]))
+                        [link for link in red if link not in orphans and link["reason_code"] != RETAINAGE_TO_RELEASE],
+                        in_state(LinkState.RETURNED), orphans, projects=project_names(store, integration["id"]),
+                        reconciliation=summary_line(store, integration), retainage_to_release=to_release)
 
 
 def send_summary(summary: DailySummary, notifier: Callable[[dict], None], context: dict) -> str:

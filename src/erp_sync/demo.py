@@ -39,6 +39,8 @@ import tenacity
 from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
+from erp_sync.reference.model import ReferenceKind
+from erp_sync.reference.tab import tab_rows
 from erp_sync.reports import recent_runs
 from erp_sync.store import Store
 from erp_sync.sync.links import LinkState
@@ -150,6 +152,23 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
     answer = session.get(back, timeout=30)
     answer.raise_for_status()
     return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
+
+
+def link_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> None:
+    """The accountant's round of the Reference data tab, on the page as the signed-in ``session``: the first
+    sync read both sides' vendors and its records wait for links; she confirms every vendor suggestion shown
+    (the ambiguous and inactive ones stay for a closer look)."""
+    for integration in store.integrations():
+        shown = [row.ref.procore_id for row in tab_rows(store, integration, ReferenceKind.VENDOR)
+                 if row.suggestion is not None and row.suggestion.item is not None]
+        if not shown:
+            continue
+        answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration['name']}/reference", timeout=60,
+                              data={"kind": "vendor", "action": "confirm_all", "procore_id": shown})
+        notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
+        if answer.status_code != 200 or notice is None:
+            raise RuntimeError(f"The Reference data tab refused the links: {answer.status_code} {answer.text[:2000]}")
+        print(f"{integration['name']}: {html.unescape(notice.group(1))}")
 
 
 REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
@@ -388,6 +407,7 @@ class AirflowApi:
         for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
         states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id not in LAST}, timeout)
+        link_as_accountant(self.session, self.url, store)
         decided = decide_as_accountant(self.session, self.url, store, timeout)
         print(f"The accountant's decisions, as erp_export_decisions answered them: {decided}")
         if decided:

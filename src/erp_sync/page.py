@@ -91,6 +91,8 @@ class LinkRow:
     last_task: AirflowTask | None
     ended_at: datetime | None = None
     ended_by: str | None = None
+    state: str | None = None
+    reason_code: str | None = None
 
     @classmethod
     def from_row(cls, row: dict, projects: dict[int, str]) -> LinkRow:
@@ -103,7 +105,8 @@ class LinkRow:
                    title=data.get("title") or "", vendor=(data.get("vendor") or {}).get("name") or "",
                    amount=record.amount if record else None, erp_ref=row["erp_ref"], colour=row["colour"],
                    reason=row["message"], erp_confirmed_at=row["erp_seen_at"], last_task=AirflowTask.of_run(row),
-                   ended_at=row["ended_at"], ended_by=row["ended_by"])
+                   ended_at=row["ended_at"], ended_by=row["ended_by"], state=row.get("state"),
+                   reason_code=row.get("reason_code"))
 
 
 @dataclass(frozen=True)

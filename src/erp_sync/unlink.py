@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
+from erp_sync.budget import Work
+from erp_sync.connectors import procore_hook
 from erp_sync.erps.base import ErpAdapter
 from erp_sync.identity import ProcoreAccounts, filer_refusal
 from erp_sync.jobs.hourly_sync import REFRESH_JOB
@@ -89,13 +91,13 @@ def typed_status(typed: str) -> str:
     return typed.strip().lower()
 
 
-def unknown_status(typed: str) -> str:
-    return (f"The status '{shown(typed)}' is not one a request is filed with: leave status out (or write pending) "
-            "and the queue decides the request; it sets every other status itself.")
+def unknown_status(typed: str, noun: str = "request", carried_out: str = "decides the request") -> str:
+    return (f"The status '{shown(typed)}' is not one a {noun} is filed with: leave status out (or write pending) "
+            f"and the queue {carried_out}; it sets every other status itself.")
 
 
-def unreadable(problem: UnreadableValue) -> str:
-    return (f"The request cannot be processed: its {problem.column} '{shown(problem.value)}' is not {problem.kind}; "
+def unreadable(problem: UnreadableValue, noun: str = "request") -> str:
+    return (f"The {noun} cannot be processed: its {problem.column} '{shown(problem.value)}' is not {problem.kind}; "
             f"leave {problem.column} out of the row and it is filled in for you.")
 
 
@@ -279,9 +281,11 @@ class Unlinker:
                         "request; there is nothing to unlink.")
 
 
-def file_request(store: Store, fields: dict, airflow_user: str | None) -> int:
+def file_request(store: Store, fields: dict, airflow_user: str | None, ask_procore_first: bool = False) -> int:
     """The form's path: a request asked by the signed-in person as Procore confirms them now, written into
-    the queue once it names an enabled integration and a record that integration has synced. Otherwise
+    the queue once it names an enabled integration and a record that integration has synced (and, with
+    ``ask_procore_first``, as the page does, once Procore says now that the person may unlink it; the queue
+    asks again when it carries it out: the form DAG leaves that answer to the queue's row). Otherwise
     nothing is written: Refused says what is wrong, in the words the queue would answer with; a person
     without a working Procore connection gets NotConnected."""
     integration = enabled_integration(store, (fields.get("integration") or "").strip())
@@ -291,7 +295,12 @@ def file_request(store: Store, fields: dict, airflow_user: str | None) -> int:
                                                 "requested_by": requester.procore_user_id, "filed_by": airflow_user})
     except ValidationError as error:
         raise Refused(what_is_wrong(error)) from error
-    linked_record(store, integration, request)
+    link = linked_record(store, integration, request)
+    if ask_procore_first:
+        with procore_hook(integration, store, Work.ON_DEMAND) as procore:
+            refuse_unless_permitted(lambda: procore.unlink_permissions(requester.procore_user_id,
+                                                                       link.record.project_id),
+                                    requester.procore_user_id, integration, "unlink")
     with store.transaction() as tx:
         request_id = tx.scalar("file_unlink_request", now=utcnow(), **request.model_dump(mode="json"))
         audit(tx, "unlink_request", request_id, "filed", actor=requester.airflow_user,

@@ -10,6 +10,24 @@ SELECT id, integration, record_type, procore_id, decision, reason, decided_by, f
 FROM export_decisions
 WHERE id = :id;
 
+-- name: unanswered_export_decisions
+-- As unanswered_unlink_requests: decisions not yet answered, with what was typed into them.
+SELECT id, integration, status FROM export_decisions
+WHERE status NOT IN ('done', 'rejected')
+ORDER BY id;
+
+-- name: normalise_export_decision_status
+UPDATE export_decisions
+SET status = :status
+WHERE id = :id AND status = :typed_status;
+
+-- name: claim_typed_export_decision
+-- As claim_typed_unlink_request.
+UPDATE export_decisions
+SET status = 'processing', claimed_by = :worker, claimed_at = :now, attempts = attempts + 1
+WHERE id = :id AND status = :typed_status
+RETURNING id, integration, status, attempts;
+
 -- name: integrations_named_by_open_export_decision
 SELECT DISTINCT integration FROM export_decisions
 WHERE integration IS NOT NULL AND status NOT IN ('done', 'rejected');
@@ -26,7 +44,8 @@ WHERE (status = 'pending' AND (retry_at IS NULL OR retry_at <= :now))
    OR (status = 'processing' AND (claimed_at IS NULL OR claimed_at < :stale_before));
 
 -- name: claim_export_decision
--- As claim_unlink_request: one worker claims a decision in one statement.
+-- As claim_unlink_request: one worker claims a decision in one statement; only what every row can hold
+-- is returned, the rest is read per decision (export_decision).
 UPDATE export_decisions
 SET status = 'processing', claimed_by = :worker, claimed_at = :now, attempts = attempts + 1
 WHERE id = (
@@ -37,8 +56,7 @@ WHERE id = (
     ORDER BY id
     LIMIT 1
 )
-RETURNING id, integration, record_type, procore_id, decision, reason, decided_by, filed_by, filed_by_role, filed_at,
-          status, attempts;
+RETURNING id, integration, status, attempts;
 
 -- name: claim_export_decision.postgresql
 UPDATE export_decisions
@@ -52,8 +70,7 @@ WHERE id = (
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING id, integration, record_type, procore_id, decision, reason, decided_by, filed_by, filed_by_role, filed_at,
-          status, attempts;
+RETURNING id, integration, status, attempts;
 
 -- name: finish_export_decision
 UPDATE export_decisions

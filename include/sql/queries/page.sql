@@ -12,7 +12,7 @@ GROUP BY colour;
 
 -- name: links_of_colour
 SELECT l.id, l.record_type, l.procore_id, l.procore_project_id, l.procore_number, l.erp_ref, l.colour, l.state,
-       l.message, l.erp_seen_at, l.procore_json, l.ended_at, l.ended_by, l.ended_reason,
+       l.reason_code, l.message, l.erp_seen_at, l.procore_json, l.ended_at, l.ended_by, l.ended_reason,
        r.airflow_run_id, r.dag_id, r.task_id, r.map_index
 FROM record_links l LEFT JOIN sync_runs r ON r.id = l.last_run_id
 WHERE l.integration_id = :integration_id AND l.record_type = :record_type AND l.colour = :colour

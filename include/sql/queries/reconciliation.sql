@@ -48,6 +48,18 @@ GROUP BY erp_bill_ref, procore_commitment_id;
 -- name: delete_reconciliation_figures
 DELETE FROM reconciliation_figures WHERE integration_id = :integration_id;
 
+-- name: delete_reconciliation_projects
+DELETE FROM reconciliation_projects WHERE integration_id = :integration_id;
+
+-- name: insert_reconciliation_project
+INSERT INTO reconciliation_projects (integration_id, procore_project_id, project_name, commitments, differing,
+                                     procore_revised_amount, erp_revised_amount, procore_invoiced_amount,
+                                     erp_invoiced_amount, procore_paid_amount, erp_paid_amount, difference_amount,
+                                     reconciled_at)
+VALUES (:integration_id, :procore_project_id, :project_name, :commitments, :differing, :procore_revised_amount,
+        :erp_revised_amount, :procore_invoiced_amount, :erp_invoiced_amount, :procore_paid_amount,
+        :erp_paid_amount, :difference_amount, :reconciled_at);
+
 -- name: insert_reconciliation_figures
 INSERT INTO reconciliation_figures (
     integration_id, procore_commitment_id, procore_project_id, project_name, commitment_number, commitment_title,
@@ -93,10 +105,9 @@ FROM reconciliation_figures f
 WHERE f.integration_id = :integration_id
   AND (CAST(:project_id AS BIGINT) IS NULL OR f.procore_project_id = CAST(:project_id AS BIGINT))
   AND (:only_differences = 0 OR f.differs = 1)
-  AND (CAST(:cause AS VARCHAR(30)) IS NULL OR EXISTS (
-        SELECT 1 FROM reconciliation_differences d
-        WHERE d.integration_id = f.integration_id AND d.cause = CAST(:cause AS VARCHAR(30)) AND d.closed_at IS NULL
-          AND d.procore_commitment_id = f.procore_commitment_id))
+  AND (CAST(:cause AS VARCHAR(30)) IS NULL OR f.procore_commitment_id IN (
+        SELECT d.procore_commitment_id FROM reconciliation_differences d
+        WHERE d.integration_id = :integration_id AND d.cause = CAST(:cause AS VARCHAR(30)) AND d.closed_at IS NULL))
 ORDER BY f.differs DESC, f.procore_project_id, f.commitment_number
 LIMIT :limit OFFSET :offset;
 
@@ -105,10 +116,9 @@ SELECT COUNT(*) FROM reconciliation_figures f
 WHERE f.integration_id = :integration_id
   AND (CAST(:project_id AS BIGINT) IS NULL OR f.procore_project_id = CAST(:project_id AS BIGINT))
   AND (:only_differences = 0 OR f.differs = 1)
-  AND (CAST(:cause AS VARCHAR(30)) IS NULL OR EXISTS (
-        SELECT 1 FROM reconciliation_differences d
-        WHERE d.integration_id = f.integration_id AND d.cause = CAST(:cause AS VARCHAR(30)) AND d.closed_at IS NULL
-          AND d.procore_commitment_id = f.procore_commitment_id));
+  AND (CAST(:cause AS VARCHAR(30)) IS NULL OR f.procore_commitment_id IN (
+        SELECT d.procore_commitment_id FROM reconciliation_differences d
+        WHERE d.integration_id = :integration_id AND d.cause = CAST(:cause AS VARCHAR(30)) AND d.closed_at IS NULL));
 
 -- name: open_differences_of_integration
 SELECT id, procore_commitment_id, procore_project_id, project_name, commitment_number, figure, cause, subject,
@@ -135,9 +145,9 @@ ORDER BY differing DESC, difference_amount DESC, procore_project_id
 LIMIT :limit;
 
 -- name: reconciliation_totals
-SELECT COUNT(*) AS commitments, COALESCE(SUM(differs), 0) AS differing,
+SELECT COALESCE(SUM(commitments), 0) AS commitments, COALESCE(SUM(differing), 0) AS differing,
        COALESCE(SUM(difference_amount), 0) AS difference_amount, MAX(reconciled_at) AS reconciled_at
-FROM reconciliation_figures
+FROM reconciliation_projects
 WHERE integration_id = :integration_id;
 
 -- name: open_causes_of_integration

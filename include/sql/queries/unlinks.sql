@@ -11,7 +11,7 @@ SELECT id, integration, record_type, procore_id, project_id, record_number, requ
 FROM unlink_requests
 WHERE id = :id;
 
--- name: open_unlink_requests
+-- name: unanswered_unlink_requests
 -- Requests not yet answered, with what was typed into them (no timestamps: they may not be readable).
 SELECT id, integration, status FROM unlink_requests
 WHERE status NOT IN ('done', 'rejected')

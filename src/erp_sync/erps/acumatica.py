@@ -15,15 +15,18 @@ go unnoticed on a real instance: ``tests/test_acumatica_contract.py`` holds this
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from erp_connectors.acumatica import AcumaticaHook, odata_datetime, odata_string
 from erp_connectors.base import VendorApiError
+from erp_sync.documents.line_map import MappedLine
+from erp_sync.documents.model import CodedDocument, CodedLine
 from erp_sync.erps.base import (
-    BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described,
-    payment_method, reads_bills, reference,
+    RETAINAGE_TO_RELEASE, BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpPayment, ErpRefusal, PaymentChanges,
+    condition_of_bill, described, lines_by_mark, marked_line, payment_method, reads_bills, reference, removed_lines,
 )
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ErpItem, ReferenceKind
@@ -44,6 +47,9 @@ VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor"}
 OFF_HOLD = {"ChangeOrder": {"Hold": False}, "Bill": {"Hold": False}}
 DESCRIPTION_LIMIT = 255
 LOCKED_WORDS = ("cannot be edited", "released", "locked", "closed")
+# Where Procore names no sub job, lines go to the project's default task (Agave's "Default Project-Level Task").
+DEFAULT_TASK = "0000"
+SUBCONTRACT_ORDER_TYPE = "Subcontract"  # BillDetail.POOrderType of a subcontract line (connection extra to change)
 
 
 class AcumaticaAdapter(ErpAdapter):
@@ -60,59 +66,117 @@ class AcumaticaAdapter(ErpAdapter):
                         active=v.get("Status") == "Active")
                 for v in self.hook.records("Vendor", select="VendorID,VendorName,Status")]
 
-    def fields(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> dict[str, Any]:
+    def fields(self, document: CodedDocument, link: Link, vendor_id: str) -> dict[str, Any]:
+        record = document.record
         mark = reference(record, link)
         header: dict[str, Any] = {"Description": described(record, mark, DESCRIPTION_LIMIT)}
         entity = ENTITY[record.record_type]
         if entity == "ChangeOrder":
-            header |= {"ExternalRefNbr": mark, "ChangeDate": record.date}
+            header |= {"ExternalRefNbr": mark, "ChangeDate": record.date,
+                       "ProjectID": document.project.erp_id if document.project else None}
         else:
             header |= {VENDOR_FIELD[entity]: vendor_id, "VendorRef": record.number[:40], "Date": record.date}
         if entity == "Bill":
-            header["Type"] = "Bill"
+            header |= {"Type": "Bill", "Project": document.project.erp_id if document.project else None}
+        if entity == "Subcontract" and document.document.retainage_percent is not None:
+            percent = document.document.retainage_percent
+            header |= {"ApplyRetainage": percent > 0, "RetainagePct": float(percent)}
         return {k: v for k, v in header.items() if v is not None}
 
-    def line(self, record: ProcoreRecord, parent: Link | None) -> dict[str, Any]:
-        detail, description, amount = DETAIL[ENTITY[record.record_type]]
-        line = {description: record.title[:DESCRIPTION_LIMIT], amount: float(record.amount)}
-        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER and parent is not None:
-            line["PONbr"] = parent.erp_ref
-        return line
+    @property
+    def default_task(self) -> str:
+        return str(self.hook.extras.get("default_task") or DEFAULT_TASK)
+
+    def line(self, document: CodedDocument, coded: CodedLine, parent: Link | None) -> dict[str, Any]:
+        """One ERP line, job-costed: project, task, cost code, and the account the cost type's account group
+        posts to (Acumatica derives the account group from the account)."""
+        entity = ENTITY[document.record.record_type]
+        source = coded.line
+        task = coded.task.erp_id if coded.task else self.default_task
+        account = coded.cost_type.posts_to if coded.cost_type else None
+        quantity = {"Subcontract": "OrderQty", "ChangeOrder": "Qty", "Bill": "Qty"}[entity]
+        line: dict[str, Any] = {
+            DETAIL[entity][1]: marked_line(source, DESCRIPTION_LIMIT), "CostCode": coded.cost_code.erp_id,
+            "Account": account, quantity: _float(source.quantity), "UnitCost": _float(source.unit_cost),
+            "UOM": source.uom}
+        if entity == "Subcontract":
+            line |= {"Project": coded.project.erp_id, "Task": task, "ExtendedCost": float(source.amount)}
+            if document.document.retainage_percent is not None:
+                line["RetainagePct"] = float(document.document.retainage_percent)
+        elif entity == "ChangeOrder":
+            line |= {"ProjectTaskID": task, "Amount": float(source.amount), "PONbr": parent.erp_ref if parent else None,
+                     "POLineNbr": _int(document.commitment_line(coded))}
+        else:  # a bill line bills the subcontract line, which carries the retainage
+            line |= {"Project": coded.project.erp_id, "ProjectTask": task, "Amount": float(source.amount),
+                     "ExtendedCost": float(source.amount), "Qty": None, "UnitCost": None}
+            subcontract_line = _int(document.commitment_line(coded))
+            if parent is not None and subcontract_line is not None:
+                line |= {"POOrderType": self.hook.extras.get("subcontract_order_type") or SUBCONTRACT_ORDER_TYPE,
+                         "POOrderNbr": parent.erp_ref, "POLine": subcontract_line}
+        return {k: v for k, v in line.items() if v is not None}
 
     def document(self, entity: str, fields: dict[str, Any]) -> ErpDocument:
         key = {name: fields[name] for name in KEYS[entity]}
         ref = "/".join(str(value) for value in key.values())
-        return ErpDocument(ref=ref, key={"entity": entity, **key}, label=f"{self.name} {entity} {ref}")
+        detail, description, _amount = DETAIL[entity]
+        lines = {procore_id: str(erp_line.get("LineNbr") or erp_line["id"])
+                 for procore_id, erp_line in lines_by_mark(fields.get(detail) or [], description, "id").items()}
+        return ErpDocument(ref=ref, key={"entity": entity, **key}, label=f"{self.name} {entity} {ref}", lines=lines)
 
     def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
         entity = ENTITY[record.record_type]
         mark = reference(record, link)
         condition = (f"ExternalRefNbr eq {odata_string(mark)}" if entity == "ChangeOrder"
                      else f"substringof({odata_string(mark)},Description)")
-        found = next(self.hook.records(entity, filter=condition, select=",".join(KEYS[entity])), None)
+        found = next(self.hook.records(entity, filter=condition, expand=DETAIL[entity][0]), None)
         return self.document(entity, found) if found else None
 
-    def create(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
-        entity = ENTITY[record.record_type]
-        detail = DETAIL[entity][0]
-        body = {**self.fields(record, link, vendor_id, parent), **OFF_HOLD.get(entity, {}),
-                detail: [self.line(record, parent)]}
-        return self.released(entity, self.hook.put(entity, body, creates=True))
+    def create(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+        entity = ENTITY[document.record.record_type]
+        self.check_release(document)
+        body = {**self.fields(document, link, vendor_id), **OFF_HOLD.get(entity, {}),
+                DETAIL[entity][0]: [self.line(document, coded, parent) for coded in document.lines]}
+        saved = self.released(entity, self.hook.put(entity, body, creates=True, expand=DETAIL[entity][0]))
+        return self.with_notice(saved, document)
 
-    def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+    def update(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None,
+               mapped: list[MappedLine]) -> ErpDocument:
+        """Each line goes to the ERP line carrying its mark (added if none does); a line removed in Procore is
+        deleted (``"delete": true``), which Acumatica refuses once the document is released."""
         entity = link.erp_key["entity"]
+        self.check_release(document)
         key = [str(link.erp_key[name]) for name in KEYS[entity]]
-        detail = DETAIL[entity][0]
+        detail, description, _amount = DETAIL[entity]
         current = self.hook.record(entity, *key, expand=detail)
         if current is None:
             raise VendorApiError("acumatica", "GET", entity, 404, f"{entity} {link.erp_ref} is no longer in {self.name}")
-        line = self.line(record, parent)
-        lines = current.get(detail) or []
-        if lines:
-            line["id"] = lines[0]["id"]
-        body = {**self.fields(record, link, vendor_id, parent), **{k: link.erp_key[k] for k in KEYS[entity]},
-                detail: [line]}
-        return self.released(entity, self.hook.put(entity, body, creates=False))
+        existing = lines_by_mark(current.get(detail) or [], description, "id")
+        lines = []
+        for coded in document.lines:
+            line = self.line(document, coded, parent)
+            if coded.line.procore_id in existing:
+                line["id"] = existing[coded.line.procore_id]["id"]
+            lines.append(line)
+        lines += [{"id": existing[gone.procore_id]["id"], "delete": True}
+                  for gone in removed_lines(document, mapped) if gone.procore_id in existing]
+        body = {**self.fields(document, link, vendor_id), **{k: link.erp_key[k] for k in KEYS[entity]}, detail: lines}
+        saved = self.hook.put(entity, body, creates=False, expand=detail)
+        return self.with_notice(self.released(entity, saved), document)
+
+    def check_release(self, document: CodedDocument) -> None:
+        """An invoice that only releases retainage makes no bill: Acumatica releases retainage on the bills
+        that held it, and only when a person does."""
+        invoice = document.document
+        if document.record.record_type is RecordType.SUBCONTRACTOR_INVOICE and not invoice.amount and \
+                invoice.retainage_released:
+            raise ErpRefusal(RETAINAGE_TO_RELEASE, release_sentence(invoice.retainage_released, self.name) +
+                             " This invoice bills nothing else, so no bill was created for it.")
+
+    def with_notice(self, document: ErpDocument, coded: CodedDocument) -> ErpDocument:
+        released = coded.document.retainage_released
+        if coded.record.record_type is not RecordType.SUBCONTRACTOR_INVOICE or not released:
+            return document
+        return replace(document, notice=release_sentence(released, self.name))
 
     def released(self, entity: str, saved: dict[str, Any]) -> ErpDocument:
         """A Subcontract has no Hold field: where the instance's preferences hold new subcontracts,
@@ -212,6 +276,20 @@ def _day(value: str | None) -> str | None:
 
 def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def release_sentence(released: Decimal, erp: str) -> str:
+    return (f"Procore released {released:.2f} of retainage this period. {erp} never releases retainage by itself "
+            "and ERP Sync does not guess which bills to release it from: release it in Acumatica on the bills that "
+            "hold it (Bills and Adjustments, Release Retainage).")
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 def _decimal(value: Any) -> Decimal | None:

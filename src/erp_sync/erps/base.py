@@ -7,17 +7,25 @@ accountant understands.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from erp_connectors.base import VendorApiError, VendorHook
+from erp_sync.documents.coding import LINE_KINDS
+from erp_sync.documents.line_map import MappedLine
+from erp_sync.documents.model import CodedDocument, DocumentLine
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
+
+
+RETAINAGE_TO_RELEASE = "retainage_to_release"  # the reason code of a GREEN link that carries such a notice
+LINE_MARK = re.compile(r"\[PL(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,30 @@ class ErpDocument:
     ref: str                 # the link's erp_ref, and Procore's origin_id
     key: dict[str, Any]      # what the connector needs to address the document again
     label: str               # Procore's origin_data: which ERP, which document
+    lines: dict[str, str] = field(default_factory=dict)  # Procore line id -> the ERP line it became
+    notice: str | None = None  # what an accountant must still do in the ERP (kept on the GREEN link)
+
+
+def marked_line(line: DocumentLine, limit: int) -> str:
+    """A line's description with its mark, within the ERP's length."""
+    suffix = f" {line.mark}"
+    return line.description[: limit - len(suffix)] + suffix
+
+
+def lines_by_mark(erp_lines: list[dict[str, Any]], description: str, key: str) -> dict[str, dict[str, Any]]:
+    """The ERP lines that carry a Procore line's mark, by Procore line id."""
+    found = {}
+    for erp_line in erp_lines:
+        match = LINE_MARK.search(str(erp_line.get(description) or ""))
+        if match:
+            found[match.group(1)] = erp_line
+    return found
+
+
+def removed_lines(document: CodedDocument, mapped: list[MappedLine]) -> list[DocumentLine]:
+    """Lines the ERP holds that Procore no longer has."""
+    present = {line.procore_id for line in document.document.lines}
+    return [entry.line for entry in mapped if entry.line.procore_id not in present]
 
 
 @dataclass(frozen=True)
@@ -113,6 +145,8 @@ def condition_of_bill(amount: Decimal | None, balance: Decimal | None) -> str:
 
 class ErpAdapter(ABC):
     kind: ClassVar[ErpKind]
+    # What every line must be linked to in this ERP; other kinds are used where linked.
+    required_kinds: ClassVar[frozenset[ReferenceKind]] = frozenset(LINE_KINDS)
     # The ERP is known only from what the hourly sync read (Sage 300 CRE): an unlink waits for a
     # sync that completed after the request was filed, then decides from what that sync saw.
     seen_through_sync: ClassVar[bool] = False
@@ -134,20 +168,30 @@ class ErpAdapter(ABC):
 
     @abstractmethod
     def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
-        """The document an earlier attempt of this link created, if it reached the ERP."""
+        """The document an earlier attempt of this link created, if it reached the ERP, with its lines."""
 
     @abstractmethod
-    def create(self, record: ProcoreRecord, link: Link, vendor_id: str,
+    def create(self, document: CodedDocument, link: Link, vendor_id: str,
                parent: Link | None) -> ErpDocument | None:
-        """The new document; None when the ERP takes it later (an import file it has yet to read)."""
+        """The new document, one ERP line per Procore line; None when the ERP takes it later (an import
+        file it has yet to read)."""
 
     @abstractmethod
-    def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
-        ...
+    def update(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None,
+               mapped: list[MappedLine]) -> ErpDocument:
+        """Change the document line by line: the lines ``mapped`` names are changed, new ones added, removed
+        ones removed where the ERP allows (else an ``ErpRefusal`` saying what to do in the ERP)."""
+
+    def line_keys(self, document: CodedDocument) -> dict[str, str]:
+        """The ERP lines an import file numbers (the ERP's answer names them otherwise)."""
+        return {}
 
     def awaiting_import(self, record: ProcoreRecord, link: Link) -> bool:
         """The record was handed to the ERP, which has yet to take it (an import file not yet read)."""
         return False
+
+    def check_import(self, record: ProcoreRecord, link: Link) -> None:
+        """Raise the ERP's refusal of a record handed to it, if it refused it."""
 
     @abstractmethod
     def refresh(self, links: dict[RecordType, list[Link]],

@@ -18,9 +18,11 @@ from typing import Any
 
 from erp_connectors.base import VendorApiError
 from erp_connectors.quickbooks import QuickBooksHook, quoted
+from erp_sync.documents.line_map import MappedLine
+from erp_sync.documents.model import CodedDocument, CodedLine
 from erp_sync.erps.base import (
-    BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpPayment, PaymentChanges, condition_of_bill, described,
-    payment_method, reads_bills, reference,
+    LINE_MARK, BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpPayment, ErpRefusal, PaymentChanges,
+    condition_of_bill, described, lines_by_mark, marked_line, payment_method, reads_bills, reference,
 )
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ErpItem, ReferenceKind
@@ -31,6 +33,7 @@ CDC_REACH = timedelta(days=29)
 CDC_CAP = 1000
 NOTE_LIMIT = 4000
 DOC_NUMBER_LIMIT = 21
+RETAINAGE_MARK = "[PL-RETAINAGE]"
 
 
 def request_id(*parts: Any) -> str:
@@ -41,11 +44,8 @@ def request_id(*parts: Any) -> str:
 class QuickBooksAdapter(ErpAdapter):
     kind = ErpKind.QUICKBOOKS_ONLINE
     hook: QuickBooksHook
-
-    def __init__(self, hook: QuickBooksHook):
-        super().__init__(hook)
-        self._expense_account: str | None = None
-
+    # QuickBooks has no cost types: a line is its cost code's item; the cost type's class where one is linked.
+    required_kinds = frozenset({ReferenceKind.PROJECT, ReferenceKind.COST_CODE})
     reference_kinds = (ReferenceKind.VENDOR,)
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
@@ -56,78 +56,137 @@ class QuickBooksAdapter(ErpAdapter):
                 for v in self.hook.query("SELECT * FROM Vendor WHERE Active IN (true, false)")]
 
     @property
-    def expense_account(self) -> str:
-        """The account expense lines are booked to: the connection's ``expense_account_id`` or the first
-        expense account."""
-        if self._expense_account is None:
-            configured = self.hook.extras.get("expense_account_id")
-            if configured is None:
-                account = next(self.hook.query("SELECT * FROM Account WHERE AccountType = 'Expense'"), None)
-                if account is None:
-                    raise VendorApiError("quickbooks", "GET", "Account", 400,
-                                         "QuickBooks has no expense account; set the connection extra expense_account_id")
-                configured = account["Id"]
-            self._expense_account = str(configured)
-        return self._expense_account
+    def retainage_item(self) -> str | None:
+        """The item retainage lines go to (connection extra ``retainage_item_id``): a service item booked to a
+        Retention Payable liability, as Procore's QuickBooks connector asks for its "Invoice Retainage Item"."""
+        configured = self.hook.extras.get("retainage_item_id")
+        return str(configured) if configured else None
 
-    def expense_line(self, description: str, amount: Decimal) -> dict[str, Any]:
-        return {"Amount": float(amount), "Description": description, "DetailType": "AccountBasedExpenseLineDetail",
-                "AccountBasedExpenseLineDetail": {"AccountRef": {"value": self.expense_account}}}
+    def item_line(self, coded: CodedLine, description: str) -> dict[str, Any]:
+        """An item-based expense line: the cost code's linked item, the project as ``CustomerRef``, the cost
+        type's class where linked."""
+        source = coded.line
+        detail: dict[str, Any] = {"ItemRef": {"value": coded.cost_code.erp_id},
+                                  "CustomerRef": {"value": coded.project.erp_id}, "BillableStatus": "NotBillable"}
+        if coded.cost_type is not None:
+            detail["ClassRef"] = {"value": coded.cost_type.erp_id}
+        if source.quantity and source.unit_cost is not None and source.quantity * source.unit_cost == source.amount:
+            detail |= {"Qty": float(source.quantity), "UnitPrice": float(source.unit_cost)}
+        return {"Amount": float(source.amount), "Description": description, "DetailType": "ItemBasedExpenseLineDetail",
+                "ItemBasedExpenseLineDetail": detail}
 
-    def document(self, entity: str, object_id: str, line_id: str | None = None) -> ErpDocument:
+    def retainage_line(self, document: CodedDocument) -> dict[str, Any] | None:
+        """Retainage held this period less released, as one negative line to the retainage item (QuickBooks has
+        no retainage of its own): the bill then totals Procore's current payment due."""
+        net = document.document.net_retainage
+        if not net:
+            return None
+        if self.retainage_item is None:
+            raise ErpRefusal("retainage_item_missing", (
+                f"The invoice holds {net:.2f} of retainage, and {self.name} has no retainage item configured. Create "
+                "a service item booked to a Retention Payable liability account and set its Id as the connection "
+                "extra retainage_item_id; the next hourly sync exports the invoice."))
+        project = document.project.erp_id if document.project else None
+        detail = {"ItemRef": {"value": self.retainage_item}, "BillableStatus": "NotBillable"}
+        if project:
+            detail["CustomerRef"] = {"value": project}
+        return {"Amount": float(-net), "Description": f"Retainage held less released this period {RETAINAGE_MARK}",
+                "DetailType": "ItemBasedExpenseLineDetail", "ItemBasedExpenseLineDetail": detail}
+
+    def lines(self, document: CodedDocument, existing: dict[str, dict[str, Any]], prefix: str = "") -> list[dict]:
+        lines = []
+        for coded in document.lines:
+            line = self.item_line(coded, marked_line(coded.line, NOTE_LIMIT - len(prefix)) + prefix)
+            if coded.line.procore_id in existing:
+                line["Id"] = existing[coded.line.procore_id]["Id"]
+            lines.append(line)
+        return lines
+
+    def document(self, entity: str, object_id: str, line_id: str | None = None, lines: list[dict] | None = None,
+                 mark: str | None = None) -> ErpDocument:
         ref = object_id if line_id is None else f"{object_id}/{line_id}"
-        key = {"entity": entity, "Id": object_id} | ({"LineId": line_id} if line_id else {})
+        key = {"entity": entity, "Id": object_id} | ({"LineId": line_id, "Mark": mark} if line_id else {})
         label = f"{self.name} {entity} {object_id}" + (f" line {line_id}" if line_id else "")
-        return ErpDocument(ref=ref, key=key, label=label)
+        by_mark = lines_by_mark(lines or [], "Description", "Id")
+        return ErpDocument(ref=ref, key=key, label=label,
+                           lines={procore_id: str(line["Id"]) for procore_id, line in by_mark.items()})
 
-    def header(self, record: ProcoreRecord, link: Link, vendor_id: str) -> dict[str, Any]:
+    def header(self, document: CodedDocument, link: Link, vendor_id: str) -> dict[str, Any]:
+        record = document.record
         header = {"VendorRef": {"value": vendor_id}, "DocNumber": record.number[:DOC_NUMBER_LIMIT],
-                  "PrivateNote": described(record, reference(record, link), NOTE_LIMIT),
-                  "Line": [self.expense_line(record.title, record.amount)]}
+                  "PrivateNote": described(record, reference(record, link), NOTE_LIMIT)}
         return header | ({"TxnDate": record.date} if record.date else {})
+
+    def check_amount(self, document: CodedDocument) -> None:
+        """Procore's rule: a negative invoice does not go to QuickBooks Online."""
+        if document.record.record_type is RecordType.SUBCONTRACTOR_INVOICE and document.document.payment_due < 0:
+            raise ErpRefusal("negative_invoice", (
+                f"The invoice's payment due is negative ({document.document.payment_due:.2f}); {self.name} takes no "
+                "negative bill, and Procore does not send one either. Enter it in QuickBooks as a vendor credit."))
 
     # Find, create, update ------------------------------------------------------------------
     def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:
         mark = reference(record, link)
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
             order = self.hook.read("PurchaseOrder", parent.erp_key["Id"]) if parent else None
-            line = _line_marked(order, mark)
-            return self.document("PurchaseOrder", order["Id"], line["Id"]) if line else None
+            marked = _lines_marked(order, mark)
+            return self.document("PurchaseOrder", order["Id"], marked[0]["Id"], marked, mark) if marked else None
         entity = "PurchaseOrder" if record.record_type is RecordType.COMMITMENT else "Bill"
         statement = f"SELECT * FROM {entity} WHERE DocNumber = {quoted(record.number[:DOC_NUMBER_LIMIT])}"
         found = next((row for row in self.hook.query(statement) if mark in (row.get("PrivateNote") or "")), None)
-        return self.document(entity, found["Id"]) if found else None
+        return self.document(entity, found["Id"], lines=found.get("Line")) if found else None
 
-    def create(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+    def create(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+        self.check_amount(document)
+        record = document.record
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
-            return self._change_order_line(record, link, parent)
+            return self._change_order_lines(document, link, parent, [])
         entity = "PurchaseOrder" if record.record_type is RecordType.COMMITMENT else "Bill"
-        created = self.hook.create(entity, self.header(record, link, vendor_id), request_id(reference(record, link)))
-        return self.document(entity, created["Id"])
+        retainage = self.retainage_line(document)
+        body = self.header(document, link, vendor_id) | {
+            "Line": self.lines(document, {}) + ([retainage] if retainage else [])}
+        created = self.hook.create(entity, body, request_id(reference(record, link)))
+        return self.document(entity, created["Id"], lines=created.get("Line"))
 
-    def update(self, record: ProcoreRecord, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
+    def update(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None,
+               mapped: list[MappedLine]) -> ErpDocument:
+        """A full update: the record's lines keep their Ids, lines Procore removed are left out (QuickBooks
+        deletes them), and a purchase order's CCO lines stay as they are."""
+        self.check_amount(document)
+        record = document.record
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
-            return self._change_order_line(record, link, parent)
+            return self._change_order_lines(document, link, parent, mapped)
         entity = link.erp_key["entity"]
         current = self._current(entity, link.erp_key["Id"])
-        body = {**self.header(record, link, vendor_id), "Id": current["Id"], "SyncToken": current["SyncToken"]}
-        if current.get("Line"):  # the record's own line is the first; a purchase order's CCO lines follow it
-            body["Line"] = [{**body["Line"][0], "Id": current["Line"][0].get("Id")}, *current["Line"][1:]]
-        self.hook.update(entity, body, request_id(reference(record, link), record.fingerprint))
-        return self.document(entity, current["Id"])
+        existing = lines_by_mark(current.get("Line") or [], "Description", "Id")
+        own = {line.procore_id for line in document.document.lines} | {entry.line.procore_id for entry in mapped}
+        current_lines = current.get("Line") or []
+        if not mapped:  # exported before documents had lines: its first line was the record's total
+            current_lines = current_lines[1:]
+        others = [line for line in current_lines  # a purchase order's CCO lines
+                  if not _owned(line, own) and RETAINAGE_MARK not in (line.get("Description") or "")]
+        retainage = self.retainage_line(document)
+        lines = self.lines(document, existing) + ([retainage] if retainage else []) + others
+        body = {**self.header(document, link, vendor_id), "Id": current["Id"], "SyncToken": current["SyncToken"],
+                "Line": lines}
+        saved = self.hook.update(entity, body, request_id(reference(record, link), record.fingerprint,
+                                                           current["SyncToken"]))
+        return self.document(entity, current["Id"], lines=saved.get("Line"))
 
-    def _change_order_line(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument:
-        """Add the CCO's line to the purchase order, or change it if it is there already."""
-        mark = reference(record, link)
+    def _change_order_lines(self, document: CodedDocument, link: Link, parent: Link | None,
+                            mapped: list[MappedLine]) -> ErpDocument:
+        """The CCO's lines on its commitment's purchase order, each carrying the CCO's mark and its own: added,
+        changed in place, or removed."""
+        mark = reference(document.record, link)
         order = self._current("PurchaseOrder", parent.erp_key["Id"])
-        line = self.expense_line(described(record, mark, NOTE_LIMIT), record.amount)
-        existing = _line_marked(order, mark)
-        lines = [(line | {"Id": existing["Id"]}) if existing and l is existing else l for l in order["Line"]]
-        if existing is None:
-            lines.append(line)
+        mine = _lines_marked(order, mark)
+        existing = lines_by_mark(mine, "Description", "Id")
+        others = [line for line in order["Line"] if line not in mine]
+        lines = others + self.lines(document, existing, f" {mark}")
         saved = self.hook.update("PurchaseOrder", {"Id": order["Id"], "SyncToken": order["SyncToken"], "Line": lines},
-                                 request_id(mark, order["SyncToken"], record.fingerprint))
-        return self.document("PurchaseOrder", saved["Id"], _line_marked(saved, mark)["Id"])
+                                 request_id(mark, order["SyncToken"], document.record.fingerprint))
+        marked = _lines_marked(saved, mark)
+        return self.document("PurchaseOrder", saved["Id"], marked[0]["Id"] if marked else None, marked, mark)
 
     def _current(self, entity: str, object_id: str) -> dict[str, Any]:
         current = self.hook.read(entity, object_id)
@@ -174,7 +233,7 @@ class QuickBooksAdapter(ErpAdapter):
         document = self.hook.read(link.erp_key["entity"], link.erp_key["Id"])
         if document is None:
             return False
-        return "LineId" not in link.erp_key or _line_with_id(document, link.erp_key["LineId"]) is not None
+        return "LineId" not in link.erp_key or bool(_change_order_lines(document, link.erp_key))
 
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """BillPayments by ``cdc`` (or a query where ``cdc`` cannot reach); a void keeps the payment with its
@@ -223,12 +282,13 @@ class QuickBooksAdapter(ErpAdapter):
             return ErpView(link.erp_ref, present=False, condition="deleted")
         modified = datetime.fromisoformat(row["MetaData"]["LastUpdatedTime"])
         if "LineId" in link.erp_key:  # a CCO: its line on the purchase order
-            line = _line_with_id(row, link.erp_key["LineId"])
-            if line is None:
+            lines = _change_order_lines(row, link.erp_key)
+            if not lines:
                 return ErpView(link.erp_ref, present=False, status="line removed", condition="deleted",
                                modified_at=modified)
             return ErpView(link.erp_ref, present=True, status=row.get("POStatus"), condition="open",
-                           amount=Decimal(str(line["Amount"])), modified_at=modified)
+                           amount=sum((Decimal(str(line["Amount"])) for line in lines), Decimal(0)),
+                           modified_at=modified)
         amount = Decimal(str(row.get("TotalAmt", 0)))
         if link.erp_key["entity"] == "Bill":
             balance = Decimal(str(row.get("Balance", amount)))
@@ -239,11 +299,20 @@ class QuickBooksAdapter(ErpAdapter):
                        modified_at=modified, number=row.get("DocNumber"))
 
 
-def _line_with_id(order: dict[str, Any], line_id: str) -> dict[str, Any] | None:
-    return next((line for line in order.get("Line", []) if line.get("Id") == line_id), None)
+def _change_order_lines(order: dict[str, Any], key: dict[str, Any]) -> list[dict[str, Any]]:
+    """A CCO's lines on its purchase order: those carrying its mark (one line, by Id, for a CCO exported before
+    documents had lines)."""
+    if "Mark" in key:
+        return _lines_marked(order, key["Mark"])
+    return [line for line in order.get("Line", []) if line.get("Id") == key["LineId"]]
 
 
-def _line_marked(order: dict[str, Any] | None, mark: str) -> dict[str, Any] | None:
+def _lines_marked(order: dict[str, Any] | None, mark: str) -> list[dict[str, Any]]:
     if not order:
-        return None
-    return next((line for line in order.get("Line", []) if mark in (line.get("Description") or "")), None)
+        return []
+    return [line for line in order.get("Line", []) if mark in (line.get("Description") or "")]
+
+
+def _owned(line: dict[str, Any], procore_ids: set[str]) -> bool:
+    match = LINE_MARK.search(line.get("Description") or "")
+    return match is not None and match.group(1) in procore_ids

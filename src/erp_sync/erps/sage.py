@@ -27,6 +27,8 @@ from pydantic import BaseModel
 
 from erp_connectors.base import VendorApiError
 from erp_connectors.sage_sql import SageSqlHook, SageTable
+from erp_sync.documents.line_map import MappedLine
+from erp_sync.documents.model import CodedDocument, CodedLine
 from erp_sync.erps.base import BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpRefusal, reads_bills, reference
 from erp_sync.models import RecordType
 from erp_sync.reference.model import ErpItem, ReferenceKind
@@ -68,9 +70,16 @@ class SageAdapter(ErpAdapter):
                 for row in rows if row[table.key] is not None]
 
     @abstractmethod
-    def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,
+    def import_records(self, document: CodedDocument, mark: str, vendor_id: str | None,
                        parent: Link | None) -> list[list[Any]]:
-        """The import file's records for this Procore record."""
+        """The import file's records for this Procore record: a header and one record per line."""
+
+    def line_keys(self, document: CodedDocument) -> dict[str, str]:
+        """A commitment's items are numbered in the import file 1, 2, ...; a CCO line or an invoice line names
+        the item of the commitment line it changes or bills."""
+        if document.record.record_type is RecordType.COMMITMENT:
+            return {coded.line.procore_id: str(item) for item, coded in enumerate(document.lines, start=1)}
+        return {coded.line.procore_id: document.commitment_line(coded) or "" for coded in document.lines}
 
     @abstractmethod
     def view(self, record_type: RecordType, ref: str, row: Any) -> ErpView:
@@ -104,26 +113,39 @@ class SageAdapter(ErpAdapter):
                 if (match := MARK.search(getattr(row, table.mark_column) or ""))}
         return self._marked[record_type]
 
-    def create(self, record: ProcoreRecord, link: Link, vendor_id: str | None,
+    def create(self, document: CodedDocument, link: Link, vendor_id: str | None,
                parent: Link | None) -> ErpDocument | None:
         """Queue the record for Sage's import; the document exists only once Sage has imported it."""
+        record = document.record
         mark = reference(record, link)
-        refusal = self.hook.import_refusal(mark)
+        self.check_import(record, link)
+        if not self.hook.awaiting_import(mark):
+            self.hook.drop_import(mark, self.import_records(document, mark, vendor_id, parent))
+        return None
+
+    def check_import(self, record: ProcoreRecord, link: Link) -> None:
+        refusal = self.hook.import_refusal(reference(record, link))
         if refusal is not None:
             raise ErpRefusal("erp_validation", f"{self.name}'s import refused the {record.record_type.noun}: "
                                                f"{refusal}. Fix the cause, then edit the record in Procore: the "
                                                "next hourly sync exports it again.")
-        if not self.hook.awaiting_import(mark):
-            self.hook.drop_import(mark, self.import_records(record, mark, vendor_id, parent))
-        return None
 
     def awaiting_import(self, record: ProcoreRecord, link: Link) -> bool:
         return self.hook.awaiting_import(reference(record, link))
 
-    def update(self, record: ProcoreRecord, link: Link, vendor_id: str | None, parent: Link | None) -> ErpDocument:
-        noun = record.record_type.noun
+    def update(self, document: CodedDocument, link: Link, vendor_id: str | None, parent: Link | None,
+               mapped: list[MappedLine]) -> ErpDocument:
+        """Sage's imports add records; they change none. The sentence names the lines to change by hand."""
+        noun = document.record.record_type.noun
+        before = {entry.line.procore_id: entry.line for entry in mapped}
+        now = {line.procore_id: line for line in document.document.lines}
+        changes = [f"remove {line.label()}" for key, line in before.items() if key not in now]
+        changes += [f"add {line.label()}" for key, line in now.items() if key not in before]
+        changes += [f"change {line.label()} to {line.amount:.2f}" for key, line in now.items()
+                    if key in before and before[key].fingerprint() != line.fingerprint()]
+        what = f" ({'; '.join(changes)})" if changes else ""
         raise ErpRefusal("locked", f"{self.name} takes changes to an exported {noun} only in {self.name} itself: "
-                                   f"make the change there, or unlink the {noun} and export it again.")
+                                   f"make the change there{what}, or unlink the {noun} and export it again.")
 
     def is_locked(self, error: VendorApiError) -> bool:
         return False
@@ -173,6 +195,12 @@ def _same(view: ErpView, link: Link) -> bool:
     """The row reads as it did at the last refresh: the snapshot comparison."""
     return (view.present, view.status, view.condition, view.amount, view.balance) == (
         link.erp_present, link.erp_status, link.erp_condition, link.erp_amount, link.erp_balance)
+
+
+def job_costing(coded: CodedLine) -> tuple[str, str, str, str]:
+    """A line's job, extra or phase (blank where Procore names no sub job), cost code, and category or cost type."""
+    return (coded.project.erp_id, coded.task.erp_id if coded.task else "", coded.cost_code.erp_id,
+            coded.cost_type.erp_id)
 
 
 def as_date(value: str | None) -> date | None:

@@ -13,9 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from erp_connectors import sage100
-from erp_connectors.sage100 import CREDIT_CARD_PAYMENT, PAID_STATUS, Sage100Hook
+from erp_connectors.sage100 import CREDIT_CARD_PAYMENT, PAID_STATUS, InvoiceLine, Sage100Hook, SubcontractLine
+from erp_sync.documents.model import CodedDocument
 from erp_sync.erps.base import ErpBill, ErpPayment, PaymentChanges, condition_of_bill
-from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date
+from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date, job_costing
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.sync.links import ErpView, Link
@@ -39,16 +40,26 @@ class Sage100Adapter(SageAdapter):
     labels = {RecordType.COMMITMENT: "subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "payable invoice"}
 
-    def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,
+    def import_records(self, document: CodedDocument, mark: str, vendor_id: str | None,
                        parent: Link | None) -> list[list[Any]]:
+        """A subcontract header (vendor, job, phase, retention) with a detail line per Procore line (cost code,
+        cost type, amount); a change order's lines; an invoice with job, phase, subcontract and retainage held
+        (held less released this period) and a line per Procore line."""
+        record = document.record
         description, on = record.title[:DESCRIPTION_LIMIT], as_date(record.date)
-        number, job = record.number[:NUMBER_LIMIT], str(record.project_id)
+        number = record.number[:NUMBER_LIMIT]
+        first = document.lines[0] if document.lines else None
+        job, phase = (job_costing(first)[:2] if first else (str(record.project_id), ""))
         if record.record_type is RecordType.COMMITMENT:
-            return self.hook.subcontract_import(number, vendor_id, job, description, mark, on, record.amount)
+            return self.hook.subcontract_import(number, vendor_id, job, phase, description, mark, on,
+                                                document.document.retainage_percent, _lines(document))
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
-            return self.hook.change_order_import(parent.erp_ref, number, description, mark, on, record.amount)
-        subcontract = parent.erp_ref if parent is not None and parent.in_erp else None
-        return self.hook.invoice_import(number, vendor_id, description, mark, on, subcontract, job, record.amount)
+            return self.hook.change_order_import(parent.erp_ref, number, description, mark, on, _lines(document))
+        invoice_lines = [InvoiceLine(**vars(line), job=job_costing(coded)[0], phase=job_costing(coded)[1],
+                                     retainage=coded.line.net_retainage)
+                         for coded, line in zip(document.lines, _lines(document), strict=True)]
+        return self.hook.invoice_import(number, vendor_id, description, mark, on, parent.erp_ref, job, phase,
+                                        document.document.net_retainage, invoice_lines)
 
     def number(self, record_type: RecordType, row: Any) -> str:
         return getattr(row, NUMBER_COLUMN[record_type])
@@ -95,3 +106,8 @@ def _balance(invoice: Any) -> Decimal:
 
 def _code(status: int | None) -> str | None:
     return None if status is None else str(status)
+
+
+def _lines(document: CodedDocument) -> list[SubcontractLine]:
+    return [SubcontractLine(coded.line.description[:DESCRIPTION_LIMIT], job_costing(coded)[2], job_costing(coded)[3],
+                            coded.line.amount) for coded in document.lines]

@@ -10,6 +10,7 @@ the last completed sync saw (``docs/rules.md``, "Unlinking a record").
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from erp_connectors import sage300
@@ -22,7 +23,8 @@ from erp_sync.erps.base import (
     described,
     payment_method,
 )
-from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date
+from erp_sync.documents.model import CodedDocument, CodedLine
+from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date, job_costing
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.sync.links import ErpView, Link
@@ -55,18 +57,43 @@ class Sage300Adapter(SageAdapter):
     labels = {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "AP invoice"}
 
-    def import_records(self, record: ProcoreRecord, mark: str, vendor_id: str | None,
+    def import_records(self, document: CodedDocument, mark: str, vendor_id: str | None,
                        parent: Link | None) -> list[list[Any]]:
+        """Procore's own connector's mapping: a commitment item, CCO line or distribution per line with its
+        job, extra, cost code and category; an invoice's Amount is the period's gross (current payment due
+        plus retainage held) and its Retainage the retainage held less released, in total and per line."""
+        record, layout = document.record, self.hook.layout
         description = described(record, mark, DESCRIPTION_LIMIT)
         on = as_date(record.date)
+        items = self.line_keys(document)
         if record.record_type is RecordType.COMMITMENT:
             kind = "Subcontract" if record.stream.name == "work_order_contracts" else "Purchase Order"
-            return self.hook.commitment_import(sage_id(record), vendor_id, str(record.project_id), description, kind,
-                                               on, record.amount)
+            percent = document.document.retainage_percent
+            header = layout.record("C", {"Commitment": sage_id(record), "Vendor": vendor_id, "Description": description,
+                                         "Commitment Type": kind, "Date": on, "Job": document.project.erp_id,
+                                         "Retainage Percent": _money(percent)})
+            return [header, *(layout.record("CI", {
+                "Commitment": sage_id(record), "Item": items[coded.line.procore_id], **_costing(coded),
+                "Description": coded.line.description[:DESCRIPTION_LIMIT], "Units": coded.line.quantity,
+                "Unit Cost": coded.line.unit_cost, "Amount": _money(coded.line.amount),
+                "Retainage Percent": _money(percent)}) for coded in document.lines)]
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
-            return self.hook.change_order_import(parent.erp_ref, sage_id(record), description, on, record.amount)
-        commitment = parent.erp_ref if parent is not None and parent.in_erp else None
-        return self.hook.invoice_import(vendor_id, record.number[:15], description, record.amount, on, commitment)
+            header = layout.record("CCO", {"Commitment": parent.erp_ref, "Commitment CO": sage_id(record),
+                                           "Description": description, "Date": on,
+                                           "Amount": _money(document.document.amount)})
+            return [header, *(layout.record("CCOI", {
+                "Commitment": parent.erp_ref, "Commitment CO": sage_id(record), "Item": items[coded.line.procore_id],
+                "Description": coded.line.description[:DESCRIPTION_LIMIT], **_costing(coded),
+                "Amount": _money(coded.line.amount)}) for coded in document.lines)]
+        invoice = document.document
+        header = layout.record("API", {"Vendor": vendor_id, "Invoice": record.number[:15], "Description": description,
+                                       "Amount": _money(invoice.payment_due + invoice.net_retainage),
+                                       "Invoice Date": on, "Date Received": on, "Accounting Date": on,
+                                       "Retainage": _money(invoice.net_retainage), "Commitment": parent.erp_ref})
+        return [header, *(layout.record("APD", {
+            "Commitment": parent.erp_ref, "Commitment Item": items[coded.line.procore_id], **_costing(coded),
+            "Description": coded.line.description[:DESCRIPTION_LIMIT], "Amount": _money(coded.line.amount),
+            "Retainage": _money(coded.line.net_retainage)}) for coded in document.lines)]
 
     def bill(self, ref: str, row: Any) -> ErpBill:
         return ErpBill(ref, row.Commitment, row.Invoice, row.Original_Gross, row.Original_Gross - row.Amount_Paid)
@@ -108,3 +135,12 @@ class Sage300Adapter(SageAdapter):
                 check_number=payment.Check, voided=payment.Void_Date is not None,
                 voided_on=payment.Void_Date.isoformat() if payment.Void_Date else None))
         return PaymentChanges(applications, {})
+
+
+def _costing(coded: CodedLine) -> dict[str, str]:
+    job, extra, cost_code, category = job_costing(coded)
+    return {"Job": job, "Extra": extra, "Cost Code": cost_code, "Category": category}
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"

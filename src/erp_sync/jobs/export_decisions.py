@@ -6,7 +6,12 @@ from erp_sync.acceptance import DECISIONS, JOB, Decider
 from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.jobs.hourly_sync import SyncIncomplete
-from erp_sync.jobs.unlink_queue import integrations_with_requests, reject_unknown_integrations, work_through
+from erp_sync.jobs.unlink_queue import (
+    integrations_with_requests,
+    reject_unknown_integrations,
+    tidy_typed_requests,
+    work_through,
+)
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store
 from erp_sync.sync.exporter import Exporter
@@ -14,8 +19,9 @@ from erp_sync.sync.links import LinkBook, LinkState
 
 
 def integrations_to_decide(store: Store, run_id: str | None) -> list[dict]:
-    """Integrations with decisions to carry out or accepted records to export; decisions naming no enabled
-    integration are answered at once."""
+    """Integrations with decisions to carry out or accepted records to export; decisions typed with a status
+    of their own are tidied, and those naming no enabled integration answered, at once."""
+    tidy_typed_requests(store, run_id, DECISIONS)
     reject_unknown_integrations(store, run_id, DECISIONS)
     pending = {row["name"] for row in integrations_with_requests(store, DECISIONS)}
     return [integration for integration in store.integrations()

@@ -11,6 +11,7 @@ from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.models import SyncSchedule
 from erp_sync.operations import tally_colours
+from erp_sync.reference.reading import read_when_due
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
@@ -48,6 +49,9 @@ def export_integration(store: Store, integration: dict, airflow_run_id: str | No
         book = LinkBook(store, integration["id"], actor=f"{EXPORT_JOB}:{airflow_run_id}", run_id=run.run_id)
         exporter = Exporter(store, integration, procore, adapter, book, run.counts, clock)
         exporter.run()
+        if not exporter.stopped:
+            read_when_due(store, integration, procore, adapter, run.counts, f"{EXPORT_JOB}:{airflow_run_id}", clock(),
+                          exporter.project_list)
         note_budget(run.counts, procore.meter.window())
         if exporter.deferred:
             raise SyncIncomplete(f"{len(exporter.deferred)} record(s) met a transient failure and wait for the "

@@ -30,6 +30,14 @@ def with_requester(store: Store, integrations: list[dict], airflow_user: str | N
     return [dict(row, requested_by=confirmed[row["procore_conn_id"]]) for row in integrations]
 
 
+def payment_sync_refusal(store: Store, integration: dict, airflow_user: str | None) -> str | None:
+    """Before anything runs: why the person may not start an on-demand import now, in Procore's answer, or
+    None if they may; NotConnected if they have no working Procore connection."""
+    person = ProcoreAccounts(store).verified(airflow_user, integration["procore_conn_id"])
+    with procore_hook(integration, store, Work.ON_DEMAND) as procore:
+        return procore.payment_sync_refusal(person.procore_user_id)
+
+
 def import_payments(store: Store, integration: dict, airflow_run_id: str | None,
                     requested_by: int | None = None) -> dict:
     """``requested_by`` is the Procore user behind an on-demand run; Procore is asked whether they may."""

@@ -57,13 +57,19 @@ class RequestQueue:
 
     entity: str   # as audit_log names its rows
     job: str
-    table: str    # the queries are named "{verb}_{table}"
+    table: str    # the queries are named "{verb}_{table}{rest}"
+    noun: str     # what a person calls a row, in the answers
+    carried_out: str  # what the queue does with a pending row, in the answers
+    statuses: frozenset[str] = QUEUE_STATUSES  # as the queue spells them; any other typed status is tidied
 
-    def query(self, verb: str) -> str:
-        return f"{verb}_{self.table}"
+    def query(self, verb: str, rest: str = "") -> str:
+        return f"{verb}_{self.table}{rest}"
+
+    def unknown_status(self, typed: str) -> Outcome:
+        return rejected(unknown_status(typed, self.noun, self.carried_out))
 
 
-UNLINKS = RequestQueue("unlink_request", JOB, "unlink_request")
+UNLINKS = RequestQueue("unlink_request", JOB, "unlink_request", "request", "decides the request")
 
 
 def worker_name(run_id: str | None) -> str:
@@ -98,33 +104,34 @@ def integrations_with_requests(store: Store, queue: RequestQueue = UNLINKS) -> l
     return [integration for integration in store.integrations() if integration["name"] in due]
 
 
-def tidy_typed_requests(store: Store, run_id: str | None) -> int:
+def tidy_typed_requests(store: Store, run_id: str | None, queue: RequestQueue = UNLINKS) -> int:
     """A status typed another way ('Pending', ' PENDING ') is put in the queue's spelling; a status the queue
     does not know is answered. Returns how many rows were tidied or answered."""
-    worker, actor, tidied = worker_name(run_id), f"{JOB}:{run_id}", 0
-    for row in store.rows("open_unlink_requests"):
-        if row["status"] in QUEUE_STATUSES:
+    worker, actor, tidied = worker_name(run_id), f"{queue.job}:{run_id}", 0
+    for row in store.rows(queue.query("unanswered", "s")):
+        if row["status"] in queue.statuses:
             continue
         if typed_status(row["status"]) != PENDING:
-            tidied += _answer_typed(store, row, rejected(unknown_status(row["status"])), worker, run_id, actor)
+            tidied += _answer_typed(store, row, queue.unknown_status(row["status"]), worker, run_id, actor, queue)
             continue
         with store.transaction() as tx:
-            changed = tx.execute("normalise_unlink_request_status", id=row["id"], typed_status=row["status"],
+            changed = tx.execute(queue.query("normalise", "_status"), id=row["id"], typed_status=row["status"],
                                  status=PENDING).rowcount
             if changed:
-                audit(tx, "unlink_request", row["id"], "normalised", actor=actor, old_state=row["status"],
+                audit(tx, queue.entity, row["id"], "normalised", actor=actor, old_state=row["status"],
                       new_state=PENDING)
         tidied += changed
     return tidied
 
 
-def _answer_typed(store: Store, row: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str) -> int:
+def _answer_typed(store: Store, row: dict, outcome: Outcome, worker: str, run_id: str | None, actor: str,
+                  queue: RequestQueue) -> int:
     with store.transaction() as tx:
-        claimed = tx.one("claim_typed_unlink_request", id=row["id"], typed_status=row["status"], worker=worker,
+        claimed = tx.one(queue.query("claim_typed"), id=row["id"], typed_status=row["status"], worker=worker,
                          now=utcnow())
     if claimed is None:  # changed meanwhile: the next run looks at it again
         return 0
-    finish(store, claimed | {"status": row["status"]}, outcome, worker, run_id, actor)
+    finish(store, claimed | {"status": row["status"]}, outcome, worker, run_id, actor, queue)
     return 1
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from erp_sync.reconcile.model import Reconciled
 from erp_sync.store import Store
+
+TOTALLED = ("revised", "invoiced", "paid")  # the figures the page totals per project
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,10 @@ def save(store: Store, integration_id: int, results: list[Reconciled], now: date
         open_before = {(row["procore_commitment_id"], row["figure"], row["cause"], row["subject"]): row["id"]
                        for row in tx.rows("open_reconciliation_differences", integration_id=integration_id)}
         tx.execute("delete_reconciliation_figures", integration_id=integration_id)
-        tx.execute_many("insert_reconciliation_figures", [figures_row(integration_id, r, now) for r in results])
+        rows = [figures_row(integration_id, r, now) for r in results]
+        tx.execute_many("insert_reconciliation_figures", rows)
+        tx.execute("delete_reconciliation_projects", integration_id=integration_id)
+        tx.execute_many("insert_reconciliation_project", project_rows(integration_id, rows, now))
         opened, seen = [], []
         for result in results:
             for difference in result.differences:
@@ -39,6 +45,23 @@ def save(store: Store, integration_id: int, results: list[Reconciled], now: date
         tx.execute_many("see_reconciliation_difference", seen)
         tx.execute_many("close_reconciliation_difference", [{"id": i, "now": now} for i in open_before.values()])
     return Saved(len(opened), len(open_before))
+
+
+def project_rows(integration_id: int, figures: list[dict], now: datetime) -> list[dict]:
+    """Each project's totals, added up once here rather than on every page."""
+    projects: dict[int, dict] = {}
+    for row in figures:
+        project = projects.setdefault(row["procore_project_id"], {
+            "integration_id": integration_id, "procore_project_id": row["procore_project_id"],
+            "project_name": row["project_name"], "commitments": 0, "differing": 0, "reconciled_at": now,
+            **{f"{side}_{figure}_amount": Decimal(0) for figure in TOTALLED for side in ("procore", "erp")},
+            "difference_amount": Decimal(0)})
+        project["commitments"] += 1
+        project["differing"] += row["differs"]
+        for key in [f"{side}_{figure}_amount" for figure in TOTALLED for side in ("procore", "erp")] + [
+                "difference_amount"]:
+            project[key] += row[key] or 0
+    return list(projects.values())
 
 
 def figures_row(integration_id: int, result: Reconciled, now: datetime) -> dict:

@@ -14,9 +14,10 @@ from erp_sync.reference.links import unlink
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.reference.tab import confirm, confirm_all, link_chosen
 from erp_sync.store import Store
-from erp_sync.unlink import refuse_unless_permitted
+from erp_sync.unlink import refuse_unless_permitted, shown
 
 ACTION = "link reference data"
+MAX_ID_LENGTH = 200
 
 
 class TabAction(StrEnum):
@@ -33,6 +34,9 @@ def act(store: Store, integration_name: str, airflow_user: str | None, kind: Ref
     integration = lookup(store, integration_name)
     if not procore_ids:
         raise ValueError(f"Choose a {kind.label} first.")
+    for value in (*procore_ids, erp_id):
+        if len(value) > MAX_ID_LENGTH or not value.isprintable():
+            raise ValueError(f"{shown(value[:40])} is not the id of a {kind.label} here; choose one from the list.")
     if action is TabAction.LINK and not erp_id.strip():
         raise ValueError(f"Choose the ERP {kind.label} to link it to (type to search), then press Link.")
     with procore_hook(integration, store, Work.ON_DEMAND) as procore:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from erp_connectors.base import BudgetSpent
 from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
@@ -37,11 +38,12 @@ class ProcoreItem:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-def read_procore(procore: ProcoreHook) -> dict[ReferenceKind, list[ProcoreItem]]:
-    """The company's projects and vendors, as Procore's REST reference names their fields."""
+def read_procore(procore: ProcoreHook, projects: list[dict] | None = None) -> dict[ReferenceKind, list[ProcoreItem]]:
+    """The company's projects (unless the caller has just listed them) and vendors, as Procore's REST reference
+    names their fields."""
     projects = [ProcoreItem(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p.get("project_number") or "", p["name"]),
                             active=p.get("active", True), origin=p.get("origin_id"))
-                for p in procore.projects()]
+                for p in (procore.projects() if projects is None else projects)]
     vendors = [ProcoreItem(ProcoreRef(ReferenceKind.VENDOR, str(v["id"]), v.get("abbreviated_name") or "", v["name"]),
                            active=v.get("is_active", True), origin=v.get("origin_code"),
                            detail={key: v[key] for key in ("legal_name", "trade_name", "origin_id") if v.get(key)})
@@ -64,11 +66,25 @@ def refresh(store: Store, integration: Mapping[str, Any], by: str, work: Work = 
         adapter.hook.close()
 
 
+def read_when_due(store: Store, integration: Mapping[str, Any], procore: ProcoreHook, adapter: ErpAdapter,
+                  counts: Counter[str], by: str, now: datetime, projects: list[dict] | None = None) -> None:
+    """The sync's reading, once a ``REFERENCE_EVERY``, within its share of Procore's budget: a spent share
+    leaves the store as it was, and the next run reads it."""
+    if not due(store, integration, now):
+        return
+    try:
+        found = refresh_reference(store, integration, procore, adapter, by, projects)
+    except BudgetSpent:
+        counts["reference_left_for_later"] += 1
+        return
+    counts.update({f"reference_{key}": value for key, value in found.items()})
+
+
 def refresh_reference(store: Store, integration: Mapping[str, Any], procore: ProcoreHook, adapter: ErpAdapter,
-                      by: str) -> Counter[str]:
+                      by: str, projects: list[dict] | None = None) -> Counter[str]:
     """Read both sides (nothing is written until both are read), then record, end drifted links, link exact
     codes and return what happened."""
-    procore_side = read_procore(procore)
+    procore_side = read_procore(procore, projects)
     erp_side = {kind: adapter.reference_items(kind) for kind in adapter.reference_kinds}
     counts: Counter[str] = Counter()
     with store.transaction() as tx:

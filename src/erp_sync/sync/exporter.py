@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -21,7 +21,11 @@ import requests
 
 from erp_connectors.base import BudgetSpent, RetryableResponse, VendorApiError, VendorUnavailable
 from erp_connectors.procore import ProcoreHook
-from erp_sync.erps.base import ErpAdapter, ErpDocument, ErpRefusal
+from erp_sync.documents.coding import coded
+from erp_sync.documents.line_map import LineMap, MappedLine
+from erp_sync.documents.model import CodedDocument, Document, DocumentLine
+from erp_sync.documents.procore import LineProblem, read_document
+from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
 from erp_sync.reference.check import check
@@ -40,6 +44,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 CLAIM_LEASE = timedelta(minutes=10)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
 PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried again at every run
+ZERO_TOTAL = "zero_total"
 
 
 class Unlinked(Exception):
@@ -61,6 +66,13 @@ class Exporter:
     # Records whose state in Procore this run has read (in a list, or asked for when accepted): sent without
     # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
+    project_list: list[dict] | None = None  # the company's projects as this run listed them (reference data reuses it)
+    _changes_of: dict[int, list[int]] | None = None  # commitment id -> its CCOs' link ids
+    notices: dict[int, str] = field(default_factory=dict)  # link id -> what is left to do in the ERP
+    _read: dict[tuple[RecordType, int], Document] = field(default_factory=dict)  # read, and about to be updated
+
+    def __post_init__(self) -> None:
+        self.line_map = LineMap(self.store)
 
     @cached_property
     def references(self) -> ReferenceLinks:
@@ -76,10 +88,10 @@ class Exporter:
         """Read what is due, stop where the budget share ends, then retry what earlier attempts left."""
         seen: dict[ProcoreStream, set[int]] = {stream: set() for stream in STREAMS}
         try:
-            projects = [project["id"] for project in self.procore.projects()]
+            self.project_list = self.procore.projects()
         except BudgetSpent as spent:
             self.stop(spent)
-            projects = []
+        projects = [project["id"] for project in self.project_list or []]
         self.counts["projects"] = len(projects)
         plan = ReadingPlan(self.store, self.integration, self.clock())
         try:
@@ -212,6 +224,8 @@ class Exporter:
             raise
         except NotSendable as gone:
             self.withdraw(record, gone)
+        except LineProblem as problem:
+            self.line_problem(record, problem)
         except Unlinked as unlinked:
             self.wait_for_links(record, self.book.get(record.record_type, record.id), str(unlinked))
         except ErpRefusal as refusal:
@@ -286,30 +300,130 @@ class Exporter:
         if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):
             self.counts["still_red"] += 1
             return
+        if link is not None and link.reason_code == REFERENCE_UNLINKED and not self.codes_now(record, link):
+            self.counts[f"waiting_{REFERENCE_UNLINKED}"] += 1
+            return
         parent, vendor_id = self.prerequisites(record)
         resuming = link is not None and link.state == LinkState.EXPORTING
-        document = self.adapter.find(record, link, parent) if resuming else None
-        if document is None and not (resuming and self.adapter.awaiting_import(record, link)):
+        found = self.adapter.find(record, link, parent) if resuming else None
+        if found is None and resuming and self.adapter.awaiting_import(record, link):
+            self.adapter.check_import(record, link)
+            self.queued(link)
+            return
+        if found is None:
             self.check_procore(record, link)
+        document = self.found_document(record, parent) if found is not None else self.document(record, parent)
+        if document is not None and document.document.zero_total and found is None:
+            self.not_sent_zero_total(record, link)
+            return
         waiting = f"Sent to {self.adapter.name}; waiting for its answer"
         if link is None:
             link = self.book.open(record, LinkState.EXPORTING, Colour.BLUE, waiting)
         elif not resuming:
             link = self.book.save(link, state=LinkState.EXPORTING, colour=Colour.BLUE, message=waiting,
                                   reason_code=None, procore_json=record.snapshot())
-        if document is not None:
+        if found is not None:
             self.counts["found_in_erp"] += 1
         else:
-            document = self.adapter.create(record, link, vendor_id, parent)
-            if document is None:
+            found = self.adapter.create(document, link, vendor_id, parent)
+            if found is None:
+                self.map_lines(link, document, {})
                 self.queued(link)
                 return
             self.counts[f"created_{record.record_type.value}"] += 1
-        self.book.save(link, erp_ref=document.ref, erp_key=document.key | {"label": document.label},
+        if document is not None:
+            self.map_lines(link, document, found.lines)
+        if found.notice:
+            self.notices[link.id] = found.notice
+        self.book.save(link, erp_ref=found.ref, erp_key=found.key | {"label": found.label},
                        state=LinkState.EXPORTED, colour=Colour.BLUE, exported_at=utcnow(),
                        fingerprint=record.fingerprint, procore_json=record.snapshot(),
-                       message=f"In {self.adapter.name} as {document.label}; writing the reference back to Procore")
+                       message=f"In {self.adapter.name} as {found.label}; writing the reference back to Procore")
         self.write_back(record, link)
+
+    # Lines -----------------------------------------------------------------------------------
+    def document(self, record: ProcoreRecord, parent: Link | None) -> CodedDocument:
+        """The record with its lines (one Procore call), each coded through the integration's links; a CCO
+        line or an invoice line takes the coding of the commitment line it changes or bills."""
+        read = self.read_lines(record, parent)
+        try:
+            document = coded(read, self.references, self.adapter.name, self.adapter.required_kinds)
+        except LineProblem as problem:
+            problem.document = read
+            raise
+        if parent is None:
+            return document
+        return replace(document, commitment_lines={mapped.line.procore_id: mapped.erp_line
+                                                   for mapped in self.line_map.of_link(parent.id)})
+
+    def found_document(self, record: ProcoreRecord, parent: Link | None) -> CodedDocument | None:
+        """The lines of a record whose document an earlier attempt created: None if Procore no longer has the
+        record (the write-back then says what to do with the document in the ERP)."""
+        try:
+            return self.document(record, parent)
+        except VendorApiError as error:
+            if error.status != 404:
+                raise
+            return None
+
+    def known_lines(self, record: ProcoreRecord, parent: Link | None) -> dict[str, DocumentLine]:
+        """The exported lines of the record's commitment and of the commitment's change orders."""
+        if record.record_type is RecordType.COMMITMENT or parent is None:
+            return {}
+        link_ids = [parent.id, *self.change_orders_of(parent.procore_id)]
+        return {mapped.line.procore_id: mapped.line
+                for mapped_lines in self.line_map.of_links(link_ids).values() for mapped in mapped_lines}
+
+    def change_orders_of(self, commitment_id: int) -> list[int]:
+        if self._changes_of is None:
+            self._changes_of = {}
+            for link in self.book.of_type(RecordType.COMMITMENT_CHANGE_ORDER):
+                change = link.record
+                if change is not None and change.parent_id is not None:
+                    self._changes_of.setdefault(change.parent_id, []).append(link.id)
+        return self._changes_of.get(commitment_id, [])
+
+    def map_lines(self, link: Link, document: CodedDocument, erp_lines: dict[str, str]) -> None:
+        keys = erp_lines or self.adapter.line_keys(document)
+        self.line_map.record(link.id, [MappedLine(line, keys.get(line.procore_id)) for line in document.document.lines])
+        if link.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            self._changes_of = None
+
+    def lines_changed(self, record: ProcoreRecord, link: Link) -> bool:
+        """Procore moved the record but not its header: compare its lines with the line map (one call)."""
+        mapped = {m.line.procore_id: m.line.fingerprint() for m in self.line_map.of_link(link.id)}
+        if not mapped:
+            return False
+        read = self.read_lines(record, self.book.get(RecordType.COMMITMENT, record.parent_id))
+        changed = {line.procore_id: line.fingerprint() for line in read.lines} != mapped
+        if changed:  # the update that follows codes these lines without reading them again
+            self._read[(record.record_type, record.id)] = read
+        return changed
+
+    def read_lines(self, record: ProcoreRecord, parent: Link | None) -> Document:
+        kept = self._read.pop((record.record_type, record.id), None)
+        if kept is not None and kept.record.updated_at == record.updated_at:
+            return kept
+        self.counts["procore_line_reads"] += 1
+        return read_document(self.procore, record, self.known_lines(record, parent))
+
+    def line_problem(self, record: ProcoreRecord, problem: LineProblem) -> None:
+        """A line not linked yet waits, BLUE, like any unlinked reference; a line that cannot be coded is RED.
+        The lines read are kept (the page shows them, and the next run checks the links against them)."""
+        link = self.book.get(record.record_type, record.id)
+        if problem.reason_code == REFERENCE_UNLINKED:
+            self.wait_for_links(record, link, problem.message)
+        else:
+            self.fail(record, link, ErpRefusal(problem.reason_code, problem.message))
+        link = self.book.get(record.record_type, record.id)
+        if problem.document is not None and link is not None and not link.in_erp:
+            self.line_map.record(link.id, [MappedLine(line, None) for line in problem.document.lines])
+
+    def not_sent_zero_total(self, record: ProcoreRecord, link: Link | None) -> None:
+        """Procore's rule: an invoice that bills nothing and moves no retainage is not sent."""
+        if link is not None:
+            self.book.end(link, "not sent: the invoice totals zero")
+        self.counts[f"not_sent_{ZERO_TOTAL}"] += 1
 
     def check_procore(self, record: ProcoreRecord, link: Link | None) -> None:
         """Nothing is created for a record Procore deleted or stopped approving: one call asks Procore for a
@@ -347,13 +461,29 @@ class Exporter:
         if link.reason_code == "parent_missing":
             parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
             return parent is not None and parent.in_erp
+        if link.reason_code == "line_uncoded":
+            parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
+            return parent is not None and parent.updated_at is not None and link.updated_at is not None and \
+                parent.updated_at > link.updated_at
         return False
+
+    def codes_now(self, record: ProcoreRecord, link: Link) -> bool:
+        """The lines an export that waits for links read are all linked now (no Procore call to find out)."""
+        lines = tuple(mapped.line for mapped in self.line_map.of_link(link.id))
+        if not lines:
+            return True
+        try:
+            coded(Document(record, lines), self.references, self.adapter.name, self.adapter.required_kinds)
+        except LineProblem:
+            return False
+        return True
 
     def prerequisites(self, record: ProcoreRecord) -> tuple[Link | None, str | None]:
         parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
-        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER and (parent is None or not parent.in_erp):
+        if record.record_type is not RecordType.COMMITMENT and (parent is None or not parent.in_erp):
             number = parent.procore_number if parent else f"#{record.parent_id}"
-            raise ErpRefusal("parent_missing", f"The CCO belongs to commitment {number}, which is not in "
+            noun = record.record_type.noun
+            raise ErpRefusal("parent_missing", f"The {noun} belongs to commitment {number}, which is not in "
                                                f"{self.adapter.name} yet. It is exported once the commitment is.")
         refs = self.references_of(record)
         _missing, unlinked = check(refs, self.references)
@@ -403,19 +533,28 @@ class Exporter:
             document = (link.erp_key.get("label") or link.erp_ref or "").removeprefix(f"{self.adapter.name} ")
             raise ErpRefusal(DELETED_IN_PROCORE, orphaned_in_erp(
                 named(self.store, self.integration["id"], record), document, self.adapter.name)) from error
-        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=None, reason_code=None,
-                       procore_updated_at=updated_at)
+        notice = self.notices.pop(link.id, None)
+        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=notice,
+                       reason_code=RETAINAGE_TO_RELEASE if notice else None, procore_updated_at=updated_at)
         self.counts["synced"] += 1
 
     def update(self, record: ProcoreRecord, link: Link) -> None:
+        """The ERP document follows Procore line by line: the line map names the ERP line each Procore line
+        became, so a changed line is changed there, a new one added once, and a removed one removed."""
         parent, vendor_id = self.prerequisites(record)
-        document: ErpDocument = self.adapter.update(record, link, vendor_id, parent)
-        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=None, reason_code=None,
-                       erp_ref=document.ref, fingerprint=record.fingerprint, procore_json=record.snapshot(),
+        document = self.document(record, parent)
+        updated: ErpDocument = self.adapter.update(document, link, vendor_id, parent, self.line_map.of_link(link.id))
+        self.map_lines(link, document, updated.lines)
+        self.book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=updated.notice,
+                       reason_code=RETAINAGE_TO_RELEASE if updated.notice else None,
+                       erp_ref=updated.ref, fingerprint=record.fingerprint, procore_json=record.snapshot(),
                        procore_updated_at=record.updated_at)
         self.counts[f"updated_{record.record_type.value}"] += 1
 
     def unchanged(self, record: ProcoreRecord, link: Link) -> None:
+        if record.updated_at != link.procore_updated_at and self.lines_changed(record, link):
+            self.update(record, link)
+            return
         if record.updated_at != link.procore_updated_at:  # e.g. our own write-back of origin_id
             self.book.save(link, procore_updated_at=record.updated_at, procore_json=record.snapshot())
         self.counts["unchanged"] += 1
@@ -432,7 +571,7 @@ class Exporter:
         else:
             self.fail(record, link, ErpRefusal(PROCESSING_FAILED, message))
 
-    def fail(self, record: ProcoreRecord, link: Link | None, refusal: ErpRefusal) -> None:
+    def fail(self, record: ProcoreRecord, link: Link | None, refusal: ErpRefusal) -> Link:
         turns_red = link is None or link.colour != Colour.RED
         if link is None:
             link = self.book.open(record, LinkState.FAILED, Colour.RED, refusal.message, refusal.reason_code)
@@ -445,6 +584,7 @@ class Exporter:
             self.counts[f"{NEW_RED}_{refusal.reason_code}"] += 1
             log.warning("New RED: %s %s (Procore id %s): %s", record.record_type.noun, record.number, record.id,
                         refusal.message)
+        return link
 
 
 def _iso(moment: datetime | None) -> str | None:

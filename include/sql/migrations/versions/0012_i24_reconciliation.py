@@ -8,8 +8,9 @@
   differ and by how much. Rewritten by every reconciliation.
 - ``reconciliation_differences`` holds each difference with its cause, its sentence and both figures; it
   is opened when first seen and closed (``closed_at``) when a reconciliation no longer sees it, and kept.
-- The views ``reconciliation_projects`` (totals per project) and ``reconciliation_open_differences``
-  are what engineers query; ``docs/reconciliation.md`` describes every column.
+- ``reconciliation_projects`` holds the totals per project, written with the figures (the page reads it
+  without adding up thousands of rows); the view ``reconciliation_open_differences`` joins the open
+  differences to their commitments. ``docs/reconciliation.md`` describes every column.
 
 Revision ID: 0012_i24
 Revises: 0010_i22
@@ -25,18 +26,6 @@ branch_labels = None
 depends_on = None
 
 FIGURES = ("original", "change_orders", "revised", "invoiced", "retainage", "paid")
-
-PROJECTS_VIEW = """
-CREATE VIEW reconciliation_projects AS
-SELECT integration_id, procore_project_id, MAX(project_name) AS project_name, COUNT(*) AS commitments,
-       SUM(differs) AS differing,
-       SUM(procore_revised_amount) AS procore_revised_amount, SUM(erp_revised_amount) AS erp_revised_amount,
-       SUM(procore_invoiced_amount) AS procore_invoiced_amount, SUM(erp_invoiced_amount) AS erp_invoiced_amount,
-       SUM(procore_paid_amount) AS procore_paid_amount, SUM(erp_paid_amount) AS erp_paid_amount,
-       SUM(difference_amount) AS difference_amount, MAX(reconciled_at) AS reconciled_at
-FROM reconciliation_figures
-GROUP BY integration_id, procore_project_id
-"""
 
 OPEN_DIFFERENCES_VIEW = """
 CREATE VIEW reconciliation_open_differences AS
@@ -110,13 +99,25 @@ def upgrade() -> None:
                     ["integration_id", "cause", "closed_at", "procore_commitment_id"])
     op.create_index("ix_reconciliation_history", "reconciliation_differences",
                     ["integration_id", "procore_commitment_id", "first_seen_at"])
-    op.execute(PROJECTS_VIEW)
+    op.create_table(
+        "reconciliation_projects",
+        sa.Column("integration_id", sa.Integer, sa.ForeignKey("integrations.id"), primary_key=True),
+        sa.Column("procore_project_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("project_name", sa.String(200)),
+        sa.Column("commitments", sa.Integer, nullable=False),
+        sa.Column("differing", sa.Integer, nullable=False),
+        *[money(f"{side}_{figure}_amount") for figure in ("revised", "invoiced", "paid") for side in ("procore", "erp")],
+        money("difference_amount"),
+        sa.Column("reconciled_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_reconciliation_projects", "reconciliation_projects",
+                    ["integration_id", sa.text("differing DESC"), sa.text("difference_amount DESC")])
     op.execute(OPEN_DIFFERENCES_VIEW)
 
 
 def downgrade() -> None:
     op.execute("DROP VIEW reconciliation_open_differences")
-    op.execute("DROP VIEW reconciliation_projects")
+    op.drop_table("reconciliation_projects")
     op.drop_table("reconciliation_differences")
     op.drop_table("reconciliation_figures")
     op.drop_table("erp_bills")

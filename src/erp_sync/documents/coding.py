@@ -1,0 +1,36 @@
+"""A document's lines with the ERP items their Procore coding is linked to, through the integration's
+confirmed links. A line whose project, sub job, cost code or cost type is not linked holds the record back,
+with the sentence of the export check naming every missing link and the lines waiting for them (unmapped
+codes are exceptions, never guesses)."""
+
+from __future__ import annotations
+
+from erp_sync.documents.model import CodedDocument, CodedLine, Document, DocumentLine
+from erp_sync.documents.procore import LineProblem
+from erp_sync.reference.check import REASON_CODE, check
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind, ReferenceLinks
+
+LINE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE)
+
+
+def coded(document: Document, links: ReferenceLinks, erp_name: str,
+          required: frozenset[ReferenceKind] = frozenset(LINE_KINDS)) -> CodedDocument:
+    """``required`` are the kinds the ERP needs on every line (a sub job Procore names always is); the others
+    are used where they are linked."""
+    needed = {line.procore_id: [ref for ref in line.coding.refs() if ref.kind in required
+                                or ref.kind is ReferenceKind.SUB_JOB] for line in document.lines}
+    waiting = [line for line in document.lines if any(links.erp_item(ref) is None for ref in needed[line.procore_id])]
+    if waiting:
+        _missing, sentence = check([ref for refs in needed.values() for ref in refs], links)
+        labels = ", ".join(line.label() for line in waiting)
+        raise LineProblem(REASON_CODE, f"{sentence} Waiting: {labels} of the {document.record.record_type.noun} "
+                                       f"({erp_name} takes every line job-costed).")
+    return CodedDocument(document, tuple(_coded_line(line, links) for line in document.lines))
+
+
+def _coded_line(line: DocumentLine, links: ReferenceLinks) -> CodedLine:
+    def item(ref: ProcoreRef | None) -> ErpItem | None:
+        return None if ref is None else links.erp_item(ref)
+    coding = line.coding
+    return CodedLine(line, project=item(coding.project), cost_code=item(coding.cost_code),
+                     cost_type=item(coding.cost_type), task=item(coding.sub_job))

@@ -1,0 +1,98 @@
+"""What the accountant's pages read, on SQLite and PostgreSQL: the work queue (what waits for her, what
+failed, what waits for a reference link), whose wait a BLUE record is in, and each decision followed to
+its record's end."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from erp_sync.accountant import DecisionReads, QueueCounts, ready_rows, whose_wait, work_queue
+from erp_sync.models import ErpKind, RecordType
+from erp_sync.page import IntegrationPage
+from erp_sync.sync.links import LinkState
+from test_acceptance import Desk
+
+NAME = "summit-acumatica"
+
+
+def set_link(store, link_id: int, **columns) -> None:
+    assignments = ", ".join(f"{column} = :{column}" for column in columns)
+    with store.engine.begin() as connection:
+        connection.execute(sa.text(f"UPDATE record_links SET {assignments} WHERE id = :id"), {"id": link_id, **columns})
+
+
+def test_the_work_queue_counts_what_waits_for_her_what_failed_and_what_waits_for_a_link(sandbox, store):
+    desk = Desk(sandbox, store)
+    summit = desk.integrations[NAME]["id"]
+    ready = {record_type: [row for row in desk.links(NAME, LinkState.READY) if row["record_type"] == record_type.value]
+             for record_type in RecordType}
+    failed, unlinked = ready[RecordType.COMMITMENT][0], ready[RecordType.SUBCONTRACTOR_INVOICE][0]
+    set_link(store, failed["id"], state=LinkState.FAILED, colour="RED")
+    set_link(store, unlinked["id"], reason_code="reference_unlinked")
+
+    queue = work_queue(store)[summit]
+
+    assert queue[RecordType.COMMITMENT] == QueueCounts(len(ready[RecordType.COMMITMENT]) - 1, 1, 0)
+    assert queue[RecordType.SUBCONTRACTOR_INVOICE] == QueueCounts(len(ready[RecordType.SUBCONTRACTOR_INVOICE]) - 1,
+                                                                  0, 1)
+    assert queue[RecordType.COMMITMENT_CHANGE_ORDER] == QueueCounts(len(ready[RecordType.COMMITMENT_CHANGE_ORDER]))
+    assert all(counts.waiting_for_acceptance for counts in queue.values())
+    assert not QueueCounts()
+
+
+def test_a_blue_record_says_whose_wait_it_is():
+    sage = ErpKind.SAGE_300_CRE
+    assert whose_wait(LinkState.READY, None, "Waiting for accounting acceptance", sage) == "Waiting for your acceptance"
+    assert whose_wait(LinkState.READY, "reference_unlinked", "…", sage) == "Waiting for a reference link"
+    assert whose_wait(LinkState.EXPORTING, None, "Queued for Sage 300 CRE's import; …", sage) == (
+        f"Queued for {sage.display_name}'s import")
+    assert whose_wait(LinkState.EXPORTING, None, "Sent to Sage; waiting", sage) == (
+        f"Waiting for {sage.display_name}'s answer")
+
+
+def test_a_decision_is_followed_until_its_record_is_green_or_yellow(sandbox, store):
+    desk = Desk(sandbox, store)
+    accepted, rejected = desk.link(NAME, RecordType.COMMITMENT), desk.link(NAME, RecordType.COMMITMENT, 1)
+    ids = [desk.decide(NAME, record_type="commitment", procore_id=accepted["procore_id"], decision="accept",
+                       decided_by=101, filed_by="avery", status="pending"),
+           desk.decide(NAME, record_type="commitment", procore_id=rejected["procore_id"], decision="reject",
+                       reason="Wrong cost code", decided_by=101, filed_by="avery", status="pending")]
+    reads = DecisionReads(store, desk.integrations[NAME])
+
+    waiting = reads.of_ids(ids)
+    assert [(each.colour, each.open) for each in waiting] == [("BLUE", True), ("BLUE", True)]
+    assert set(reads.open_by_record(RecordType.COMMITMENT)) == {accepted["procore_id"], rejected["procore_id"]}
+
+    desk.run(NAME)
+
+    done = reads.of_ids(ids)
+    assert [(each.colour, each.open) for each in done] == [("GREEN", False), ("YELLOW", False)]
+    exported = desk.link_by_id(accepted["id"])
+    assert done[0].message == f"Exported to Acumatica Cloud ERP as {exported['erp_ref']}."
+    assert "Wrong cost code" in done[1].message and done[1].number == rejected["procore_number"]
+    assert reads.open_by_record(RecordType.COMMITMENT) == {}
+    assert [each.id for each in reads.history(RecordType.COMMITMENT, 10)] == ids[::-1]
+
+
+def test_ready_to_export_rows_carry_what_procores_list_shows_and_sort_and_filter(sandbox, store):
+    desk = Desk(sandbox, store)
+    integration = desk.integrations[NAME]
+    projects = IntegrationPage(store, integration).projects
+
+    def rows(record_type: RecordType, **listing):
+        links = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.READY,
+                           record_type=record_type.value)
+        return ready_rows(store, integration, links, projects, **listing)
+
+    commitments, orders = rows(RecordType.COMMITMENT), rows(RecordType.COMMITMENT_CHANGE_ORDER)
+    invoices = rows(RecordType.SUBCONTRACTOR_INVOICE, sort="amount", descending=True)
+
+    assert all(row.title and row.vendor and row.amount and not row.project.startswith("Project ")
+               for row in commitments)
+    by_number = {row.number: row for row in commitments}
+    assert all(row.changes.split(" · ")[0] in by_number and row.vendor for row in orders)
+    assert [row.amount for row in invoices] == sorted((row.amount for row in invoices), reverse=True)
+    assert all(row.period and row.vendor for row in invoices)
+    vendor = commitments[0].vendor
+    assert {row.vendor for row in rows(RecordType.COMMITMENT, search=vendor.upper())} == {vendor}
+    assert rows(RecordType.COMMITMENT, search="no such thing") == []

@@ -1,0 +1,419 @@
+"""Documents exported line by line to each ERP: one ERP line per Procore line, job-costed; updates change the
+matching line through the line map; removed lines; invoices with retainage held and released; zero and
+negative invoices; payments of bills that hold retainage; retries after a crash. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+
+import pytest
+
+from erp_connectors.sage300 import ImportLayout
+from erp_sync.acceptance import daily_summary
+from erp_sync.documents.line_map import LineMap
+from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
+from erp_sync.jobs.payment_import import import_payments
+from erp_sync.models import ErpKind, ExportMode, Integration
+from erp_sync.reference.links import link, unlink
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
+from erp_sync.store import Store
+from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
+from sandbox.sage_office import LAYOUT
+from sandbox.procore_lines import COST_CODES
+from seed_links import EXPENSE_ACCOUNT, link_sandbox_references
+from tests.test_sage import add_sage_integrations, sync_until_settled
+
+CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
+         ErpKind.QUICKBOOKS_ONLINE: ("quickbooks_test", SECOND_COMPANY_ID, "quickbooks")}
+COMMITMENT_TABLES = ("work_order_contracts", "purchase_order_contracts")
+
+
+def add_integration(store: Store, sandbox, kind: ErpKind) -> dict:
+    """The integration, with its reference data linked as an accountant would (vendors and job costing)."""
+    conn_id, company, _vendor = CLOUD[kind]
+    store.save_integration(Integration(name=f"lines-{kind.value}", procore_conn_id="procore_test",
+                                       procore_company_id=company, erp_kind=kind, erp_conn_id=conn_id,
+                                       export_mode=ExportMode.DIRECT))
+    integration = next(row for row in store.integrations() if row["erp_kind"] == kind.value)
+    link_sandbox_references(store, sandbox, {integration["name"]})
+    return integration
+
+
+@pytest.fixture(params=list(CLOUD), ids=lambda kind: kind.value)
+def cloud(request, sandbox, store):
+    return request.param, add_integration(store, sandbox, request.param), CLOUD[request.param][2]
+
+
+def links(store: Store, integration: dict, record_type: str | None = None) -> list[dict]:
+    return [row for row in store.rows("active_links", integration_id=integration["id"])
+            if record_type in (None, row["record_type"])]
+
+
+def table_of(link: dict) -> str:
+    return json.loads(link["procore_json"])["stream"]
+
+
+def erp_document(sandbox, vendor: str, link: dict) -> dict:
+    key = json.loads(link["erp_key_json"])
+    if vendor == "acumatica":
+        field = {"Subcontract": "SubcontractNbr", "ChangeOrder": "RefNbr", "Bill": "ReferenceNbr"}[key["entity"]]
+        return next(row for row in sandbox.erp_rows("acumatica", key["entity"])
+                    if row[field]["value"] == key[field] and row.get("Type", {}).get("value") in (None, "Bill"))
+    return next(row for row in sandbox.erp_rows("quickbooks", key["entity"]) if row["Id"] == key["Id"])
+
+
+def erp_lines(sandbox, vendor: str, link: dict) -> list[dict]:
+    document = erp_document(sandbox, vendor, link)
+    if vendor == "acumatica":
+        return document["Commitments" if "RefNbr" in document else "Details"]
+    return document["Line"]
+
+
+def value(line: dict, name: str):
+    field = line.get(name)
+    return field["value"] if isinstance(field, dict) and "value" in field else field
+
+
+def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud):
+    kind, integration, vendor = cloud
+    export_integration(store, integration, "run-1")
+
+    commitments = links(store, integration, "commitment")
+    assert commitments and all(link["colour"] == "GREEN" for link in links(store, integration))
+    mapped = LineMap(store).of_links(link["id"] for link in links(store, integration))
+    for link in commitments:
+        procore = sandbox.procore_lines(table_of(link), link["procore_id"])
+        lines = [line for line in erp_lines(sandbox, vendor, link)  # a purchase order also holds its CCOs' lines
+                 if "PC-CCO-" not in (value(line, "Description") or "")]
+        assert len(lines) == len(procore) >= 2 and len(mapped[link["id"]]) == len(procore)
+        for erp_line, line in zip(lines, procore, strict=True):
+            assert f"[PL{line['id']}]" in (value(erp_line, "LineDescription") or value(erp_line, "Description"))
+            if vendor == "acumatica":
+                assert (value(erp_line, "Project"), value(erp_line, "Task"), value(erp_line, "CostCode"),
+                        value(erp_line, "Account")) == (str(link["procore_project_id"]), "0000",
+                                                        line["cost_code"]["full_code"], EXPENSE_ACCOUNT)
+                assert Decimal(str(value(erp_line, "ExtendedCost"))) == Decimal(line["amount"])
+            else:
+                detail = erp_line["ItemBasedExpenseLineDetail"]
+                assert detail["ItemRef"]["value"] == line["cost_code"]["full_code"]
+                assert detail["CustomerRef"]["value"] == str(link["procore_project_id"])
+                assert detail["ClassRef"]["value"] == line["line_item_type"]["code"]
+        if vendor == "acumatica":
+            subcontract = erp_document(sandbox, vendor, link)
+            contract = next(r for r in sandbox.procore_rows(table_of(link)) if r["id"] == link["procore_id"])
+            assert value(subcontract, "RetainagePct") == float(contract["retainage_percent"])
+            assert value(subcontract, "ApplyRetainage") is (float(contract["retainage_percent"]) > 0)
+
+
+def test_a_cco_changes_the_commitment_lines_it_names(sandbox, store, cloud):
+    kind, integration, vendor = cloud
+    export_integration(store, integration, "run-1")
+    line_map = LineMap(store)
+    for cco in links(store, integration, "commitment_change_order"):
+        procore = sandbox.procore_lines("commitment_change_orders", cco["procore_id"])
+        commitment_id = json.loads(cco["procore_json"])["data"]["contract_id"]
+        commitment = next(link for link in links(store, integration, "commitment") if link["procore_id"] == commitment_id)
+        erp_line_of = {m.line.procore_id: m.erp_line for m in line_map.of_link(commitment["id"])}
+        if vendor == "acumatica":
+            order = erp_document(sandbox, vendor, cco)
+            assert value(order, "ProjectID") == str(cco["procore_project_id"])
+            assert [(value(line, "PONbr"), str(value(line, "POLineNbr"))) for line in order["Commitments"]] == [
+                (commitment["erp_ref"], erp_line_of[str(line["commitment_line_item_id"])]) for line in procore]
+        else:  # the CCO's lines are on its commitment's purchase order, each with its mark and the CCO's
+            order = erp_document(sandbox, vendor, commitment)
+            marked = [line for line in order["Line"] if f"PC-CCO-{cco['procore_id']}-" in line["Description"]]
+            assert [Decimal(str(line["Amount"])) for line in marked] == [Decimal(line["amount"]) for line in procore]
+
+
+def test_invoice_lines_carry_retainage_as_each_erp_takes_it(sandbox, store, cloud):
+    kind, integration, vendor = cloud
+    export_integration(store, integration, "run-1")
+    for link in links(store, integration, "subcontractor_invoice"):
+        invoice = next(r for r in sandbox.procore_rows("requisitions") if r["id"] == link["procore_id"])
+        items = sandbox.procore_lines("requisitions", link["procore_id"])
+        held = Decimal(invoice["summary"]["total_retainage"])
+        bill = erp_document(sandbox, vendor, link)
+        if vendor == "acumatica":  # the bill bills the subcontract lines, which carry the retainage
+            gross = sum(Decimal(item["work_completed_this_period"]) for item in items)
+            assert Decimal(str(value(bill, "Amount"))) == gross
+            assert all(value(line, "POOrderNbr") and value(line, "POLine") for line in bill["Details"])
+        else:  # QuickBooks: one negative line to the retainage item; the bill totals the payment due
+            retainage = [line for line in bill["Line"] if "[PL-RETAINAGE]" in line["Description"]]
+            assert Decimal(str(bill["TotalAmt"])) == Decimal(invoice["summary"]["current_payment_due"])
+            if held:
+                assert [Decimal(str(line["Amount"])) for line in retainage] == [-held]
+                assert retainage[0]["ItemBasedExpenseLineDetail"]["ItemRef"]["value"] == \
+                    sandbox.sandboxes.quickbooks.retainage_item_id
+            assert len(bill["Line"]) == len(items) + len(retainage)
+
+
+def edit_lines(sandbox, link: dict, edit) -> list[dict]:
+    table = table_of(link)
+    lines = sandbox.procore_lines(table, link["procore_id"])
+    edited = edit(lines)
+    sandbox.control("PUT", f"procore/{table}/{link['procore_id']}/lines", json=edited)
+    return edited
+
+
+def test_an_sov_edit_changes_the_matching_erp_lines_adds_a_new_one_once_and_removes_a_removed_one(
+        sandbox, store, cloud):
+    kind, integration, vendor = cloud
+    export_integration(store, integration, "run-1")
+    link = next(link for link in links(store, integration, "commitment") if link["erp_ref"] not in {
+        json.loads(cco["erp_key_json"]).get("Id") for cco in links(store, integration, "commitment_change_order")})
+    before = erp_lines(sandbox, vendor, link)
+
+    removed = sandbox.procore_lines(table_of(link), link["procore_id"])[-1]["id"]
+
+    def edit(lines: list[dict]) -> list[dict]:
+        lines[0]["amount"] = f"{Decimal(lines[0]['amount']) + 500:.2f}"
+        added = {**lines[-1], "id": 990001, "position": len(lines) + 1, "description": "Added scope"}
+        return [*lines[:-1], added]  # the last line removed, a new one added
+    edited = edit_lines(sandbox, link, edit)
+
+    counts = export_integration(store, integration, "run-2")["counts"]
+    again = export_integration(store, integration, "run-3")["counts"]
+
+    after = erp_lines(sandbox, vendor, link)
+    identity = "id" if vendor == "acumatica" else "Id"
+    assert counts["updated_commitment"] == 1 and "updated_commitment" not in again
+    assert len(after) == len(before)
+    assert after[0][identity] == before[0][identity]  # changed in place
+    amounts = [Decimal(str(value(line, "ExtendedCost") if vendor == "acumatica" else line["Amount"])) for line in after]
+    assert amounts == [Decimal(line["amount"]) for line in edited]
+    descriptions = [value(line, "LineDescription") or value(line, "Description") for line in after]
+    assert not [text for text in descriptions if f"[PL{removed}]" in text]  # removed
+    assert sum("[PL990001]" in text for text in descriptions) == 1
+    assert {m.line.procore_id for m in LineMap(store).of_link(link["id"])} == {str(line["id"]) for line in edited}
+    assert next(row for row in links(store, integration) if row["id"] == link["id"])["colour"] == "GREEN"
+
+
+def test_an_unlinked_cost_code_holds_the_record_back_naming_its_lines_until_it_is_linked(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    gypsum = next(code for code in COST_CODES if code.code == "09-250")
+    unlink(store, integration, ReferenceKind.COST_CODE, str(gypsum.id), by="the test")
+
+    export_integration(store, integration, "run-1")
+
+    waiting = [row for row in links(store, integration) if row["reason_code"] == "reference_unlinked"]
+    assert waiting and all(row["colour"] == "BLUE" and 'link cost code 09-250 "Gypsum Board"' in row["message"]
+                           and "Waiting: line " in row["message"] and "09-250.S" in row["message"] for row in waiting)
+    assert all(LineMap(store).of_link(row["id"]) for row in waiting)  # the lines read are kept for the page
+    quiet = export_integration(store, integration, "run-2")["counts"]
+    assert quiet.get("procore_line_reads", 0) == 0  # nothing changed: no line is read again
+
+    link(store, integration, ProcoreRef(ReferenceKind.COST_CODE, str(gypsum.id), gypsum.code, gypsum.name),
+         ErpItem(ReferenceKind.COST_CODE, gypsum.code, gypsum.code, gypsum.name), by="the accountant")
+    counts = export_integration(store, integration, "run-3")["counts"]
+    assert counts["procore_line_reads"] >= len(waiting)
+    assert counts["created_commitment"] == len([row for row in waiting if row["record_type"] == "commitment"])
+    assert {row["colour"] for row in links(store, integration)} <= {"GREEN", "BLUE"}
+    assert not [row for row in links(store, integration) if row["reason_code"] == "reference_unlinked"]
+
+
+def zero_items(items: list[dict]) -> list[dict]:
+    for item in items:
+        for field in ("work_completed_this_period", "total_completed_and_stored_to_date",
+                      "work_completed_retainage_retained_this_period"):
+            item[field] = "0.00"
+    return items
+
+
+def approved_invoices(sandbox, company: int) -> list[dict]:
+    projects = {pid for pid, p in sandbox.sandboxes.procore.projects.items() if p.company.id == company}
+    return [row for row in sandbox.procore_rows("requisitions")
+            if row["project_id"] in projects and row["status"] in ("approved", "approved_as_noted")]
+
+
+def test_a_zero_total_invoice_is_not_sent_and_a_negative_one_is_red_in_quickbooks(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.QUICKBOOKS_ONLINE)
+    zero, negative = approved_invoices(sandbox, SECOND_COMPANY_ID)[:2]
+    sandbox.control("PUT", f"procore/requisitions/{zero['id']}/lines",
+                    json=zero_items(sandbox.procore_lines("requisitions", zero["id"])))
+    items = zero_items(sandbox.procore_lines("requisitions", negative["id"]))
+    items[0] |= {"work_completed_this_period": "-250.00", "total_completed_and_stored_to_date": "-250.00"}
+    sandbox.control("PUT", f"procore/requisitions/{negative['id']}/lines", json=items)
+
+    counts = export_integration(store, integration, "run-1")["counts"]
+
+    by_id = {link["procore_id"]: link for link in links(store, integration)}
+    assert zero["id"] not in by_id and counts["not_sent_zero_total"] == 1
+    assert by_id[negative["id"]]["colour"] == "RED" and by_id[negative["id"]]["reason_code"] == "negative_invoice"
+    assert "negative (-250.00)" in by_id[negative["id"]]["message"]
+
+
+def release(sandbox, requisition_id: int, share: str = "1") -> Decimal:
+    """The next period: no new work, and the retainage held so far released."""
+    items = sandbox.procore_lines("requisitions", requisition_id)
+    released = Decimal(0)
+    for item in items:
+        held = Decimal(item["work_completed_retainage_retained_this_period"]) * Decimal(share)
+        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                 "work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_released_this_period": f"{held:.2f}"}
+        released += held
+    sandbox.control("PUT", f"procore/requisitions/{requisition_id}/lines", json=items)
+    return released
+
+
+def test_released_retainage_is_paid_in_quickbooks_and_left_to_a_person_in_acumatica(sandbox, store):
+    quickbooks = add_integration(store, sandbox, ErpKind.QUICKBOOKS_ONLINE)
+    acumatica = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    released_qbo = release(sandbox, approved_invoices(sandbox, SECOND_COMPANY_ID)[0]["id"])
+    acumatica_invoice = approved_invoices(sandbox, DEMO_COMPANY_ID)[0]
+    released_acumatica = release(sandbox, acumatica_invoice["id"], "0.5")
+    items = sandbox.procore_lines("requisitions", acumatica_invoice["id"])
+    items[0] |= {"work_completed_this_period": "100.00", "total_completed_and_stored_to_date": "100.00"}
+    sandbox.control("PUT", f"procore/requisitions/{acumatica_invoice['id']}/lines", json=items)
+
+    export_integration(store, quickbooks, "run-1")
+    export_integration(store, acumatica, "run-1")
+
+    qbo_link = next(link for link in links(store, quickbooks, "subcontractor_invoice")
+                    if link["procore_id"] == approved_invoices(sandbox, SECOND_COMPANY_ID)[0]["id"])
+    bill = erp_document(sandbox, "quickbooks", qbo_link)
+    assert Decimal(str(bill["TotalAmt"])) == released_qbo  # the release is a positive retainage line
+    acumatica_link = next(link for link in links(store, acumatica, "subcontractor_invoice")
+                          if link["procore_id"] == acumatica_invoice["id"])
+    assert acumatica_link["colour"] == "GREEN" and acumatica_link["reason_code"] == "retainage_to_release"
+    assert f"Procore released {released_acumatica:.2f} of retainage" in acumatica_link["message"]
+    assert "never releases retainage by itself" in acumatica_link["message"]
+    summary = daily_summary(store, acumatica).text()
+    assert "Retainage released in Procore, to release in the ERP:" in summary and acumatica_link["procore_number"] in summary
+
+
+def test_partial_payments_and_a_later_release_payment_land_in_payments_issued(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.QUICKBOOKS_ONLINE)
+    invoice = approved_invoices(sandbox, SECOND_COMPANY_ID)[0]
+    export_integration(store, integration, "run-1")
+    link = next(link for link in links(store, integration, "subcontractor_invoice") if link["procore_id"] == invoice["id"])
+    due, held = Decimal(invoice["summary"]["current_payment_due"]), Decimal(invoice["summary"]["total_retainage"])
+    assert held > 0
+    sandbox.control("POST", "quickbooks/payments", json={"bills": {link["erp_ref"]: "1000.00"}})
+    sandbox.control("POST", "quickbooks/payments", json={"bills": {link["erp_ref"]: f"{due - 1000:.2f}"}})
+    refresh_integration(store, integration, "run-1")
+    import_payments(store, integration, "run-1")
+
+    # the retainage is released on the next period's invoice, and paid
+    release_invoice = next(row for row in approved_invoices(sandbox, SECOND_COMPANY_ID)
+                           if row["commitment_id"] == invoice["commitment_id"] and row["id"] != invoice["id"])
+    items = sandbox.procore_lines("requisitions", release_invoice["id"])
+    for item, held_item in zip(items, sandbox.procore_lines("requisitions", invoice["id"]), strict=True):
+        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                 "work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_released_this_period": held_item["work_completed_retainage_retained_this_period"]}
+    sandbox.control("PUT", f"procore/requisitions/{release_invoice['id']}/lines", json=items)
+    export_integration(store, integration, "run-2")
+    released = next(link for link in links(store, integration, "subcontractor_invoice")
+                    if link["procore_id"] == release_invoice["id"])
+    sandbox.control("POST", "quickbooks/payments", json={"bills": {released["erp_ref"]: f"{held:.2f}"}})
+    refresh_integration(store, integration, "run-2")
+    import_payments(store, integration, "run-2")
+
+    paid = {}
+    for payment in sandbox.procore_rows("contract_payments"):
+        if payment["contract_id"] == invoice["commitment_id"]:
+            paid.setdefault(payment["invoice_number"], []).append(Decimal(payment["amount"]))
+    assert sorted(paid[invoice["invoice_number"]]) == sorted([Decimal("1000.00"), due - 1000])
+    assert paid[release_invoice["invoice_number"]] == [held]
+
+
+def test_a_crash_mid_document_never_makes_a_second_document_or_line(sandbox, store, cloud):
+    kind, integration, vendor = cloud
+    path = "/entity/Default/24.200.001/Bill" if vendor == "acumatica" else "/bill"
+    sandbox.fault(vendor, drop=True, after_commit=True, method="PUT" if vendor == "acumatica" else "POST",
+                  path_pattern=path + "$", times=1)
+
+    try:
+        export_integration(store, integration, "run-1")
+    except SyncIncomplete:
+        pass
+    export_integration(store, integration, "run-1-retry")
+
+    invoices = links(store, integration, "subcontractor_invoice")
+    bills = sandbox.erp_rows(vendor, "Bill")
+    assert len(bills) == len(invoices) and all(link["colour"] == "GREEN" for link in invoices)
+    mapped = LineMap(store).of_links(link["id"] for link in invoices)
+    for link in invoices:
+        items = sandbox.procore_lines("requisitions", link["procore_id"])
+        marked = [line for line in erp_lines(sandbox, vendor, link)
+                  if "[PL" in (value(line, "TransactionDescription") or value(line, "Description") or "")
+                  and "[PL-RETAINAGE]" not in (value(line, "Description") or "")]
+        assert len(marked) == len(items) == len(mapped[link["id"]])
+        assert all(m.erp_line for m in mapped[link["id"]])
+
+
+# Sage 300 CRE and Sage 100 Contractor: import files --------------------------------------------
+
+def imported(office, prefix: str) -> dict[str, list[list[str]]]:
+    """The import files Sage imported, by the pipeline's mark."""
+    return {path.stem: list(csv.reader(path.read_text().splitlines()))
+            for path in sorted((office.import_dir / "imported").glob(f"{prefix}*.csv"))}
+
+
+def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(sandbox, store, sage):
+    integrations = add_sage_integrations(store, sandbox)
+    for name, system in (("granite-sage300", "sage300"), ("prairie-sage100", "sage100")):
+        sync_until_settled(store, integrations[name], sage.offices[system])
+        assert {link["colour"] for link in links(store, integrations[name])} == {"GREEN"}
+
+    office = sage.offices["sage300"]
+    commitments = {link["procore_id"]: link for link in links(store, integrations["granite-sage300"], "commitment")}
+    for mark, records in imported(office, "PC-CMT-").items():
+        commitment = commitments[int(mark.split("-")[2])]
+        procore = sandbox.procore_lines(table_of(commitment), commitment["procore_id"])
+        header, items = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
+        assert header["Record ID"] == "C" and header["Job"] == str(commitment["procore_project_id"])
+        assert [(item["Item"], item["Cost Code"], item["Category"], Decimal(item["Amount"])) for item in items] == [
+            (str(n), line["cost_code"]["full_code"], line["line_item_type"]["code"], Decimal(line["amount"]))
+            for n, line in enumerate(procore, start=1)]
+    for mark, records in imported(office, "PC-REQ-").items():
+        invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
+        header, distributions = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
+        summary = invoice["summary"]
+        assert Decimal(header["Amount"]) == Decimal(summary["current_payment_due"]) + Decimal(summary["total_retainage"])
+        assert Decimal(header["Retainage"]) == Decimal(summary["total_retainage"])
+        assert len(distributions) == len(sandbox.procore_lines("requisitions", invoice["id"]))
+        assert sum(Decimal(d["Retainage"]) for d in distributions) == Decimal(header["Retainage"])
+        assert all(d["Commitment Item"] and d["Cost Code"] and d["Category"] for d in distributions)
+
+    office = sage.offices["sage100"]
+    for mark, records in imported(office, "PC-CMT-").items():
+        header, details = records[0], records[1:]
+        contract = next(row for table in COMMITMENT_TABLES for row in sandbox.procore_rows(table)
+                        if row["id"] == int(mark.split("-")[2]))
+        assert header[:2] == ["PJSC", "H"] and Decimal(header[19]) == Decimal(contract["retainage_percent"])
+        assert [(d[4], d[5]) for d in details] == [
+            (line["cost_code"]["full_code"], line["line_item_type"]["code"])
+            for line in sandbox.procore_lines("work_order_contracts" if contract["number"].startswith("SC")
+                                              else "purchase_order_contracts", contract["id"])]
+    for mark, records in imported(office, "PC-REQ-").items():
+        invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
+        assert records[0][:2] == ["APINV", "H"] and Decimal(records[0][19]) == Decimal(invoice["summary"]["total_retainage"])
+        assert len(records) - 1 == len(sandbox.procore_lines("requisitions", invoice["id"]))
+
+
+def test_a_line_changed_after_export_is_red_in_sage_with_what_to_change_there(sandbox, store, sage):
+    integration = add_sage_integrations(store, sandbox)["granite-sage300"]
+    sync_until_settled(store, integration, sage.offices["sage300"])
+    link = links(store, integration, "commitment")[0]
+    edited = edit_lines(sandbox, link, lambda lines: [{**lines[0], "amount": "1234.00"}, *lines[1:-1]])
+
+    export_integration(store, integration, "after the edit")
+
+    row = next(row for row in links(store, integration) if row["id"] == link["id"])
+    assert row["colour"] == "RED" and row["reason_code"] == "locked"
+    assert f"change line 1 ({edited[0]['cost_code']['full_code']}.S {edited[0]['description']}) to 1234.00" in row["message"]
+    assert "remove line" in row["message"] and "Sage 300 CRE® itself" in row["message"]
+
+
+def test_a_company_with_its_own_import_format_gets_its_fields_in_its_order(tmp_path):
+    custom = tmp_path / "layout.json"
+    custom.write_text(json.dumps({"records": {"APD": ["Record ID", "Amount", "Job", "Cost Code"]}}))
+    layout = ImportLayout.load(custom)
+    assert layout.record("APD", {"Job": "1001", "Cost Code": "03-300", "Amount": "10.00"}) == [
+        "APD", "10.00", "1001", "03-300"]
+    with pytest.raises(ValueError, match="no field"):
+        layout.record("APD", {"Retainage": "1.00"})
