@@ -101,8 +101,8 @@ def create_app() -> FastAPI:
     app.include_router(identity, prefix="/identity")
     app.include_router(integrations, prefix="/integrations")
     app.include_router(import_module("erp_sync_ui.acceptance").router, prefix="/integrations")
-    app.include_router(import_module("erp_sync_ui.lines").router, prefix="/integrations")
     app.include_router(import_module("erp_sync_ui.reference").router, prefix="/integrations")
+    app.include_router(import_module("erp_sync_ui.lines").router, prefix="/integrations")
     app.include_router(import_module("erp_sync_ui.reconciliation").router, prefix="/integrations")
     app.include_router(operations, prefix="/operations")
     return app

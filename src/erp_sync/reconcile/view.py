@@ -27,6 +27,12 @@ class BadFilter(ValueError):
     """A filter typed into the page that means nothing: the sentence says what is expected."""
 
 
+def page_number(typed: str | None) -> int:
+    """The page asked for; anything that is not a page number shows the first (a page past the last, the last)."""
+    typed = (typed or "").strip()
+    return int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 9 and int(typed) > 0 else 1
+
+
 @dataclass(frozen=True)
 class Filters:
     project_id: int | None = None
@@ -36,11 +42,11 @@ class Filters:
     @classmethod
     def parse(cls, project: str | None, only_differences: str | None, cause: str | None) -> Filters:
         project, cause = (project or "").strip(), (cause or "").strip()
-        if project and not (project.isdigit() and 0 < int(project) < 2**63):
+        if project and not (project.isascii() and project.isdigit() and len(project) <= 19 and 0 < int(project) < 2**63):
             raise BadFilter(f"The project filter takes a Procore project id (a whole number); “{project[:40]}” is not "
                             "one. Choose a project from the list.")
         if cause and cause not in Cause.__members__.values():
-            raise BadFilter(f"There is no cause “{cause[:40]}”; choose one from the list.")
+            raise BadFilter(f"There is no cause “{cause[:40]}” in the reconciliation; choose one from the list.")
         return cls(int(project) if project else None, (only_differences or "") in ("1", "on", "true", "yes"),
                    Cause(cause) if cause else None)
 
