@@ -43,7 +43,8 @@ def link_reference_data(store: Store, integration: dict) -> None:
             if found is not None and found.item is not None:
                 link(store, integration, ref, found.item, by=LINKED_BY)
         pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p["name"], p["name"]),
-                  ErpItem(ReferenceKind.PROJECT, str(p["id"]), p["project_number"], p["name"])) for p in procore.projects()]
+                  ErpItem(ReferenceKind.PROJECT, p["project_number"].removeprefix("P-"),
+                          p["project_number"].removeprefix("P-"), p["name"])) for p in procore.projects()]
         pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(c.id), c.full_code, c.name),
                    ErpItem(ReferenceKind.COST_CODE, c.full_code, c.full_code, c.name)) for c in COST_CODES]
         pairs += [(ProcoreRef(ReferenceKind.COST_TYPE, str(t.id), t.code, t.name),

@@ -255,6 +255,7 @@ class ProcoreState:
         """Reseed the company's data; issued tokens stay valid, as they would across Procore edits."""
         with self.lock:
             self._next_id = 1000
+            self._next_line_id = 900000  # lines have ids of their own, so the records keep theirs
             self.companies = {cid: Company(id=cid, name=name)
                               for cid, name in list(COMPANY_NAMES.items())[:sizes.companies]}
             self.projects: dict[int, Project] = {}
@@ -280,6 +281,11 @@ class ProcoreState:
         with self.lock:
             self._next_id += 1
             return self._next_id
+
+    def new_line_id(self) -> int:
+        with self.lock:
+            self._next_line_id += 1
+            return self._next_line_id
 
     def issue_token(self, client_id: str, user_id: int | None = None) -> tuple[str, int]:
         token = secrets.token_urlsafe(24)
@@ -471,7 +477,7 @@ class _DemoCompany:
         self.state.save(table, commitment, touch=False)
         holder = Holder(id=commitment.id, holder_type="WorkOrderContract" if prefix == "SC" else "PurchaseOrderContract")
         self.state.commitment_lines[commitment.id] = commitment_lines(
-            self.state.new_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created)
+            self.state.new_line_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created)
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
@@ -486,12 +492,12 @@ class _DemoCompany:
         changed = self.state.commitment_lines[commitment.id]
         amounts = split(Decimal(cco.grand_total), 1 + n % 2)
         self.state.change_order_lines[cco_id] = [
-            change_order_line(self.state.new_id(), position, changed[(position - 1) % len(changed)], amount)
+            change_order_line(self.state.new_line_id(), position, changed[(position - 1) % len(changed)], amount)
             for position, amount in enumerate(amounts, start=1)]
 
     def _invoice(self, project: Ref, commitment: Commitment, n: int) -> None:
         share = Decimal(self.rng.choice([5, 10, 15])) / 100
-        items = requisition_items(self.state.new_id, self.state.commitment_lines[commitment.id], share,
+        items = requisition_items(self.state.new_line_id, self.state.commitment_lines[commitment.id], share,
                                   Decimal(commitment.retainage_percent or 0))
         invoice = Requisition(
             id=self.state.new_id(), number=n + 1, invoice_number=f"INV-{project.id}-{n + 1:04d}",

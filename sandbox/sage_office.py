@@ -27,6 +27,7 @@ from sandbox.sage_tables import SAGE100, SAGE300
 LAYOUT = ImportLayout.load(DEFAULT_LAYOUT)  # the demo company keeps Sage's default import formats
 
 # The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs.
+DEMO_JOBS = range(2401, 2461)  # the number of each demo project (Procore's project_number P-2401 ...)
 SAGE300_VENDORS = {"APEX": "Apex Concrete", "BRIGHT": "Brightline Electric", "CASCADE": "Cascade Plumbing",
                    "DELTA": "Delta Steel Erectors", "EVERGRN": "Evergreen Drywall"}
 SAGE100_VENDORS = {301: "Apex Concrete", 302: "Brightline Electric", 303: "Cascade Plumbing",
@@ -140,6 +141,8 @@ class Sage300Office(SageOffice):
         connection.execute(sa.insert(self.tables["MASTER_APM_VENDOR"]),
                            [{"Vendor": vendor, "Name": name, "Status": "Active"}
                             for vendor, name in SAGE300_VENDORS.items()])
+        connection.execute(sa.insert(self.tables["MASTER_JCM_JOB"]),  # the jobs of the demo's projects
+                           [{"Job": str(job), "Description": f"Job {job}", "Status": "Active"} for job in DEMO_JOBS])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         """Reads each record by the company's import format (the same layout file the connector writes with)."""

@@ -49,6 +49,7 @@ def wait_for_next_window(store) -> None:
 def test_a_spent_share_stops_and_resumes_without_loss_or_duplicates(sandbox, store, integration, monkeypatch):
     sandbox.reset(projects=4, commitments_per_project=4, change_orders_per_project=2, invoices_per_project=9,
                   companies=1)
+    link_sandbox_references(store, sandbox)  # the reset made new projects, cost codes and vendors
     monkeypatch.setattr(ProcoreHook, "per_page", 2)  # several pages per stream: stops fall inside streams too
     monkeypatch.setattr("erp_sync.sync.exporter.READ_AHEAD_SHARE", 0)  # each stream read once in this pass
     small_window(sandbox)
@@ -77,6 +78,7 @@ def test_a_spent_share_stops_and_resumes_without_loss_or_duplicates(sandbox, sto
 
 def test_on_demand_work_gets_its_reserve_after_the_sync_spent_its_share(sandbox, store, integration):
     sandbox.reset(projects=5, commitments_per_project=4, change_orders_per_project=2, invoices_per_project=4)
+    link_sandbox_references(store, sandbox)  # the reset made new projects, cost codes and vendors
     small_window(sandbox, seconds=120)
     stopped = export_integration(store, integration, "sync")
     assert stopped["counts"]["stopped_for_budget"] == 1
@@ -191,6 +193,7 @@ def test_under_a_tight_budget_idle_streams_are_read_within_their_staleness_while
 
 def test_a_budget_too_small_for_the_staleness_says_which_staleness_it_can_keep(sandbox, store, integration, caplog):
     sandbox.reset(projects=4, commitments_per_project=1, change_orders_per_project=1, invoices_per_project=1)
+    link_sandbox_references(store, sandbox)  # the reset made new projects, cost codes and vendors
     sandbox.control("PUT", "procore/rate_limit", json={"limit": 6, "window_seconds": 3})
     with caplog.at_level("WARNING", logger="erp_sync.sync.exporter"):
         counts = export_integration(store, integration, "sync")["counts"]

@@ -125,14 +125,17 @@ CONNECTIONS = {
 INTEGRATIONS = demo_integrations("_sandbox")
 
 
-def unlink_form_conf(store: Store) -> dict:
+def unlink_form_conf(store: Store) -> dict | None:
     """The unlink form's fields: an invoice of summit-acumatica that the accountant accepted and the ERP
-    now holds (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
+    now holds (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves;
+    None while no accepted invoice has reached the ERP."""
     integration = next(row for row in store.integrations() if row["name"] == "summit-acumatica")
-    invoice = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.SYNCED,
-                         record_type="subcontractor_invoice")[0]
+    invoices = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.SYNCED,
+                          record_type="subcontractor_invoice")
+    if not invoices:
+        return None
     return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
-            "procore_id": invoice["procore_id"]}
+            "procore_id": invoices[0]["procore_id"]}
 
 
 def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
@@ -410,8 +413,12 @@ class AirflowApi:
         if decided:
             states["erp_export_decisions (the accountant's round)"] = "success" if set(decided) == {"done"} \
                 else f"failed: {decided}"
-        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, unlink_form_conf(store)),
-                                   DAILY_SUMMARY: self.trigger(DAILY_SUMMARY, {})}, timeout)
+        unlink = unlink_form_conf(store)
+        if unlink is None:
+            states[UNLINK_FORM] = "not triggered: no accepted invoice of summit-acumatica reached the ERP in time"
+        last = {UNLINK_FORM: unlink} if unlink else {}
+        return states | self.wait({dag_id: self.trigger(dag_id, conf)
+                                   for dag_id, conf in (last | {DAILY_SUMMARY: {}}).items()}, timeout)
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         """Start a run under an id of our own, so a trigger repeated after a 5xx cannot start a second run."""

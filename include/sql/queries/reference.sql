@@ -143,3 +143,8 @@ WHERE integration_id = :integration_id AND kind = :kind AND erp_id = :erp_id AND
 -- name: reference_waiting_messages
 SELECT message FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL AND reason_code = 'reference_unlinked';
+
+-- name: reference_items_linked_before
+-- Procore items whose link was ended (by a person or by drift): an exact code does not link them again by itself.
+SELECT DISTINCT kind, procore_id FROM reference_links
+WHERE integration_id = :integration_id AND ended_at IS NOT NULL;

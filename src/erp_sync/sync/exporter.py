@@ -133,11 +133,11 @@ class Exporter:
                 for record in records:
                     if record.id <= resume.after_id:
                         continue
-                    self.counts[f"read_{record.record_type.value}"] += 1
                     seen.add(record.id)
                     self.confirmed.add((record.record_type, record.id))
                     changed = changed or self.changed_since(record, state.bookmark)
                     self.handle(record)
+                    self.counts[f"read_{record.record_type.value}"] += 1  # handled: not read again on resuming
                     resume.after_id = record.id
                 resume.page = page + 1
         except BudgetSpent as spent:
@@ -235,8 +235,10 @@ class Exporter:
                 raise
             refusal = self.adapter.refusal(error, record, updating=link is not None and link.in_erp)
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
-        except BudgetSpent as spent:  # the link waits, BLUE, for the write-back; the next run retries it
-            self.counts["write_backs_left_for_later"] += 1
+        except BudgetSpent as spent:
+            if self.book.get(record.record_type, record.id) is None:
+                raise  # spent while reading its lines: the stream's read stops before it and resumes there
+            self.counts["write_backs_left_for_later"] += 1  # its link waits; the next run retries it
             self.stop(spent)
         except TRANSIENT as error:
             self.counts["deferred"] += 1
