@@ -45,7 +45,7 @@ def test_a_clean_sync_agrees_on_acumatica_and_quickbooks(scene, store):
         summary = reconcile_integration(store, integration, "test")
         rows = figures(store, integration)
         assert summary["counts"]["commitments"] == len(rows) > 0
-        assert [row for row in rows if row["differs"]] == [], integration["name"]
+        assert [row for row in rows if row["differs"]] == [], [(d["cause"], d["sentence"]) for d in store.rows("open_differences_of_integration", integration_id=integration["id"])][:3]
         assert any(row["procore_change_orders_amount"] for row in rows)
         assert all(row["procore_revised_amount"] == row["erp_revised_amount"] for row in rows)
         assert summary["api_calls"] == {}
@@ -58,7 +58,7 @@ def test_a_clean_sync_agrees_on_both_sages(sandbox, store, sage):
         sync_sage(store, row, sage.offices[system], sandbox)
         reconcile_integration(store, row, "test")
         rows = figures(store, row)
-        assert rows and [r for r in rows if r["differs"]] == [], (integration.name, figures(store, row))
+        assert rows and [r for r in rows if r["differs"]] == [], (integration.name, [(d["cause"], d["sentence"]) for d in store.rows("open_differences_of_integration", integration_id=row["id"])])
 
 
 # The causes ---------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def test_what_a_quickbooks_user_changes_is_explained(scene, store):
     bills = [link for link in active(store, quickbooks, "subcontractor_invoice") if parent(link) in orders]
     keyed_on = orders[parent(bills[0])]
     order = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == keyed_on["erp_ref"])
-    account = order["Line"][0]["AccountBasedExpenseLineDetail"]["AccountRef"]
+    account = {"value": next(a["Id"] for a in sandbox.erp_rows("quickbooks", "Account") if a["AccountType"] == "Expense")}
     sandbox.control("POST", "quickbooks/Bill", json={
         "VendorRef": order["VendorRef"], "DocNumber": "KEYED-7", "Line": [{
             "Amount": 250.0, "DetailType": "AccountBasedExpenseLineDetail",
@@ -295,3 +295,19 @@ def test_the_demo_step_shows_a_difference_with_its_cause(scene, store):
     text = what_differs(store, "http://airflow.example")
     assert "2 of " in text.splitlines()[0] and "erp_bill_without_invoice" in text and "changed_in_erp" in text
     assert text.endswith("http://airflow.example/erp-sync/integrations/summit-acumatica/reconciliation")
+
+
+def test_a_row_opens_to_its_documents_and_its_lines_per_cost_code(scene, store):
+    from erp_sync.reconcile.view import ReconciliationView
+
+    acumatica = scene.integrations["summit-acumatica"]
+    reconcile_integration(store, acumatica, "test")
+    commitment = active(store, acumatica, "commitment")[0]
+    row = ReconciliationView(store, acumatica).row(commitment["procore_id"])
+
+    assert row.documents[0].kind == "Commitment" and row.documents[0].number == commitment["procore_number"]
+    assert row.cost_codes, "the sandbox's commitments are exported with their schedule of values"
+    committed = sum(code.committed for code in row.cost_codes)
+    assert committed == row.figures["procore_revised_amount"]
+    assert all(code.erp_lines for code in row.cost_codes)
+    assert ReconciliationView(store, acumatica).row(1) is None
