@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from erp_sync.airflow_defaults import DAILY_SYNC_DONE, INTEGRATION_NAME, starts_
 from erp_sync.models import ErpKind, Integration
 from erp_sync.store import Store
 from conftest import add_test_integrations
+from sandbox.acumatica_data import INACTIVE_VENDORS, VENDORS as ACUMATICA_VENDORS
 from seed_links import link_sandbox_references
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
@@ -70,7 +72,8 @@ def test_connection_check_records_each_integration(airflow_db, sandbox, airflow_
     runs = {row["integration"]: row for row in store.rows("recent_runs", limit=10)}
     assert runs["summit-acumatica"]["status"] == "success"
     assert json.loads(runs["summit-acumatica"]["counts_json"]) == {
-        "procore_checked": 1, "procore_projects": 3, "acumatica_checked": 1, "acumatica_vendors": 5}
+        "procore_checked": 1, "procore_projects": 3, "acumatica_checked": 1,
+        "acumatica_vendors": len(ACUMATICA_VENDORS) + len(INACTIVE_VENDORS)}
     assert json.loads(runs["summit-acumatica"]["api_calls_json"])["procore"] >= 3
     assert runs["wrong-company"]["status"] == "failed"
     assert "cannot see company 999" in runs["wrong-company"]["error"]
@@ -111,9 +114,15 @@ def test_hourly_sync_exports_then_writes_nothing_then_pushes_an_edit_and_sees_a_
     acumatica = next(i for i in store.integrations() if i["erp_kind"] == "acumatica")
     invoices = [row for row in store.rows("active_links", integration_id=acumatica["id"])
                 if row["record_type"] == "subcontractor_invoice"]
-    edited = next(r for r in sandbox.procore_rows("requisitions") if r["id"] == invoices[0]["procore_id"])
-    sandbox.control("PATCH", f"procore/requisitions/{edited['id']}",
-                    json={"summary": {**edited["summary"], "current_payment_due": "777.00"}})
+    def bill_amount() -> float:
+        return next(b["Amount"]["value"] for b in sandbox.erp_rows("acumatica", "Bill")
+                    if f"Bill/{b['ReferenceNbr']['value']}" == invoices[0]["erp_ref"])
+
+    amount_before = bill_amount()
+    items = sandbox.procore_lines("requisitions", invoices[0]["procore_id"])  # the invoice's total follows its lines
+    for field in ("work_completed_this_period", "total_completed_and_stored_to_date"):
+        items[0][field] = f"{Decimal(items[0][field]) + 100:.2f}"
+    sandbox.control("PUT", f"procore/requisitions/{invoices[0]['procore_id']}/lines", json=items)
     sandbox.control("DELETE", f"acumatica/Bill/{invoices[1]['erp_ref']}")
 
     third = dag.test()
@@ -123,9 +132,7 @@ def test_hourly_sync_exports_then_writes_nothing_then_pushes_an_edit_and_sees_a_
     assert json.loads(runs[("summit-acumatica", "hourly_refresh")]["counts_json"])["erp_deleted"] == 1
     after = {row["id"]: row for row in store.rows("active_links", integration_id=acumatica["id"])}
     assert after[invoices[1]["id"]]["erp_condition"] == "deleted" and after[invoices[1]["id"]]["erp_seen_at"]
-    bill = next(b for b in sandbox.erp_rows("acumatica", "Bill")
-                if f"Bill/{b['ReferenceNbr']['value']}" == invoices[0]["erp_ref"])
-    assert bill["Amount"]["value"] == 777.0
+    assert bill_amount() == amount_before + 100
 
 
 def write_calls(sandbox, vendor: str) -> int:

@@ -175,11 +175,16 @@ def test_the_demos_accountant_accepts_some_rejects_one_and_the_outcome_is_printe
     avery.headers["Authorization"] = f"Bearer {office.api.token('avery', role='user')}"
     capsys.readouterr()
 
-    # No scheduler runs here: the decisions are filed and wait; the DAG's test run below answers them
-    filed = decide_as_accountant(avery, office.api.url, office.store, timeout=0)
+    waiting = sum(len(office.store.rows("links_in_state", integration_id=integration["id"], state="ready",
+                                        record_type=record_type))
+                  for integration in office.store.integrations() for record_type in ("commitment", "subcontractor_invoice"))
 
-    assert filed == {"pending": 4 * 6}
+    # No scheduler runs here: the decisions wait until erp_export_decisions runs, and she stops waiting at once.
+    assert decide_as_accountant(avery, office.api.url, office.store, timeout=0) == {"pending": waiting}
     assert decisions_dag.test().state == "success"
+    assert Counter(row["status"] for integration in office.store.integrations()
+                   for row in office.store.rows("export_decisions_of_integration", integration=integration["name"],
+                                                record_type=None, limit=1000)) == {"done": waiting}
     links = office.store.rows("active_links", integration_id=office.integration["id"])
     colours = Counter((row["record_type"], row["colour"]) for row in links)
     assert colours == Counter({("commitment", "GREEN"): 6, ("subcontractor_invoice", "GREEN"): 5,
