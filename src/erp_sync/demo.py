@@ -39,6 +39,7 @@ import tenacity
 from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
+from erp_sync.reconcile.demo_step import DEMO_INTEGRATION, show_a_difference, what_differs
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.reference.tab import tab_rows
 from erp_sync.reports import recent_runs
@@ -501,6 +502,17 @@ class Demo(AirflowApi):
         SAGE_OFFICES["sage100"].pay(int(sage100_invoice["erp_ref"]), half, "5001", datetime.now(UTC).date())
         return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {})})["erp_payment_import"]
 
+    def show_reconciliation(self) -> str:
+        """Act as an Acumatica user who changes the books (a bill keyed in, a subcontract raised); after the next
+        sync the reconciliation names both differences with their causes, as its page shows them."""
+        store = Store.from_url(f"sqlite:///{STORE_FILE}")
+        print(show_a_difference(store, SANDBOX_URL))
+        self.wait({"erp_hourly_sync": self.trigger("erp_hourly_sync", {})})
+        reconciled = self.wait({"erp_reconciliation": self.trigger("erp_reconciliation",
+                                                                   {"integration": DEMO_INTEGRATION})})
+        print(what_differs(store, AIRFLOW_URL))
+        return reconciled["erp_reconciliation"]
+
 
 def prepare_state() -> None:
     """The demo's files, as a new start needs them: fresh Sage offices and a clean status store holding
@@ -617,6 +629,7 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
+    states["erp_reconciliation (after an ERP user's changes)"] = demo.show_reconciliation()
     demo.wait_for_unlink_answers()
     print_summary(states, memory.stop())
     print_decisions(Store.from_url(f"sqlite:///{STORE_FILE}"))
