@@ -44,6 +44,9 @@ DEMO_CLIENT_SECRET = "sandbox-secret"
 # one for each address the README names for the UI (an app in Procore's developer portal may register several).
 DEMO_REDIRECT_URIS = ("http://localhost:8080/erp-sync/identity/callback",
                       "http://127.0.0.1:8080/erp-sync/identity/callback")
+# The records' lines take ids from a range of their own, so the records' ids (which the README names) stay
+# the same whatever lines they have.
+LINE_IDS_START = 5_000_000
 TOKEN_LIFETIME = timedelta(minutes=90)
 CODE_LIFETIME = timedelta(minutes=10)
 # The seeded people sign in on the sandbox's sign-in page with their email address and password.
@@ -255,6 +258,7 @@ class ProcoreState:
         """Reseed the company's data; issued tokens stay valid, as they would across Procore edits."""
         with self.lock:
             self._next_id = 1000
+            self._next_line_id = LINE_IDS_START
             self.companies = {cid: Company(id=cid, name=name)
                               for cid, name in list(COMPANY_NAMES.items())[:sizes.companies]}
             self.projects: dict[int, Project] = {}
@@ -280,6 +284,11 @@ class ProcoreState:
         with self.lock:
             self._next_id += 1
             return self._next_id
+
+    def new_line_id(self) -> int:
+        with self.lock:
+            self._next_line_id += 1
+            return self._next_line_id
 
     def issue_token(self, client_id: str, user_id: int | None = None) -> tuple[str, int]:
         token = secrets.token_urlsafe(24)
@@ -471,7 +480,7 @@ class _DemoCompany:
         self.state.save(table, commitment, touch=False)
         holder = Holder(id=commitment.id, holder_type="WorkOrderContract" if prefix == "SC" else "PurchaseOrderContract")
         self.state.commitment_lines[commitment.id] = commitment_lines(
-            self.state.new_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created)
+            self.state.new_line_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created)
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
@@ -486,12 +495,12 @@ class _DemoCompany:
         changed = self.state.commitment_lines[commitment.id]
         amounts = split(Decimal(cco.grand_total), 1 + n % 2)
         self.state.change_order_lines[cco_id] = [
-            change_order_line(self.state.new_id(), position, changed[(position - 1) % len(changed)], amount)
+            change_order_line(self.state.new_line_id(), position, changed[(position - 1) % len(changed)], amount)
             for position, amount in enumerate(amounts, start=1)]
 
     def _invoice(self, project: Ref, commitment: Commitment, n: int) -> None:
         share = Decimal(self.rng.choice([5, 10, 15])) / 100
-        items = requisition_items(self.state.new_id, self.state.commitment_lines[commitment.id], share,
+        items = requisition_items(self.state.new_line_id, self.state.commitment_lines[commitment.id], share,
                                   Decimal(commitment.retainage_percent or 0))
         invoice = Requisition(
             id=self.state.new_id(), number=n + 1, invoice_number=f"INV-{project.id}-{n + 1:04d}",
