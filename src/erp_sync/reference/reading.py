@@ -20,7 +20,7 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.erps.base import ErpAdapter
-from erp_sync.reference.links import MATCHED_BY_CODE, end_in, integration_id, link_in
+from erp_sync.reference.links import MATCHED_BY_CODE, UNLINKED_BY_HAND, end_in, integration_id, link_in
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import Suggestion, suggest
 from erp_sync.store import Store, Transaction, utcnow
@@ -136,8 +136,11 @@ def drift_reason(row: Mapping[str, Any]) -> str:
 
 
 def link_exact_codes(tx: Transaction, integration: int, by: str, counts: Counter[str]) -> None:
+    unlinked_by_hand = {(row["kind"], row["procore_id"]) for row in tx.rows(
+        "procore_items_unlinked_by_hand", integration_id=integration, reason=UNLINKED_BY_HAND)}
     for found in suggestions(tx, integration):
-        if found.automatic and found.item is not None:
+        if found.automatic and found.item is not None and \
+                (found.ref.kind.value, found.ref.procore_id) not in unlinked_by_hand:
             link_in(tx, integration, found.ref, found.item, by=by, reason=f"{MATCHED_BY_CODE}: {found.reason}")
             counts["linked_by_code"] += 1
 
