@@ -12,7 +12,7 @@ INSERT INTO document_lines (link_id, procore_line_id, position, erp_line, line_j
 VALUES (:link_id, :procore_line_id, :position, :erp_line, :line_json, :fingerprint, :now);
 
 -- name: links_with_reason
-SELECT id, record_type, procore_id, procore_number, colour, message, reason_code
+SELECT id, record_type, procore_id, procore_project_id, procore_number, colour, message, reason_code
 FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL AND reason_code = :reason_code
 ORDER BY id;
