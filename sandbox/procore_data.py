@@ -44,6 +44,9 @@ DEMO_CLIENT_SECRET = "sandbox-secret"
 # one for each address the README names for the UI (an app in Procore's developer portal may register several).
 DEMO_REDIRECT_URIS = ("http://localhost:8080/erp-sync/identity/callback",
                       "http://127.0.0.1:8080/erp-sync/identity/callback")
+# The records' lines take ids from a range of their own, so the records' ids (which the README names) stay
+# the same whatever lines they have.
+LINE_IDS_START = 5_000_000
 TOKEN_LIFETIME = timedelta(minutes=90)
 CODE_LIFETIME = timedelta(minutes=10)
 # The seeded people sign in on the sandbox's sign-in page with their email address and password.
@@ -255,7 +258,7 @@ class ProcoreState:
         """Reseed the company's data; issued tokens stay valid, as they would across Procore edits."""
         with self.lock:
             self._next_id = 1000
-            self._next_line_id = 900000  # lines have ids of their own, so the records keep theirs
+            self._next_line_id = LINE_IDS_START
             self.companies = {cid: Company(id=cid, name=name)
                               for cid, name in list(COMPANY_NAMES.items())[:sizes.companies]}
             self.projects: dict[int, Project] = {}

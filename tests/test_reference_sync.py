@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import SAGE_INTEGRATIONS, TEST_INTEGRATIONS, add_test_integrations
 from erp_sync.jobs.hourly_sync import export_integration
@@ -221,6 +222,9 @@ def test_an_erp_that_lists_none_of_a_kind_ends_no_link_but_one_that_lost_an_item
                    if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
     ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
     link(store, integration, ref, ErpItem(ReferenceKind.PROJECT, "J-1", "J-1", "Job one"), by="ana")
+    office = sage.offices["sage300"]
+    with office.engine.begin() as connection:
+        connection.execute(sa.delete(office.tables["MASTER_JCM_JOB"]))
 
     remove_jobs(sage.offices["sage300"])
     refresh(store, integration, by="nightly")  # the office keeps no jobs at all yet
