@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from erp_connectors.sage300 import DEFAULT_LAYOUT, ImportLayout
 from sandbox.common import DEMO_JOBS
+from sandbox.procore_lines import COST_CODES, COST_TYPES
 from sandbox.sage_tables import SAGE100, SAGE300
 
 LAYOUT = ImportLayout.load(DEFAULT_LAYOUT)  # the demo company keeps Sage's default import formats
@@ -143,6 +144,12 @@ class Sage300Office(SageOffice):
                             for vendor, name in SAGE300_VENDORS.items()])
         connection.execute(sa.insert(self.tables["MASTER_JCM_JOB"]),  # the jobs of the demo's projects
                            [{"Job": str(job), "Description": f"Job {job}", "Status": "Active"} for job in DEMO_JOBS])
+        connection.execute(sa.insert(self.tables["JCM_MASTER__COST_CODE"]),
+                           [{"Job": str(job), "Extra": "", "Cost_Code": code.full_code, "Description": code.name}
+                            for job in DEMO_JOBS for code in COST_CODES])
+        connection.execute(sa.insert(self.tables["JCM_MASTER__CATEGORY"]),
+                           [{"Job": str(job), "Extra": "", "Cost_Code": code.full_code, "Category": kind.code,
+                             "Description": kind.name} for job in DEMO_JOBS for code in COST_CODES for kind in COST_TYPES])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         """Reads each record by the company's import format (the same layout file the connector writes with)."""
@@ -230,6 +237,12 @@ class Sage100Office(SageOffice):
         connection.execute(sa.insert(self.tables["actpay"]),
                            [{"recnum": number, "vndnme": name, "status": 1, "insdte": _now(), "upddte": _now()}
                             for number, name in SAGE100_VENDORS.items()])
+        connection.execute(sa.insert(self.tables["actrec"]),
+                           [{"recnum": job, "jobnme": f"Job {job}", "status": 4, "insdte": _now(), "upddte": _now()}
+                            for job in DEMO_JOBS])
+        connection.execute(sa.insert(self.tables["cstcde"]),
+                           [{"recnum": code.full_code, "cdenme": code.name, "insdte": _now(), "upddte": _now()}
+                            for code in COST_CODES])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         vendors = {str(row[0]) for row in connection.execute(sa.select(self.tables["actpay"].c.recnum))}

@@ -41,6 +41,17 @@ sa.Table("MASTER_JCM_JOB", SAGE300,
          sa.Column("Job", sa.String(10), primary_key=True),
          sa.Column("Description", sa.String(30)),
          sa.Column("Status", sa.String(10)))
+sa.Table("JCM_MASTER__COST_CODE", SAGE300,  # a job's cost codes (and the extra, unused in the demo)
+         sa.Column("Job", sa.String(10), primary_key=True),
+         sa.Column("Extra", sa.String(10), primary_key=True, default=""),
+         sa.Column("Cost_Code", sa.String(12), primary_key=True),
+         sa.Column("Description", sa.String(30)))
+sa.Table("JCM_MASTER__CATEGORY", SAGE300,  # the categories (cost types) each cost code of a job takes
+         sa.Column("Job", sa.String(10), primary_key=True),
+         sa.Column("Extra", sa.String(10), primary_key=True, default=""),
+         sa.Column("Cost_Code", sa.String(12), primary_key=True),
+         sa.Column("Category", sa.String(3), primary_key=True),
+         sa.Column("Description", sa.String(30)))
 sa.Table("JCM_MASTER__COMMITMENT", SAGE300,
          sa.Column("Commitment", sa.String(10), primary_key=True),
          sa.Column("Job", sa.String(10)),
@@ -87,6 +98,15 @@ sa.Table("actpay", SAGE100,
          sa.Column("recnum", sa.Integer, primary_key=True, autoincrement=False),
          sa.Column("vndnme", sa.String(50)),
          sa.Column("status", sa.Integer),
+         *_audit_columns())
+sa.Table("actrec", SAGE100,  # jobs; status 4 is "Contract" (under way)
+         sa.Column("recnum", sa.Integer, primary_key=True, autoincrement=False),
+         sa.Column("jobnme", sa.String(50)),
+         sa.Column("status", sa.Integer),
+         *_audit_columns())
+sa.Table("cstcde", SAGE100,  # cost codes
+         sa.Column("recnum", sa.String(12), primary_key=True),
+         sa.Column("cdenme", sa.String(50)),
          *_audit_columns())
 sa.Table("subcon", SAGE100,
          sa.Column("recnum", sa.Integer, primary_key=True, autoincrement=False),

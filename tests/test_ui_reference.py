@@ -41,8 +41,10 @@ class Office:
                 if row["reason_code"] == "reference_unlinked"]
 
     def linked(self) -> dict[str, str]:
+        """The vendor links (job costing links by exact code when the sync reads the reference data)."""
         return {procore_id: item.erp_id
-                for (_kind, procore_id), item in confirmed_links(self.store, self.integration).items.items()}
+                for (kind, procore_id), item in confirmed_links(self.store, self.integration).items.items()
+                if kind is ReferenceKind.VENDOR}
 
 
 @pytest.fixture

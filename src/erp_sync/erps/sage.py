@@ -46,8 +46,8 @@ class ReferenceTable:
     name: str
     key: str
     label: str
-    status: str
-    active: Callable[[Any], bool]
+    status: str | None = None  # none: every row is active
+    active: Callable[[Any], bool] = bool
 
 
 class SageAdapter(ErpAdapter):
@@ -61,13 +61,16 @@ class SageAdapter(ErpAdapter):
         self._marked: dict[RecordType, dict[str, tuple[str, BaseModel]]] = {}
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        """The kind's rows, each key once (Sage 300 keeps a job's cost codes and categories per job)."""
         table = self.reference_tables.get(kind)
         if table is None:
             return []
-        rows = self.hook.select(table.name, [table.key, table.label, table.status])
-        return [ErpItem(kind, str(row[table.key]).strip(), str(row[table.key]).strip(),
-                        str(row[table.label] or "").strip(), active=table.active(row[table.status]))
-                for row in rows if row[table.key] is not None]
+        rows = self.hook.select(table.name, [column for column in (table.key, table.label, table.status) if column])
+        items = {str(row[table.key]).strip(): ErpItem(
+                     kind, str(row[table.key]).strip(), str(row[table.key]).strip(), str(row[table.label] or "").strip(),
+                     active=table.active(row[table.status]) if table.status else True)
+                 for row in rows if row[table.key] is not None}
+        return list(items.values())
 
     @abstractmethod
     def import_records(self, document: CodedDocument, mark: str, vendor_id: str | None,

@@ -35,6 +35,8 @@ class Sage100Adapter(SageAdapter):
               RecordType.SUBCONTRACTOR_INVOICE: sage100.INVOICES}
     reference_tables = {
         ReferenceKind.VENDOR: ReferenceTable("actpay", "recnum", "vndnme", "status", lambda status: (status or 1) == 1),
+        ReferenceKind.PROJECT: ReferenceTable("actrec", "recnum", "jobnme", "status", lambda status: (status or 4) == 4),
+        ReferenceKind.COST_CODE: ReferenceTable("cstcde", "recnum", "cdenme"),
     }
     reference_kinds = tuple(reference_tables)
     labels = {RecordType.COMMITMENT: "subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
