@@ -133,11 +133,11 @@ class Exporter:
                 for record in records:
                     if record.id <= resume.after_id:
                         continue
-                    self.counts[f"read_{record.record_type.value}"] += 1
                     seen.add(record.id)
                     self.confirmed.add((record.record_type, record.id))
                     changed = changed or self.changed_since(record, state.bookmark)
                     self.handle(record)
+                    self.counts[f"read_{record.record_type.value}"] += 1
                     resume.after_id = record.id
                 resume.page = page + 1
         except BudgetSpent as spent:
@@ -185,7 +185,10 @@ class Exporter:
             pending = link.record
             if pending is not None and pending.stream is stream:
                 self.counts["retried"] += 1
-                self.handle(pending)
+                try:
+                    self.handle(pending)
+                except BudgetSpent as spent:  # the link still awaits its retry
+                    self.stop(spent)
 
     def stop(self, spent: BudgetSpent) -> None:
         if self.stopped is None:
@@ -235,8 +238,11 @@ class Exporter:
                 raise
             refusal = self.adapter.refusal(error, record, updating=link is not None and link.in_erp)
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
-        except BudgetSpent as spent:  # the link waits, BLUE, for the write-back; the next run retries it
-            self.counts["write_backs_left_for_later"] += 1
+        except BudgetSpent as spent:
+            current = self.book.get(record.record_type, record.id)
+            if current is None or not self.awaits_retry(current):
+                raise  # nothing of it was kept (its lines were not read): the read stops before it, to resume there
+            self.counts["write_backs_left_for_later"] += 1  # the link waits, BLUE; the next run retries it
             self.stop(spent)
         except TRANSIENT as error:
             self.counts["deferred"] += 1
