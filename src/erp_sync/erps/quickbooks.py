@@ -47,6 +47,7 @@ class QuickBooksAdapter(ErpAdapter):
     # QuickBooks has no cost types: a line is its cost code's item; the cost type's class where one is linked.
     required_kinds = frozenset({ReferenceKind.PROJECT, ReferenceKind.COST_CODE})
     reference_kinds = (ReferenceKind.VENDOR,)
+    bill_amount_is_gross = False
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
         if kind is not ReferenceKind.VENDOR:

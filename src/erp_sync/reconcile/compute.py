@@ -59,6 +59,7 @@ class Books:
 
     erp: str
     includes_change_orders: bool
+    bills_gross: bool                        # the ERP's bill amount holds the retainage (ErpAdapter.bill_amount_is_gross)
     commitments: list[Link]
     records: dict[int, ProcoreRecord]        # link id -> its Procore snapshot, read once
     children: dict[int, list[Link]]          # change orders and invoices by their commitment's Procore id
@@ -102,6 +103,7 @@ class Books:
         for (commitment_id, _bill), amount in paid.items():
             paid_by_commitment[commitment_id] += amount
         return cls(kind.display_name, ERP_ADAPTERS[kind].commitment_includes_change_orders,
+                   ERP_ADAPTERS[kind].bill_amount_is_gross,
                    [link for link in links if link.record_type is RecordType.COMMITMENT], records, children,
                    {owner: list(found.values()) for owner, found in unlinked.items()}, direct, paid,
                    paid_by_commitment, {row["id"]: row["erp_modified_at"] for row in rows},
@@ -119,6 +121,12 @@ def compared(row: dict) -> Link:
 
 def reconcile(books: Books) -> list[Reconciled]:
     return [CommitmentReconciler(books, link).result() for link in books.commitments]
+
+
+def held(invoice: ProcoreRecord) -> Decimal | None:
+    """The retainage an invoice holds this period, less what it releases (Procore's summary ``total_retainage``)."""
+    value = (invoice.data.get("summary") or {}).get("total_retainage")
+    return None if value is None else Decimal(str(value))
 
 
 def counted(link: Link) -> bool:
@@ -156,12 +164,19 @@ class CommitmentReconciler:
             r for r in unlinked if r.record_type is RecordType.COMMITMENT_CHANGE_ORDER]
         invoices = [self.books.records[l.id] for l in self.invoices] + [
             r for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE]
-        retainage = [Decimal(str(r.data["summary"]["total_retainage"])) for r in invoices
-                     if (r.data.get("summary") or {}).get("total_retainage") is not None]
+        retainage = [held(r) for r in invoices if held(r) is not None]
         paid = self.books.paid_by_commitment.get(self.record.id, ZERO)
+        invoiced = sum((self.procore_amount(r) for r in invoices), ZERO)
         return Side(original=self.record.amount, change_orders=sum((r.amount for r in change_orders), ZERO),
-                    invoiced=sum((r.amount for r in invoices), ZERO),
+                    invoiced=invoiced,
                     retainage=sum(retainage, ZERO) if retainage else None, paid=paid)
+
+    def procore_amount(self, record: ProcoreRecord) -> Decimal:
+        """A record's amount as the ERP's document carries it: an invoice's gross (its current payment due and
+        the retainage it holds) where the ERP's bills hold the retainage."""
+        if record.record_type is RecordType.SUBCONTRACTOR_INVOICE and self.books.bills_gross:
+            return record.amount + (held(record) or ZERO)
+        return record.amount
 
     def erp_side(self) -> Side:
         """Retainage is not in the lists the refresh reads (Acumatica's Default endpoint has no retainage on a
@@ -205,7 +220,7 @@ class CommitmentReconciler:
 
     def about(self, link: Link, erp_amount: Decimal | None) -> None:
         record, figure, erp = self.books.records[link.id], FIGURE_OF[link.record_type], self.books.erp
-        subject, amount = f"{NOUN[link.record_type]} {record.number}", record.amount
+        subject, amount = f"{NOUN[link.record_type]} {record.number}", self.procore_amount(record)
         if not link.in_erp:
             self.add(figure, *self.not_in_erp(link, subject, amount), amount, None)
         elif link.erp_present is False or link.erp_condition in GONE:
@@ -273,9 +288,9 @@ class CommitmentReconciler:
         record = unlinked.record
         subject = f"{NOUN[record.record_type]} {record.number}"
         self.add(FIGURE_OF[record.record_type], Cause.UNLINKED, subject,
-                 f"The {subject} ({money(record.amount)}) was unlinked{_on(unlinked.ended_at)} "
+                 f"The {subject} ({money(self.procore_amount(record))}) was unlinked{_on(unlinked.ended_at)} "
                  f"({unlinked.ended_by or 'by an unlink request'}): Procore counts it, {self.books.erp} no longer "
-                 "has it.", record.amount, None)
+                 "has it.", self.procore_amount(record), None)
 
     def note_direct_bill(self, bill: ErpBillRow) -> None:
         erp, subject = self.books.erp, f"bill {bill.number or bill.ref}"
