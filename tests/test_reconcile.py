@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from conftest import SAGE_INTEGRATIONS, SyncedScene
+from seed_links import link_sandbox_references
 
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.jobs.payment_import import import_payments
@@ -51,6 +52,7 @@ def test_a_clean_sync_agrees_on_acumatica_and_quickbooks(scene, store):
 def test_a_clean_sync_agrees_on_both_sages(sandbox, store, sage):
     for integration, system in zip(SAGE_INTEGRATIONS, ("sage300", "sage100"), strict=True):
         store.save_integration(integration)
+        link_sandbox_references(store, sandbox)
         row = store.one("integration_by_name", name=integration.name)
         sync_sage(store, row, sage.offices[system])
         reconcile_integration(store, row, "test")
@@ -214,6 +216,7 @@ def test_a_change_order_waiting_for_acceptance_or_for_an_unreachable_erp_is_expl
 def test_an_invoice_keyed_in_sage_is_an_erp_bill_without_a_procore_invoice(sandbox, store, sage, system):
     integration = SAGE_INTEGRATIONS[0 if system == "sage300" else 1]
     store.save_integration(integration)
+    link_sandbox_references(store, sandbox)
     row = store.one("integration_by_name", name=integration.name)
     office = sage.offices[system]
     sync_sage(store, row, office)
