@@ -369,14 +369,16 @@ def control_router(state: AcumaticaState) -> APIRouter:
 
     @router.post("/{entity}/{key:path}/amount")
     def change_amount(entity: str, key: str, change: NewAmount) -> dict[str, Any]:
-        """An Acumatica user changes a document's amount (its first line) after ERP Sync exported it."""
+        """An Acumatica user changes a document's amount to ``amount`` after ERP Sync exported it, by changing
+        its first line (the other lines stay)."""
         if entity not in AMOUNT_LINE:
             raise HTTPException(404, f"{entity} has no amount to change here")
         detail, amount = AMOUNT_LINE[entity]
         with state.lock:
             record = state.found(entity, split_key(key))
             lines = list(record.get(detail) or [{}])
-            lines[0] = {**lines[0], amount: change.amount}
+            others = sum((Decimal(str(line.get(amount) or 0)) for line in lines[1:]), Decimal(0))
+            lines[0] = {**lines[0], amount: change.amount - others}
             state.touch(record, **{detail: lines})
             return render(entity, state.touch(record, **derived(entity, record)), None, {detail}, "")
 
