@@ -144,11 +144,10 @@ def test_what_a_quickbooks_user_changes_is_explained(scene, store):
     bills = [link for link in active(store, quickbooks, "subcontractor_invoice") if parent(link) in orders]
     keyed_on = orders[parent(bills[0])]
     order = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == keyed_on["erp_ref"])
-    account = order["Line"][0]["AccountBasedExpenseLineDetail"]["AccountRef"]
+    detail = order["Line"][0]["DetailType"]  # coded as the order's first line (an item since lines are job-costed)
     sandbox.control("POST", "quickbooks/Bill", json={
         "VendorRef": order["VendorRef"], "DocNumber": "KEYED-7", "Line": [{
-            "Amount": 250.0, "DetailType": "AccountBasedExpenseLineDetail",
-            "AccountBasedExpenseLineDetail": {"AccountRef": account},
+            "Amount": 250.0, "DetailType": detail, detail: order["Line"][0][detail],
             "LinkedTxn": [{"TxnId": order["Id"], "TxnType": "PurchaseOrder"}]}]})
     voided_bill = bills[1]
     amount = Decimal(str(next(b for b in sandbox.erp_rows("quickbooks", "Bill") if b["Id"] == voided_bill["erp_ref"])["TotalAmt"]))
