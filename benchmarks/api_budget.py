@@ -78,9 +78,9 @@ class Hours:
 
 def run_budget(sandboxes: Sandboxes, budget: int, hour_seconds: float, staleness: int, sizes: dict) -> None:
     records = seed(sandboxes, {**sizes, "companies": 1})
+    store, integration = new_store(ErpKind.ACUMATICA)
     sandboxes.control("PUT", "procore/rate_limit", json={"limit": budget, "window_seconds": hour_seconds,
                                                          "spike_limit": budget, "spike_seconds": 10})
-    store, integration = new_store(ErpKind.ACUMATICA)
     store.save_integration(Integration(**{k: integration[k] for k in ("name", "procore_conn_id", "procore_company_id",
                                                                        "erp_kind", "erp_conn_id")},
                                        max_staleness_hours=staleness))

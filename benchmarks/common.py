@@ -19,11 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="erp-sync-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+from erp_connectors.procore import ProcoreHook  # noqa: E402
+from erp_sync.connectors import erp_adapter  # noqa: E402
 from erp_sync.models import ErpKind, ExportMode, Integration  # noqa: E402
+from erp_sync.reference.links import link  # noqa: E402
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind  # noqa: E402
+from erp_sync.reference.suggest import suggest  # noqa: E402
 from erp_sync.store import Store  # noqa: E402
 from sandbox import acumatica_data as acumatica  # noqa: E402
 from sandbox import quickbooks_data as quickbooks  # noqa: E402
 from sandbox import procore_data as procore  # noqa: E402
+from sandbox.procore_lines import COST_CODES, COST_TYPES  # noqa: E402
 
 TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
 ERP_VENDOR = {ErpKind.ACUMATICA: "acumatica", ErpKind.QUICKBOOKS_ONLINE: "quickbooks"}
@@ -99,14 +105,47 @@ def retainage_item(sandboxes: Sandboxes) -> str:
     return next(item["Id"] for item in sandboxes.control("GET", "quickbooks/Item").json() if item["Name"] == "Retainage")
 
 
-def new_store(kind: ErpKind) -> tuple[Store, dict]:
+def new_store(kind: ErpKind, linked: bool = True) -> tuple[Store, dict]:
+    """A fresh store with one integration; ``linked``: its reference data linked first, outside what is measured,
+    as the accountant does on the Reference data tab before anything is exported."""
     store = Store.from_url(f"sqlite:///{tempfile.mkdtemp(prefix='erp-sync-bench-')}/store.db")
     store.upgrade()
     store.save_integration(Integration(name=f"bench-{kind.value}", procore_conn_id="procore_bench",
                                        procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=kind,
                                        erp_conn_id=f"{(ERP_VENDOR | SAGE_SYSTEM)[kind]}_bench",
                                        export_mode=ExportMode.DIRECT))
-    return store, store.integrations()[0]
+    integration = store.integrations()[0]
+    if linked:
+        link_reference_data(store, integration)
+    return store, integration
+
+
+LINKED_BY = "benchmarks"
+
+
+def link_reference_data(store: Store, integration: dict) -> None:
+    """Vendors linked by name, projects, cost codes and cost types by code: what the sandbox seeded."""
+    procore = ProcoreHook(integration["procore_conn_id"], integration["procore_company_id"])
+    adapter = erp_adapter(integration, store)
+    try:
+        vendors = adapter.reference_items(ReferenceKind.VENDOR)
+        for vendor in procore.paginate("vendors", company_id=integration["procore_company_id"]):
+            ref = ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), vendor["abbreviated_name"], vendor["name"])
+            found = suggest(ref, vendors)
+            if found is not None and found.item is not None:
+                link(store, integration, ref, found.item, by=LINKED_BY)
+        pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p["name"], p["name"]),
+                  ErpItem(ReferenceKind.PROJECT, p["project_number"].removeprefix("P-"),
+                          p["project_number"].removeprefix("P-"), p["name"])) for p in procore.projects()]
+        pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(c.id), c.full_code, c.name),
+                   ErpItem(ReferenceKind.COST_CODE, c.full_code, c.full_code, c.name)) for c in COST_CODES]
+        pairs += [(ProcoreRef(ReferenceKind.COST_TYPE, str(t.id), t.code, t.name),
+                   ErpItem(ReferenceKind.COST_TYPE, t.code, t.code, t.name, posts_to="50000")) for t in COST_TYPES]
+        for ref, item in pairs:
+            link(store, integration, ref, item, by=LINKED_BY)
+    finally:
+        adapter.hook.close()
+        procore.close()
 
 
 def calls(sandboxes: Sandboxes) -> dict[str, int]:

@@ -18,41 +18,13 @@ import time
 from collections import Counter
 
 from common import ERP_VENDOR, TABLES, Sandboxes, calls, new_store, run_each_erp, seed
-from erp_connectors.procore import ProcoreHook
-from erp_sync.connectors import erp_adapter
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
 from erp_sync.models import ErpKind
-from erp_sync.reference.links import link
-from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
-from erp_sync.reference.suggest import suggest
 from erp_sync.store import Store
-from sandbox.procore_lines import COST_CODES, COST_TYPES
 
 FULL = {"projects": 1000, "commitments_per_project": 2, "change_orders_total": 500, "invoices_total": 1000}
-LINKED_BY = "benchmarks/document_lines"
 
 
-def link_reference_data(store: Store, integration: dict) -> None:
-    procore = ProcoreHook(integration["procore_conn_id"], integration["procore_company_id"])
-    adapter = erp_adapter(integration, store)
-    try:
-        vendors = adapter.reference_items(ReferenceKind.VENDOR)
-        for vendor in procore.paginate("vendors", company_id=integration["procore_company_id"]):
-            ref = ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), vendor["abbreviated_name"], vendor["name"])
-            found = suggest(ref, vendors)
-            if found is not None and found.item is not None:
-                link(store, integration, ref, found.item, by=LINKED_BY)
-        pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p["name"], p["name"]),
-                  ErpItem(ReferenceKind.PROJECT, str(p["id"]), p["project_number"], p["name"])) for p in procore.projects()]
-        pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(c.id), c.full_code, c.name),
-                   ErpItem(ReferenceKind.COST_CODE, c.full_code, c.full_code, c.name)) for c in COST_CODES]
-        pairs += [(ProcoreRef(ReferenceKind.COST_TYPE, str(t.id), t.code, t.name),
-                   ErpItem(ReferenceKind.COST_TYPE, t.code, t.code, t.name, posts_to="50000")) for t in COST_TYPES]
-        for ref, item in pairs:
-            link(store, integration, ref, item, by=LINKED_BY)
-    finally:
-        adapter.hook.close()
-        procore.close()
 
 
 def phase(store: Store, integration: dict, sandboxes: Sandboxes, name: str) -> dict:
@@ -83,7 +55,6 @@ def edit_one_percent_of_the_lines(sandboxes: Sandboxes, records: dict[str, list[
 def run(kind: ErpKind, sizes: dict, sandboxes: Sandboxes) -> None:
     records = seed(sandboxes, sizes)
     store, integration = new_store(kind)
-    link_reference_data(store, integration)
     total = sum(len(rows) for rows in records.values())
     print(f"\n## {kind.display_name}: {sizes['projects']} projects, {total} records")
 

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from common import Sandboxes, connect, new_store, seed
+from common import Sandboxes, connect, link_reference_data, new_store, seed
 from erp_connectors.procore import ProcoreHook
 from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.models import ErpKind, ExportMode, Integration
@@ -62,6 +62,7 @@ def postgres_store():
         store.save_integration(Integration(name="bench-acumatica", procore_conn_id="procore_bench",
                                            procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=ErpKind.ACUMATICA,
                                            erp_conn_id="acumatica_bench", export_mode=ExportMode.DIRECT))
+        link_reference_data(store, store.integrations()[0])
         yield store, store.integrations()[0]
     finally:
         store.engine.dispose()

@@ -28,7 +28,7 @@ def sync_calls(kind: ErpKind, projects: int, sandboxes: Sandboxes, reference: bo
     without reference data, the store says it was read just now (the reading is not due)."""
     seed(sandboxes, {"projects": projects, "commitments_per_project": 1, "change_orders_per_project": 0,
                      "invoices_per_project": 0})
-    store, integration = new_store(kind)
+    store, integration = new_store(kind, linked=False)
     if not reference:
         store.set_watermark(integration["id"], WATERMARK, utcnow().isoformat())
     spent = []

@@ -369,16 +369,16 @@ def control_router(state: AcumaticaState) -> APIRouter:
 
     @router.post("/{entity}/{key:path}/amount")
     def change_amount(entity: str, key: str, change: NewAmount) -> dict[str, Any]:
-        """An Acumatica user changes a document's amount to ``amount`` after ERP Sync exported it, by changing
-        its first line (the other lines stay)."""
+        """An Acumatica user changes a document's amount after ERP Sync exported it: its first line takes the
+        change, so the document's total becomes ``amount``."""
         if entity not in AMOUNT_LINE:
             raise HTTPException(404, f"{entity} has no amount to change here")
         detail, amount = AMOUNT_LINE[entity]
         with state.lock:
             record = state.found(entity, split_key(key))
             lines = list(record.get(detail) or [{}])
-            others = sum((Decimal(str(line.get(amount) or 0)) for line in lines[1:]), Decimal(0))
-            lines[0] = {**lines[0], amount: change.amount - others}
+            total = sum((Decimal(str(line.get(amount) or 0)) for line in lines), Decimal(0))
+            lines[0] = {**lines[0], amount: Decimal(str(lines[0].get(amount) or 0)) + change.amount - total}
             state.touch(record, **{detail: lines})
             return render(entity, state.touch(record, **derived(entity, record)), None, {detail}, "")
 

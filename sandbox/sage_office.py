@@ -22,18 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from erp_connectors.sage300 import DEFAULT_LAYOUT, ImportLayout
-from sandbox.procore_data import SAGE300_COMPANY_ID, ProcoreState
 from sandbox.sage_tables import SAGE100, SAGE300
 
 LAYOUT = ImportLayout.load(DEFAULT_LAYOUT)  # the demo company keeps Sage's default import formats
 
 # The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs.
+DEMO_JOBS = range(2401, 2461)  # the number of each demo project (Procore's project_number P-2401 ...)
 SAGE300_VENDORS = {"APEX": "Apex Concrete", "BRIGHT": "Brightline Electric", "CASCADE": "Cascade Plumbing",
                    "DELTA": "Delta Steel Erectors", "EVERGRN": "Evergreen Drywall"}
-# The Sage 300 office's jobs: one per project of its Procore company in the sandbox's seed, numbered by the
-# project's Procore id, as the tests' job costing links them (tests/seed_links.py).
-SAGE300_JOBS = {str(project.id): project.name[:30] for project in ProcoreState().projects.values()
-                if project.company.id == SAGE300_COMPANY_ID}
 SAGE100_VENDORS = {301: "Apex Concrete", 302: "Brightline Electric", 303: "Cascade Plumbing",
                    304: "Delta Steel Erectors", 305: "Evergreen Drywall"}
 
@@ -145,8 +141,8 @@ class Sage300Office(SageOffice):
         connection.execute(sa.insert(self.tables["MASTER_APM_VENDOR"]),
                            [{"Vendor": vendor, "Name": name, "Status": "Active"}
                             for vendor, name in SAGE300_VENDORS.items()])
-        connection.execute(sa.insert(self.tables["MASTER_JCM_JOB"]),
-                           [{"Job": job, "Description": name, "Status": "Active"} for job, name in SAGE300_JOBS.items()])
+        connection.execute(sa.insert(self.tables["MASTER_JCM_JOB"]),  # the jobs of the demo's projects
+                           [{"Job": str(job), "Description": f"Job {job}", "Status": "Active"} for job in DEMO_JOBS])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         """Reads each record by the company's import format (the same layout file the connector writes with)."""

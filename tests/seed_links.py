@@ -4,7 +4,7 @@ is linked, through ``erp_sync.reference.links.link``. Tests that export document
 their integrations; what is left unlinked (Foundry Mechanical is in no ERP) waits for a link.
 
 The job costing of the documents' lines is linked too: each project of the integration's company to the
-ERP job of the same number (its Procore id), and the company's cost codes and cost types to the ERP items of
+ERP job of its number (Procore's ``P-2401`` is job ``2401``; the Sage 300 office holds those jobs), and the company's cost codes and cost types to the ERP items of
 the same code (an Acumatica cost type's account group posting to ``EXPENSE_ACCOUNT``).
 
 The ERP side is read with each integration's adapter (``reference_items``), the Procore side from the
@@ -13,7 +13,7 @@ sandbox's own data, so seeding spends none of Procore's budget."""
 from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter
-from erp_sync.reference.links import link
+from erp_sync.reference.links import confirmed_links, link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import suggest
 from erp_sync.store import Store
@@ -28,10 +28,15 @@ def procore_vendors(sandbox) -> list[ProcoreRef]:
             for vendor in sandbox.sandboxes.procore.vendors.values()]
 
 
+def job_number(project_number: str) -> str:
+    return project_number.removeprefix("P-")
+
+
 def job_costing(sandbox, company_id: int) -> list[tuple[ProcoreRef, ErpItem]]:
     """The company's projects, cost codes and cost types, each with the ERP item of the same code."""
     pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.name, project.name),
-              ErpItem(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name))
+              ErpItem(ReferenceKind.PROJECT, job_number(project.project_number), job_number(project.project_number),
+                      project.name))
              for project in sandbox.sandboxes.procore.projects.values() if project.company.id == company_id]
     pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(code.id), code.full_code, code.name),
                ErpItem(ReferenceKind.COST_CODE, code.full_code, code.full_code, code.name)) for code in COST_CODES]
@@ -48,7 +53,12 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
     for integration in store.integrations():
         if names is not None and integration["name"] not in names:
             continue
-        for ref, item in job_costing(sandbox, integration["procore_company_id"]):
+        pairs = job_costing(sandbox, integration["procore_company_id"])
+        current = {(ref.kind, ref.procore_id) for ref, _item in pairs}
+        for kind, procore_id in confirmed_links(store, integration).items:  # projects of an earlier seeding
+            if kind is ReferenceKind.PROJECT and (kind, procore_id) not in current:
+                unlink(store, integration, kind, procore_id, by=SEEDED_BY, reason="the sandbox was reseeded")
+        for ref, item in pairs:
             link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
         adapter = erp_adapter(integration, store)
         try:

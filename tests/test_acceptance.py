@@ -400,10 +400,11 @@ def test_the_readme_example_accepts_a_change_order_of_the_demo_data(desk):
     first, second = [row["id"] for row in desk.store.rows("export_decisions_of_integration",
                                                           integration="summit-acumatica",
                                                           record_type="commitment_change_order", limit=2)][::-1]
-    assert desk.outcome(first) == ("done", "BLUE", "The CCO PO-001-CO01 was accepted and is being exported to "
-                                                   "Acumatica Cloud ERP.")
+    assert desk.outcome(first) == ("done", "BLUE", "The commitment change order PO-001-CO01 was accepted and is "
+                                                   "being exported to Acumatica Cloud ERP.")
     assert desk.outcome(second)[:2] == ("rejected", "RED")
-    assert desk.outcome(second)[2].startswith("The CCO PO-001-CO01 is not waiting for accounting acceptance: ")
+    assert desk.outcome(second)[2].startswith(
+        "The commitment change order PO-001-CO01 is not waiting for accounting acceptance: ")
     assert desk.link_by_id(cco["id"])["colour"] == "GREEN" and len(desk.sandbox.erp_rows("acumatica", "ChangeOrder")) == 1
 
 

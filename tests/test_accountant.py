@@ -4,6 +4,8 @@ its record's end."""
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from erp_sync.accountant import DecisionReads, QueueCounts, ready_rows, whose_wait, work_queue
@@ -96,3 +98,24 @@ def test_ready_to_export_rows_carry_what_procores_list_shows_and_sort_and_filter
     vendor = commitments[0].vendor
     assert {row.vendor for row in rows(RecordType.COMMITMENT, search=vendor.upper())} == {vendor}
     assert rows(RecordType.COMMITMENT, search="no such thing") == []
+
+
+def test_an_api_chart_is_scaled_to_the_calls_with_the_budget_as_a_line():
+    from datetime import UTC, datetime, timedelta
+
+    from erp_sync_ui.charts import HEIGHT, calls_against_budget
+
+    hours = [datetime(2026, 12, 6, tzinfo=UTC) + timedelta(hours=index) for index in range(4)]
+    chart = str(calls_against_budget("Procore", hours, [10, 40, 20, 0], budget=3600))
+
+    bars = [float(height) for height in re.findall(r'<rect [^>]*height="([\d.]+)"', chart)]
+    assert max(bars) > HEIGHT / 2  # the busiest hour fills most of the chart, not 1% of it
+    assert "budget 3,600/hour (above this scale)" in chart
+    assert "budget 30/hour" in str(calls_against_budget("Procore", hours, [10, 40, 20, 0], budget=30))
+
+
+def test_money_has_its_currency_and_separators_and_payment_methods_are_words():
+    from erp_sync_ui.words import money, payment_method
+
+    assert (money("1919.1"), money(0), money(None)) == ("$1,919.10", "$0.00", "")
+    assert (payment_method("credit_card"), payment_method("check")) == ("Credit card", "Check")

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -22,7 +27,8 @@ from erp_sync.store import Store
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.sage_office import LAYOUT
 from sandbox.procore_lines import COST_CODES
-from seed_links import EXPENSE_ACCOUNT, link_sandbox_references
+from seed_links import EXPENSE_ACCOUNT, job_number, link_sandbox_references
+from tests.test_runs import store_url
 from tests.test_sage import add_sage_integrations, sync_until_settled
 
 CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
@@ -53,6 +59,11 @@ def links(store: Store, integration: dict, record_type: str | None = None) -> li
 
 def table_of(link: dict) -> str:
     return json.loads(link["procore_json"])["stream"]
+
+
+def job_of(sandbox, link: dict) -> str:
+    """The ERP job the record's project is linked to (tests/seed_links.py)."""
+    return job_number(sandbox.sandboxes.procore.projects[link["procore_project_id"]].project_number)
 
 
 def erp_document(sandbox, vendor: str, link: dict) -> dict:
@@ -92,13 +103,13 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
             assert f"[PL{line['id']}]" in (value(erp_line, "LineDescription") or value(erp_line, "Description"))
             if vendor == "acumatica":
                 assert (value(erp_line, "Project"), value(erp_line, "Task"), value(erp_line, "CostCode"),
-                        value(erp_line, "Account")) == (str(link["procore_project_id"]), "0000",
+                        value(erp_line, "Account")) == (job_of(sandbox, link), "0000",
                                                         line["cost_code"]["full_code"], EXPENSE_ACCOUNT)
                 assert Decimal(str(value(erp_line, "ExtendedCost"))) == Decimal(line["amount"])
             else:
                 detail = erp_line["ItemBasedExpenseLineDetail"]
                 assert detail["ItemRef"]["value"] == line["cost_code"]["full_code"]
-                assert detail["CustomerRef"]["value"] == str(link["procore_project_id"])
+                assert detail["CustomerRef"]["value"] == job_of(sandbox, link)
                 assert detail["ClassRef"]["value"] == line["line_item_type"]["code"]
         if vendor == "acumatica":
             subcontract = erp_document(sandbox, vendor, link)
@@ -118,7 +129,7 @@ def test_a_cco_changes_the_commitment_lines_it_names(sandbox, store, cloud):
         erp_line_of = {m.line.procore_id: m.erp_line for m in line_map.of_link(commitment["id"])}
         if vendor == "acumatica":
             order = erp_document(sandbox, vendor, cco)
-            assert value(order, "ProjectID") == str(cco["procore_project_id"])
+            assert value(order, "ProjectID") == job_of(sandbox, cco)
             assert [(value(line, "PONbr"), str(value(line, "POLineNbr"))) for line in order["Commitments"]] == [
                 (commitment["erp_ref"], erp_line_of[str(line["commitment_line_item_id"])]) for line in procore]
         else:  # the CCO's lines are on its commitment's purchase order, each with its mark and the CCO's
@@ -190,27 +201,35 @@ def test_an_sov_edit_changes_the_matching_erp_lines_adds_a_new_one_once_and_remo
     assert next(row for row in links(store, integration) if row["id"] == link["id"])["colour"] == "GREEN"
 
 
-def test_an_unlinked_cost_code_holds_the_record_back_naming_its_lines_until_it_is_linked(sandbox, store):
+def test_a_cost_code_not_linked_holds_the_record_back_naming_its_lines_until_it_is_linked(sandbox, store):
     integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
-    gypsum = next(code for code in COST_CODES if code.code == "09-250")
-    unlink(store, integration, ReferenceKind.COST_CODE, str(gypsum.id), by="the test")
+    coatings = {"id": 5999, "code": "09-900", "full_code": "09-900", "name": "Special Coatings"}  # not in the ERP
+    table, contract = next((table, row) for table in COMMITMENT_TABLES for row in sandbox.procore_rows(table)
+                           if row["status"] == "Approved" and row["project"]["id"] in projects_of(sandbox, DEMO_COMPANY_ID))
+    lines = sandbox.procore_lines(table, contract["id"])
+    lines[-1]["cost_code"] = coatings
+    sandbox.control("PUT", f"procore/{table}/{contract['id']}/lines", json=lines)
 
     export_integration(store, integration, "run-1")
 
-    waiting = [row for row in links(store, integration) if row["reason_code"] == "reference_unlinked"]
-    assert waiting and all(row["colour"] == "BLUE" and 'link cost code 09-250 "Gypsum Board"' in row["message"]
-                           and "Waiting: line " in row["message"] and "09-250.S" in row["message"] for row in waiting)
-    assert all(LineMap(store).of_link(row["id"]) for row in waiting)  # the lines read are kept for the page
+    waiting = next(row for row in links(store, integration) if row["procore_id"] == contract["id"])
+    assert (waiting["colour"], waiting["reason_code"], waiting["erp_ref"]) == ("BLUE", "reference_unlinked", None)
+    assert 'link cost code 09-900 "Special Coatings"' in waiting["message"]
+    assert f"Waiting: line {len(lines)} (09-900.S " in waiting["message"]
+    assert LineMap(store).of_link(waiting["id"])  # the lines read are kept for the page
     quiet = export_integration(store, integration, "run-2")["counts"]
     assert quiet.get("procore_line_reads", 0) == 0  # nothing changed: no line is read again
 
-    link(store, integration, ProcoreRef(ReferenceKind.COST_CODE, str(gypsum.id), gypsum.code, gypsum.name),
-         ErpItem(ReferenceKind.COST_CODE, gypsum.code, gypsum.code, gypsum.name), by="the accountant")
+    link(store, integration, ProcoreRef(ReferenceKind.COST_CODE, "5999", "09-900", "Special Coatings"),
+         ErpItem(ReferenceKind.COST_CODE, "099000", "099000", "Coatings"), by="the accountant")
     counts = export_integration(store, integration, "run-3")["counts"]
-    assert counts["procore_line_reads"] >= len(waiting)
-    assert counts["created_commitment"] == len([row for row in waiting if row["record_type"] == "commitment"])
-    assert {row["colour"] for row in links(store, integration)} <= {"GREEN", "BLUE"}
-    assert not [row for row in links(store, integration) if row["reason_code"] == "reference_unlinked"]
+    assert counts["procore_line_reads"] >= 1 and counts["created_commitment"] == 1
+    row = next(row for row in links(store, integration) if row["id"] == waiting["id"])
+    assert row["colour"] == "GREEN" and value(erp_lines(sandbox, "acumatica", row)[-1], "CostCode") == "099000"
+
+
+def projects_of(sandbox, company: int) -> set[int]:
+    return {pid for pid, p in sandbox.sandboxes.procore.projects.items() if p.company.id == company}
 
 
 def zero_items(items: list[dict]) -> list[dict]:
@@ -365,7 +384,7 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
         commitment = commitments[int(mark.split("-")[2])]
         procore = sandbox.procore_lines(table_of(commitment), commitment["procore_id"])
         header, items = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
-        assert header["Record ID"] == "C" and header["Job"] == str(commitment["procore_project_id"])
+        assert header["Record ID"] == "C" and header["Job"] == job_of(sandbox, commitment)
         assert [(item["Item"], item["Cost Code"], item["Category"], Decimal(item["Amount"])) for item in items] == [
             (str(n), line["cost_code"]["full_code"], line["line_item_type"]["code"], Decimal(line["amount"]))
             for n, line in enumerate(procore, start=1)]
@@ -417,3 +436,36 @@ def test_a_company_with_its_own_import_format_gets_its_fields_in_its_order(tmp_p
         "APD", "10.00", "1001", "03-300"]
     with pytest.raises(ValueError, match="no field"):
         layout.record("APD", {"Retainage": "1.00"})
+
+
+KILLED_EXPORT = """
+import sys
+from erp_sync.jobs.hourly_sync import export_integration
+from erp_sync.store import Store
+
+store = Store.from_url(sys.argv[1])
+export_integration(store, next(row for row in store.integrations() if row["name"] == sys.argv[2]), "killed")
+"""
+
+
+def test_an_export_killed_while_the_erp_writes_a_bill_is_finished_once_by_the_next_run(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    sandbox.fault("acumatica", delay_seconds=3, method="PUT", path_pattern="/entity/Default/24.200.001/Bill$", times=1)
+    worker = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, store_url(store), integration["name"]],
+                              env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 120
+    while not sandbox.control("GET", "acumatica/faults").json() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the worker is sending its first bill, its lines with it
+    worker.send_signal(signal.SIGKILL)  # kill -9 while Acumatica holds the request
+    worker.wait()
+    time.sleep(4)  # Acumatica finishes what it was given
+
+    export_integration(store, integration, "after the kill")
+
+    invoices = links(store, integration, "subcontractor_invoice")
+    bills = sandbox.erp_rows("acumatica", "Bill")
+    assert invoices and len(bills) == len(invoices) and all(link["colour"] == "GREEN" for link in invoices)
+    mapped = LineMap(store).of_links(link["id"] for link in invoices)
+    for link in invoices:
+        lines = erp_lines(sandbox, "acumatica", link)
+        assert len(lines) == len(sandbox.procore_lines("requisitions", link["procore_id"])) == len(mapped[link["id"]])

@@ -25,7 +25,9 @@ def figures(store: Store, integration: dict) -> list[dict]:
                       cause=None, limit=10_000, offset=0)
 
 
-def sync_sage(store: Store, integration: dict, office) -> None:
+def sync_sage(store: Store, integration: dict, office, sandbox) -> None:
+    """The vendors linked on the Reference data tab, then exported until Sage has imported everything."""
+    link_sandbox_references(store, sandbox, {integration["name"]})
     for _ in range(3):
         export_integration(store, integration, "test")
         office.run_imports()
@@ -43,7 +45,7 @@ def test_a_clean_sync_agrees_on_acumatica_and_quickbooks(scene, store):
         summary = reconcile_integration(store, integration, "test")
         rows = figures(store, integration)
         assert summary["counts"]["commitments"] == len(rows) > 0
-        assert [row for row in rows if row["differs"]] == [], integration["name"]
+        assert [row for row in rows if row["differs"]] == [], [(d["cause"], d["sentence"]) for d in store.rows("open_differences_of_integration", integration_id=integration["id"])][:3]
         assert any(row["procore_change_orders_amount"] for row in rows)
         assert all(row["procore_revised_amount"] == row["erp_revised_amount"] for row in rows)
         assert summary["api_calls"] == {}
@@ -52,12 +54,11 @@ def test_a_clean_sync_agrees_on_acumatica_and_quickbooks(scene, store):
 def test_a_clean_sync_agrees_on_both_sages(sandbox, store, sage):
     for integration, system in zip(SAGE_INTEGRATIONS, ("sage300", "sage100"), strict=True):
         store.save_integration(integration)
-        link_sandbox_references(store, sandbox)
         row = store.one("integration_by_name", name=integration.name)
-        sync_sage(store, row, sage.offices[system])
+        sync_sage(store, row, sage.offices[system], sandbox)
         reconcile_integration(store, row, "test")
         rows = figures(store, row)
-        assert rows and [r for r in rows if r["differs"]] == [], (integration.name, [r for r in rows if r["differs"]])
+        assert rows and [r for r in rows if r["differs"]] == [], (integration.name, [(d["cause"], d["sentence"]) for d in store.rows("open_differences_of_integration", integration_id=row["id"])])
 
 
 # The causes ---------------------------------------------------------------------------------------
@@ -144,10 +145,11 @@ def test_what_a_quickbooks_user_changes_is_explained(scene, store):
     bills = [link for link in active(store, quickbooks, "subcontractor_invoice") if parent(link) in orders]
     keyed_on = orders[parent(bills[0])]
     order = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == keyed_on["erp_ref"])
-    detail = order["Line"][0]["DetailType"]  # coded as the order's first line (an item since lines are job-costed)
+    account = {"value": next(a["Id"] for a in sandbox.erp_rows("quickbooks", "Account") if a["AccountType"] == "Expense")}
     sandbox.control("POST", "quickbooks/Bill", json={
         "VendorRef": order["VendorRef"], "DocNumber": "KEYED-7", "Line": [{
-            "Amount": 250.0, "DetailType": detail, detail: order["Line"][0][detail],
+            "Amount": 250.0, "DetailType": "AccountBasedExpenseLineDetail",
+            "AccountBasedExpenseLineDetail": {"AccountRef": account},
             "LinkedTxn": [{"TxnId": order["Id"], "TxnType": "PurchaseOrder"}]}]})
     voided_bill = bills[1]
     amount = Decimal(str(next(b for b in sandbox.erp_rows("quickbooks", "Bill") if b["Id"] == voided_bill["erp_ref"])["TotalAmt"]))
@@ -215,10 +217,9 @@ def test_a_change_order_waiting_for_acceptance_or_for_an_unreachable_erp_is_expl
 def test_an_invoice_keyed_in_sage_is_an_erp_bill_without_a_procore_invoice(sandbox, store, sage, system):
     integration = SAGE_INTEGRATIONS[0 if system == "sage300" else 1]
     store.save_integration(integration)
-    link_sandbox_references(store, sandbox)
     row = store.one("integration_by_name", name=integration.name)
     office = sage.offices[system]
-    sync_sage(store, row, office)
+    sync_sage(store, row, office, sandbox)
     commitment = active(store, row, "commitment")[0]
     if system == "sage300":
         vendor = office.rows("JCM_MASTER__COMMITMENT", Commitment=commitment["erp_ref"])[0]["Vendor"]
@@ -294,3 +295,19 @@ def test_the_demo_step_shows_a_difference_with_its_cause(scene, store):
     text = what_differs(store, "http://airflow.example")
     assert "2 of " in text.splitlines()[0] and "erp_bill_without_invoice" in text and "changed_in_erp" in text
     assert text.endswith("http://airflow.example/erp-sync/integrations/summit-acumatica/reconciliation")
+
+
+def test_a_row_opens_to_its_documents_and_its_lines_per_cost_code(scene, store):
+    from erp_sync.reconcile.view import ReconciliationView
+
+    acumatica = scene.integrations["summit-acumatica"]
+    reconcile_integration(store, acumatica, "test")
+    commitment = active(store, acumatica, "commitment")[0]
+    row = ReconciliationView(store, acumatica).row(commitment["procore_id"])
+
+    assert row.documents[0].kind == "Commitment" and row.documents[0].number == commitment["procore_number"]
+    assert row.cost_codes, "the sandbox's commitments are exported with their schedule of values"
+    committed = sum(code.committed for code in row.cost_codes)
+    assert committed == row.figures["procore_revised_amount"]
+    assert all(code.erp_lines for code in row.cost_codes)
+    assert ReconciliationView(store, acumatica).row(1) is None

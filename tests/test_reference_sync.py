@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import SAGE_INTEGRATIONS, TEST_INTEGRATIONS, add_test_integrations
 from erp_sync.jobs.hourly_sync import export_integration
-from erp_sync.reference.links import confirmed_links, history, link
+from erp_sync.reference.links import confirmed_links, history, link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.reading import refresh, suggestions
 from seed_links import link_sandbox_references
@@ -198,3 +199,40 @@ def test_ready_to_export_says_what_is_unlinked_until_it_is_linked(sandbox, store
     again = {row["id"]: row for row in store.rows("active_links", integration_id=integration["id"])}
     assert {(again[row["id"]]["state"], again[row["id"]]["message"]) for row in apex} == {
         ("ready", WAITING_FOR_ACCEPTANCE)}
+
+
+def test_an_erp_that_lists_none_of_a_kind_ends_no_link_but_one_that_lost_an_item_does(sandbox, store, sage):
+    store.save_integration(SAGE_INTEGRATIONS[0])
+    integration = store.integrations()[0]
+    project = next(p for p in sandbox.sandboxes.procore.projects.values()
+                   if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
+    ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
+    link(store, integration, ref, ErpItem(ReferenceKind.PROJECT, "J-1", "J-1", "Job one"), by="ana")
+    office = sage.offices["sage300"]
+    with office.engine.begin() as connection:
+        connection.execute(sa.delete(office.tables["MASTER_JCM_JOB"]))
+
+    refresh(store, integration, by="nightly")  # the office keeps no jobs at all yet
+    assert confirmed_links(store, integration).erp_item(ref).erp_id == "J-1"
+
+    sage.offices["sage300"].insert_raw("MASTER_JCM_JOB", Job="J-2", Description="Job two", Status="Active")
+    refresh(store, integration, by="nightly")
+    assert confirmed_links(store, integration).erp_item(ref) is None
+    assert history(store, integration, ReferenceKind.PROJECT, ref.procore_id)[-1]["ended_reason"] == (
+        "ERP project J-1 was deleted in the ERP")
+
+
+def test_an_exact_code_a_person_unlinked_is_not_linked_again_by_itself(sandbox, store, sage):
+    store.save_integration(SAGE_INTEGRATIONS[0])
+    integration = store.integrations()[0]
+    project = next(p for p in sandbox.sandboxes.procore.projects.values()
+                   if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
+    sage.offices["sage300"].insert_raw("MASTER_JCM_JOB", Job=project.project_number, Description=project.name,
+                                       Status="Active")
+    ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
+    assert refresh(store, integration, by="nightly")["linked_by_code"] == 1
+    unlink(store, integration, ReferenceKind.PROJECT, ref.procore_id, by="ana")
+
+    assert refresh(store, integration, by="nightly")["linked_by_code"] == 0
+    assert confirmed_links(store, integration).erp_item(ref) is None
+    assert suggested(store, integration)[("project", ref.procore_id)][0] == project.project_number  # for a person

@@ -43,6 +43,8 @@ def test_her_work_queue_leads_to_ready_to_export_and_each_action_is_followed_and
     page.goto(f"{office.api.url}/erp-sync/integrations/")
     work = page.locator(f"#work-queue tr[data-integration='{NAME}'][data-record-type=commitment]")
     expect(work.locator("a.acceptance")).to_have_text(str(len(commitments)))
+    expect(page.locator(f"[data-health='{NAME}'] .dot.GREEN")).to_have_count(1)  # its last sync, and how it went
+    expect(page.locator(f"[data-health='{NAME}']")).to_contain_text("Synced 20")
     fits(page, "01-work-queue")
 
     work.locator("a.acceptance").click()
@@ -64,8 +66,11 @@ def test_her_work_queue_leads_to_ready_to_export_and_each_action_is_followed_and
 
     for row in commitments[:2]:
         page.check(f"#record-{row['procore_id']}")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click("button[value=accept]")
     expect(page.locator("#decided .notice")).to_have_text("Accepted 2 records as Avery Admin:")
+    assert asked == ["Accept 2 records? Each is exported to Acumatica Cloud ERP now; an export is not undone from here."]
     page.reload()
     assert decisions(office) == 2  # the reload asked for the page again, not for the decisions
     assert decisions_dag.test().state == "success"
@@ -82,3 +87,24 @@ def test_her_work_queue_leads_to_ready_to_export_and_each_action_is_followed_and
     assert decisions_dag.test().state == "success"
     expect(page.locator("#decided .outcome.YELLOW")).to_contain_text("Retention is 5%, not 10%", timeout=30_000)
     fits(page, "04-rejected")
+
+    page.select_option("select[name=mode]", "direct")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # she reads the consequence and keeps the mode
+    page.click("#export-mode-form button")
+    expect(page.locator("#export-mode")).to_have_text("acceptance")
+    page.select_option("select[name=mode]", "direct")
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.click("#export-mode-form button")
+    expect(page.locator("#export-mode")).to_have_text("direct")
+    assert "Every approved record of every project goes straight to the ERP" in asked[-1]
+    page.reload()
+    trail = office.store.rows("audit_trail", entity="integration", entity_id=NAME)
+    assert [row["new_state"] for row in trail if row["action"] == "export_mode"] == ["direct"]
+    fits(page, "05-export-mode-changed")
+
+    page.goto(f"{office.api.url}/erp-sync/integrations/{NAME}?record_type=commitment_change_order&view=waiting")
+    expect(page.locator("td.status .wait").first).to_have_text("Waiting for your acceptance")
+    fits(page, "06-waiting-says-whose-wait")
+    page.get_by_role("link", name=f"Operations of {NAME}").click()
+    expect(page.get_by_role("link", name="← Airflow")).to_be_visible()
+    fits(page, "07-operations")

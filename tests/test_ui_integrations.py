@@ -101,6 +101,7 @@ def desk(sandbox, airflow_sqlite_store, airflow_api, dagbag) -> Desk:
 def unlink(page, desk: Desk, record: dict, expected: str) -> None:
     """Press Unlink on the record's row, see it pending, let the queue run, see its answer without a reload."""
     row = page.locator(f"#record-{record['procore_id']}")
+    page.once("dialog", lambda dialog: dialog.accept())  # the confirmation says what unlinking does
     row.get_by_role("button", name="Unlink").click()
     outcome = row.locator(".outcome")
     expect(outcome).to_contain_text("Unlink requested: waiting for the unlink queue")
@@ -132,9 +133,10 @@ def test_an_accountant_sees_each_tab_and_view_with_its_colours_and_reasons(desk,
     expect(waiting.locator(".reason")).to_have_text(UNLINKED)
     screenshot(page, "03-commitments-waiting-for-a-link")
 
-    page.locator(".views").get_by_role("link", name="Rejected in the ERP").click()
+    page.locator(".views").get_by_role("link", name="Rejected").click()
     rejected = page.locator(f"#record-{desk.rejected['procore_id']}")
     expect(rejected).to_have_class("YELLOW")
+    expect(rejected.locator(".status")).to_contain_text("Rejected in the ERP")
     expect(rejected.locator(".reason")).not_to_be_empty()
     screenshot(page, "04-commitments-rejected")
 
@@ -178,6 +180,7 @@ def test_a_person_lacking_a_permission_sees_the_red_refusal_naming_it(desk, brow
     page.goto(desk.url(ACUMATICA, record_type="subcontractor_invoice", view="synced"))
 
     row = page.locator(f"#record-{invoice['procore_id']}")
+    page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Unlink").click()
     # Procore is asked in the request: the refusal comes before anything is queued
     expect(row.locator(".outcome.RED")).to_contain_text("the 'Can Push to Accounting' privilege")
@@ -201,7 +204,7 @@ def test_sync_payments_on_demand_shows_the_payment_under_its_invoice(desk, brows
 
     # the page follows the import and shows its payments once it finished, without a manual reload
     expect(page.locator("#notice.GREEN")).to_contain_text("The payment import you started finished at", timeout=30_000)
-    expect(page.locator(f"#record-{invoice['procore_id']}")).to_contain_text("1 · 125.50")
+    expect(page.locator(f"#record-{invoice['procore_id']}")).to_contain_text("1 · $125.50")
     page.reload()
     assert desk.queued("erp_payment_import") == 0  # reloading started no second import
     payment = page.locator(f"#payments-{invoice['procore_id']} tr.payment")

@@ -65,6 +65,7 @@ def test_an_accountant_sees_what_differs_and_why(drifted, browser):
     opened.locator("table.documents").wait_for()  # read when the row opens
     assert "Original commitment" in opened.inner_text() and "750.00" in opened.inner_text()
     assert "Commitment" in opened.locator("table.documents").inner_text()
+    assert "Cost code" in opened.locator("table.cost-codes").inner_text()
     screenshot(page, "i24-reconciliation-opened")
 
     page.select_option("select[name=cause]", "erp_bill_without_invoice")

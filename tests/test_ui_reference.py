@@ -76,6 +76,11 @@ def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(off
     expect(page.locator(".notice")).to_contain_text("Linked as avery")
     expect(page.locator(f"#ref-{apex} .erp")).to_have_text("APEXCON · Apex Concrete")
     screenshot(page, "i22-03-confirmed-one")
+    audited = len(history(office.store, office.integration, ReferenceKind.VENDOR, apex))
+    page.reload()  # the page after an action is a GET: a reload repeats nothing
+    expect(page.locator(f"#ref-{apex} .erp")).to_have_text("APEXCON · Apex Concrete")
+    expect(page.locator(".problem")).to_have_count(0)
+    assert len(history(office.store, office.integration, ReferenceKind.VENDOR, apex)) == audited == 1
 
     granite = page.locator(f"#ref-{GRANITE}")
     granite.get_by_role("combobox").fill("GRANITEINC")

@@ -26,8 +26,9 @@ def _y(value: float, top: float) -> float:
 
 
 def calls_against_budget(title: str, hours: list[datetime], calls: list[int], budget: int | None) -> Markup:
-    """A bar per hour of API calls; the vendor's hourly budget as a red line when it has one."""
-    top = max([*calls, budget or 0, 1]) * 1.1
+    """A bar per hour of API calls, scaled to the calls (normal traffic stays visible); the vendor's hourly
+    budget as a red line when it has one, pinned to the top edge and labelled when it is far above them."""
+    top = max([*calls, 1]) * 1.25
     step = (WIDTH - LEFT) / max(len(hours), 1)
     body = []
     for index, (hour, count) in enumerate(zip(hours, calls, strict=True)):
@@ -38,10 +39,11 @@ def calls_against_budget(title: str, hours: list[datetime], calls: list[int], bu
         if index % 4 == 0:
             body.append(f'<text x="{x:.1f}" y="{HEIGHT - 8}" font-size="10">{hour:%H:00}</text>')
     if budget:
-        y = _y(budget, top)
+        above = budget > top
+        y = _y(min(budget, top), top)
         body.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH}" y2="{y:.1f}" stroke="#cf222e" stroke-dasharray="6 3"/>'
-                    f'<text x="{WIDTH - 4}" y="{y - 4:.1f}" text-anchor="end" font-size="10" fill="#cf222e">'
-                    f'budget {budget:,}/hour</text>')
+                    f'<text x="{WIDTH - 4}" y="{y + 12 if above else y - 4:.1f}" text-anchor="end" font-size="10" '
+                    f'fill="#cf222e">budget {budget:,}/hour{" (above this scale)" if above else ""}</text>')
     return _frame(title, top, body)
 
 

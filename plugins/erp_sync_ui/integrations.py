@@ -11,7 +11,15 @@ from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from erp_sync.identity import CONNECT_PAGE, NotConnected, ProcoreAccounts
-from erp_sync.accountant import QueueCounts, RunOutcome, run_outcome, whose_wait, work_queue
+from erp_sync.accountant import (
+    QueueCounts,
+    RunOutcome,
+    last_sync,
+    rejected_by,
+    run_outcome,
+    whose_wait,
+    work_queue,
+)
 from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
 from erp_sync.jobs.payment_import import payment_sync_refusal
 from erp_sync.models import Colour, ErpKind, RecordType
@@ -41,7 +49,8 @@ def integrations(request: Request, user: GetUserDep, store: StoreDep) -> HTMLRes
             for row in store.integrations()]
     return templates.TemplateResponse(request, "integrations.html", context={
         "user": user.get_name(), "integrations": rows, "tabs": TAB_TITLES, "View": View, "erp_names": ERP_NAMES,
-        "queue": work_queue(store)})
+        "queue": work_queue(store), "airflow": airflow_base_path(),
+        "syncs": {row["id"]: last_sync(store, row) for row, _ in rows}})
 
 
 @router.get("/{name}", response_class=HTMLResponse)
@@ -74,7 +83,8 @@ def _render(request: Request, store, user: str, integration: dict, record_type: 
         "project": project, "number": number or "", "payments": payments,
         "unlinks": reads.unlink_states(record_type, ids) if view is View.SYNCED else {},
         "connected": _connected(store, user, integration), "connect_page": CONNECT_PAGE, "airflow": airflow_base_path(),
-        "started": started, "problem": problem, "waits": waits,
+        "started": started, "problem": problem, "waits": waits, "rejected_by": rejected_by,
+        "last_sync": last_sync(store, integration),
         "queue": work_queue(store).get(integration["id"], {}).get(record_type, QueueCounts()), "still_open": STILL_OPEN,
         "payment_import": latest_run(store, integration, PAYMENT_IMPORT_JOB) if invoices else None})
 

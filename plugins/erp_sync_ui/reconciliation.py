@@ -8,19 +8,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from erp_sync.page import ERP_NAMES
 from erp_sync.reconcile.export import as_csv, as_xlsx
 from erp_sync.reconcile.model import Cause
-from erp_sync.reconcile.view import PAGE_SIZE, BadFilter, Filters, Page, ReconciliationView
+from erp_sync.reconcile.view import PAGE_SIZE, BadFilter, Filters, Page, ReconciliationView, page_number
 from erp_sync.unlink import MAX_ID
 from erp_sync_ui.app import StoreDep, templates
 from erp_sync_ui.integrations import find_integration
 
 router = APIRouter()
-Text = Annotated[str | None, Query(max_length=100)]
+Text = Annotated[str | None, Query()]  # checked by Filters.parse: a wrong value gets a sentence, not a 422
 RECONCILE_DAG = "erp_reconciliation"
 
 
@@ -34,8 +34,7 @@ def reconciliation(request: Request, name: str, user: GetUserDep, store: StoreDe
         filters = Filters.parse(project, only_differences, cause)
     except BadFilter as bad:
         problem = str(bad)
-    number = int(page) if page and page.isdigit() else 1
-    shown = view.page(filters, number)
+    shown = view.page(filters, page_number(page))
     return templates.TemplateResponse(request, "reconciliation.html", status_code=400 if problem else 200, context={
         "user": user.get_name(), "integration": integration, "erp_names": ERP_NAMES, "totals": view.totals(),
         "projects": view.projects(), "causes": view.causes(), "all_causes": list(Cause), "filters": filters,
@@ -55,19 +54,19 @@ def reconciliation_row(request: Request, name: str, commitment_id: Annotated[int
 def download(name: str, suffix: str, user: GetUserDep, store: StoreDep, project: Text = None,
              only_differences: Text = None, cause: Text = None) -> Response:
     integration = find_integration(store, name)
+    if suffix not in ("csv", "xlsx"):
+        raise HTTPException(404, "The reconciliation downloads as .csv or .xlsx; there is no other kind of file.")
     try:
         filters = Filters.parse(project, only_differences, cause)
     except BadFilter as bad:
-        return Response(str(bad), status_code=400, media_type="text/plain; charset=utf-8")
+        raise HTTPException(400, str(bad)) from None
     rows = ReconciliationView(store, integration).every_row(filters)
     stem = f"reconciliation-{integration['name']}"
     if suffix == "csv":
         return Response(as_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'})
-    if suffix == "xlsx":
-        return Response(as_xlsx(rows, integration["name"]), headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response("The reconciliation downloads as .csv or .xlsx.", status_code=404, media_type="text/plain")
+    return Response(as_xlsx(rows, integration["name"]), headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def _page_links(request: Request, filters: Filters, shown: Page) -> dict[str, str | None]:

@@ -7,15 +7,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from erp_sync.identity import NotConnected
 from erp_sync.models import ErpKind
 from erp_sync.page import ERP_NAMES
 from erp_sync.reference.links import ReferenceRefused
 from erp_sync.reference.model import ReferenceKind
-from erp_sync.reference.page import TabAction, act
+from erp_sync.reference.page import TabAction, act, said
 from erp_sync.reference.tab import erp_choices, tab_rows
 from erp_sync.unlink import Refused
 from erp_sync_ui.app import StoreDep, templates
@@ -47,18 +47,24 @@ def _page(request: Request, store, user: str, name: str, kind: ReferenceKind, se
 
 @router.get("/{name}/reference", name="reference_data", response_class=HTMLResponse)
 def reference_data(request: Request, name: str, user: GetUserDep, store: StoreDep,
-                   kind: ReferenceKind = ReferenceKind.VENDOR, search: str = "") -> HTMLResponse:
-    return _page(request, store, user.get_name(), name, kind, search)
+                   kind: ReferenceKind = ReferenceKind.VENDOR, search: Annotated[str, Query(max_length=200)] = "",
+                   done: TabAction | None = None, count: Annotated[int, Query(ge=0, le=100_000)] = 0) -> HTMLResponse:
+    person = user.get_name()
+    notice = said(done, kind, count, person) if done else None
+    return _page(request, store, person, name, kind, search, notice=notice)
 
 
-@router.post("/{name}/reference", response_class=HTMLResponse)
+@router.post("/{name}/reference", response_class=HTMLResponse, response_model=None)
 def reference_action(request: Request, name: str, user: GetUserDep, store: StoreDep,
                      kind: Annotated[ReferenceKind, Form()], action: Annotated[TabAction, Form()],
                      procore_id: Annotated[list[str], Form()] = (), erp_id: Annotated[str, Form()] = "",
-                     search: Annotated[str, Form()] = "") -> HTMLResponse:
+                     search: Annotated[str, Form(max_length=200)] = "") -> HTMLResponse | RedirectResponse:
+    """Post/redirect/get: a reload of the page that follows repeats nothing."""
     person = user.get_name()
     try:
-        notice = act(store, name, person, kind, action, list(procore_id), erp_id)
+        count = act(store, name, person, kind, action, list(procore_id), erp_id)
     except (ValueError, NotConnected, Refused, ReferenceRefused) as problem:
         return _page(request, store, person, name, kind, search, problem=str(problem), status=400)
-    return _page(request, store, person, name, kind, search, notice=notice)
+    page = request.url_for("reference_data", name=name).include_query_params(
+        kind=kind.value, search=search, done=action.value, count=count)
+    return RedirectResponse(str(page), status_code=303)

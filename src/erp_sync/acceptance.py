@@ -124,10 +124,10 @@ class Decider:
     def waiting_link(self, decision: ExportDecision) -> Link:
         link = self.book.get(decision.record_type, decision.procore_id)
         if link is None:
-            raise Refused(f"No {decision.record_type.noun} with Procore id {decision.procore_id} waits for accounting "
+            raise Refused(f"No {decision.record_type.words} with Procore id {decision.procore_id} waits for accounting "
                           f"acceptance in integration {shown(self.integration['name'])}: check the record.")
         if link.state != LinkState.READY:
-            raise Refused(f"The {link.record_type.noun} {shown(link.procore_number)} is not waiting for accounting "
+            raise Refused(f"The {link.record_type.words} {shown(link.procore_number)} is not waiting for accounting "
                           f"acceptance: {link.message or link.state}.")
         return link
 
@@ -135,7 +135,7 @@ class Decider:
         refuse_unless_permitted(lambda: self.procore.approver_permissions(user_id), user_id, self.integration, ACTION)
 
     def carry_out(self, decision: ExportDecision, link: Link, decision_id: int) -> Outcome:
-        noun, number, person = link.record_type.noun, shown(link.procore_number), who(decision)
+        noun, number, person = link.record_type.words, shown(link.procore_number), who(decision)
         detail = {"decision": decision_id, "decided_by": decision.decided_by, "reason": decision.reason}
         if decision.decision is Decision.ACCEPT:
             try:
@@ -178,7 +178,7 @@ class Decider:
     def decided_first(self, link: Link) -> Outcome:
         current = self.store.one("active_link_of_record", integration_id=self.integration["id"],
                                  record_type=link.record_type.value, procore_id=link.procore_id)
-        return rejected(f"The {link.record_type.noun} {shown(link.procore_number)} was decided by another decision "
+        return rejected(f"The {link.record_type.words} {shown(link.procore_number)} was decided by another decision "
                         f"first: {(current or {}).get('message') or 'it no longer waits'}.")
 
 
@@ -264,7 +264,7 @@ class DailySummary:
                              ("Rejected", self.rejected)):
             if links:
                 lines.append(f"{title}:")
-                lines += [f"  {RecordType(link['record_type']).noun} {link['procore_number']} of "
+                lines += [f"  {RecordType(link['record_type']).words} {link['procore_number']} of "
                           f"{self.project(link['procore_project_id'])} (Procore id {link['procore_id']}): "
                           f"{link['message'] or ''}" for link in links]
         return "\n".join(lines)

@@ -10,7 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from erp_sync.models import Colour, ErpKind, RecordType
-from erp_sync.operations import JobRun
+from erp_sync.jobs.hourly_sync import EXPORT_JOB, REFRESH_JOB
+from erp_sync.operations import JobRun, latest_run
 from erp_sync.store import Store
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
 from erp_sync.sync.links import LinkState
@@ -222,3 +223,14 @@ def _ready_row(link: dict, record: ProcoreRecord | None, projects: dict[int, str
                     amount=record.amount if record else None, changes=changes,
                     period=str(data.get("billing_date") or ""), message=link["message"] or "", colour=link["colour"],
                     waiting_since=link["updated_at"])
+
+
+def last_sync(store: Store, integration: dict) -> JobRun | None:
+    """The newest run of the hourly sync's export or refresh: when, its result, the vendor's error."""
+    runs = [run for run in (latest_run(store, integration, job) for job in (EXPORT_JOB, REFRESH_JOB)) if run]
+    return max(runs, key=lambda run: run.started_at, default=None)
+
+
+def rejected_by(state: str | None) -> str:
+    """Accounting's own rejections and the ERP's are told apart."""
+    return "Rejected by accounting" if state == LinkState.RETURNED else "Rejected in the ERP"

@@ -39,6 +39,7 @@ import tenacity
 from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
+from erp_sync.reconcile.demo_step import DEMO_INTEGRATION, show_a_difference, what_differs
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.reference.tab import tab_rows
 from erp_sync.reports import recent_runs
@@ -125,14 +126,17 @@ CONNECTIONS = {
 INTEGRATIONS = demo_integrations("_sandbox")
 
 
-def unlink_form_conf(store: Store) -> dict:
+def unlink_form_conf(store: Store) -> dict | None:
     """The unlink form's fields: an invoice of summit-acumatica that the accountant accepted and the ERP
-    now holds (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves."""
+    now holds (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves;
+    None while no accepted invoice has reached the ERP."""
     integration = next(row for row in store.integrations() if row["name"] == "summit-acumatica")
-    invoice = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.SYNCED,
-                         record_type="subcontractor_invoice")[0]
+    invoices = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.SYNCED,
+                          record_type="subcontractor_invoice")
+    if not invoices:
+        return None
     return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
-            "procore_id": invoice["procore_id"]}
+            "procore_id": invoices[0]["procore_id"]}
 
 
 def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
@@ -410,8 +414,12 @@ class AirflowApi:
         if decided:
             states["erp_export_decisions (the accountant's round)"] = "success" if set(decided) == {"done"} \
                 else f"failed: {decided}"
-        return states | self.wait({UNLINK_FORM: self.trigger(UNLINK_FORM, unlink_form_conf(store)),
-                                   DAILY_SUMMARY: self.trigger(DAILY_SUMMARY, {})}, timeout)
+        unlink = unlink_form_conf(store)
+        if unlink is None:
+            states[UNLINK_FORM] = "not triggered: no accepted invoice of summit-acumatica reached the ERP in time"
+        last = {UNLINK_FORM: unlink} if unlink else {}
+        return states | self.wait({dag_id: self.trigger(dag_id, conf)
+                                   for dag_id, conf in (last | {DAILY_SUMMARY: {}}).items()}, timeout)
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         """Start a run under an id of our own, so a trigger repeated after a 5xx cannot start a second run."""
@@ -493,6 +501,17 @@ class Demo(AirflowApi):
         half = (sage100_invoice["erp_amount"] / 2).quantize(Decimal("0.01"))
         SAGE_OFFICES["sage100"].pay(int(sage100_invoice["erp_ref"]), half, "5001", datetime.now(UTC).date())
         return self.wait({"erp_payment_import": self.trigger("erp_payment_import", {})})["erp_payment_import"]
+
+    def show_reconciliation(self) -> str:
+        """Act as an Acumatica user who changes the books (a bill keyed in, a subcontract raised); after the next
+        sync the reconciliation names both differences with their causes, as its page shows them."""
+        store = Store.from_url(f"sqlite:///{STORE_FILE}")
+        print(show_a_difference(store, SANDBOX_URL))
+        self.wait({"erp_hourly_sync": self.trigger("erp_hourly_sync", {})})
+        reconciled = self.wait({"erp_reconciliation": self.trigger("erp_reconciliation",
+                                                                   {"integration": DEMO_INTEGRATION})})
+        print(what_differs(store, AIRFLOW_URL))
+        return reconciled["erp_reconciliation"]
 
 
 def prepare_state() -> None:
@@ -610,6 +629,7 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
+    states["erp_reconciliation (after an ERP user's changes)"] = demo.show_reconciliation()
     demo.wait_for_unlink_answers()
     print_summary(states, memory.stop())
     print_decisions(Store.from_url(f"sqlite:///{STORE_FILE}"))

@@ -100,6 +100,13 @@ class RecordType(StrEnum):
         return {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "CCO",
                 RecordType.SUBCONTRACTOR_INVOICE: "requisition"}[self]
 
+    @property
+    def words(self) -> str:
+        """How ERP Sync's own sentences name the record ("subcontractor invoice", as the tab says);
+        sentences quoted from Procore keep ``noun``."""
+        return {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "commitment change order",
+                RecordType.SUBCONTRACTOR_INVOICE: "subcontractor invoice"}[self]
+
 
 class Colour(StrEnum):
     """Procore's ERP icon colours."""

@@ -43,7 +43,7 @@ class View(StrEnum):
 _VIEW_COLOURS = {View.SYNCED: Colour.GREEN, View.WAITING: Colour.BLUE, View.FAILED: Colour.RED,
                  View.REJECTED: Colour.YELLOW, View.UNLINKED: None}
 _VIEW_TITLES = {View.SYNCED: "Synced", View.WAITING: "Waiting", View.FAILED: "Failed",
-                View.REJECTED: "Rejected in the ERP", View.UNLINKED: "Unlinked"}
+                View.REJECTED: "Rejected", View.UNLINKED: "Unlinked"}  # by accounting or in the ERP: each row says
 TAB_TITLES = {RecordType.COMMITMENT: "Commitments", RecordType.COMMITMENT_CHANGE_ORDER: "Commitment Change Orders",
               RecordType.SUBCONTRACTOR_INVOICE: "Subcontractor Invoices"}
 

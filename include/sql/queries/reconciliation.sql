@@ -158,7 +158,7 @@ GROUP BY cause
 ORDER BY cause;
 
 -- name: links_of_projects_for_reconciliation
-SELECT record_type, procore_id, procore_number, procore_json, erp_ref, erp_amount, erp_present, erp_condition, colour
+SELECT id, record_type, procore_id, procore_number, procore_json, erp_ref, erp_amount, erp_present, erp_condition, colour
 FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL AND procore_project_id IN :project_ids
   AND procore_json IS NOT NULL
@@ -189,3 +189,10 @@ SELECT id, record_type, procore_id, erp_ref, state, colour, message, erp_present
        erp_balance, erp_number, erp_modified_at, erp_seen_at, exported_at, procore_json
 FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL AND procore_json IS NOT NULL;
+
+-- name: invoice_lines_for_reconciliation
+-- The lines each linked invoice was exported with: its bill's amount is their gross, not the payment due.
+SELECT dl.link_id, dl.line_json
+FROM document_lines dl
+JOIN record_links l ON l.id = dl.link_id
+WHERE l.integration_id = :integration_id AND l.ended_at IS NULL AND l.record_type = 'subcontractor_invoice';

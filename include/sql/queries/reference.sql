@@ -144,8 +144,7 @@ WHERE integration_id = :integration_id AND kind = :kind AND erp_id = :erp_id AND
 SELECT message FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL AND reason_code = 'reference_unlinked';
 
--- name: procore_items_unlinked_by_hand
--- A person's unlink stands: matching by code does not link the item again by itself.
-SELECT DISTINCT l.kind, l.procore_id
-FROM reference_links l
-WHERE l.integration_id = :integration_id AND l.ended_at IS NOT NULL AND l.ended_reason = :reason;
+-- name: reference_items_linked_before
+-- Procore items whose link was ended (by a person or by drift): an exact code does not link them again by itself.
+SELECT DISTINCT kind, procore_id FROM reference_links
+WHERE integration_id = :integration_id AND ended_at IS NOT NULL;

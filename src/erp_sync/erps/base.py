@@ -202,9 +202,9 @@ class ErpAdapter(ABC):
     # A commitment's amount in the ERP includes its change orders (a QuickBooks purchase order's lines, Sage's
     # revised commitment); Acumatica keeps the subcontract's own total apart from its change orders.
     commitment_includes_change_orders: ClassVar[bool] = True
-    # A bill's amount is the period's gross, retainage held inside it (Acumatica, the Sages); QuickBooks,
-    # which has no retainage, bills Procore's current payment due.
-    bill_amount_is_gross: ClassVar[bool] = True
+    # A bill's amount in the ERP is the invoice's gross, retainage included (Acumatica, Sage); QuickBooks nets it
+    # with a negative retainage line, so its bill is the payment due.
+    bill_nets_retainage: ClassVar[bool] = False
 
     @abstractmethod
     def still_in_erp(self, link: Link) -> bool:

@@ -44,10 +44,10 @@ def request_id(*parts: Any) -> str:
 class QuickBooksAdapter(ErpAdapter):
     kind = ErpKind.QUICKBOOKS_ONLINE
     hook: QuickBooksHook
+    bill_nets_retainage = True  # the retainage is a negative line of the bill
     # QuickBooks has no cost types: a line is its cost code's item; the cost type's class where one is linked.
     required_kinds = frozenset({ReferenceKind.PROJECT, ReferenceKind.COST_CODE})
     reference_kinds = (ReferenceKind.VENDOR,)
-    bill_amount_is_gross = False
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
         if kind is not ReferenceKind.VENDOR:

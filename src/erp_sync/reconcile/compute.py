@@ -9,6 +9,7 @@ not export are bills entered in the ERP directly).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,9 +60,10 @@ class Books:
 
     erp: str
     includes_change_orders: bool
-    bills_gross: bool                        # the ERP's bill amount holds the retainage (ErpAdapter.bill_amount_is_gross)
+    bills_net_retainage: bool
     commitments: list[Link]
     records: dict[int, ProcoreRecord]        # link id -> its Procore snapshot, read once
+    exported: dict[int, Decimal]             # invoice link id -> the gross of the lines it was exported with
     children: dict[int, list[Link]]          # change orders and invoices by their commitment's Procore id
     unlinked: dict[int, list[Unlinked]]      # by commitment
     direct_bills: dict[str, list[ErpBillRow]]  # by the commitment's ERP reference
@@ -78,6 +80,9 @@ class Books:
         rows = store.rows("links_for_reconciliation", integration_id=integration["id"])
         links = [compared(row) for row in rows]
         records = {link.id: link.record for link in links}
+        exported: dict[int, Decimal] = defaultdict(Decimal)
+        for line in store.rows("invoice_lines_for_reconciliation", integration_id=integration["id"]):
+            exported[line["link_id"]] += Decimal(str(json.loads(line["line_json"])["amount"]))
         children: dict[int, list[Link]] = defaultdict(list)
         for link in links:
             if link.record_type is not RecordType.COMMITMENT and records[link.id].parent_id:
@@ -103,8 +108,8 @@ class Books:
         for (commitment_id, _bill), amount in paid.items():
             paid_by_commitment[commitment_id] += amount
         return cls(kind.display_name, ERP_ADAPTERS[kind].commitment_includes_change_orders,
-                   ERP_ADAPTERS[kind].bill_amount_is_gross,
-                   [link for link in links if link.record_type is RecordType.COMMITMENT], records, children,
+                   ERP_ADAPTERS[kind].bill_nets_retainage,
+                   [link for link in links if link.record_type is RecordType.COMMITMENT], records, exported, children,
                    {owner: list(found.values()) for owner, found in unlinked.items()}, direct, paid,
                    paid_by_commitment, {row["id"]: row["erp_modified_at"] for row in rows},
                    {row["id"]: row["erp_seen_at"] for row in rows})
@@ -119,14 +124,17 @@ def compared(row: dict) -> Link:
                 erp_amount=row["erp_amount"], erp_balance=row["erp_balance"], erp_number=row["erp_number"])
 
 
+def amount_of(books: Books, link: Link) -> Decimal:
+    """What the record was exported as: an invoice exported with lines is billed at their gross (payment due
+    plus the retainage held) unless the ERP nets the retainage on the bill, one without lines at its payment due;
+    a commitment or change order at its total."""
+    if books.bills_net_retainage:
+        return books.records[link.id].amount
+    return books.exported.get(link.id, books.records[link.id].amount)
+
+
 def reconcile(books: Books) -> list[Reconciled]:
     return [CommitmentReconciler(books, link).result() for link in books.commitments]
-
-
-def held(invoice: ProcoreRecord) -> Decimal | None:
-    """The retainage an invoice holds this period, less what it releases (Procore's summary ``total_retainage``)."""
-    value = (invoice.data.get("summary") or {}).get("total_retainage")
-    return None if value is None else Decimal(str(value))
 
 
 def counted(link: Link) -> bool:
@@ -164,19 +172,14 @@ class CommitmentReconciler:
             r for r in unlinked if r.record_type is RecordType.COMMITMENT_CHANGE_ORDER]
         invoices = [self.books.records[l.id] for l in self.invoices] + [
             r for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE]
-        retainage = [held(r) for r in invoices if held(r) is not None]
+        invoiced = sum((amount_of(self.books, l) for l in self.invoices), ZERO) + sum(
+            (r.amount for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE), ZERO)
+        retainage = [Decimal(str(r.data["summary"]["total_retainage"])) for r in invoices
+                     if (r.data.get("summary") or {}).get("total_retainage") is not None]
         paid = self.books.paid_by_commitment.get(self.record.id, ZERO)
-        invoiced = sum((self.procore_amount(r) for r in invoices), ZERO)
         return Side(original=self.record.amount, change_orders=sum((r.amount for r in change_orders), ZERO),
                     invoiced=invoiced,
                     retainage=sum(retainage, ZERO) if retainage else None, paid=paid)
-
-    def procore_amount(self, record: ProcoreRecord) -> Decimal:
-        """A record's amount as the ERP's document carries it: an invoice's gross (its current payment due and
-        the retainage it holds) where the ERP's bills hold the retainage."""
-        if record.record_type is RecordType.SUBCONTRACTOR_INVOICE and self.books.bills_gross:
-            return record.amount + (held(record) or ZERO)
-        return record.amount
 
     def erp_side(self) -> Side:
         """Retainage is not in the lists the refresh reads (Acumatica's Default endpoint has no retainage on a
@@ -220,7 +223,7 @@ class CommitmentReconciler:
 
     def about(self, link: Link, erp_amount: Decimal | None) -> None:
         record, figure, erp = self.books.records[link.id], FIGURE_OF[link.record_type], self.books.erp
-        subject, amount = f"{NOUN[link.record_type]} {record.number}", self.procore_amount(record)
+        subject, amount = f"{NOUN[link.record_type]} {record.number}", amount_of(self.books, link)
         if not link.in_erp:
             self.add(figure, *self.not_in_erp(link, subject, amount), amount, None)
         elif link.erp_present is False or link.erp_condition in GONE:
@@ -288,9 +291,9 @@ class CommitmentReconciler:
         record = unlinked.record
         subject = f"{NOUN[record.record_type]} {record.number}"
         self.add(FIGURE_OF[record.record_type], Cause.UNLINKED, subject,
-                 f"The {subject} ({money(self.procore_amount(record))}) was unlinked{_on(unlinked.ended_at)} "
+                 f"The {subject} ({money(record.amount)}) was unlinked{_on(unlinked.ended_at)} "
                  f"({unlinked.ended_by or 'by an unlink request'}): Procore counts it, {self.books.erp} no longer "
-                 "has it.", self.procore_amount(record), None)
+                 "has it.", record.amount, None)
 
     def note_direct_bill(self, bill: ErpBillRow) -> None:
         erp, subject = self.books.erp, f"bill {bill.number or bill.ref}"

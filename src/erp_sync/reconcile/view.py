@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from erp_sync.documents.line_map import LineMap
 from erp_sync.models import RecordType
 from erp_sync.reconcile.model import Cause, Figure
 from erp_sync.store import Store
@@ -27,6 +28,12 @@ class BadFilter(ValueError):
     """A filter typed into the page that means nothing: the sentence says what is expected."""
 
 
+def page_number(typed: str | None) -> int:
+    """The page asked for; anything that is not a page number shows the first (a page past the last, the last)."""
+    typed = (typed or "").strip()
+    return int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 9 and int(typed) > 0 else 1
+
+
 @dataclass(frozen=True)
 class Filters:
     project_id: int | None = None
@@ -36,11 +43,11 @@ class Filters:
     @classmethod
     def parse(cls, project: str | None, only_differences: str | None, cause: str | None) -> Filters:
         project, cause = (project or "").strip(), (cause or "").strip()
-        if project and not (project.isdigit() and 0 < int(project) < 2**63):
+        if project and not (project.isascii() and project.isdigit() and len(project) <= 19 and 0 < int(project) < 2**63):
             raise BadFilter(f"The project filter takes a Procore project id (a whole number); “{project[:40]}” is not "
                             "one. Choose a project from the list.")
         if cause and cause not in Cause.__members__.values():
-            raise BadFilter(f"There is no cause “{cause[:40]}”; choose one from the list.")
+            raise BadFilter(f"There is no cause “{cause[:40]}” in the reconciliation; choose one from the list.")
         return cls(int(project) if project else None, (only_differences or "") in ("1", "on", "true", "yes"),
                    Cause(cause) if cause else None)
 
@@ -68,10 +75,22 @@ class Document:
 
 
 @dataclass
+class CostCodeLine:
+    """A cost code's lines across the commitment's documents, as exported (``document_lines``): what the
+    schedule of values and its change orders commit, what the invoices bill, and how many ERP lines they became."""
+
+    code: str
+    committed: Decimal = Decimal(0)
+    invoiced: Decimal = Decimal(0)
+    erp_lines: int = 0
+
+
+@dataclass
 class CommitmentRow:
     figures: dict[str, Any]
     differences: list[dict] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
+    cost_codes: list[CostCodeLine] = field(default_factory=list)
 
     def side_by_side(self) -> list[tuple[Figure, Decimal | None, Decimal | None, Decimal | None]]:
         rows = []
@@ -145,11 +164,30 @@ class ReconciliationView:
             return None
         row = CommitmentRow(figures)
         self.open_rows([row])
-        row.documents = [document for document, owner in self.documents([figures["procore_project_id"]])
-                         if owner == commitment_id]
+        found = [(document, link_id) for document, owner, link_id in self.documents([figures["procore_project_id"]])
+                 if owner == commitment_id]
+        row.documents = [document for document, _link_id in found]
+        row.cost_codes = self.cost_codes([(document, link_id) for document, link_id in found if link_id])
         return row
 
-    def documents(self, projects: list[int]) -> list[tuple[Document, int]]:
+    def cost_codes(self, documents: list[tuple[Document, int]]) -> list[CostCodeLine]:
+        """Per cost code, from the lines each document was exported with (none where it had no lines)."""
+        kinds = {link_id: document.kind for document, link_id in documents}
+        codes: dict[str, CostCodeLine] = {}
+        for link_id, lines in LineMap(self.store).of_links(kinds).items():
+            for mapped in lines:
+                line = mapped.line
+                code = codes.setdefault(line.budget_code or line.coding.described(), CostCodeLine(
+                    line.budget_code or line.coding.described()))
+                if kinds[link_id] == DOCUMENT_NOUN[RecordType.SUBCONTRACTOR_INVOICE]:
+                    code.invoiced += line.amount
+                else:
+                    code.committed += line.amount
+                code.erp_lines += mapped.erp_line is not None
+        return sorted(codes.values(), key=lambda code: code.code)
+
+    def documents(self, projects: list[int]) -> list[tuple[Document, int, int | None]]:
+        """The documents of these projects' commitments: each with its commitment and its link (None: an ERP bill)."""
         found = []
         for link in self.store.rows("links_of_projects_for_reconciliation", integration_id=self.integration_id,
                                     project_ids=projects):
@@ -162,10 +200,10 @@ class ReconciliationView:
             status = "not in the ERP" if not link["erp_ref"] else ("gone from the ERP" if gone else
                                                                    COLOUR_WORDS.get(link["colour"], link["colour"]))
             found.append((Document(DOCUMENT_NOUN[record.record_type], record.number, status, record.amount,
-                                   None if gone else link["erp_amount"], link["erp_ref"]), owner))
+                                   None if gone else link["erp_amount"], link["erp_ref"]), owner, link["id"]))
         for bill in self.store.rows("erp_bills_of_projects_for_reconciliation", integration_id=self.integration_id,
                                     project_ids=projects):
             found.append((Document("ERP bill, no Procore invoice", bill["erp_number"] or bill["erp_ref"],
                                    "entered in the ERP", Decimal(0), bill["amount"], bill["erp_ref"]),
-                          bill["procore_commitment_id"]))
+                          bill["procore_commitment_id"], None))
         return found

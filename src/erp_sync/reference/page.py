@@ -28,9 +28,9 @@ class TabAction(StrEnum):
 
 
 def act(store: Store, integration_name: str, airflow_user: str | None, kind: ReferenceKind, action: TabAction,
-        procore_ids: list[str], erp_id: str = "") -> str:
-    """Do what the person asked once Procore confirms them an accounting approver; the sentence to show.
-    ValueError, NotConnected, Refused and ReferenceRefused say why nothing changed."""
+        procore_ids: list[str], erp_id: str = "") -> int:
+    """Do what the person asked once Procore confirms them an accounting approver; how many links it started or
+    ended. ValueError, NotConnected, Refused and ReferenceRefused say why nothing changed."""
     integration = lookup(store, integration_name)
     if not procore_ids:
         raise ValueError(f"Choose a {kind.label} first.")
@@ -45,14 +45,21 @@ def act(store: Store, integration_name: str, airflow_user: str | None, kind: Ref
                                 integration, ACTION)
     by = airflow_user or f"procore:{person.procore_user_id}"
     if action is TabAction.CONFIRM_ALL:
-        count = confirm_all(store, integration, kind, by=by, procore_ids=set(procore_ids))
-        return f"Linked {count} {kind.label}(s) to their suggestions as {by}; the next sync exports what waited for them."
+        return confirm_all(store, integration, kind, by=by, procore_ids=set(procore_ids))
     [procore_id] = procore_ids[:1]
     if action is TabAction.UNLINK:
-        done = unlink(store, integration, kind, procore_id, by=by)
-        return f"Unlinked as {by}." if done else f"That {kind.label} was not linked; nothing changed."
+        return int(unlink(store, integration, kind, procore_id, by=by))
     if action is TabAction.CONFIRM:
-        confirm(store, integration, kind, procore_id, by=by)
-    else:
-        link_chosen(store, integration, kind, procore_id, erp_id.strip(), by=by)
-    return f"Linked as {by}; the next sync exports what waited for it."
+        return int(confirm(store, integration, kind, procore_id, by=by))
+    return int(link_chosen(store, integration, kind, procore_id, erp_id.strip(), by=by))
+
+
+def said(action: TabAction, kind: ReferenceKind, count: int, person: str) -> str:
+    """The notice after an action, shown on the page it redirects to."""
+    if action is TabAction.CONFIRM_ALL:
+        return (f"Linked {count} {kind.label}(s) to their suggestions as {person}; the next sync exports what "
+                "waited for them.")
+    if action is TabAction.UNLINK:
+        return f"Unlinked as {person}." if count else f"That {kind.label} was not linked; nothing changed."
+    return (f"Linked as {person}; the next sync exports what waited for it." if count
+            else f"That {kind.label} was linked so already; nothing changed.")

@@ -20,7 +20,7 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.erps.base import ErpAdapter
-from erp_sync.reference.links import MATCHED_BY_CODE, UNLINKED_BY_HAND, end_in, integration_id, link_in
+from erp_sync.reference.links import MATCHED_BY_CODE, end_in, integration_id, link_in
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import Suggestion, suggest
 from erp_sync.store import Store, Transaction, utcnow
@@ -96,7 +96,9 @@ def refresh_reference(store: Store, integration: Mapping[str, Any], procore: Pro
 
 def record(tx: Transaction, integration: int, procore_side: Mapping[ReferenceKind, list[ProcoreItem]],
            erp_side: Mapping[ReferenceKind, list[ErpItem]], counts: Counter[str]) -> None:
-    """Both sides as read now; what a side no longer lists of a kind it was read for is marked deleted."""
+    """Both sides as read now; what a side no longer lists of a kind it was read for is marked deleted. A side
+    that lists none of a kind at all marks nothing: an empty list is far likelier a permission, or books kept
+    elsewhere, than every item deleted at once, and would stop every export that needs one."""
     now = utcnow()
     tx.execute_many("note_procore_reference_item", [
         {"integration_id": integration, "kind": item.ref.kind.value, "procore_id": item.ref.procore_id,
@@ -108,10 +110,10 @@ def record(tx: Transaction, integration: int, procore_side: Mapping[ReferenceKin
          "code": item.code, "name": item.name, "active": item.active, "posts_to": item.posts_to, "detail_json": None,
          "seen_at": now}
         for items in erp_side.values() for item in items])
-    for kind in procore_side:
+    for kind in (kind for kind, items in procore_side.items() if items):
         counts["procore_deleted"] += tx.execute("mark_unseen_procore_reference_items", integration_id=integration,
                                                 kind=kind.value, seen_before=now).rowcount
-    for kind in erp_side:
+    for kind in (kind for kind, items in erp_side.items() if items):
         counts["erp_deleted"] += tx.execute("mark_unseen_erp_reference_items", integration_id=integration,
                                             kind=kind.value, seen_before=now).rowcount
     counts["procore_items"] += sum(len(items) for items in procore_side.values())
@@ -136,11 +138,12 @@ def drift_reason(row: Mapping[str, Any]) -> str:
 
 
 def link_exact_codes(tx: Transaction, integration: int, by: str, counts: Counter[str]) -> None:
-    unlinked_by_hand = {(row["kind"], row["procore_id"]) for row in tx.rows(
-        "procore_items_unlinked_by_hand", integration_id=integration, reason=UNLINKED_BY_HAND)}
+    """Exact codes link by themselves, unless the item was linked before: a person who unlinked it (or drift
+    that ended its link) is not overruled; the suggestion waits for a person instead."""
+    linked_before = {(row["kind"], row["procore_id"])
+                     for row in tx.rows("reference_items_linked_before", integration_id=integration)}
     for found in suggestions(tx, integration):
-        if found.automatic and found.item is not None and \
-                (found.ref.kind.value, found.ref.procore_id) not in unlinked_by_hand:
+        if found.automatic and found.item is not None and (found.ref.kind.value, found.ref.procore_id) not in linked_before:
             link_in(tx, integration, found.ref, found.item, by=by, reason=f"{MATCHED_BY_CODE}: {found.reason}")
             counts["linked_by_code"] += 1
 

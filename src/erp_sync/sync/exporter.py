@@ -137,7 +137,7 @@ class Exporter:
                     self.confirmed.add((record.record_type, record.id))
                     changed = changed or self.changed_since(record, state.bookmark)
                     self.handle(record)
-                    self.counts[f"read_{record.record_type.value}"] += 1
+                    self.counts[f"read_{record.record_type.value}"] += 1  # handled: not read again on resuming
                     resume.after_id = record.id
                 resume.page = page + 1
         except BudgetSpent as spent:
@@ -241,8 +241,8 @@ class Exporter:
         except BudgetSpent as spent:
             current = self.book.get(record.record_type, record.id)
             if current is None or not self.awaits_retry(current):
-                raise  # nothing of it was kept (its lines were not read): the read stops before it, to resume there
-            self.counts["write_backs_left_for_later"] += 1  # the link waits, BLUE; the next run retries it
+                raise  # spent before anything of it was kept (its lines): the stream's read stops before it
+            self.counts["write_backs_left_for_later"] += 1  # its link waits; the next run retries it
             self.stop(spent)
         except TRANSIENT as error:
             self.counts["deferred"] += 1
