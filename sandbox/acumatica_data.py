@@ -20,7 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sandbox.common import RateWindow
+from sandbox.common import DEMO_JOBS, RateWindow
+from sandbox.procore_lines import COST_CODES, COST_TYPES
 
 ENDPOINT, VERSION = "Default", "24.200.001"
 DEMO_USER, DEMO_PASSWORD, DEMO_TENANT = "erp-sync", "sandbox-secret", "Summit"
@@ -37,6 +38,9 @@ CONTRACT: dict[str, Any] = json.loads(CONTRACT_FILE.read_text())
 # numbers itself; the published description does not say which fields are keys.
 KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "Vendor": (("VendorID",), None),
+    "Project": (("ProjectID",), None),
+    "CostCode": (("CostCodeID",), None),
+    "AccountGroup": (("AccountGroupID",), None),
     "Subcontract": (("SubcontractNbr",), "SubcontractNbr"),
     "ChangeOrder": (("RefNbr",), "RefNbr"),
     "Bill": (("Type", "ReferenceNbr"), "ReferenceNbr"),
@@ -80,6 +84,7 @@ VENDORS = {"APEXCON": "Apex Concrete", "BRIGHTEL": "Brightline Electric", "CASCP
            # ("Star Framing, LLC" in Procore), two that both look like Procore's "Granite Masonry"
            "STARFRM": "Star Framing", "GRANITE": "Granite Masonry", "GRANITEINC": "Granite Masonry, Inc."}
 INACTIVE_VENDORS = {"SUMROOF": "Summit Roofing"}
+EXPENSE_ACCOUNT = "50000"  # the expense account every demo account group posts to
 
 
 class AcumaticaError(Exception):
@@ -124,6 +129,19 @@ class AcumaticaState:
                 self.insert("Vendor", {"VendorID": vendor_id, "VendorName": name, "Status": "Active"})
             for vendor_id, name in INACTIVE_VENDORS.items():
                 self.insert("Vendor", {"VendorID": vendor_id, "VendorName": name, "Status": "Inactive"})
+            self.seed_job_costing()
+
+    def seed_job_costing(self) -> None:
+        """The demo's projects, cost codes and account groups (Procore's cost types), under the codes the
+        demo's Procore company imported from the ERP, so they link by code."""
+        for job in DEMO_JOBS:
+            self.insert("Project", {"ProjectID": str(job), "Description": f"Job {job}", "Status": "Active"})
+        for code in COST_CODES:
+            self.insert("CostCode", {"CostCodeID": code.full_code, "Description": code.name})
+        for cost_type in COST_TYPES:
+            self.insert("AccountGroup", {"AccountGroupID": cost_type.code, "Description": cost_type.name,
+                                         "Type": "Expense", "Expense": True, "DefaultAccountID": EXPENSE_ACCOUNT,
+                                         "Active": True})
 
     def license_settings(self, settings: LicenseSettings) -> None:
         self.license = settings

@@ -178,3 +178,6 @@ class RateWindow:
             self._used[client] += 1
             recent.append(now)
             return True, self.limit - self._used[client], reset
+
+
+DEMO_JOBS = range(2401, 2461)  # the ERP job of each demo project: Procore's project_number 2401 ...

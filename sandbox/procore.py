@@ -51,7 +51,8 @@ from sandbox.procore_data import (
     record_project,
     summary_of,
 )
-from sandbox.procore_lines import LINE_MODELS, CommitmentChangeOrderLineItem, CommitmentLineItem
+from sandbox.procore_lines import (COST_CODES, COST_TYPES, LINE_MODELS, CommitmentChangeOrderLineItem,
+                                   CommitmentLineItem, CostCode, LineItemType)
 
 MAX_PER_PAGE = 100
 SYNC_BATCH_LIMIT = 1000
@@ -273,6 +274,18 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
                      company_id: int) -> list[Vendor]:
         company_path(company_id, company)
         return paginate(request, response, list(state.vendors.values()), paging)
+
+    @api.get("/cost_codes", tags=["Project Admin"], operation_id="listCostCodes")
+    def list_cost_codes(request: Request, response: Response, company: CompanyId, paging: PageQuery,
+                        project_id: int) -> list[CostCode]:
+        project_in(company, project_id)  # the demo company's projects all take its standard cost codes
+        return paginate(request, response, COST_CODES, paging)
+
+    @api.get("/companies/{company_id}/line_item_types", tags=["Company Admin"], operation_id="listLineItemTypes")
+    def list_line_item_types(company_id: int, request: Request, response: Response, company: CompanyId,
+                             paging: PageQuery) -> list[LineItemType]:
+        company_path(company_id, company)
+        return paginate(request, response, COST_TYPES, paging)
 
     @api.get("/companies/{company_id}/users", tags=["Directory"], operation_id="listCompanyUsers")
     def list_company_users(company_id: int, request: Request, response: Response, company: CompanyId,

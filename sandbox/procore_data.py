@@ -456,7 +456,7 @@ class _DemoCompany:
     def _project(self, index: int, company: Ref) -> Ref:
         base = self.PROJECT_NAMES[index % len(self.PROJECT_NAMES)]
         name = base if index < len(self.PROJECT_NAMES) else f"{base} {index // len(self.PROJECT_NAMES) + 1}"
-        project = Project(id=self.state.new_id(), name=name, project_number=f"P-{2401 + index}",
+        project = Project(id=self.state.new_id(), name=name, project_number=str(2401 + index),
                           company=company, created_at=self.created, updated_at=self.created)
         self.state.projects[project.id] = project
         for user, template in self.people:

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sandbox.common import RateWindow
+from sandbox.common import DEMO_JOBS, RateWindow
+from sandbox.procore_lines import COST_CODES
 from sandbox.qbo_query import QueryError, lookup, parse_query
 
 DEMO_REALM = "9130357766900456"
@@ -27,7 +28,7 @@ REFRESH_TOKEN_SECONDS = 100 * 24 * 3600
 CDC_LOOKBACK = timedelta(days=30)
 CDC_MAX_PER_ENTITY = 1000
 COMPANY_TZ = timezone(timedelta(hours=-8))  # timestamps carry the company's offset, as QuickBooks sends them
-ENTITIES = ("Vendor", "Bill", "BillPayment", "PurchaseOrder", "Account", "Item")
+ENTITIES = ("Vendor", "Bill", "BillPayment", "PurchaseOrder", "Account", "Item", "Customer")
 VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors", "Evergreen Drywall",
            "Star Framing", "Granite Masonry", "Granite Masonry, Inc."]  # the mess of docs/reference-data.md
 INACTIVE_VENDORS = ["Summit Roofing"]
@@ -89,6 +90,17 @@ class QuickBooksState:
                 self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": False})
             # The "Invoice Retainage Item" Procore's QuickBooks connector asks for, booked to a liability account.
             self.retainage_item_id = self.save("Item", {"Name": "Retainage", "Type": "Service", "Active": True})["Id"]
+            self.seed_job_costing()
+
+    def seed_job_costing(self) -> None:
+        """The demo's projects (sub-customers with ``Job`` true under the owner, named by job number) and cost
+        codes (service items named by code), as a contractor keeping job costs in QuickBooks Online sets them up."""
+        owner = self.save("Customer", {"DisplayName": "Summit Owner Group", "Job": False, "Active": True})["Id"]
+        for job in DEMO_JOBS:
+            self.save("Customer", {"DisplayName": str(job), "FullyQualifiedName": f"Summit Owner Group:{job}",
+                                   "Job": True, "ParentRef": {"value": owner}, "Active": True})
+        for code in COST_CODES:
+            self.save("Item", {"Name": code.full_code, "Description": code.name, "Type": "Service", "Active": True})
 
     def configure(self, limits: Limits) -> None:
         self.limits = limits

@@ -22,12 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from erp_connectors.sage300 import DEFAULT_LAYOUT, ImportLayout
+from sandbox.common import DEMO_JOBS
 from sandbox.sage_tables import SAGE100, SAGE300
 
 LAYOUT = ImportLayout.load(DEFAULT_LAYOUT)  # the demo company keeps Sage's default import formats
 
 # The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs.
-DEMO_JOBS = range(2401, 2461)  # the number of each demo project (Procore's project_number P-2401 ...)
 SAGE300_VENDORS = {"APEX": "Apex Concrete", "BRIGHT": "Brightline Electric", "CASCADE": "Cascade Plumbing",
                    "DELTA": "Delta Steel Erectors", "EVERGRN": "Evergreen Drywall"}
 SAGE100_VENDORS = {301: "Apex Concrete", 302: "Brightline Electric", 303: "Cascade Plumbing",

@@ -4,11 +4,11 @@ is linked, through ``erp_sync.reference.links.link``. Tests that export document
 their integrations; what is left unlinked (Foundry Mechanical is in no ERP) waits for a link.
 
 The job costing of the documents' lines is linked too: each project of the integration's company to the
-ERP job of its number (Procore's ``P-2401`` is job ``2401``; the Sage 300 office holds those jobs), and the company's cost codes and cost types to the ERP items of
+ERP job of its number (Procore's project number is the job number; the ERP sandboxes hold those jobs), and the company's cost codes and cost types to the ERP items of
 the same code (an Acumatica cost type's account group posting to ``EXPENSE_ACCOUNT``).
 
-The ERP side is read with each integration's adapter (``reference_items``), the Procore side from the
-sandbox's own data, so seeding spends none of Procore's budget."""
+The ERP side is read with each integration's adapter (``reference_items``): where the ERP lists a kind, the
+link goes to its item of the same code (a QuickBooks item's Id); the Procore side comes from the sandbox's own data, so seeding spends none of Procore's budget."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def procore_vendors(sandbox) -> list[ProcoreRef]:
 
 
 def job_number(project_number: str) -> str:
-    return project_number.removeprefix("P-")
+    """The ERP job of a Procore project: the sandboxes keep Procore's project number as the job number."""
+    return project_number
 
 
 def job_costing(sandbox, company_id: int) -> list[tuple[ProcoreRef, ErpItem]]:
@@ -58,13 +59,15 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
         for kind, procore_id in confirmed_links(store, integration).items:  # projects of an earlier seeding
             if kind is ReferenceKind.PROJECT and (kind, procore_id) not in current:
                 unlink(store, integration, kind, procore_id, by=SEEDED_BY, reason="the sandbox was reseeded")
-        for ref, item in pairs:
-            link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
         adapter = erp_adapter(integration, store)
         try:
-            items = adapter.reference_items(ReferenceKind.VENDOR)
+            listed = {kind: adapter.reference_items(kind) for kind in ReferenceKind}
         finally:
             adapter.hook.close()
+        for ref, item in pairs:  # the ERP's own item of that code where the ERP lists the kind (QuickBooks ids)
+            item = next((erp for erp in listed[ref.kind] if erp.code == item.code), item)
+            link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
+        items = listed[ReferenceKind.VENDOR]
         for ref in procore_vendors(sandbox):
             found = suggest(ref, items)
             if found is not None and found.item is not None:

@@ -68,7 +68,9 @@ def test_the_facts_that_were_wrong_before_stay_right():
     schemas = {entity: [spec["schema"] for spec in published.get("details", {}).values()]
                for entity, published in entities.items()}
     assert schemas == {"Vendor": [], "Subcontract": ["SubcontractDetail"], "ChangeOrder": ["ChangeOrderCommitment"],
-                       "Bill": ["BillDetail"], "Check": ["CheckDetail"]}
+                       "Bill": ["BillDetail"], "Check": ["CheckDetail"], "Project": [], "CostCode": [],
+                       "AccountGroup": []}
+    assert "DefaultAccountID" in entities["AccountGroup"]["fields"]  # the account a cost type's lines post to
     assert {"GetByKeys", "DeleteByKeys", "GetAdHocSchema", "PutFile", "InvokeAction_CustomAction"} <= set(
         CONTRACT["operations"])
 

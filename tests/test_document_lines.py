@@ -82,6 +82,12 @@ def erp_lines(sandbox, vendor: str, link: dict) -> list[dict]:
     return document["Line"]
 
 
+def qbo_name(sandbox, entity: str, object_id: str) -> str:
+    """The Name (an item's cost code) or DisplayName (a project customer's job number) of a QuickBooks object."""
+    found = next(row for row in sandbox.erp_rows("quickbooks", entity) if row["Id"] == object_id)
+    return found.get("Name") or found["DisplayName"]
+
+
 def value(line: dict, name: str):
     field = line.get(name)
     return field["value"] if isinstance(field, dict) and "value" in field else field
@@ -108,8 +114,8 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
                 assert Decimal(str(value(erp_line, "ExtendedCost"))) == Decimal(line["amount"])
             else:
                 detail = erp_line["ItemBasedExpenseLineDetail"]
-                assert detail["ItemRef"]["value"] == line["cost_code"]["full_code"]
-                assert detail["CustomerRef"]["value"] == job_of(sandbox, link)
+                assert qbo_name(sandbox, "Item", detail["ItemRef"]["value"]) == line["cost_code"]["full_code"]
+                assert qbo_name(sandbox, "Customer", detail["CustomerRef"]["value"]) == job_of(sandbox, link)
                 assert detail["ClassRef"]["value"] == line["line_item_type"]["code"]
         if vendor == "acumatica":
             subcontract = erp_document(sandbox, vendor, link)

@@ -16,6 +16,17 @@ from erp_sync.reference.reading import refresh, suggestions
 from seed_links import link_sandbox_references
 
 STAR, GRANITE, ROOFING = "500001", "500002", "500003"
+# Procore: 3 projects, 9 vendors, 5 line item types, 6 cost codes; the ERP: 9 vendors, 60 jobs, its cost codes
+# (QuickBooks: 6 service items and the retainage item) and cost types (Acumatica's 5 account groups)
+PROCORE_ITEMS = 3 + 9 + 5 + 6
+ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5, "harbor-quickbooks": 9 + 60 + 7}
+
+
+def remove_jobs(office, *jobs: str) -> None:
+    """Take jobs out of a Sage 300 office (all of them when none are named)."""
+    table = office.tables["MASTER_JCM_JOB"]
+    with office.engine.begin() as connection:
+        connection.execute(table.delete().where(table.c.Job.in_(jobs)) if jobs else table.delete())
 
 
 def suggested(store, integration) -> dict[tuple[str, str], tuple[str | None, str, bool]]:
@@ -38,7 +49,7 @@ def integration(request, sandbox, store):
 def test_reading_keeps_both_sides_and_suggests_vendors_with_the_reason_but_links_none(sandbox, store, integration):
     counts = refresh(store, integration, by="ana")
 
-    assert counts["procore_items"] == 3 + 9 and counts["erp_items"] == 9  # 3 projects, 9 vendors; 9 ERP vendors
+    assert counts["procore_items"] == PROCORE_ITEMS and counts["erp_items"] == ERP_ITEMS[integration["name"]]
     found = suggested(store, integration)
     star_id = found[("vendor", STAR)][0]
     assert star_id is not None and found[("vendor", STAR)][1:] == (
@@ -48,7 +59,8 @@ def test_reading_keeps_both_sides_and_suggests_vendors_with_the_reason_but_links
     assert found[("vendor", ROOFING)][0] is None and "is inactive in the ERP" in found[("vendor", ROOFING)][1]
     assert ("vendor", next(str(v.id) for v in sandbox.sandboxes.procore.vendors.values()
                            if v.name == "Foundry Mechanical")) not in found  # in no ERP: nothing is guessed
-    assert confirmed_links(store, integration).items == {}  # vendor names wait for a person
+    assert {kind for kind, _procore_id in confirmed_links(store, integration).items} <= {
+        ReferenceKind.PROJECT, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE}  # vendor names wait for a person
 
 
 def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sandbox, store, sage):
@@ -56,10 +68,10 @@ def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sa
     integration = store.integrations()[0]
     projects = sorted((p for p in sandbox.sandboxes.procore.projects.values()
                        if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id), key=lambda p: p.id)
-    office = sage.offices["sage300"]
-    office.insert_raw("MASTER_JCM_JOB", Job=projects[0].project_number, Description=projects[0].name, Status="Active")
-    office.insert_raw("MASTER_JCM_JOB", Job=projects[1].project_number.replace("-", "."), Description="Other",
-                      Status="Active")
+    office = sage.offices["sage300"]  # holds the job of projects[0] under its number
+    remove_jobs(office, projects[1].project_number, projects[2].project_number)
+    dotted_number = f"{projects[1].project_number[:2]}.{projects[1].project_number[2:]}"  # 2402 as 24.02
+    office.insert_raw("MASTER_JCM_JOB", Job=dotted_number, Description="Other", Status="Active")
 
     counts = refresh(store, integration, by="ana")
 
@@ -128,7 +140,7 @@ def test_the_cli_refreshes_lists_links_and_unlinks_audited_with_the_os_user(sand
     capsys.readouterr()
 
     assert main([*cli, "refresh", *summit, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["refreshed"]["erp_items"] == 9
+    assert json.loads(capsys.readouterr().out)["refreshed"]["erp_items"] == ERP_ITEMS["summit-acumatica"]
     assert main([*cli, "list", *summit, "--kind", "vendor"]) == 0
     listed = capsys.readouterr().out
     assert 'Star Framing, LLC                suggested STARFRM: "Star Framing, LLC" and "Star Framing"' in listed
@@ -160,7 +172,8 @@ def test_the_sync_reads_the_reference_data_once_a_day_and_exact_codes_link_by_th
     first = export_integration(store, integration, "run-1")["counts"]
     second = export_integration(store, integration, "run-2")["counts"]
 
-    assert (first["reference_procore_items"], first["reference_erp_items"]) == (3 + 9, 9)
+    assert (first["reference_procore_items"], first["reference_erp_items"]) == (PROCORE_ITEMS,
+                                                                                ERP_ITEMS["summit-acumatica"])
     assert not any(key.startswith("reference_") for key in second)  # a quiet hour spends nothing on it
     assert second["waiting_reference_unlinked"] > 0  # vendor names wait for a person
 
@@ -179,7 +192,8 @@ def test_a_spent_share_leaves_the_reference_reading_for_later(sandbox, store, mo
         counts = export_integration(store, integration, "run-1")["counts"]
     assert counts["reference_left_for_later"] == 1
     assert store.rows("erp_reference_items_of", integration_id=integration["id"]) == []
-    assert export_integration(store, integration, "run-2")["counts"]["reference_erp_items"] == 9
+    assert export_integration(store, integration, "run-2")["counts"]["reference_erp_items"] == (
+        ERP_ITEMS["summit-acumatica"])
 
 
 def test_ready_to_export_says_what_is_unlinked_until_it_is_linked(sandbox, store):
@@ -212,6 +226,7 @@ def test_an_erp_that_lists_none_of_a_kind_ends_no_link_but_one_that_lost_an_item
     with office.engine.begin() as connection:
         connection.execute(sa.delete(office.tables["MASTER_JCM_JOB"]))
 
+    remove_jobs(sage.offices["sage300"])
     refresh(store, integration, by="nightly")  # the office keeps no jobs at all yet
     assert confirmed_links(store, integration).erp_item(ref).erp_id == "J-1"
 
@@ -227,12 +242,62 @@ def test_an_exact_code_a_person_unlinked_is_not_linked_again_by_itself(sandbox, 
     integration = store.integrations()[0]
     project = next(p for p in sandbox.sandboxes.procore.projects.values()
                    if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
-    sage.offices["sage300"].insert_raw("MASTER_JCM_JOB", Job=project.project_number, Description=project.name,
-                                       Status="Active")
     ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
-    assert refresh(store, integration, by="nightly")["linked_by_code"] == 1
+    assert refresh(store, integration, by="nightly")["linked_by_code"] == 3  # the company's 3 projects' jobs
     unlink(store, integration, ReferenceKind.PROJECT, ref.procore_id, by="ana")
 
     assert refresh(store, integration, by="nightly")["linked_by_code"] == 0
     assert confirmed_links(store, integration).erp_item(ref) is None
     assert suggested(store, integration)[("project", ref.procore_id)][0] == project.project_number  # for a person
+
+
+def coded_lines(sandbox, vendor: str) -> list[dict]:
+    """The lines of every subcontract and bill in the ERP sandbox (Acumatica) or bill and purchase order
+    (QuickBooks)."""
+    if vendor == "acumatica":
+        return [line for entity in ("Subcontract", "Bill") for row in sandbox.erp_rows("acumatica", entity)
+                for line in row.get("Details", [])]
+    return [line for entity in ("PurchaseOrder", "Bill") for row in sandbox.erp_rows("quickbooks", entity)
+            for line in row.get("Line", []) if "ItemBasedExpenseLineDetail" in line]
+
+
+def test_without_seeded_links_records_wait_until_the_accountant_confirms_then_go_out_coded(sandbox, store):
+    """The whole path the demo takes: the first export reads both sides, exact job numbers, cost codes and
+    cost types link by themselves, the records wait for their vendors only; the accountant confirms the
+    vendor suggestions and the next export sends commitments and invoices with coded lines."""
+    from sandbox.procore_lines import COST_CODES, COST_TYPES
+
+    from erp_sync.reference.tab import confirm_all
+
+    for name, integration in add_test_integrations(store).items():
+        first = export_integration(store, integration, "run-1")["counts"]
+        assert first["reference_linked_by_code"] > 0
+        waiting = [row for row in store.rows("active_links", integration_id=integration["id"])
+                   if row["state"] == "waiting"]
+        assert waiting and all(row["message"].startswith('Not exported yet: link vendor "') for row in waiting)
+        assert not any(word in row["message"] for row in waiting for word in ("cost code", "cost type", "project"))
+
+        assert sum(confirm_all(store, integration, kind, by="avery") for kind in ReferenceKind) > 0
+        export_integration(store, integration, "run-2")
+
+        rows = store.rows("active_links", integration_id=integration["id"])
+        exported = [row for row in rows if row["colour"] == "GREEN"]
+        assert {row["record_type"] for row in exported} >= {"commitment", "subcontractor_invoice"}, name
+        still = [row for row in rows if row["state"] == "waiting"]
+        assert all(any(vendor in row["message"] for vendor in ('"Foundry Mechanical"', '"Granite Masonry"',
+                                                                '"Summit Roofing"')) for row in still)
+        code = COST_CODES[1]
+        [started] = history(store, integration, ReferenceKind.COST_CODE, str(code.id))
+        assert started["reason"] == f"matched by code: cost code {code.full_code} is exactly the ERP's {code.full_code}"
+        if name == "summit-acumatica":
+            kind = COST_TYPES[2]
+            [started] = history(store, integration, ReferenceKind.COST_TYPE, str(kind.id))
+            assert started["reason"] == f"matched by code: cost type {kind.code} is exactly the ERP's {kind.code}"
+            lines = coded_lines(sandbox, "acumatica")
+            assert lines and all(line["CostCode"]["value"] in {c.full_code for c in COST_CODES}
+                                 and line["Account"]["value"] == "50000" for line in lines)
+        else:
+            items = {item["Id"]: item["Name"] for item in sandbox.erp_rows("quickbooks", "Item")}
+            lines = coded_lines(sandbox, "quickbooks")
+            assert lines and all(items[line["ItemBasedExpenseLineDetail"]["ItemRef"]["value"]] in
+                                 {c.full_code for c in COST_CODES} | {"Retainage"} for line in lines)

@@ -157,19 +157,24 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
 
 def link_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> None:
     """The accountant's round of the Reference data tab, on the page as the signed-in ``session``: the first
-    sync read both sides' vendors and its records wait for links; she confirms every vendor suggestion shown
-    (the ambiguous and inactive ones stay for a closer look)."""
+    sync read both sides' reference data (exact codes linked themselves) and its records wait for links; she
+    confirms every suggestion shown, of every kind (the ambiguous and inactive ones stay for a closer look)."""
     for integration in store.integrations():
-        shown = [row.ref.procore_id for row in tab_rows(store, integration, ReferenceKind.VENDOR)
-                 if row.suggestion is not None and row.suggestion.item is not None]
-        if not shown:
-            continue
-        answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration['name']}/reference", timeout=60,
-                              data={"kind": "vendor", "action": "confirm_all", "procore_id": shown})
-        notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
-        if answer.status_code != 200 or notice is None:
-            raise RuntimeError(f"The Reference data tab refused the links: {answer.status_code} {answer.text[:2000]}")
-        print(f"{integration['name']}: {html.unescape(notice.group(1))}")
+        for kind in ReferenceKind:
+            shown = [row.ref.procore_id for row in tab_rows(store, integration, kind)
+                     if row.suggestion is not None and row.suggestion.item is not None]
+            if shown:
+                confirm_on_page(session, airflow_url, integration["name"], kind, shown)
+
+
+def confirm_on_page(session: requests.Session, airflow_url: str, integration: str, kind: ReferenceKind,
+                    procore_ids: list[str]) -> None:
+    answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration}/reference", timeout=60,
+                          data={"kind": kind.value, "action": "confirm_all", "procore_id": procore_ids})
+    notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
+    if answer.status_code != 200 or notice is None:
+        raise RuntimeError(f"The Reference data tab refused the links: {answer.status_code} {answer.text[:2000]}")
+    print(f"{integration}: {html.unescape(notice.group(1))}")
 
 
 REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
@@ -401,7 +406,8 @@ class AirflowApi:
         raise TimeoutError(f"Airflow parsed fewer DAGs than the {expected} files in dags/")
 
     def run_cycle(self, store: Store, timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, str]:
-        """Unpause and trigger every DAG once, then the accountant's round of Ready to Export on the page;
+        """Unpause and trigger every DAG once, then the accountant's round of the Reference data tab, a sync
+        that makes the records waiting for those links ready, and her round of Ready to Export on the page;
         the unlink form goes last, since it refuses a record no sync has exported, with the daily summary,
         which reports on what the syncs and the accountant left. The final state of each run."""
         dag_ids = self.dag_ids()
@@ -409,6 +415,9 @@ class AirflowApi:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
         states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id not in LAST}, timeout)
         link_as_accountant(self.session, self.url, store)
+        # the records that waited for those links become ready at the next sync, before her acceptance round
+        states["erp_hourly_sync (after the links)"] = self.wait(
+            {"erp_hourly_sync": self.trigger("erp_hourly_sync", {})}, timeout)["erp_hourly_sync"]
         decided = decide_as_accountant(self.session, self.url, store, timeout)
         print(f"The accountant's decisions, as erp_export_decisions answered them: {decided}")
         if decided:

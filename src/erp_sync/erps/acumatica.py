@@ -57,14 +57,27 @@ class AcumaticaAdapter(ErpAdapter):
     hook: AcumaticaHook
     commitment_includes_change_orders = False  # a change order's Commitments lines stand beside the subcontract
 
-    reference_kinds = (ReferenceKind.VENDOR,)
+    reference_kinds = (ReferenceKind.VENDOR, ReferenceKind.PROJECT, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE)
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
-        if kind is not ReferenceKind.VENDOR:
-            return []
-        return [ErpItem(kind, v["VendorID"], v["VendorID"], v.get("VendorName") or v["VendorID"],
-                        active=v.get("Status") == "Active")
-                for v in self.hook.records("Vendor", select="VendorID,VendorName,Status")]
+        """Vendors, projects, cost codes and account groups (Procore's cost types, each with the expense
+        account it posts to), as the Default endpoint names them."""
+        if kind is ReferenceKind.VENDOR:
+            return [ErpItem(kind, v["VendorID"], v["VendorID"], v.get("VendorName") or v["VendorID"],
+                            active=v.get("Status") == "Active")
+                    for v in self.hook.records("Vendor", select="VendorID,VendorName,Status")]
+        if kind is ReferenceKind.PROJECT:
+            return [ErpItem(kind, p["ProjectID"], p["ProjectID"], p.get("Description") or p["ProjectID"],
+                            active=p.get("Status") == "Active")
+                    for p in self.hook.records("Project", select="ProjectID,Description,Status")]
+        if kind is ReferenceKind.COST_CODE:
+            return [ErpItem(kind, c["CostCodeID"], c["CostCodeID"], c.get("Description") or c["CostCodeID"])
+                    for c in self.hook.records("CostCode", select="CostCodeID,Description")]
+        if kind is ReferenceKind.COST_TYPE:
+            return [ErpItem(kind, g["AccountGroupID"], g["AccountGroupID"], g.get("Description") or g["AccountGroupID"],
+                            active=g.get("Active", True) is not False, posts_to=g.get("DefaultAccountID"))
+                    for g in self.hook.records("AccountGroup", select="AccountGroupID,Description,Active,DefaultAccountID")]
+        return []
 
     def fields(self, document: CodedDocument, link: Link, vendor_id: str) -> dict[str, Any]:
         record = document.record

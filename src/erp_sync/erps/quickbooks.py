@@ -47,14 +47,23 @@ class QuickBooksAdapter(ErpAdapter):
     bill_nets_retainage = True  # the retainage is a negative line of the bill
     # QuickBooks has no cost types: a line is its cost code's item; the cost type's class where one is linked.
     required_kinds = frozenset({ReferenceKind.PROJECT, ReferenceKind.COST_CODE})
-    reference_kinds = (ReferenceKind.VENDOR,)
+    reference_kinds = (ReferenceKind.VENDOR, ReferenceKind.PROJECT, ReferenceKind.COST_CODE)
+    # What each kind is in QuickBooks: projects are customers with Job true, cost codes service items by Name.
+    # A query answers active objects only unless it asks for both.
+    REFERENCE_QUERIES = {
+        ReferenceKind.VENDOR: ("SELECT * FROM Vendor WHERE Active IN (true, false)", "DisplayName"),
+        ReferenceKind.PROJECT: ("SELECT * FROM Customer WHERE Job = true AND Active IN (true, false)", "DisplayName"),
+        ReferenceKind.COST_CODE: ("SELECT * FROM Item WHERE Type = 'Service' AND Active IN (true, false)", "Name"),
+    }
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
-        if kind is not ReferenceKind.VENDOR:
+        if kind not in self.REFERENCE_QUERIES:
             return []
-        # A query answers active objects only unless it asks for both.
-        return [ErpItem(kind, v["Id"], v["Id"], v["DisplayName"], active=bool(v.get("Active", True)))
-                for v in self.hook.query("SELECT * FROM Vendor WHERE Active IN (true, false)")]
+        query, name = self.REFERENCE_QUERIES[kind]
+        code = "Id" if kind is ReferenceKind.VENDOR else name  # vendors link by name; the others by their code
+        return [ErpItem(kind, row["Id"], row[code], row.get("Description") or row[name],
+                        active=bool(row.get("Active", True)))
+                for row in self.hook.query(query)]
 
     @property
     def retainage_item(self) -> str | None:

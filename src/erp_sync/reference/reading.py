@@ -1,7 +1,7 @@
 """Reading both sides' reference data into the store, then what follows from it: drift ends links, exact codes
 link by themselves, and every Procore item without a link gets its suggestion (or none) with the reason.
 
-Procore's company lists (projects, vendors) cost a call per page of 100 and are read at most once a
+Procore's lists (projects, vendors, line item types, each project's cost codes) cost a call per page of 100 and are read at most once a
 ``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``), within the sync's share
 of Procore's budget: a spent share leaves the store as it was and the next window reads it.
 """
@@ -27,7 +27,7 @@ from erp_sync.store import Store, Transaction, utcnow
 
 REFERENCE_EVERY = timedelta(hours=24)
 WATERMARK = "reference_data"  # when both sides were last read
-PROCORE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.VENDOR)  # what Procore's company lists give today
+PROCORE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.VENDOR, ReferenceKind.COST_TYPE, ReferenceKind.COST_CODE)
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,33 @@ class ProcoreItem:
 
 
 def read_procore(procore: ProcoreHook, projects: list[dict] | None = None) -> dict[ReferenceKind, list[ProcoreItem]]:
-    """The company's projects (unless the caller has just listed them) and vendors, as Procore's REST reference
-    names their fields."""
+    """The company's projects (unless the caller has just listed them), vendors, line item types (cost types) and
+    each active project's cost codes, as Procore's REST reference names their fields."""
+    listed = procore.projects() if projects is None else projects
     projects = [ProcoreItem(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p.get("project_number") or "", p["name"]),
                             active=p.get("active", True), origin=p.get("origin_id"))
-                for p in (procore.projects() if projects is None else projects)]
+                for p in listed]
     vendors = [ProcoreItem(ProcoreRef(ReferenceKind.VENDOR, str(v["id"]), v.get("abbreviated_name") or "", v["name"]),
                            active=v.get("is_active", True), origin=v.get("origin_code"),
                            detail={key: v[key] for key in ("legal_name", "trade_name", "origin_id") if v.get(key)})
                for v in procore.paginate("vendors", company_id=procore.company_id)]
-    return {ReferenceKind.PROJECT: projects, ReferenceKind.VENDOR: vendors}
+    cost_types = [ProcoreItem(ProcoreRef(ReferenceKind.COST_TYPE, str(t["id"]), t.get("code") or "", t["name"]),
+                              origin=t.get("origin_id"), detail={"base_type": t.get("base_type")})
+                  for t in procore.paginate(f"companies/{procore.company_id}/line_item_types")]
+    return {ReferenceKind.PROJECT: projects, ReferenceKind.VENDOR: vendors, ReferenceKind.COST_TYPE: cost_types,
+            ReferenceKind.COST_CODE: cost_codes(procore, [p for p in listed if p.get("active", True)])}
+
+
+def cost_codes(procore: ProcoreHook, projects: list[dict]) -> list[ProcoreItem]:
+    """Each project's cost codes (``GET cost_codes?project_id=``), each once: a company's standard codes may
+    come back with the same id from every project, and then belong to the first that lists them."""
+    found: dict[str, ProcoreItem] = {}
+    for project in projects:
+        for code in procore.paginate("cost_codes", project_id=project["id"]):
+            found.setdefault(str(code["id"]), ProcoreItem(
+                ProcoreRef(ReferenceKind.COST_CODE, str(code["id"]), code.get("full_code") or code.get("code") or "",
+                           code["name"], int(project["id"])), origin=code.get("origin_id")))
+    return list(found.values())
 
 
 def due(store: Store, integration: Mapping[str, Any], now: datetime) -> bool:
