@@ -185,7 +185,10 @@ class Exporter:
             pending = link.record
             if pending is not None and pending.stream is stream:
                 self.counts["retried"] += 1
-                self.handle(pending)
+                try:
+                    self.handle(pending)
+                except BudgetSpent as spent:  # the link still awaits its retry
+                    self.stop(spent)
 
     def stop(self, spent: BudgetSpent) -> None:
         if self.stopped is None:
@@ -236,8 +239,9 @@ class Exporter:
             refusal = self.adapter.refusal(error, record, updating=link is not None and link.in_erp)
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
         except BudgetSpent as spent:
-            if self.book.get(record.record_type, record.id) is None:
-                raise  # spent while reading its lines: the stream's read stops before it and resumes there
+            current = self.book.get(record.record_type, record.id)
+            if current is None or not self.awaits_retry(current):
+                raise  # spent before anything of it was kept (its lines): the stream's read stops before it
             self.counts["write_backs_left_for_later"] += 1  # its link waits; the next run retries it
             self.stop(spent)
         except TRANSIENT as error:
