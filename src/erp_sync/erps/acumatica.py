@@ -57,27 +57,26 @@ class AcumaticaAdapter(ErpAdapter):
     hook: AcumaticaHook
     commitment_includes_change_orders = False  # a change order's Commitments lines stand beside the subcontract
 
-    reference_kinds = (ReferenceKind.VENDOR, ReferenceKind.PROJECT, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE)
+    # Each kind's entity: its key, the name a person reads, and what says it is active (Status or Active).
+    REFERENCE_ENTITIES = {
+        ReferenceKind.VENDOR: ("Vendor", "VendorID", "VendorName", "Status"),
+        ReferenceKind.PROJECT: ("Project", "ProjectID", "Description", "Status"),
+        ReferenceKind.COST_CODE: ("CostCode", "CostCodeID", "Description", None),
+        ReferenceKind.COST_TYPE: ("AccountGroup", "AccountGroupID", "Description", "Active"),
+    }
+    reference_kinds = tuple(REFERENCE_ENTITIES)
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
         """Vendors, projects, cost codes and account groups (Procore's cost types, each with the expense
         account it posts to), as the Default endpoint names them."""
-        if kind is ReferenceKind.VENDOR:
-            return [ErpItem(kind, v["VendorID"], v["VendorID"], v.get("VendorName") or v["VendorID"],
-                            active=v.get("Status") == "Active")
-                    for v in self.hook.records("Vendor", select="VendorID,VendorName,Status")]
-        if kind is ReferenceKind.PROJECT:
-            return [ErpItem(kind, p["ProjectID"], p["ProjectID"], p.get("Description") or p["ProjectID"],
-                            active=p.get("Status") == "Active")
-                    for p in self.hook.records("Project", select="ProjectID,Description,Status")]
-        if kind is ReferenceKind.COST_CODE:
-            return [ErpItem(kind, c["CostCodeID"], c["CostCodeID"], c.get("Description") or c["CostCodeID"])
-                    for c in self.hook.records("CostCode", select="CostCodeID,Description")]
-        if kind is ReferenceKind.COST_TYPE:
-            return [ErpItem(kind, g["AccountGroupID"], g["AccountGroupID"], g.get("Description") or g["AccountGroupID"],
-                            active=g.get("Active", True) is not False, posts_to=g.get("DefaultAccountID"))
-                    for g in self.hook.records("AccountGroup", select="AccountGroupID,Description,Active,DefaultAccountID")]
-        return []
+        if kind not in self.REFERENCE_ENTITIES:
+            return []
+        entity, key, name, state = self.REFERENCE_ENTITIES[kind]
+        posts_to = "DefaultAccountID" if kind is ReferenceKind.COST_TYPE else None
+        select = ",".join(field for field in (key, name, state, posts_to) if field)
+        return [ErpItem(kind, row[key], row[key], row.get(name) or row[key], active=_active(row.get(state)),
+                        posts_to=row.get(posts_to) if posts_to else None)
+                for row in self.hook.records(entity, select=select)]
 
     def fields(self, document: CodedDocument, link: Link, vendor_id: str) -> dict[str, Any]:
         record = document.record
@@ -307,3 +306,8 @@ def _int(value: str | None) -> int | None:
 
 def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def _active(state: Any) -> bool:
+    """A Status of Active, an Active flag that is not false, or no such field at all."""
+    return state is None or state is True or state == "Active"
