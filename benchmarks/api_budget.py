@@ -25,10 +25,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
-from cryptography.fernet import Fernet
-
-os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())  # seals the person's token
-
 from common import Sandboxes, connect, new_store, seed  # noqa: E402
 from erp_connectors.procore import ProcoreHook  # noqa: E402
 from erp_sync.identity import ProcoreAccounts  # noqa: E402

@@ -14,22 +14,22 @@ import time
 from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="erp-sync-bench-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# seals what the store keeps of the vendors' and people's tokens (QuickBooks rotates its refresh token)
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
 
-from erp_connectors.procore import ProcoreHook  # noqa: E402
-from erp_sync.connectors import erp_adapter  # noqa: E402
 from erp_sync.models import ErpKind, ExportMode, Integration  # noqa: E402
-from erp_sync.reference.links import link  # noqa: E402
-from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind  # noqa: E402
-from erp_sync.reference.suggest import suggest  # noqa: E402
+from erp_sync.reference.model import ReferenceKind  # noqa: E402
+from erp_sync.reference.reading import refresh  # noqa: E402
+from erp_sync.reference.tab import confirm_all  # noqa: E402
 from erp_sync.store import Store  # noqa: E402
 from sandbox import acumatica_data as acumatica  # noqa: E402
 from sandbox import quickbooks_data as quickbooks  # noqa: E402
 from sandbox import procore_data as procore  # noqa: E402
-from sandbox.procore_lines import COST_CODES, COST_TYPES  # noqa: E402
 
 TABLES = ("work_order_contracts", "purchase_order_contracts", "commitment_change_orders", "requisitions")
 ERP_VENDOR = {ErpKind.ACUMATICA: "acumatica", ErpKind.QUICKBOOKS_ONLINE: "quickbooks"}
@@ -124,28 +124,11 @@ LINKED_BY = "benchmarks"
 
 
 def link_reference_data(store: Store, integration: dict) -> None:
-    """Vendors linked by name, projects, cost codes and cost types by code: what the sandbox seeded."""
-    procore = ProcoreHook(integration["procore_conn_id"], integration["procore_company_id"])
-    adapter = erp_adapter(integration, store)
-    try:
-        vendors = adapter.reference_items(ReferenceKind.VENDOR)
-        for vendor in procore.paginate("vendors", company_id=integration["procore_company_id"]):
-            ref = ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), vendor["abbreviated_name"], vendor["name"])
-            found = suggest(ref, vendors)
-            if found is not None and found.item is not None:
-                link(store, integration, ref, found.item, by=LINKED_BY)
-        pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p["name"], p["name"]),
-                  ErpItem(ReferenceKind.PROJECT, p["project_number"].removeprefix("P-"),
-                          p["project_number"].removeprefix("P-"), p["name"])) for p in procore.projects()]
-        pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(c.id), c.full_code, c.name),
-                   ErpItem(ReferenceKind.COST_CODE, c.full_code, c.full_code, c.name)) for c in COST_CODES]
-        pairs += [(ProcoreRef(ReferenceKind.COST_TYPE, str(t.id), t.code, t.name),
-                   ErpItem(ReferenceKind.COST_TYPE, t.code, t.code, t.name, posts_to="50000")) for t in COST_TYPES]
-        for ref, item in pairs:
-            link(store, integration, ref, item, by=LINKED_BY)
-    finally:
-        adapter.hook.close()
-        procore.close()
+    """What the accountant does before the first export: both sides' reference data is read (exact codes link by
+    themselves) and she confirms every suggestion the Reference data tab shows."""
+    refresh(store, integration, by=LINKED_BY)
+    for kind in ReferenceKind:
+        confirm_all(store, integration, kind, by=LINKED_BY)
 
 
 def calls(sandboxes: Sandboxes) -> dict[str, int]:
