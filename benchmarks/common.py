@@ -4,6 +4,7 @@ Airflow connections that point at them, and a fresh status store with one integr
 from __future__ import annotations
 
 import argparse
+import resource
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -22,6 +24,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # seals what the store keeps of the vendors' and people's tokens (QuickBooks rotates its refresh token)
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
 
+from erp_sync.jobs.hourly_sync import export_integration, refresh_integration  # noqa: E402
 from erp_sync.models import ErpKind, ExportMode, Integration  # noqa: E402
 from erp_sync.reference.model import ReferenceKind  # noqa: E402
 from erp_sync.reference.reading import refresh  # noqa: E402
@@ -129,6 +132,19 @@ def link_reference_data(store: Store, integration: dict) -> None:
     refresh(store, integration, by=LINKED_BY)
     for kind in ReferenceKind:
         confirm_all(store, integration, kind, by=LINKED_BY)
+
+
+def phase(store: Store, integration: dict, sandboxes: Sandboxes, name: str) -> dict:
+    """One hourly sync (export, then refresh): its wall time, each vendor's calls, its counts and peak memory."""
+    before = calls(sandboxes)
+    started = time.perf_counter()
+    exported = export_integration(store, integration, name)
+    refreshed = refresh_integration(store, integration, name)
+    wall = time.perf_counter() - started
+    made = {vendor: n - before[vendor] for vendor, n in calls(sandboxes).items()}
+    counts = Counter(exported["counts"]) + Counter(refreshed["counts"])
+    return {"wall": wall, "calls": made, "counts": counts,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def calls(sandboxes: Sandboxes) -> dict[str, int]:

@@ -13,29 +13,13 @@ code), outside the measured phases, as an accountant would have done on the Refe
 from __future__ import annotations
 
 import random
-import resource
 import time
 from collections import Counter
 
-from common import ERP_VENDOR, TABLES, Sandboxes, calls, new_store, run_each_erp, seed
-from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
+from common import ERP_VENDOR, TABLES, Sandboxes, calls, new_store, phase, run_each_erp, seed
 from erp_sync.models import ErpKind
-from erp_sync.store import Store
 
 FULL = {"projects": 1000, "commitments_per_project": 2, "change_orders_total": 500, "invoices_total": 1000}
-
-
-
-
-def phase(store: Store, integration: dict, sandboxes: Sandboxes, name: str) -> dict:
-    before = calls(sandboxes)
-    started = time.perf_counter()
-    exported = export_integration(store, integration, name)
-    refreshed = refresh_integration(store, integration, name)
-    wall = time.perf_counter() - started
-    made = {vendor: n - before[vendor] for vendor, n in calls(sandboxes).items()}
-    return {"wall": wall, "calls": made, "counts": Counter(exported["counts"]) + Counter(refreshed["counts"]),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def edit_one_percent_of_the_lines(sandboxes: Sandboxes, records: dict[str, list[dict]], rng: random.Random) -> int:

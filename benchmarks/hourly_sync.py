@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import math
 import random
-import resource
 import time
 from collections import Counter
 
-from common import ERP_VENDOR, TABLES, Sandboxes, calls, new_store, run_each_erp, seed
-from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
+from common import ERP_VENDOR, TABLES, Sandboxes, calls, new_store, phase, run_each_erp, seed
 from erp_sync.models import ErpKind
-from erp_sync.store import Store
 
 FULL = {"projects": 200, "commitments_per_project": 25, "change_orders_total": 1500, "invoices_total": 15000}
 PROCORE_PAGE, ACUMATICA_PAGE, QUICKBOOKS_PAGE = 100, 500, 1000
@@ -47,18 +44,6 @@ def erp_refresh_pages(kind: ErpKind, linked: Counter[str], first: bool) -> int:
     if first:
         return pages(linked["commitment"], QUICKBOOKS_PAGE) + pages(linked["subcontractor_invoice"], QUICKBOOKS_PAGE)
     return 1  # one cdc call
-
-
-def phase(store: Store, integration: dict, sandboxes: Sandboxes, name: str) -> dict:
-    before = calls(sandboxes)
-    started = time.perf_counter()
-    exported = export_integration(store, integration, name)
-    refreshed = refresh_integration(store, integration, name)
-    wall = time.perf_counter() - started
-    made = {vendor: n - before[vendor] for vendor, n in calls(sandboxes).items()}
-    counts = Counter(exported["counts"]) + Counter(refreshed["counts"])
-    return {"wall": wall, "calls": made, "counts": counts,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def change_one_percent(sandboxes: Sandboxes, records: dict[str, list[dict]], rng: random.Random) -> dict[str, int]:
