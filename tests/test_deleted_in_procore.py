@@ -129,7 +129,7 @@ def test_a_record_deleted_between_the_erps_create_and_the_write_back_turns_red_w
     assert text.splitlines()[0].endswith(" 0 failed, 0 rejected by accounting, 1 deleted in Procore but still in "
                                          "the ERP.")
     project = desk.sandbox.sandboxes.procore.projects[link["procore_project_id"]].name
-    assert (f"Deleted in Procore, to delete or void in the ERP:\n  {record_type.noun} {link['procore_number']} of "
+    assert (f"Deleted in Procore, to delete or void in the ERP:\n  {record_type.words} {link['procore_number']} of "
             f"{project} (Procore id {link['procore_id']}): {row['message']}") in text
 
     desk.sync("next-hour")  # nothing is tried again and nothing is created twice

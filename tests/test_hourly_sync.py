@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -348,6 +349,7 @@ def test_a_commitment_update_in_quickbooks_keeps_the_cco_lines_of_its_purchase_o
     before = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == order_id)
     lines = sandbox.procore_lines(table, commitment["procore_id"])
     lines[0]["description"] = "Renamed scope"  # a schedule-of-values edit in Procore
+    time.sleep(1)  # Procore's times have whole seconds: an edit in the second of our write-back would look like it
     sandbox.control("PUT", f"procore/{table}/{commitment['procore_id']}/lines", json=lines)
 
     counts = counts_of(export_integration(sqlite_store, integration, "run-2"))

@@ -360,6 +360,9 @@ def logged_tasks(home: Path) -> set[tuple[str, str, str, int]]:
 
 
 @pytest.mark.production_shape
+STORE_ONLY_DAGS = {"erp_daily_summary", "erp_reconciliation"}
+
+
 def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker(tmp_path, sandbox, capsys):
     broker = redis_broker()
     databases = ThrowawayDatabases("airflow", "celery", "store")
@@ -400,8 +403,9 @@ def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker
     ran = [ti for ti in instances if ti["state"] == "success"]
     assert ran and {ti["state"] for ti in instances} <= {"success", "skipped", "removed"}
     for ti in ran:
-        # The daily summary reads the status store only: it reaches no ERP, so it stays in the cloud.
-        kind = integrations.get(ti["rendered_map_index"]) if ti["dag_id"] != "erp_daily_summary" else None
+        # The daily summary and the reconciliation read the status store only: they reach no ERP, so they stay
+        # in the cloud.
+        kind = integrations.get(ti["rendered_map_index"]) if ti["dag_id"] not in STORE_ONLY_DAGS else None
         assert ti["queue"] == (queue_for(kind) if kind else CLOUD_QUEUE), ti
         key = (ti["dag_id"], ti["run_id"], ti["task_id"], ti["map_index"])
         assert {queue for queue, logged in ran_on.items() if key in logged} == {ti["queue"]}, ti

@@ -152,12 +152,12 @@ def readme_sandbox_commands() -> list[str]:
 def test_the_readme_sandbox_examples_act_on_each_vendor_with_the_references_the_page_shows(
         sandbox, airflow_sqlite_store, sage):
     """Run as printed, against this test's sandboxes and Sage databases (their addresses put for the
-    demo's): Acumatica takes `Bill/000014` as well as `Bill/Bill%7C000015`, QuickBooks `Bill/21` as well
-    as `bill/20`."""
+    demo's): Acumatica takes `Bill/000014` as well as `Bill/Bill%7C000015`, QuickBooks `Bill/85` as well
+    as `bill/84`."""
     scene = SyncedScene(sandbox, airflow_sqlite_store)
     refs = {row["erp_ref"] for integration in scene.integrations.values()
             for row in airflow_sqlite_store.rows("active_links", integration_id=integration["id"])}
-    assert {"Bill/000014", "Bill/000015", "20", "21"} <= refs  # the references the examples name
+    assert {"Bill/000014", "Bill/000015", "84", "85"} <= refs  # the references the examples name
     sage300, sage100 = sage.offices["sage300"], sage.offices["sage100"]
     sage300.insert_raw("APM_MASTER__INVOICE", Vendor="V200", Invoice="INV-1044-0001", Description="example")
     sage100.insert_raw("acpinv", recnum=7, invnum="INV-7", vndnum=1, usrdf1="example")
@@ -178,7 +178,7 @@ def test_the_readme_sandbox_examples_act_on_each_vendor_with_the_references_the_
 
     bills = {bill["ReferenceNbr"]["value"] for bill in sandbox.erp_rows("acumatica", "Bill")}
     assert not {"000014", "000015"} & bills and {"000004", "000005"} <= bills
-    assert not {"20", "21"} & {bill["Id"] for bill in sandbox.erp_rows("quickbooks", "Bill")}
+    assert not {"84", "85"} & {bill["Id"] for bill in sandbox.erp_rows("quickbooks", "Bill")}
     requisitions = {row["id"]: row for row in sandbox.procore_rows("requisitions")}
     assert requisitions[1022]["status"] == "approved" and requisitions[1021]["deleted_at"]
     assert sage300.rows("APM_MASTER__INVOICE", Vendor="V200", Invoice="INV-1044-0001") == []

@@ -82,6 +82,7 @@ def test_her_work_queue_leads_to_ready_to_export_and_each_action_is_followed_and
     page.check(f"#record-{invoice['procore_id']}")
     page.fill("input[name=reason]", "Retention is 5%, not 10%")
     page.click("button[value=reject]")
+    expect(page.locator("#decided .notice")).to_have_text("Rejected 1 record as Avery Admin:")
     page.reload()
     assert decisions(office) == 3
     assert decisions_dag.test().state == "success"
