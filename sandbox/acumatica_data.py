@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sandbox.common import DEMO_JOBS, RateWindow
-from sandbox.procore_lines import COST_CODES, COST_TYPES
+from sandbox.common import DEMO_JOBS, ERP_COST_CODES, RateWindow
+from sandbox.procore_lines import COST_TYPES
 
 ENDPOINT, VERSION = "Default", "24.200.001"
 DEMO_USER, DEMO_PASSWORD, DEMO_TENANT = "erp-sync", "sandbox-secret", "Summit"
@@ -133,10 +133,10 @@ class AcumaticaState:
 
     def seed_job_costing(self) -> None:
         """The demo's projects, cost codes and account groups (Procore's cost types), under the codes the
-        demo's Procore company imported from the ERP, so they link by code."""
+        demo's Procore company imported from the ERP, so they link by code (but for ``ERP_COST_CODES``' mess)."""
         for job in DEMO_JOBS:
             self.insert("Project", {"ProjectID": str(job), "Description": f"Job {job}", "Status": "Active"})
-        for code in COST_CODES:
+        for code in ERP_COST_CODES:
             self.insert("CostCode", {"CostCodeID": code.full_code, "Description": code.name})
         for cost_type in COST_TYPES:
             self.insert("AccountGroup", {"AccountGroupID": cost_type.code, "Description": cost_type.name,

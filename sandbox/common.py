@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.procore_lines import COST_CODES, CostCode
+
 
 class FaultRule(BaseModel):
     """One kind of trouble to inject into a vendor's answers.
@@ -181,3 +183,19 @@ class RateWindow:
 
 
 DEMO_JOBS = range(2401, 2461)  # the ERP job of each demo project: Procore's project_number 2401 ...
+# What every ERP sandbox holds of Procore's standard cost codes, with the mess real companies have (docs/
+# reference-data.md): the ERP writes General Conditions "01.100" where Procore writes "01-100" (suggested once the
+# delimiter is ignored; a person confirms it), and it lacks the code Procore's project team added
+# (``CODE_THE_ERP_LACKS``).
+ERP_SPELLING = {"01-100": "01.100"}
+
+
+def erp_spelt(code: CostCode) -> CostCode:
+    spelt = ERP_SPELLING.get(code.full_code, code.full_code)
+    return code.model_copy(update={"code": spelt, "full_code": spelt})
+
+
+ERP_COST_CODES = [erp_spelt(code) for code in COST_CODES]
+# Of the two ERP vendors that both look like Procore's "Granite Masonry" (never suggested), the one the company
+# pays: the demo's accountant links it by search on the Reference data tab, as tests/seed_links.py does.
+VENDOR_MEANT = {"Granite Masonry": "Granite Masonry, Inc."}

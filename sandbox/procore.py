@@ -51,7 +51,7 @@ from sandbox.procore_data import (
     record_project,
     summary_of,
 )
-from sandbox.procore_lines import (COST_CODES, COST_TYPES, LINE_MODELS, CommitmentChangeOrderLineItem,
+from sandbox.procore_lines import (COST_TYPES, LINE_MODELS, PROCORE_COST_CODES, CommitmentChangeOrderLineItem,
                                    CommitmentLineItem, CostCode, LineItemType)
 
 MAX_PER_PAGE = 100
@@ -279,7 +279,7 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     def list_cost_codes(request: Request, response: Response, company: CompanyId, paging: PageQuery,
                         project_id: int) -> list[CostCode]:
         project_in(company, project_id)  # the demo company's projects all take its standard cost codes
-        return paginate(request, response, COST_CODES, paging)
+        return paginate(request, response, PROCORE_COST_CODES, paging)
 
     @api.get("/companies/{company_id}/line_item_types", tags=["Company Admin"], operation_id="listLineItemTypes")
     def list_line_item_types(company_id: int, request: Request, response: Response, company: CompanyId,

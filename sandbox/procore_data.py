@@ -18,8 +18,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from sandbox.procore_lines import (
+    CODE_THE_ERP_LACKS,
+    COST_CODES,
     CommitmentChangeOrderLineItem,
     CommitmentLineItem,
+    CostCode,
     Holder,
     RequisitionItem,
     change_order_line,
@@ -222,6 +225,9 @@ class SeedSizes(BaseModel):
     companies: int = Field(default=4, ge=1, le=4, description="the first n of 8089, 8090, 8091 and 8092")
     change_orders_total: int | None = Field(default=None, ge=0, description="spread over the projects instead")
     invoices_total: int | None = Field(default=None, ge=0, description="spread over the projects instead")
+    unlinkable_records: bool = Field(default=True, description=(
+        "in each company, a project the ERP has no job for yet and two approved subcontracts no link can free until "
+        "the ERP sets something up: one in that project, one with a line on the cost code the ERP lacks"))
 
     def spread(self, per_project: int, total: int | None, index: int) -> int:
         """Records for the project at ``index``: a fixed number, or a share of a total."""
@@ -373,9 +379,12 @@ def record_project(record: BaseModel) -> int:
 class _DemoCompany:
     """Several projects and vendors, commitments in several states, CCOs, invoices and users."""
 
-    # Vendors no seeded record names, with ids of their own (reference data starts at 500000, away from the
-    # records' ids): spelt unlike the ERP's, matching two ERP vendors, inactive in the ERP.
+    # Vendors with ids of their own (reference data starts at 500000, away from the records' ids): spelt unlike the
+    # ERP's, matching two ERP vendors, inactive in the ERP. Only the records waiting for reference data name them.
     REFERENCE_VENDORS = {500001: "Star Framing, LLC", 500002: "Granite Masonry", 500003: "Summit Roofing"}
+    STAR_FRAMING, GRANITE_MASONRY = 500001, 500002
+    # A project each company won after its ERP jobs were set up: the ERP has no job for it yet.
+    PROJECT_WITHOUT_JOB = ("2025-001", "Westgate Parking Structure")
     VENDORS = ["Apex Concrete", "Brightline Electric", "Cascade Plumbing", "Delta Steel Erectors",
                "Evergreen Drywall", "Foundry Mechanical"]
     PROJECT_NAMES = ["Harbor Point Tower", "Riverside Medical Pavilion", "Northgate Transit Hub",
@@ -395,8 +404,11 @@ class _DemoCompany:
         for vendor_id, name in self.REFERENCE_VENDORS.items():
             self._vendor(name, vendor_id)
         companies = [Ref(id=company.id, name=company.name) for company in self.state.companies.values()]
+        first_projects = []
         for index in range(self.sizes.projects * len(companies)):
             project = self._project(index, companies[index // self.sizes.projects])
+            if index % self.sizes.projects == 0:
+                first_projects.append(project)
             commitments = [self._commitment(project, vendors, n) for n in range(self.sizes.commitments_per_project)]
             if commitments:
                 for n in range(self.sizes.spread(self.sizes.change_orders_per_project,
@@ -406,6 +418,20 @@ class _DemoCompany:
                 billable = [c for c in commitments if c.status == "Approved"] or commitments
                 for n in range(self.sizes.spread(self.sizes.invoices_per_project, self.sizes.invoices_total, index)):
                     self._invoice(project, billable[n % len(billable)], n)
+        if self.sizes.unlinkable_records:  # after the rest, so the other records keep their ids
+            for company, first_project in zip(companies, first_projects, strict=True):
+                self._waiting_for_reference_data(company, first_project)
+
+    def _waiting_for_reference_data(self, company: Ref, first_project: Ref) -> None:
+        """Two approved subcontracts no link can free until the ERP sets something up: Star Framing's in the
+        company's first project with a line on the cost code the ERP lacks, and Granite Masonry's in the project
+        the ERP has no job for yet."""
+        star, granite = (Ref(id=vendor_id, name=self.REFERENCE_VENDORS[vendor_id])
+                         for vendor_id in (self.STAR_FRAMING, self.GRANITE_MASONRY))
+        self._subcontract(first_project, star, f"SC-{self.sizes.commitments_per_project + 1:03d}",
+                          [COST_CODES[1], CODE_THE_ERP_LACKS])
+        number, name = self.PROJECT_WITHOUT_JOB
+        self._subcontract(self._add_project(name, number, company), granite, "SC-001", COST_CODES[1:3])
 
     def _permissions(self) -> None:
         s = self.state
@@ -456,7 +482,10 @@ class _DemoCompany:
     def _project(self, index: int, company: Ref) -> Ref:
         base = self.PROJECT_NAMES[index % len(self.PROJECT_NAMES)]
         name = base if index < len(self.PROJECT_NAMES) else f"{base} {index // len(self.PROJECT_NAMES) + 1}"
-        project = Project(id=self.state.new_id(), name=name, project_number=str(2401 + index),
+        return self._add_project(name, str(2401 + index), company)
+
+    def _add_project(self, name: str, number: str, company: Ref) -> Ref:
+        project = Project(id=self.state.new_id(), name=name, project_number=number,
                           company=company, created_at=self.created, updated_at=self.created)
         self.state.projects[project.id] = project
         for user, template in self.people:
@@ -470,17 +499,28 @@ class _DemoCompany:
     def _commitment(self, project: Ref, vendors: list[Ref], n: int) -> Commitment:
         table = "work_order_contracts" if n % 3 else "purchase_order_contracts"
         prefix = "SC" if table == "work_order_contracts" else "PO"
+        return self._contract(table, project, vendors[n % len(vendors)], f"{prefix}-{n + 1:03d}",
+                              self.COMMITMENT_STATUSES[n % len(self.COMMITMENT_STATUSES)], executed=n % 2 == 0,
+                              retainage_percent="10.0" if n % 4 != 3 else "0.0", lines=2 + n % 3, first_code=n)
+
+    def _subcontract(self, project: Ref, vendor: Ref, number: str, codes: list[CostCode]) -> Commitment:
+        """An approved, executed subcontract with a line on each of ``codes``."""
+        return self._contract("work_order_contracts", project, vendor, number, "Approved", executed=True,
+                              retainage_percent="10.0", lines=len(codes), first_code=0, codes=codes)
+
+    def _contract(self, table: str, project: Ref, vendor: Ref, number: str, status: str, *, executed: bool,
+                  retainage_percent: str, lines: int, first_code: int, codes: list[CostCode] = COST_CODES) -> Commitment:
         commitment = Commitment(
-            id=self.state.new_id(), number=f"{prefix}-{n + 1:03d}", project=project,
+            id=self.state.new_id(), number=number, project=project,
             title=f"{self.rng.choice(['Foundations', 'Electrical rough-in', 'Plumbing', 'Steel', 'Drywall'])} package",
-            status=self.COMMITMENT_STATUSES[n % len(self.COMMITMENT_STATUSES)],
-            executed=n % 2 == 0, vendor=vendors[n % len(vendors)],
-            grand_total=money(self.rng.randrange(20_000, 900_000)), retainage_percent="10.0" if n % 4 != 3 else "0.0",
+            status=status, executed=executed, vendor=vendor,
+            grand_total=money(self.rng.randrange(20_000, 900_000)), retainage_percent=retainage_percent,
             contract_date=self.created.date(), created_at=self.created, updated_at=self.created)
         self.state.save(table, commitment, touch=False)
-        holder = Holder(id=commitment.id, holder_type="WorkOrderContract" if prefix == "SC" else "PurchaseOrderContract")
+        holder = Holder(id=commitment.id, holder_type="WorkOrderContract" if table == "work_order_contracts"
+                        else "PurchaseOrderContract")
         self.state.commitment_lines[commitment.id] = commitment_lines(
-            self.state.new_line_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created)
+            self.state.new_line_id, holder, Decimal(commitment.grand_total), lines, first_code, self.created, codes)
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:

@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sandbox.common import DEMO_JOBS, RateWindow
-from sandbox.procore_lines import COST_CODES
+from sandbox.common import DEMO_JOBS, ERP_COST_CODES, RateWindow
 from sandbox.qbo_query import QueryError, lookup, parse_query
 
 DEMO_REALM = "9130357766900456"
@@ -99,7 +98,7 @@ class QuickBooksState:
         for job in DEMO_JOBS:
             self.save("Customer", {"DisplayName": str(job), "FullyQualifiedName": f"Summit Owner Group:{job}",
                                    "Job": True, "ParentRef": {"value": owner}, "Active": True})
-        for code in COST_CODES:
+        for code in ERP_COST_CODES:
             self.save("Item", {"Name": code.full_code, "Description": code.name, "Type": "Service", "Active": True})
 
     def configure(self, limits: Limits) -> None:

@@ -22,17 +22,24 @@ from typing import Any
 import sqlalchemy as sa
 
 from erp_connectors.sage300 import DEFAULT_LAYOUT, ImportLayout
-from sandbox.common import DEMO_JOBS
-from sandbox.procore_lines import COST_CODES, COST_TYPES
+from sandbox.common import DEMO_JOBS, ERP_COST_CODES
+from sandbox.procore_lines import COST_TYPES
 from sandbox.sage_tables import SAGE100, SAGE300
 
 LAYOUT = ImportLayout.load(DEFAULT_LAYOUT)  # the demo company keeps Sage's default import formats
 
-# The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs.
+# The demo's vendors as each Sage office knows them; Foundry Mechanical is not set up, as in the other ERPs. With
+# the mess of docs/reference-data.md: one spelt differently ("Star Framing, LLC" in Procore), two that both look
+# like Procore's "Granite Masonry", and Summit Roofing inactive.
 SAGE300_VENDORS = {"APEX": "Apex Concrete", "BRIGHT": "Brightline Electric", "CASCADE": "Cascade Plumbing",
-                   "DELTA": "Delta Steel Erectors", "EVERGRN": "Evergreen Drywall"}
+                   "DELTA": "Delta Steel Erectors", "EVERGRN": "Evergreen Drywall", "STARFRM": "Star Framing",
+                   "GRANITE": "Granite Masonry", "GRANITEINC": "Granite Masonry, Inc."}
+SAGE300_INACTIVE_VENDORS = {"SUMROOF": "Summit Roofing"}
 SAGE100_VENDORS = {301: "Apex Concrete", 302: "Brightline Electric", 303: "Cascade Plumbing",
-                   304: "Delta Steel Erectors", 305: "Evergreen Drywall"}
+                   304: "Delta Steel Erectors", 305: "Evergreen Drywall", 306: "Star Framing", 307: "Granite Masonry",
+                   308: "Granite Masonry, Inc."}
+SAGE100_INACTIVE_VENDORS = {309: "Summit Roofing"}
+SAGE100_INACTIVE = 2  # actpay.status: 1 is active
 
 
 class ImportRejected(Exception):
@@ -140,16 +147,18 @@ class Sage300Office(SageOffice):
 
     def seed(self, connection: sa.Connection) -> None:
         connection.execute(sa.insert(self.tables["MASTER_APM_VENDOR"]),
-                           [{"Vendor": vendor, "Name": name, "Status": "Active"}
-                            for vendor, name in SAGE300_VENDORS.items()])
+                           [{"Vendor": vendor, "Name": name, "Status": status}
+                            for vendors, status in ((SAGE300_VENDORS, "Active"), (SAGE300_INACTIVE_VENDORS, "Inactive"))
+                            for vendor, name in vendors.items()])
         connection.execute(sa.insert(self.tables["MASTER_JCM_JOB"]),  # the jobs of the demo's projects
                            [{"Job": str(job), "Description": f"Job {job}", "Status": "Active"} for job in DEMO_JOBS])
         connection.execute(sa.insert(self.tables["JCM_MASTER__COST_CODE"]),
                            [{"Job": str(job), "Extra": "", "Cost_Code": code.full_code, "Description": code.name}
-                            for job in DEMO_JOBS for code in COST_CODES])
+                            for job in DEMO_JOBS for code in ERP_COST_CODES])
         connection.execute(sa.insert(self.tables["JCM_MASTER__CATEGORY"]),
                            [{"Job": str(job), "Extra": "", "Cost_Code": code.full_code, "Category": kind.code,
-                             "Description": kind.name} for job in DEMO_JOBS for code in COST_CODES for kind in COST_TYPES])
+                             "Description": kind.name}
+                            for job in DEMO_JOBS for code in ERP_COST_CODES for kind in COST_TYPES])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         """Reads each record by the company's import format (the same layout file the connector writes with)."""
@@ -235,14 +244,15 @@ class Sage100Office(SageOffice):
 
     def seed(self, connection: sa.Connection) -> None:
         connection.execute(sa.insert(self.tables["actpay"]),
-                           [{"recnum": number, "vndnme": name, "status": 1, "insdte": _now(), "upddte": _now()}
-                            for number, name in SAGE100_VENDORS.items()])
+                           [{"recnum": number, "vndnme": name, "status": status, "insdte": _now(), "upddte": _now()}
+                            for vendors, status in ((SAGE100_VENDORS, 1), (SAGE100_INACTIVE_VENDORS, SAGE100_INACTIVE))
+                            for number, name in vendors.items()])
         connection.execute(sa.insert(self.tables["actrec"]),
                            [{"recnum": job, "jobnme": f"Job {job}", "status": 4, "insdte": _now(), "upddte": _now()}
                             for job in DEMO_JOBS])
         connection.execute(sa.insert(self.tables["cstcde"]),
                            [{"recnum": code.full_code, "cdenme": code.name, "insdte": _now(), "upddte": _now()}
-                            for code in COST_CODES])
+                            for code in ERP_COST_CODES])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         vendors = {str(row[0]) for row in connection.execute(sa.select(self.tables["actpay"].c.recnum))}

@@ -1,26 +1,32 @@
-"""Links for the sandbox's reference data, as an accountant would confirm them on the Reference data tab:
-every Procore vendor the ERP has under the same name (once case, punctuation and legal suffixes are ignored)
-is linked, through ``erp_sync.reference.links.link``. Tests that export documents call this after adding
-their integrations; what is left unlinked (Foundry Mechanical is in no ERP) waits for a link.
+"""Links for the sandbox's reference data, as an accountant would make them on the Reference data tab: every
+Procore vendor the ERP has under the same name (once case, punctuation and legal suffixes are ignored) is
+linked, through ``erp_sync.reference.links.link``, and the ambiguous one (Granite Masonry, which two ERP vendors
+look like) to the vendor she chooses (``VENDOR_MEANT``). Tests that export documents call this after adding their
+integrations; what is left unlinked waits for a link: Foundry Mechanical (in no ERP), Summit Roofing (inactive
+in the ERP), the project with no ERP job yet and the cost code the ERP lacks.
 
 The job costing of the documents' lines is linked too: each project of the integration's company to the
-ERP job of its number (Procore's project number is the job number; the ERP sandboxes hold those jobs), and the company's cost codes and cost types to the ERP items of
-the same code (an Acumatica cost type's account group posting to ``EXPENSE_ACCOUNT``).
+ERP job of its number (Procore's project number is the job number; the ERP sandboxes hold the ``DEMO_JOBS``),
+and the company's cost codes and cost types to the ERP items of the same code as the ERP spells it
+(``01-100`` is the ERP's ``01.100``; an Acumatica cost type's account group posting to ``EXPENSE_ACCOUNT``).
 
 The ERP side is read with each integration's adapter (``reference_items``): where the ERP lists a kind, the
-link goes to its item of the same code (a QuickBooks item's Id); the Procore side comes from the sandbox's own data, so seeding spends none of Procore's budget."""
+link goes to its item of that code (a QuickBooks item's Id); the Procore side comes from the sandbox's own data,
+so seeding spends none of Procore's budget."""
 
 from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter
-from erp_sync.reference.links import confirmed_links, link, unlink
+from erp_sync.reference.links import LINKED_BY_HAND, confirmed_links, link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import suggest
 from erp_sync.store import Store
+from sandbox.common import DEMO_JOBS, ERP_COST_CODES, VENDOR_MEANT
 from sandbox.procore_lines import COST_CODES, COST_TYPES
 
 SEEDED_BY = "tests/seed_links"
 EXPENSE_ACCOUNT = "50000"
+ERP_JOBS = {str(job) for job in DEMO_JOBS}
 
 
 def procore_vendors(sandbox) -> list[ProcoreRef]:
@@ -34,22 +40,33 @@ def job_number(project_number: str) -> str:
 
 
 def job_costing(sandbox, company_id: int) -> list[tuple[ProcoreRef, ErpItem]]:
-    """The company's projects, cost codes and cost types, each with the ERP item of the same code."""
-    pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.name, project.name),
+    """The company's projects that have an ERP job, its cost codes and cost types, each with the ERP item of
+    that code."""
+    pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name),
               ErpItem(ReferenceKind.PROJECT, job_number(project.project_number), job_number(project.project_number),
                       project.name))
-             for project in sandbox.sandboxes.procore.projects.values() if project.company.id == company_id]
+             for project in sandbox.sandboxes.procore.projects.values()
+             if project.company.id == company_id and job_number(project.project_number) in ERP_JOBS]
     pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(code.id), code.full_code, code.name),
-               ErpItem(ReferenceKind.COST_CODE, code.full_code, code.full_code, code.name)) for code in COST_CODES]
+               ErpItem(ReferenceKind.COST_CODE, erp.full_code, erp.full_code, erp.name))
+              for code, erp in zip(COST_CODES, ERP_COST_CODES, strict=True)]
     pairs += [(ProcoreRef(ReferenceKind.COST_TYPE, str(kind.id), kind.code, kind.name),
                ErpItem(ReferenceKind.COST_TYPE, kind.code, kind.code, kind.name, posts_to=EXPENSE_ACCOUNT))
               for kind in COST_TYPES]
     return pairs
 
 
+def chosen_vendor(ref: ProcoreRef, items: list[ErpItem]) -> tuple[ErpItem, str] | None:
+    """The ERP vendor of the same name, or the one the accountant chose among those that match, with the reason."""
+    found = suggest(ref, items)
+    if found is not None and found.item is None and ref.name in VENDOR_MEANT:
+        return next(item for item in found.candidates if item.name == VENDOR_MEANT[ref.name]), LINKED_BY_HAND
+    return None if found is None or found.item is None else (found.item, found.reason)
+
+
 def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None) -> int:
-    """Link what matches for each enabled integration (or those named), and the job costing; returns how many
-    vendor links started."""
+    """Link what can be linked for each enabled integration (or those named), and the job costing; returns how
+    many vendor links started."""
     started = 0
     for integration in store.integrations():
         if names is not None and integration["name"] not in names:
@@ -67,9 +84,8 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
         for ref, item in pairs:  # the ERP's own item of that code where the ERP lists the kind (QuickBooks ids)
             item = next((erp for erp in listed[ref.kind] if erp.code == item.code), item)
             link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
-        items = listed[ReferenceKind.VENDOR]
         for ref in procore_vendors(sandbox):
-            found = suggest(ref, items)
-            if found is not None and found.item is not None:
-                started += link(store, integration, ref, found.item, by=SEEDED_BY, reason=found.reason)
+            if chosen := chosen_vendor(ref, listed[ReferenceKind.VENDOR]):
+                item, reason = chosen
+                started += link(store, integration, ref, item, by=SEEDED_BY, reason=reason)
     return started

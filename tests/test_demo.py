@@ -190,3 +190,61 @@ def test_a_trigger_retried_after_a_5xx_makes_one_run_under_the_id_the_demo_chose
     finally:
         server.stop()
     assert runs == [run_id]
+
+
+@pytest.mark.airflow
+def test_the_accountant_links_on_the_tab_and_the_next_sync_exports_what_waited(airflow_api, sandbox,
+                                                                             airflow_sqlite_store, capsys):
+    """The demo's round of the Reference data tab against the served page, as a browser signed in with the
+    cookie (so every press must bring the page's form token back): the first sync leaves records waiting for
+    links; she presses Confirm all shown on each kind's tab and links Granite Masonry, which two ERP vendors look
+    like, by search; the next sync exports what waited, and the two records no link can free keep waiting, each
+    with its sentence, which the demo prints."""
+    from conftest import TEST_INTEGRATIONS, connect_person
+    from erp_sync.jobs.hourly_sync import export_integration
+    from erp_sync.reference.demo_step import link_on_the_tab, what_became_of
+    from erp_sync.reference.links import confirmed_links, history
+    from erp_sync.reference.model import ReferenceKind
+    from sandbox.common import VENDOR_MEANT
+
+    sandbox.reset(unlinkable_records=True)
+    store = airflow_sqlite_store
+    store.save_integration(TEST_INTEGRATIONS[0])  # summit-acumatica, exporting directly
+    integration = store.one("integration_by_name", name=TEST_INTEGRATIONS[0].name)
+    export_integration(store, integration, "first")
+    connect_person(sandbox, store, "avery", 101)
+    capsys.readouterr()
+
+    waited = link_on_the_tab(airflow_api.browser("avery", "user"), airflow_api.url, store, VENDOR_MEANT)
+
+    said = capsys.readouterr().out.splitlines()
+    waiting = waited["summit-acumatica"]
+    assert len(waiting) > 2 and said[0].startswith(
+        f"summit-acumatica: after the first sync, {len(waiting)} record(s) wait for reference data links; for "
+        "example ") and 'Not exported yet: link vendor "' in said[0]
+    assert "summit-acumatica: on the vendor tab the accountant pressed Confirm all shown. Linked 6 vendor(s) to " \
+           "their suggestions as avery; the next sync exports what waited for them." in said
+    assert "summit-acumatica: on the cost code tab the accountant pressed Confirm all shown. Linked 1 cost " \
+           "code(s) to their suggestions as avery; the next sync exports what waited for them." in said
+    assert said[-1] == (
+        'summit-acumatica: nothing is suggested for vendor "Granite Masonry" (two ERP vendors look like it); the '
+        'accountant searched the ERP\'s vendors for "Granite Masonry" and linked it to GRANITEINC "Granite Masonry, '
+        'Inc.". Linked as avery; the next sync exports what waited for it.')
+    granite = next(str(v.id) for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Granite Masonry")
+    [linked] = history(store, integration, ReferenceKind.VENDOR, granite)
+    assert (linked["erp_id"], linked["started_by"], linked["reason"]) == ("GRANITEINC", "avery", "linked by hand")
+    roofing = next(str(v.id) for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Summit Roofing")
+    assert (ReferenceKind.VENDOR, roofing) not in confirmed_links(store, integration).items  # inactive in the ERP
+
+    export_integration(store, integration, "next")
+
+    after = what_became_of(store, waited, "after the next sync")
+    assert after[0] == (f"summit-acumatica, after the next sync: of the {len(waiting)} record(s) that waited for "
+                        f"links, {len(waiting) - 2} are in the ERP, 2 still wait for links the ERP must set up first.")
+    assert sorted(after[1:]) == [
+        '  still waiting: commitment SC-001: Not exported yet: link project 2025-001 "Westgate Parking Structure" on '
+        "the Reference data tab; the next sync exports it. Waiting: line 1 (03-300.S Cast-in-Place Concrete scope), "
+        "line 2 (05-120.S Structural Steel scope) of the commitment (Acumatica Cloud ERP takes every line job-costed).",
+        '  still waiting: commitment SC-005: Not exported yet: link cost code 02-410 "Selective Demolition" of project '
+        "2401 Harbor Point Tower on the Reference data tab; the next sync exports it. Waiting: line 2 (02-410.S "
+        "Selective Demolition scope) of the commitment (Acumatica Cloud ERP takes every line job-costed)."]

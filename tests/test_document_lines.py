@@ -24,9 +24,10 @@ from erp_sync.models import ErpKind, ExportMode, Integration
 from erp_sync.reference.links import link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.store import Store
+from sandbox.common import ERP_SPELLING
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
-from sandbox.sage_office import LAYOUT
 from sandbox.procore_lines import COST_CODES
+from sandbox.sage_office import LAYOUT
 from seed_links import EXPENSE_ACCOUNT, job_number, link_sandbox_references
 from tests.test_runs import store_url
 from tests.test_sage import add_sage_integrations, sync_until_settled
@@ -93,6 +94,11 @@ def value(line: dict, name: str):
     return field["value"] if isinstance(field, dict) and "value" in field else field
 
 
+def erp_code(line: dict) -> str:
+    """The ERP's spelling of a Procore line's cost code (the ERP writes 01.100 where Procore writes 01-100)."""
+    return ERP_SPELLING.get(line["cost_code"]["full_code"], line["cost_code"]["full_code"])
+
+
 def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud):
     kind, integration, vendor = cloud
     export_integration(store, integration, "run-1")
@@ -110,11 +116,11 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
             if vendor == "acumatica":
                 assert (value(erp_line, "Project"), value(erp_line, "Task"), value(erp_line, "CostCode"),
                         value(erp_line, "Account")) == (job_of(sandbox, link), "0000",
-                                                        line["cost_code"]["full_code"], EXPENSE_ACCOUNT)
+                                                        erp_code(line), EXPENSE_ACCOUNT)
                 assert Decimal(str(value(erp_line, "ExtendedCost"))) == Decimal(line["amount"])
             else:
                 detail = erp_line["ItemBasedExpenseLineDetail"]
-                assert qbo_name(sandbox, "Item", detail["ItemRef"]["value"]) == line["cost_code"]["full_code"]
+                assert qbo_name(sandbox, "Item", detail["ItemRef"]["value"]) == erp_code(line)
                 assert qbo_name(sandbox, "Customer", detail["CustomerRef"]["value"]) == job_of(sandbox, link)
                 assert detail["ClassRef"]["value"] == line["line_item_type"]["code"]
         if vendor == "acumatica":
@@ -392,7 +398,7 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
         header, items = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
         assert header["Record ID"] == "C" and header["Job"] == job_of(sandbox, commitment)
         assert [(item["Item"], item["Cost Code"], item["Category"], Decimal(item["Amount"])) for item in items] == [
-            (str(n), line["cost_code"]["full_code"], line["line_item_type"]["code"], Decimal(line["amount"]))
+            (str(n), erp_code(line), line["line_item_type"]["code"], Decimal(line["amount"]))
             for n, line in enumerate(procore, start=1)]
     for mark, records in imported(office, "PC-REQ-").items():
         invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
@@ -411,7 +417,7 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
                         if row["id"] == int(mark.split("-")[2]))
         assert header[:2] == ["PJSC", "H"] and Decimal(header[19]) == Decimal(contract["retainage_percent"])
         assert [(d[4], d[5]) for d in details] == [
-            (line["cost_code"]["full_code"], line["line_item_type"]["code"])
+            (erp_code(line), line["line_item_type"]["code"])
             for line in sandbox.procore_lines("work_order_contracts" if contract["number"].startswith("SC")
                                               else "purchase_order_contracts", contract["id"])]
     for mark, records in imported(office, "PC-REQ-").items():

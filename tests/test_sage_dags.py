@@ -126,7 +126,8 @@ def test_the_connection_check_reads_each_sage_database(office, dagbag):
     assert run.state == "success"
     checks = {row["integration"]: json.loads(row["counts_json"])
               for row in office.store.rows("runs_of_airflow_run", airflow_run_id=run.run_id)}
-    assert checks["granite-sage300"]["sage300_vendors"] == 5 and checks["prairie-sage100"]["sage100_vendors"] == 5
+    # the active vendors: the demo's five, Star Framing and the two Granite Masonry (Summit Roofing is inactive)
+    assert checks["granite-sage300"]["sage300_vendors"] == 8 and checks["prairie-sage100"]["sage100_vendors"] == 8
 
 
 def test_the_hourly_sync_exports_through_sages_import_and_refreshes(office):

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]
 NAME = "summit-acumatica"
 STAR, GRANITE = "500001", "500002"
+GENERAL, DEMOLITION = "5001", "5007"  # cost codes 01-100 (the ERP's 01.100) and 02-410 (in no ERP)
 
 
 class Office:
@@ -106,8 +107,18 @@ def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(off
                                office.vendors["Evergreen Drywall"]: "EVERDRY"}
     assert history(office.store, office.integration, ReferenceKind.VENDOR, STAR)[-1]["ended_by"] == "avery"
 
+    page.goto(office.url("cost_code"))  # the ERP writes General Conditions as 01.100: a person confirms it
+    general = page.locator(f"#ref-{GENERAL}")
+    expect(general.locator(".reason")).to_have_text("cost code 01-100 is the ERP's 01.100 once the delimiter is ignored")
+    page.get_by_role("button", name="Confirm all shown (1)").click()
+    expect(page.locator(".notice")).to_contain_text("Linked 1 cost code(s)")
+    expect(general.locator(".erp")).to_have_text("01.100 · General Conditions")
+    expect(page.locator(f"#ref-{DEMOLITION} .reason")).to_have_text(
+        "No ERP cost code matches: choose one with Link, or set it up in the ERP first.")
+    screenshot(page, "i22-07-delimiter-confirmed")
+
     export_integration(office.store, office.integration, "next")  # nobody touched the records in Procore
-    assert office.waiting() == []  # every vendor the records name is linked now
+    assert office.waiting() == []  # every vendor and cost code the records name is linked now
     exported = {row["procore_id"] for row in office.store.rows("active_links", integration_id=office.integration["id"])
                 if row["colour"] == "GREEN"}
     assert {row["procore_id"] for row in waiting_on_apex} <= exported

@@ -4,8 +4,9 @@ Prepares a project-local ``AIRFLOW_HOME``, starts the vendor sandboxes, register
 connections and pools, creates the status store with the demo integrations, starts Airflow
 (UI on http://localhost:8080, bound to 127.0.0.1 only, SQLite, LocalExecutor), connects ``admin``'s Procore account
 (signing in on the sandbox's sign-in page as the accountant), unpauses and triggers every DAG through
-the REST API as ``admin``, waits for the runs, accepts and rejects on Ready to Export as the accountant,
-prints a summary and keeps running until Ctrl-C.
+the REST API as ``admin``, waits for the runs, links the reference data the records wait for on the Reference
+data tab as the accountant (``erp_sync.reference.demo_step``), syncs again, accepts and rejects on Ready to Export
+as her, prints a summary and keeps running until Ctrl-C.
 ``DEMO_ONCE=1`` stops everything after the first cycle and exits non-zero if a run failed.
 
 The sandboxes are seeded afresh at every start, so every start also begins with a clean status
@@ -40,14 +41,15 @@ from cryptography.fernet import Fernet
 
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reconcile.demo_step import DEMO_INTEGRATION, show_a_difference, what_differs
-from erp_sync.reference.model import ReferenceKind
-from erp_sync.reference.tab import tab_rows
+from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
+from erp_sync.reference.demo_step import link_on_the_tab, what_became_of
 from erp_sync.reports import recent_runs
 from erp_sync.store import Store
 from erp_sync.sync.links import LinkState
 from sandbox import acumatica_data as acumatica
 from sandbox import quickbooks_data as quickbooks
 from sandbox import procore_data as procore
+from sandbox.common import VENDOR_MEANT
 from sandbox.procore import sign_in
 from sandbox.sage_office import Sage100Office, Sage300Office
 
@@ -155,44 +157,24 @@ def connect_procore_account(session: requests.Session, airflow_url: str, login: 
     return html.unescape(re.search(r'class="notice">([^<]*)<', answer.text).group(1))
 
 
-def link_as_accountant(session: requests.Session, airflow_url: str, store: Store) -> None:
-    """The accountant's round of the Reference data tab, on the page as the signed-in ``session``: the first
-    sync read both sides' reference data (exact codes linked themselves) and its records wait for links; she
-    confirms every suggestion shown, of every kind (the ambiguous and inactive ones stay for a closer look)."""
-    for integration in store.integrations():
-        for kind in ReferenceKind:
-            shown = [row.ref.procore_id for row in tab_rows(store, integration, kind)
-                     if row.suggestion is not None and row.suggestion.item is not None]
-            if shown:
-                confirm_on_page(session, airflow_url, integration["name"], kind, shown)
-
-
-def confirm_on_page(session: requests.Session, airflow_url: str, integration: str, kind: ReferenceKind,
-                    procore_ids: list[str]) -> None:
-    answer = session.post(f"{airflow_url}/erp-sync/integrations/{integration}/reference", timeout=60,
-                          data={"kind": kind.value, "action": "confirm_all", "procore_id": procore_ids})
-    notice = re.search(r'class="notice" role="status">([^<]*)<', answer.text)
-    if answer.status_code != 200 or notice is None:
-        raise RuntimeError(f"The Reference data tab refused the links: {answer.status_code} {answer.text[:2000]}")
-    print(f"{integration}: {html.unescape(notice.group(1))}")
-
-
 REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
 
 
 def decide_as_accountant(session: requests.Session, airflow_url: str, store: Store,
                          timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, int]:
     """The accountant's round of Ready to Export, on the page as the signed-in ``session``: on every
-    integration she accepts the commitments and subcontractor invoices that wait, except one invoice of
-    summit-acumatica, which she rejects with a reason; the change orders stay waiting. Waits until
+    integration she accepts the commitments and subcontractor invoices that wait (not those still waiting for
+    links), except one invoice of summit-acumatica, which she rejects with a reason; the change orders stay waiting. Waits until
     ``erp_export_decisions`` has answered every decision she filed (read from the status store: the page
     starts the run at once, or its five-minute tick does when Airflow is too busy to start it) and returns
     how many ended in each status."""
     filed = []
     for integration in store.integrations():
         for record_type in ("commitment", "subcontractor_invoice"):
+            # Ready to Export says which records still wait for links: she accepts only what can go
             waiting = [row["procore_id"] for row in store.rows("links_in_state", integration_id=integration["id"],
-                                                                state="ready", record_type=record_type)]
+                                                                state="ready", record_type=record_type)
+                       if row["reason_code"] != REFERENCE_UNLINKED]
             if integration["name"] == "summit-acumatica" and record_type == "subcontractor_invoice" and waiting:
                 _decide_on_page(session, airflow_url, integration["name"], record_type, waiting[:1], "reject",
                                 REJECTION_REASON)
@@ -414,12 +396,14 @@ class AirflowApi:
         for dag_id in dag_ids:
             self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
         states = self.wait({dag_id: self.trigger(dag_id, {}) for dag_id in dag_ids if dag_id not in LAST}, timeout)
-        link_as_accountant(self.session, self.url, store)
+        waited = link_on_the_tab(self.session, self.url, store, VENDOR_MEANT)
         # the records that waited for those links become ready at the next sync, before her acceptance round
         states["erp_hourly_sync (after the links)"] = self.wait(
             {"erp_hourly_sync": self.trigger("erp_hourly_sync", {})}, timeout)["erp_hourly_sync"]
+        print("\n".join(what_became_of(store, waited, "after the next sync")))
         decided = decide_as_accountant(self.session, self.url, store, timeout)
         print(f"The accountant's decisions, as erp_export_decisions answered them: {decided}")
+        print("\n".join(what_became_of(store, waited, "after her acceptance round")))
         if decided:
             states["erp_export_decisions (the accountant's round)"] = "success" if set(decided) == {"done"} \
                 else f"failed: {decided}"

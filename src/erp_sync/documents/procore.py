@@ -38,14 +38,17 @@ class LineProblem(Exception):
         self.document: Document | None = None  # the record as read, when the problem is its coding
 
 
-def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[str, DocumentLine]) -> Document:
+def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[str, DocumentLine],
+                  project_number: str = "") -> Document:
     """The record with its lines; ``known`` holds the exported lines of its commitment and the commitment's
-    change orders, by Procore line id."""
+    change orders, by Procore line id. ``project_number`` (from the company's project list; a record names only
+    its project's id and name) is how a sentence about a missing link names the project."""
     if record.record_type is RecordType.COMMITMENT:
         rows = procore.paginate(COMMITMENT_LINES.format(stream=record.stream.name, id=record.id),
                                 project_id=record.project_id)
         percent = record.data.get("retainage_percent")
-        return Document(record, tuple(commitment_line(record, row) for row in rows),
+        project = project_ref(record, project_number)
+        return Document(record, tuple(commitment_line(record, row, project) for row in rows),
                         Decimal(str(percent)) if percent not in (None, "") else None)
     if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
         path = CHANGE_ORDER_LINES.format(company_id=procore.company_id, project_id=record.project_id, id=record.id)
@@ -56,15 +59,15 @@ def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[st
     return Document(record, tuple(invoice_line(record, item, known) for item in requisition.get("items") or []))
 
 
-def project_ref(record: ProcoreRecord) -> ProcoreRef:
-    return ProcoreRef(ReferenceKind.PROJECT, str(record.project_id), record.project_name or "",
+def project_ref(record: ProcoreRecord, project_number: str = "") -> ProcoreRef:
+    return ProcoreRef(ReferenceKind.PROJECT, str(record.project_id), project_number,
                       record.project_name or f"project {record.project_id}")
 
 
-def commitment_line(record: ProcoreRecord, row: dict[str, Any]) -> DocumentLine:
+def commitment_line(record: ProcoreRecord, row: dict[str, Any], project: ProcoreRef | None = None) -> DocumentLine:
     cost_code, cost_type = row["cost_code"], row["line_item_type"]
     coding = Coding(
-        project=project_ref(record),
+        project=project or project_ref(record),
         cost_code=ProcoreRef(ReferenceKind.COST_CODE, str(cost_code["id"]), cost_code.get("full_code") or
                              cost_code["code"], cost_code["name"], record.project_id),
         cost_type=ProcoreRef(ReferenceKind.COST_TYPE, str(cost_type["id"]), cost_type["code"], cost_type["name"]))

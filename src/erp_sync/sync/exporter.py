@@ -411,7 +411,9 @@ class Exporter:
         if kept is not None and kept.record.updated_at == record.updated_at:
             return kept
         self.counts["procore_line_reads"] += 1
-        return read_document(self.procore, record, self.known_lines(record, parent))
+        number = next((str(project.get("project_number") or "") for project in self.project_list or []
+                       if project["id"] == record.project_id), "")
+        return read_document(self.procore, record, self.known_lines(record, parent), number)
 
     def line_problem(self, record: ProcoreRecord, problem: LineProblem) -> None:
         """A line not linked yet waits, BLUE, like any unlinked reference; a line that cannot be coded is RED.
