@@ -64,8 +64,10 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
             listed = {kind: adapter.reference_items(kind) for kind in ReferenceKind}
         finally:
             adapter.hook.close()
-        for ref, item in pairs:  # the ERP's own item of that code where the ERP lists the kind (QuickBooks ids)
-            item = next((erp for erp in listed[ref.kind] if erp.code == item.code), item)
+        # the ERP's own item of that code (QuickBooks' ids), else of that name (Sage 100's numbered cost types)
+        for ref, item in pairs:
+            same_code = next((erp for erp in listed[ref.kind] if erp.code == item.code), None)
+            item = same_code or next((erp for erp in listed[ref.kind] if erp.name == item.name), item)
             link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
         items = listed[ReferenceKind.VENDOR]
         for ref in procore_vendors(sandbox):

@@ -96,6 +96,7 @@ def sandbox_connections(sandbox_url: str, offices: dict[str, Sage300Office | Sag
                        "password": quickbooks.DEMO_CLIENT_SECRET,
                        "extra": json.dumps({"realm_id": quickbooks.DEMO_REALM,
                                             "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                            "retainage_item_id": quickbooks.RETAINAGE_ITEM_ID,
                                             "token_url": f"{sandbox_url}/quickbooks/oauth2/v1/tokens/bearer"}),
                        "description": "QuickBooks Online sandbox"},
         **{system: {"conn_type": "generic", "description": f"{system} sandbox database and import folder",
