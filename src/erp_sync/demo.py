@@ -178,6 +178,7 @@ def confirm_on_page(session: requests.Session, airflow_url: str, integration: st
     print(f"{integration}: {html.unescape(notice.group(1))}")
 
 
+SAGE_IMPORT_ROUNDS = 3  # commitments, then their invoices, then nothing left
 REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
 
 
@@ -483,10 +484,18 @@ class Demo(AirflowApi):
         store.engine.dispose()
 
     def sync_after_sages_import(self) -> str:
-        """Play the Sage offices' import runs, then sync again: the Sage links turn from BLUE to GREEN."""
-        for system, office in SAGE_OFFICES.items():
-            print(f"{system} import run: {len(office.run_imports())} file(s) imported")
-        return self.wait({"erp_hourly_sync": self.trigger("erp_hourly_sync", {})})["erp_hourly_sync"]
+        """Play the Sage offices' import runs, then sync again, until the offices have nothing left to import:
+        the commitments go in first, then the invoices the next sync wrote for them (an invoice waits for its
+        subcontract in Sage); the Sage links turn from BLUE to GREEN."""
+        state = "success"
+        for _round in range(SAGE_IMPORT_ROUNDS):
+            imported = {system: len(office.run_imports()) for system, office in SAGE_OFFICES.items()}
+            for system, files in imported.items():
+                print(f"{system} import run: {files} file(s) imported")
+            if not any(imported.values()) or state != "success":
+                break
+            state = self.wait({"erp_hourly_sync": self.trigger("erp_hourly_sync", {})})["erp_hourly_sync"]
+        return state
 
     def pay_and_import(self) -> str:
         """Act as the ERPs' accountants (a partial check in Acumatica and in Sage 100 Contractor, a card
@@ -496,8 +505,11 @@ class Demo(AirflowApi):
         bills = {}
         for integration in store.integrations():
             links = store.rows("active_links", integration_id=integration["id"])
-            bills[integration["erp_kind"]] = next(row for row in links if row["record_type"] == "subcontractor_invoice"
-                                                  and row["erp_ref"] and row["erp_amount"] is not None)
+            bills[integration["erp_kind"]] = next((row for row in links if row["record_type"] == "subcontractor_invoice"
+                                                   and row["erp_ref"] and row["erp_amount"] is not None), None)
+        unpaid = sorted(kind for kind, bill in bills.items() if bill is None)
+        if unpaid:
+            return f"not triggered: no subcontractor invoice reached {', '.join(unpaid)} to pay"
         acumatica_bill, quickbooks_bill = bills["acumatica"], bills["quickbooks_online"]
         control = f"{SANDBOX_URL}/control"
         requests.post(f"{control}/acumatica/payments", timeout=30, json={
