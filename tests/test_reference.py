@@ -54,7 +54,7 @@ def test_a_link_is_what_confirmed_links_answers_and_is_audited_with_who_made_it(
     assert json.loads(entry["detail_json"])["reason"] == MATCHED_BY_CODE
 
 
-def test_confirmed_links_are_loaded_in_one_query(store, summit):
+def test_confirmed_links_are_loaded_in_one_query_and_the_names_sentences_need_in_another(store, summit):
     link(store, summit, VENDOR, STAR, by="ana")
     link(store, summit, FORMING, ERP_FORMING, by="ana")
     statements = []
@@ -63,7 +63,8 @@ def test_confirmed_links_are_loaded_in_one_query(store, summit):
     links = confirmed_links(store, summit)
     assert (links.erp_item(VENDOR), links.erp_item(FORMING)) == (STAR, ERP_FORMING)
 
-    assert len([s for s in statements if "reference_links" in s]) == 1
+    assert len([s for s in statements if "reference_links" in s]) == 2
+    assert links.named(FORMING) == FORMING  # linked: a sentence never names it
 
 
 def test_relinking_ends_the_old_link_and_unlinking_keeps_the_history(store, summit):

@@ -15,10 +15,14 @@ from erp_sync.reference.reading import refresh, suggestions
 from seed_links import link_sandbox_references
 
 STAR, GRANITE, ROOFING = "500001", "500002", "500003"
-# Procore: 3 projects, 9 vendors, 5 line item types, 6 cost codes; the ERP: 9 vendors, 60 jobs, its cost codes
-# (QuickBooks: 6 service items and the retainage item) and cost types (Acumatica's 5 account groups)
-PROCORE_ITEMS = 3 + 9 + 5 + 6
-ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5, "harbor-quickbooks": 9 + 60 + 7}
+# Procore: 3 projects, 9 vendors, 5 line item types, 6 cost codes, and the first project's 3 sub jobs with 6 cost
+# codes each; the ERP: 9 vendors, 60 jobs, its cost codes (QuickBooks: 6 service items and the retainage item),
+# cost types (Acumatica's 5 account groups) and project tasks (3 in each of three jobs, 2 in a fourth)
+PROCORE_ITEMS = 3 + 9 + 5 + 6 + 3 + 3 * 6
+ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5 + 3 * 3 + 2, "harbor-quickbooks": 9 + 60 + 7}
+# What links by itself in a first reading beside the jobs, cost codes and categories: a project's sub jobs 01
+# and 02 (its 03-1 is the ERP's 03.1: it waits for a person) and the 6 cost codes of each of its 3 sub jobs
+SUB_JOB_ITEMS_LINKED = 2 + 3 * 6
 
 
 def remove_jobs(office, *jobs: str) -> None:
@@ -59,7 +63,8 @@ def test_reading_keeps_both_sides_and_suggests_vendors_with_the_reason_but_links
     assert ("vendor", next(str(v.id) for v in sandbox.sandboxes.procore.vendors.values()
                            if v.name == "Foundry Mechanical")) not in found  # in no ERP: nothing is guessed
     assert {kind for kind, _procore_id in confirmed_links(store, integration).items} <= {
-        ReferenceKind.PROJECT, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE}  # vendor names wait for a person
+        ReferenceKind.PROJECT, ReferenceKind.SUB_JOB, ReferenceKind.COST_CODE,
+        ReferenceKind.COST_TYPE}  # vendor names wait for a person
 
 
 def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sandbox, store, sage):
@@ -74,7 +79,7 @@ def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sa
 
     counts = refresh(store, integration, by="ana")
 
-    assert counts["linked_by_code"] == 1 + 6 + 5  # one job, the office's 6 cost codes and 5 categories
+    assert counts["linked_by_code"] == 1 + 6 + 5 + SUB_JOB_ITEMS_LINKED  # one job, 6 cost codes, 5 categories
     linked = confirmed_links(store, integration)
     first = ProcoreRef(ReferenceKind.PROJECT, str(projects[0].id), projects[0].project_number, projects[0].name)
     assert linked.erp_item(first).erp_id == projects[0].project_number
@@ -238,7 +243,7 @@ def test_an_exact_code_a_person_unlinked_is_not_linked_again_by_itself(sandbox, 
     project = next(p for p in sandbox.sandboxes.procore.projects.values()
                    if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
     ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
-    assert refresh(store, integration, by="nightly")["linked_by_code"] == 3 + 6 + 5  # 3 jobs, cost codes, categories
+    assert refresh(store, integration, by="nightly")["linked_by_code"] == 3 + 6 + 5 + SUB_JOB_ITEMS_LINKED
     unlink(store, integration, ReferenceKind.PROJECT, ref.procore_id, by="ana")
 
     assert refresh(store, integration, by="nightly")["linked_by_code"] == 0
