@@ -37,9 +37,11 @@ class ProcoreItem:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-def read_procore(procore: ProcoreHook, projects: list[dict] | None = None) -> dict[ReferenceKind, list[ProcoreItem]]:
+def read_procore(procore: ProcoreHook, projects: list[dict] | None = None,
+                 with_sub_jobs: bool = True) -> dict[ReferenceKind, list[ProcoreItem]]:
     """The company's projects (unless the caller has just listed them), vendors, line item types (cost types) and
-    each active project's sub jobs and cost codes, as Procore's REST reference names their fields."""
+    each active project's cost codes and (for an ERP that has them) sub jobs, as Procore's REST reference names
+    their fields."""
     listed = procore.projects() if projects is None else projects
     projects = [ProcoreItem(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p.get("project_number") or "", p["name"]),
                             active=p.get("active", True), origin=p.get("origin_id"))
@@ -53,7 +55,8 @@ def read_procore(procore: ProcoreHook, projects: list[dict] | None = None) -> di
                   for t in procore.paginate(f"companies/{procore.company_id}/line_item_types")]
     active = [p for p in listed if p.get("active", True)]
     return {ReferenceKind.PROJECT: projects, ReferenceKind.VENDOR: vendors, ReferenceKind.COST_TYPE: cost_types,
-            ReferenceKind.SUB_JOB: sub_jobs(procore, active), ReferenceKind.COST_CODE: cost_codes(procore, active)}
+            ReferenceKind.SUB_JOB: sub_jobs(procore, active) if with_sub_jobs else [],
+            ReferenceKind.COST_CODE: cost_codes(procore, active)}
 
 
 def sub_jobs(procore: ProcoreHook, projects: list[dict]) -> list[ProcoreItem]:
@@ -110,7 +113,7 @@ def refresh_reference(store: Store, integration: Mapping[str, Any], procore: Pro
                       by: str, projects: list[dict] | None = None) -> Counter[str]:
     """Read both sides (nothing is written until both are read), then record, end drifted links, link exact
     codes and return what happened."""
-    procore_side = read_procore(procore, projects)
+    procore_side = read_procore(procore, projects, ReferenceKind.SUB_JOB in adapter.reference_kinds)
     erp_side = {kind: adapter.reference_items(kind) for kind in adapter.reference_kinds}
     counts: Counter[str] = Counter()
     with store.transaction() as tx:
