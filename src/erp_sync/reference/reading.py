@@ -1,8 +1,8 @@
 """Reading both sides' reference data into the store, then what follows from it: drift ends links, exact codes
 link by themselves, and every Procore item without a link gets its suggestion (or none) with the reason.
 
-Procore's lists (projects, vendors, line item types, each project's sub jobs and cost codes) cost a call per page
-of 100 and are read at most once a ``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``), within the sync's share
+Procore's lists (projects, vendors, line item types, each project's cost codes, and the sub jobs of a project
+whose cost codes name one) cost a call per page of 100 and are read at most once a ``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``), within the sync's share
 of Procore's budget: a spent share leaves the store as it was and the next window reads it.
 """
 
@@ -54,13 +54,18 @@ def read_procore(procore: ProcoreHook, projects: list[dict] | None = None,
                               origin=t.get("origin_id"), detail={"base_type": t.get("base_type")})
                   for t in procore.paginate(f"companies/{procore.company_id}/line_item_types")]
     active = [p for p in listed if p.get("active", True)]
+    codes = cost_codes(procore, active)
+    in_sub_jobs = {item.ref.project_id for item in codes if item.ref.sub_job_id}
     return {ReferenceKind.PROJECT: projects, ReferenceKind.VENDOR: vendors, ReferenceKind.COST_TYPE: cost_types,
-            ReferenceKind.SUB_JOB: sub_jobs(procore, active) if with_sub_jobs else [],
-            ReferenceKind.COST_CODE: cost_codes(procore, active)}
+            ReferenceKind.COST_CODE: codes,
+            ReferenceKind.SUB_JOB: sub_jobs(procore, [p for p in active if int(p["id"]) in in_sub_jobs])
+            if with_sub_jobs else []}
 
 
 def sub_jobs(procore: ProcoreHook, projects: list[dict]) -> list[ProcoreItem]:
-    """Each project's sub jobs (``GET sub_jobs?project_id=``; ``code`` is unique within the project)."""
+    """The sub jobs (``GET sub_jobs?project_id=``; ``code`` is unique within the project) of the projects whose
+    cost codes name one: a project without a sub job's cost code costs no call, and a sub job without cost codes
+    carries no line."""
     return [ProcoreItem(ProcoreRef(ReferenceKind.SUB_JOB, str(job["id"]), job.get("code") or "", job["name"],
                                    int(project["id"])), origin=job.get("origin_id"))
             for project in projects for job in procore.paginate("sub_jobs", project_id=project["id"])]
