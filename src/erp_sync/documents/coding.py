@@ -14,7 +14,8 @@ from erp_sync.documents.procore import LineProblem
 from erp_sync.reference.check import REASON_CODE, check
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind, ReferenceLinks
 
-LINE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE)
+# What a line is coded with; a sub job only where Procore names one
+LINE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.SUB_JOB, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE)
 
 
 def coded(document: Document, links: ReferenceLinks, erp_name: str,
