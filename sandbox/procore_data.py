@@ -184,6 +184,8 @@ class Requisition(DeletableRecord):
     project_id: int
     vendor: Ref
     billing_date: date | None = None
+    requisition_start: date | None = None  # the billing period
+    requisition_end: date | None = None
     summary: RequisitionSummary
     erp_status: str | None = None
 
@@ -533,6 +535,7 @@ class _DemoCompany:
             id=self.state.new_id(), number=n + 1, invoice_number=f"INV-{project.id}-{n + 1:04d}",
             status=self.INVOICE_STATUSES[n % len(self.INVOICE_STATUSES)], commitment_id=commitment.id,
             project_id=project.id, vendor=commitment.vendor, billing_date=self.created.date(),
+            requisition_start=self.created.date().replace(day=1), requisition_end=self.created.date(),
             summary=summary_of(items), created_at=self.created, updated_at=self.created)
         self.state.save("requisitions", invoice, touch=False)
         self.state.requisition_items[invoice.id] = items

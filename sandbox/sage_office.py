@@ -267,6 +267,7 @@ class Sage100Office(SageOffice):
                                       jobnum=int(job), dscrpt=description, usrdf1=mark, status=4, cntttl=0,
                                       chgttl=0, ctcttl=0)
             elif (layout, line) == ("PJSC", "D"):  # contract no, description, cost code, cost type, amount
+                _cost_type(fields[3])
                 self._add(connection, "subcon", header["recnum"], Decimal(fields[4]), "cntttl", "ctcttl")
             elif (layout, line) == ("PJSCCO", "H"):
                 subcontract, number, _on, description, mark = fields[:5]
@@ -277,6 +278,7 @@ class Sage100Office(SageOffice):
                 header = {"vndctc": parent["recnum"], "vndnum": parent["vndnum"], "chgnum": number,
                           "dscrpt": description, "usrdf1": mark}
             elif (layout, line) == ("PJSCCO", "D"):  # the change's lines add up on its one row
+                _cost_type(fields[5])
                 amount = Decimal(fields[3])
                 if "recnum" in header:
                     self._add(connection, "sbcgln", header["recnum"], amount, "bdgprc")
@@ -291,6 +293,7 @@ class Sage100Office(SageOffice):
                                       invdte=_day(on), ctcnum=subcontract or None, jobnum=int(job), usrdf1=mark,
                                       invttl=0, amtpad=0, invbal=0, status=1)
             elif (layout, line) == ("APINV", "D"):
+                _cost_type(fields[6])
                 amount = Decimal(fields[2])
                 header["lines"] = header.get("lines", 0) + 1
                 self._insert(connection, "apivln", recnum=header["recnum"], linnum=header["lines"], dscrpt=fields[1],
@@ -359,6 +362,12 @@ OFFICES: dict[str, type[SageOffice]] = {"sage300": Sage300Office, "sage100": Sag
 def _known(vendor: str, vendors: set[str]) -> None:
     if vendor not in vendors:
         raise ImportRejected(f"vendor {vendor!r} does not exist")
+
+
+def _cost_type(text: str) -> None:
+    """Sage 100 Contractor's cost types are the numbers 1-9."""
+    if text not in {str(number) for number in range(1, 10)}:
+        raise ImportRejected(f"cost type {text!r} is not one of 1-9")
 
 
 def _day(text: str) -> date | None:

@@ -79,11 +79,14 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
             listed = {kind: adapter.reference_items(kind) for kind in ReferenceKind}
         finally:
             adapter.hook.close()
-        for ref, item in pairs:  # the ERP's own item of that code where the ERP lists the kind (QuickBooks ids)
-            if ref.kind not in adapter.reference_kinds and ref.kind is ReferenceKind.SUB_JOB:
+        # the ERP's own item of that code (QuickBooks' ids), else of that name (Sage 100's numbered cost types);
+        # a sub job's within its job
+        for ref, item in pairs:
+            if ref.kind is ReferenceKind.SUB_JOB and ref.kind not in adapter.reference_kinds:
                 continue  # QuickBooks Online has no sub jobs
-            item = next((erp for erp in listed[ref.kind] if (erp.project, erp.code) == (item.project, item.code)),
-                        item)
+            same_job = [erp for erp in listed[ref.kind] if erp.project == item.project]
+            same_code = next((erp for erp in same_job if erp.code == item.code), None)
+            item = same_code or next((erp for erp in same_job if erp.name == item.name), item)
             link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
         items = listed[ReferenceKind.VENDOR]
         for ref in procore_vendors(sandbox):

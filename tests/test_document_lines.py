@@ -18,6 +18,7 @@ import pytest
 from erp_connectors.sage300 import ImportLayout
 from erp_sync.acceptance import daily_summary
 from erp_sync.documents.line_map import LineMap
+from erp_sync.erps.sage100 import COST_TYPES as SAGE100_COST_TYPES
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.jobs.payment_import import import_payments
 from erp_sync.models import ErpKind, ExportMode, Integration
@@ -35,6 +36,7 @@ from tests.test_sage import add_sage_integrations, sync_until_settled
 CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
          ErpKind.QUICKBOOKS_ONLINE: ("quickbooks_test", SECOND_COMPANY_ID, "quickbooks")}
 COMMITMENT_TABLES = ("work_order_contracts", "purchase_order_contracts")
+SAGE100_COST_TYPE_OF = {name: number for number, name in SAGE100_COST_TYPES.items()}
 
 
 def add_integration(store: Store, sandbox, kind: ErpKind) -> dict:
@@ -435,8 +437,9 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
         assert header[:2] == ["PJSC", "H"] and Decimal(header[19]) == Decimal(contract["retainage_percent"])
         assert header[7] == sub_job_of(sandbox, procore[0])  # the subcontract's phase: its lines' sub job
         phases.add(header[7])
-        assert [(d[4], d[5]) for d in details] == [
-            (line["cost_code"]["full_code"], line["line_item_type"]["code"]) for line in procore]
+        assert [(d[4], d[5]) for d in details] == [  # Sage 100's cost type of the same name, by its number
+            (line["cost_code"]["full_code"], str(SAGE100_COST_TYPE_OF[line["line_item_type"]["name"]]))
+            for line in procore]
     assert phases == {"", "1", "2"}
     for mark, records in imported(office, "PC-REQ-").items():
         invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))

@@ -179,6 +179,15 @@ def test_an_inactive_erp_item_is_never_suggested():
     assert one_active.item.erp_id == "V00043"
 
 
+def test_a_cost_type_of_the_same_name_is_suggested_where_the_erp_numbers_them_and_waits_for_a_person():
+    subcontract = ProcoreRef(ReferenceKind.COST_TYPE, "6003", "S", "Subcontract")
+    numbered = [erp(ReferenceKind.COST_TYPE, "1", "Material"), erp(ReferenceKind.COST_TYPE, "4", "Subcontract")]
+    found = suggest(subcontract, numbered)
+    assert (found.item.erp_id, found.automatic) == ("4", False)
+    assert found.reason == 'cost type S "Subcontract" and the ERP\'s 4 "Subcontract" have the same name'
+    assert suggest(ProcoreRef(ReferenceKind.COST_TYPE, "6006", "X", "Permits"), numbered) is None
+
+
 def test_a_project_is_suggested_by_its_number_or_origin_id_and_nothing_is_guessed():
     harbor = ProcoreRef(ReferenceKind.PROJECT, "1001", "2024-017", "Harbor Tower")
     jobs = [erp(ReferenceKind.PROJECT, "2024-017", "Harbor Tower"), erp(ReferenceKind.PROJECT, "J-9", "Old job")]

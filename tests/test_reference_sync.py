@@ -94,6 +94,19 @@ def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sa
     assert ("project", str(projects[2].id)) not in suggested(store, integration)  # a project with no ERP job yet
 
 
+def test_sage_100s_numbered_cost_types_are_suggested_by_name_and_wait_for_a_person(sandbox, store, sage):
+    store.save_integration(SAGE_INTEGRATIONS[1])
+    integration = store.integrations()[0]
+
+    refresh(store, integration, by="ana")
+
+    cost_types = {procore_id: found for (kind, procore_id), found in suggested(store, integration).items()
+                  if kind == "cost_type"}
+    assert {found[0] for found in cost_types.values()} == {"1", "2", "3", "4", "5"}  # L M S E O to Sage's 1-5
+    assert not any(automatic for _erp, _reason, automatic in cost_types.values())
+    assert ReferenceKind.COST_TYPE not in {kind for kind, _id in confirmed_links(store, integration).items}
+
+
 def test_drift_ends_the_link_with_the_reason_and_the_records_wait_again(sandbox, store):
     integration = add_test_integrations(store)["summit-acumatica"]
     link_sandbox_references(store, sandbox)

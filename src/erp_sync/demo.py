@@ -96,6 +96,7 @@ def sandbox_connections(sandbox_url: str, offices: dict[str, Sage300Office | Sag
                        "password": quickbooks.DEMO_CLIENT_SECRET,
                        "extra": json.dumps({"realm_id": quickbooks.DEMO_REALM,
                                             "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                            "retainage_item_id": quickbooks.RETAINAGE_ITEM_ID,
                                             "token_url": f"{sandbox_url}/quickbooks/oauth2/v1/tokens/bearer"}),
                        "description": "QuickBooks Online sandbox"},
         **{system: {"conn_type": "generic", "description": f"{system} sandbox database and import folder",
@@ -141,7 +142,7 @@ def unlink_form_conf(store: Store) -> dict | None:
 
 def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
                             procore_conn_id: str = "procore_sandbox") -> str:
-    """What a person does once on ERP Sync → Procore account, done without a browser: start the
+    """What a person does once on Procore account (in the Airflow nav bar), done without a browser: start the
     connection, sign in on Procore's sign-in page with ``login``, and come back to Airflow,
     which exchanges the code and asks Procore who signed in. ``session`` carries the person's Airflow
     sign-in. Returns the page's answer."""
@@ -610,7 +611,7 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     print(f"\nOperations were told (log notifier, {OPERATIONS_LOG}):\n  " + notices.replace("\n", "\n  "))
     print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
     print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
-    print(f"ERP Integrations page: {AIRFLOW_URL}/erp-sync/integrations/  (in the Airflow nav: ERP Sync → "
+    print(f"ERP Integrations page: {AIRFLOW_URL}/erp-sync/integrations/  (in the Airflow nav bar: "
           "ERP Integrations)")
     print(f"Sandboxes:  {SANDBOX_URL}/docs  (vendor APIs: /procore/docs, /acumatica/sandbox-docs, "
           "/quickbooks/sandbox-docs)")

@@ -27,7 +27,7 @@ def coded(document: Document, links: ReferenceLinks, erp_name: str,
     if waiting:
         _missing, sentence = check([ref for refs in needed.values() for ref in refs], links)
         labels = ", ".join(line.label() for line in waiting)
-        raise LineProblem(REASON_CODE, f"{sentence} Waiting: {labels} of the {document.record.record_type.noun} "
+        raise LineProblem(REASON_CODE, f"{sentence} Waiting: {labels} of the {document.record.record_type.words} "
                                        f"({erp_name} takes every line job-costed).")
     return CodedDocument(document, tuple(_coded_line(line, links) for line in document.lines))
 

@@ -116,7 +116,7 @@ def invoice_line(record: ProcoreRecord, item: dict[str, Any], known: Mapping[str
     position = int(item.get("position") or 0)
     if billed is None:
         raise LineProblem("line_uncoded", (
-            f"Line {position} of the requisition ({item.get('description_of_work')}) bills a line of the commitment "
+            f"Line {position} of the subcontractor invoice ({item.get('description_of_work')}) bills a line of the commitment "
             "or of a change order that is not in the ERP yet. It is exported once the commitment and its CCOs are."))
     gross = _money(item["total_completed_and_stored_to_date"]) - _money(
         item.get("total_completed_and_stored_to_date_from_previous"))

@@ -216,12 +216,12 @@ class ErpAdapter(ABC):
         """Payments applied to these bills, changed since a moment (all when None)."""
 
     def refusal(self, error: VendorApiError, record: ProcoreRecord, updating: bool) -> ErpRefusal:
-        noun = record.record_type.noun
+        what = record.record_type.words
         if updating and self.is_locked(error):
-            return ErpRefusal("locked", f"{self.name} did not take the change to the {noun} because the record is "
+            return ErpRefusal("locked", f"{self.name} did not take the change to the {what} because the record is "
                                         f"locked there ({error.message}). Make the change in {self.name}, or "
                                         "unlink the record and export it again.")
-        return ErpRefusal("erp_validation", f"{self.name} refused the {noun}: {error.message}")
+        return ErpRefusal("erp_validation", f"{self.name} refused the {what}: {error.message}")
 
     @abstractmethod
     def is_locked(self, error: VendorApiError) -> bool:

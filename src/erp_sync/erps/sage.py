@@ -137,7 +137,7 @@ class SageAdapter(ErpAdapter):
     def check_import(self, record: ProcoreRecord, link: Link) -> None:
         refusal = self.hook.import_refusal(reference(record, link))
         if refusal is not None:
-            raise ErpRefusal("erp_validation", f"{self.name}'s import refused the {record.record_type.noun}: "
+            raise ErpRefusal("erp_validation", f"{self.name}'s import refused the {record.record_type.words}: "
                                                f"{refusal}. Fix the cause, then edit the record in Procore: the "
                                                "next hourly sync exports it again.")
 
@@ -147,7 +147,7 @@ class SageAdapter(ErpAdapter):
     def update(self, document: CodedDocument, link: Link, vendor_id: str | None, parent: Link | None,
                mapped: list[MappedLine]) -> ErpDocument:
         """Sage's imports add records; they change none. The sentence names the lines to change by hand."""
-        noun = document.record.record_type.noun
+        record = document.record.record_type.words
         before = {entry.line.procore_id: entry.line for entry in mapped}
         now = {line.procore_id: line for line in document.document.lines}
         changes = [f"remove {line.label()}" for key, line in before.items() if key not in now]
@@ -155,8 +155,8 @@ class SageAdapter(ErpAdapter):
         changes += [f"change {line.label()} to {line.amount:.2f}" for key, line in now.items()
                     if key in before and before[key].fingerprint() != line.fingerprint()]
         what = f" ({'; '.join(changes)})" if changes else ""
-        raise ErpRefusal("locked", f"{self.name} takes changes to an exported {noun} only in {self.name} itself: "
-                                   f"make the change there{what}, or unlink the {noun} and export it again.")
+        raise ErpRefusal("locked", f"{self.name} takes changes to an exported {record} only in {self.name} itself: "
+                                   f"make the change there{what}, or unlink the {record} and export it again.")
 
     def is_locked(self, error: VendorApiError) -> bool:
         return False

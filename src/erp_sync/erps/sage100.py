@@ -18,7 +18,7 @@ from erp_sync.documents.model import CodedDocument
 from erp_sync.erps.base import ErpBill, ErpPayment, ErpRefusal, PaymentChanges, condition_of_bill
 from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date, job_costing
 from erp_sync.models import ErpKind, RecordType
-from erp_sync.reference.model import ReferenceKind
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -26,6 +26,8 @@ DESCRIPTION_LIMIT = 50
 NUMBER_LIMIT = 20
 REFUSED_SUBCONTRACT = 2
 REJECTED_CHANGE = 3
+COST_TYPES = {1: "Material", 2: "Labor", 3: "Equipment", 4: "Subcontract", 5: "Other"} | {
+    number: f"Cost type {number} (company-defined)" for number in range(6, 10)}
 
 
 class Sage100Adapter(SageAdapter):
@@ -39,9 +41,16 @@ class Sage100Adapter(SageAdapter):
         ReferenceKind.SUB_JOB: ReferenceTable("jobphs", "phsnum", "phsnme", job="recnum"),
         ReferenceKind.COST_CODE: ReferenceTable("cstcde", "recnum", "cdenme"),
     }
-    reference_kinds = tuple(reference_tables)
+    reference_kinds = (*reference_tables, ReferenceKind.COST_TYPE)
     labels = {RecordType.COMMITMENT: "subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "payable invoice"}
+
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        """Sage 100 Contractor's cost types are the numbers 1-9 (no table to read): 1-5 as Sage names them,
+        6-9 defined by each company."""
+        if kind is ReferenceKind.COST_TYPE:
+            return [ErpItem(kind, str(number), str(number), name) for number, name in COST_TYPES.items()]
+        return super().reference_items(kind)
 
     def import_records(self, document: CodedDocument, mark: str, vendor_id: str | None,
                        parent: Link | None) -> list[list[Any]]:

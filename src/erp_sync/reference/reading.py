@@ -1,8 +1,10 @@
 """Reading both sides' reference data into the store, then what follows from it: drift ends links, exact codes
 link by themselves, and every Procore item without a link gets its suggestion (or none) with the reason.
 
-Procore's lists (projects, vendors, line item types, each project's cost codes, and the sub jobs of a project
-whose cost codes name one) cost a call per page of 100 and are read at most once a ``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``), within the sync's share
+Procore's lists (projects, vendors, line item types, each project's cost codes, the sub jobs of a project whose
+cost codes name one, and the companies, for the company's name the pages show) cost a call per page of 100 and
+are read at most once a ``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``),
+within the sync's share
 of Procore's budget: a spent share leaves the store as it was and the next window reads it.
 """
 
@@ -119,9 +121,13 @@ def refresh_reference(store: Store, integration: Mapping[str, Any], procore: Pro
     """Read both sides (nothing is written until both are read), then record, end drifted links, link exact
     codes and return what happened."""
     procore_side = read_procore(procore, projects, ReferenceKind.SUB_JOB in adapter.reference_kinds)
+    company = procore.company_name()
     erp_side = {kind: adapter.reference_items(kind) for kind in adapter.reference_kinds}
     counts: Counter[str] = Counter()
     with store.transaction() as tx:
+        if company:  # the pages name the company as Procore does
+            tx.execute("set_procore_company_name", integration_id=integration_id(integration),
+                       procore_company_name=company[:200])
         record(tx, integration_id(integration), procore_side, erp_side, counts)
         end_drifted(tx, integration_id(integration), by, counts)
         link_exact_codes(tx, integration_id(integration), by, counts)
