@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from erp_connectors.sage300 import DEFAULT_LAYOUT, ImportLayout
-from sandbox.common import DEMO_JOBS
+from sandbox.common import DEMO_JOBS, DEMO_SUB_JOBS
 from sandbox.procore_lines import COST_CODES, COST_TYPES
 from sandbox.sage_tables import SAGE100, SAGE300
 
@@ -144,12 +144,18 @@ class Sage300Office(SageOffice):
                             for vendor, name in SAGE300_VENDORS.items()])
         connection.execute(sa.insert(self.tables["MASTER_JCM_JOB"]),  # the jobs of the demo's projects
                            [{"Job": str(job), "Description": f"Job {job}", "Status": "Active"} for job in DEMO_JOBS])
+        connection.execute(sa.insert(self.tables["JCM_MASTER__EXTRA"]),  # the extras of the demo's sub jobs
+                           [{"Job": str(job), "Extra": sub_job.erp_code, "Description": sub_job.name}
+                            for job, sub_jobs in DEMO_SUB_JOBS.items() for sub_job in sub_jobs])
+        extras = [(str(job), extra) for job in DEMO_JOBS
+                  for extra in ("", *(sub_job.erp_code for sub_job in DEMO_SUB_JOBS.get(job, ())))]
         connection.execute(sa.insert(self.tables["JCM_MASTER__COST_CODE"]),
-                           [{"Job": str(job), "Extra": "", "Cost_Code": code.full_code, "Description": code.name}
-                            for job in DEMO_JOBS for code in COST_CODES])
+                           [{"Job": job, "Extra": extra, "Cost_Code": code.full_code, "Description": code.name}
+                            for job, extra in extras for code in COST_CODES])
         connection.execute(sa.insert(self.tables["JCM_MASTER__CATEGORY"]),
-                           [{"Job": str(job), "Extra": "", "Cost_Code": code.full_code, "Category": kind.code,
-                             "Description": kind.name} for job in DEMO_JOBS for code in COST_CODES for kind in COST_TYPES])
+                           [{"Job": job, "Extra": extra, "Cost_Code": code.full_code, "Category": kind.code,
+                             "Description": kind.name} for job, extra in extras for code in COST_CODES
+                            for kind in COST_TYPES])
 
     def apply(self, connection: sa.Connection, records: list[list[str]]) -> None:
         """Reads each record by the company's import format (the same layout file the connector writes with)."""
@@ -240,6 +246,11 @@ class Sage100Office(SageOffice):
         connection.execute(sa.insert(self.tables["actrec"]),
                            [{"recnum": job, "jobnme": f"Job {job}", "status": 4, "insdte": _now(), "upddte": _now()}
                             for job in DEMO_JOBS])
+        connection.execute(sa.insert(self.tables["jobphs"]),  # phases are numbered: only numeric codes are phases
+                           [{"recnum": job, "phsnum": int(sub_job.erp_code), "phsnme": sub_job.name, "insdte": _now(),
+                             "upddte": _now()}
+                            for job, sub_jobs in DEMO_SUB_JOBS.items() for sub_job in sub_jobs
+                            if sub_job.erp_code.isdigit()])
         connection.execute(sa.insert(self.tables["cstcde"]),
                            [{"recnum": code.full_code, "cdenme": code.name, "insdte": _now(), "upddte": _now()}
                             for code in COST_CODES])

@@ -145,7 +145,8 @@ def condition_of_bill(amount: Decimal | None, balance: Decimal | None) -> str:
 
 class ErpAdapter(ABC):
     kind: ClassVar[ErpKind]
-    # What every line must be linked to in this ERP; other kinds are used where linked.
+    # What every line must be linked to in this ERP (its sub job, where Procore names one); other kinds are used
+    # where linked.
     required_kinds: ClassVar[frozenset[ReferenceKind]] = frozenset(LINE_KINDS)
     # The ERP is known only from what the hourly sync read (Sage 300 CRE): an unlink waits for a
     # sync that completed after the request was filed, then decides from what that sync saw.

@@ -48,6 +48,7 @@ class ReferenceTable:
     label: str
     status: str | None = None  # none: every row is active
     active: Callable[[Any], bool] = bool
+    job: str | None = None  # a sub job's (extra's, phase's) job: its key is unique only within the job
 
 
 class SageAdapter(ErpAdapter):
@@ -61,15 +62,22 @@ class SageAdapter(ErpAdapter):
         self._marked: dict[RecordType, dict[str, tuple[str, BaseModel]]] = {}
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
-        """The kind's rows, each key once (Sage 300 keeps a job's cost codes and categories per job)."""
+        """The kind's rows, each key once (Sage 300 keeps a job's cost codes and categories per job); a job's
+        extras or phases each under their job."""
         table = self.reference_tables.get(kind)
         if table is None:
             return []
-        rows = self.hook.select(table.name, [column for column in (table.key, table.label, table.status) if column])
-        items = {str(row[table.key]).strip(): ErpItem(
-                     kind, str(row[table.key]).strip(), str(row[table.key]).strip(), str(row[table.label] or "").strip(),
-                     active=table.active(row[table.status]) if table.status else True)
-                 for row in rows if row[table.key] is not None}
+        rows = self.hook.select(table.name, [column for column in (table.job, table.key, table.label, table.status)
+                                             if column])
+        items: dict[str, ErpItem] = {}
+        for row in rows:
+            if row[table.key] is None:
+                continue
+            key, name = str(row[table.key]).strip(), str(row[table.label] or "").strip()
+            active = table.active(row[table.status]) if table.status else True
+            item = ErpItem.sub_job(str(row[table.job]).strip(), key, name, active) if table.job else ErpItem(
+                kind, key, key, name, active=active)
+            items.setdefault(item.erp_id, item)
         return list(items.values())
 
     @abstractmethod
@@ -201,8 +209,9 @@ def _same(view: ErpView, link: Link) -> bool:
 
 
 def job_costing(coded: CodedLine) -> tuple[str, str, str, str]:
-    """A line's job, extra or phase (blank where Procore names no sub job), cost code, and category or cost type."""
-    return (coded.project.erp_id, coded.task.erp_id if coded.task else "", coded.cost_code.erp_id,
+    """A line's job, extra or phase (blank where Procore names no sub job: the job's own costs, as Procore's
+    connectors send a line without a Sub Job #), cost code, and category or cost type."""
+    return (coded.project.erp_id, coded.task.code if coded.task else "", coded.cost_code.erp_id,
             coded.cost_type.erp_id)
 
 
