@@ -17,19 +17,24 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.common import DEMO_SUB_JOBS, DemoSubJob
 from sandbox.procore_lines import (
     CODE_THE_ERP_LACKS,
     COST_CODES,
+    PROCORE_COST_CODES,
     CommitmentChangeOrderLineItem,
     CommitmentLineItem,
     CostCode,
     Holder,
     RequisitionItem,
+    SubJob,
     change_order_line,
     commitment_lines,
     current_payment_due,
     requisition_items,
     split,
+    sub_job_cost_codes,
+    sub_job_id,
     total_retainage,
 )
 
@@ -181,6 +186,8 @@ class Requisition(DeletableRecord):
     project_id: int
     vendor: Ref
     billing_date: date | None = None
+    requisition_start: date | None = None  # the billing period
+    requisition_end: date | None = None
     summary: RequisitionSummary
     erp_status: str | None = None
 
@@ -279,12 +286,25 @@ class ProcoreState:
             self.commitment_lines: dict[int, list[CommitmentLineItem]] = {}
             self.change_order_lines: dict[int, list[CommitmentChangeOrderLineItem]] = {}
             self.requisition_items: dict[int, list[RequisitionItem]] = {}
+            self.sub_jobs: dict[int, list[SubJob]] = {}  # by project id
             _DemoCompany(self, sizes).build()
 
     def company_user(self, company_id: int, user_id: int) -> CompanyUser | None:
         """A user as the company's directory knows them: only its members are in it."""
         with self.lock:
             return self.users.get(user_id) if user_id in self.company_members.get(company_id, ()) else None
+
+    def cost_codes(self, project_id: int, sub_job_id: int | None = None) -> list[CostCode]:
+        """The project's cost codes (the company's standard codes and the one its team added, which the ERP
+        lacks) and each of its sub jobs' own, or one sub job's."""
+        with self.lock:
+            sub_jobs = [job for job in self.sub_jobs.get(project_id, []) if sub_job_id in (None, job.id)]
+            own = PROCORE_COST_CODES if sub_job_id is None else []
+            return [*own, *(code for job in sub_jobs for code in sub_job_cost_codes(job))]
+
+    def sub_job(self, sub_job_id: int | None) -> SubJob | None:
+        with self.lock:
+            return next((job for jobs in self.sub_jobs.values() for job in jobs if job.id == sub_job_id), None)
 
     def new_id(self) -> int:
         with self.lock:
@@ -482,12 +502,17 @@ class _DemoCompany:
     def _project(self, index: int, company: Ref) -> Ref:
         base = self.PROJECT_NAMES[index % len(self.PROJECT_NAMES)]
         name = base if index < len(self.PROJECT_NAMES) else f"{base} {index // len(self.PROJECT_NAMES) + 1}"
-        return self._add_project(name, str(2401 + index), company)
+        job = 2401 + index
+        return self._add_project(name, str(job), company, DEMO_SUB_JOBS.get(job, ()))
 
-    def _add_project(self, name: str, number: str, company: Ref) -> Ref:
+    def _add_project(self, name: str, number: str, company: Ref, sub_jobs: tuple[DemoSubJob, ...] = ()) -> Ref:
         project = Project(id=self.state.new_id(), name=name, project_number=number,
                           company=company, created_at=self.created, updated_at=self.created)
         self.state.projects[project.id] = project
+        self.state.sub_jobs[project.id] = [
+            SubJob(id=sub_job_id(int(number), position), code=sub_job.procore_code, name=sub_job.name,
+                   created_at=self.created, updated_at=self.created)
+            for position, sub_job in enumerate(sub_jobs, start=1)]
         for user, template in self.people:
             if user.id not in self.state.company_members[company.id]:
                 continue  # a project's directory holds people of its company
@@ -499,9 +524,12 @@ class _DemoCompany:
     def _commitment(self, project: Ref, vendors: list[Ref], n: int) -> Commitment:
         table = "work_order_contracts" if n % 3 else "purchase_order_contracts"
         prefix = "SC" if table == "work_order_contracts" else "PO"
+        # the project's first two commitments (where it has sub jobs) are each in a sub job of their own
+        sub_jobs = self.state.sub_jobs.get(project.id, [])[:2]
         return self._contract(table, project, vendors[n % len(vendors)], f"{prefix}-{n + 1:03d}",
                               self.COMMITMENT_STATUSES[n % len(self.COMMITMENT_STATUSES)], executed=n % 2 == 0,
-                              retainage_percent="10.0" if n % 4 != 3 else "0.0", lines=2 + n % 3, first_code=n)
+                              retainage_percent="10.0" if n % 4 != 3 else "0.0", lines=2 + n % 3, first_code=n,
+                              sub_job=sub_jobs[n] if n < len(sub_jobs) else None)
 
     def _subcontract(self, project: Ref, vendor: Ref, number: str, codes: list[CostCode]) -> Commitment:
         """An approved, executed subcontract with a line on each of ``codes``."""
@@ -509,7 +537,8 @@ class _DemoCompany:
                               retainage_percent="10.0", lines=len(codes), first_code=0, codes=codes)
 
     def _contract(self, table: str, project: Ref, vendor: Ref, number: str, status: str, *, executed: bool,
-                  retainage_percent: str, lines: int, first_code: int, codes: list[CostCode] = COST_CODES) -> Commitment:
+                  retainage_percent: str, lines: int, first_code: int, codes: list[CostCode] = COST_CODES,
+                  sub_job: SubJob | None = None) -> Commitment:
         commitment = Commitment(
             id=self.state.new_id(), number=number, project=project,
             title=f"{self.rng.choice(['Foundations', 'Electrical rough-in', 'Plumbing', 'Steel', 'Drywall'])} package",
@@ -520,7 +549,8 @@ class _DemoCompany:
         holder = Holder(id=commitment.id, holder_type="WorkOrderContract" if table == "work_order_contracts"
                         else "PurchaseOrderContract")
         self.state.commitment_lines[commitment.id] = commitment_lines(
-            self.state.new_line_id, holder, Decimal(commitment.grand_total), lines, first_code, self.created, codes)
+            self.state.new_line_id, holder, Decimal(commitment.grand_total), lines, first_code, self.created, sub_job,
+            codes)
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
@@ -540,12 +570,14 @@ class _DemoCompany:
 
     def _invoice(self, project: Ref, commitment: Commitment, n: int) -> None:
         share = Decimal(self.rng.choice([5, 10, 15])) / 100
-        items = requisition_items(self.state.new_line_id, self.state.commitment_lines[commitment.id], share,
-                                  Decimal(commitment.retainage_percent or 0))
+        lines = self.state.commitment_lines[commitment.id]
+        items = requisition_items(self.state.new_line_id, lines, share, Decimal(commitment.retainage_percent or 0),
+                                  self.state.sub_job(lines[0].cost_code.biller_id if lines else None))
         invoice = Requisition(
             id=self.state.new_id(), number=n + 1, invoice_number=f"INV-{project.id}-{n + 1:04d}",
             status=self.INVOICE_STATUSES[n % len(self.INVOICE_STATUSES)], commitment_id=commitment.id,
             project_id=project.id, vendor=commitment.vendor, billing_date=self.created.date(),
+            requisition_start=self.created.date().replace(day=1), requisition_end=self.created.date(),
             summary=summary_of(items), created_at=self.created, updated_at=self.created)
         self.state.save("requisitions", invoice, touch=False)
         self.state.requisition_items[invoice.id] = items

@@ -192,6 +192,18 @@ def test_a_trigger_retried_after_a_5xx_makes_one_run_under_the_id_the_demo_chose
     assert runs == [run_id]
 
 
+def test_the_demos_quickbooks_connection_names_the_sandboxs_retainage_item(sandbox):
+    """Without it every QuickBooks invoice holding retainage would wait RED for an operator's setting."""
+    import json
+
+    from erp_sync.demo import sandbox_connections
+
+    extra = json.loads(sandbox_connections(sandbox.url, {})["quickbooks"]["extra"])
+    assert extra["retainage_item_id"] == sandbox.sandboxes.quickbooks.retainage_item_id
+    item = next(row for row in sandbox.erp_rows("quickbooks", "Item") if row["Id"] == extra["retainage_item_id"])
+    assert item["Name"] == "Retainage"
+
+
 @pytest.mark.airflow
 def test_the_accountant_links_on_the_tab_and_the_next_sync_exports_what_waited(airflow_api, sandbox,
                                                                              airflow_sqlite_store, capsys):
@@ -224,8 +236,8 @@ def test_the_accountant_links_on_the_tab_and_the_next_sync_exports_what_waited(a
         "example ") and 'Not exported yet: link vendor "' in said[0]
     assert "summit-acumatica: on the vendor tab the accountant pressed Confirm all shown. Linked 6 vendor(s) to " \
            "their suggestions as avery; the next sync exports what waited for them." in said
-    assert "summit-acumatica: on the cost code tab the accountant pressed Confirm all shown. Linked 1 cost " \
-           "code(s) to their suggestions as avery; the next sync exports what waited for them." in said
+    assert "summit-acumatica: on the cost code tab the accountant pressed Confirm all shown. Linked 4 cost " \
+           "code(s) to their suggestions as avery; the next sync exports what waited for them." in said  # 01-100s
     assert said[-1] == (
         'summit-acumatica: nothing is suggested for vendor "Granite Masonry" (two ERP vendors look like it); the '
         'accountant searched the ERP\'s vendors for "Granite Masonry" and linked it to GRANITEINC "Granite Masonry, '

@@ -13,6 +13,7 @@ from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.reference.links import confirmed_links, history
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.reference.reading import refresh
+from sandbox.procore_lines import sub_job_id
 
 pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]
@@ -107,11 +108,12 @@ def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(off
                                office.vendors["Evergreen Drywall"]: "EVERDRY"}
     assert history(office.store, office.integration, ReferenceKind.VENDOR, STAR)[-1]["ended_by"] == "avery"
 
-    page.goto(office.url("cost_code"))  # the ERP writes General Conditions as 01.100: a person confirms it
+    # the ERP writes General Conditions as 01.100: a person confirms it, the project's and each of its 3 sub jobs'
+    page.goto(office.url("cost_code"))
     general = page.locator(f"#ref-{GENERAL}")
     expect(general.locator(".reason")).to_have_text("cost code 01-100 is the ERP's 01.100 once the delimiter is ignored")
-    page.get_by_role("button", name="Confirm all shown (1)").click()
-    expect(page.locator(".notice")).to_contain_text("Linked 1 cost code(s)")
+    page.get_by_role("button", name="Confirm all shown (4)").click()
+    expect(page.locator(".notice")).to_contain_text("Linked 4 cost code(s)")
     expect(general.locator(".erp")).to_have_text("01.100 · General Conditions")
     expect(page.locator(f"#ref-{DEMOLITION} .reason")).to_have_text(
         "No ERP cost code matches: choose one with Link, or set it up in the ERP first.")
@@ -122,3 +124,14 @@ def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(off
     exported = {row["procore_id"] for row in office.store.rows("active_links", integration_id=office.integration["id"])
                 if row["colour"] == "GREEN"}
     assert {row["procore_id"] for row in waiting_on_apex} <= exported
+
+    # Sub jobs (the ERP has them): 01 and 02 linked by their codes, 03-1 against the ERP's 03.1 waits for a person
+    page.goto(office.url("sub_job"))
+    deck = page.locator(f"#ref-{sub_job_id(2401, 3)}")
+    expect(deck.locator(".reason")).to_have_text("sub job 03-1 is the ERP's 03.1 once the delimiter is ignored")
+    expect(page.locator(f"#ref-{sub_job_id(2401, 1)} .erp")).to_have_text("01 · Podium")
+    screenshot(page, "i22-07-sub-jobs")
+    deck.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".notice")).to_contain_text("Linked as avery")
+    expect(page.locator(f"#ref-{sub_job_id(2401, 3)} .erp")).to_have_text("03.1 · Parking Deck")
+    screenshot(page, "i22-08-sub-job-confirmed")

@@ -21,7 +21,7 @@ from typing import Any
 from erp_connectors.procore import API_V1_1, API_V2, ProcoreHook
 from erp_sync.documents.model import Coding, Document, DocumentLine, InvoiceAmounts
 from erp_sync.models import RecordType
-from erp_sync.reference.model import ProcoreRef, ReferenceKind
+from erp_sync.reference.model import SUB_JOB_BILLER, ProcoreRef, ReferenceKind
 from erp_sync.sync.records import ProcoreRecord
 
 COMMITMENT_LINES = "{stream}/{id}/line_items"
@@ -38,17 +38,14 @@ class LineProblem(Exception):
         self.document: Document | None = None  # the record as read, when the problem is its coding
 
 
-def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[str, DocumentLine],
-                  project_number: str = "") -> Document:
+def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[str, DocumentLine]) -> Document:
     """The record with its lines; ``known`` holds the exported lines of its commitment and the commitment's
-    change orders, by Procore line id. ``project_number`` (from the company's project list; a record names only
-    its project's id and name) is how a sentence about a missing link names the project."""
+    change orders, by Procore line id."""
     if record.record_type is RecordType.COMMITMENT:
         rows = procore.paginate(COMMITMENT_LINES.format(stream=record.stream.name, id=record.id),
                                 project_id=record.project_id)
         percent = record.data.get("retainage_percent")
-        project = project_ref(record, project_number)
-        return Document(record, tuple(commitment_line(record, row, project) for row in rows),
+        return Document(record, tuple(commitment_line(record, row) for row in rows),
                         Decimal(str(percent)) if percent not in (None, "") else None)
     if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
         path = CHANGE_ORDER_LINES.format(company_id=procore.company_id, project_id=record.project_id, id=record.id)
@@ -59,23 +56,38 @@ def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[st
     return Document(record, tuple(invoice_line(record, item, known) for item in requisition.get("items") or []))
 
 
-def project_ref(record: ProcoreRecord, project_number: str = "") -> ProcoreRef:
-    return ProcoreRef(ReferenceKind.PROJECT, str(record.project_id), project_number,
+def project_ref(record: ProcoreRecord) -> ProcoreRef:
+    """The record's project by its id and name; a record does not carry the project number, which the sentences
+    take from the reference data read (``ConfirmedLinks.named``)."""
+    return ProcoreRef(ReferenceKind.PROJECT, str(record.project_id), "",
                       record.project_name or f"project {record.project_id}")
 
 
-def commitment_line(record: ProcoreRecord, row: dict[str, Any], project: ProcoreRef | None = None) -> DocumentLine:
+def commitment_line(record: ProcoreRecord, row: dict[str, Any]) -> DocumentLine:
+    """A schedule of values line; its cost code names the sub job it is in, if any, as its ``biller``."""
     cost_code, cost_type = row["cost_code"], row["line_item_type"]
+    sub_job = sub_job_of(record, cost_code)
     coding = Coding(
-        project=project or project_ref(record),
+        project=project_ref(record),
         cost_code=ProcoreRef(ReferenceKind.COST_CODE, str(cost_code["id"]), cost_code.get("full_code") or
-                             cost_code["code"], cost_code["name"], record.project_id),
-        cost_type=ProcoreRef(ReferenceKind.COST_TYPE, str(cost_type["id"]), cost_type["code"], cost_type["name"]))
+                             cost_code["code"], cost_code["name"], record.project_id,
+                             int(sub_job.procore_id) if sub_job else None),
+        cost_type=ProcoreRef(ReferenceKind.COST_TYPE, str(cost_type["id"]), cost_type["code"], cost_type["name"]),
+        sub_job=sub_job)
     return DocumentLine(
         procore_id=str(row["id"]), position=int(row.get("position") or 0), description=row.get("description") or "",
         coding=coding, amount=_money(row["amount"]), quantity=_number(row.get("quantity")),
         unit_cost=_number(row.get("unit_cost")), uom=row.get("uom"),
         budget_code=(row.get("wbs_code") or {}).get("flat_code"))
+
+
+def sub_job_of(record: ProcoreRecord, cost_code: dict[str, Any]) -> ProcoreRef | None:
+    """The sub job a line's cost code belongs to (its ``biller``), named by its id and name: the sentences take its
+    code from the reference data read."""
+    if cost_code.get("biller_type") != SUB_JOB_BILLER or not cost_code.get("biller_id"):
+        return None
+    return ProcoreRef(ReferenceKind.SUB_JOB, str(cost_code["biller_id"]), "", cost_code.get("biller") or "",
+                      record.project_id)
 
 
 def change_order_line(record: ProcoreRecord, row: dict[str, Any], known: Mapping[str, DocumentLine]) -> DocumentLine:
@@ -106,7 +118,7 @@ def invoice_line(record: ProcoreRecord, item: dict[str, Any], known: Mapping[str
     position = int(item.get("position") or 0)
     if billed is None:
         raise LineProblem("line_uncoded", (
-            f"Line {position} of the requisition ({item.get('description_of_work')}) bills a line of the commitment "
+            f"Line {position} of the subcontractor invoice ({item.get('description_of_work')}) bills a line of the commitment "
             "or of a change order that is not in the ERP yet. It is exported once the commitment and its CCOs are."))
     gross = _money(item["total_completed_and_stored_to_date"]) - _money(
         item.get("total_completed_and_stored_to_date_from_previous"))

@@ -18,7 +18,14 @@ import requests
 from erp_sync.reference.check import REASON_CODE
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.store import Store
+from erp_sync.sync.links import LinkState
 
+# Where a record that waited for links stands now, by its link's state
+STANDING = {LinkState.READY: "wait for accounting acceptance", LinkState.ACCEPTED: "are accepted, being exported",
+            LinkState.EXPORTING: "are sent to the ERP, its answer awaited (Sage: queued for import)",
+            LinkState.EXPORTED: "are in the ERP", LinkState.SYNCED: "are in the ERP",
+            LinkState.RETURNED: "were sent back by accounting", LinkState.FAILED: "failed (the page says why)",
+            LinkState.REJECTED: "were rejected in the ERP"}
 NOTICE = re.compile(r'class="notice" role="status">([^<]*)<')
 CHOICE_SEPARATOR = " · "  # an ERP choice reads "<code> · <name>"
 
@@ -160,7 +167,4 @@ def what_became_of(store: Store, waited: Mapping[str, list[dict]], when: str) ->
 def _standing(row: Mapping) -> str:
     if row["reason_code"] == REASON_CODE:
         return "still wait for links the ERP must set up first"
-    if row["erp_ref"]:
-        return "are in the ERP"
-    return {"ready": "wait for accounting acceptance", "accepted": "are accepted and being exported"}.get(
-        row["state"], f"are {row['state']}")
+    return STANDING.get(row["state"], f"are {row['state']}")
