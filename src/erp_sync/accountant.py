@@ -14,6 +14,7 @@ from erp_sync.jobs.hourly_sync import EXPORT_JOB, REFRESH_JOB
 from erp_sync.operations import JobRun, latest_run
 from erp_sync.store import Store
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
+from erp_sync.sync.exporter import PARENT_ON_ITS_WAY
 from erp_sync.sync.links import LinkState
 from erp_sync.sync.records import ProcoreRecord
 
@@ -148,6 +149,8 @@ def whose_wait(state: str, reason_code: str | None, message: str | None, erp: Er
     """A BLUE record's wait in a few words: whose move it is."""
     if reason_code == REFERENCE_UNLINKED:
         return "Waiting for a reference link"
+    if reason_code == PARENT_ON_ITS_WAY:
+        return f"Waiting for its commitment to reach {erp.display_name}"
     if state == LinkState.READY:
         return "Waiting for your acceptance"
     if state == LinkState.ACCEPTED:
