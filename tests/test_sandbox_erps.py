@@ -220,9 +220,11 @@ def quickbooks(sandbox):
 
 
 def new_qbo_bill(hook: QuickBooksHook, amount: float = 100.0, request_id: str = "r-1") -> dict:
-    return hook.create("Bill", {"VendorRef": {"value": "5"}, "DocNumber": "INV-1", "Line": [
+    vendor = next(hook.query("select * from Vendor where Active = true"))["Id"]
+    account = next(hook.query("select * from Account where AccountType = 'Expense'"))["Id"]
+    return hook.create("Bill", {"VendorRef": {"value": vendor}, "DocNumber": "INV-1", "Line": [
         {"Amount": amount, "DetailType": "AccountBasedExpenseLineDetail",
-         "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "4"}}}]}, request_id)
+         "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account}}}]}, request_id)
 
 
 def test_python_quickbooks_refreshes_its_token_and_reads_bills_and_payments(sandbox, quickbooks, monkeypatch):
