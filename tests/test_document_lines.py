@@ -154,8 +154,12 @@ def test_invoice_lines_carry_retainage_as_each_erp_takes_it(sandbox, store, clou
         bill = erp_document(sandbox, vendor, link)
         if vendor == "acumatica":  # the bill bills the subcontract lines, which carry the retainage
             gross = sum(Decimal(item["work_completed_this_period"]) for item in items)
-            assert Decimal(str(value(bill, "Amount"))) == gross
+            assert sum(Decimal(str(value(line, "Amount"))) for line in bill["Details"]) == gross
+            # Amount and Balance leave out the retainage held: the bill's balance is Procore's current payment due
+            assert Decimal(str(value(bill, "Amount"))) == gross - held == Decimal(invoice["summary"]["current_payment_due"])
+            assert Decimal(str(value(bill, "Balance"))) == gross - held
             assert all(value(line, "POOrderNbr") and value(line, "POLine") for line in bill["Details"])
+            assert not sandbox.control("GET", "acumatica/ignored-fields").json()  # nothing outside the contract
         else:  # QuickBooks: one negative line to the retainage item; the bill totals the payment due
             retainage = [line for line in bill["Line"] if "[PL-RETAINAGE]" in line["Description"]]
             assert Decimal(str(bill["TotalAmt"])) == Decimal(invoice["summary"]["current_payment_due"])
@@ -290,7 +294,8 @@ def test_released_retainage_is_paid_in_quickbooks_and_left_to_a_person_in_acumat
     acumatica_invoice = approved_invoices(sandbox, DEMO_COMPANY_ID)[0]
     released_acumatica = release(sandbox, acumatica_invoice["id"], "0.5")
     items = sandbox.procore_lines("requisitions", acumatica_invoice["id"])
-    items[0] |= {"work_completed_this_period": "100.00", "total_completed_and_stored_to_date": "100.00"}
+    items[0] |= {"work_completed_this_period": "100.00", "total_completed_and_stored_to_date": "100.00",
+                 "work_completed_retainage_retained_this_period": "10.00"}  # the commitment's 10%
     sandbox.control("PUT", f"procore/requisitions/{acumatica_invoice['id']}/lines", json=items)
 
     export_integration(store, quickbooks, "run-1")
@@ -343,6 +348,65 @@ def test_partial_payments_and_a_later_release_payment_land_in_payments_issued(sa
             paid.setdefault(payment["invoice_number"], []).append(Decimal(payment["amount"]))
     assert sorted(paid[invoice["invoice_number"]]) == sorted([Decimal("1000.00"), due - 1000])
     assert paid[release_invoice["invoice_number"]] == [held]
+
+
+def test_in_acumatica_payments_of_a_bill_holding_retainage_and_of_its_retainage_bill_land_on_the_invoice(
+        sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    invoice = next(row for row in approved_invoices(sandbox, DEMO_COMPANY_ID) if Decimal(row["summary"]["total_retainage"]))
+    export_integration(store, integration, "run-1")
+    link = next(link for link in links(store, integration, "subcontractor_invoice") if link["procore_id"] == invoice["id"])
+    bill = link["erp_ref"].split("/")[-1]
+    due, held = Decimal(invoice["summary"]["current_payment_due"]), Decimal(invoice["summary"]["total_retainage"])
+    assert Decimal(str(value(erp_document(sandbox, "acumatica", link), "Balance"))) == due
+    sandbox.control("POST", "acumatica/payments", json={"bill": bill, "amount": "1000.00", "check_number": "501"})
+    sandbox.control("POST", "acumatica/payments", json={"bill": bill, "amount": f"{due - 1000:.2f}", "check_number": "502"})
+    refresh_integration(store, integration, "run-1")
+    import_payments(store, integration, "run-1")
+
+    # the next period releases the retainage in Procore; a person releases it on the bill in Acumatica, and pays it
+    release_invoice = next(row for row in approved_invoices(sandbox, DEMO_COMPANY_ID)
+                           if row["commitment_id"] == invoice["commitment_id"] and row["id"] != invoice["id"])
+    items = sandbox.procore_lines("requisitions", release_invoice["id"])
+    for item, held_item in zip(items, sandbox.procore_lines("requisitions", invoice["id"]), strict=True):
+        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                 "work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_released_this_period": held_item["work_completed_retainage_retained_this_period"]}
+    sandbox.control("PUT", f"procore/requisitions/{release_invoice['id']}/lines", json=items)
+    export_integration(store, integration, "run-2")
+    told = next(row for row in links(store, integration) if row["procore_id"] == release_invoice["id"])
+    assert told["reason_code"] == "retainage_to_release" and f"released {held:.2f} of retainage" in told["message"]
+    retainage_bill = sandbox.control("POST", f"acumatica/Bill/{bill}/release-retainage",
+                                     json={"amount": f"{held:.2f}"}).json()["ReferenceNbr"]["value"]
+    sandbox.control("POST", "acumatica/payments", json={"bill": retainage_bill, "amount": f"{held:.2f}",
+                                                        "check_number": "503"})
+    refresh_integration(store, integration, "run-2")
+    import_payments(store, integration, "run-2")
+
+    paid = {p["check_number"]: p for p in sandbox.procore_rows("contract_payments")
+            if p["contract_id"] == invoice["commitment_id"]}
+    assert {number: Decimal(p["amount"]) for number, p in paid.items()} == {
+        "501": Decimal("1000.00"), "502": due - 1000, "503": held}
+    assert {p["invoice_number"] for p in paid.values()} == {invoice["invoice_number"]}  # the invoice that held it
+    assert paid["503"]["origin_id"].endswith(f"@{link['erp_ref']}")
+    assert sum(Decimal(p["amount"]) for p in paid.values()) == due + held  # all the invoice's work, retainage included
+
+
+def test_an_invoice_line_holding_other_than_the_subcontract_lines_retainage_is_red_in_acumatica(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    invoice = next(row for row in approved_invoices(sandbox, DEMO_COMPANY_ID) if Decimal(row["summary"]["total_retainage"]))
+    items = sandbox.procore_lines("requisitions", invoice["id"])
+    items[1] |= {"work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_percent_this_period": "0.00"}  # retainage stepped down on this line
+    sandbox.control("PUT", f"procore/requisitions/{invoice['id']}/lines", json=items)
+
+    export_integration(store, integration, "run-1")
+
+    row = next(row for row in links(store, integration) if row["procore_id"] == invoice["id"])
+    assert (row["colour"], row["reason_code"], row["erp_ref"]) == ("RED", "retainage_differs", None)
+    assert f"line 2 ({items[1]['wbs_code']['flat_code']} {items[1]['description_of_work']}) holds 0.00 in Procore" \
+        in row["message"]
+    assert "its Default endpoint cannot set another" in row["message"] and "the commitment's 10.00%" in row["message"]
 
 
 def test_a_crash_mid_document_never_makes_a_second_document_or_line(sandbox, store, cloud):
