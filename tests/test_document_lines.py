@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from erp_connectors.sage300 import ImportLayout
 from erp_sync.acceptance import daily_summary
 from erp_sync.documents.line_map import LineMap
+from erp_sync.documents.page import exported_with_lines
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.jobs.payment_import import import_payments
 from erp_sync.models import ErpKind, ExportMode, Integration
@@ -168,6 +170,36 @@ def test_invoice_lines_carry_retainage_as_each_erp_takes_it(sandbox, store, clou
                 assert retainage[0]["ItemBasedExpenseLineDetail"]["ItemRef"]["value"] == \
                     sandbox.sandboxes.quickbooks.retainage_item_id
             assert len(bill["Line"]) == len(items) + len(retainage)
+
+
+def assert_shown_with_lines(store: Store, integration: dict, sandbox) -> None:
+    """What the demo prints of an integration: a multi-line invoice holding retainage, each line's coding, amount
+    and retainage, the URL of its lines, and the demo seeds' documents counted."""
+    text = exported_with_lines(store, integration, "http://localhost:8080")
+    shown = next(link for link in links(store, integration, "subcontractor_invoice") if link["erp_ref"] in text)
+    items = sandbox.procore_lines("requisitions", shown["procore_id"])
+    erp = ErpKind(integration["erp_kind"]).display_name
+    assert text.startswith(f"{integration['name']}: subcontractor invoice {shown['procore_number']} is "
+                           f"{erp} {shown['erp_ref']}, {len(items)} lines (")
+    for item in items:
+        code, cost_type = item["wbs_code"]["flat_code"].split(".")
+        retainage = Decimal(item["work_completed_retainage_retained_this_period"])
+        assert (f"cost code {code}, cost type {cost_type}, {Decimal(item['work_completed_this_period']):,.2f}, "
+                f"retainage {retainage:,.2f}") in text
+    counts = re.search(r"(\d+) multi-line commitment\(s\), (\d+) CCO\(s\) changing commitment lines, "
+                       r"(\d+) invoice\(s\) holding retainage", text)
+    assert counts and all(int(count) >= 1 for count in counts.groups())
+    assert text.endswith(f"Lines: http://localhost:8080/erp-sync/integrations/{integration['name']}/"
+                         f"subcontractor_invoice/{shown['procore_id']}/lines")
+
+
+def test_the_demo_names_a_multi_line_document_per_erp_with_its_coding_and_the_url_of_its_lines(sandbox, store, cloud):
+    kind, integration, vendor = cloud
+    assert exported_with_lines(store, integration, "http://localhost:8080").endswith(
+        "nothing exported with lines yet (0 multi-line commitment(s), 0 CCO(s) changing commitment lines, "
+        "0 invoice(s) holding retainage)")
+    export_integration(store, integration, "run-1")
+    assert_shown_with_lines(store, integration, sandbox)
 
 
 def edit_lines(sandbox, link: dict, edit) -> list[dict]:
@@ -447,6 +479,9 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
     for name, system in (("granite-sage300", "sage300"), ("prairie-sage100", "sage100")):
         sync_until_settled(store, integrations[name], sage.offices[system])
         assert {link["colour"] for link in links(store, integrations[name])} == {"GREEN"}
+
+    for name in ("granite-sage300", "prairie-sage100"):
+        assert_shown_with_lines(store, integrations[name], sandbox)
 
     office = sage.offices["sage300"]
     commitments = {link["procore_id"]: link for link in links(store, integrations["granite-sage300"], "commitment")}
