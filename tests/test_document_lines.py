@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -517,6 +518,33 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
         invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
         assert records[0][:2] == ["APINV", "H"] and Decimal(records[0][19]) == Decimal(invoice["summary"]["total_retainage"])
         assert len(records) - 1 == len(sandbox.procore_lines("requisitions", invoice["id"]))
+
+
+def test_in_sage_payments_of_an_invoice_holding_retainage_and_the_later_retainage_payment_land_on_it(
+        sandbox, store, sage):
+    """Sage keeps the retainage on the invoice itself (its gross holds it): the payable part is paid in two checks,
+    the retainage, once released, by a third on the same invoice."""
+    integrations = add_sage_integrations(store, sandbox)
+    for name, system in (("granite-sage300", "sage300"), ("prairie-sage100", "sage100")):
+        office, integration = sage.offices[system], integrations[name]
+        sync_until_settled(store, integration, office)
+        link, invoice = next((link, row) for link in links(store, integration, "subcontractor_invoice")
+                             for row in sandbox.procore_rows("requisitions")
+                             if row["id"] == link["procore_id"] and Decimal(row["summary"]["total_retainage"]))
+        due, held = Decimal(invoice["summary"]["current_payment_due"]), Decimal(invoice["summary"]["total_retainage"])
+        checks = (("701", Decimal("500.00")), ("702", due - 500), ("703", held))  # the last: released retainage
+        for day, (check, amount) in enumerate(checks, start=1):
+            if system == "sage300":
+                vendor, number = link["erp_ref"].split("/")
+                office.pay(vendor, number, amount, check, date(2026, 12, day))
+            else:
+                office.pay(int(link["erp_ref"]), amount, check, date(2026, 12, day))
+            import_payments(store, integration, f"payments-{day}")
+
+        paid = {p["check_number"]: p for p in sandbox.procore_rows("contract_payments")
+                if p["contract_id"] == invoice["commitment_id"]}
+        assert {check: Decimal(paid[check]["amount"]) for check, _amount in checks} == dict(checks)
+        assert {paid[check]["invoice_number"] for check, _amount in checks} == {invoice["invoice_number"]}
 
 
 def test_a_line_changed_after_export_is_red_in_sage_with_what_to_change_there(sandbox, store, sage):
