@@ -17,20 +17,50 @@ code), outside the measured phases, as an accountant would have done on the Refe
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import tracemalloc
 from collections import Counter
 
+import requests
 from common import ERP_VENDOR, TABLES, Sandboxes, calls, new_store, phase, run_each_erp, seed
 from erp_sync.models import ErpKind
+from sandbox import acumatica_data as acumatica
 
 FULL = {"projects": 1000, "commitments_per_project": 2, "change_orders_total": 500, "invoices_total": 1000}
 
 
-def edit_one_percent_of_the_lines(sandboxes: Sandboxes, records: dict[str, list[dict]], rng: random.Random) -> int:
-    """A schedule-of-values edit (or an invoice line's) on 1 % of the records: one line's description."""
-    every = [(table, row) for table, rows in records.items() for row in rows]
+def open_every_job(sandboxes: Sandboxes, kind: ErpKind, projects: int) -> int:
+    """The ERP holds a job for every seeded Procore project (the ERP sandboxes hold the demo's 60), so each project
+    links by its number (the Procore sandbox numbers its projects 2401 on) and the whole company is exported;
+    outside what is measured."""
+    numbers = {str(2401 + index) for index in range(projects)}
+    if kind is ErpKind.ACUMATICA:
+        session = requests.Session()
+        session.post(f"{sandboxes.url}/acumatica/entity/auth/login", timeout=60, json={
+            "name": acumatica.DEMO_USER, "password": acumatica.DEMO_PASSWORD, "tenant": acumatica.DEMO_TENANT})
+        known = {row["ProjectID"]["value"] for row in sandboxes.control("GET", "acumatica/Project").json()}
+        for number in sorted(numbers - known):
+            session.put(f"{sandboxes.url}/acumatica/entity/Default/{acumatica.VERSION}/Project", timeout=60, json={
+                "ProjectID": {"value": number}, "Description": {"value": f"Job {number}"},
+                "Status": {"value": "Active"}}).raise_for_status()
+        session.post(f"{sandboxes.url}/acumatica/entity/auth/logout", timeout=60)
+        return len(numbers - known)
+    customers = sandboxes.control("GET", "quickbooks/Customer").json()
+    owner = next(row["Id"] for row in customers if not row.get("Job"))
+    missing = numbers - {row["DisplayName"] for row in customers}
+    for number in sorted(missing):
+        sandboxes.control("POST", "quickbooks/Customer", json={"DisplayName": number, "Job": True, "Active": True,
+                                                               "ParentRef": {"value": owner}})
+    return len(missing)
+
+
+def edit_one_percent_of_the_lines(sandboxes: Sandboxes, store, integration: dict, rng: random.Random) -> int:
+    """A schedule-of-values edit (or an invoice line's) on 1 % of the exported records: one line's description."""
+    every = [(json.loads(row["procore_json"])["stream"], {"id": row["procore_id"]})
+             for row in store.rows("active_links", integration_id=integration["id"])
+             if row["erp_ref"] and row["colour"] == "GREEN"]
     changed = rng.sample(every, max(1, len(every) // 100))
     for table, row in changed:
         lines = sandboxes.control("GET", f"procore/{table}/{row['id']}/lines").json()
@@ -44,9 +74,11 @@ def edit_one_percent_of_the_lines(sandboxes: Sandboxes, records: dict[str, list[
 
 def run(kind: ErpKind, sizes: dict, sandboxes: Sandboxes) -> None:
     records = seed(sandboxes, sizes)
+    opened = open_every_job(sandboxes, kind, sizes['projects'])
     store, integration = new_store(kind)
     total = sum(len(rows) for rows in records.values())
-    print(f"\n## {kind.display_name}: {sizes['projects']} projects, {total} records")
+    print(f"\n## {kind.display_name}: {sizes['projects']} projects, {total} records ({opened} jobs opened in the ERP "
+          "beside the 60 it is seeded with)")
 
     first = phase(store, integration, sandboxes, "first")
     exported = sum(v for k, v in first["counts"].items() if k.startswith("created_"))
@@ -64,7 +96,7 @@ def run(kind: ErpKind, sizes: dict, sandboxes: Sandboxes) -> None:
           f"line reads (so the same calls as without lines), {quiet['calls'][ERP_VENDOR[kind]]} "
           f"{ERP_VENDOR[kind]} calls, {quiet['wall']:.1f} s; Python heap peak {quiet_heap:.0f} MiB, process peak "
           f"RSS so far {quiet['peak_rss_mib']:.0f} MiB")
-    edited = edit_one_percent_of_the_lines(sandboxes, records, random.Random(7))
+    edited = edit_one_percent_of_the_lines(sandboxes, store, integration, random.Random(7))
     hour, hour_heap = traced(lambda: phase(store, integration, sandboxes, "hour"))
     updates = sum(v for k, v in hour["counts"].items() if k.startswith("updated_"))
     print(f"- hour with a line edited on 1 % of the records ({edited}): {hour['calls']['procore']} Procore calls, "
