@@ -23,8 +23,11 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m erp_sync.demo
 
+# Two workers (pytest-xdist), each taking tests as it frees up; TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The browser tests drive Debian's Chromium (never a downloaded browser): installed here when missing and
 # we are root; otherwise they skip and say why.

@@ -2,9 +2,9 @@
 ### ERP export decisions (accounting acceptance)
 
 Carries out the accept and reject decisions filed in `export_decisions`: from the Ready to Export
-page (ERP Sync → an integration → Ready to Export), which starts this DAG at once, or typed into the
-table by people and tools, which it picks up every five minutes. For each decision, claimed by
-exactly one worker:
+page (ERP Integrations in the Airflow nav bar → an integration → Ready to Export), which starts this
+DAG at once, or typed into the table by people and tools, which it picks up every five minutes. For
+each decision, claimed by exactly one worker:
 
 1. the row must name a record that waits for accounting acceptance, and a rejection must say why;
 2. a typed row must come from its decider's own database role (PostgreSQL);

@@ -4,7 +4,7 @@
 The form for asking that a Procore record be unlinked from its ERP record, so that it can be edited,
 deleted and exported again. Fill in the integration, the record type and the Procore record (its
 id, or its project id and its number as you see it in Procore). You ask as yourself: the requester
-is the Procore account you connected to your Airflow login (ERP Sync → Procore account), confirmed
+is the Procore account you connected to your Airflow login (Procore account, in the Airflow nav bar), confirmed
 with Procore when you trigger; without one the run fails and says how to connect. Procore then
 checks your own permissions. The request is checked before anything is written: an integration that
 does not exist or is switched off, or a record that integration never synced, fails the run with the

@@ -15,7 +15,7 @@ integration), and on demand from the trigger form, optionally for one integratio
 run at a time: the syncs that finish while a run is working are taken together by the next run, one
 task per integration whose sync finished (however many times it did), so a busy hour makes a few
 runs rather than one per event. On demand you ask as yourself: the Procore account you connected to
-your Airflow login (ERP Sync → Procore account), confirmed with Procore when you trigger; without
+your Airflow login (Procore account, in the Airflow nav bar), confirmed with Procore when you trigger; without
 one the run fails and says how to connect. Procore is asked whether you have 'Admin' on the ERP
 Integrations tool or are an accounting approver; if not, the run ends with that message (the task's
 first error line), recorded in `sync_runs`.

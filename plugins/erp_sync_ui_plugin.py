@@ -15,7 +15,8 @@ BASE_PATH = airflow_base_path()
 class ErpSyncUiPlugin(AirflowPlugin):
     name = "erp_sync_ui"
     fastapi_apps = [{"name": "erp_sync_ui", "app": create_app(), "url_prefix": URL_PREFIX}]
-    # nav_top_level: Airflow shows the "ERP Sync" menu in its nav bar itself, not under Plugins.
+    # nav_top_level: Airflow's nav bar shows each as an entry of its own ("ERP Integrations", "Procore account"),
+    # not under Plugins and not grouped under their category.
     external_views = [{"name": "ERP Integrations", "category": "ERP Sync", "destination": "nav", "nav_top_level": True,
                        "href": f"{BASE_PATH}{URL_PREFIX}/integrations/"},
                       {"name": "Procore account", "category": "ERP Sync", "destination": "nav", "nav_top_level": True,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sandbox.common import DEMO_JOBS, RateWindow
+from sandbox.common import DEMO_JOBS, DEMO_SUB_JOBS, RateWindow
 from sandbox.procore_lines import COST_CODES, COST_TYPES
 
 ENDPOINT, VERSION = "Default", "24.200.001"
@@ -39,6 +39,7 @@ CONTRACT: dict[str, Any] = json.loads(CONTRACT_FILE.read_text())
 KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "Vendor": (("VendorID",), None),
     "Project": (("ProjectID",), None),
+    "ProjectTask": (("ProjectID", "ProjectTaskID"), None),
     "CostCode": (("CostCodeID",), None),
     "AccountGroup": (("AccountGroupID",), None),
     "Subcontract": (("SubcontractNbr",), "SubcontractNbr"),
@@ -136,10 +137,14 @@ class AcumaticaState:
             self.seed_job_costing()
 
     def seed_job_costing(self) -> None:
-        """The demo's projects, cost codes and account groups (Procore's cost types), under the codes the
-        demo's Procore company imported from the ERP, so they link by code."""
+        """The demo's projects with their tasks (Procore's sub jobs), cost codes and account groups (Procore's cost
+        types), under the codes the demo's Procore company imported from the ERP, so they link by code."""
         for job in DEMO_JOBS:
             self.insert("Project", {"ProjectID": str(job), "Description": f"Job {job}", "Status": "Active"})
+        for job, sub_jobs in DEMO_SUB_JOBS.items():
+            for sub_job in sub_jobs:
+                self.insert("ProjectTask", {"ProjectID": str(job), "ProjectTaskID": sub_job.erp_code,
+                                            "Description": sub_job.name, "Status": "Active", "Default": False})
         for code in COST_CODES:
             self.insert("CostCode", {"CostCodeID": code.full_code, "Description": code.name})
         for cost_type in COST_TYPES:

@@ -181,3 +181,22 @@ class RateWindow:
 
 
 DEMO_JOBS = range(2401, 2461)  # the ERP job of each demo project: Procore's project_number 2401 ...
+
+
+@dataclass(frozen=True)
+class DemoSubJob:
+    """A sub job of a demo project (Procore) and the ERP's project task, extra or phase it is."""
+
+    procore_code: str
+    erp_code: str
+    name: str
+
+
+# The first project of each demo company (with the default three projects a company) has sub jobs, and the ERP
+# sandboxes hold their tasks, extras or phases under the same job. The codes match, so they link by themselves,
+# except Procore's 03-1, which the ERP writes 03.1: a suggestion that waits for a person. Sage 100 Contractor
+# numbers its phases, so the Sage 100 company's project has sub jobs 1 and 2.
+DEMO_SUB_JOBS: dict[int, tuple[DemoSubJob, ...]] = {
+    job: (DemoSubJob("01", "01", "Podium"), DemoSubJob("02", "02", "Tower"),
+          DemoSubJob("03-1", "03.1", "Parking Deck")) for job in (2401, 2404, 2407)
+} | {2410: (DemoSubJob("1", "1", "Podium"), DemoSubJob("2", "2", "Tower"))}

@@ -51,7 +51,7 @@ from sandbox.procore_data import (
     record_project,
     summary_of,
 )
-from sandbox.procore_lines import (COST_CODES, COST_TYPES, LINE_MODELS, CommitmentChangeOrderLineItem,
+from sandbox.procore_lines import (COST_TYPES, LINE_MODELS, CommitmentChangeOrderLineItem, SubJob,
                                    CommitmentLineItem, CostCode, LineItemType)
 
 MAX_PER_PAGE = 100
@@ -277,9 +277,18 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
 
     @api.get("/cost_codes", tags=["Project Admin"], operation_id="listCostCodes")
     def list_cost_codes(request: Request, response: Response, company: CompanyId, paging: PageQuery,
-                        project_id: int) -> list[CostCode]:
-        project_in(company, project_id)  # the demo company's projects all take its standard cost codes
-        return paginate(request, response, COST_CODES, paging)
+                        project_id: int, sub_job_id: int | None = None) -> list[CostCode]:
+        """The company's standard cost codes (every demo project takes them) and the project's sub jobs' own,
+        each naming its sub job as ``biller``; ``sub_job_id`` narrows to one sub job's."""
+        project_in(company, project_id)
+        return paginate(request, response, state.cost_codes(project_id, sub_job_id), paging)
+
+    @api.get("/sub_jobs", tags=["Project Admin"], operation_id="listSubJobs")
+    def list_sub_jobs(request: Request, response: Response, company: CompanyId, paging: PageQuery,
+                      project_id: int) -> list[SubJob]:
+        project_in(company, project_id)
+        with state.lock:
+            return paginate(request, response, list(state.sub_jobs.get(project_id, [])), paging)
 
     @api.get("/companies/{company_id}/line_item_types", tags=["Company Admin"], operation_id="listLineItemTypes")
     def list_line_item_types(company_id: int, request: Request, response: Response, company: CompanyId,

@@ -17,16 +17,22 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.common import DEMO_SUB_JOBS
 from sandbox.procore_lines import (
+    COST_CODES,
     CommitmentChangeOrderLineItem,
     CommitmentLineItem,
+    CostCode,
     Holder,
     RequisitionItem,
+    SubJob,
     change_order_line,
     commitment_lines,
     current_payment_due,
     requisition_items,
     split,
+    sub_job_cost_codes,
+    sub_job_id,
     total_retainage,
 )
 
@@ -178,6 +184,8 @@ class Requisition(DeletableRecord):
     project_id: int
     vendor: Ref
     billing_date: date | None = None
+    requisition_start: date | None = None  # the billing period
+    requisition_end: date | None = None
     summary: RequisitionSummary
     erp_status: str | None = None
 
@@ -273,12 +281,25 @@ class ProcoreState:
             self.commitment_lines: dict[int, list[CommitmentLineItem]] = {}
             self.change_order_lines: dict[int, list[CommitmentChangeOrderLineItem]] = {}
             self.requisition_items: dict[int, list[RequisitionItem]] = {}
+            self.sub_jobs: dict[int, list[SubJob]] = {}  # by project id
             _DemoCompany(self, sizes).build()
 
     def company_user(self, company_id: int, user_id: int) -> CompanyUser | None:
         """A user as the company's directory knows them: only its members are in it."""
         with self.lock:
             return self.users.get(user_id) if user_id in self.company_members.get(company_id, ()) else None
+
+    def cost_codes(self, project_id: int, sub_job_id: int | None = None) -> list[CostCode]:
+        """The project's cost codes (the company's standard codes) and each of its sub jobs' own, or one sub
+        job's."""
+        with self.lock:
+            sub_jobs = [job for job in self.sub_jobs.get(project_id, []) if sub_job_id in (None, job.id)]
+            own = COST_CODES if sub_job_id is None else []
+            return [*own, *(code for job in sub_jobs for code in sub_job_cost_codes(job))]
+
+    def sub_job(self, sub_job_id: int | None) -> SubJob | None:
+        with self.lock:
+            return next((job for jobs in self.sub_jobs.values() for job in jobs if job.id == sub_job_id), None)
 
     def new_id(self) -> int:
         with self.lock:
@@ -459,6 +480,10 @@ class _DemoCompany:
         project = Project(id=self.state.new_id(), name=name, project_number=str(2401 + index),
                           company=company, created_at=self.created, updated_at=self.created)
         self.state.projects[project.id] = project
+        self.state.sub_jobs[project.id] = [
+            SubJob(id=sub_job_id(int(project.project_number), position), code=sub_job.procore_code, name=sub_job.name,
+                   created_at=self.created, updated_at=self.created)
+            for position, sub_job in enumerate(DEMO_SUB_JOBS.get(int(project.project_number), ()), start=1)]
         for user, template in self.people:
             if user.id not in self.state.company_members[company.id]:
                 continue  # a project's directory holds people of its company
@@ -479,8 +504,11 @@ class _DemoCompany:
             contract_date=self.created.date(), created_at=self.created, updated_at=self.created)
         self.state.save(table, commitment, touch=False)
         holder = Holder(id=commitment.id, holder_type="WorkOrderContract" if prefix == "SC" else "PurchaseOrderContract")
+        # the project's first two commitments (where it has sub jobs) are each in a sub job of their own
+        sub_jobs = self.state.sub_jobs.get(project.id, [])[:2]
         self.state.commitment_lines[commitment.id] = commitment_lines(
-            self.state.new_line_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created)
+            self.state.new_line_id, holder, Decimal(commitment.grand_total), 2 + n % 3, n, self.created,
+            sub_jobs[n] if n < len(sub_jobs) else None)
         return commitment
 
     def _change_order(self, project: Ref, commitment: Commitment, n: int) -> None:
@@ -500,12 +528,14 @@ class _DemoCompany:
 
     def _invoice(self, project: Ref, commitment: Commitment, n: int) -> None:
         share = Decimal(self.rng.choice([5, 10, 15])) / 100
-        items = requisition_items(self.state.new_line_id, self.state.commitment_lines[commitment.id], share,
-                                  Decimal(commitment.retainage_percent or 0))
+        lines = self.state.commitment_lines[commitment.id]
+        items = requisition_items(self.state.new_line_id, lines, share, Decimal(commitment.retainage_percent or 0),
+                                  self.state.sub_job(lines[0].cost_code.biller_id if lines else None))
         invoice = Requisition(
             id=self.state.new_id(), number=n + 1, invoice_number=f"INV-{project.id}-{n + 1:04d}",
             status=self.INVOICE_STATUSES[n % len(self.INVOICE_STATUSES)], commitment_id=commitment.id,
             project_id=project.id, vendor=commitment.vendor, billing_date=self.created.date(),
+            requisition_start=self.created.date().replace(day=1), requisition_end=self.created.date(),
             summary=summary_of(items), created_at=self.created, updated_at=self.created)
         self.state.save("requisitions", invoice, touch=False)
         self.state.requisition_items[invoice.id] = items

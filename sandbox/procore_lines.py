@@ -29,11 +29,29 @@ def cents(value: Decimal) -> Decimal:
 
 
 class CostCode(BaseModel):
+    """A cost code; one of a sub job names it as its ``biller`` (Procore keeps a sub job's cost codes apart from
+    the project's: ``cost_codes?project_id=&sub_job_id=``). The demo company's standard codes name none."""
+
     id: int
     code: str
     full_code: str
     name: str
     origin_id: str | None = None
+    biller: str | None = None
+    biller_id: int | None = None
+    biller_type: Literal["Project", "SubJob"] | None = None
+
+
+class SubJob(BaseModel):
+    """``GET /rest/v1.0/sub_jobs?project_id=``: a project's sub jobs, ``code`` unique in the project."""
+
+    id: int
+    code: str
+    name: str
+    origin_id: str | None = None
+    origin_data: str | None = None
+    created_at: datetime
+    updated_at: datetime
 
 
 class LineItemType(BaseModel):
@@ -65,9 +83,25 @@ COST_TYPES = [LineItemType(id=6001 + n, code=code, name=name, base_type=name.low
 SUBCONTRACT_TYPE = COST_TYPES[2]
 
 
-def wbs(cost_code: CostCode, cost_type: LineItemType) -> WbsCode:
-    """The budget code a line posts to: cost code and cost type (no sub job in the demo company)."""
-    return WbsCode(id=cost_code.id * 10 + cost_type.id % 10, flat_code=f"{cost_code.full_code}.{cost_type.code}",
+SUB_JOB_IDS_START = 900_000  # away from the records' ids (which the README names) and the lines'
+
+
+def sub_job_id(job: int, position: int) -> int:
+    """The Procore id of the project's sub job at ``position`` (from 1): fixed, so records keep their ids."""
+    return SUB_JOB_IDS_START + job * 10 + position
+
+
+def sub_job_cost_codes(sub_job: SubJob) -> list[CostCode]:
+    """The sub job's own copies of the standard cost codes, as Procore keeps a sub job's cost codes."""
+    return [code.model_copy(update={"id": sub_job.id * 10 + n, "biller": sub_job.name, "biller_id": sub_job.id,
+                                    "biller_type": "SubJob"}) for n, code in enumerate(COST_CODES)]
+
+
+def wbs(cost_code: CostCode, cost_type: LineItemType, sub_job: str | None = None) -> WbsCode:
+    """The budget code a line posts to: its sub job (if any), cost code and cost type."""
+    prefix = f"{sub_job}." if sub_job else ""
+    return WbsCode(id=cost_code.id * 10 + cost_type.id % 10,
+                   flat_code=f"{prefix}{cost_code.full_code}.{cost_type.code}",
                    description=f"{cost_code.name}.{cost_type.name}")
 
 
@@ -149,8 +183,10 @@ class RequisitionItem(BaseModel):
             self.materials_stored_retainage_released_this_period)
 
 
-def item_wbs(line: CommitmentLineItem) -> ItemWbsCode:
+def item_wbs(line: CommitmentLineItem, sub_job: SubJob | None = None) -> ItemWbsCode:
+    in_sub_job = [WbsSegmentItem(code=sub_job.code, name=sub_job.name, segment_type="sub_job")] if sub_job else []
     return ItemWbsCode(**line.wbs_code.model_dump(), segment_items=[
+        *in_sub_job,
         WbsSegmentItem(code=line.cost_code.full_code, name=line.cost_code.name, segment_type="cost_code"),
         WbsSegmentItem(code=line.line_item_type.code, name=line.line_item_type.name, segment_type="line_item_type")])
 
@@ -161,17 +197,20 @@ def split(total: Decimal, parts: int) -> list[Decimal]:
     return [share] * (parts - 1) + [total - share * (parts - 1)]
 
 
-def commitment_lines(new_id, holder: Holder, total: Decimal, parts: int, first_code: int,
-                     at: datetime) -> list[CommitmentLineItem]:
+def commitment_lines(new_id, holder: Holder, total: Decimal, parts: int, first_code: int, at: datetime,
+                     sub_job: SubJob | None = None) -> list[CommitmentLineItem]:
+    """The schedule of values, each line on a cost code of the project's list or, with ``sub_job``, of the sub
+    job's."""
+    codes = sub_job_cost_codes(sub_job) if sub_job else COST_CODES
     lines = []
     for position, amount in enumerate(split(total, parts), start=1):
-        cost_code = COST_CODES[(first_code + position - 1) % len(COST_CODES)]
+        cost_code = codes[(first_code + position - 1) % len(codes)]
         quantity = Decimal(position * 10)
         lines.append(CommitmentLineItem(
             id=new_id(), position=position, description=f"{cost_code.name} scope", amount=f"{amount:.2f}",
             total_amount=f"{amount:.2f}", quantity=float(quantity), unit_cost=float(cents(amount / quantity)),
             uom="ls" if position == 1 else "ea", cost_code=cost_code, line_item_type=SUBCONTRACT_TYPE,
-            wbs_code=wbs(cost_code, SUBCONTRACT_TYPE), holder=holder, created_at=at, updated_at=at))
+            wbs_code=wbs(cost_code, SUBCONTRACT_TYPE, sub_job.code if sub_job else None), holder=holder, created_at=at, updated_at=at))
     return lines
 
 
@@ -183,17 +222,17 @@ def change_order_line(line_id: int, position: int, changes: CommitmentLineItem, 
         commitment_line_item_id=changes.id)
 
 
-def requisition_items(new_id, lines: list[CommitmentLineItem], share: Decimal,
-                      retainage_percent: Decimal) -> list[RequisitionItem]:
+def requisition_items(new_id, lines: list[CommitmentLineItem], share: Decimal, retainage_percent: Decimal,
+                      sub_job: SubJob | None = None) -> list[RequisitionItem]:
     """The period's billing of each line: ``share`` of its value as work completed, retainage held at the
-    commitment's percentage."""
+    commitment's percentage; ``sub_job`` is the one the commitment's lines are in."""
     items = []
     for line in lines:
         work = cents(Decimal(line.amount) * share)
         retained = cents(work * retainage_percent / 100)
         items.append(RequisitionItem(
             id=new_id(), item_type="contract_item", line_item_id=line.id, cost_code_id=line.cost_code.id,
-            wbs_code=item_wbs(line), description_of_work=line.description, position=line.position,
+            wbs_code=item_wbs(line, sub_job), description_of_work=line.description, position=line.position,
             scheduled_value=line.amount, work_completed_this_period=f"{work:.2f}",
             total_completed_and_stored_to_date=f"{work:.2f}",
             work_completed_retainage_retained_this_period=f"{retained:.2f}",

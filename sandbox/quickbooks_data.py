@@ -23,6 +23,7 @@ DEMO_REALM = "9130357766900456"
 DEMO_CLIENT_ID = "ABqbo-sandbox-client"
 DEMO_CLIENT_SECRET = "qbo-sandbox-secret"
 DEMO_REFRESH_TOKEN = "AB11-demo-refresh-token"
+RETAINAGE_ITEM_ID = "1"  # the sandbox's first object
 ACCESS_TOKEN_SECONDS = 3600
 REFRESH_TOKEN_SECONDS = 100 * 24 * 3600
 CDC_LOOKBACK = timedelta(days=30)
@@ -81,6 +82,9 @@ class QuickBooksState:
             self.tombstones: dict[str, dict[str, datetime]] = {name: {} for name in ENTITIES}
             self.replies: dict[str, tuple[int, dict[str, Any]]] = {}
             self.ids = itertools.count(1)
+            # The "Invoice Retainage Item" Procore's QuickBooks connector asks for, booked to a liability account;
+            # made first, so its Id is the same in every sandbox (the demo's connection names it).
+            self.retainage_item_id = self.save("Item", {"Name": "Retainage", "Type": "Service", "Active": True})["Id"]
             for name, account_type in (("Accounts Payable (A/P)", "Accounts Payable"), ("Checking", "Bank"),
                                        ("Company Visa", "Credit Card"), ("Job Materials", "Expense")):
                 self.save("Account", {"Name": name, "AccountType": account_type, "Active": True})
@@ -88,8 +92,6 @@ class QuickBooksState:
                 self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": True})
             for name in INACTIVE_VENDORS:
                 self.save("Vendor", {"DisplayName": name, "CompanyName": name, "Active": False})
-            # The "Invoice Retainage Item" Procore's QuickBooks connector asks for, booked to a liability account.
-            self.retainage_item_id = self.save("Item", {"Name": "Retainage", "Type": "Service", "Active": True})["Id"]
             self.seed_job_costing()
 
     def seed_job_costing(self) -> None:

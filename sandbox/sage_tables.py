@@ -3,7 +3,7 @@
 The sandbox creates them on SQLite by default, or on PostgreSQL or MariaDB, to show that the
 connectors' SQL is not tied to one engine. Names follow the vendors' own databases:
 
-- **Sage 300 CRE** (read over its ODBC driver): ``MASTER_APM_VENDOR``, ``MASTER_JCM_JOB``,
+- **Sage 300 CRE** (read over its ODBC driver): ``MASTER_APM_VENDOR``, ``MASTER_JCM_JOB``, ``JCM_MASTER__EXTRA``,
   ``JCM_MASTER__COMMITMENT``, ``JCM_MASTER__COMMITMENT_CO``, ``APM_MASTER__INVOICE`` and
   ``APM_MASTER__PAYMENT``, with Timberline's capitalised, underscore-joined column names
   (``Commitment``, ``Commitment_CO``, ``Vendor``, ``Job``, ``Closed``, ``Amount_Invoiced``, as
@@ -41,7 +41,11 @@ sa.Table("MASTER_JCM_JOB", SAGE300,
          sa.Column("Job", sa.String(10), primary_key=True),
          sa.Column("Description", sa.String(30)),
          sa.Column("Status", sa.String(10)))
-sa.Table("JCM_MASTER__COST_CODE", SAGE300,  # a job's cost codes (and the extra, unused in the demo)
+sa.Table("JCM_MASTER__EXTRA", SAGE300,  # a job's extras (Procore's sub jobs)
+         sa.Column("Job", sa.String(10), primary_key=True),
+         sa.Column("Extra", sa.String(10), primary_key=True),
+         sa.Column("Description", sa.String(30)))
+sa.Table("JCM_MASTER__COST_CODE", SAGE300,  # a job's cost codes, of the job itself (Extra blank) or of an extra
          sa.Column("Job", sa.String(10), primary_key=True),
          sa.Column("Extra", sa.String(10), primary_key=True, default=""),
          sa.Column("Cost_Code", sa.String(12), primary_key=True),
@@ -103,6 +107,11 @@ sa.Table("actrec", SAGE100,  # jobs; status 4 is "Contract" (under way)
          sa.Column("recnum", sa.Integer, primary_key=True, autoincrement=False),
          sa.Column("jobnme", sa.String(50)),
          sa.Column("status", sa.Integer),
+         *_audit_columns())
+sa.Table("jobphs", SAGE100,  # a job's phases (Procore's sub jobs), numbered
+         sa.Column("recnum", sa.Integer, primary_key=True, autoincrement=False),
+         sa.Column("phsnum", sa.Integer, primary_key=True, autoincrement=False),
+         sa.Column("phsnme", sa.String(50)),
          *_audit_columns())
 sa.Table("cstcde", SAGE100,  # cost codes
          sa.Column("recnum", sa.String(12), primary_key=True),

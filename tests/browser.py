@@ -76,3 +76,16 @@ def screenshot(page, name: str) -> Path:
     print(f"screenshot: {path}")
     return path
 
+
+
+WIDTHS = (1280, 1440)  # a laptop's window and a desktop's
+
+
+def fits(page, name: str) -> None:
+    """At each width the page needs no sideways scrolling; a screenshot of each to look at."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        needed, window = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+        assert needed <= window, f"{name} needs {needed} px in a {window} px wide window"
+        screenshot(page, f"{name}-{width}")
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})

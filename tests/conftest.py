@@ -533,3 +533,9 @@ def parallel(*jobs) -> list[BaseException]:
     for thread in threads:
         thread.join(timeout=120)
     return errors
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The production-shape test first: it runs for minutes on one worker of ``make test`` (pytest-xdist,
+    work stealing) while the other workers take the rest of the suite."""
+    items.sort(key=lambda item: item.get_closest_marker("production_shape") is None)

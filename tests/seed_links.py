@@ -4,8 +4,10 @@ is linked, through ``erp_sync.reference.links.link``. Tests that export document
 their integrations; what is left unlinked (Foundry Mechanical is in no ERP) waits for a link.
 
 The job costing of the documents' lines is linked too: each project of the integration's company to the
-ERP job of its number (Procore's project number is the job number; the ERP sandboxes hold those jobs), and the company's cost codes and cost types to the ERP items of
-the same code (an Acumatica cost type's account group posting to ``EXPENSE_ACCOUNT``).
+ERP job of its number (Procore's project number is the job number; the ERP sandboxes hold those jobs), its sub
+jobs to the job's tasks, extras or phases (``sandbox.common.DEMO_SUB_JOBS``, where the ERP has them: QuickBooks
+Online has none), and the company's cost codes (a sub job's own too) and cost types to the ERP items of the same
+code (an Acumatica cost type's account group posting to ``EXPENSE_ACCOUNT``).
 
 The ERP side is read with each integration's adapter (``reference_items``): where the ERP lists a kind, the
 link goes to its item of the same code (a QuickBooks item's Id); the Procore side comes from the sandbox's own data, so seeding spends none of Procore's budget."""
@@ -17,6 +19,7 @@ from erp_sync.reference.links import confirmed_links, link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import suggest
 from erp_sync.store import Store
+from sandbox.common import DEMO_SUB_JOBS
 from sandbox.procore_lines import COST_CODES, COST_TYPES
 
 SEEDED_BY = "tests/seed_links"
@@ -34,11 +37,23 @@ def job_number(project_number: str) -> str:
 
 
 def job_costing(sandbox, company_id: int) -> list[tuple[ProcoreRef, ErpItem]]:
-    """The company's projects, cost codes and cost types, each with the ERP item of the same code."""
-    pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.name, project.name),
+    """The company's projects with their sub jobs, cost codes and cost types, each with the ERP item of the same
+    code."""
+    procore = sandbox.sandboxes.procore
+    projects = [project for project in procore.projects.values() if project.company.id == company_id]
+    pairs = [(ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name),
               ErpItem(ReferenceKind.PROJECT, job_number(project.project_number), job_number(project.project_number),
-                      project.name))
-             for project in sandbox.sandboxes.procore.projects.values() if project.company.id == company_id]
+                      project.name)) for project in projects]
+    for project in projects:
+        job = job_number(project.project_number)
+        erp_codes = {sub_job.name: sub_job.erp_code for sub_job in DEMO_SUB_JOBS.get(int(job), ())}
+        pairs += [(ProcoreRef(ReferenceKind.SUB_JOB, str(sub_job.id), sub_job.code, sub_job.name, project.id),
+                   ErpItem.sub_job(job, erp_codes[sub_job.name], sub_job.name))
+                  for sub_job in procore.sub_jobs.get(project.id, [])]
+        pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(code.id), code.full_code, code.name, project.id,
+                              code.biller_id),
+                   ErpItem(ReferenceKind.COST_CODE, code.full_code, code.full_code, code.name))
+                  for code in procore.cost_codes(project.id) if code.biller_id]
     pairs += [(ProcoreRef(ReferenceKind.COST_CODE, str(code.id), code.full_code, code.name),
                ErpItem(ReferenceKind.COST_CODE, code.full_code, code.full_code, code.name)) for code in COST_CODES]
     pairs += [(ProcoreRef(ReferenceKind.COST_TYPE, str(kind.id), kind.code, kind.name),
@@ -64,8 +79,14 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
             listed = {kind: adapter.reference_items(kind) for kind in ReferenceKind}
         finally:
             adapter.hook.close()
-        for ref, item in pairs:  # the ERP's own item of that code where the ERP lists the kind (QuickBooks ids)
-            item = next((erp for erp in listed[ref.kind] if erp.code == item.code), item)
+        # the ERP's own item of that code (QuickBooks' ids), else of that name (Sage 100's numbered cost types);
+        # a sub job's within its job
+        for ref, item in pairs:
+            if ref.kind is ReferenceKind.SUB_JOB and ref.kind not in adapter.reference_kinds:
+                continue  # QuickBooks Online has no sub jobs
+            same_job = [erp for erp in listed[ref.kind] if erp.project == item.project]
+            same_code = next((erp for erp in same_job if erp.code == item.code), None)
+            item = same_code or next((erp for erp in same_job if erp.name == item.name), item)
             link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
         items = listed[ReferenceKind.VENDOR]
         for ref in procore_vendors(sandbox):

@@ -5,6 +5,8 @@ its record's end."""
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -12,6 +14,7 @@ from erp_sync.accountant import DecisionReads, QueueCounts, ready_rows, whose_wa
 from erp_sync.models import ErpKind, RecordType
 from erp_sync.page import IntegrationPage
 from erp_sync.sync.links import LinkState
+from erp_sync.sync.records import ProcoreRecord
 from test_acceptance import Desk
 
 NAME = "summit-acumatica"
@@ -95,6 +98,18 @@ def test_ready_to_export_rows_carry_what_procores_list_shows_and_sort_and_filter
     assert all(row.changes.split(" · ")[0] in by_number and row.vendor for row in orders)
     assert [row.amount for row in invoices] == sorted((row.amount for row in invoices), reverse=True)
     assert all(row.period and row.vendor for row in invoices)
+    numbers = {project.id: project.project_number for project in sandbox.sandboxes.procore.projects.values()}
+    assert {row.project_number for row in commitments} <= set(numbers.values()) and commitments[0].project_number
+    assert rows(RecordType.COMMITMENT, search=commitments[0].project_number) == [
+        row for row in commitments if row.project_number == commitments[0].project_number]
+    invoice = ProcoreRecord.from_snapshot(next(
+        link["procore_json"] for link in store.rows("links_in_state", integration_id=integration["id"],
+                                                    state=LinkState.READY, record_type="subcontractor_invoice")
+        if link["procore_id"] == invoices[0].procore_id)).data
+    assert invoices[0].retainage == Decimal(invoice["summary"]["total_retainage"])
+    assert any(row.retainage for row in invoices)  # the demo's contracts hold 10% back, but one in four none
+    start, end = date.fromisoformat(invoice["requisition_start"]), date.fromisoformat(invoice["requisition_end"])
+    assert invoices[0].period == f"{start:%b} 1–{end.day}, {end.year}"
     vendor = commitments[0].vendor
     assert {row.vendor for row in rows(RecordType.COMMITMENT, search=vendor.upper())} == {vendor}
     assert rows(RecordType.COMMITMENT, search="no such thing") == []

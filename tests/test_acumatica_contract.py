@@ -71,8 +71,9 @@ def test_the_facts_that_were_wrong_before_stay_right():
                for entity, published in entities.items()}
     assert schemas == {"Vendor": [], "Subcontract": ["SubcontractDetail"], "ChangeOrder": ["ChangeOrderCommitment"],
                        "Bill": ["BillDetail"], "Check": ["CheckDetail"], "Project": [], "CostCode": [],
-                       "AccountGroup": []}
+                       "AccountGroup": [], "ProjectTask": []}
     assert "DefaultAccountID" in entities["AccountGroup"]["fields"]  # the account a cost type's lines post to
+    assert {"ProjectID", "ProjectTaskID", "Status"} <= set(entities["ProjectTask"]["fields"])  # a sub job's task
     assert {"GetByKeys", "DeleteByKeys", "GetAdHocSchema", "PutFile", "InvokeAction_CustomAction"} <= set(
         CONTRACT["operations"])
 

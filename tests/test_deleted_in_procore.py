@@ -42,8 +42,8 @@ def change_in_procore(desk: Desk, link: dict, change: str) -> str | None:
 
 def named(desk: Desk, link: dict) -> str:
     record = ProcoreRecord.from_snapshot(link["procore_json"])
-    noun = record.record_type.noun
-    return f"{noun[0].upper()}{noun[1:]} {link['procore_number']} of " \
+    words = record.record_type.words  # ERP Sync's own sentence: "Subcontractor invoice INV-…", never "Requisition"
+    return f"{words[0].upper()}{words[1:]} {link['procore_number']} of " \
            f"{desk.sandbox.sandboxes.procore.projects[record.project_id].name}"
 
 

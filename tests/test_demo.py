@@ -190,3 +190,15 @@ def test_a_trigger_retried_after_a_5xx_makes_one_run_under_the_id_the_demo_chose
     finally:
         server.stop()
     assert runs == [run_id]
+
+
+def test_the_demos_quickbooks_connection_names_the_sandboxs_retainage_item(sandbox):
+    """Without it every QuickBooks invoice holding retainage would wait RED for an operator's setting."""
+    import json
+
+    from erp_sync.demo import sandbox_connections
+
+    extra = json.loads(sandbox_connections(sandbox.url, {})["quickbooks"]["extra"])
+    assert extra["retainage_item_id"] == sandbox.sandboxes.quickbooks.retainage_item_id
+    item = next(row for row in sandbox.erp_rows("quickbooks", "Item") if row["Id"] == extra["retainage_item_id"])
+    assert item["Name"] == "Retainage"

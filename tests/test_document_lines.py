@@ -21,12 +21,14 @@ from erp_connectors.sage300 import ImportLayout
 from erp_sync.acceptance import daily_summary
 from erp_sync.documents.line_map import LineMap
 from erp_sync.documents.page import exported_with_lines
+from erp_sync.erps.sage100 import COST_TYPES as SAGE100_COST_TYPES
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.jobs.payment_import import import_payments
 from erp_sync.models import ErpKind, ExportMode, Integration
 from erp_sync.reference.links import link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.store import Store
+from sandbox.common import DEMO_SUB_JOBS
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.sage_office import LAYOUT
 from sandbox.procore_lines import COST_CODES
@@ -37,6 +39,7 @@ from tests.test_sage import add_sage_integrations, sync_until_settled
 CLOUD = {ErpKind.ACUMATICA: ("acumatica_test", DEMO_COMPANY_ID, "acumatica"),
          ErpKind.QUICKBOOKS_ONLINE: ("quickbooks_test", SECOND_COMPANY_ID, "quickbooks")}
 COMMITMENT_TABLES = ("work_order_contracts", "purchase_order_contracts")
+SAGE100_COST_TYPE_OF = {name: number for number, name in SAGE100_COST_TYPES.items()}
 
 
 def add_integration(store: Store, sandbox, kind: ErpKind) -> dict:
@@ -91,6 +94,16 @@ def qbo_name(sandbox, entity: str, object_id: str) -> str:
     return found.get("Name") or found["DisplayName"]
 
 
+def sub_job_of(sandbox, line: dict) -> str:
+    """The ERP's task, extra or phase of the sub job a Procore line is in (its cost code's biller); blank if none."""
+    sub_job = sandbox.sandboxes.procore.sub_job(line["cost_code"].get("biller_id"))
+    if sub_job is None:
+        return ""
+    job = next(int(p.project_number) for pid, jobs in sandbox.sandboxes.procore.sub_jobs.items() if sub_job in jobs
+               for p in [sandbox.sandboxes.procore.projects[pid]])
+    return next(demo.erp_code for demo in DEMO_SUB_JOBS[job] if demo.procore_code == sub_job.code)
+
+
 def value(line: dict, name: str):
     field = line.get(name)
     return field["value"] if isinstance(field, dict) and "value" in field else field
@@ -103,6 +116,7 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
     commitments = links(store, integration, "commitment")
     assert commitments and all(link["colour"] == "GREEN" for link in links(store, integration))
     mapped = LineMap(store).of_links(link["id"] for link in links(store, integration))
+    tasks = set()
     for link in commitments:
         procore = sandbox.procore_lines(table_of(link), link["procore_id"])
         lines = [line for line in erp_lines(sandbox, vendor, link)  # a purchase order also holds its CCOs' lines
@@ -110,9 +124,10 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
         assert len(lines) == len(procore) >= 2 and len(mapped[link["id"]]) == len(procore)
         for erp_line, line in zip(lines, procore, strict=True):
             assert f"[PL{line['id']}]" in (value(erp_line, "LineDescription") or value(erp_line, "Description"))
-            if vendor == "acumatica":
+            if vendor == "acumatica":  # the linked task of the line's sub job, else the default task
+                tasks.add(sub_job_of(sandbox, line) or "0000")
                 assert (value(erp_line, "Project"), value(erp_line, "Task"), value(erp_line, "CostCode"),
-                        value(erp_line, "Account")) == (job_of(sandbox, link), "0000",
+                        value(erp_line, "Account")) == (job_of(sandbox, link), sub_job_of(sandbox, line) or "0000",
                                                         line["cost_code"]["full_code"], EXPENSE_ACCOUNT)
                 assert Decimal(str(value(erp_line, "ExtendedCost"))) == Decimal(line["amount"])
             else:
@@ -125,6 +140,8 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
             contract = next(r for r in sandbox.procore_rows(table_of(link)) if r["id"] == link["procore_id"])
             assert value(subcontract, "RetainagePct") == float(contract["retainage_percent"])
             assert value(subcontract, "ApplyRetainage") is (float(contract["retainage_percent"]) > 0)
+    if vendor == "acumatica":
+        assert tasks == {"0000", "01", "02"}  # lines in sub jobs 01 and 02, and lines in none
 
 
 def test_a_cco_changes_the_commitment_lines_it_names(sandbox, store, cloud):
@@ -486,14 +503,17 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
 
     office = sage.offices["sage300"]
     commitments = {link["procore_id"]: link for link in links(store, integrations["granite-sage300"], "commitment")}
+    extras = set()
     for mark, records in imported(office, "PC-CMT-").items():
         commitment = commitments[int(mark.split("-")[2])]
         procore = sandbox.procore_lines(table_of(commitment), commitment["procore_id"])
         header, items = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
         assert header["Record ID"] == "C" and header["Job"] == job_of(sandbox, commitment)
-        assert [(item["Item"], item["Cost Code"], item["Category"], Decimal(item["Amount"])) for item in items] == [
-            (str(n), line["cost_code"]["full_code"], line["line_item_type"]["code"], Decimal(line["amount"]))
-            for n, line in enumerate(procore, start=1)]
+        assert [(item["Item"], item["Extra"], item["Cost Code"], item["Category"], Decimal(item["Amount"]))
+                for item in items] == [
+            (str(n), sub_job_of(sandbox, line), line["cost_code"]["full_code"], line["line_item_type"]["code"],
+             Decimal(line["amount"])) for n, line in enumerate(procore, start=1)]
+        extras.update(item["Extra"] for item in items)
     for mark, records in imported(office, "PC-REQ-").items():
         invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
         header, distributions = LAYOUT.read(records[0]), [LAYOUT.read(record) for record in records[1:]]
@@ -503,21 +523,29 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
         assert len(distributions) == len(sandbox.procore_lines("requisitions", invoice["id"]))
         assert sum(Decimal(d["Retainage"]) for d in distributions) == Decimal(header["Retainage"])
         assert all(d["Commitment Item"] and d["Cost Code"] and d["Category"] for d in distributions)
+        extras.update(d["Extra"] for d in distributions)
+    assert extras == {"", "01", "02"}  # the extras of sub jobs 01 and 02, and blank for the job's own costs
 
     office = sage.offices["sage100"]
+    phases = set()
     for mark, records in imported(office, "PC-CMT-").items():
         header, details = records[0], records[1:]
         contract = next(row for table in COMMITMENT_TABLES for row in sandbox.procore_rows(table)
                         if row["id"] == int(mark.split("-")[2]))
+        procore = sandbox.procore_lines("work_order_contracts" if contract["number"].startswith("SC")
+                                        else "purchase_order_contracts", contract["id"])
         assert header[:2] == ["PJSC", "H"] and Decimal(header[19]) == Decimal(contract["retainage_percent"])
-        assert [(d[4], d[5]) for d in details] == [
-            (line["cost_code"]["full_code"], line["line_item_type"]["code"])
-            for line in sandbox.procore_lines("work_order_contracts" if contract["number"].startswith("SC")
-                                              else "purchase_order_contracts", contract["id"])]
+        assert header[7] == sub_job_of(sandbox, procore[0])  # the subcontract's phase: its lines' sub job
+        phases.add(header[7])
+        assert [(d[4], d[5]) for d in details] == [  # Sage 100's cost type of the same name, by its number
+            (line["cost_code"]["full_code"], str(SAGE100_COST_TYPE_OF[line["line_item_type"]["name"]]))
+            for line in procore]
+    assert phases == {"", "1", "2"}
     for mark, records in imported(office, "PC-REQ-").items():
         invoice = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == int(mark.split("-")[2]))
         assert records[0][:2] == ["APINV", "H"] and Decimal(records[0][19]) == Decimal(invoice["summary"]["total_retainage"])
         assert len(records) - 1 == len(sandbox.procore_lines("requisitions", invoice["id"]))
+        assert len({record[6] for record in records[1:]}) == 1 and records[0][13] == records[1][6]  # one phase
 
 
 def test_in_sage_payments_of_an_invoice_holding_retainage_and_the_later_retainage_payment_land_on_it(

@@ -12,7 +12,9 @@ from erp_sync.documents.line_map import LineMap, MappedLine
 from erp_sync.documents.model import Document
 from erp_sync.documents.procore import LineProblem, change_order_line, commitment_line, invoice_line
 from erp_sync.models import Colour, ErpKind, ExportMode, Integration
-from erp_sync.reference.model import ErpItem, ReferenceKind
+from erp_sync.erps.base import ErpRefusal
+from erp_sync.erps.sage100 import Sage100Adapter
+from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.sync.links import LinkBook, LinkState
 from erp_sync.sync.records import STREAM_BY_NAME, ProcoreRecord
 
@@ -43,6 +45,9 @@ class Links:
         if ref.code in self.unlinked:
             return None
         return ErpItem(ref.kind, ref.code or ref.procore_id, ref.code, ref.name)
+
+    def named(self, ref):
+        return ref
 
 
 def test_a_commitment_line_carries_its_coding_and_amounts():
@@ -101,6 +106,41 @@ def test_a_line_naming_unlinked_items_holds_the_document_back_with_the_sentence_
     quickbooks = coded(document, Links("S"), "QuickBooks Online",
                        frozenset({ReferenceKind.PROJECT, ReferenceKind.COST_CODE}))
     assert quickbooks.lines[0].cost_type is None and quickbooks.lines[0].cost_code.erp_id == "03-300"
+
+
+class SubJobLinks(Links):
+    """Every Procore item linked, sub jobs to the ERP's tasks, extras or phases given."""
+
+    def __init__(self, sub_jobs: dict[str, ErpItem]):
+        super().__init__()
+        self.sub_jobs = sub_jobs
+
+    def erp_item(self, ref):
+        return self.sub_jobs.get(ref.procore_id) if ref.kind is ReferenceKind.SUB_JOB else super().erp_item(ref)
+
+
+def test_a_line_in_a_sub_job_goes_with_its_linked_task_and_waits_while_it_is_not_linked():
+    in_podium = {**CONCRETE, "id": 9240110, "biller": "Podium", "biller_id": 924011, "biller_type": "SubJob"}
+    in_tower = {**in_podium, "id": 9240120, "biller": "Tower", "biller_id": 924012}
+    commitment = record("work_order_contracts")
+    podium, tower = (commitment_line(commitment, {**sov_line(11), "cost_code": in_podium}),
+                     commitment_line(commitment, {**sov_line(12, position=2), "cost_code": in_tower}))
+    assert podium.coding.sub_job == ProcoreRef(ReferenceKind.SUB_JOB, "924011", "", "Podium", project_id=77)
+    assert podium.coding.cost_code.scope == 924011  # the sub job's own cost code
+    assert commitment_line(commitment, sov_line()).coding.sub_job is None
+    phases = SubJobLinks({"924011": ErpItem.sub_job("2401", "1", "Podium"), "924012": ErpItem.sub_job("2401", "2", "Tower")})
+
+    assert coded(Document(commitment, (podium,)), phases, "Acumatica Cloud ERP").lines[0].task.code == "1"
+    with pytest.raises(LineProblem, match='link sub job "Podium"'):
+        coded(Document(commitment, (podium,)), SubJobLinks({}), "Acumatica Cloud ERP")
+    quickbooks = coded(Document(commitment, (podium,)), SubJobLinks({}), "QuickBooks Online",
+                       frozenset({ReferenceKind.PROJECT, ReferenceKind.COST_CODE}))
+    assert quickbooks.lines[0].task is None  # QuickBooks has no sub jobs: the line goes without
+
+    both = coded(Document(commitment, (podium, tower)), phases, "Sage 100 Contractor")
+    with pytest.raises(ErpRefusal, match="one phase per subcontract, and the lines of this commitment are in sub "
+                                         "jobs 1, 2"):
+        Sage100Adapter(None).import_records(both, "PC-CMT-900-L1", "10", None)
 
 
 def test_the_line_map_is_written_whole_and_read_back_as_typed_lines(store):

@@ -176,7 +176,7 @@ def test_an_update_the_erp_refuses_turns_the_link_red_with_the_reason(sandbox, s
 
     row = next(r for r in links(sqlite_store, integration) if r["id"] == link["id"])
     assert row["colour"] == "RED" and row["erp_ref"] == link["erp_ref"]
-    assert kind.display_name in row["message"] and "requisition" in row["message"]
+    assert kind.display_name in row["message"] and "subcontractor invoice" in row["message"]
     assert counts["red_locked"] + counts["red_erp_validation"] == 1
 
 
@@ -326,7 +326,7 @@ def test_a_record_that_cannot_be_processed_is_red_with_the_reason_and_the_others
     rows = links(store, integration)
     red = [row for row in rows if row["colour"] == "RED"]
     assert [row["procore_id"] for row in red] == broken
-    assert red[0]["message"] == ("The requisition could not be processed (RuntimeError: a defect met by this record "
+    assert red[0]["message"] == ("The subcontractor invoice could not be processed (RuntimeError: a defect met by this record "
                                  "alone); the next hourly sync tries again, and an engineer should look at the run logs.")
     assert len(rows) == 15 and counts["synced"] == 14 and counts["red_processing_failed"] == 1
 

@@ -359,10 +359,10 @@ def logged_tasks(home: Path) -> set[tuple[str, str, str, int]]:
     return found
 
 
-@pytest.mark.production_shape
 STORE_ONLY_DAGS = {"erp_daily_summary", "erp_reconciliation"}
 
 
+@pytest.mark.production_shape
 def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker(tmp_path, sandbox, capsys):
     broker = redis_broker()
     databases = ThrowawayDatabases("airflow", "celery", "store")

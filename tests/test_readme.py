@@ -129,14 +129,16 @@ def test_the_rules_quote_the_messages_the_code_gives():
         return template
 
     still_there = quoted("The {noun} is still in {ERP}. Please delete it before retrying.")
-    waiting = quoted("Waiting for the next hourly sync with Sage 300 CRE®: the {noun} can be unlinked once a sync "
+    waiting = quoted("Waiting for the next hourly sync with Sage 300 CRE®: the {record} can be unlinked once a sync "
                      "that started after this request has completed.")
     for kind in ErpKind:
         assert f"`{kind.display_name}`" in RULES
         for record_type in RecordType:
             assert f"`{record_type.noun}`" in RULES
             assert still_in_erp(record_type, kind) == still_there.format(noun=record_type.noun, ERP=kind.display_name)
-    assert waiting_for_sync(RecordType.COMMITMENT, ErpKind.SAGE_300_CRE).message == waiting.format(noun="commitment")
+    assert waiting_for_sync(RecordType.SUBCONTRACTOR_INVOICE, ErpKind.SAGE_300_CRE).message == waiting.format(
+        record="subcontractor invoice")
+    assert f"`{RecordType.SUBCONTRACTOR_INVOICE.words}`" in RULES
     assert f"`{SUCCESS}`" in RULES
     assert f"`{no_such_integration('')}`" in RULES
     assert no_such_integration("x").startswith(quoted("There is no enabled integration named '{name}'; ").format(name="x"))

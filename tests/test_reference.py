@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -54,7 +55,7 @@ def test_a_link_is_what_confirmed_links_answers_and_is_audited_with_who_made_it(
     assert json.loads(entry["detail_json"])["reason"] == MATCHED_BY_CODE
 
 
-def test_confirmed_links_are_loaded_in_one_query(store, summit):
+def test_confirmed_links_are_loaded_in_one_query_and_the_names_sentences_need_in_another(store, summit):
     link(store, summit, VENDOR, STAR, by="ana")
     link(store, summit, FORMING, ERP_FORMING, by="ana")
     statements = []
@@ -63,7 +64,8 @@ def test_confirmed_links_are_loaded_in_one_query(store, summit):
     links = confirmed_links(store, summit)
     assert (links.erp_item(VENDOR), links.erp_item(FORMING)) == (STAR, ERP_FORMING)
 
-    assert len([s for s in statements if "reference_links" in s]) == 1
+    assert len([s for s in statements if "reference_links" in s]) == 2
+    assert links.named(FORMING) == FORMING  # linked: a sentence never names it
 
 
 def test_relinking_ends_the_old_link_and_unlinking_keeps_the_history(store, summit):
@@ -94,6 +96,16 @@ def test_an_erp_item_links_one_procore_item_but_serves_each_projects_cost_code(s
     links = confirmed_links(store, summit)
     assert links.erp_item(FORMING) == links.erp_item(FORMING_OTHER_PROJECT) == ERP_FORMING
     assert links.erp_item(other) is None
+
+
+def test_a_sub_jobs_own_cost_code_and_the_projects_both_take_the_erps_cost_code(store, summit):
+    in_podium = ProcoreRef(ReferenceKind.COST_CODE, "9302", "03-300", "Concrete Forming", project_id=17,
+                           sub_job_id=924011)
+    link(store, summit, FORMING, ERP_FORMING, by="ana")
+    link(store, summit, in_podium, ERP_FORMING, by="ana")
+    assert confirmed_links(store, summit).erp_item(in_podium) == ERP_FORMING
+    with pytest.raises(ReferenceRefused, match="already linked to Procore cost code 03-300"):
+        link(store, summit, replace(in_podium, procore_id="9303"), ERP_FORMING, by="ana")  # one per sub job
 
 
 def test_a_link_across_kinds_is_refused_and_changes_nothing(store, summit):
@@ -167,6 +179,15 @@ def test_an_inactive_erp_item_is_never_suggested():
     assert one_active.item.erp_id == "V00043"
 
 
+def test_a_cost_type_of_the_same_name_is_suggested_where_the_erp_numbers_them_and_waits_for_a_person():
+    subcontract = ProcoreRef(ReferenceKind.COST_TYPE, "6003", "S", "Subcontract")
+    numbered = [erp(ReferenceKind.COST_TYPE, "1", "Material"), erp(ReferenceKind.COST_TYPE, "4", "Subcontract")]
+    found = suggest(subcontract, numbered)
+    assert (found.item.erp_id, found.automatic) == ("4", False)
+    assert found.reason == 'cost type S "Subcontract" and the ERP\'s 4 "Subcontract" have the same name'
+    assert suggest(ProcoreRef(ReferenceKind.COST_TYPE, "6006", "X", "Permits"), numbered) is None
+
+
 def test_a_project_is_suggested_by_its_number_or_origin_id_and_nothing_is_guessed():
     harbor = ProcoreRef(ReferenceKind.PROJECT, "1001", "2024-017", "Harbor Tower")
     jobs = [erp(ReferenceKind.PROJECT, "2024-017", "Harbor Tower"), erp(ReferenceKind.PROJECT, "J-9", "Old job")]
@@ -200,6 +221,24 @@ def test_the_check_names_every_missing_link_once_with_where_to_link_it(store, su
     assert missing == [VENDOR, FORMING_17]
     assert sentence == ('Not exported yet: link vendor "Star Framing, LLC" and cost code 03-300 "Concrete Forming" '
                         "of project 2024-017 Harbor Tower on the Reference data tab; the next sync exports it.")
+
+
+def test_the_check_names_an_unlinked_sub_job_by_its_code_from_the_reading(store, summit):
+    """A line names its sub job by id and name (its cost code's ``biller``), a record its project by name: the
+    sentence takes their codes from the reference data read."""
+    tower = ProcoreRef(ReferenceKind.PROJECT, "1001", "2401", "Harbor Point Tower")
+    podium = ProcoreRef(ReferenceKind.SUB_JOB, "924011", "01", "Podium", project_id=1001)
+    link(store, summit, tower, erp(ReferenceKind.PROJECT, "2401", "Harbor Point Tower"), by="ana")
+    link(store, summit, podium, ErpItem.sub_job("2401", "01", "Podium"), by="ana")
+    unlink(store, summit, ReferenceKind.SUB_JOB, podium.procore_id, by="ana")
+    on_the_record = ProcoreRef(ReferenceKind.PROJECT, "1001", "Harbor Point Tower", "Harbor Point Tower")
+    on_the_line = ProcoreRef(ReferenceKind.SUB_JOB, "924011", "", "Podium", project_id=1001)
+
+    missing, sentence = check([on_the_record, on_the_line], confirmed_links(store, summit))
+
+    assert missing == [on_the_line]
+    assert sentence == ('Not exported yet: link sub job 01 "Podium" of project 2401 Harbor Point Tower on the '
+                        "Reference data tab; the next sync exports it.")
 
 
 def test_the_check_lets_a_fully_linked_record_go(store, summit):

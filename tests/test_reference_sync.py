@@ -15,10 +15,15 @@ from erp_sync.reference.reading import refresh, suggestions
 from seed_links import link_sandbox_references
 
 STAR, GRANITE, ROOFING = "500001", "500002", "500003"
-# Procore: 3 projects, 9 vendors, 5 line item types, 6 cost codes; the ERP: 9 vendors, 60 jobs, its cost codes
-# (QuickBooks: 6 service items and the retainage item) and cost types (Acumatica's 5 account groups)
-PROCORE_ITEMS = 3 + 9 + 5 + 6
-ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5, "harbor-quickbooks": 9 + 60 + 7}
+# Procore: 3 projects, 9 vendors, 5 line item types, 6 cost codes, and the first project's 3 sub jobs (not read
+# for QuickBooks, which has nothing they map to) with 6 cost codes each; the ERP: 9 vendors, 60 jobs, its cost
+# codes (QuickBooks: 6 service items and the retainage item), cost types (Acumatica's 5 account groups) and project
+# tasks (3 in each of three jobs, 2 in a fourth)
+PROCORE_ITEMS = {"summit-acumatica": 3 + 9 + 5 + 6 + 3 + 3 * 6, "harbor-quickbooks": 3 + 9 + 5 + 6 + 3 * 6}
+ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5 + 3 * 3 + 2, "harbor-quickbooks": 9 + 60 + 7}
+# What links by itself in a first reading beside the jobs, cost codes and categories: a project's sub jobs 01
+# and 02 (its 03-1 is the ERP's 03.1: it waits for a person) and the 6 cost codes of each of its 3 sub jobs
+SUB_JOB_ITEMS_LINKED = 2 + 3 * 6
 
 
 def remove_jobs(office, *jobs: str) -> None:
@@ -48,7 +53,8 @@ def integration(request, sandbox, store):
 def test_reading_keeps_both_sides_and_suggests_vendors_with_the_reason_but_links_none(sandbox, store, integration):
     counts = refresh(store, integration, by="ana")
 
-    assert counts["procore_items"] == PROCORE_ITEMS and counts["erp_items"] == ERP_ITEMS[integration["name"]]
+    assert counts["procore_items"] == PROCORE_ITEMS[integration["name"]]
+    assert counts["erp_items"] == ERP_ITEMS[integration["name"]]
     found = suggested(store, integration)
     star_id = found[("vendor", STAR)][0]
     assert star_id is not None and found[("vendor", STAR)][1:] == (
@@ -59,7 +65,8 @@ def test_reading_keeps_both_sides_and_suggests_vendors_with_the_reason_but_links
     assert ("vendor", next(str(v.id) for v in sandbox.sandboxes.procore.vendors.values()
                            if v.name == "Foundry Mechanical")) not in found  # in no ERP: nothing is guessed
     assert {kind for kind, _procore_id in confirmed_links(store, integration).items} <= {
-        ReferenceKind.PROJECT, ReferenceKind.COST_CODE, ReferenceKind.COST_TYPE}  # vendor names wait for a person
+        ReferenceKind.PROJECT, ReferenceKind.SUB_JOB, ReferenceKind.COST_CODE,
+        ReferenceKind.COST_TYPE}  # vendor names wait for a person
 
 
 def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sandbox, store, sage):
@@ -74,7 +81,7 @@ def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sa
 
     counts = refresh(store, integration, by="ana")
 
-    assert counts["linked_by_code"] == 1 + 6 + 5  # one job, the office's 6 cost codes and 5 categories
+    assert counts["linked_by_code"] == 1 + 6 + 5 + SUB_JOB_ITEMS_LINKED  # one job, 6 cost codes, 5 categories
     linked = confirmed_links(store, integration)
     first = ProcoreRef(ReferenceKind.PROJECT, str(projects[0].id), projects[0].project_number, projects[0].name)
     assert linked.erp_item(first).erp_id == projects[0].project_number
@@ -85,6 +92,19 @@ def test_an_exact_job_number_links_by_itself_and_a_delimiter_difference_waits(sa
     dotted = suggested(store, integration)[("project", str(projects[1].id))]
     assert dotted[2] is False and dotted[1].endswith("once the delimiter is ignored")
     assert ("project", str(projects[2].id)) not in suggested(store, integration)  # a project with no ERP job yet
+
+
+def test_sage_100s_numbered_cost_types_are_suggested_by_name_and_wait_for_a_person(sandbox, store, sage):
+    store.save_integration(SAGE_INTEGRATIONS[1])
+    integration = store.integrations()[0]
+
+    refresh(store, integration, by="ana")
+
+    cost_types = {procore_id: found for (kind, procore_id), found in suggested(store, integration).items()
+                  if kind == "cost_type"}
+    assert {found[0] for found in cost_types.values()} == {"1", "2", "3", "4", "5"}  # L M S E O to Sage's 1-5
+    assert not any(automatic for _erp, _reason, automatic in cost_types.values())
+    assert ReferenceKind.COST_TYPE not in {kind for kind, _id in confirmed_links(store, integration).items}
 
 
 def test_drift_ends_the_link_with_the_reason_and_the_records_wait_again(sandbox, store):
@@ -140,6 +160,13 @@ def test_the_cli_refreshes_lists_links_and_unlinks_audited_with_the_os_user(sand
 
     assert main([*cli, "refresh", *summit, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["refreshed"]["erp_items"] == ERP_ITEMS["summit-acumatica"]
+    assert main([*cli, "list", *summit, "--kind", "sub_job"]) == 0
+    sub_jobs = capsys.readouterr().out.splitlines()
+    assert len(sub_jobs) == 3 and all(line.startswith("sub_job ") for line in sub_jobs)
+    assert any('01         Podium                           linked to 01 "Podium" (matched by code: ' in line
+               for line in sub_jobs)
+    assert any("03-1       Parking Deck                     suggested 2401/03.1: sub job 03-1 is the ERP's 03.1 once "
+               "the delimiter is ignored" in line for line in sub_jobs)
     assert main([*cli, "list", *summit, "--kind", "vendor"]) == 0
     listed = capsys.readouterr().out
     assert 'Star Framing, LLC                suggested STARFRM: "Star Framing, LLC" and "Star Framing"' in listed
@@ -171,7 +198,7 @@ def test_the_sync_reads_the_reference_data_once_a_day_and_exact_codes_link_by_th
     first = export_integration(store, integration, "run-1")["counts"]
     second = export_integration(store, integration, "run-2")["counts"]
 
-    assert (first["reference_procore_items"], first["reference_erp_items"]) == (PROCORE_ITEMS,
+    assert (first["reference_procore_items"], first["reference_erp_items"]) == (PROCORE_ITEMS["summit-acumatica"],
                                                                                 ERP_ITEMS["summit-acumatica"])
     assert not any(key.startswith("reference_") for key in second)  # a quiet hour spends nothing on it
     assert second["waiting_reference_unlinked"] > 0  # vendor names wait for a person
@@ -238,7 +265,7 @@ def test_an_exact_code_a_person_unlinked_is_not_linked_again_by_itself(sandbox, 
     project = next(p for p in sandbox.sandboxes.procore.projects.values()
                    if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
     ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
-    assert refresh(store, integration, by="nightly")["linked_by_code"] == 3 + 6 + 5  # 3 jobs, cost codes, categories
+    assert refresh(store, integration, by="nightly")["linked_by_code"] == 3 + 6 + 5 + SUB_JOB_ITEMS_LINKED
     unlink(store, integration, ReferenceKind.PROJECT, ref.procore_id, by="ana")
 
     assert refresh(store, integration, by="nightly")["linked_by_code"] == 0
@@ -296,3 +323,85 @@ def test_without_seeded_links_records_wait_until_the_accountant_confirms_then_go
             lines = coded_lines(sandbox, "quickbooks")
             assert lines and all(items[line["ItemBasedExpenseLineDetail"]["ItemRef"]["value"]] in
                                  {c.full_code for c in COST_CODES} | {"Retainage"} for line in lines)
+
+
+# Sub jobs ------------------------------------------------------------------------------------------------
+
+def project_numbered(sandbox, number: str):
+    return next(p for p in sandbox.sandboxes.procore.projects.values() if p.project_number == number)
+
+
+def sub_job_refs(sandbox, number: str) -> list[ProcoreRef]:
+    project = project_numbered(sandbox, number)
+    return [ProcoreRef(ReferenceKind.SUB_JOB, str(job.id), job.code, job.name, project.id)
+            for job in sandbox.sandboxes.procore.sub_jobs[project.id]]
+
+
+def test_sub_jobs_link_by_exact_code_within_their_projects_job_and_a_delimiter_difference_waits(sandbox, store):
+    from erp_sync.reference.links import ReferenceRefused
+    from erp_sync.reference.tab import confirm, link_chosen, tab_rows
+
+    integration = add_test_integrations(store)["summit-acumatica"]
+    podium, tower, deck = sub_job_refs(sandbox, "2401")
+
+    refresh(store, integration, by="nightly")
+
+    linked = confirmed_links(store, integration)  # 01 is a task of jobs 2401, 2404 and 2407: the project's job's
+    assert (linked.erp_item(podium), linked.erp_item(tower)) == (
+        ErpItem.sub_job("2401", "01", "Podium"), ErpItem.sub_job("2401", "02", "Tower"))
+    [started] = history(store, integration, ReferenceKind.SUB_JOB, podium.procore_id)
+    assert (started["started_by"], started["reason"]) == ("nightly", "matched by code: sub job 01 is exactly the ERP's 01")
+    assert linked.erp_item(deck) is None
+    assert suggested(store, integration)[("sub_job", deck.procore_id)] == (
+        "2401/03.1", "sub job 03-1 is the ERP's 03.1 once the delimiter is ignored", False)
+    with pytest.raises(ReferenceRefused, match="is of ERP job 2404, but the project of sub job 03-1 \"Parking Deck\" "
+                                               "is linked to ERP job 2401"):
+        link_chosen(store, integration, ReferenceKind.SUB_JOB, deck.procore_id, "2404/03.1", by="ana")
+    rows = {row.ref.procore_id: row for row in tab_rows(store, integration, ReferenceKind.SUB_JOB)}
+    assert rows[deck.procore_id].suggestion.item.erp_id == "2401/03.1" and rows[podium.procore_id].linked
+
+    assert confirm(store, integration, ReferenceKind.SUB_JOB, deck.procore_id, by="ana")
+    assert confirmed_links(store, integration).erp_item(deck).code == "03.1"
+    # a sub job's own cost codes link to the ERP's cost codes, beside the project's own of the same code
+    codes = [row for row in tab_rows(store, integration, ReferenceKind.COST_CODE) if row.ref.code == "03-300"]
+    assert len(codes) == 1 + 3 and all(row.linked and row.linked.erp_id == "03-300" for row in codes)
+
+
+def test_an_erp_without_sub_jobs_reads_none_and_its_lines_go_without(sandbox, store):
+    integration = add_test_integrations(store)["harbor-quickbooks"]
+    counts = refresh(store, integration, by="nightly")
+
+    assert counts["procore_items"] == PROCORE_ITEMS["harbor-quickbooks"]  # no call for sub jobs at all
+    assert store.rows("reference_tab_rows", integration_id=integration["id"], kind="sub_job") == []
+
+
+def test_a_deleted_erp_task_ends_the_link_and_the_record_in_it_waits_naming_the_sub_job(sandbox, store):
+    integration = add_test_integrations(store)["summit-acumatica"]
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="nightly")
+    export_integration(store, integration, "run-1")
+    _podium, tower, _deck = sub_job_refs(sandbox, "2401")
+    project = project_numbered(sandbox, "2401")
+    contract = next(row for row in sandbox.procore_rows("work_order_contracts")
+                    if row["project"]["id"] == project.id and row["number"] == "SC-002")
+    lines = sandbox.procore_lines("work_order_contracts", contract["id"])
+    assert {line["cost_code"]["biller_id"] for line in lines} == {int(tower.procore_id)}
+    exported = next(row for row in store.rows("active_links", integration_id=integration["id"])
+                    if row["procore_id"] == contract["id"])
+    assert exported["colour"] == "GREEN"
+
+    sandbox.control("DELETE", "acumatica/ProjectTask/2401/02")
+    counts = refresh(store, integration, by="nightly")
+    lines[0]["amount"] = f"{float(lines[0]['amount']) + 100:.2f}"
+    sandbox.control("PUT", f"procore/work_order_contracts/{contract['id']}/lines", json=lines)
+    export_integration(store, integration, "run-2")
+
+    assert counts["links_ended_by_drift"] == 1
+    assert history(store, integration, ReferenceKind.SUB_JOB, tower.procore_id)[-1]["ended_reason"] == (
+        "ERP sub job 02 was deleted in the ERP")
+    waiting = next(row for row in store.rows("active_links", integration_id=integration["id"])
+                   if row["procore_id"] == contract["id"])
+    assert (waiting["colour"], waiting["reason_code"]) == ("BLUE", "reference_unlinked")
+    assert waiting["message"].startswith(
+        'Not exported yet: link sub job 02 "Tower" of project 2401 Harbor Point Tower on the Reference data tab; '
+        "the next sync exports it.")

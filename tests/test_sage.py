@@ -114,7 +114,7 @@ def test_a_file_sages_import_refused_turns_red_with_the_reason_and_is_not_sent_a
     summary = export_integration(sage_store, integration, "after the import")
     assert summary["counts"]["red_erp_validation"] == 1
     red = next(link for link in links(sage_store, integration) if link["reason_code"] == "erp_validation")
-    assert red["message"].startswith("Sage 300 CRE®'s import refused the requisition: APM_MASTER__INVOICE "
+    assert red["message"].startswith("Sage 300 CRE®'s import refused the subcontractor invoice: APM_MASTER__INVOICE "
                                      "already holds")
     assert not (office.import_dir / invoice_file.name).exists()
 

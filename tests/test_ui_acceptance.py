@@ -147,7 +147,8 @@ def test_a_person_without_the_privilege_or_without_a_procore_account_is_refused_
     stranger = office.post("dana", record_type="commitment", decision="accept", procore_id=[commitment["procore_id"]])
 
     assert casey.status_code == 400
-    assert ("Procore user 103 may not accept or reject exports: missing the &#39;Can Push to Accounting&#39; "
+    assert ("Casey Nopush (Procore user 103) may not accept or reject exports: missing the "
+            "&#39;Can Push to Accounting&#39; "
             "privilege in the Company Directory.") in casey.text
     assert stranger.status_code == 400 and "Airflow user dana has no Procore account connected." in stranger.text
     assert office.store.rows("export_decisions_of_integration", integration=NAME, record_type=None, limit=5) == []
@@ -156,12 +157,17 @@ def test_a_person_without_the_privilege_or_without_a_procore_account_is_refused_
 
 def test_an_approver_changes_the_export_mode_and_it_is_audited(office):
     refused = office.post("casey", "export-mode", mode="direct")
-    assert refused.status_code == 400
+    assert refused.status_code == 400 and ("Casey Nopush (Procore user 103) may not change whether approved records "
+                                           "wait for accounting acceptance: missing the &#39;Can Push") in refused.text
+    assert 'data-mode="acceptance">Accounting acceptance</strong>' in refused.text  # nothing changed
 
     answer = office.post("avery", "export-mode", mode="direct")
 
-    assert answer.history[0].status_code == 303 and '<strong id="export-mode">direct</strong>' in answer.text
-    assert "Export mode changed: approved records now go straight to the ERP" in answer.text
+    assert answer.history[0].status_code == 303
+    assert answer.url.startswith(office.url("").rstrip("/") + "?")  # back to the integration's page
+    assert 'data-mode="direct">Direct export</strong>' in answer.text
+    assert ("Export mode is now direct export: approved records go straight to Acumatica Cloud ERP at the next "
+            "hourly sync.") in answer.text
     trail = office.store.rows("audit_trail", entity="integration", entity_id=NAME)
     assert [(row["action"], row["new_state"], row["actor"]) for row in trail if row["action"] == "export_mode"] == [
         ("export_mode", "direct", "avery (Procore user 101)")]

@@ -23,7 +23,7 @@ def test_an_accountant_opens_a_record_to_its_lines(desk, browser):  # noqa: F811
     page.goto(desk.url(ACUMATICA, record_type="subcontractor_invoice", view="synced"))
     page.locator(f"#record-{invoice['procore_id']}").get_by_role("link", name=invoice["procore_number"]).click()
 
-    expect(page.locator("h2")).to_contain_text(f"Requisition {invoice['procore_number']}")
+    expect(page.locator("h2")).to_contain_text(f"Subcontractor invoice {invoice['procore_number']}")
     rows = page.locator("#lines tbody tr")
     expect(rows).to_have_count(len(items))
     expect(rows.first).to_contain_text(items[0]["wbs_code"]["flat_code"])

@@ -13,6 +13,7 @@ from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.reference.links import confirmed_links, history
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.reference.reading import refresh
+from sandbox.procore_lines import sub_job_id
 
 pytestmark = pytest.mark.airflow
 pytest_plugins = ["browser"]
@@ -111,3 +112,14 @@ def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(off
     exported = {row["procore_id"] for row in office.store.rows("active_links", integration_id=office.integration["id"])
                 if row["colour"] == "GREEN"}
     assert {row["procore_id"] for row in waiting_on_apex} <= exported
+
+    # Sub jobs (the ERP has them): 01 and 02 linked by their codes, 03-1 against the ERP's 03.1 waits for a person
+    page.goto(office.url("sub_job"))
+    deck = page.locator(f"#ref-{sub_job_id(2401, 3)}")
+    expect(deck.locator(".reason")).to_have_text("sub job 03-1 is the ERP's 03.1 once the delimiter is ignored")
+    expect(page.locator(f"#ref-{sub_job_id(2401, 1)} .erp")).to_have_text("01 · Podium")
+    screenshot(page, "i22-07-sub-jobs")
+    deck.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".notice")).to_contain_text("Linked as avery")
+    expect(page.locator(f"#ref-{sub_job_id(2401, 3)} .erp")).to_have_text("03.1 · Parking Deck")
+    screenshot(page, "i22-08-sub-job-confirmed")

@@ -201,7 +201,7 @@ def test_bad_requests_get_a_sentence_and_change_nothing(world, sandbox):
                                 "commitment_change_order or subcontractor_invoice "
                                 "(got '&lt;script&gt;alert(1)&lt;/script&gt;').")
     assert messages["wrong type"] == (f"Procore record {commitment['procore_id']} is a commitment (commitment), "
-                                      "not a requisition: file the request with its record type.")
+                                      "not a subcontractor invoice: file the request with its record type.")
     assert messages["never synced"] == (f"No commitment with Procore id {unapproved['id']} has been synced to "
                                         "Acumatica Cloud ERP by integration summit-acumatica: check the record, or "
                                         "it was never synced.")
@@ -241,7 +241,7 @@ def test_a_second_request_for_an_unlinked_record_is_told_it_already_was(world):
     assert world.outcome(first) == ("done", "GREEN", SUCCESS)
     status, colour, message = world.outcome(second)
     assert (status, colour) == ("rejected", "RED")
-    assert message.startswith(f"The requisition {link['procore_number']} was already unlinked (")
+    assert message.startswith(f"The subcontractor invoice {link['procore_number']} was already unlinked (")
     assert message.endswith("unlink request " + str(first) + " (Procore user 101)); there is nothing to unlink.")
 
 
@@ -289,7 +289,7 @@ def test_the_form_refuses_a_typo_or_an_unsynced_record_before_writing_with_the_q
                           "integrations` lists them.")
     log = capfd.readouterr()
     assert queue_says in log.out + log.err
-    assert ("No requisition with Procore id 999999 has been synced to Acumatica Cloud ERP by integration "
+    assert ("No subcontractor invoice with Procore id 999999 has been synced to Acumatica Cloud ERP by integration "
             "summit-acumatica: check the record, or it was never synced.") in log.out + log.err
     with world.store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT id FROM unlink_requests")).scalars().all() == [typed]

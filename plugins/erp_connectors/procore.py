@@ -179,6 +179,11 @@ class ProcoreHook(VendorHook):
     def projects(self) -> list[dict[str, Any]]:
         return list(self.paginate("projects", company_id=self.company_id))
 
+    def company_name(self) -> str | None:
+        """The company's name as Procore gives it (``GET companies``, the companies this connection sees)."""
+        return next((company.get("name") for company in self.paginate("companies")
+                     if company["id"] == self.company_id), None)
+
     def approver_permissions(self, user_id: int) -> ApproverPermissions:
         company_user = self.get(f"companies/{self.company_id}/users/{user_id}")
         return ApproverPermissions(erp_integrations_level=self._tool_level(company_user, "erp_integrations"),

@@ -1,6 +1,6 @@
 """Ready to Export: an integration's records waiting for accounting acceptance, per record type, with
-Accept and Reject (a reason is required) for the ticked ones, the decision history, the daily summary
-and the export mode. Decisions are taken as the signed-in person, confirmed by Procore with their
+Accept and Reject (a reason is required) for the ticked ones, the decision history and the daily summary
+(the export mode, which is the whole integration's, is on the integration's page). Decisions are taken as the signed-in person, confirmed by Procore with their
 permissions at that moment, filed in ``export_decisions``, and carried out at once by the
 ``erp_export_decisions`` DAG, which the page starts at once through Airflow's REST API as the person.
 
@@ -17,10 +17,10 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import Field
 
-from erp_sync.acceptance import change_export_mode, daily_summary, file_decisions
+from erp_sync.acceptance import daily_summary, file_decisions
 from erp_sync.accountant import MAX_POLLED, DecisionReads, QueueCounts, last_sync, ready_rows, work_queue
 from erp_sync.identity import NotConnected
-from erp_sync.models import ExportMode, RecordType
+from erp_sync.models import RecordType
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
 from erp_sync.store import ROW_ID_MAX
 from erp_sync.sync.links import LinkState
@@ -31,8 +31,6 @@ from erp_sync_ui.app import StoreDep, templates
 router = APIRouter()
 DECISIONS_DAG = "erp_export_decisions"
 HISTORY_ROWS = 50
-MODE_WORDS = {ExportMode.ACCEPTANCE: "approved records now wait here for accounting acceptance.",
-              ExportMode.DIRECT: "approved records now go straight to the ERP at the next hourly sync."}
 Sort = Literal["number", "title", "project", "vendor", "amount", "waiting"]
 DecisionIds = Annotated[list[Annotated[int, Field(gt=0, le=ROW_ID_MAX)]], Query(max_length=MAX_POLLED)]
 
@@ -70,20 +68,17 @@ def _page(request: Request, store, user: str, name: str, record_type: RecordType
         "history": decisions.history(record_type, HISTORY_ROWS), "summary": daily_summary(store, integration),
         "queue": work_queue(store).get(integration["id"], {}).get(record_type, QueueCounts()),
         "last_sync": last_sync(store, integration), "airflow": airflow_base_path(),
-        "modes": list(ExportMode), "notice": notice, "problem": problem, "ticked": set(ticked[0]),
+        "notice": notice, "problem": problem, "ticked": set(ticked[0]),
         "reason": ticked[1]})
 
 
 @router.get("/{name}/ready", name="ready_to_export", response_class=HTMLResponse)
 def ready_to_export(request: Request, name: str, user: GetUserDep, store: StoreDep,
                     record_type: RecordType = RecordType.COMMITMENT, decided: DecisionIds = (),
-                    mode_changed: bool = False, started: Annotated[str | None, Query(max_length=250)] = None,
+                    started: Annotated[str | None, Query(max_length=250)] = None,
                     search: Annotated[str, Query(max_length=100)] = "", sort: Sort = "number",
                     order: Literal["asc", "desc"] = "asc") -> HTMLResponse:
     notice = None
-    if mode_changed:  # said from the mode as it is now, so a stale address never tells an old story
-        mode = ExportMode(_integration(store, name)["export_mode"])
-        notice = f"Export mode changed: {MODE_WORDS[mode]}"
     if decided and not started:
         notice = "Airflow did not start the decisions run now: its five-minute tick carries them out."
     return _page(request, store, user.get_name(), name, record_type, decided=decided, notice=notice,
@@ -115,17 +110,3 @@ def decide(request: Request, name: str, user: GetUserDep, store: StoreDep,
     except TriggerRefused:
         pass
     return RedirectResponse(f"{page}&" + "&".join(f"decided={each}" for each in filed), status_code=303)
-
-
-@router.post("/{name}/export-mode", response_class=HTMLResponse, response_model=None)
-def export_mode(request: Request, name: str, user: GetUserDep, store: StoreDep,
-                mode: Annotated[ExportMode, Form()],
-                record_type: Annotated[RecordType, Form()] = RecordType.COMMITMENT) -> HTMLResponse | RedirectResponse:
-    person = user.get_name()
-    try:
-        change_export_mode(store, name, mode, person)
-    except (ValueError, NotConnected, Refused) as problem:
-        return _page(request, store, person, name, record_type, problem=str(problem), status=400)
-    page = request.url_for("ready_to_export", name=name).include_query_params(
-        record_type=record_type.value, mode_changed="true")
-    return RedirectResponse(str(page), status_code=303)

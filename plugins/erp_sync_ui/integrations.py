@@ -1,6 +1,7 @@
-"""The ERP Integrations page: per integration, the tabs Commitments / Commitment Change Orders /
-Subcontractor Invoices with the views Synced, Waiting, Failed, Rejected in the ERP and Unlinked; Unlink
-on synced rows; Sync Payments for Synced Invoices. Every action is taken as the signed-in person."""
+"""The ERP Integrations page: per integration, its export mode (the whole integration's switch), the tabs
+Commitments / Commitment Change Orders / Subcontractor Invoices with the views Synced, Waiting, Failed, Rejected
+and Unlinked; Unlink on synced rows; Sync Payments for Synced Invoices. Every action is taken as the signed-in
+person; every page-changing form answers with a redirect, so a reload repeats nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from erp_sync.acceptance import change_export_mode
 from erp_sync.identity import CONNECT_PAGE, NotConnected, ProcoreAccounts
 from erp_sync.accountant import (
     QueueCounts,
@@ -22,13 +24,14 @@ from erp_sync.accountant import (
 )
 from erp_sync.jobs.payment_import import JOB as PAYMENT_IMPORT_JOB
 from erp_sync.jobs.payment_import import payment_sync_refusal
-from erp_sync.models import Colour, ErpKind, RecordType
+from erp_sync.models import Colour, ErpKind, ExportMode, RecordType
 from erp_sync.operations import latest_run
 from erp_sync.page import ERP_NAMES, TAB_TITLES, IntegrationPage, View
 from erp_sync.store import ROW_ID_MAX
 from erp_sync.unlink import MAX_ID, Refused, file_request, shown
 from erp_sync_ui.airflow_api import TriggerRefused, airflow_base_path, trigger_dag
 from erp_sync_ui.app import StoreDep, templates
+from erp_sync_ui.words import export_mode as mode_words
 
 router = APIRouter()
 UNLINK_QUEUE_DAG = "erp_unlink_queue"
@@ -59,16 +62,22 @@ def integration(request: Request, name: str, user: GetUserDep, store: StoreDep,
                 project: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
                 number: Annotated[str | None, Query(max_length=100)] = None,
                 page: Annotated[int, Query(ge=1)] = 1,
-                payment_run: Annotated[str | None, Query(max_length=250)] = None) -> HTMLResponse:
+                payment_run: Annotated[str | None, Query(max_length=250)] = None,
+                mode_changed: bool = False) -> HTMLResponse:
     person, integration = user.get_name(), find_integration(store, name)
     started = run_outcome(store, integration, PAYMENT_IMPORT_JOB, payment_run, "The payment import you started") \
         if payment_run else None
-    return _render(request, store, person, integration, record_type, view, project, number, page, started=started)
+    notice = None
+    if mode_changed:  # said from the mode as it is now, so a stale address never tells an old story
+        mode, erp = integration["export_mode"], ERP_NAMES[integration["erp_kind"]]
+        notice = f"Export mode is now {mode_words(mode, 'title').lower()}: {mode_words(mode, 'now', erp=erp)}."
+    return _render(request, store, person, integration, record_type, view, project, number, page, started=started,
+                   notice=notice)
 
 
 def _render(request: Request, store, user: str, integration: dict, record_type: RecordType, view: View,
             project: int | None = None, number: str | None = None, page: int = 1, started: RunOutcome | None = None,
-            problem: str | None = None, status: int = 200) -> HTMLResponse:
+            problem: str | None = None, status: int = 200, notice: str | None = None) -> HTMLResponse:
     reads = IntegrationPage(store, integration)
     links = reads.links(record_type, view, project, number, page)
     ids = [row.procore_id for row in links.rows]
@@ -83,7 +92,7 @@ def _render(request: Request, store, user: str, integration: dict, record_type: 
         "project": project, "number": number or "", "payments": payments,
         "unlinks": reads.unlink_states(record_type, ids) if view is View.SYNCED else {},
         "connected": _connected(store, user, integration), "connect_page": CONNECT_PAGE, "airflow": airflow_base_path(),
-        "started": started, "problem": problem, "waits": waits, "rejected_by": rejected_by,
+        "started": started, "problem": problem, "notice": notice, "waits": waits, "rejected_by": rejected_by,
         "last_sync": last_sync(store, integration),
         "queue": work_queue(store).get(integration["id"], {}).get(record_type, QueueCounts()), "still_open": STILL_OPEN,
         "payment_import": latest_run(store, integration, PAYMENT_IMPORT_JOB) if invoices else None})
@@ -156,3 +165,18 @@ def payment_import_outcome(name: str, user: GetUserDep, store: StoreDep,
     """What the payment import a person started became, for the page to follow without a reload."""
     return JSONResponse(run_outcome(store, find_integration(store, name), PAYMENT_IMPORT_JOB, run,
                                     "The payment import").as_json())
+
+
+@router.post("/{name}/export-mode", name="export_mode", response_class=HTMLResponse, response_model=None)
+def export_mode(request: Request, name: str, user: GetUserDep, store: StoreDep, mode: Annotated[ExportMode, Form()],
+                record_type: Annotated[RecordType, Form()] = RecordType.COMMITMENT) -> HTMLResponse | RedirectResponse:
+    """The whole integration's switch between accounting acceptance and direct export, for accounting approvers
+    as Procore confirms them now; refused before anything changes."""
+    integration, person = find_integration(store, name), user.get_name()
+    try:
+        change_export_mode(store, integration["name"], mode, person)
+    except (ValueError, NotConnected, Refused) as problem:
+        return _render(request, store, person, integration, record_type, View.SYNCED, problem=str(problem), status=400)
+    page = request.url_for("integration", name=integration["name"]).include_query_params(
+        record_type=record_type.value, mode_changed="true")
+    return RedirectResponse(str(page), status_code=303)

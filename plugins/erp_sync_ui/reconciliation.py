@@ -16,6 +16,7 @@ from erp_sync.reconcile.export import as_csv, as_xlsx
 from erp_sync.reconcile.model import Cause
 from erp_sync.reconcile.view import PAGE_SIZE, BadFilter, Filters, Page, ReconciliationView, page_number
 from erp_sync.unlink import MAX_ID
+from erp_sync_ui.airflow_api import airflow_base_path
 from erp_sync_ui.app import StoreDep, templates
 from erp_sync_ui.integrations import find_integration
 
@@ -39,7 +40,7 @@ def reconciliation(request: Request, name: str, user: GetUserDep, store: StoreDe
         "user": user.get_name(), "integration": integration, "erp_names": ERP_NAMES, "totals": view.totals(),
         "projects": view.projects(), "causes": view.causes(), "all_causes": list(Cause), "filters": filters,
         "page": shown, "page_size": PAGE_SIZE, "problem": problem, "dag": RECONCILE_DAG,
-        "pages": _page_links(request, filters, shown)})
+        "pages": _page_links(request, filters, shown), "airflow": airflow_base_path()})
 
 
 @router.get("/{name}/reconciliation/{commitment_id}", name="reconciliation_row", response_class=HTMLResponse)

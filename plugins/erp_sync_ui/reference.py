@@ -18,6 +18,7 @@ from erp_sync.reference.model import ReferenceKind
 from erp_sync.reference.page import TabAction, act, said
 from erp_sync.reference.tab import erp_choices, tab_rows
 from erp_sync.unlink import Refused
+from erp_sync_ui.airflow_api import airflow_base_path
 from erp_sync_ui.app import StoreDep, templates
 from erp_sync_ui.integrations import find_integration
 
@@ -42,7 +43,7 @@ def _page(request: Request, store, user: str, name: str, kind: ReferenceKind, se
         "user": user, "integration": integration, "erp_names": ERP_NAMES, "kinds": kinds_of(integration),
         "kind": kind, "rows": rows, "choices": erp_choices(store, integration, kind, search, CHOICES),
         "search": search, "confirmable": [row.ref.procore_id for row in rows if row.suggestion and row.suggestion.item],
-        "notice": notice, "problem": problem})
+        "notice": notice, "problem": problem, "airflow": airflow_base_path()})
 
 
 @router.get("/{name}/reference", name="reference_data", response_class=HTMLResponse)

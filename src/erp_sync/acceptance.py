@@ -52,6 +52,7 @@ JOB = "export_decisions"
 DECISIONS = RequestQueue("export_decision", JOB, "export_decision", "decision", "carries the decision out",
                          statuses=QUEUE_STATUSES - {WAITING})  # a decision never waits for a sync
 ACTION = "accept or reject exports"
+MODE_ACTION = "change whether approved records wait for accounting acceptance"
 LABELS = {"integration": "the integration", "procore_id": "the Procore id", "decision": "the decision",
           "reason": "the reason", "decided_by": "who decides (a Procore user id)", "filed_by": "who filed it"}
 
@@ -191,12 +192,14 @@ def lookup(store: Store, integration_name: str) -> dict:
     return integration
 
 
-def confirmed_approver(store: Store, integration: dict, airflow_user: str | None, procore: ProcoreHook) -> Requester:
+def confirmed_approver(store: Store, integration: dict, airflow_user: str | None, procore: ProcoreHook,
+                       action: str = ACTION) -> Requester:
     """The signed-in person as Procore confirms them now, if Procore says now that they are an accounting
-    approver: NotConnected says how to connect, Refused which permission is missing."""
+    approver: NotConnected says how to connect, Refused (naming the person and ``action``) which permission
+    is missing."""
     person = ProcoreAccounts(store).verified(airflow_user, integration["procore_conn_id"])
     refuse_unless_permitted(lambda: procore.approver_permissions(person.procore_user_id), person.procore_user_id,
-                            integration, ACTION)
+                            integration, action, who=f"{person.name} (Procore user {person.procore_user_id})")
     return person
 
 
@@ -230,7 +233,7 @@ def change_export_mode(store: Store, integration_name: str, mode: ExportMode, ai
     """The page's switch between acceptance and direct export, for accounting approvers, audited as them."""
     integration = lookup(store, integration_name)
     with procore_hook(integration, store, Work.ON_DEMAND) as procore:
-        person = confirmed_approver(store, integration, airflow_user, procore)
+        person = confirmed_approver(store, integration, airflow_user, procore, MODE_ACTION)
     store.set_export_mode(integration["name"], mode, actor=f"{airflow_user} (Procore user {person.procore_user_id})")
 
 

@@ -6,7 +6,7 @@ an on-demand run she started became. A decision is done when the record is; the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from erp_sync.models import Colour, ErpKind, RecordType
@@ -118,7 +118,7 @@ def run_outcome(store: Store, integration: dict, job: str, airflow_run_id: str, 
     if run.status == "success":
         return RunOutcome(Colour.GREEN, f"{what} finished at {run.finished_at:%H:%M} UTC.", False)
     if run.status == "failed":
-        return RunOutcome(Colour.RED, f"{what} failed: {run.error or 'see its log'}", False)
+        return RunOutcome(Colour.RED, f"{what} failed: {run.sentence or 'see its log'}", False)
     return RunOutcome(Colour.BLUE, f"{what} is running…", True)
 
 
@@ -169,18 +169,20 @@ class ReadyRow:
     number: str
     title: str
     project: str
+    project_number: str  # Procore's project_number (the ERP's job), once the reference data was read
     vendor: str
     amount: Decimal | None
     changes: str  # a CCO: the commitment it changes
-    period: str   # an invoice: its billing date
+    period: str   # an invoice: its billing period, else its billing date
+    retainage: Decimal | None  # an invoice: retainage held this invoice, less retainage released
     message: str
     colour: str
     waiting_since: datetime
 
     def matches(self, text: str) -> bool:
         wanted = text.strip().lower()
-        return any(wanted in field.lower() for field in (self.number, self.title, self.project, self.vendor,
-                                                         self.changes))
+        return any(wanted in field.lower() for field in (self.number, self.title, self.project, self.project_number,
+                                                         self.vendor, self.changes))
 
 
 SORTS = {"number": lambda row: row.number.lower(), "project": lambda row: row.project.lower(),
@@ -188,17 +190,39 @@ SORTS = {"number": lambda row: row.number.lower(), "project": lambda row: row.pr
          "amount": lambda row: row.amount or Decimal(0), "waiting": lambda row: row.waiting_since}
 
 
+@dataclass(frozen=True)
+class ProcoreProject:
+    number: str
+    name: str
+
+
+def procore_projects(store: Store, integration: dict) -> dict[int, ProcoreProject]:
+    """The company's projects as the last reading of Procore's reference data saw them, by id."""
+    return {int(row["procore_id"]): ProcoreProject(row["code"] or "", row["name"] or "")
+            for row in store.rows("procore_projects_of_integration", integration_id=integration["id"])}
+
+
 def ready_rows(store: Store, integration: dict, links: list[dict], projects: dict[int, str],
                search: str = "", sort: str = "number", descending: bool = False) -> list[ReadyRow]:
-    """``links`` are rows of ``links_in_state``; ``projects`` names projects by id. Filtered by ``search``
-    (number, title, project, vendor or commitment, any case) and sorted by one of SORTS."""
+    """``links`` are rows of ``links_in_state``; ``projects`` names projects by id where no reading of Procore's
+    projects did. Filtered by ``search`` (number, title, project name or number, vendor or commitment, any case)
+    and sorted by one of SORTS."""
     records = {row["procore_id"]: ProcoreRecord.from_snapshot(row["procore_json"]) if row["procore_json"] else None
                for row in links}
     parents = _commitments(store, integration, {record.data.get("contract_id") for record in records.values()
                                                if record and record.data.get("contract_id")})
-    rows = [_ready_row(link, records[link["procore_id"]], projects, parents) for link in links]
+    read = procore_projects(store, integration)
+    rows = [_ready_row(link, records[link["procore_id"]], _project(link["procore_project_id"], read, projects),
+                       parents) for link in links]
     rows = [row for row in rows if row.matches(search)] if search.strip() else rows
     return sorted(rows, key=SORTS.get(sort, SORTS["number"]), reverse=descending)
+
+
+def _project(project_id: int | None, read: dict[int, ProcoreProject], named: dict[int, str]) -> ProcoreProject:
+    found = read.get(project_id)
+    if found and found.name:
+        return found
+    return ProcoreProject(found.number if found else "", named.get(project_id) or f"Project {project_id}")
 
 
 def _commitments(store: Store, integration: dict, ids: set[int]) -> dict[int, ProcoreRecord]:
@@ -208,21 +232,31 @@ def _commitments(store: Store, integration: dict, ids: set[int]) -> dict[int, Pr
     return {row["procore_id"]: ProcoreRecord.from_snapshot(row["procore_json"]) for row in rows if row["procore_json"]}
 
 
-def _ready_row(link: dict, record: ProcoreRecord | None, projects: dict[int, str],
+def _ready_row(link: dict, record: ProcoreRecord | None, project: ProcoreProject,
                parents: dict[int, ProcoreRecord]) -> ReadyRow:
     data = record.data if record else {}
     parent = parents.get(data.get("contract_id"))
     vendor = data.get("vendor") or (parent.data.get("vendor") if parent else None) or {}
-    project_id = link["procore_project_id"]
     changes = ""
     if data.get("contract_id"):
         changes = f"{parent.number} · {parent.data.get('title', '')}" if parent else f"Commitment {data['contract_id']}"
+    retainage = (data.get("summary") or {}).get("total_retainage")
     return ReadyRow(procore_id=link["procore_id"], number=link["procore_number"] or (record.number if record else ""),
-                    title=data.get("title") or "", project=projects.get(project_id) or (data.get("project") or {}).get(
-                        "name") or f"Project {project_id}", vendor=vendor.get("name") or "",
-                    amount=record.amount if record else None, changes=changes,
-                    period=str(data.get("billing_date") or ""), message=link["message"] or "", colour=link["colour"],
-                    waiting_since=link["updated_at"])
+                    title=data.get("title") or "", project=project.name, project_number=project.number,
+                    vendor=vendor.get("name") or "", amount=record.amount if record else None, changes=changes,
+                    period=billing_period(data), retainage=Decimal(str(retainage)) if retainage is not None else None,
+                    message=link["message"] or "", colour=link["colour"], waiting_since=link["updated_at"])
+
+
+def billing_period(invoice: dict) -> str:
+    """"Jun 1–24, 2026" from Procore's ``requisition_start`` and ``requisition_end``; else the billing date."""
+    try:
+        start, end = (date.fromisoformat(str(invoice[key])[:10]) for key in ("requisition_start", "requisition_end"))
+    except (KeyError, TypeError, ValueError):
+        return str(invoice.get("billing_date") or "")
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start:%b} {start.day}–{end.day}, {end.year}"
+    return f"{start:%b} {start.day}, {start.year} – {end:%b} {end.day}, {end.year}"
 
 
 def last_sync(store: Store, integration: dict) -> JobRun | None:

@@ -97,6 +97,7 @@ def sandbox_connections(sandbox_url: str, offices: dict[str, Sage300Office | Sag
                        "password": quickbooks.DEMO_CLIENT_SECRET,
                        "extra": json.dumps({"realm_id": quickbooks.DEMO_REALM,
                                             "refresh_token": quickbooks.DEMO_REFRESH_TOKEN,
+                                            "retainage_item_id": quickbooks.RETAINAGE_ITEM_ID,
                                             "token_url": f"{sandbox_url}/quickbooks/oauth2/v1/tokens/bearer"}),
                        "description": "QuickBooks Online sandbox"},
         **{system: {"conn_type": "generic", "description": f"{system} sandbox database and import folder",
@@ -142,7 +143,7 @@ def unlink_form_conf(store: Store) -> dict | None:
 
 def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
                             procore_conn_id: str = "procore_sandbox") -> str:
-    """What a person does once on ERP Sync → Procore account, done without a browser: start the
+    """What a person does once on Procore account (in the Airflow nav bar), done without a browser: start the
     connection, sign in on Procore's sign-in page with ``login``, and come back to Airflow,
     which exchanges the code and asks Procore who signed in. ``session`` carries the person's Airflow
     sign-in. Returns the page's answer."""
@@ -178,6 +179,7 @@ def confirm_on_page(session: requests.Session, airflow_url: str, integration: st
     print(f"{integration}: {html.unescape(notice.group(1))}")
 
 
+SAGE_IMPORT_ROUNDS = 3  # commitments, then their invoices, then nothing left
 REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the invoice and resubmit"
 
 
@@ -483,10 +485,18 @@ class Demo(AirflowApi):
         store.engine.dispose()
 
     def sync_after_sages_import(self) -> str:
-        """Play the Sage offices' import runs, then sync again: the Sage links turn from BLUE to GREEN."""
-        for system, office in SAGE_OFFICES.items():
-            print(f"{system} import run: {len(office.run_imports())} file(s) imported")
-        return self.wait({"erp_hourly_sync": self.trigger("erp_hourly_sync", {})})["erp_hourly_sync"]
+        """Play the Sage offices' import runs, then sync again, until the offices have nothing left to import:
+        the commitments go in first, then the invoices the next sync wrote for them (an invoice waits for its
+        subcontract in Sage); the Sage links turn from BLUE to GREEN."""
+        state = "success"
+        for _round in range(SAGE_IMPORT_ROUNDS):
+            imported = {system: len(office.run_imports()) for system, office in SAGE_OFFICES.items()}
+            for system, files in imported.items():
+                print(f"{system} import run: {files} file(s) imported")
+            if not any(imported.values()) or state != "success":
+                break
+            state = self.wait({"erp_hourly_sync": self.trigger("erp_hourly_sync", {})})["erp_hourly_sync"]
+        return state
 
     def pay_and_import(self) -> str:
         """Act as the ERPs' accountants (a partial check in Acumatica and in Sage 100 Contractor, a card
@@ -496,8 +506,11 @@ class Demo(AirflowApi):
         bills = {}
         for integration in store.integrations():
             links = store.rows("active_links", integration_id=integration["id"])
-            bills[integration["erp_kind"]] = next(row for row in links if row["record_type"] == "subcontractor_invoice"
-                                                  and row["erp_ref"] and row["erp_amount"] is not None)
+            bills[integration["erp_kind"]] = next((row for row in links if row["record_type"] == "subcontractor_invoice"
+                                                   and row["erp_ref"] and row["erp_amount"] is not None), None)
+        unpaid = sorted(kind for kind, bill in bills.items() if bill is None)
+        if unpaid:
+            return f"not triggered: no subcontractor invoice reached {', '.join(unpaid)} to pay"
         acumatica_bill, quickbooks_bill = bills["acumatica"], bills["quickbooks_online"]
         control = f"{SANDBOX_URL}/control"
         requests.post(f"{control}/acumatica/payments", timeout=30, json={
@@ -617,7 +630,7 @@ def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     print(f"\nOperations were told (log notifier, {OPERATIONS_LOG}):\n  " + notices.replace("\n", "\n  "))
     print(f"\nPeak memory of the demo (all processes): {peak_bytes / 2**20:.0f} MiB")
     print(f"Airflow UI: {AIRFLOW_URL}  (user {USER}, password {PASSWORD})")
-    print(f"ERP Integrations page: {AIRFLOW_URL}/erp-sync/integrations/  (in the Airflow nav: ERP Sync → "
+    print(f"ERP Integrations page: {AIRFLOW_URL}/erp-sync/integrations/  (in the Airflow nav bar: "
           "ERP Integrations)")
     print(f"Sandboxes:  {SANDBOX_URL}/docs  (vendor APIs: /procore/docs, /acumatica/sandbox-docs, "
           "/quickbooks/sandbox-docs)")

@@ -42,7 +42,7 @@ class Requester:
 
 
 def how_to_connect(airflow_user: str, procore_conn_id: str) -> str:
-    return (f"Connect your Procore account first: in the Airflow UI open ERP Sync → Procore account "
+    return (f"Connect your Procore account first: in the Airflow UI open Procore account in the nav bar "
             f"({CONNECT_PAGE}), connect it for {procore_conn_id} as {airflow_user}, then try again.")
 
 

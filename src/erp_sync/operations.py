@@ -38,6 +38,12 @@ class JobRun:
     error: str | None
     task: AirflowTask | None
 
+    @property
+    def sentence(self) -> str | None:
+        """The error as a person reads it: without the exception class's name its record starts with."""
+        name, said, rest = (self.error or "").partition(": ")
+        return rest if said and name.isidentifier() and name[:1].isupper() else self.error
+
     @classmethod
     def from_row(cls, row: dict) -> JobRun:
         return cls(job=row["job"], status=row["status"], started_at=row["started_at"], finished_at=row["finished_at"],

@@ -61,8 +61,13 @@ class AirflowTask:
 
     @property
     def path(self) -> str:
-        path = f"/dags/{quote(self.dag_id, safe='')}/runs/{quote(self.run_id, safe='')}/tasks/{quote(self.task_id, safe='')}"
+        path = f"{self.run_path}/tasks/{quote(self.task_id, safe='')}"
         return path + (f"/mapped/{self.map_index}" if self.map_index >= 0 else "")
+
+    @property
+    def run_path(self) -> str:
+        """The DAG run's page in the Airflow UI."""
+        return f"/dags/{quote(self.dag_id, safe='')}/runs/{quote(self.run_id, safe='')}"
 
     @classmethod
     def of_run(cls, row: dict) -> AirflowTask | None:

@@ -119,7 +119,7 @@ def waiting_for_sync(record_type: RecordType, erp: ErpKind) -> Outcome:
     """Sage 300 CRE is seen only through the hourly sync: the request waits for one that started after it
     was filed (that sync releases it), then is decided from what that sync saw."""
     return Outcome(WAITING, Colour.BLUE, f"Waiting for the next hourly sync with {erp.display_name}: the "
-                                         f"{record_type.noun} can be unlinked once a sync that started after "
+                                         f"{record_type.words} can be unlinked once a sync that started after "
                                          "this request has completed.")
 
 
@@ -164,36 +164,40 @@ def linked_record(store: Store, integration: dict, request: UnlinkRequest) -> Li
     if not link.in_erp:
         why = (f"it is not exported: {link.message}" if link.state in AWAITING_ACCOUNTING
                else f"its export failed: {link.message or 'no reason recorded'}")
-        raise Refused(f"The {request.record_type.noun} {shown(link.procore_number)} was never synced to "
+        raise Refused(f"The {request.record_type.words} {shown(link.procore_number)} was never synced to "
                       f"{erp.display_name} ({why}); there is nothing to unlink.")
     return link
 
 
 def why_not_linked(store: Store, integration: dict, request: UnlinkRequest, named: str) -> str:
-    noun, erp = request.record_type.noun, ErpKind(integration["erp_kind"]).display_name
+    record, erp = request.record_type.words, ErpKind(integration["erp_kind"]).display_name
     latest = store.one("latest_link_of_record", integration_id=integration["id"],
                        procore_id=request.procore_id) if request.procore_id else None
     if latest and latest["record_type"] != request.record_type.value:
-        return (f"Procore record {request.procore_id} is a {RecordType(latest['record_type']).noun} "
-                f"({RecordType(latest['record_type']).value}), not a {noun}: file the request with its record type.")
+        return (f"Procore record {request.procore_id} is a {RecordType(latest['record_type']).words} "
+                f"({RecordType(latest['record_type']).value}), not a {record}: file the request with its record type.")
     if latest and latest["ended_at"]:
-        return (f"The {noun} {shown(latest['procore_number'])} was already unlinked "
+        return (f"The {record} {shown(latest['procore_number'])} was already unlinked "
                 f"({latest['ended_at']:%Y-%m-%d %H:%M} UTC, {shown(latest['ended_by'])}); there is nothing to unlink.")
-    return (f"No {noun} with {named} has been synced to {erp} by integration {shown(integration['name'])}: "
+    return (f"No {record} with {named} has been synced to {erp} by integration {shown(integration['name'])}: "
             "check the record, or it was never synced.")
 
 
-def refuse_unless_permitted(permissions: Callable[[], Any], user_id: int, integration: dict, action: str) -> None:
-    """Procore is asked now (``permissions``); Refused names every permission missing for ``action``."""
+def refuse_unless_permitted(permissions: Callable[[], Any], user_id: int, integration: dict, action: str,
+                            who: str | None = None) -> None:
+    """Procore is asked now (``permissions``); Refused names every permission missing for ``action``, and
+    the person as ``who`` says (by default their Procore user id, as the queues' answers do)."""
+    who = who or f"Procore user {user_id}"
     try:
         missing = permissions().missing()
     except VendorApiError as error:
         if error.status == 404:
-            raise Refused(f"Procore user {user_id} is not in the directory of company "
-                          f"{integration['procore_company_id']}; only its users can {action}.") from error
+            company = integration.get("procore_company_name") or integration["procore_company_id"]
+            raise Refused(f"{who} is not in the directory of company {company}; only its users can {action}.") \
+                from error
         raise
     if missing:
-        raise Refused(f"Procore user {user_id} may not {action}: missing " + " and ".join(missing) + ".")
+        raise Refused(f"{who} may not {action}: missing " + " and ".join(missing) + ".")
 
 
 class Unlinker:
@@ -244,7 +248,7 @@ class Unlinker:
         except VendorApiError as error:
             if error.status != 404:
                 raise
-            log.info("The %s %s is no longer in Procore (%s); its link is ended", link.record_type.noun,
+            log.info("The %s %s is no longer in Procore (%s); its link is ended", link.record_type.words,
                      link.procore_number, error)
             return False
         return True
@@ -277,7 +281,7 @@ class Unlinker:
                               "reason": reason})
         if ended:
             return DONE
-        return rejected(f"The {link.record_type.noun} {shown(link.procore_number)} was already unlinked by another "
+        return rejected(f"The {link.record_type.words} {shown(link.procore_number)} was already unlinked by another "
                         "request; there is nothing to unlink.")
 
 

@@ -61,3 +61,9 @@ GROUP BY integration_id, record_type;
 SELECT procore_id, procore_number, procore_json
 FROM record_links
 WHERE integration_id = :integration_id AND record_type = 'commitment' AND procore_id IN :ids AND ended_at IS NULL;
+
+-- name: procore_projects_of_integration
+-- The company's projects as the last reading of Procore's reference data saw them: number and name.
+SELECT procore_id, code, name
+FROM procore_reference_items
+WHERE integration_id = :integration_id AND kind = 'project' AND deleted_at IS NULL;

@@ -16,15 +16,15 @@ ON CONFLICT (name) DO UPDATE SET
 RETURNING id;
 
 -- name: enabled_integrations
-SELECT id, name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id, sync_schedule, max_staleness_hours,
-       export_mode
+SELECT id, name, procore_conn_id, procore_company_id, procore_company_name, erp_kind, erp_conn_id, sync_schedule,
+       max_staleness_hours, export_mode
 FROM integrations
 WHERE enabled
 ORDER BY name;
 
 -- name: integration_by_name
-SELECT id, name, procore_conn_id, procore_company_id, erp_kind, erp_conn_id, enabled, sync_schedule,
-       max_staleness_hours, export_mode
+SELECT id, name, procore_conn_id, procore_company_id, procore_company_name, erp_kind, erp_conn_id, enabled,
+       sync_schedule, max_staleness_hours, export_mode
 FROM integrations
 WHERE name = :name;
 
@@ -33,3 +33,9 @@ UPDATE integrations
 SET export_mode = :export_mode, updated_at = CURRENT_TIMESTAMP
 WHERE name = :name
 RETURNING id;
+
+-- name: set_procore_company_name
+-- The company's name as Procore gives it, kept when the reference data is read.
+UPDATE integrations
+SET procore_company_name = :procore_company_name
+WHERE id = :integration_id AND COALESCE(procore_company_name, '') <> :procore_company_name;

@@ -28,17 +28,18 @@ ON CONFLICT (integration_id, kind, erp_id) DO UPDATE SET
 
 -- name: know_procore_reference_item
 -- A link names a Procore item no reading has seen yet (a script, a test): keep it, change nothing known.
-INSERT INTO procore_reference_items (integration_id, kind, procore_id, project_id, code, name, active, seen_at)
-VALUES (:integration_id, :kind, :procore_id, :project_id, :code, :name, :active, :seen_at)
+INSERT INTO procore_reference_items (integration_id, kind, procore_id, project_id, code, name, active, detail_json,
+                                     seen_at)
+VALUES (:integration_id, :kind, :procore_id, :project_id, :code, :name, :active, :detail_json, :seen_at)
 ON CONFLICT (integration_id, kind, procore_id) DO NOTHING;
 
 -- name: know_erp_reference_item
-INSERT INTO erp_reference_items (integration_id, kind, erp_id, code, name, active, posts_to, seen_at)
-VALUES (:integration_id, :kind, :erp_id, :code, :name, :active, :posts_to, :seen_at)
+INSERT INTO erp_reference_items (integration_id, kind, erp_id, erp_project, code, name, active, posts_to, seen_at)
+VALUES (:integration_id, :kind, :erp_id, :erp_project, :code, :name, :active, :posts_to, :seen_at)
 ON CONFLICT (integration_id, kind, erp_id) DO NOTHING;
 
 -- name: confirmed_reference_links
-SELECT l.kind, l.procore_id, e.erp_id, e.code, e.name, e.active, e.posts_to
+SELECT l.kind, l.procore_id, e.erp_id, e.code, e.name, e.active, e.posts_to, e.erp_project
 FROM reference_links l
 JOIN erp_reference_items e
   ON e.integration_id = l.integration_id AND e.kind = l.kind AND e.erp_id = l.erp_id
@@ -102,8 +103,18 @@ WHERE p.integration_id = :integration_id AND p.deleted_at IS NULL
                     AND l.ended_at IS NULL)
 ORDER BY p.kind, p.code, p.name;
 
+-- name: procore_reference_names
+-- How the reading names what an export's sentence can name: every project, and every item without an open link.
+SELECT p.kind, p.procore_id, p.project_id, p.code, p.name
+FROM procore_reference_items p
+WHERE p.integration_id = :integration_id AND p.deleted_at IS NULL
+  AND (p.kind = 'project'
+       OR NOT EXISTS (SELECT 1 FROM reference_links l
+                      WHERE l.integration_id = p.integration_id AND l.kind = p.kind AND l.procore_id = p.procore_id
+                        AND l.ended_at IS NULL));
+
 -- name: erp_reference_items_of
-SELECT kind, erp_id, code, name, active, posts_to
+SELECT kind, erp_id, code, name, active, posts_to, erp_project
 FROM erp_reference_items
 WHERE integration_id = :integration_id AND deleted_at IS NULL
 ORDER BY kind, code;
@@ -115,9 +126,9 @@ WHERE integration_id = :integration_id AND ended_at IS NULL;
 
 -- name: reference_tab_rows
 -- Each Procore item of a kind still in Procore, with its open link (if any) and why its last link ended.
-SELECT p.kind, p.procore_id, p.project_id, p.code, p.name, p.active,
+SELECT p.kind, p.procore_id, p.project_id, p.code, p.name, p.active, p.detail_json,
        l.erp_id, l.reason AS link_reason, l.started_by, l.started_at,
-       e.code AS erp_code, e.name AS erp_name, e.active AS erp_active, e.posts_to,
+       e.code AS erp_code, e.name AS erp_name, e.active AS erp_active, e.posts_to, e.erp_project,
        (SELECT x.ended_reason FROM reference_links x
         WHERE x.integration_id = p.integration_id AND x.kind = p.kind AND x.procore_id = p.procore_id
           AND x.ended_at IS NOT NULL
@@ -136,7 +147,7 @@ FROM procore_reference_items
 WHERE integration_id = :integration_id AND kind = :kind AND procore_id = :procore_id AND deleted_at IS NULL;
 
 -- name: erp_reference_item
-SELECT kind, erp_id, code, name, active, posts_to
+SELECT kind, erp_id, code, name, active, posts_to, erp_project
 FROM erp_reference_items
 WHERE integration_id = :integration_id AND kind = :kind AND erp_id = :erp_id AND deleted_at IS NULL;
 

@@ -21,7 +21,7 @@ from typing import Any
 from erp_connectors.procore import API_V1_1, API_V2, ProcoreHook
 from erp_sync.documents.model import Coding, Document, DocumentLine, InvoiceAmounts
 from erp_sync.models import RecordType
-from erp_sync.reference.model import ProcoreRef, ReferenceKind
+from erp_sync.reference.model import SUB_JOB_BILLER, ProcoreRef, ReferenceKind
 from erp_sync.sync.records import ProcoreRecord
 
 COMMITMENT_LINES = "{stream}/{id}/line_items"
@@ -62,17 +62,30 @@ def project_ref(record: ProcoreRecord) -> ProcoreRef:
 
 
 def commitment_line(record: ProcoreRecord, row: dict[str, Any]) -> DocumentLine:
+    """A schedule of values line; its cost code names the sub job it is in, if any, as its ``biller``."""
     cost_code, cost_type = row["cost_code"], row["line_item_type"]
+    sub_job = sub_job_of(record, cost_code)
     coding = Coding(
         project=project_ref(record),
         cost_code=ProcoreRef(ReferenceKind.COST_CODE, str(cost_code["id"]), cost_code.get("full_code") or
-                             cost_code["code"], cost_code["name"], record.project_id),
-        cost_type=ProcoreRef(ReferenceKind.COST_TYPE, str(cost_type["id"]), cost_type["code"], cost_type["name"]))
+                             cost_code["code"], cost_code["name"], record.project_id,
+                             int(sub_job.procore_id) if sub_job else None),
+        cost_type=ProcoreRef(ReferenceKind.COST_TYPE, str(cost_type["id"]), cost_type["code"], cost_type["name"]),
+        sub_job=sub_job)
     return DocumentLine(
         procore_id=str(row["id"]), position=int(row.get("position") or 0), description=row.get("description") or "",
         coding=coding, amount=_money(row["amount"]), quantity=_number(row.get("quantity")),
         unit_cost=_number(row.get("unit_cost")), uom=row.get("uom"),
         budget_code=(row.get("wbs_code") or {}).get("flat_code"))
+
+
+def sub_job_of(record: ProcoreRecord, cost_code: dict[str, Any]) -> ProcoreRef | None:
+    """The sub job a line's cost code belongs to (its ``biller``), named by its id and name: the sentences take its
+    code from the reference data read."""
+    if cost_code.get("biller_type") != SUB_JOB_BILLER or not cost_code.get("biller_id"):
+        return None
+    return ProcoreRef(ReferenceKind.SUB_JOB, str(cost_code["biller_id"]), "", cost_code.get("biller") or "",
+                      record.project_id)
 
 
 def change_order_line(record: ProcoreRecord, row: dict[str, Any], known: Mapping[str, DocumentLine]) -> DocumentLine:
@@ -103,7 +116,7 @@ def invoice_line(record: ProcoreRecord, item: dict[str, Any], known: Mapping[str
     position = int(item.get("position") or 0)
     if billed is None:
         raise LineProblem("line_uncoded", (
-            f"Line {position} of the requisition ({item.get('description_of_work')}) bills a line of the commitment "
+            f"Line {position} of the subcontractor invoice ({item.get('description_of_work')}) bills a line of the commitment "
             "or of a change order that is not in the ERP yet. It is exported once the commitment and its CCOs are."))
     gross = _money(item["total_completed_and_stored_to_date"]) - _money(
         item.get("total_completed_and_stored_to_date_from_previous"))

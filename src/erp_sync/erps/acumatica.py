@@ -71,15 +71,20 @@ class AcumaticaAdapter(ErpAdapter):
         ReferenceKind.PROJECT: ("Project", "ProjectID", "Description", "Status"),
         ReferenceKind.COST_CODE: ("CostCode", "CostCodeID", "Description", None),
         ReferenceKind.COST_TYPE: ("AccountGroup", "AccountGroupID", "Description", "Active"),
+        ReferenceKind.SUB_JOB: ("ProjectTask", "ProjectTaskID", "Description", "Status"),
     }
     reference_kinds = tuple(REFERENCE_ENTITIES)
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
-        """Vendors, projects, cost codes and account groups (Procore's cost types, each with the expense
-        account it posts to), as the Default endpoint names them."""
+        """Vendors, projects, project tasks (Procore's sub jobs: a task of an Active status takes costs), cost
+        codes and account groups (Procore's cost types, each with the expense account it posts to), as the
+        Default endpoint names them."""
         if kind not in self.REFERENCE_ENTITIES:
             return []
         entity, key, name, state = self.REFERENCE_ENTITIES[kind]
+        if kind is ReferenceKind.SUB_JOB:  # a task's id is unique only within its project
+            return [ErpItem.sub_job(row["ProjectID"], row[key], row.get(name) or row[key], _active(row.get(state)))
+                    for row in self.hook.records(entity, select=f"ProjectID,{key},{name},{state}")]
         posts_to = "DefaultAccountID" if kind is ReferenceKind.COST_TYPE else None
         select = ",".join(field for field in (key, name, state, posts_to) if field)
         return [ErpItem(kind, row[key], row[key], row.get(name) or row[key], active=_active(row.get(state)),
@@ -112,7 +117,7 @@ class AcumaticaAdapter(ErpAdapter):
         posts to (Acumatica derives the account group from the account)."""
         entity = ENTITY[document.record.record_type]
         source = coded.line
-        task = coded.task.erp_id if coded.task else self.default_task
+        task = coded.task.code if coded.task else self.default_task
         account = coded.cost_type.posts_to if coded.cost_type else None
         quantity = {"Subcontract": "OrderQty", "ChangeOrder": "Qty", "Bill": "Qty"}[entity]
         line: dict[str, Any] = {

@@ -145,7 +145,8 @@ def condition_of_bill(amount: Decimal | None, balance: Decimal | None) -> str:
 
 class ErpAdapter(ABC):
     kind: ClassVar[ErpKind]
-    # What every line must be linked to in this ERP; other kinds are used where linked.
+    # What every line must be linked to in this ERP (its sub job, where Procore names one); other kinds are used
+    # where linked.
     required_kinds: ClassVar[frozenset[ReferenceKind]] = frozenset(LINE_KINDS)
     # The ERP is known only from what the hourly sync read (Sage 300 CRE): an unlink waits for a
     # sync that completed after the request was filed, then decides from what that sync saw.
@@ -216,12 +217,12 @@ class ErpAdapter(ABC):
         """Payments applied to these bills, changed since a moment (all when None)."""
 
     def refusal(self, error: VendorApiError, record: ProcoreRecord, updating: bool) -> ErpRefusal:
-        noun = record.record_type.noun
+        what = record.record_type.words
         if updating and self.is_locked(error):
-            return ErpRefusal("locked", f"{self.name} did not take the change to the {noun} because the record is "
+            return ErpRefusal("locked", f"{self.name} did not take the change to the {what} because the record is "
                                         f"locked there ({error.message}). Make the change in {self.name}, or "
                                         "unlink the record and export it again.")
-        return ErpRefusal("erp_validation", f"{self.name} refused the {noun}: {error.message}")
+        return ErpRefusal("erp_validation", f"{self.name} refused the {what}: {error.message}")
 
     @abstractmethod
     def is_locked(self, error: VendorApiError) -> bool:

@@ -48,6 +48,7 @@ class ReferenceTable:
     label: str
     status: str | None = None  # none: every row is active
     active: Callable[[Any], bool] = bool
+    job: str | None = None  # a sub job's (extra's, phase's) job: its key is unique only within the job
 
 
 class SageAdapter(ErpAdapter):
@@ -61,15 +62,22 @@ class SageAdapter(ErpAdapter):
         self._marked: dict[RecordType, dict[str, tuple[str, BaseModel]]] = {}
 
     def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
-        """The kind's rows, each key once (Sage 300 keeps a job's cost codes and categories per job)."""
+        """The kind's rows, each key once (Sage 300 keeps a job's cost codes and categories per job); a job's
+        extras or phases each under their job."""
         table = self.reference_tables.get(kind)
         if table is None:
             return []
-        rows = self.hook.select(table.name, [column for column in (table.key, table.label, table.status) if column])
-        items = {str(row[table.key]).strip(): ErpItem(
-                     kind, str(row[table.key]).strip(), str(row[table.key]).strip(), str(row[table.label] or "").strip(),
-                     active=table.active(row[table.status]) if table.status else True)
-                 for row in rows if row[table.key] is not None}
+        rows = self.hook.select(table.name, [column for column in (table.job, table.key, table.label, table.status)
+                                             if column])
+        items: dict[str, ErpItem] = {}
+        for row in rows:
+            if row[table.key] is None:
+                continue
+            key, name = str(row[table.key]).strip(), str(row[table.label] or "").strip()
+            active = table.active(row[table.status]) if table.status else True
+            item = ErpItem.sub_job(str(row[table.job]).strip(), key, name, active) if table.job else ErpItem(
+                kind, key, key, name, active=active)
+            items.setdefault(item.erp_id, item)
         return list(items.values())
 
     @abstractmethod
@@ -129,7 +137,7 @@ class SageAdapter(ErpAdapter):
     def check_import(self, record: ProcoreRecord, link: Link) -> None:
         refusal = self.hook.import_refusal(reference(record, link))
         if refusal is not None:
-            raise ErpRefusal("erp_validation", f"{self.name}'s import refused the {record.record_type.noun}: "
+            raise ErpRefusal("erp_validation", f"{self.name}'s import refused the {record.record_type.words}: "
                                                f"{refusal}. Fix the cause, then edit the record in Procore: the "
                                                "next hourly sync exports it again.")
 
@@ -139,7 +147,7 @@ class SageAdapter(ErpAdapter):
     def update(self, document: CodedDocument, link: Link, vendor_id: str | None, parent: Link | None,
                mapped: list[MappedLine]) -> ErpDocument:
         """Sage's imports add records; they change none. The sentence names the lines to change by hand."""
-        noun = document.record.record_type.noun
+        record = document.record.record_type.words
         before = {entry.line.procore_id: entry.line for entry in mapped}
         now = {line.procore_id: line for line in document.document.lines}
         changes = [f"remove {line.label()}" for key, line in before.items() if key not in now]
@@ -147,8 +155,8 @@ class SageAdapter(ErpAdapter):
         changes += [f"change {line.label()} to {line.amount:.2f}" for key, line in now.items()
                     if key in before and before[key].fingerprint() != line.fingerprint()]
         what = f" ({'; '.join(changes)})" if changes else ""
-        raise ErpRefusal("locked", f"{self.name} takes changes to an exported {noun} only in {self.name} itself: "
-                                   f"make the change there{what}, or unlink the {noun} and export it again.")
+        raise ErpRefusal("locked", f"{self.name} takes changes to an exported {record} only in {self.name} itself: "
+                                   f"make the change there{what}, or unlink the {record} and export it again.")
 
     def is_locked(self, error: VendorApiError) -> bool:
         return False
@@ -201,8 +209,9 @@ def _same(view: ErpView, link: Link) -> bool:
 
 
 def job_costing(coded: CodedLine) -> tuple[str, str, str, str]:
-    """A line's job, extra or phase (blank where Procore names no sub job), cost code, and category or cost type."""
-    return (coded.project.erp_id, coded.task.erp_id if coded.task else "", coded.cost_code.erp_id,
+    """A line's job, extra or phase (blank where Procore names no sub job: the job's own costs, as Procore's
+    connectors send a line without a Sub Job #), cost code, and category or cost type."""
+    return (coded.project.erp_id, coded.task.code if coded.task else "", coded.cost_code.erp_id,
             coded.cost_type.erp_id)
 
 

@@ -15,10 +15,10 @@ from typing import Any
 from erp_connectors import sage100
 from erp_connectors.sage100 import CREDIT_CARD_PAYMENT, PAID_STATUS, InvoiceLine, Sage100Hook, SubcontractLine
 from erp_sync.documents.model import CodedDocument
-from erp_sync.erps.base import ErpBill, ErpPayment, PaymentChanges, condition_of_bill
+from erp_sync.erps.base import ErpBill, ErpPayment, ErpRefusal, PaymentChanges, condition_of_bill
 from erp_sync.erps.sage import ReferenceTable, SageAdapter, as_date, job_costing
 from erp_sync.models import ErpKind, RecordType
-from erp_sync.reference.model import ReferenceKind
+from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
 
@@ -26,6 +26,8 @@ DESCRIPTION_LIMIT = 50
 NUMBER_LIMIT = 20
 REFUSED_SUBCONTRACT = 2
 REJECTED_CHANGE = 3
+COST_TYPES = {1: "Material", 2: "Labor", 3: "Equipment", 4: "Subcontract", 5: "Other"} | {
+    number: f"Cost type {number} (company-defined)" for number in range(6, 10)}
 
 
 class Sage100Adapter(SageAdapter):
@@ -36,11 +38,19 @@ class Sage100Adapter(SageAdapter):
     reference_tables = {
         ReferenceKind.VENDOR: ReferenceTable("actpay", "recnum", "vndnme", "status", lambda status: (status or 1) == 1),
         ReferenceKind.PROJECT: ReferenceTable("actrec", "recnum", "jobnme", "status", lambda status: (status or 4) == 4),
+        ReferenceKind.SUB_JOB: ReferenceTable("jobphs", "phsnum", "phsnme", job="recnum"),
         ReferenceKind.COST_CODE: ReferenceTable("cstcde", "recnum", "cdenme"),
     }
-    reference_kinds = tuple(reference_tables)
+    reference_kinds = (*reference_tables, ReferenceKind.COST_TYPE)
     labels = {RecordType.COMMITMENT: "subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "payable invoice"}
+
+    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+        """Sage 100 Contractor's cost types are the numbers 1-9 (no table to read): 1-5 as Sage names them,
+        6-9 defined by each company."""
+        if kind is ReferenceKind.COST_TYPE:
+            return [ErpItem(kind, str(number), str(number), name) for number, name in COST_TYPES.items()]
+        return super().reference_items(kind)
 
     def import_records(self, document: CodedDocument, mark: str, vendor_id: str | None,
                        parent: Link | None) -> list[list[Any]]:
@@ -53,6 +63,7 @@ class Sage100Adapter(SageAdapter):
         first = document.lines[0] if document.lines else None
         job, phase = (job_costing(first)[:2] if first else (str(record.project_id), ""))
         if record.record_type is RecordType.COMMITMENT:
+            _one_phase(document)
             return self.hook.subcontract_import(number, vendor_id, job, phase, description, mark, on,
                                                 document.document.retainage_percent, _lines(document))
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
@@ -100,6 +111,15 @@ class Sage100Adapter(SageAdapter):
 
 NUMBER_COLUMN = {RecordType.COMMITMENT: "ctcnum", RecordType.COMMITMENT_CHANGE_ORDER: "chgnum",
                  RecordType.SUBCONTRACTOR_INVOICE: "invnum"}
+
+
+def _one_phase(document: CodedDocument) -> None:
+    """A 6-7-1 subcontract names its job phase once, in its header: its lines cannot be in several."""
+    phases = sorted({job_costing(coded)[1] or "(none)" for coded in document.lines})
+    if len(phases) > 1:
+        raise ErpRefusal("erp_validation", f"Sage 100 Contractor takes one phase per subcontract, and the lines of "
+                                           f"this commitment are in sub jobs {', '.join(phases)}. Split it in "
+                                           "Procore, one commitment a sub job; the next hourly sync exports them.")
 
 
 def _balance(invoice: Any) -> Decimal:

@@ -52,6 +52,7 @@ class Sage300Adapter(SageAdapter):
     reference_tables = {
         ReferenceKind.VENDOR: ReferenceTable("MASTER_APM_VENDOR", "Vendor", "Name", "Status", active_status),
         ReferenceKind.PROJECT: ReferenceTable("MASTER_JCM_JOB", "Job", "Description", "Status", active_status),
+        ReferenceKind.SUB_JOB: ReferenceTable("JCM_MASTER__EXTRA", "Extra", "Description", job="Job"),
         ReferenceKind.COST_CODE: ReferenceTable("JCM_MASTER__COST_CODE", "Cost_Code", "Description"),
         ReferenceKind.COST_TYPE: ReferenceTable("JCM_MASTER__CATEGORY", "Category", "Description"),
     }

@@ -21,12 +21,12 @@ def check(refs: Iterable[ProcoreRef], links: ReferenceLinks) -> tuple[list[Proco
     """The refs without a link (each once, in the sentence's order) and the sentence; ``([], None)`` when the
     record can go. The record's project ref, when given, names the project its sub jobs and cost codes are of."""
     unique = list(dict.fromkeys(refs))
-    projects = {ref.procore_id: ref for ref in unique if ref.kind is ReferenceKind.PROJECT}
+    projects = {ref.procore_id: links.named(ref) for ref in unique if ref.kind is ReferenceKind.PROJECT}
     missing = sorted((ref for ref in unique if links.erp_item(ref) is None), key=lambda ref: ORDER.index(ref.kind))
     if not missing:
         return [], None
-    return missing, f"Not exported yet: link {_listed(_phrases(missing, projects))} on the Reference data tab; " \
-                    "the next sync exports it."
+    phrases = _phrases([links.named(ref) for ref in missing], projects)
+    return missing, f"Not exported yet: link {_listed(phrases)} on the Reference data tab; the next sync exports it."
 
 
 def describe(ref: ProcoreRef) -> str:

@@ -1,11 +1,13 @@
-"""Links between Procore's reference data and the ERP's: one ERP item per Procore item and back (within a
-Procore project for cost codes), with history: a link is ended with who and why, never deleted, and every
+"""Links between Procore's reference data and the ERP's: one ERP item per Procore item and back (within the
+Procore item's scope, ``ProcoreRef.scope``: the same ERP cost code serves each project's and each sub job's own
+cost code of that code; ``reference_links.procore_project_id`` holds that scope), with history: a link is ended with who and why, never deleted, and every
 change is written in ``audit_log`` in the same transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from erp_sync.reference.check import describe
@@ -27,9 +29,15 @@ class ConfirmedLinks:
     """The integration's open links as they were when loaded (``ReferenceLinks``)."""
 
     items: Mapping[tuple[ReferenceKind, str], ErpItem]
+    # how the reading named every project and every item without a link (``named``)
+    names: Mapping[tuple[ReferenceKind, str], ProcoreRef] = field(default_factory=dict)
 
     def erp_item(self, ref: ProcoreRef) -> ErpItem | None:
         return self.items.get((ref.kind, ref.procore_id))
+
+    def named(self, ref: ProcoreRef) -> ProcoreRef:
+        known = self.names.get((ref.kind, ref.procore_id))
+        return replace(ref, code=known.code or ref.code, name=known.name or ref.name) if known else ref
 
 
 def integration_id(integration: Mapping[str, Any] | int) -> int:
@@ -38,13 +46,16 @@ def integration_id(integration: Mapping[str, Any] | int) -> int:
 
 
 def confirmed_links(store: Store, integration: Mapping[str, Any] | int) -> ConfirmedLinks:
-    """Every open link of the integration, in one query."""
+    """Every open link of the integration, and how the reading names what a sentence can name."""
     rows = store.rows("confirmed_reference_links", integration_id=integration_id(integration))
+    named = store.rows("procore_reference_names", integration_id=integration_id(integration))
     return ConfirmedLinks({
         (ReferenceKind(row["kind"]), row["procore_id"]): ErpItem(
             kind=ReferenceKind(row["kind"]), erp_id=row["erp_id"], code=row["code"], name=row["name"],
-            active=bool(row["active"]), posts_to=row["posts_to"])
-        for row in rows})
+            active=bool(row["active"]), posts_to=row["posts_to"], project=row["erp_project"])
+        for row in rows}, {(ReferenceKind(row["kind"]), row["procore_id"]): ProcoreRef(
+            ReferenceKind(row["kind"]), row["procore_id"], row["code"], row["name"], row["project_id"])
+        for row in named})
 
 
 def link(store: Store, integration: Mapping[str, Any] | int, ref: ProcoreRef, item: ErpItem, *, by: str,
@@ -63,15 +74,16 @@ def link_in(tx: Transaction, integration: int, ref: ProcoreRef, item: ErpItem, *
     now = utcnow()
     tx.execute("know_procore_reference_item", integration_id=integration, kind=ref.kind.value,
                procore_id=ref.procore_id, project_id=ref.project_id, code=ref.code, name=ref.name, active=True,
-               seen_at=now)
+               detail_json=json.dumps({"sub_job_id": ref.sub_job_id}) if ref.sub_job_id else None, seen_at=now)
     tx.execute("know_erp_reference_item", integration_id=integration, kind=item.kind.value, erp_id=item.erp_id,
-               code=item.code, name=item.name, active=item.active, posts_to=item.posts_to, seen_at=now)
+               erp_project=item.project, code=item.code, name=item.name, active=item.active, posts_to=item.posts_to,
+               seen_at=now)
     current = tx.one("open_reference_link", integration_id=integration, kind=ref.kind.value,
                      procore_id=ref.procore_id)
     if current is not None and current["erp_id"] == item.erp_id:
         return False
     holder = tx.one("open_reference_link_of_erp_item", integration_id=integration, kind=ref.kind.value,
-                    procore_project_id=ref.project_id or 0, erp_id=item.erp_id)
+                    procore_project_id=ref.scope, erp_id=item.erp_id)
     if holder is not None:
         other = ProcoreRef(ref.kind, holder["procore_id"], holder["procore_code"] or "",
                            holder["procore_name"] or holder["procore_id"])
@@ -80,7 +92,7 @@ def link_in(tx: Transaction, integration: int, ref: ProcoreRef, item: ErpItem, *
     if current is not None:
         end_in(tx, integration, current, by=by, reason=f"relinked to {item.erp_id}")
     tx.execute("start_reference_link", integration_id=integration, kind=ref.kind.value, procore_id=ref.procore_id,
-               procore_project_id=ref.project_id or 0, erp_id=item.erp_id, reason=reason, started_at=now,
+               procore_project_id=ref.scope, erp_id=item.erp_id, reason=reason, started_at=now,
                started_by=by)
     audit(tx, AUDIT_ENTITY, f"{ref.kind.value}:{ref.procore_id}", "linked", actor=by, integration_id=integration,
           old_state=current["erp_id"] if current else None, new_state=item.erp_id,

@@ -1,8 +1,10 @@
 """Reading both sides' reference data into the store, then what follows from it: drift ends links, exact codes
 link by themselves, and every Procore item without a link gets its suggestion (or none) with the reason.
 
-Procore's lists (projects, vendors, line item types, each project's cost codes) cost a call per page of 100 and are read at most once a
-``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``), within the sync's share
+Procore's lists (projects, vendors, line item types, each project's cost codes, the sub jobs of a project whose
+cost codes name one, and the companies, for the company's name the pages show) cost a call per page of 100 and
+are read at most once a ``REFERENCE_EVERY`` by the sync (any time by ``python -m erp_sync reference refresh``),
+within the sync's share
 of Procore's budget: a spent share leaves the store as it was and the next window reads it.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,13 +23,12 @@ from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.erps.base import ErpAdapter
 from erp_sync.reference.links import MATCHED_BY_CODE, end_in, integration_id, link_in
-from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
+from erp_sync.reference.model import SUB_JOB_BILLER, ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import Suggestion, suggest
 from erp_sync.store import Store, Transaction, utcnow
 
 REFERENCE_EVERY = timedelta(hours=24)
 WATERMARK = "reference_data"  # when both sides were last read
-PROCORE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.VENDOR, ReferenceKind.COST_TYPE, ReferenceKind.COST_CODE)
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,11 @@ class ProcoreItem:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-def read_procore(procore: ProcoreHook, projects: list[dict] | None = None) -> dict[ReferenceKind, list[ProcoreItem]]:
+def read_procore(procore: ProcoreHook, projects: list[dict] | None = None,
+                 with_sub_jobs: bool = True) -> dict[ReferenceKind, list[ProcoreItem]]:
     """The company's projects (unless the caller has just listed them), vendors, line item types (cost types) and
-    each active project's cost codes, as Procore's REST reference names their fields."""
+    each active project's cost codes and (for an ERP that has them) sub jobs, as Procore's REST reference names
+    their fields."""
     listed = procore.projects() if projects is None else projects
     projects = [ProcoreItem(ProcoreRef(ReferenceKind.PROJECT, str(p["id"]), p.get("project_number") or "", p["name"]),
                             active=p.get("active", True), origin=p.get("origin_id"))
@@ -52,19 +55,35 @@ def read_procore(procore: ProcoreHook, projects: list[dict] | None = None) -> di
     cost_types = [ProcoreItem(ProcoreRef(ReferenceKind.COST_TYPE, str(t["id"]), t.get("code") or "", t["name"]),
                               origin=t.get("origin_id"), detail={"base_type": t.get("base_type")})
                   for t in procore.paginate(f"companies/{procore.company_id}/line_item_types")]
+    active = [p for p in listed if p.get("active", True)]
+    codes = cost_codes(procore, active)
+    in_sub_jobs = {item.ref.project_id for item in codes if item.ref.sub_job_id}
     return {ReferenceKind.PROJECT: projects, ReferenceKind.VENDOR: vendors, ReferenceKind.COST_TYPE: cost_types,
-            ReferenceKind.COST_CODE: cost_codes(procore, [p for p in listed if p.get("active", True)])}
+            ReferenceKind.COST_CODE: codes,
+            ReferenceKind.SUB_JOB: sub_jobs(procore, [p for p in active if int(p["id"]) in in_sub_jobs])
+            if with_sub_jobs else []}
+
+
+def sub_jobs(procore: ProcoreHook, projects: list[dict]) -> list[ProcoreItem]:
+    """The sub jobs (``GET sub_jobs?project_id=``; ``code`` is unique within the project) of the projects whose
+    cost codes name one: a project without a sub job's cost code costs no call, and a sub job without cost codes
+    carries no line."""
+    return [ProcoreItem(ProcoreRef(ReferenceKind.SUB_JOB, str(job["id"]), job.get("code") or "", job["name"],
+                                   int(project["id"])), origin=job.get("origin_id"))
+            for project in projects for job in procore.paginate("sub_jobs", project_id=project["id"])]
 
 
 def cost_codes(procore: ProcoreHook, projects: list[dict]) -> list[ProcoreItem]:
     """Each project's cost codes (``GET cost_codes?project_id=``), each once: a company's standard codes may
-    come back with the same id from every project, and then belong to the first that lists them."""
+    come back with the same id from every project, and then belong to the first that lists them. A sub job's
+    own cost code names the sub job as its ``biller``."""
     found: dict[str, ProcoreItem] = {}
     for project in projects:
         for code in procore.paginate("cost_codes", project_id=project["id"]):
+            sub_job = code.get("biller_id") if code.get("biller_type") == SUB_JOB_BILLER else None
             found.setdefault(str(code["id"]), ProcoreItem(
                 ProcoreRef(ReferenceKind.COST_CODE, str(code["id"]), code.get("full_code") or code.get("code") or "",
-                           code["name"], int(project["id"])), origin=code.get("origin_id")))
+                           code["name"], int(project["id"]), sub_job), origin=code.get("origin_id")))
     return list(found.values())
 
 
@@ -101,10 +120,14 @@ def refresh_reference(store: Store, integration: Mapping[str, Any], procore: Pro
                       by: str, projects: list[dict] | None = None) -> Counter[str]:
     """Read both sides (nothing is written until both are read), then record, end drifted links, link exact
     codes and return what happened."""
-    procore_side = read_procore(procore, projects)
+    procore_side = read_procore(procore, projects, ReferenceKind.SUB_JOB in adapter.reference_kinds)
+    company = procore.company_name()
     erp_side = {kind: adapter.reference_items(kind) for kind in adapter.reference_kinds}
     counts: Counter[str] = Counter()
     with store.transaction() as tx:
+        if company:  # the pages name the company as Procore does
+            tx.execute("set_procore_company_name", integration_id=integration_id(integration),
+                       procore_company_name=company[:200])
         record(tx, integration_id(integration), procore_side, erp_side, counts)
         end_drifted(tx, integration_id(integration), by, counts)
         link_exact_codes(tx, integration_id(integration), by, counts)
@@ -120,10 +143,10 @@ def record(tx: Transaction, integration: int, procore_side: Mapping[ReferenceKin
     tx.execute_many("note_procore_reference_item", [
         {"integration_id": integration, "kind": item.ref.kind.value, "procore_id": item.ref.procore_id,
          "project_id": item.ref.project_id, "code": item.ref.code, "name": item.ref.name, "active": item.active,
-         "detail_json": json.dumps({"origin": item.origin, **item.detail}), "seen_at": now}
+         "detail_json": json.dumps({"origin": item.origin, **_scope(item.ref), **item.detail}), "seen_at": now}
         for items in procore_side.values() for item in items])
     tx.execute_many("note_erp_reference_item", [
-        {"integration_id": integration, "kind": item.kind.value, "erp_id": item.erp_id, "erp_project": None,
+        {"integration_id": integration, "kind": item.kind.value, "erp_id": item.erp_id, "erp_project": item.project,
          "code": item.code, "name": item.name, "active": item.active, "posts_to": item.posts_to, "detail_json": None,
          "seen_at": now}
         for items in erp_side.values() for item in items])
@@ -156,39 +179,52 @@ def drift_reason(row: Mapping[str, Any]) -> str:
 
 def link_exact_codes(tx: Transaction, integration: int, by: str, counts: Counter[str]) -> None:
     """Exact codes link by themselves, unless the item was linked before: a person who unlinked it (or drift
-    that ended its link) is not overruled; the suggestion waits for a person instead."""
+    that ended its link) is not overruled; the suggestion waits for a person instead. Projects go first: a
+    sub job is matched among the tasks, extras or phases of the ERP job its project is linked to."""
     linked_before = {(row["kind"], row["procore_id"])
                      for row in tx.rows("reference_items_linked_before", integration_id=integration)}
-    for found in suggestions(tx, integration):
-        if found.automatic and found.item is not None and (found.ref.kind.value, found.ref.procore_id) not in linked_before:
-            link_in(tx, integration, found.ref, found.item, by=by, reason=f"{MATCHED_BY_CODE}: {found.reason}")
-            counts["linked_by_code"] += 1
+    for kinds in ({ReferenceKind.PROJECT}, set(ReferenceKind) - {ReferenceKind.PROJECT}):
+        for found in suggestions(tx, integration, kinds):
+            if found.automatic and found.item is not None and (
+                    found.ref.kind.value, found.ref.procore_id) not in linked_before:
+                link_in(tx, integration, found.ref, found.item, by=by, reason=f"{MATCHED_BY_CODE}: {found.reason}")
+                counts["linked_by_code"] += 1
 
 
-def suggestions(tx: Transaction, integration: int) -> list[Suggestion]:
-    """A suggestion for each Procore item without an open link, among the ERP items no other item of its scope
-    is linked to."""
-    unlinked = tx.rows("unlinked_procore_reference_items", integration_id=integration)
-    free = tx.rows("erp_reference_items_of", integration_id=integration)
-    taken = {(row["kind"], row["procore_project_id"], row["erp_id"])
-             for row in tx.rows("open_reference_links_of", integration_id=integration)}
+def suggestions(tx: Transaction, integration: int, kinds: Collection[ReferenceKind] | None = None) -> list[Suggestion]:
+    """A suggestion for each Procore item (of ``kinds``, else of every kind) without an open link, among the ERP
+    items no other item of its scope is linked to; a sub job's among those of its project's ERP job."""
+    wanted = {kind.value for kind in (kinds or ReferenceKind)}
+    unlinked = [row for row in tx.rows("unlinked_procore_reference_items", integration_id=integration)
+                if row["kind"] in wanted]
+    free = [row for row in tx.rows("erp_reference_items_of", integration_id=integration) if row["kind"] in wanted]
+    links = tx.rows("open_reference_links_of", integration_id=integration)
+    taken = {(row["kind"], row["procore_project_id"], row["erp_id"]) for row in links}
+    jobs = {row["procore_id"]: row["erp_id"] for row in links if row["kind"] == ReferenceKind.PROJECT.value}
     found = []
     for row in unlinked:
         ref = procore_ref(row)
-        scope = ref.project_id or 0
         items = [erp_item(item) for item in free
-                 if item["kind"] == ref.kind.value and (item["kind"], scope, item["erp_id"]) not in taken]
+                 if item["kind"] == ref.kind.value and (item["kind"], ref.scope, item["erp_id"]) not in taken
+                 and (ref.kind is not ReferenceKind.SUB_JOB or item["erp_project"] == jobs.get(str(ref.project_id)))]
         suggestion = suggest(ref, items, origin=json.loads(row["detail_json"] or "{}").get("origin"))
         if suggestion is not None:
             found.append(suggestion)
     return found
 
 
+def _scope(ref: ProcoreRef) -> dict[str, int]:
+    return {"sub_job_id": ref.sub_job_id} if ref.sub_job_id else {}
+
+
 def procore_ref(row: Mapping[str, Any]) -> ProcoreRef:
-    return ProcoreRef(ReferenceKind(row["kind"]), row["procore_id"], row["code"], row["name"], row["project_id"])
+    """A stored Procore item (``detail_json`` holds the sub job a cost code belongs to)."""
+    detail = json.loads(row.get("detail_json") or "{}")
+    return ProcoreRef(ReferenceKind(row["kind"]), row["procore_id"], row["code"], row["name"], row["project_id"],
+                      detail.get("sub_job_id"))
 
 
 def erp_item(row: Mapping[str, Any]) -> ErpItem:
     return ErpItem(ReferenceKind(row["kind"]), row["erp_id"], row["code"], row["name"], bool(row["active"]),
-                   row["posts_to"])
+                   row["posts_to"], row.get("erp_project"))
 

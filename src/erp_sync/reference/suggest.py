@@ -3,7 +3,7 @@
 - A project number, sub job, cost code or cost type code that is exactly the ERP's links by itself
   (Procore's ERP-integrated projects take their codes from the ERP's list), audited as matched by code.
 - Codes equal once the delimiter is ignored (``01-100`` and ``01.100``), a project's ``origin_id`` equal to
-  the ERP job, vendor names equal once case, punctuation and legal suffixes are ignored, or a vendor's
+  the ERP job, cost types of the same name where the ERP numbers them (Sage 100 Contractor), vendor names equal once case, punctuation and legal suffixes are ignored, or a vendor's
   ``origin_code`` equal to the ERP's vendor id: suggested, and wait for a person to confirm.
 - Two candidates by the same rule: ambiguous, never taken; an inactive ERP item is never suggested.
 
@@ -76,6 +76,10 @@ def _rules(kind: ReferenceKind, origin: Callable[[ProcoreRef], str | None]) -> l
                           lambda ref, item: bool(origin(ref)) and origin(ref) in (item.erp_id, item.code)))
     rules.append(Rule(lambda ref, item: f"{label} {ref.code} is the ERP's {item.code} once the delimiter is ignored",
                       lambda ref, item: bool(normal_code(ref.code)) and normal_code(ref.code) == normal_code(item.code)))
+    if kind is ReferenceKind.COST_TYPE:  # an ERP that numbers its cost types (Sage 100 Contractor's 1-9)
+        rules.append(Rule(lambda ref, item: f'{label} {ref.code} "{ref.name}" and the ERP\'s {item.code} '
+                                            f'"{item.name}" have the same name',
+                          lambda ref, item: bool(normal_name(ref.name)) and normal_name(ref.name) == normal_name(item.name)))
     return rules
 
 

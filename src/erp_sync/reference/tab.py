@@ -44,14 +44,14 @@ def tab_rows(store: Store, integration: Mapping[str, Any] | int, kind: Reference
     integration = integration_id(integration)
     with store.transaction() as tx:
         rows = tx.rows("reference_tab_rows", integration_id=integration, kind=kind.value)
-        found = {s.ref.procore_id: s for s in suggestions(tx, integration) if s.ref.kind is kind}
+        found = {s.ref.procore_id: s for s in suggestions(tx, integration, {kind})}
         messages = [row["message"] or "" for row in tx.rows("reference_waiting_messages", integration_id=integration)]
     result = []
     for row in rows:
         ref = procore_ref(row)
         linked = None if row["erp_id"] is None else ErpItem(kind, row["erp_id"], row["erp_code"] or row["erp_id"],
                                                             row["erp_name"] or "", bool(row["erp_active"]),
-                                                            row["posts_to"])
+                                                            row["posts_to"], row["erp_project"])
         phrase = describe(ref)
         result.append(TabRow(ref, bool(row["active"]), linked, row["link_reason"], row["started_by"],
                              None if linked else found.get(ref.procore_id), row["last_ended_reason"],
@@ -87,8 +87,8 @@ def confirm_all(store: Store, integration: Mapping[str, Any] | int, kind: Refere
     integration = integration_id(integration)
     linked = 0
     with store.transaction() as tx:
-        for found in suggestions(tx, integration):
-            if found.ref.kind is kind and found.item is not None and (
+        for found in suggestions(tx, integration, {kind}):
+            if found.item is not None and (
                     procore_ids is None or found.ref.procore_id in procore_ids):
                 linked += link_in(tx, integration, found.ref, found.item, by=by, reason=f"{CONFIRMED}: {found.reason}")
     if procore_ids is not None and not linked:
@@ -109,4 +109,20 @@ def _known(tx, integration: int, kind: ReferenceKind, procore_id: str, erp_id: s
     if not erp["active"]:
         raise ReferenceRefused(f'ERP {kind.label} {erp["code"]} "{erp["name"]}" is inactive in the ERP; choose an '
                                "active one.")
-    return procore_ref(procore), erp_item(erp)
+    ref, item = procore_ref(procore), erp_item(erp)
+    if kind is ReferenceKind.SUB_JOB:
+        _of_the_projects_job(tx, integration, ref, item)
+    return ref, item
+
+
+def _of_the_projects_job(tx, integration: int, ref: ProcoreRef, item: ErpItem) -> None:
+    """A sub job links to a task, extra or phase of the ERP job its project is linked to."""
+    project = tx.one("open_reference_link", integration_id=integration, kind=ReferenceKind.PROJECT.value,
+                     procore_id=str(ref.project_id))
+    if project is None:
+        raise ReferenceRefused(f"Link the project of {describe(ref)} first: its sub jobs are the tasks, extras or "
+                               "phases of the ERP job the project is linked to.")
+    if project["erp_id"] != item.project:
+        raise ReferenceRefused(f'ERP sub job {item.code} "{item.name}" is of ERP job {item.project}, but the project '
+                               f"of {describe(ref)} is linked to ERP job {project['erp_id']}; choose a sub job of "
+                               f"job {project['erp_id']}.")

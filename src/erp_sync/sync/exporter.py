@@ -488,8 +488,8 @@ class Exporter:
         parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
         if record.record_type is not RecordType.COMMITMENT and (parent is None or not parent.in_erp):
             number = parent.procore_number if parent else f"#{record.parent_id}"
-            noun = record.record_type.noun
-            raise ErpRefusal("parent_missing", f"The {noun} belongs to commitment {number}, which is not in "
+            what = record.record_type.words
+            raise ErpRefusal("parent_missing", f"The {what} belongs to commitment {number}, which is not in "
                                                f"{self.adapter.name} yet. It is exported once the commitment is.")
         refs = self.references_of(record)
         _missing, unlinked = check(refs, self.references)
@@ -504,7 +504,7 @@ class Exporter:
             return []
         vendor = self.vendor_of(record)
         if not vendor:
-            raise ErpRefusal("vendor_missing", f"The {record.record_type.noun} names no vendor in Procore. Choose "
+            raise ErpRefusal("vendor_missing", f"The {record.record_type.words} names no vendor in Procore. Choose "
                                                "its vendor there; the next hourly sync exports it.")
         return [ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), "", vendor.get("name") or f"#{vendor['id']}")]
 
@@ -521,7 +521,7 @@ class Exporter:
                            message=sentence, reason_code=REFERENCE_UNLINKED, procore_json=record.snapshot())
         else:
             return
-        log.info("Waiting for reference links: %s %s (Procore id %s): %s", record.record_type.noun, record.number,
+        log.info("Waiting for reference links: %s %s (Procore id %s): %s", record.record_type.words, record.number,
                  record.id, sentence)
 
     def vendor_of(self, record: ProcoreRecord) -> dict | None:
@@ -568,7 +568,7 @@ class Exporter:
     def defect(self, record: ProcoreRecord, error: Exception) -> None:
         """RED with the reason, tried again by the next run. A link caught in the middle of an export keeps
         that state, so the retry looks for the document in the ERP before it creates one."""
-        message = (f"The {record.record_type.noun} could not be processed ({type(error).__name__}: {error}); the "
+        message = (f"The {record.record_type.words} could not be processed ({type(error).__name__}: {error}); the "
                    "next hourly sync tries again, and an engineer should look at the run logs.")
         link = self.book.get(record.record_type, record.id)
         if link is not None and link.state == LinkState.EXPORTING:
@@ -588,7 +588,7 @@ class Exporter:
         if turns_red:
             self.counts[NEW_RED] += 1
             self.counts[f"{NEW_RED}_{refusal.reason_code}"] += 1
-            log.warning("New RED: %s %s (Procore id %s): %s", record.record_type.noun, record.number, record.id,
+            log.warning("New RED: %s %s (Procore id %s): %s", record.record_type.words, record.number, record.id,
                         refusal.message)
         return link
 

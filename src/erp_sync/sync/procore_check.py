@@ -28,8 +28,8 @@ class NotSendable(Exception):
 
 
 def capitalised(record: ProcoreRecord) -> str:
-    noun = record.record_type.noun
-    return f"{noun[:1].upper()}{noun[1:]}"
+    what = record.record_type.words
+    return f"{what[:1].upper()}{what[1:]}"
 
 
 def named(store: Store, integration_id: int, record: ProcoreRecord) -> str:

@@ -63,16 +63,16 @@ def outcome(link: Link, view: ErpView, erp: str) -> tuple[str, Colour, str | Non
         return LinkState.REJECTED, Colour.YELLOW, f"Rejected in {erp} ({view.status})."
     if link.state == LinkState.REJECTED:
         return LinkState.SYNCED, Colour.GREEN, None
-    noun = link.record_type.noun
+    what = link.record_type.words
     if view.condition == "deleted":
-        return link.state, Colour(link.colour), (f"The {noun} was deleted in {erp}. File an unlink request to "
+        return link.state, Colour(link.colour), (f"The {what} was deleted in {erp}. File an unlink request to "
                                                  "export it again.")
     if view.condition == "unreadable":
-        return link.state, Colour(link.colour), (f"{erp} holds a row for this {noun} that cannot be read "
+        return link.state, Colour(link.colour), (f"{erp} holds a row for this {what} that cannot be read "
                                                  f"({view.problem}). Correct it in {erp}; the next hourly sync "
                                                  "reads it again.")
     if view.condition == "reversed":
-        return link.state, Colour(link.colour), (f"The {noun} was reversed in {erp}. File an unlink request to "
+        return link.state, Colour(link.colour), (f"The {what} was reversed in {erp}. File an unlink request to "
                                                  "export it again.")
     if link.erp_condition == "unreadable":  # readable again: its message no longer applies
         return link.state, Colour(link.colour), None
