@@ -200,7 +200,8 @@ def assert_shown_with_lines(store: Store, integration: dict, sandbox) -> None:
     assert text.startswith(f"{integration['name']}: subcontractor invoice {shown['procore_number']} is "
                            f"{erp} {shown['erp_ref']}, {len(items)} lines (")
     for item in items:
-        code, cost_type = item["wbs_code"]["flat_code"].split(".")
+        segments = {segment["segment_type"]: segment["code"] for segment in item["wbs_code"]["segment_items"]}
+        code, cost_type = segments["cost_code"], segments["line_item_type"]
         retainage = Decimal(item["work_completed_retainage_retained_this_period"])
         assert (f"cost code {code}, cost type {cost_type}, {Decimal(item['work_completed_this_period']):,.2f}, "
                 f"retainage {retainage:,.2f}") in text
@@ -454,8 +455,9 @@ def test_an_invoice_line_holding_other_than_the_subcontract_lines_retainage_is_r
 
     row = next(row for row in links(store, integration) if row["procore_id"] == invoice["id"])
     assert (row["colour"], row["reason_code"], row["erp_ref"]) == ("RED", "retainage_differs", None)
-    assert f"line 2 ({items[1]['wbs_code']['flat_code']} {items[1]['description_of_work']}) holds 0.00 in Procore" \
-        in row["message"]
+    segments = {segment["segment_type"]: segment["code"] for segment in items[1]["wbs_code"]["segment_items"]}
+    budget_code = f"{segments['cost_code']}.{segments['line_item_type']}"
+    assert f"line 2 ({budget_code} {items[1]['description_of_work']}) holds 0.00 in Procore" in row["message"]
     assert "its Default endpoint cannot set another" in row["message"] and "the commitment's 10.00%" in row["message"]
 
 
