@@ -45,7 +45,6 @@ from sandbox.acumatica_data import (
     EntitySpec,
     LicenseSettings,
     Preferences,
-    derived,
     now,
     render,
     swagger,
@@ -209,7 +208,7 @@ def create_acumatica_app(state: AcumaticaState) -> FastAPI:
             raise AcumaticaError(501, f"The sandbox does not carry out {entity}/{action}.")
         target = unwrap_entity(spec, body.get("entity") or {})
         key = [target[k] for k in spec.keys if target.get(k)] or [str((body.get("entity") or {}).get("id"))]
-        state.act(entity, action, key)
+        state.act(entity, action, key, body.get("parameters") or {})
         status_id = uuid.uuid4().hex
         state.pending_actions.add(status_id)
         location = f"{base_of(request, version)}/{entity}/{action}/status/{status_id}"
@@ -367,6 +366,15 @@ def control_router(state: AcumaticaState) -> APIRouter:
                                                         "POOrderNbr": bill.subcontract}]})
             return render("Bill", record, None, {"Details"}, "")
 
+    class Release(BaseModel):
+        amount: Decimal = Field(gt=0)
+
+    @router.post("/Bill/{reference}/release-retainage")
+    def release_retainage(reference: str, release: Release) -> dict[str, Any]:
+        """An Acumatica user releases retainage on a bill (Bills and Adjustments, Release Retainage): the
+        retainage bill it makes."""
+        return render("Bill", state.release_retainage(["Bill", reference], release.amount), None, {"Details"}, "")
+
     @router.post("/{entity}/{key:path}/amount")
     def change_amount(entity: str, key: str, change: NewAmount) -> dict[str, Any]:
         """An Acumatica user changes a document's amount after ERP Sync exported it: its first line takes the
@@ -380,7 +388,7 @@ def control_router(state: AcumaticaState) -> APIRouter:
             total = sum((Decimal(str(line.get(amount) or 0)) for line in lines), Decimal(0))
             lines[0] = {**lines[0], amount: Decimal(str(lines[0].get(amount) or 0)) + change.amount - total}
             state.touch(record, **{detail: lines})
-            return render(entity, state.touch(record, **derived(entity, record)), None, {detail}, "")
+            return render(entity, state.totalled(entity, record), None, {detail}, "")
 
     @router.post("/{entity}/{key:path}/reject")
     def reject(entity: str, key: str) -> dict[str, Any]:

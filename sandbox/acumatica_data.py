@@ -14,7 +14,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
 }
 # The actions the sandbox carries out; the others the description lists answer 501 here.
 SERVED_ACTIONS = {"Subcontract": ("ReleaseFromHold", "PutOnHold"), "ChangeOrder": ("ReverseChangeOrder",),
-                  "Check": ("VoidCheck",)}
+                  "Check": ("VoidCheck",), "Bill": ("ReleaseRetainage",)}
 # A document's vendor: Acumatica's forms refuse a new document without one (``'<Field>' cannot be
 # empty.``) and one that is not a vendor of the system.
 VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor", "Check": "Vendor"}
@@ -86,6 +86,10 @@ VENDORS = {"APEXCON": "Apex Concrete", "BRIGHTEL": "Brightline Electric", "CASCP
            "STARFRM": "Star Framing", "GRANITE": "Granite Masonry", "GRANITEINC": "Granite Masonry, Inc."}
 INACTIVE_VENDORS = {"SUMROOF": "Summit Roofing"}
 EXPENSE_ACCOUNT = "50000"  # the expense account every demo account group posts to
+CENT = Decimal("0.01")
+# Kept on a bill beside its contract fields, as Acumatica keeps them (CuryRetainageTotal, CuryRetainageUnreleasedAmt)
+# where the Default endpoint does not show them: never rendered.
+RETAINAGE_HELD, RETAINAGE_UNRELEASED = "_retainage_held", "_retainage_unreleased"
 
 
 class AcumaticaError(Exception):
@@ -207,7 +211,7 @@ class AcumaticaState:
                 if detail in values:
                     values[detail] = numbered(spec, detail, merge_details(existing.get(detail) or [], values[detail]))
             self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
-            return self.touch(existing, **derived(entity, existing))
+            return self.totalled(entity, existing)
 
     def ignore_unknown(self, entity: str, body: dict[str, Any]) -> None:
         """Acumatica takes only the fields of the endpoint's contract from a record and drops the
@@ -240,10 +244,51 @@ class AcumaticaState:
                   "Bill": "On Hold" if hold else "Balanced", "Check": "On Hold" if hold else "Closed"}.get(entity)
         held = {"Hold": hold} if "Hold" in ENTITIES[entity].fields else {}
         record = self.insert(entity, {"Status": status, **held, **values})
-        self.touch(record, **derived(entity, record))
+        self.totalled(entity, record)
         if entity == "Check":
             self.apply_payment(record, sign=1)
         return record
+
+    def totalled(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
+        """The totals Acumatica computes from the lines; a bill's retainage with them."""
+        self.touch(record, **derived(entity, record))
+        return self.hold_retainage(record) if entity == "Bill" else record
+
+    def hold_retainage(self, bill: dict[str, Any]) -> dict[str, Any]:
+        """A bill line that bills a subcontract line takes that line's retainage (Retainage Support, with
+        ``ApplyRetainage`` on the subcontract): the line's amount times its ``RetainagePct``. The bill's ``Amount``
+        (CuryOrigDocAmt) and ``Balance`` are then the lines' total less the retainage; the Default endpoint shows
+        neither the retainage nor the "Total Amount" that includes it."""
+        held = sum((self.retained(line) for line in bill.get("Details") or []), Decimal(0))
+        if not held and not bill.get(RETAINAGE_HELD):
+            return bill
+        payable = Decimal(str(bill["Amount"])) - held
+        return self.touch(bill, Amount=payable, Balance=payable, **{RETAINAGE_HELD: held, RETAINAGE_UNRELEASED: held})
+
+    def retained(self, line: dict[str, Any]) -> Decimal:
+        subcontract = self.by_key("Subcontract", [line["POOrderNbr"]]) if line.get("POOrderNbr") else None
+        if subcontract is None or not subcontract.get("ApplyRetainage") or line.get("POLine") is None:
+            return Decimal(0)
+        billed = next((row for row in subcontract.get("Details") or [] if row.get("LineNbr") == line["POLine"]), None)
+        percent = Decimal(str((billed or {}).get("RetainagePct") or 0))
+        return (Decimal(str(line.get("Amount") or 0)) * percent / 100).quantize(CENT, ROUND_HALF_UP)  # away from zero
+
+    def release_retainage(self, key: list[Any], amount: Decimal) -> dict[str, Any]:
+        """Bills and Adjustments, Release Retainage: a retainage bill for ``amount`` of the retainage a bill holds,
+        as Acumatica makes it: a copy of the original's header (vendor, vendor ref, description) under its own
+        number, one line "Retainage for Bill <original>"."""
+        with self.lock:
+            bill = self.found("Bill", key)
+            unreleased = Decimal(str(bill.get(RETAINAGE_UNRELEASED) or 0))
+            if amount <= 0 or amount > unreleased:
+                raise AcumaticaError(422, f"The retainage amount to release must be greater than zero and cannot "
+                                          f"exceed the unreleased retainage of bill {bill['ReferenceNbr']} "
+                                          f"({unreleased:.2f}).")
+            self.touch(bill, **{RETAINAGE_UNRELEASED: unreleased - amount})
+            return self.create("Bill", {
+                "Type": "Bill", "Vendor": bill["Vendor"], "VendorRef": bill.get("VendorRef"),
+                "Description": bill.get("Description"), "Hold": False, "Date": now(),
+                "Details": [{"TransactionDescription": f"Retainage for Bill {bill['ReferenceNbr']}", "Amount": amount}]})
 
     def check_editable(self, entity: str, record: dict[str, Any]) -> None:
         status = record.get("Status")
@@ -276,8 +321,11 @@ class AcumaticaState:
             balance = Decimal(str(bill["Balance"])) - sign * Decimal(str(line["AmountPaid"]))
             self.touch(bill, Balance=balance, Status="Closed" if balance == 0 else "Open")
 
-    def act(self, entity: str, action: str, key: list[Any]) -> dict[str, Any]:
+    def act(self, entity: str, action: str, key: list[Any], parameters: dict[str, Any]) -> dict[str, Any]:
         """Carry out one of the actions the sandbox serves (``SERVED_ACTIONS``)."""
+        if action == "ReleaseRetainage":
+            kind = CONTRACT["action_parameters"][action]["AmtToRelease"]
+            return self.release_retainage(key, Decimal(str(unwrap(parameters.get("AmtToRelease"), kind) or 0)))
         return {"VoidCheck": self.void_check, "ReverseChangeOrder": self.reverse_change_order,
                 "ReleaseFromHold": self.release_subcontract, "PutOnHold": self.hold_subcontract}[action](key)
 
@@ -454,7 +502,10 @@ def swagger(server_url: str) -> dict[str, Any]:
             method, route = OPERATION_ROUTES[operation]
             paths.setdefault(f"/{name}{route}", {})[method] = _operation(name, operation)
         for action in spec.actions:
-            schemas[action] = {"required": ["entity"], "type": "object", "properties": {"entity": _ref(name)}}
+            parameters = CONTRACT["action_parameters"].get(action)
+            schemas[action] = {"required": ["entity"], "type": "object", "properties": {"entity": _ref(name)} | (
+                {"parameters": {"type": "object", "properties": {p: _ref(kind) for p, kind in parameters.items()}}}
+                if parameters else {})}
             paths[f"/{name}/{action}"] = {"post": _operation(name, f"InvokeAction_{action}", body=action)}
     return {"openapi": CONTRACT["openapi"], "info": {"title": f"{ENDPOINT}/{VERSION}", "version": "4"},
             "servers": [{"url": server_url}], "paths": paths, "components": {"schemas": schemas},

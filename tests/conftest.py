@@ -542,3 +542,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The production-shape test first: it runs for minutes on one worker of ``make test`` (pytest-xdist,
     work stealing) while the other workers take the rest of the suite."""
     items.sort(key=lambda item: item.get_closest_marker("production_shape") is None)
+
+
+FIGURES = "figures"  # a test's measurements (``record_property(FIGURES, text)``), printed after the run
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Figures recorded by tests, shown in every run (pytest-xdist's workers hand them back in the reports)."""
+    figures = [value for reports in terminalreporter.stats.values() for report in reports
+               for name, value in getattr(report, "user_properties", ()) if name == FIGURES
+               and getattr(report, "when", None) == "call"]
+    if figures:
+        terminalreporter.section("figures")
+        for text in figures:
+            terminalreporter.write_line(text)

@@ -76,7 +76,10 @@ def test_a_decision_is_followed_until_its_record_is_green_or_yellow(sandbox, sto
     assert done[0].message == f"Exported to Acumatica Cloud ERP as {exported['erp_ref']}."
     assert "Wrong cost code" in done[1].message and done[1].number == rejected["procore_number"]
     assert reads.open_by_record(RecordType.COMMITMENT) == {}
-    assert [each.id for each in reads.history(RecordType.COMMITMENT, 10)] == ids[::-1]
+    history = reads.history(RecordType.COMMITMENT, 10)
+    assert [each.id for each in history] == ids[::-1]
+    project = desk.sandbox.sandboxes.procore.projects[accepted["procore_project_id"]]
+    assert history[-1].project == f"{project.project_number} {project.name}"  # as the reading of Procore names it
 
 
 def test_ready_to_export_rows_carry_what_procores_list_shows_and_sort_and_filter(sandbox, store):

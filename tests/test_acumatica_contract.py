@@ -32,6 +32,8 @@ NOT_NAMES = {"GET", "PUT", "POST", "DELETE", "Location", "Locale", "Default", "S
 
 def contract_names() -> set[str]:
     names = {"Entity", *CONTRACT["value_types"], *CONTRACT["operations"]}
+    for parameters in CONTRACT["action_parameters"].values():  # an action's parameters (ReleaseRetainageParameters)
+        names |= set(parameters)
     for entity, published in CONTRACT["entities"].items():
         names |= {entity, *published["fields"], *published["actions"]}
         for detail, spec in published.get("details", {}).items():

@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from erp_connectors.sage300 import ImportLayout
 from erp_sync.acceptance import daily_summary
 from erp_sync.documents.line_map import LineMap
+from erp_sync.documents.page import exported_with_lines
 from erp_sync.erps.sage100 import COST_TYPES as SAGE100_COST_TYPES
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.jobs.payment_import import import_payments
@@ -176,8 +179,12 @@ def test_invoice_lines_carry_retainage_as_each_erp_takes_it(sandbox, store, clou
         bill = erp_document(sandbox, vendor, link)
         if vendor == "acumatica":  # the bill bills the subcontract lines, which carry the retainage
             gross = sum(Decimal(item["work_completed_this_period"]) for item in items)
-            assert Decimal(str(value(bill, "Amount"))) == gross
+            assert sum(Decimal(str(value(line, "Amount"))) for line in bill["Details"]) == gross
+            # Amount and Balance leave out the retainage held: the bill's balance is Procore's current payment due
+            assert Decimal(str(value(bill, "Amount"))) == gross - held == Decimal(invoice["summary"]["current_payment_due"])
+            assert Decimal(str(value(bill, "Balance"))) == gross - held
             assert all(value(line, "POOrderNbr") and value(line, "POLine") for line in bill["Details"])
+            assert not sandbox.control("GET", "acumatica/ignored-fields").json()  # nothing outside the contract
         else:  # QuickBooks: one negative line to the retainage item; the bill totals the payment due
             retainage = [line for line in bill["Line"] if "[PL-RETAINAGE]" in line["Description"]]
             assert Decimal(str(bill["TotalAmt"])) == Decimal(invoice["summary"]["current_payment_due"])
@@ -186,6 +193,37 @@ def test_invoice_lines_carry_retainage_as_each_erp_takes_it(sandbox, store, clou
                 assert retainage[0]["ItemBasedExpenseLineDetail"]["ItemRef"]["value"] == \
                     sandbox.sandboxes.quickbooks.retainage_item_id
             assert len(bill["Line"]) == len(items) + len(retainage)
+
+
+def assert_shown_with_lines(store: Store, integration: dict, sandbox) -> None:
+    """What the demo prints of an integration: a multi-line invoice holding retainage, each line's coding, amount
+    and retainage, the URL of its lines, and the demo seeds' documents counted."""
+    text = exported_with_lines(store, integration, "http://localhost:8080")
+    shown = next(link for link in links(store, integration, "subcontractor_invoice") if link["erp_ref"] in text)
+    items = sandbox.procore_lines("requisitions", shown["procore_id"])
+    erp = ErpKind(integration["erp_kind"]).display_name
+    assert text.startswith(f"{integration['name']}: subcontractor invoice {shown['procore_number']} is "
+                           f"{erp} {shown['erp_ref']}, {len(items)} lines (")
+    for item in items:
+        segments = {segment["segment_type"]: segment["code"] for segment in item["wbs_code"]["segment_items"]}
+        code, cost_type = segments["cost_code"], segments["line_item_type"]
+        retainage = Decimal(item["work_completed_retainage_retained_this_period"])
+        assert (f"cost code {code}, cost type {cost_type}, {Decimal(item['work_completed_this_period']):,.2f}, "
+                f"retainage {retainage:,.2f}") in text
+    counts = re.search(r"(\d+) multi-line commitment\(s\), (\d+) CCO\(s\) changing commitment lines, "
+                       r"(\d+) invoice\(s\) holding retainage", text)
+    assert counts and all(int(count) >= 1 for count in counts.groups())
+    assert text.endswith(f"Lines: http://localhost:8080/erp-sync/integrations/{integration['name']}/"
+                         f"subcontractor_invoice/{shown['procore_id']}/lines")
+
+
+def test_the_demo_names_a_multi_line_document_per_erp_with_its_coding_and_the_url_of_its_lines(sandbox, store, cloud):
+    kind, integration, vendor = cloud
+    assert exported_with_lines(store, integration, "http://localhost:8080").endswith(
+        "nothing exported with lines yet (0 multi-line commitment(s), 0 CCO(s) changing commitment lines, "
+        "0 invoice(s) holding retainage)")
+    export_integration(store, integration, "run-1")
+    assert_shown_with_lines(store, integration, sandbox)
 
 
 def edit_lines(sandbox, link: dict, edit) -> list[dict]:
@@ -312,7 +350,8 @@ def test_released_retainage_is_paid_in_quickbooks_and_left_to_a_person_in_acumat
     acumatica_invoice = approved_invoices(sandbox, DEMO_COMPANY_ID)[0]
     released_acumatica = release(sandbox, acumatica_invoice["id"], "0.5")
     items = sandbox.procore_lines("requisitions", acumatica_invoice["id"])
-    items[0] |= {"work_completed_this_period": "100.00", "total_completed_and_stored_to_date": "100.00"}
+    items[0] |= {"work_completed_this_period": "100.00", "total_completed_and_stored_to_date": "100.00",
+                 "work_completed_retainage_retained_this_period": "10.00"}  # the commitment's 10%
     sandbox.control("PUT", f"procore/requisitions/{acumatica_invoice['id']}/lines", json=items)
 
     export_integration(store, quickbooks, "run-1")
@@ -367,6 +406,66 @@ def test_partial_payments_and_a_later_release_payment_land_in_payments_issued(sa
     assert paid[release_invoice["invoice_number"]] == [held]
 
 
+def test_in_acumatica_payments_of_a_bill_holding_retainage_and_of_its_retainage_bill_land_on_the_invoice(
+        sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    invoice = next(row for row in approved_invoices(sandbox, DEMO_COMPANY_ID) if Decimal(row["summary"]["total_retainage"]))
+    export_integration(store, integration, "run-1")
+    link = next(link for link in links(store, integration, "subcontractor_invoice") if link["procore_id"] == invoice["id"])
+    bill = link["erp_ref"].split("/")[-1]
+    due, held = Decimal(invoice["summary"]["current_payment_due"]), Decimal(invoice["summary"]["total_retainage"])
+    assert Decimal(str(value(erp_document(sandbox, "acumatica", link), "Balance"))) == due
+    sandbox.control("POST", "acumatica/payments", json={"bill": bill, "amount": "1000.00", "check_number": "501"})
+    sandbox.control("POST", "acumatica/payments", json={"bill": bill, "amount": f"{due - 1000:.2f}", "check_number": "502"})
+    refresh_integration(store, integration, "run-1")
+    import_payments(store, integration, "run-1")
+
+    # the next period releases the retainage in Procore; a person releases it on the bill in Acumatica, and pays it
+    release_invoice = next(row for row in approved_invoices(sandbox, DEMO_COMPANY_ID)
+                           if row["commitment_id"] == invoice["commitment_id"] and row["id"] != invoice["id"])
+    items = sandbox.procore_lines("requisitions", release_invoice["id"])
+    for item, held_item in zip(items, sandbox.procore_lines("requisitions", invoice["id"]), strict=True):
+        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                 "work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_released_this_period": held_item["work_completed_retainage_retained_this_period"]}
+    sandbox.control("PUT", f"procore/requisitions/{release_invoice['id']}/lines", json=items)
+    export_integration(store, integration, "run-2")
+    told = next(row for row in links(store, integration) if row["procore_id"] == release_invoice["id"])
+    assert told["reason_code"] == "retainage_to_release" and f"released {held:.2f} of retainage" in told["message"]
+    retainage_bill = sandbox.control("POST", f"acumatica/Bill/{bill}/release-retainage",
+                                     json={"amount": f"{held:.2f}"}).json()["ReferenceNbr"]["value"]
+    sandbox.control("POST", "acumatica/payments", json={"bill": retainage_bill, "amount": f"{held:.2f}",
+                                                        "check_number": "503"})
+    refresh_integration(store, integration, "run-2")
+    import_payments(store, integration, "run-2")
+
+    paid = {p["check_number"]: p for p in sandbox.procore_rows("contract_payments")
+            if p["contract_id"] == invoice["commitment_id"]}
+    assert {number: Decimal(p["amount"]) for number, p in paid.items()} == {
+        "501": Decimal("1000.00"), "502": due - 1000, "503": held}
+    assert {p["invoice_number"] for p in paid.values()} == {invoice["invoice_number"]}  # the invoice that held it
+    assert paid["503"]["origin_id"].endswith(f"@{link['erp_ref']}")
+    assert sum(Decimal(p["amount"]) for p in paid.values()) == due + held  # all the invoice's work, retainage included
+
+
+def test_an_invoice_line_holding_other_than_the_subcontract_lines_retainage_is_red_in_acumatica(sandbox, store):
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+    invoice = next(row for row in approved_invoices(sandbox, DEMO_COMPANY_ID) if Decimal(row["summary"]["total_retainage"]))
+    items = sandbox.procore_lines("requisitions", invoice["id"])
+    items[1] |= {"work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_percent_this_period": "0.00"}  # retainage stepped down on this line
+    sandbox.control("PUT", f"procore/requisitions/{invoice['id']}/lines", json=items)
+
+    export_integration(store, integration, "run-1")
+
+    row = next(row for row in links(store, integration) if row["procore_id"] == invoice["id"])
+    assert (row["colour"], row["reason_code"], row["erp_ref"]) == ("RED", "retainage_differs", None)
+    segments = {segment["segment_type"]: segment["code"] for segment in items[1]["wbs_code"]["segment_items"]}
+    budget_code = f"{segments['cost_code']}.{segments['line_item_type']}"
+    assert f"line 2 ({budget_code} {items[1]['description_of_work']}) holds 0.00 in Procore" in row["message"]
+    assert "its Default endpoint cannot set another" in row["message"] and "the commitment's 10.00%" in row["message"]
+
+
 def test_a_crash_mid_document_never_makes_a_second_document_or_line(sandbox, store, cloud):
     kind, integration, vendor = cloud
     path = "/entity/Default/24.200.001/Bill" if vendor == "acumatica" else "/bill"
@@ -405,6 +504,9 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
     for name, system in (("granite-sage300", "sage300"), ("prairie-sage100", "sage100")):
         sync_until_settled(store, integrations[name], sage.offices[system])
         assert {link["colour"] for link in links(store, integrations[name])} == {"GREEN"}
+
+    for name in ("granite-sage300", "prairie-sage100"):
+        assert_shown_with_lines(store, integrations[name], sandbox)
 
     office = sage.offices["sage300"]
     commitments = {link["procore_id"]: link for link in links(store, integrations["granite-sage300"], "commitment")}
@@ -451,6 +553,33 @@ def test_sage_imports_carry_a_record_per_line_with_job_costing_and_retainage(san
         assert records[0][:2] == ["APINV", "H"] and Decimal(records[0][19]) == Decimal(invoice["summary"]["total_retainage"])
         assert len(records) - 1 == len(sandbox.procore_lines("requisitions", invoice["id"]))
         assert len({record[6] for record in records[1:]}) == 1 and records[0][13] == records[1][6]  # one phase
+
+
+def test_in_sage_payments_of_an_invoice_holding_retainage_and_the_later_retainage_payment_land_on_it(
+        sandbox, store, sage):
+    """Sage keeps the retainage on the invoice itself (its gross holds it): the payable part is paid in two checks,
+    the retainage, once released, by a third on the same invoice."""
+    integrations = add_sage_integrations(store, sandbox)
+    for name, system in (("granite-sage300", "sage300"), ("prairie-sage100", "sage100")):
+        office, integration = sage.offices[system], integrations[name]
+        sync_until_settled(store, integration, office)
+        link, invoice = next((link, row) for link in links(store, integration, "subcontractor_invoice")
+                             for row in sandbox.procore_rows("requisitions")
+                             if row["id"] == link["procore_id"] and Decimal(row["summary"]["total_retainage"]))
+        due, held = Decimal(invoice["summary"]["current_payment_due"]), Decimal(invoice["summary"]["total_retainage"])
+        checks = (("701", Decimal("500.00")), ("702", due - 500), ("703", held))  # the last: released retainage
+        for day, (check, amount) in enumerate(checks, start=1):
+            if system == "sage300":
+                vendor, number = link["erp_ref"].split("/")
+                office.pay(vendor, number, amount, check, date(2026, 12, day))
+            else:
+                office.pay(int(link["erp_ref"]), amount, check, date(2026, 12, day))
+            import_payments(store, integration, f"payments-{day}")
+
+        paid = {p["check_number"]: p for p in sandbox.procore_rows("contract_payments")
+                if p["contract_id"] == invoice["commitment_id"]}
+        assert {check: Decimal(paid[check]["amount"]) for check, _amount in checks} == dict(checks)
+        assert {paid[check]["invoice_number"] for check, _amount in checks} == {invoice["invoice_number"]}
 
 
 def test_a_line_changed_after_export_is_red_in_sage_with_what_to_change_there(sandbox, store, sage):

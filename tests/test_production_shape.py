@@ -23,7 +23,7 @@ import yaml
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
-from conftest import POSTGRES_URL, free_port
+from conftest import FIGURES, POSTGRES_URL, free_port
 from erp_sync.airflow_defaults import CLOUD_QUEUE, ONPREM_QUEUE, queue_for
 from erp_sync.demo import (
     ACCOUNTANT,
@@ -363,7 +363,7 @@ STORE_ONLY_DAGS = {"erp_daily_summary", "erp_reconciliation"}
 
 
 @pytest.mark.production_shape
-def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker(tmp_path, sandbox, capsys):
+def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker(tmp_path, sandbox, record_property):
     broker = redis_broker()
     databases = ThrowawayDatabases("airflow", "celery", "store")
     try:
@@ -393,8 +393,7 @@ def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker
         broker.flushdb()
         databases.drop()
     ran_on = {queue: logged_tasks(home) for queue, home in shape.worker_homes().items()}
-    with capsys.disabled():  # the figures show in every `make test`, not only when the test fails
-        report(wall, peak, runs, instances)
+    record_property(FIGURES, report(wall, peak, runs, instances))  # shown at the end of every `make test`
 
     assert triggered == dict.fromkeys(triggered, "success"), triggered
     assert {run["dag_id"] for run in runs} == {label.split(" ")[0] for label in triggered}  # "dag_id (why)"
@@ -412,10 +411,12 @@ def test_the_production_shape_runs_every_dag_with_each_task_on_its_queues_worker
     assert {ti["queue"] for ti in ran} == {CLOUD_QUEUE, ONPREM_QUEUE}
 
 
-def report(wall: float, peak: int, runs: list[dict], instances: list[dict]) -> None:
-    print(f"\nproduction shape: {wall:.0f} s wall, peak memory {peak / 2**20:.0f} MiB "
-          "(this test process, the sandboxes in it, and every process it started)")
-    print("DAG runs:", dict(Counter(f"{run['dag_id']} {run['state']}" for run in runs)))
+def report(wall: float, peak: int, runs: list[dict], instances: list[dict]) -> str:
+    states = Counter(f"{run['dag_id']} {run['state']}" for run in runs)
+    lines = [f"production shape: {wall:.0f} s wall, peak memory {peak / 2**20:.0f} MiB "
+             "(this test process, the sandboxes in it, and every process it started)", f"DAG runs: {dict(states)}"]
     for queue in sorted({ti["queue"] for ti in instances}):
         on_queue = [ti for ti in instances if ti["queue"] == queue and ti["state"] == "success"]
-        print(f"queue {queue}: {len(on_queue)} task instances ran, in {len({ti['run_id'] for ti in on_queue})} runs")
+        lines.append(f"queue {queue}: {len(on_queue)} task instances ran, "
+                     f"in {len({ti['run_id'] for ti in on_queue})} runs")
+    return "\n".join(lines)

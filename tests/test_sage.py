@@ -3,6 +3,7 @@ on SQLite, PostgreSQL and MariaDB alike; bad rows in the Sage tables."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import SAGE_INTEGRATIONS
 
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
+from erp_sync.models import ErpKind
 from erp_sync.store import Store
 from seed_links import link_sandbox_references
 
@@ -70,7 +72,15 @@ def test_export_waits_for_sages_import_then_links_each_record_once(sandbox, sage
         first = export_integration(sage_store, integration, "first")["counts"]
         queued = first["queued_for_import"]
         assert queued > 0 and len(list(office.import_dir.glob("*.csv"))) == queued
-        assert colours(sage_store, integration)["BLUE"] == queued
+        # the change orders and invoices wait, BLUE, for their commitments in Sage's import: no RED, no alert
+        children = [link for link in links(sage_store, integration) if link["record_type"] != "commitment"]
+        assert children and first["waiting_parent_on_its_way"] == len(children) and "new_red" not in first
+        assert {(link["colour"], link["reason_code"]) for link in children} == {("BLUE", "parent_on_its_way")}
+        erp = ErpKind(integration["erp_kind"]).display_name
+        assert all(re.fullmatch(rf"The (commitment change order|subcontractor invoice) waits for its commitment "
+                                rf"(PO-001|SC-002), which is on its way to {re.escape(erp)}; it is exported at the "
+                                rf"first sync after it is there\.", link["message"]) for link in children)
+        assert colours(sage_store, integration)["BLUE"] == queued + len(children)
 
         again = export_integration(sage_store, integration, "again")
         assert again["counts"]["queued_for_import"] == queued

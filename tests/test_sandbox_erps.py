@@ -122,6 +122,39 @@ def test_void_check_makes_a_voided_payment_document_and_restores_the_bill(sandbo
     assert acumatica.call("GET", f"Bill/Bill/{bill}").json()["Balance"]["value"] == 100.0
 
 
+def test_a_bill_holds_the_retainage_of_the_subcontract_lines_it_bills_and_release_makes_a_retainage_bill(
+        sandbox, acumatica):
+    subcontract = acumatica.call("PUT", "Subcontract", json={
+        "VendorID": {"value": "APEXCON"}, "ApplyRetainage": {"value": True}, "RetainagePct": {"value": 10},
+        "Details": [{"LineDescription": {"value": "concrete"}, "ExtendedCost": {"value": 5000},
+                     "RetainagePct": {"value": 10}}]}).json()
+    number = subcontract["SubcontractNbr"]["value"]
+    bill = acumatica.call("PUT", "Bill", json={
+        "Vendor": {"value": "APEXCON"}, "VendorRef": {"value": "INV-7"}, "Description": {"value": "May [PC-REQ-7-L1]"},
+        "Details": [{"TransactionDescription": {"value": "concrete"}, "Amount": {"value": 1000},
+                     "POOrderType": {"value": "Subcontract"}, "POOrderNbr": {"value": number}, "POLine": {"value": 1}},
+                    {"TransactionDescription": {"value": "extra"}, "Amount": {"value": 200}}]},  # bills no line
+        params={"$expand": "Details"}).json()
+    assert (bill["Amount"]["value"], bill["Balance"]["value"]) == (1100.0, 1100.0)  # 1,200 less 10% of 1,000
+    reference = bill["ReferenceNbr"]["value"]
+
+    action = {"entity": {"Type": {"value": "Bill"}, "ReferenceNbr": {"value": reference}},
+              "parameters": {"AmtToRelease": {"value": 150}}}
+    assert acumatica.call("POST", "Bill/ReleaseRetainage", json=action).status_code == 422  # more than it holds
+    action["parameters"]["AmtToRelease"]["value"] = 60
+    assert acumatica.call("POST", "Bill/ReleaseRetainage", json=action).status_code == 202
+    released = sandbox.control("POST", f"acumatica/Bill/{reference}/release-retainage", json={"amount": "40"}).json()
+    bills = acumatica.call("GET", "Bill", params={"$expand": "Details"}).json()
+    retainage_bills = [b for b in bills if b["ReferenceNbr"]["value"] != reference]
+    assert sorted(b["Amount"]["value"] for b in retainage_bills) == [40.0, 60.0]
+    assert {b["Details"][0]["TransactionDescription"]["value"] for b in retainage_bills} == {f"Retainage for Bill {reference}"}
+    assert released["Description"]["value"] == "May [PC-REQ-7-L1]" and released["VendorRef"]["value"] == "INV-7"
+    nothing_left = requests.post(f"{sandbox.url}/control/acumatica/Bill/{reference}/release-retainage", json={"amount": "1"},
+                                 timeout=30)
+    assert nothing_left.status_code == 422 and "(0.00)" in nothing_left.json()["exceptionMessage"]
+    assert not sandbox.control("GET", "acumatica/ignored-fields").json()
+
+
 def test_reverse_change_order_needs_a_released_order(sandbox, acumatica):
     order = acumatica.call("PUT", "ChangeOrder", json={"Description": {"value": "extra"},
                                                        "ExternalRefNbr": {"value": "PC-CCO-1"}}).json()
@@ -220,9 +253,11 @@ def quickbooks(sandbox):
 
 
 def new_qbo_bill(hook: QuickBooksHook, amount: float = 100.0, request_id: str = "r-1") -> dict:
-    return hook.create("Bill", {"VendorRef": {"value": "5"}, "DocNumber": "INV-1", "Line": [
+    vendor = next(hook.query("select * from Vendor where Active = true"))["Id"]
+    account = next(hook.query("select * from Account where AccountType = 'Expense'"))["Id"]
+    return hook.create("Bill", {"VendorRef": {"value": vendor}, "DocNumber": "INV-1", "Line": [
         {"Amount": amount, "DetailType": "AccountBasedExpenseLineDetail",
-         "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "4"}}}]}, request_id)
+         "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account}}}]}, request_id)
 
 
 def test_python_quickbooks_refreshes_its_token_and_reads_bills_and_payments(sandbox, quickbooks, monkeypatch):

@@ -18,7 +18,7 @@ from erp_sync.store import Store, utcnow
 from erp_connectors.base import RetryPolicy, VendorApiError, VendorHook
 from erp_sync.__main__ import main as cli
 from erp_sync.unlink import DELETED_IN_PROCORE, SUCCESS, Unlinker
-from sandbox.procore_data import DEMO_COMPANY_ID, HARBOR_ONLY_USER_ID, SECOND_COMPANY_ID
+from sandbox.procore_data import COMPANY_NAMES, DEMO_COMPANY_ID, HARBOR_ONLY_USER_ID, SECOND_COMPANY_ID
 from conftest import SyncedScene, parallel, person, run_as
 
 pytestmark = pytest.mark.airflow
@@ -507,7 +507,7 @@ def test_a_requester_of_another_company_is_refused_with_a_sentence(world):
     world.run_queue()
 
     assert world.outcome(elsewhere) == (
-        "rejected", "RED", f"Procore user {HARBOR_ONLY_USER_ID} is not in the directory of company {DEMO_COMPANY_ID}; "
+        "rejected", "RED", f"Procore user {HARBOR_ONLY_USER_ID} is not in the directory of company {COMPANY_NAMES[DEMO_COMPANY_ID]}; "
                            "only its users can unlink.")
     assert world.link_row(summit_link["id"])["ended_at"] is None
     assert world.outcome(own_company) == ("done", "GREEN", SUCCESS)

@@ -14,8 +14,9 @@ from erp_sync.jobs.hourly_sync import EXPORT_JOB, REFRESH_JOB
 from erp_sync.operations import JobRun, latest_run
 from erp_sync.store import Store
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
+from erp_sync.sync.exporter import PARENT_ON_ITS_WAY
 from erp_sync.sync.links import LinkState
-from erp_sync.sync.records import ProcoreRecord
+from erp_sync.sync.records import ProcoreRecord, project_name
 
 OPEN_DECISION = ("pending", "processing")
 BEING_EXPORTED = (LinkState.ACCEPTED, LinkState.EXPORTING, LinkState.EXPORTED)
@@ -37,6 +38,7 @@ class DecisionOutcome:
     colour: str
     message: str
     open: bool
+    project: str = ""  # "2401 Harbor Point Tower"
 
     @property
     def verb(self) -> str:
@@ -47,15 +49,19 @@ class DecisionOutcome:
                 "message": self.message, "open": self.open}
 
 
-def outcome_of(row: dict, erp: ErpKind) -> DecisionOutcome:
-    """A row of ``export_decisions_by_ids`` or ``export_decisions_with_records`` as she reads it."""
+def outcome_of(row: dict, erp: ErpKind, projects: dict[int, ProcoreProject] | None = None) -> DecisionOutcome:
+    """A row of ``export_decisions_by_ids`` or ``export_decisions_with_records`` as she reads it, its project
+    named as the reading of Procore's projects (``projects``) or the record's snapshot names it."""
     colour, message, still_open = _state(row, erp)
+    snapshot = ProcoreRecord.from_snapshot(row["procore_json"]).data if row["procore_json"] else {}
+    named = {row["procore_project_id"]: project_name(snapshot, row["procore_project_id"])}
+    project = _project(row["procore_project_id"], projects or {}, named) if row["procore_project_id"] else None
     return DecisionOutcome(id=row["id"], record_type=RecordType(row["record_type"]), procore_id=row["procore_id"],
                            number=row["procore_number"] or f"#{row['procore_id']}", decision=row["decision"],
                            reason=row["reason"],
                            person=row["procore_name"] or row["filed_by"] or f"Procore user {row['decided_by']}",
-                           filed_at=row["filed_at"],
-                           colour=colour, message=message, open=still_open)
+                           filed_at=row["filed_at"], colour=colour, message=message, open=still_open,
+                           project=f"{project.number} {project.name}".strip() if project else "")
 
 
 def _state(row: dict, erp: ErpKind) -> tuple[str, str, bool]:
@@ -89,7 +95,8 @@ class DecisionReads:
     def history(self, record_type: RecordType, limit: int) -> list[DecisionOutcome]:
         rows = self.store.rows("export_decisions_with_records", integration=self.integration["name"],
                                record_type=record_type.value, limit=limit)
-        return [outcome_of(row, self.erp) for row in rows]
+        projects = procore_projects(self.store, self.integration)
+        return [outcome_of(row, self.erp, projects) for row in rows]
 
     def open_by_record(self, record_type: RecordType) -> dict[int, dict]:
         """Records with a decision filed and not yet carried out: nobody ticks them again meanwhile."""
@@ -148,6 +155,8 @@ def whose_wait(state: str, reason_code: str | None, message: str | None, erp: Er
     """A BLUE record's wait in a few words: whose move it is."""
     if reason_code == REFERENCE_UNLINKED:
         return "Waiting for a reference link"
+    if reason_code == PARENT_ON_ITS_WAY:
+        return f"Waiting for its commitment to reach {erp.display_name}"
     if state == LinkState.READY:
         return "Waiting for your acceptance"
     if state == LinkState.ACCEPTED:

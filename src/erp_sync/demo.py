@@ -39,6 +39,7 @@ import requests
 import tenacity
 from cryptography.fernet import Fernet
 
+from erp_sync.documents.page import exported_with_lines
 from erp_sync.models import ErpKind, Integration
 from erp_sync.reconcile.demo_step import DEMO_INTEGRATION, show_a_difference, what_differs
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
@@ -584,6 +585,12 @@ def wait_for(url: str, what: str, timeout: float = 180) -> None:
     raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s")
 
 
+def print_documents_with_lines(store: Store) -> None:
+    print("\nDocuments exported with their lines, one per ERP (open the URL to see them on the page):")
+    for integration in store.integrations():
+        print(f"  {exported_with_lines(store, integration, AIRFLOW_URL)}")
+
+
 def print_summary(states: dict[str, str], peak_bytes: int) -> None:
     print("\n=== ERP Sync demo: one cycle ===")
     for dag_id, state in states.items():
@@ -634,6 +641,7 @@ def run(demo: Demo, once: bool, memory: PeakMemory) -> int:
     print(connect_procore_account(demo.session, AIRFLOW_URL, ACCOUNTANT))
     states = demo.run_cycle(Store.from_url(f"sqlite:///{STORE_FILE}"))
     states["erp_hourly_sync (after Sage's import)"] = demo.sync_after_sages_import()
+    print_documents_with_lines(Store.from_url(f"sqlite:///{STORE_FILE}"))
     states["erp_payment_import (after ERP payments)"] = demo.pay_and_import()
     states["erp_reconciliation (after an ERP user's changes)"] = demo.show_reconciliation()
     demo.wait_for_unlink_answers()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from erp_sync.documents.line_map import LineMap, MappedLine
-from erp_sync.models import RecordType
+from erp_sync.models import ErpKind, RecordType
 from erp_sync.store import Store
 
 
@@ -41,3 +41,38 @@ def record_lines(store: Store, integration_id: int, record_type: RecordType, pro
         return None
     return RecordLines(record_type, procore_id, link["procore_number"], link["colour"], link["message"],
                        link["erp_ref"], LineMap(store).of_link(link["id"]))
+
+
+def lines_url(base_url: str, integration: str, record_type: RecordType, procore_id: int) -> str:
+    """Where the page shows a record's lines."""
+    return f"{base_url}/erp-sync/integrations/{integration}/{record_type.value}/{procore_id}/lines"
+
+
+def exported_with_lines(store: Store, integration: dict, base_url: str) -> str:
+    """One line saying what an integration exported line by line, read from the store: how many multi-line
+    commitments, CCOs changing a commitment line and invoices holding retainage are in the ERP, and one
+    multi-line document (an invoice holding retainage where there is one) with each line's coding, amount and
+    retainage, and the page's URL of its lines."""
+    links = {row["id"]: row for row in store.rows("active_links", integration_id=integration["id"])
+             if row["erp_ref"] and row["colour"] == "GREEN"}
+    mapped = LineMap(store).of_links(links)
+    of_type = {kind: [(links[link_id], lines) for link_id, lines in mapped.items()
+                      if links[link_id]["record_type"] == kind.value] for kind in RecordType}
+    commitments = [entry for entry in of_type[RecordType.COMMITMENT] if len(entry[1]) > 1]
+    changes = [entry for entry in of_type[RecordType.COMMITMENT_CHANGE_ORDER]
+               if any(m.line.changes_line for m in entry[1])]
+    held = [entry for entry in of_type[RecordType.SUBCONTRACTOR_INVOICE]
+            if len(entry[1]) > 1 and any(m.line.retainage_held for m in entry[1])]
+    counts = (f"{len(commitments)} multi-line commitment(s), {len(changes)} CCO(s) changing commitment lines, "
+              f"{len(held)} invoice(s) holding retainage")
+    shown = (held or commitments or [None])[0]
+    if shown is None:
+        return f"{integration['name']}: nothing exported with lines yet ({counts})"
+    link, lines = shown
+    record_type = RecordType(link["record_type"])
+    coding = "; ".join(f"cost code {m.line.coding.cost_code.code}, cost type {m.line.coding.cost_type.code}, "
+                       f"{m.line.amount:,.2f}, retainage {m.line.net_retainage:,.2f}" for m in lines)
+    erp = ErpKind(integration["erp_kind"]).display_name
+    return (f"{integration['name']}: {record_type.words} {link['procore_number']} is {erp} {link['erp_ref']}, "
+            f"{len(lines)} lines ({coding}); {counts}. Lines: "
+            f"{lines_url(base_url, integration['name'], record_type, link['procore_id'])}")

@@ -15,9 +15,11 @@ go unnoticed on a real instance: ``tests/test_acumatica_contract.py`` holds this
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from erp_connectors.acumatica import AcumaticaHook, odata_datetime, odata_string
@@ -50,12 +52,18 @@ LOCKED_WORDS = ("cannot be edited", "released", "locked", "closed")
 # Where Procore names no sub job, lines go to the project's default task (Agave's "Default Project-Level Task").
 DEFAULT_TASK = "0000"
 SUBCONTRACT_ORDER_TYPE = "Subcontract"  # BillDetail.POOrderType of a subcontract line (connection extra to change)
+# The line of a retainage bill Acumatica makes when a person releases retainage ("Retainage for {0} {1}").
+RETAINAGE_BILL_LINE = re.compile(r"^Retainage for Bill (\S+)$")
+RETAINAGE_DIFFERS = "retainage_differs"
+BILLS_PER_READ = 40  # bills named in one $filter, to keep the URL short
+CENT = Decimal("0.01")
 
 
 class AcumaticaAdapter(ErpAdapter):
     kind = ErpKind.ACUMATICA
     hook: AcumaticaHook
     commitment_includes_change_orders = False  # a change order's Commitments lines stand beside the subcontract
+    bill_nets_retainage = True  # a bill's Amount leaves out the retainage it holds ("Total Amount" includes it)
 
     # Each kind's entity: its key, the name a person reads, and what says it is active (Status or Active).
     REFERENCE_ENTITIES = {
@@ -145,12 +153,15 @@ class AcumaticaAdapter(ErpAdapter):
         mark = reference(record, link)
         condition = (f"ExternalRefNbr eq {odata_string(mark)}" if entity == "ChangeOrder"
                      else f"substringof({odata_string(mark)},Description)")
-        found = next(self.hook.records(entity, filter=condition, expand=DETAIL[entity][0]), None)
+        # a retainage bill copies its original's description, mark included
+        found = next((row for row in self.hook.records(entity, filter=condition, expand=DETAIL[entity][0])
+                      if not _retainage_bill(row)), None)
         return self.document(entity, found) if found else None
 
     def create(self, document: CodedDocument, link: Link, vendor_id: str, parent: Link | None) -> ErpDocument:
         entity = ENTITY[document.record.record_type]
         self.check_release(document)
+        self.check_retainage(document, parent)
         body = {**self.fields(document, link, vendor_id), **OFF_HOLD.get(entity, {}),
                 DETAIL[entity][0]: [self.line(document, coded, parent) for coded in document.lines]}
         saved = self.released(entity, self.hook.put(entity, body, creates=True, expand=DETAIL[entity][0]))
@@ -162,6 +173,7 @@ class AcumaticaAdapter(ErpAdapter):
         deleted (``"delete": true``), which Acumatica refuses once the document is released."""
         entity = link.erp_key["entity"]
         self.check_release(document)
+        self.check_retainage(document, parent)
         key = [str(link.erp_key[name]) for name in KEYS[entity]]
         detail, description, _amount = DETAIL[entity]
         current = self.hook.record(entity, *key, expand=detail)
@@ -188,6 +200,30 @@ class AcumaticaAdapter(ErpAdapter):
                 invoice.retainage_released:
             raise ErpRefusal(RETAINAGE_TO_RELEASE, release_sentence(invoice.retainage_released, self.name) +
                              " This invoice bills nothing else, so no bill was created for it.")
+
+    def check_retainage(self, document: CodedDocument, parent: Link | None) -> None:
+        """Default/24.200.001 has no retainage on a bill: Acumatica holds on each bill line the retainage of the
+        subcontract line it bills (its ``RetainagePct``, the commitment's). An invoice line holding other than
+        that (a rate changed on the requisition, stored materials retained otherwise) would leave the bill's
+        balance off Procore's current payment due, so the invoice waits, RED, with the line and both amounts."""
+        if document.record.record_type is not RecordType.SUBCONTRACTOR_INVOICE:
+            return
+        percent = _subcontract_percent(parent)
+        differing = []
+        for coded in document.lines:
+            line = coded.line
+            billed = document.commitment_line(coded) is not None
+            held = (line.amount * percent / 100).quantize(CENT, ROUND_HALF_UP) if billed else Decimal(0)
+            if held != line.retainage_held:
+                differing.append(f"{line.label()} holds {line.retainage_held:.2f} in Procore, {held:.2f} in "
+                                 f"{self.name}")
+        if differing:
+            raise ErpRefusal(RETAINAGE_DIFFERS, (
+                f"{self.name} holds on a bill line the retainage of the subcontract line it bills ({percent:.2f}% on "
+                f"subcontract {parent.erp_ref if parent else ''}), and its Default endpoint cannot set another: "
+                f"{'; '.join(differing)}. Make the requisition's retainage on these lines the commitment's "
+                f"{percent:.2f}% in Procore (or change the commitment's retainage, which updates the subcontract); "
+                "the next hourly sync exports the invoice."))
 
     def with_notice(self, document: ErpDocument, coded: CodedDocument) -> ErpDocument:
         released = coded.document.retainage_released
@@ -244,25 +280,51 @@ class AcumaticaAdapter(ErpAdapter):
 
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """Checks and Payments with their applications; a void is a separate ``Voided Payment`` document
-        with the same number, and the original's status turns Voided."""
+        with the same number, and the original's status turns Voided. A payment of a retainage bill (the bill
+        Acumatica makes when a person releases retainage) pays the bill that held the retainage: it counts
+        there, added to what the same payment paid of that bill."""
         changed = f"LastModifiedDateTime gt {odata_datetime(since)}" if since else None
-        applications, voided = [], {}
-        for document in self.hook.records("Check", filter=changed, expand="Details"):
-            key = f"Payment/{document['ReferenceNbr']}"
-            if document.get("Type") == "Voided Payment":
-                voided[key] = _day(document.get("ApplicationDate"))
+        checks = list(self.hook.records("Check", filter=changed, expand="Details"))
+        paid = [(document, line, f"{line.get('DocType') or 'Bill'}/{line.get('ReferenceNbr')}")
+                for document in checks if document.get("Type") == "Payment" for line in document.get("Details") or []]
+        held_on = self.retainage_bills({ref for _check, _line, ref in paid if ref not in bill_refs}, bill_refs)
+        amounts: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        applications: dict[tuple[str, str], ErpPayment] = {}
+        for document, line, ref in paid:
+            bill_ref = ref if ref in bill_refs else held_on.get(ref)
+            if bill_ref is None:
                 continue
-            if document.get("Type") != "Payment":
-                continue
-            for line in document.get("Details") or []:
-                bill_ref = f"{line.get('DocType') or 'Bill'}/{line.get('ReferenceNbr')}"
-                if bill_ref in bill_refs:
-                    applications.append(ErpPayment(
-                        key=key, bill_ref=bill_ref, amount=Decimal(str(line.get("AmountPaid") or 0)),
-                        date=_day(document.get("ApplicationDate")), method=payment_method(document.get("PaymentMethod")),
-                        check_number=document.get("PaymentRef"), voided=document.get("Status") == "Voided",
-                        modified_at=_moment(document.get("LastModifiedDateTime"))))
-        return PaymentChanges(applications, voided)
+            key = (f"Payment/{document['ReferenceNbr']}", bill_ref)
+            amounts[key] += Decimal(str(line.get("AmountPaid") or 0))
+            applications[key] = ErpPayment(
+                key=key[0], bill_ref=bill_ref, amount=amounts[key], date=_day(document.get("ApplicationDate")),
+                method=payment_method(document.get("PaymentMethod")), check_number=document.get("PaymentRef"),
+                voided=document.get("Status") == "Voided", modified_at=_moment(document.get("LastModifiedDateTime")))
+        voided = {f"Payment/{document['ReferenceNbr']}": _day(document.get("ApplicationDate"))
+                  for document in checks if document.get("Type") == "Voided Payment"}
+        return PaymentChanges(list(applications.values()), voided)
+
+    def retainage_bills(self, refs: set[str], bill_refs: set[str]) -> dict[str, str]:
+        """Of the paid bills ERP Sync did not export, the retainage bills of bills it did, and those bills: one read
+        of them with their lines ("Retainage for Bill 000123")."""
+        numbers = sorted(ref.split("/", 1)[1] for ref in refs if ref.startswith("Bill/"))
+        if not numbers:
+            return {}
+        held_on = {}
+        for start in range(0, len(numbers), BILLS_PER_READ):
+            condition = " or ".join(f"ReferenceNbr eq {odata_string(number)}"
+                                    for number in numbers[start:start + BILLS_PER_READ])
+            held_on |= self.retainage_bills_in(condition, bill_refs)
+        return held_on
+
+    def retainage_bills_in(self, condition: str, bill_refs: set[str]) -> dict[str, str]:
+        held_on = {}
+        for bill in self.hook.records("Bill", filter=condition, select="Type,ReferenceNbr", expand="Details"):
+            for line in bill.get("Details") or []:
+                match = RETAINAGE_BILL_LINE.match(str(line.get("TransactionDescription") or ""))
+                if match and f"Bill/{match.group(1)}" in bill_refs:
+                    held_on[f"Bill/{bill['ReferenceNbr']}"] = f"Bill/{match.group(1)}"
+        return held_on
 
     def bill(self, ref: str, row: dict[str, Any]) -> ErpBill:
         subcontract = next((line["POOrderNbr"] for line in row.get("Details") or [] if line.get("POOrderNbr")), None)
@@ -299,6 +361,16 @@ def release_sentence(released: Decimal, erp: str) -> str:
     return (f"Procore released {released:.2f} of retainage this period. {erp} never releases retainage by itself "
             "and ERP Sync does not guess which bills to release it from: release it in Acumatica on the bills that "
             "hold it (Bills and Adjustments, Release Retainage).")
+
+
+def _retainage_bill(row: dict[str, Any]) -> bool:
+    return any(RETAINAGE_BILL_LINE.match(str(line.get("TransactionDescription") or "")) for line in row.get("Details") or [])
+
+
+def _subcontract_percent(parent: Link | None) -> Decimal:
+    """The retainage percent the commitment's subcontract lines were exported with (none: no retainage)."""
+    percent = (parent.record.data.get("retainage_percent") if parent and parent.record else None)
+    return Decimal(str(percent)) if percent not in (None, "") else Decimal(0)
 
 
 def _float(value: Decimal | None) -> float | None:

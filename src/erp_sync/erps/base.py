@@ -203,8 +203,9 @@ class ErpAdapter(ABC):
     # A commitment's amount in the ERP includes its change orders (a QuickBooks purchase order's lines, Sage's
     # revised commitment); Acumatica keeps the subcontract's own total apart from its change orders.
     commitment_includes_change_orders: ClassVar[bool] = True
-    # A bill's amount in the ERP is the invoice's gross, retainage included (Acumatica, Sage); QuickBooks nets it
-    # with a negative retainage line, so its bill is the payment due.
+    # A bill's amount in the ERP is the invoice's gross, retainage included (Sage); QuickBooks nets it with a
+    # negative retainage line and Acumatica's bill Amount leaves out the retainage it holds, so their bill is the
+    # payment due.
     bill_nets_retainage: ClassVar[bool] = False
 
     @abstractmethod

@@ -45,10 +45,16 @@ CLAIM_LEASE = timedelta(minutes=10)
 NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
 PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried again at every run
 ZERO_TOTAL = "zero_total"
+PARENT_ON_ITS_WAY = "parent_on_its_way"
 
 
 class Unlinked(Exception):
     """The record names reference data that is not linked to the ERP's; the message is the sentence."""
+
+
+class ParentOnItsWay(Exception):
+    """The change order's or invoice's commitment is on its way to the ERP (waiting for acceptance, a link or
+    the ERP's import): the record waits, BLUE, and goes at the first run after it is there."""
 
 
 @dataclass
@@ -200,7 +206,8 @@ class Exporter:
         direct export) records that waited for acceptance before the integration turned it off."""
         return link.state in (LinkState.EXPORTING, LinkState.EXPORTED) or (
             link.state == LinkState.FAILED and not link.in_erp) or (
-            link.state == LinkState.READY and not self.acceptance) or link.reason_code == REFERENCE_UNLINKED
+            link.state == LinkState.READY and not self.acceptance) or link.reason_code in (REFERENCE_UNLINKED,
+                                                                                           PARENT_ON_ITS_WAY)
 
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
@@ -230,7 +237,9 @@ class Exporter:
         except LineProblem as problem:
             self.line_problem(record, problem)
         except Unlinked as unlinked:
-            self.wait_for_links(record, self.book.get(record.record_type, record.id), str(unlinked))
+            self.wait(record, self.book.get(record.record_type, record.id), str(unlinked), REFERENCE_UNLINKED)
+        except ParentOnItsWay as waiting:
+            self.wait(record, self.book.get(record.record_type, record.id), str(waiting), PARENT_ON_ITS_WAY)
         except ErpRefusal as refusal:
             self.fail(record, self.book.get(record.record_type, record.id), refusal)
         except VendorApiError as error:
@@ -418,7 +427,7 @@ class Exporter:
         The lines read are kept (the page shows them, and the next run checks the links against them)."""
         link = self.book.get(record.record_type, record.id)
         if problem.reason_code == REFERENCE_UNLINKED:
-            self.wait_for_links(record, link, problem.message)
+            self.wait(record, link, problem.message, REFERENCE_UNLINKED)
         else:
             self.fail(record, link, ErpRefusal(problem.reason_code, problem.message))
         link = self.book.get(record.record_type, record.id)
@@ -489,6 +498,9 @@ class Exporter:
         if record.record_type is not RecordType.COMMITMENT and (parent is None or not parent.in_erp):
             number = parent.procore_number if parent else f"#{record.parent_id}"
             what = record.record_type.words
+            if parent is not None and parent.colour == Colour.BLUE:
+                raise ParentOnItsWay(f"The {what} waits for its commitment {number}, which is on its way to "
+                                     f"{self.adapter.name}; it is exported at the first sync after it is there.")
             raise ErpRefusal("parent_missing", f"The {what} belongs to commitment {number}, which is not in "
                                                f"{self.adapter.name} yet. It is exported once the commitment is.")
         refs = self.references_of(record)
@@ -508,21 +520,21 @@ class Exporter:
                                                "its vendor there; the next hourly sync exports it.")
         return [ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), "", vendor.get("name") or f"#{vendor['id']}")]
 
-    def wait_for_links(self, record: ProcoreRecord, link: Link | None, sentence: str) -> None:
-        """Not sent: the record waits, BLUE, with the sentence naming every missing link; every run looks again,
-        and it goes out once they exist. A link caught in the middle of an export keeps its state, so the
-        retry still looks for the document in the ERP before it creates one."""
-        self.counts[f"waiting_{REFERENCE_UNLINKED}"] += 1
+    def wait(self, record: ProcoreRecord, link: Link | None, sentence: str, reason_code: str) -> None:
+        """Not sent: the record waits, BLUE, with the sentence saying for what (every missing link, or its
+        commitment on its way); every run looks again, and it goes out once nothing holds it. A link caught in
+        the middle of an export keeps its state, so the retry still looks for the document in the ERP before it
+        creates one."""
+        self.counts[f"waiting_{reason_code}"] += 1
         if link is None:
-            self.book.open(record, LinkState.WAITING, Colour.BLUE, sentence, REFERENCE_UNLINKED)
-        elif (link.colour, link.message, link.reason_code) != (Colour.BLUE, sentence, REFERENCE_UNLINKED):
+            self.book.open(record, LinkState.WAITING, Colour.BLUE, sentence, reason_code)
+        elif (link.colour, link.message, link.reason_code) != (Colour.BLUE, sentence, reason_code):
             keeps_state = link.in_erp or link.state in (LinkState.EXPORTING, LinkState.EXPORTED)
             self.book.save(link, state=link.state if keeps_state else LinkState.WAITING, colour=Colour.BLUE,
-                           message=sentence, reason_code=REFERENCE_UNLINKED, procore_json=record.snapshot())
+                           message=sentence, reason_code=reason_code, procore_json=record.snapshot())
         else:
             return
-        log.info("Waiting for reference links: %s %s (Procore id %s): %s", record.record_type.words, record.number,
-                 record.id, sentence)
+        log.info("Waiting: %s %s (Procore id %s): %s", record.record_type.words, record.number, record.id, sentence)
 
     def vendor_of(self, record: ProcoreRecord) -> dict | None:
         if record.vendor:
