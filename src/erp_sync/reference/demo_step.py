@@ -27,6 +27,7 @@ STANDING = {LinkState.READY: "wait for accounting acceptance", LinkState.ACCEPTE
             LinkState.RETURNED: "were sent back by accounting", LinkState.FAILED: "failed (the page says why)",
             LinkState.REJECTED: "were rejected in the ERP"}
 NOTICE = re.compile(r'class="notice" role="status">([^<]*)<')
+KIND_LINK = re.compile(r"[?&]kind=(\w+)$")  # a tab of the page
 CHOICE_SEPARATOR = " · "  # an ERP choice reads "<code> · <name>"
 
 
@@ -40,10 +41,12 @@ class PageForm:
 
 
 class TabPage(HTMLParser):
-    """The tab as a browser reads it: its forms and the ERP choices of its search (erp id by name)."""
+    """The tab as a browser reads it: the kinds it offers (Sub jobs only where the ERP has them), its forms and
+    the ERP choices of its search (erp id by name)."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
+        self.kinds: list[ReferenceKind] = []
         self.forms: list[PageForm] = []
         self.choices: dict[str, str] = {}
         self._form: PageForm | None = None
@@ -63,6 +66,8 @@ class TabPage(HTMLParser):
                 self._form.choice_for = attributes.get("aria-label")
         elif tag == "option":
             self._option = attributes.get("value")
+        elif tag == "a" and (kind := KIND_LINK.search(attributes.get("href", ""))):
+            self.kinds.append(ReferenceKind(kind.group(1)))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
@@ -137,7 +142,7 @@ def link_on_the_tab(session: requests.Session, airflow_url: str, store: Store,
             if rows else ""
         print(f"{name}: after the first sync, {len(rows)} record(s) wait for reference data links{example}")
         tab = ReferenceTab(session, airflow_url, name)
-        for kind in ReferenceKind:
+        for kind in tab.page(ReferenceKind.VENDOR).kinds:
             if notice := tab.confirm_all_shown(kind):
                 print(f"{name}: on the {kind.label} tab the accountant pressed Confirm all shown. {notice}")
         for procore_name, erp_name in vendor_meant.items():
