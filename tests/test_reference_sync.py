@@ -36,6 +36,11 @@ def cannot_link(message: str) -> bool:
     return CODE_THE_ERP_LACKS_PHRASE in message or PROJECT_WITHOUT_JOB in message
 
 
+def waiting_for_links(store, integration) -> list[dict]:
+    return [row for row in store.rows("active_links", integration_id=integration["id"])
+            if row["reason_code"] == "reference_unlinked"]
+
+
 def remove_jobs(office, *jobs: str) -> None:
     """Take jobs out of a Sage 300 office (all of them when none are named)."""
     table = office.tables["MASTER_JCM_JOB"]
@@ -175,9 +180,7 @@ def test_what_no_link_can_free_waits_with_the_sentence_naming_it(sandbox, store,
 
     for run in ("run-1", "run-2"):
         export_integration(store, integration, run)
-        waiting = {row["procore_id"]: row["message"] for row in store.rows("active_links",
-                                                                           integration_id=integration["id"])
-                   if row["state"] == "waiting"}
+        waiting = {row["procore_id"]: row["message"] for row in waiting_for_links(store, integration)}
         assert set(waiting) == set(waiting_ids.values())
         assert waiting[waiting_ids["Star Framing, LLC"]].startswith(
             f'Not exported yet: link {CODE_THE_ERP_LACKS_PHRASE} of project {first.project_number} {first.name} on '
@@ -213,7 +216,7 @@ def test_drift_ends_the_link_with_the_reason_and_the_records_wait_again(sandbox,
     star = procore_vendor(sandbox, STAR)
     link(store, integration, star, ErpItem(ReferenceKind.VENDOR, "STARFRM", "STARFRM", "Star Framing"), by="ana")
     export_integration(store, integration, "run-1")
-    waiting = [row for row in store.rows("active_links", integration_id=integration["id"]) if row["state"] == "waiting"]
+    waiting = waiting_for_links(store, integration)
     assert len(waiting) == 2 and all(cannot_link(row["message"]) for row in waiting)
 
     sandbox.control("PATCH", "acumatica/Vendor/APEXCON", json={"Status": "Inactive"})
@@ -385,7 +388,8 @@ def test_without_seeded_links_records_wait_until_the_accountant_confirms_then_go
     """The whole path the demo takes: the first export reads both sides, exact job numbers, cost codes and
     cost types link by themselves, the records wait for their vendors (their lines are read once those are
     linked); the accountant confirms the suggestions, General Conditions' 01-100 as the ERP's 01.100 among them,
-    links the ambiguous vendor by search, and the next export sends commitments and invoices with coded lines. What no link can free yet (the cost code the ERP lacks, the project without a job) waits."""
+    links the ambiguous vendor by search, and the next export sends commitments and invoices with coded lines.
+    What no link can free yet (the cost code the ERP lacks, the project without a job) waits."""
     from sandbox.common import ERP_COST_CODES
     from sandbox.procore_lines import COST_CODES, COST_TYPES
 
@@ -396,8 +400,7 @@ def test_without_seeded_links_records_wait_until_the_accountant_confirms_then_go
     for name, integration in add_test_integrations(store).items():
         first = export_integration(store, integration, "run-1")["counts"]
         assert first["reference_linked_by_code"] > 0
-        waiting = [row for row in store.rows("active_links", integration_id=integration["id"])
-                   if row["state"] == "waiting"]
+        waiting = waiting_for_links(store, integration)
         assert waiting and all(row["message"].startswith('Not exported yet: link vendor "') for row in waiting)
         assert not any("cost type" in row["message"] for row in waiting)
 
@@ -410,7 +413,7 @@ def test_without_seeded_links_records_wait_until_the_accountant_confirms_then_go
         rows = store.rows("active_links", integration_id=integration["id"])
         exported = [row for row in rows if row["colour"] == "GREEN"]
         assert {row["record_type"] for row in exported} >= {"commitment", "subcontractor_invoice"}, name
-        still = [row for row in rows if row["state"] == "waiting"]
+        still = waiting_for_links(store, integration)
         assert len(still) == 2 and all(cannot_link(row["message"]) for row in still)
         general, concrete = COST_CODES[0], COST_CODES[1]
         [confirmed] = history(store, integration, ReferenceKind.COST_CODE, str(general.id))

@@ -166,18 +166,21 @@ REJECTION_REASON = "Retention is 5% on this subcontract, not 10%: correct the in
 def decide_as_accountant(session: requests.Session, airflow_url: str, store: Store,
                          timeout: float = RUN_TIMEOUT_SECONDS) -> dict[str, int]:
     """The accountant's round of Ready to Export, on the page as the signed-in ``session``: on every
-    integration she accepts the commitments and subcontractor invoices that wait (not those still waiting for
-    links), except one invoice of summit-acumatica, which she rejects with a reason; the change orders stay waiting. Waits until
+    integration she accepts the commitments and subcontractor invoices that wait (not those Ready to Export says
+    still wait for links), except one invoice of summit-acumatica, which she rejects with a reason, and the first
+    change order (the others stay waiting, so the reconciliation has changes to explain). Waits until
     ``erp_export_decisions`` has answered every decision she filed (read from the status store: the page
     starts the run at once, or its five-minute tick does when Airflow is too busy to start it) and returns
     how many ended in each status."""
     filed = []
     for integration in store.integrations():
-        for record_type in ("commitment", "subcontractor_invoice"):
+        for record_type in ("commitment", "commitment_change_order", "subcontractor_invoice"):
             # Ready to Export says which records still wait for links: she accepts only what can go
             waiting = [row["procore_id"] for row in store.rows("links_in_state", integration_id=integration["id"],
                                                                 state="ready", record_type=record_type)
                        if row["reason_code"] != REFERENCE_UNLINKED]
+            if record_type == "commitment_change_order":
+                waiting = waiting[:1]
             if integration["name"] == "summit-acumatica" and record_type == "subcontractor_invoice" and waiting:
                 _decide_on_page(session, airflow_url, integration["name"], record_type, waiting[:1], "reject",
                                 REJECTION_REASON)
