@@ -47,6 +47,8 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/integrations_page.py
 	$(BIN)/python benchmarks/dag_parse.py
 	$(BIN)/python benchmarks/reconciliation.py
+	$(BIN)/python benchmarks/reference_data.py
+	$(BIN)/python benchmarks/document_lines.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME)
