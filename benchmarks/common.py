@@ -74,7 +74,8 @@ class Sandboxes:
 
 
 def seed(sandboxes: Sandboxes, sizes: dict) -> dict[str, list[dict]]:
-    sandboxes.control("POST", "procore/reset", json={**sizes, "companies": 1})
+    # without the records no link can free (SeedSizes.unlinkable_records): the figures count what is exported
+    sandboxes.control("POST", "procore/reset", json={"unlinkable_records": False, **sizes, "companies": 1})
     sandboxes.control("POST", "acumatica/reset")
     sandboxes.control("POST", "quickbooks/reset")
     for vendor in ("procore", "acumatica", "quickbooks"):
