@@ -191,7 +191,8 @@ class Sage300Office(SageOffice):
             elif kind == "API":
                 _known(fields["Vendor"], vendors)
                 self._insert(connection, "APM_MASTER__INVOICE", Vendor=fields["Vendor"], Invoice=fields["Invoice"],
-                             Description=fields["Description"], Original_Gross=fields["Amount"], Amount_Paid=0,
+                             Description=fields["Description"], Original_Gross=fields["Amount"],
+                             Retainage=fields["Retainage"] or 0, Amount_Paid=0,
                              Invoice_Date=_day(fields["Invoice Date"]), Commitment=fields["Commitment"] or None,
                              Status="Open")
 
@@ -207,7 +208,7 @@ class Sage300Office(SageOffice):
         """An AP invoice a Sage user keys in against a commitment, not imported from ERP Sync's files."""
         with self.engine.begin() as connection:
             self._insert(connection, "APM_MASTER__INVOICE", Vendor=vendor, Invoice=invoice, Commitment=commitment,
-                         Description="Keyed in Sage", Original_Gross=Decimal(str(amount)), Amount_Paid=0,
+                         Description="Keyed in Sage", Original_Gross=Decimal(str(amount)), Retainage=0, Amount_Paid=0,
                          Invoice_Date=on, Status="Open")
 
     def void_check(self, vendor: str, check: str, on: date) -> None:
@@ -296,11 +297,11 @@ class Sage100Office(SageOffice):
                 self._add(connection, "subcon", header["vndctc"], amount, "chgttl", "ctcttl")
             elif (layout, line) == ("APINV", "H"):
                 number, vendor, description, on = fields[:4]
-                subcontract, job, mark = fields[9], fields[10], fields[14]
+                subcontract, job, mark, retainage = fields[9], fields[10], fields[14], fields[17]
                 _known(vendor, vendors)
                 header = self._insert(connection, "acpinv", invnum=number, vndnum=int(vendor), dscrpt=description,
                                       invdte=_day(on), ctcnum=subcontract or None, jobnum=int(job), usrdf1=mark,
-                                      invttl=0, amtpad=0, invbal=0, status=1)
+                                      invttl=0, retain=Decimal(retainage or 0), amtpad=0, invbal=0, status=1)
             elif (layout, line) == ("APINV", "D"):
                 _cost_type(fields[6])
                 amount = Decimal(fields[2])
@@ -327,7 +328,7 @@ class Sage100Office(SageOffice):
         amount = Decimal(str(amount))
         with self.engine.begin() as connection:
             header = self._insert(connection, "acpinv", invnum=number, vndnum=vendor, dscrpt="Keyed in Sage",
-                                  invdte=on, ctcnum=str(subcontract), usrdf1="", invttl=amount, amtpad=0,
+                                  invdte=on, ctcnum=str(subcontract), usrdf1="", invttl=amount, retain=0, amtpad=0,
                                   invbal=amount, status=1)
             self._insert(connection, "apivln", recnum=header["recnum"], linnum=1, dscrpt="Keyed in Sage",
                          extttl=amount, keep_recnum=True)

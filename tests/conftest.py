@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -127,14 +127,19 @@ class SandboxServer(ServedApp):
     def procore_lines(self, table: str, record_id: int) -> list[dict]:
         return self.control("GET", f"procore/{table}/{record_id}/lines").json()
 
-    def bill_more(self, requisition_id: int, amount: str, line: int = 0) -> dict:
-        """A subcontractor bills ``amount`` more work on one line of an invoice (no retainage on it); the
-        invoice's summary follows its lines."""
+    def bill_more(self, requisition_id: int, amount: str, line: int = 0) -> Decimal:
+        """A subcontractor bills ``amount`` more work on one line of an invoice, retained at the line's percent
+        as Procore retains it; the invoice's summary follows its lines. Returns the retainage added."""
         items = self.procore_lines("requisitions", requisition_id)
         item = items[line]
         for field in ("work_completed_this_period", "total_completed_and_stored_to_date"):
             item[field] = f"{Decimal(item[field]) + Decimal(amount):.2f}"
-        return self.control("PUT", f"procore/requisitions/{requisition_id}/lines", json=items).json()
+        retained = (Decimal(amount) * Decimal(item["work_completed_retainage_percent_this_period"]) / 100).quantize(
+            Decimal("0.01"), ROUND_HALF_UP)
+        item["work_completed_retainage_retained_this_period"] = \
+            f"{Decimal(item['work_completed_retainage_retained_this_period']) + retained:.2f}"
+        self.control("PUT", f"procore/requisitions/{requisition_id}/lines", json=items)
+        return retained
 
     def erp_rows(self, vendor: str, entity: str) -> list[dict]:
         return self.control("GET", f"{vendor}/{entity}").json()

@@ -364,7 +364,7 @@ def test_the_daily_summary_lists_what_waits_what_failed_and_what_was_rejected(de
     link = desk.link(name, RecordType.COMMITMENT)
     desk.decide(name, record_type="commitment", procore_id=link["procore_id"], decision="reject", decided_by=101,
                 filed_by="avery", reason="Retention missing")
-    cco = desk.link(name, RecordType.COMMITMENT_CHANGE_ORDER)  # its commitment is not in the ERP: it fails
+    cco = desk.link(name, RecordType.COMMITMENT_CHANGE_ORDER)  # its commitment waits for acceptance: so does it
     desk.decide(name, record_type="commitment_change_order", procore_id=cco["procore_id"], decision="accept",
                 decided_by=101)
     desk.run(name)
@@ -372,12 +372,14 @@ def test_the_daily_summary_lists_what_waits_what_failed_and_what_was_rejected(de
 
     text = send_summary(daily_summary(desk.store, desk.integrations[name]), sent.append, {"ti": "task"})
 
-    assert text.startswith(f"ERP Sync daily summary for {name}: 13 waiting for accounting acceptance, 1 failed, "
+    assert text.startswith(f"ERP Sync daily summary for {name}: 13 waiting for accounting acceptance, 0 failed, "
                            "1 rejected by accounting.")
     project = desk.sandbox.sandboxes.procore.projects[link["procore_project_id"]].name
     assert f"commitment {link['procore_number']} of {project} (Procore id {link['procore_id']}): Rejected by avery" in text
     assert "of Project " not in text  # every project named, the change orders' and invoices' too
-    assert "which is not in Acumatica Cloud ERP yet" in text
+    waiting = desk.link_by_id(cco["id"])
+    assert (waiting["colour"], waiting["reason_code"]) == ("BLUE", "parent_on_its_way")
+    assert "which waits for accounting acceptance under Ready to Export" in waiting["message"]
     assert sent == [{"ti": "task", "erp_sync_subject": f"ERP Sync daily summary: {name}", "erp_sync_message": text}]
 
 

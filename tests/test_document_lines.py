@@ -383,14 +383,7 @@ def test_partial_payments_and_a_later_release_payment_land_in_payments_issued(sa
     import_payments(store, integration, "run-1")
 
     # the retainage is released on the next period's invoice, and paid
-    release_invoice = next(row for row in approved_invoices(sandbox, SECOND_COMPANY_ID)
-                           if row["commitment_id"] == invoice["commitment_id"] and row["id"] != invoice["id"])
-    items = sandbox.procore_lines("requisitions", release_invoice["id"])
-    for item, held_item in zip(items, sandbox.procore_lines("requisitions", invoice["id"]), strict=True):
-        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
-                 "work_completed_retainage_retained_this_period": "0.00",
-                 "work_completed_retainage_released_this_period": held_item["work_completed_retainage_retained_this_period"]}
-    sandbox.control("PUT", f"procore/requisitions/{release_invoice['id']}/lines", json=items)
+    release_invoice = release_on_the_next_invoice(sandbox, SECOND_COMPANY_ID, invoice)
     export_integration(store, integration, "run-2")
     released = next(link for link in links(store, integration, "subcontractor_invoice")
                     if link["procore_id"] == release_invoice["id"])
@@ -404,6 +397,19 @@ def test_partial_payments_and_a_later_release_payment_land_in_payments_issued(sa
             paid.setdefault(payment["invoice_number"], []).append(Decimal(payment["amount"]))
     assert sorted(paid[invoice["invoice_number"]]) == sorted([Decimal("1000.00"), due - 1000])
     assert paid[release_invoice["invoice_number"]] == [held]
+
+
+def release_on_the_next_invoice(sandbox, company_id: int, invoice: dict) -> dict:
+    """The commitment's next invoice in Procore bills nothing and releases what ``invoice`` held, line by line."""
+    release_invoice = next(row for row in approved_invoices(sandbox, company_id)
+                           if row["commitment_id"] == invoice["commitment_id"] and row["id"] != invoice["id"])
+    items = sandbox.procore_lines("requisitions", release_invoice["id"])
+    for item, held_item in zip(items, sandbox.procore_lines("requisitions", invoice["id"]), strict=True):
+        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                 "work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_released_this_period": held_item["work_completed_retainage_retained_this_period"]}
+    sandbox.control("PUT", f"procore/requisitions/{release_invoice['id']}/lines", json=items)
+    return release_invoice
 
 
 def test_in_acumatica_payments_of_a_bill_holding_retainage_and_of_its_retainage_bill_land_on_the_invoice(
@@ -421,14 +427,7 @@ def test_in_acumatica_payments_of_a_bill_holding_retainage_and_of_its_retainage_
     import_payments(store, integration, "run-1")
 
     # the next period releases the retainage in Procore; a person releases it on the bill in Acumatica, and pays it
-    release_invoice = next(row for row in approved_invoices(sandbox, DEMO_COMPANY_ID)
-                           if row["commitment_id"] == invoice["commitment_id"] and row["id"] != invoice["id"])
-    items = sandbox.procore_lines("requisitions", release_invoice["id"])
-    for item, held_item in zip(items, sandbox.procore_lines("requisitions", invoice["id"]), strict=True):
-        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
-                 "work_completed_retainage_retained_this_period": "0.00",
-                 "work_completed_retainage_released_this_period": held_item["work_completed_retainage_retained_this_period"]}
-    sandbox.control("PUT", f"procore/requisitions/{release_invoice['id']}/lines", json=items)
+    release_invoice = release_on_the_next_invoice(sandbox, DEMO_COMPANY_ID, invoice)
     export_integration(store, integration, "run-2")
     told = next(row for row in links(store, integration) if row["procore_id"] == release_invoice["id"])
     assert told["reason_code"] == "retainage_to_release" and f"released {held:.2f} of retainage" in told["message"]

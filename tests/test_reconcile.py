@@ -48,7 +48,16 @@ def test_a_clean_sync_agrees_on_acumatica_and_quickbooks(scene, store):
         assert [row for row in rows if row["differs"]] == [], [(d["cause"], d["sentence"]) for d in store.rows("open_differences_of_integration", integration_id=integration["id"])][:3]
         assert any(row["procore_change_orders_amount"] for row in rows)
         assert all(row["procore_revised_amount"] == row["erp_revised_amount"] for row in rows)
+        agrees_on_retainage(rows)
         assert summary["api_calls"] == {}
+
+
+def agrees_on_retainage(rows: list[dict]) -> None:
+    """The ERP's retainage is known and is Procore's, for every commitment that has invoices."""
+    invoiced = [row for row in rows if row["procore_retainage_amount"] is not None]
+    assert invoiced and any(row["procore_retainage_amount"] for row in invoiced)
+    assert [(row["commitment_number"], row["procore_retainage_amount"], row["erp_retainage_amount"])
+            for row in invoiced if row["erp_retainage_amount"] != row["procore_retainage_amount"]] == []
 
 
 def test_a_clean_sync_agrees_on_both_sages(sandbox, store, sage):
@@ -59,6 +68,7 @@ def test_a_clean_sync_agrees_on_both_sages(sandbox, store, sage):
         reconcile_integration(store, row, "test")
         rows = figures(store, row)
         assert rows and [r for r in rows if r["differs"]] == [], (integration.name, [(d["cause"], d["sentence"]) for d in store.rows("open_differences_of_integration", integration_id=row["id"])])
+        agrees_on_retainage(rows)
 
 
 # The causes ---------------------------------------------------------------------------------------
@@ -233,6 +243,54 @@ def test_an_invoice_keyed_in_sage_is_an_erp_bill_without_a_procore_invoice(sandb
     keyed = causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]
     assert keyed["erp_amount"] == Decimal("640.00") and "KEYED-" in keyed["sentence"]
     assert len(causes) == 1
+
+
+def retainage_held(link: dict) -> Decimal:
+    return Decimal(str(json.loads(link["procore_json"])["data"]["summary"]["total_retainage"]))
+
+
+@pytest.mark.parametrize("system", ["sage300", "sage100"])
+def test_retainage_a_sage_user_changes_on_an_invoice_is_explained_with_both_figures(sandbox, store, sage, system):
+    integration = SAGE_INTEGRATIONS[0 if system == "sage300" else 1]
+    store.save_integration(integration)
+    row = store.one("integration_by_name", name=integration.name)
+    office = sage.offices[system]
+    sync_sage(store, row, office, sandbox)
+    invoice = next(link for link in active(store, row, "subcontractor_invoice") if retainage_held(link))
+    held = retainage_held(invoice)
+    if system == "sage300":
+        vendor, number = invoice["erp_ref"].split("/", 1)
+        office.set_raw("APM_MASTER__INVOICE", {"Retainage": str(held + 25)}, Vendor=vendor, Invoice=number)
+    else:
+        office.set_raw("acpinv", {"retain": str(held + 25), "upddte": datetime.now(UTC).replace(tzinfo=None)},
+                       recnum=int(invoice["erp_ref"]))
+    resync(store, row)
+
+    causes = open_causes(store, row)
+    changed = causes[(parent(invoice), "retainage", "changed_in_erp")]
+    assert changed["procore_amount"] == held and changed["erp_amount"] == held + 25
+    assert f"{held:,.2f} in Procore, {held + 25:,.2f} in {integration.erp_kind.display_name}" in changed["sentence"]
+    assert "retainage held on invoice" in changed["sentence"] and len(causes) == 1
+    figure = next(f for f in figures(store, row) if f["procore_commitment_id"] == parent(invoice))
+    assert figure["differs"] == 1 and figure["erp_retainage_amount"] - figure["procore_retainage_amount"] == 25
+
+
+def test_retainage_released_in_procore_and_not_in_acumatica_is_explained(scene, store):
+    sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
+    invoice = next(link for link in active(store, acumatica, "subcontractor_invoice") if retainage_held(link))
+    items = sandbox.procore_lines("requisitions", invoice["procore_id"])
+    for item in items:  # the same period releases half of what it held; Acumatica keeps holding all of it
+        held = Decimal(item["work_completed_retainage_retained_this_period"])
+        item["work_completed_retainage_released_this_period"] = f"{held / 2:.2f}"
+    sandbox.control("PUT", f"procore/requisitions/{invoice['procore_id']}/lines", json=items)
+    scene.sync()
+    reconcile_integration(store, acumatica, "test")
+
+    causes = open_causes(store, acumatica)
+    released = causes[(parent(invoice), "retainage", "retainage_to_release")]
+    assert released["procore_amount"] < released["erp_amount"]
+    assert "never releases retainage by itself" in released["sentence"]
+    assert not [key for key in causes if key[1] == "retainage" and key[2] == "unknown"]
 
 
 def test_the_command_reconciles_and_says_what_differs_in_text_and_json(scene, store, capsys):

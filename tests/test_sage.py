@@ -79,7 +79,7 @@ def test_export_waits_for_sages_import_then_links_each_record_once(sandbox, sage
         erp = ErpKind(integration["erp_kind"]).display_name
         assert all(re.fullmatch(rf"The (commitment change order|subcontractor invoice) waits for its commitment "
                                 rf"(PO-001|SC-002), which is on its way to {re.escape(erp)}; it is exported at the "
-                                rf"first sync after it is there\.", link["message"]) for link in children)
+                                rf"first sync after the commitment is there\.", link["message"]) for link in children)
         assert colours(sage_store, integration)["BLUE"] == queued + len(children)
 
         again = export_integration(sage_store, integration, "again")

@@ -4,7 +4,7 @@ Tables (Sage 100 Contractor's data dictionary; column lists as in vimalgupta1980
 ``SysconCommon/SMBClasses``): ``actpay`` vendors (``recnum``, ``vndnme``, ``status``), ``subcon``
 6-7-1 Subcontracts (``ctcnum``, ``vndnum``, ``ctcttl`` the revised total), ``sbcgln`` subcontract
 change order lines (``chgnum``, ``vndctc`` the subcontract, ``bdgprc``, ``chgsts``), ``acpinv``
-4-2 Payable Invoices (``invnum``, ``vndnum``, ``invttl``, ``amtpad``, ``invbal``, ``status``)
+4-2 Payable Invoices (``invnum``, ``vndnum``, ``invttl``, ``retain``, ``amtpad``, ``invbal``, ``status``)
 with its grid ``apivln``, and ``acppmt`` the payments of an invoice (``recnum`` the invoice,
 ``chknum``, ``chkdte``, ``amount``, ``paytyp``, ``vodrec`` non-zero once the check was voided).
 Every table carries ``insdte``/``upddte``, so reads ask only for rows changed since the last one.
@@ -59,6 +59,7 @@ class Invoice(_Row):
     ctcnum: str | None = None  # the subcontract the invoice bills (its record number, as the import writes it)
     usrdf1: str
     invttl: Decimal
+    retain: Decimal | None = None  # the retainage held (4-2's Retainage, the import's Retainage Amt)
     invbal: Decimal | None = None
     status: int | None = None
 

@@ -54,6 +54,7 @@ class Invoice(_Row):
     Commitment: str | None = None
     Description: str
     Original_Gross: Decimal
+    Retainage: Decimal | None = None  # the retainage held, as the API import's Retainage sets it
     Amount_Paid: Decimal = Field(default=Decimal(0))
     Status: str | None = None
 

@@ -102,13 +102,13 @@ class UnreadableValue(ValueError):
 
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
     """Timestamps come back as aware UTC datetimes (columns named ``*_at``) and money as Decimal
-    (``amount``, ``*_amount``, ``*_balance``) on every dialect; a value that is neither raises
+    (``amount``, ``*_amount``, ``*_balance``, ``*_retainage``) on every dialect; a value that is neither raises
     ``UnreadableValue`` naming its column."""
     decoded = dict(row)
     for key, value in decoded.items():
         if key.endswith("_at") or key == "at":
             decoded[key] = _as_utc(key, value)
-        elif value is not None and (key == "amount" or key.endswith(("_amount", "_balance"))):
+        elif value is not None and (key == "amount" or key.endswith(("_amount", "_balance", "_retainage"))):
             decoded[key] = _as_decimal(key, value)
     return decoded
 

@@ -115,7 +115,8 @@ WHERE id = :id AND export_claimed_by = :worker;
 
 -- name: links_in_state
 SELECT id, record_type, procore_id, procore_project_id, procore_number, erp_ref, erp_key_json, state, colour,
-       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_seen_at,
+       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_retainage,
+       erp_seen_at,
        erp_modified_at, erp_number, procore_updated_at, procore_json, fingerprint, exported_at, created_at,
        updated_at
 FROM record_links

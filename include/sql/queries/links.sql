@@ -1,6 +1,7 @@
 -- name: active_links
 SELECT id, record_type, procore_id, procore_project_id, procore_number, erp_ref, erp_key_json, state, colour,
-       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_seen_at,
+       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_retainage,
+       erp_seen_at,
        erp_modified_at, erp_number, procore_updated_at, procore_json, fingerprint, exported_at, created_at,
        updated_at, export_claimed_by
 FROM record_links
@@ -26,7 +27,8 @@ WHERE id = :id AND ended_at IS NULL;
 -- name: update_link_erp_view
 UPDATE record_links
 SET erp_status = :erp_status, erp_present = :erp_present, erp_condition = :erp_condition,
-    erp_amount = :erp_amount, erp_balance = :erp_balance, erp_modified_at = :erp_modified_at, erp_number = :erp_number,
+    erp_amount = :erp_amount, erp_balance = :erp_balance, erp_retainage = :erp_retainage,
+    erp_modified_at = :erp_modified_at, erp_number = :erp_number,
     erp_seen_at = :erp_seen_at, state = :state, colour = :colour, message = :message,
     last_run_id = COALESCE(:run_id, last_run_id), updated_at = :erp_seen_at
 WHERE id = :id AND ended_at IS NULL;

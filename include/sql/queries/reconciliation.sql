@@ -185,8 +185,8 @@ WHERE integration_id = :integration_id AND procore_commitment_id = :procore_comm
 
 -- name: links_for_reconciliation
 -- The active links with what the reconciliation compares (fewer columns than active_links: it reads them all).
-SELECT id, record_type, procore_id, erp_ref, state, colour, message, erp_present, erp_condition, erp_amount,
-       erp_balance, erp_number, erp_modified_at, erp_seen_at, exported_at, procore_json
+SELECT id, record_type, procore_id, erp_ref, state, colour, message, reason_code, erp_present, erp_condition,
+       erp_amount, erp_balance, erp_retainage, erp_number, erp_modified_at, erp_seen_at, exported_at, procore_json
 FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL AND procore_json IS NOT NULL;
 

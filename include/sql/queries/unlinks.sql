@@ -107,7 +107,8 @@ WHERE id = :id AND claimed_by = :worker;
 
 -- name: active_link_of_record
 SELECT id, record_type, procore_id, procore_project_id, procore_number, erp_ref, erp_key_json, state, colour,
-       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_seen_at,
+       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_retainage,
+       erp_seen_at,
        erp_modified_at, erp_number, procore_updated_at, procore_json, fingerprint, exported_at, created_at,
        updated_at
 FROM record_links
@@ -116,7 +117,8 @@ WHERE integration_id = :integration_id AND record_type = :record_type AND procor
 
 -- name: active_link_by_number
 SELECT id, record_type, procore_id, procore_project_id, procore_number, erp_ref, erp_key_json, state, colour,
-       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_seen_at,
+       message, reason_code, erp_status, erp_present, erp_condition, erp_amount, erp_balance, erp_retainage,
+       erp_seen_at,
        erp_modified_at, erp_number, procore_updated_at, procore_json, fingerprint, exported_at, created_at,
        updated_at
 FROM record_links

@@ -345,6 +345,7 @@ class AcumaticaAdapter(ErpAdapter):
             condition = "open"
         modified = row.get("LastModifiedDateTime")
         return ErpView(ref, present=True, status=status, condition=condition, amount=amount, balance=balance,
+                       retainage=_retainage_held(row, amount) if entity == "Bill" else None,
                        modified_at=datetime.fromisoformat(modified) if modified else None,
                        number=row.get("VendorRef") or row.get("ExternalRefNbr"))
 
@@ -361,6 +362,17 @@ def release_sentence(released: Decimal, erp: str) -> str:
     return (f"Procore released {released:.2f} of retainage this period. {erp} never releases retainage by itself "
             "and ERP Sync does not guess which bills to release it from: release it in Acumatica on the bills that "
             "hold it (Bills and Adjustments, Release Retainage).")
+
+
+def _retainage_held(bill: dict[str, Any], amount: Decimal | None) -> Decimal | None:
+    """A bill's retainage from its published fields (Default/24.200.001 has none of its own): its lines bill the
+    gross and its ``Amount`` leaves the retainage out, so the retainage is the lines' total less the ``Amount``
+    (ERP Sync's bills carry no tax). None where the read did not bring the lines. A release made in Acumatica is a
+    retainage bill of its own; the bill that held the retainage keeps its lines and ``Amount``."""
+    lines = bill.get("Details")
+    if lines is None or amount is None:
+        return None
+    return sum((Decimal(str(line.get("Amount") or 0)) for line in lines), Decimal(0)) - amount
 
 
 def _retainage_bill(row: dict[str, Any]) -> bool:

@@ -103,6 +103,14 @@ class QuickBooksAdapter(ErpAdapter):
         return {"Amount": float(-net), "Description": f"Retainage held less released this period {RETAINAGE_MARK}",
                 "DetailType": "ItemBasedExpenseLineDetail", "ItemBasedExpenseLineDetail": detail}
 
+    def retainage_held(self, bill: dict[str, Any]) -> Decimal:
+        """What the bill holds back: its negative lines to the retainage item (a release is a positive one); with
+        no item configured, no bill of ERP Sync's holds any."""
+        item = self.retainage_item
+        return -sum((Decimal(str(line.get("Amount") or 0)) for line in bill.get("Line") or []
+                     if item is not None and (line.get("ItemBasedExpenseLineDetail") or {}).get("ItemRef", {})
+                     .get("value") == item), Decimal(0))
+
     def lines(self, document: CodedDocument, existing: dict[str, dict[str, Any]], prefix: str = "") -> list[dict]:
         lines = []
         for coded in document.lines:
@@ -304,7 +312,7 @@ class QuickBooksAdapter(ErpAdapter):
             balance = Decimal(str(row.get("Balance", amount)))
             return ErpView(link.erp_ref, present=True, status="Paid" if balance <= 0 else "Open",
                            condition=condition_of_bill(amount, balance), amount=amount, balance=balance,
-                           modified_at=modified, number=row.get("DocNumber"))
+                           retainage=self.retainage_held(row), modified_at=modified, number=row.get("DocNumber"))
         return ErpView(link.erp_ref, present=True, status=row.get("POStatus"), condition="open", amount=amount,
                        modified_at=modified, number=row.get("DocNumber"))
 

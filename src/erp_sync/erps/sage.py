@@ -181,7 +181,7 @@ class SageAdapter(ErpAdapter):
             for link in linked:
                 if link.erp_ref in unreadable:
                     view = ErpView(link.erp_ref, present=True, status=link.erp_status, condition="unreadable",
-                                   amount=link.erp_amount, balance=link.erp_balance,
+                                   amount=link.erp_amount, balance=link.erp_balance, retainage=link.erp_retainage,
                                    problem=unreadable[link.erp_ref])
                 elif link.erp_ref in rows:
                     view = self.view(record_type, link.erp_ref, rows[link.erp_ref])
@@ -204,8 +204,8 @@ class SageAdapter(ErpAdapter):
 
 def _same(view: ErpView, link: Link) -> bool:
     """The row reads as it did at the last refresh: the snapshot comparison."""
-    return (view.present, view.status, view.condition, view.amount, view.balance) == (
-        link.erp_present, link.erp_status, link.erp_condition, link.erp_amount, link.erp_balance)
+    return (view.present, view.status, view.condition, view.amount, view.balance, view.retainage) == (
+        link.erp_present, link.erp_status, link.erp_condition, link.erp_amount, link.erp_balance, link.erp_retainage)
 
 
 def job_costing(coded: CodedLine) -> tuple[str, str, str, str]:

@@ -89,7 +89,7 @@ class Sage100Adapter(SageAdapter):
                            number=number)
         balance = _balance(row)
         return ErpView(ref, present=True, status=_code(row.status), amount=row.invttl, balance=balance,
-                       condition=condition_of_bill(row.invttl, balance), number=number)
+                       retainage=row.retain, condition=condition_of_bill(row.invttl, balance), number=number)
 
     def bill(self, ref: str, row: Any) -> ErpBill:
         return ErpBill(ref, row.ctcnum, row.invnum, row.invttl, _balance(row))

@@ -118,7 +118,8 @@ class Sage300Adapter(SageAdapter):
                            number=row.Commitment_CO)
         balance = row.Original_Gross - row.Amount_Paid
         return ErpView(ref, present=True, status=row.Status, amount=row.Original_Gross, balance=balance,
-                       condition=condition_of_bill(row.Original_Gross, balance), number=row.Invoice)
+                       retainage=row.Retainage, condition=condition_of_bill(row.Original_Gross, balance),
+                       number=row.Invoice)
 
     def still_in_erp(self, link: Link) -> bool:
         """As the last completed hourly sync saw it; the unlink queue waits for one after the request."""

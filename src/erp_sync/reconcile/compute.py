@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from erp_sync.erps.base import RETAINAGE_TO_RELEASE
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.reconcile.model import CENT, EXPLAINED, Cause, Difference, Figure, Reconciled, Side
 from erp_sync.store import Store
@@ -119,9 +120,11 @@ def compared(row: dict) -> Link:
     """A link with what the reconciliation compares."""
     return Link(id=row["id"], record_type=RecordType(row["record_type"]), procore_id=row["procore_id"],
                 state=row["state"], colour=row["colour"], erp_ref=row["erp_ref"], message=row["message"],
-                procore_json=row["procore_json"], exported_at=row["exported_at"], erp_condition=row["erp_condition"],
+                reason_code=row["reason_code"], procore_json=row["procore_json"], exported_at=row["exported_at"],
+                erp_condition=row["erp_condition"],
                 erp_present=None if row["erp_present"] is None else bool(row["erp_present"]),
-                erp_amount=row["erp_amount"], erp_balance=row["erp_balance"], erp_number=row["erp_number"])
+                erp_amount=row["erp_amount"], erp_balance=row["erp_balance"], erp_retainage=row["erp_retainage"],
+                erp_number=row["erp_number"])
 
 
 def amount_of(books: Books, link: Link) -> Decimal:
@@ -131,6 +134,12 @@ def amount_of(books: Books, link: Link) -> Decimal:
     if books.bills_net_retainage:
         return books.records[link.id].amount
     return books.exported.get(link.id, books.records[link.id].amount)
+
+
+def retainage_of(record: ProcoreRecord) -> Decimal | None:
+    """Procore's retainage held on an invoice: retained less released, as its summary gives it."""
+    held = (record.data.get("summary") or {}).get("total_retainage")
+    return None if held is None else Decimal(str(held))
 
 
 def reconcile(books: Books) -> list[Reconciled]:
@@ -174,24 +183,25 @@ class CommitmentReconciler:
             r for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE]
         invoiced = sum((amount_of(self.books, l) for l in self.invoices), ZERO) + sum(
             (r.amount for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE), ZERO)
-        retainage = [Decimal(str(r.data["summary"]["total_retainage"])) for r in invoices
-                     if (r.data.get("summary") or {}).get("total_retainage") is not None]
+        retainage = [held for r in invoices if (held := retainage_of(r)) is not None]
         paid = self.books.paid_by_commitment.get(self.record.id, ZERO)
         return Side(original=self.record.amount, change_orders=sum((r.amount for r in change_orders), ZERO),
                     invoiced=invoiced,
                     retainage=sum(retainage, ZERO) if retainage else None, paid=paid)
 
     def erp_side(self) -> Side:
-        """Retainage is not in the lists the refresh reads (Acumatica's Default endpoint has no retainage on a
-        bill; QuickBooks has none; Sage's retainage columns are not read): it stays unknown."""
+        """Retainage is what the refresh read on each linked bill (``erp_retainage``); unknown while any of them
+        has not been read with it. Bills entered in the ERP directly count no retainage."""
         if not self.commitment.in_erp:
             return Side()
         change_orders = sum((l.erp_amount for l in self.change_orders if counted(l)), ZERO)
         bills = [l for l in self.invoices if counted(l)]
         invoiced = sum((l.erp_amount for l in bills), ZERO) + sum((b.amount for b in self.bills), ZERO)
         paid = sum((self.erp_paid(l) for l in bills), ZERO) + sum((b.paid for b in self.bills), ZERO)
+        retainage = None if any(l.erp_retainage is None for l in bills) else sum(
+            (l.erp_retainage for l in bills), ZERO)
         return Side(original=self.erp_original(change_orders), change_orders=change_orders, invoiced=invoiced,
-                    paid=paid)
+                    retainage=retainage, paid=paid)
 
     def erp_original(self, change_orders: Decimal) -> Decimal | None:
         if not counted(self.commitment):
@@ -212,8 +222,10 @@ class CommitmentReconciler:
         for link in self.invoices:
             self.about(link, link.erp_amount)
             self.about_payments(link)
+            if erp.retainage is not None:
+                self.about_retainage(link)
         for unlinked in self.unlinked:
-            self.note_unlinked(unlinked)
+            self.note_unlinked(unlinked, erp.retainage is not None)
         for bill in self.bills:
             self.note_direct_bill(bill)
 
@@ -287,13 +299,46 @@ class CommitmentReconciler:
                      f"shows {money(in_erp)} paid: a payment was voided or reduced in {erp} since it was imported; "
                      "the next payment import corrects Procore.", in_procore, in_erp)
 
-    def note_unlinked(self, unlinked: Unlinked) -> None:
+    def about_retainage(self, invoice: Link) -> None:
+        """The retainage one invoice holds in Procore against what its bill holds in the ERP."""
+        record, erp = self.books.records[invoice.id], self.books.erp
+        held = retainage_of(record)
+        in_erp = invoice.erp_retainage if counted(invoice) else None
+        if held is None or held == (in_erp or ZERO):
+            return
+        subject = f"retainage held on invoice {record.number}"
+        if invoice.reason_code == RETAINAGE_TO_RELEASE and held < (in_erp or ZERO):
+            self.add(Figure.RETAINAGE, Cause.RETAINAGE_TO_RELEASE, subject,
+                     f"Procore released retainage on invoice {record.number} that {erp} still holds ({money(held)} "
+                     f"in Procore, {money(in_erp or ZERO)} in {erp}): {erp} never releases retainage by itself; "
+                     "release it there on the bills that hold it (Bills and Adjustments, Release Retainage).",
+                     held, in_erp or ZERO)
+        elif not invoice.in_erp:
+            self.add(Figure.RETAINAGE, *self.not_in_erp(invoice, subject, held), held, None)
+        elif invoice.erp_present is False or invoice.erp_condition in GONE:
+            self.add(Figure.RETAINAGE, Cause.GONE_FROM_ERP, subject,
+                     f"The bill of invoice {record.number} is no longer in {erp} (seen"
+                     f"{_on(self.books.seen.get(invoice.id))}); Procore holds {money(held)} of retainage on it.",
+                     held, None)
+        elif in_erp is None:
+            self.add(Figure.RETAINAGE, Cause.NOT_EXPORTED, subject,
+                     f"Invoice {record.number} holds {money(held)} of retainage and was sent to {erp}; ERP Sync has "
+                     "not read its bill back yet (the next hourly refresh does).", held, None)
+        else:
+            self.add(Figure.RETAINAGE, *self.changed(invoice, subject, held, in_erp), held, in_erp)
+
+    def note_unlinked(self, unlinked: Unlinked, retainage_known: bool) -> None:
         record = unlinked.record
         subject = f"{NOUN[record.record_type]} {record.number}"
         self.add(FIGURE_OF[record.record_type], Cause.UNLINKED, subject,
                  f"The {subject} ({money(record.amount)}) was unlinked{_on(unlinked.ended_at)} "
                  f"({unlinked.ended_by or 'by an unlink request'}): Procore counts it, {self.books.erp} no longer "
                  "has it.", record.amount, None)
+        held = retainage_of(record) if record.record_type is RecordType.SUBCONTRACTOR_INVOICE else None
+        if held and retainage_known:
+            self.add(Figure.RETAINAGE, Cause.UNLINKED, f"retainage held on {subject}",
+                     f"The {subject}, unlinked{_on(unlinked.ended_at)}, holds {money(held)} of retainage in "
+                     f"Procore; {self.books.erp} no longer has its bill.", held, None)
 
     def note_direct_bill(self, bill: ErpBillRow) -> None:
         erp, subject = self.books.erp, f"bill {bill.number or bill.ref}"

@@ -40,6 +40,7 @@ class Cause(StrEnum):
     PAYMENT_NOT_IMPORTED = "payment_not_imported"
     PAYMENT_VOIDED = "payment_voided"
     CHANGED_IN_ERP = "changed_in_erp"
+    RETAINAGE_TO_RELEASE = "retainage_to_release"
     GONE_FROM_ERP = "gone_from_erp"
     UNLINKED = "unlinked"
     ROUNDING = "rounding"
@@ -55,6 +56,7 @@ class Cause(StrEnum):
             "payment_not_imported": "Payment not imported yet",
             "payment_voided": "Payment voided in the ERP since",
             "changed_in_erp": "Changed in the ERP after export",
+            "retainage_to_release": "Retainage released in Procore, not in the ERP",
             "gone_from_erp": "Deleted or reversed in the ERP",
             "unlinked": "Record unlinked",
             "rounding": "Amount rounded",

@@ -499,8 +499,10 @@ class Exporter:
             number = parent.procore_number if parent else f"#{record.parent_id}"
             what = record.record_type.words
             if parent is not None and parent.colour == Colour.BLUE:
-                raise ParentOnItsWay(f"The {what} waits for its commitment {number}, which is on its way to "
-                                     f"{self.adapter.name}; it is exported at the first sync after it is there.")
+                where = ("waits for accounting acceptance under Ready to Export" if parent.state == LinkState.READY
+                         else f"is on its way to {self.adapter.name}")
+                raise ParentOnItsWay(f"The {what} waits for its commitment {number}, which {where}; it is exported "
+                                     "at the first sync after the commitment is there.")
             raise ErpRefusal("parent_missing", f"The {what} belongs to commitment {number}, which is not in "
                                                f"{self.adapter.name} yet. It is exported once the commitment is.")
         refs = self.references_of(record)

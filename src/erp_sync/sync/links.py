@@ -52,6 +52,7 @@ class Link:
     erp_status: str | None = None
     erp_amount: Decimal | None = None
     erp_balance: Decimal | None = None
+    erp_retainage: Decimal | None = None  # the retainage the ERP's bill holds, as the refresh last read it
     erp_number: str | None = None
     export_claimed_by: str | None = None  # the decisions run exporting this accepted record
     updated_at: datetime | None = None
@@ -66,7 +67,8 @@ class Link:
                    fingerprint=row["fingerprint"], exported_at=row["exported_at"],
                    erp_condition=row["erp_condition"], erp_present=_flag(row["erp_present"]),
                    erp_status=row["erp_status"], erp_amount=row["erp_amount"], erp_balance=row["erp_balance"],
-                   erp_number=row["erp_number"], export_claimed_by=row.get("export_claimed_by"),
+                   erp_retainage=row["erp_retainage"], erp_number=row["erp_number"],
+                   export_claimed_by=row.get("export_claimed_by"),
                    updated_at=row.get("updated_at"))
 
     @property
@@ -88,6 +90,7 @@ class ErpView:
     condition: str | None = None  # open, part_paid, paid, reversed, rejected, deleted, unreadable
     amount: Decimal | None = None
     balance: Decimal | None = None
+    retainage: Decimal | None = None  # a bill's retainage held, where the ERP's row carries it
     modified_at: datetime | None = None
     number: str | None = None  # the document number the ERP shows (a bill's vendor reference)
     problem: str | None = None  # why the ERP's row could not be read
@@ -201,6 +204,7 @@ class LinkBook:
                 link_id = link.id
                 rows.append({"id": link_id, "erp_status": view.status, "erp_present": view.present,
                              "erp_condition": view.condition, "erp_amount": view.amount, "erp_balance": view.balance,
+                             "erp_retainage": view.retainage,
                              "erp_modified_at": view.modified_at, "erp_number": view.number or link.erp_number,
                              "erp_seen_at": now, "state": state,
                              "colour": colour.value, "message": message, "run_id": self.run_id})
@@ -209,7 +213,7 @@ class LinkBook:
                           integration_id=self.integration_id, old_state=link.erp_condition,
                           new_state=view.condition, detail={"erp_ref": view.erp_ref, "erp_status": view.status})
                 link.erp_condition, link.erp_present, link.erp_status = view.condition, view.present, view.status
-                link.erp_amount, link.erp_balance = view.amount, view.balance
+                link.erp_amount, link.erp_balance, link.erp_retainage = view.amount, view.balance, view.retainage
                 link.erp_number = view.number or link.erp_number
                 link.state, link.colour, link.message = state, colour.value, message
             tx.execute_many("update_link_erp_view", rows)
