@@ -194,6 +194,28 @@ def test_what_no_link_can_free_waits_with_the_sentence_naming_it(sandbox, store,
         assert (row.linked, row.suggestion, row.blocks) == (None, None, 1)
 
 
+def test_ready_to_export_names_a_project_without_an_erp_job_so_nobody_accepts_it(sandbox, store, integration):
+    """The project is on the record's header: Ready to Export says it needs a link before anyone accepts it
+    (a cost code the ERP lacks is on a line, read once the record is accepted)."""
+    from erp_sync.models import ExportMode
+
+    sandbox.reset(unlinkable_records=True)
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="nightly")
+    store.set_export_mode(integration["name"], ExportMode.ACCEPTANCE, actor="ana")
+    integration = next(row for row in store.integrations() if row["name"] == integration["name"])
+    _projects, waiting_ids = company_data(sandbox, integration)
+
+    export_integration(store, integration, "run-1")
+
+    ready = {row["procore_id"]: row for row in store.rows("links_in_state", integration_id=integration["id"],
+                                                           state="ready", record_type="commitment")}
+    jobless = ready[waiting_ids["Granite Masonry"]]
+    assert (jobless["reason_code"], jobless["colour"]) == ("reference_unlinked", "BLUE")
+    assert jobless["message"].startswith(f"Not exported yet: link {PROJECT_WITHOUT_JOB} on the Reference data tab")
+    assert ready[waiting_ids["Star Framing, LLC"]]["message"] == "Waiting for accounting acceptance"
+
+
 def test_sage_100s_numbered_cost_types_are_suggested_by_name_and_wait_for_a_person(sandbox, store, sage):
     store.save_integration(SAGE_INTEGRATIONS[1])
     integration = store.integrations()[0]

@@ -181,9 +181,13 @@ def test_the_demos_accountant_accepts_some_rejects_one_and_the_outcome_is_printe
     avery.headers["Authorization"] = f"Bearer {office.api.token('avery', role='user')}"
     capsys.readouterr()
 
-    waiting = sum(len(office.store.rows("links_in_state", integration_id=integration["id"], state="ready",
-                                        record_type=record_type))
-                  for integration in office.store.integrations() for record_type in ("commitment", "subcontractor_invoice"))
+    def ready(integration: dict, record_type: str) -> int:
+        return len(office.store.rows("links_in_state", integration_id=integration["id"], state="ready",
+                                     record_type=record_type))
+
+    # every commitment and invoice, and one change order per integration (the others stay for the reconciliation)
+    waiting = sum(ready(integration, "commitment") + ready(integration, "subcontractor_invoice")
+                  + min(1, ready(integration, "commitment_change_order")) for integration in office.store.integrations())
 
     # No scheduler runs here: the decisions wait until erp_export_decisions runs, and she stops waiting at once.
     assert decide_as_accountant(avery, office.api.url, office.store, timeout=0) == {"pending": waiting}
@@ -194,13 +198,14 @@ def test_the_demos_accountant_accepts_some_rejects_one_and_the_outcome_is_printe
     links = office.store.rows("active_links", integration_id=office.integration["id"])
     colours = Counter((row["record_type"], row["colour"]) for row in links)
     assert colours == Counter({("commitment", "GREEN"): 6, ("subcontractor_invoice", "GREEN"): 5,
-                               ("subcontractor_invoice", "YELLOW"): 1, ("commitment_change_order", "BLUE"): 3})
+                               ("subcontractor_invoice", "YELLOW"): 1, ("commitment_change_order", "GREEN"): 1,
+                               ("commitment_change_order", "BLUE"): 2})
     print_decisions(office.store)
     printed = capsys.readouterr().out
-    assert printed.count("Accepted ") == 4 and "Rejected 1 record as Avery Admin:" in printed
+    assert printed.count("Accepted ") == 6 and "Rejected 1 record as Avery Admin:" in printed  # 3 kinds, 2 companies
     assert f"was rejected: {REJECTION_REASON}" in printed
-    assert "summit-acumatica     3 record(s) waiting under Ready to Export" in printed
-    assert "harbor-quickbooks    3 record(s) waiting under Ready to Export" in printed
+    assert "summit-acumatica     2 record(s) waiting under Ready to Export" in printed  # the change orders she left
+    assert "harbor-quickbooks    2 record(s) waiting under Ready to Export" in printed
 
 
 def test_the_daily_summary_dag_sends_each_integrations_summary_through_the_configured_notifier(

@@ -24,7 +24,7 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.documents.coding import coded
 from erp_sync.documents.line_map import LineMap, MappedLine
 from erp_sync.documents.model import CodedDocument, Document, DocumentLine
-from erp_sync.documents.procore import LineProblem, read_document
+from erp_sync.documents.procore import LineProblem, project_ref, read_document
 from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
@@ -513,14 +513,17 @@ class Exporter:
         return parent, self.references.erp_item(vendor).erp_id if vendor else None
 
     def references_of(self, record: ProcoreRecord) -> list[ProcoreRef]:
-        """What the record names of the reference data, each of which must be linked before it is sent."""
+        """What the record's header names of the reference data (its vendor, and its project where the ERP
+        job-costs), each of which must be linked before it is sent; its lines name the rest."""
+        project = [project_ref(record)] if ReferenceKind.PROJECT in self.adapter.required_kinds else []
         if record.record_type not in NEEDS_VENDOR:
-            return []
+            return project
         vendor = self.vendor_of(record)
         if not vendor:
             raise ErpRefusal("vendor_missing", f"The {record.record_type.words} names no vendor in Procore. Choose "
                                                "its vendor there; the next hourly sync exports it.")
-        return [ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), "", vendor.get("name") or f"#{vendor['id']}")]
+        return [ProcoreRef(ReferenceKind.VENDOR, str(vendor["id"]), "", vendor.get("name") or f"#{vendor['id']}"),
+                *project]
 
     def wait(self, record: ProcoreRecord, link: Link | None, sentence: str, reason_code: str) -> None:
         """Not sent: the record waits, BLUE, with the sentence saying for what (every missing link, or its
