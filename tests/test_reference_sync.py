@@ -8,6 +8,7 @@ import json
 import pytest
 
 from conftest import SAGE_INTEGRATIONS, TEST_INTEGRATIONS, add_test_integrations
+from erp_sync.documents.line_map import LineMap
 from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.reference.links import confirmed_links, history, link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
@@ -194,9 +195,9 @@ def test_what_no_link_can_free_waits_with_the_sentence_naming_it(sandbox, store,
         assert (row.linked, row.suggestion, row.blocks) == (None, None, 1)
 
 
-def test_ready_to_export_names_a_project_without_an_erp_job_so_nobody_accepts_it(sandbox, store, integration):
-    """The project is on the record's header: Ready to Export says it needs a link before anyone accepts it
-    (a cost code the ERP lacks is on a line, read once the record is accepted)."""
+def test_ready_to_export_names_what_a_record_needs_linked_so_nobody_accepts_it(sandbox, store, integration):
+    """Ready to Export says what a record needs linked before anyone accepts it: the project on its header,
+    a cost code on one of its lines (a waiting commitment's lines are read once per change and kept)."""
     from erp_sync.models import ExportMode
 
     sandbox.reset(unlinkable_records=True)
@@ -213,7 +214,14 @@ def test_ready_to_export_names_a_project_without_an_erp_job_so_nobody_accepts_it
     jobless = ready[waiting_ids["Granite Masonry"]]
     assert (jobless["reason_code"], jobless["colour"]) == ("reference_unlinked", "BLUE")
     assert jobless["message"].startswith(f"Not exported yet: link {PROJECT_WITHOUT_JOB} on the Reference data tab")
-    assert ready[waiting_ids["Star Framing, LLC"]]["message"] == "Waiting for accounting acceptance"
+    on_a_line = ready[waiting_ids["Star Framing, LLC"]]  # its lines are read once, while it waits, and kept
+    assert on_a_line["message"].startswith(f"Not exported yet: link {CODE_THE_ERP_LACKS_PHRASE} of project ")
+    assert LineMap(store).of_link(on_a_line["id"])
+
+    reads = export_integration(store, integration, "run-2")["counts"]  # nothing changed in Procore
+    assert reads.get("procore_line_reads", 0) == 0
+    assert store.rows("links_in_state", integration_id=integration["id"], state="ready",
+                      record_type="commitment") == list(ready.values())
 
 
 def test_sage_100s_numbered_cost_types_are_suggested_by_name_and_wait_for_a_person(sandbox, store, sage):

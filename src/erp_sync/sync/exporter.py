@@ -263,18 +263,39 @@ class Exporter:
 
     # Accounting acceptance --------------------------------------------------------------------
     def ready(self, record: ProcoreRecord, link: Link | None) -> None:
-        """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent."""
+        """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent. A commitment's
+        lines are read once per change in Procore and kept (the page shows them), so its sentence names every
+        link its lines need before anyone accepts it."""
         self.counts["ready"] += 1
         _missing, unlinked = check(self.references_of(record), self.references)
+        lines = None
+        if unlinked is None and record.record_type is RecordType.COMMITMENT:
+            unlinked, lines = self.unlinked_lines(record, link)
         message, reason_code = (unlinked, REFERENCE_UNLINKED) if unlinked else (WAITING_FOR_ACCEPTANCE, None)
         if link is None:
-            self.book.open(record, LinkState.READY, Colour.BLUE, message, reason_code, fingerprint=record.fingerprint)
+            link = self.book.open(record, LinkState.READY, Colour.BLUE, message, reason_code,
+                                  fingerprint=record.fingerprint)
         elif (link.state, link.fingerprint, link.procore_updated_at, link.message) != (
                 LinkState.READY, record.fingerprint, record.updated_at, message):
-            self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=message,
-                           reason_code=reason_code, fingerprint=record.fingerprint, procore_json=record.snapshot(),
-                           procore_number=record.number, procore_updated_at=record.updated_at)
+            link = self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=message,
+                                  reason_code=reason_code, fingerprint=record.fingerprint,
+                                  procore_json=record.snapshot(), procore_number=record.number,
+                                  procore_updated_at=record.updated_at)
             self.counts["ready_updated"] += 1
+        if lines is not None:
+            self.line_map.record(link.id, [MappedLine(line, None) for line in lines.lines])
+
+    def unlinked_lines(self, record: ProcoreRecord, link: Link | None) -> tuple[str | None, Document | None]:
+        """The sentence naming what a waiting commitment's lines need linked (None: nothing), and its lines when
+        they were read now: once per change in Procore; otherwise the kept lines are checked against the links."""
+        if link is not None and link.procore_updated_at == record.updated_at and self.line_map.of_link(link.id):
+            return (None if self.codes_now(record, link) else link.message), None
+        read = self.read_lines(record, None)
+        try:
+            coded(read, self.references, self.adapter.name, self.adapter.required_kinds)
+        except LineProblem as problem:
+            return (problem.message if problem.reason_code == REFERENCE_UNLINKED else None), read
+        return None, read
 
     def awaiting_accounting(self, record: ProcoreRecord, link: Link) -> None:
         """A record before accounting, or sent back by it, follows Procore: withdrawn when no longer
