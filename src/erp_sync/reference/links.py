@@ -35,6 +35,9 @@ class ConfirmedLinks:
     def erp_item(self, ref: ProcoreRef) -> ErpItem | None:
         return self.items.get((ref.kind, ref.procore_id))
 
+    def seen(self, ref: ProcoreRef) -> bool:
+        return (ref.kind, ref.procore_id) in self.items or (ref.kind, ref.procore_id) in self.names
+
     def named(self, ref: ProcoreRef) -> ProcoreRef:
         known = self.names.get((ref.kind, ref.procore_id))
         return replace(ref, code=known.code or ref.code, name=known.name or ref.name) if known else ref

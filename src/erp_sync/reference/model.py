@@ -65,6 +65,9 @@ class ReferenceLinks(Protocol):
 
     def erp_item(self, ref: ProcoreRef) -> ErpItem | None: ...
 
+    def seen(self, ref: ProcoreRef) -> bool:
+        """The reading of the reference data has met the item (linked or not)."""
+
     def named(self, ref: ProcoreRef) -> ProcoreRef:
         """The ref with the code and name the reference data's reading gave the item (a line names its sub job by
         id and name only, a record its project by name), for the sentences people read."""

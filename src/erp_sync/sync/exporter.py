@@ -535,8 +535,10 @@ class Exporter:
 
     def references_of(self, record: ProcoreRecord) -> list[ProcoreRef]:
         """What the record's header names of the reference data (its vendor, and its project where the ERP
-        job-costs), each of which must be linked before it is sent; its lines name the rest."""
+        job-costs and the reading has met it: before, it may yet link by its number), each of which must be linked
+        before it is sent; its lines name the rest."""
         project = [project_ref(record)] if ReferenceKind.PROJECT in self.adapter.required_kinds else []
+        project = [ref for ref in project if self.references.seen(ref)]
         if record.record_type not in NEEDS_VENDOR:
             return project
         vendor = self.vendor_of(record)
