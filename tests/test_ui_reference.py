@@ -115,6 +115,8 @@ def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(off
     page.get_by_role("button", name="Confirm all shown (4)").click()
     expect(page.locator(".notice")).to_contain_text("Linked 4 cost code(s)")
     expect(general.locator(".erp")).to_have_text("01.100 · General Conditions")
+    owners = page.locator("#reference .owner").all_inner_texts()  # each copy of a code says whose it is
+    assert len(set(owners)) > 1 and all(owner.startswith(("of project 24", "of sub job ")) for owner in owners)
     expect(page.locator(f"#ref-{DEMOLITION} .reason")).to_have_text(
         "No ERP cost code matches: choose one with Link, or set it up in the ERP first.")
     screenshot(page, "i22-07-delimiter-confirmed")

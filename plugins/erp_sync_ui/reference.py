@@ -16,7 +16,7 @@ from erp_sync.page import ERP_NAMES
 from erp_sync.reference.links import ReferenceRefused
 from erp_sync.reference.model import ReferenceKind
 from erp_sync.reference.page import TabAction, act, said
-from erp_sync.reference.tab import erp_choices, tab_rows
+from erp_sync.reference.tab import erp_choices, owners, tab_rows
 from erp_sync.unlink import Refused
 from erp_sync_ui.airflow_api import airflow_base_path
 from erp_sync_ui.app import StoreDep, templates
@@ -41,7 +41,8 @@ def _page(request: Request, store, user: str, name: str, kind: ReferenceKind, se
     rows = tab_rows(store, integration, kind)
     return templates.TemplateResponse(request, "reference.html", status_code=status, context={
         "user": user, "integration": integration, "erp_names": ERP_NAMES, "kinds": kinds_of(integration),
-        "kind": kind, "rows": rows, "choices": erp_choices(store, integration, kind, search, CHOICES),
+        "kind": kind, "rows": rows, "owners": owners(store, integration, rows),
+        "choices": erp_choices(store, integration, kind, search, CHOICES),
         "search": search, "confirmable": [row.ref.procore_id for row in rows if row.suggestion and row.suggestion.item],
         "notice": notice, "problem": problem, "airflow": airflow_base_path()})
 

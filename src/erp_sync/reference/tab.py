@@ -59,6 +59,22 @@ def tab_rows(store: Store, integration: Mapping[str, Any] | int, kind: Reference
     return result
 
 
+def owners(store: Store, integration: Mapping[str, Any] | int, rows: list[TabRow]) -> dict[str, str]:
+    """What each row of a per-project kind belongs to, as a person reads it ("project 2401 Harbor Point Tower",
+    "sub job 01 Podium"): a company's cost code is listed once per project and per sub job that has it."""
+    if not any(row.ref.project_id for row in rows):
+        return {}
+    integration = integration_id(integration)
+    with store.transaction() as tx:
+        named = {(kind, ref.procore_id): f"{kind.label} {ref.code} {ref.name}".replace("  ", " ").strip()
+                 for kind in (ReferenceKind.PROJECT, ReferenceKind.SUB_JOB)
+                 for ref in map(procore_ref, tx.rows("reference_tab_rows", integration_id=integration, kind=kind.value))}
+    return {row.ref.procore_id: named.get((ReferenceKind.SUB_JOB, str(row.ref.sub_job_id)), f"sub job #{row.ref.sub_job_id}")
+            if row.ref.sub_job_id else named.get((ReferenceKind.PROJECT, str(row.ref.project_id)),
+                                                 f"project #{row.ref.project_id}")
+            for row in rows if row.ref.project_id}
+
+
 def erp_choices(store: Store, integration: Mapping[str, Any] | int, kind: ReferenceKind, text: str = "",
                 limit: int = 20) -> list[ErpItem]:
     """The ERP items of a kind for the Link search, best match first."""
