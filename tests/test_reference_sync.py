@@ -372,12 +372,16 @@ def test_ready_to_export_says_what_is_unlinked_until_it_is_linked(sandbox, store
         ("ready", WAITING_FOR_ACCEPTANCE)}
 
 
-def test_an_erp_that_lists_none_of_a_kind_ends_no_link_but_one_that_lost_an_item_does(sandbox, store, sage):
+def sage300_and_its_first_project(sandbox, store) -> tuple[dict, ProcoreRef]:
     store.save_integration(SAGE_INTEGRATIONS[0])
-    integration = store.integrations()[0]
     project = next(p for p in sandbox.sandboxes.procore.projects.values()
                    if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
-    ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
+    return store.integrations()[0], ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number,
+                                               project.name)
+
+
+def test_an_erp_that_lists_none_of_a_kind_ends_no_link_but_one_that_lost_an_item_does(sandbox, store, sage):
+    integration, ref = sage300_and_its_first_project(sandbox, store)
     link(store, integration, ref, ErpItem(ReferenceKind.PROJECT, "J-1", "J-1", "Job one"), by="ana")
     remove_jobs(sage.offices["sage300"])
     refresh(store, integration, by="nightly")  # the office keeps no jobs at all yet
@@ -391,17 +395,13 @@ def test_an_erp_that_lists_none_of_a_kind_ends_no_link_but_one_that_lost_an_item
 
 
 def test_an_exact_code_a_person_unlinked_is_not_linked_again_by_itself(sandbox, store, sage):
-    store.save_integration(SAGE_INTEGRATIONS[0])
-    integration = store.integrations()[0]
-    project = next(p for p in sandbox.sandboxes.procore.projects.values()
-                   if p.company.id == SAGE_INTEGRATIONS[0].procore_company_id)
-    ref = ProcoreRef(ReferenceKind.PROJECT, str(project.id), project.project_number, project.name)
+    integration, ref = sage300_and_its_first_project(sandbox, store)
     assert refresh(store, integration, by="nightly")["linked_by_code"] == 3 + 5 + 5 + SUB_JOB_ITEMS_LINKED
     unlink(store, integration, ReferenceKind.PROJECT, ref.procore_id, by="ana")
 
     assert refresh(store, integration, by="nightly")["linked_by_code"] == 0
     assert confirmed_links(store, integration).erp_item(ref) is None
-    assert suggested(store, integration)[("project", ref.procore_id)][0] == project.project_number  # for a person
+    assert suggested(store, integration)[("project", ref.procore_id)][0] == ref.code  # for a person
 
 
 def coded_lines(sandbox, vendor: str) -> list[dict]:

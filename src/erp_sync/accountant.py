@@ -54,8 +54,8 @@ def outcome_of(row: dict, erp: ErpKind, projects: dict[int, ProcoreProject] | No
     named as the reading of Procore's projects (``projects``) or the record's snapshot names it."""
     colour, message, still_open = _state(row, erp)
     snapshot = ProcoreRecord.from_snapshot(row["procore_json"]).data if row["procore_json"] else {}
-    named = {row["procore_project_id"]: project_name(snapshot, row["procore_project_id"])}
-    project = _project(row["procore_project_id"], projects or {}, named) if row["procore_project_id"] else None
+    project_id = row["procore_project_id"]
+    project = _project(project_id, projects or {}, project_name(snapshot, project_id)) if project_id else None
     return DecisionOutcome(id=row["id"], record_type=RecordType(row["record_type"]), procore_id=row["procore_id"],
                            number=row["procore_number"] or f"#{row['procore_id']}", decision=row["decision"],
                            reason=row["reason"],
@@ -221,17 +221,19 @@ def ready_rows(store: Store, integration: dict, links: list[dict], projects: dic
     parents = _commitments(store, integration, {record.data.get("contract_id") for record in records.values()
                                                if record and record.data.get("contract_id")})
     read = procore_projects(store, integration)
-    rows = [_ready_row(link, records[link["procore_id"]], _project(link["procore_project_id"], read, projects),
-                       parents) for link in links]
+    rows = [_ready_row(link, records[link["procore_id"]],
+                       _project(link["procore_project_id"], read, projects.get(link["procore_project_id"])), parents)
+            for link in links]
     rows = [row for row in rows if row.matches(search)] if search.strip() else rows
     return sorted(rows, key=SORTS.get(sort, SORTS["number"]), reverse=descending)
 
 
-def _project(project_id: int | None, read: dict[int, ProcoreProject], named: dict[int, str]) -> ProcoreProject:
+def _project(project_id: int | None, read: dict[int, ProcoreProject], name: str | None) -> ProcoreProject:
+    """The project as the reading of Procore's projects saw it, else by the ``name`` a record gives it."""
     found = read.get(project_id)
     if found and found.name:
         return found
-    return ProcoreProject(found.number if found else "", named.get(project_id) or f"Project {project_id}")
+    return ProcoreProject(found.number if found else "", name or f"Project {project_id}")
 
 
 def _commitments(store: Store, integration: dict, ids: set[int]) -> dict[int, ProcoreRecord]:

@@ -66,13 +66,16 @@ def owners(store: Store, integration: Mapping[str, Any] | int, rows: list[TabRow
         return {}
     integration = integration_id(integration)
     with store.transaction() as tx:
-        named = {(kind, ref.procore_id): f"{kind.label} {ref.code} {ref.name}".replace("  ", " ").strip()
+        named = {(kind, ref.procore_id): " ".join(filter(None, (kind.label, ref.code, ref.name)))
                  for kind in (ReferenceKind.PROJECT, ReferenceKind.SUB_JOB)
                  for ref in map(procore_ref, tx.rows("reference_tab_rows", integration_id=integration, kind=kind.value))}
-    return {row.ref.procore_id: named.get((ReferenceKind.SUB_JOB, str(row.ref.sub_job_id)), f"sub job #{row.ref.sub_job_id}")
-            if row.ref.sub_job_id else named.get((ReferenceKind.PROJECT, str(row.ref.project_id)),
-                                                 f"project #{row.ref.project_id}")
-            for row in rows if row.ref.project_id}
+
+    def owner(ref: ProcoreRef) -> str:
+        kind, owner_id = (ReferenceKind.SUB_JOB, ref.sub_job_id) if ref.sub_job_id else (ReferenceKind.PROJECT,
+                                                                                         ref.project_id)
+        return named.get((kind, str(owner_id)), f"{kind.label} #{owner_id}")
+
+    return {row.ref.procore_id: owner(row.ref) for row in rows if row.ref.project_id}
 
 
 def erp_choices(store: Store, integration: Mapping[str, Any] | int, kind: ReferenceKind, text: str = "",

@@ -288,11 +288,13 @@ class Exporter:
     def unlinked_lines(self, record: ProcoreRecord, link: Link | None) -> tuple[str | None, Document | None]:
         """The sentence naming what a waiting commitment's lines need linked (None: nothing), and its lines when
         they were read now: once per change in Procore; otherwise the kept lines are checked against the links."""
-        if link is not None and link.procore_updated_at == record.updated_at and self.line_map.of_link(link.id):
-            return (None if self.codes_now(record, link) else link.message), None
-        read = self.read_lines(record, None)
+        kept = ()
+        if link is not None and link.procore_updated_at == record.updated_at:
+            kept = tuple(mapped.line for mapped in self.line_map.of_link(link.id))
+        lines = Document(record, kept) if kept else self.read_lines(record, None)
+        read = None if kept else lines
         try:
-            coded(read, self.references, self.adapter.name, self.adapter.required_kinds)
+            coded(lines, self.references, self.adapter.name, self.adapter.required_kinds)
         except LineProblem as problem:
             return (problem.message if problem.reason_code == REFERENCE_UNLINKED else None), read
         return None, read
@@ -537,8 +539,8 @@ class Exporter:
         """What the record's header names of the reference data (its vendor, and its project where the ERP
         job-costs and the reading has met it: before, it may yet link by its number), each of which must be linked
         before it is sent; its lines name the rest."""
-        project = [project_ref(record)] if ReferenceKind.PROJECT in self.adapter.required_kinds else []
-        project = [ref for ref in project if self.references.seen(ref)]
+        project = [ref for ref in (project_ref(record),)
+                   if ReferenceKind.PROJECT in self.adapter.required_kinds and self.references.seen(ref)]
         if record.record_type not in NEEDS_VENDOR:
             return project
         vendor = self.vendor_of(record)
