@@ -1,20 +1,24 @@
--- The ERP's bills as the hourly refresh read them (include/sql/migrations/versions/0012_i24_reconciliation.py).
+-- The ERP's bills as the hourly refresh read them (include/sql/migrations/versions/0012_i24_reconciliation.py,
+-- 0015_i24rel_erp_bill_retainage.py): those naming a commitment, and retainage bills naming the bill they release.
 
 -- name: erp_bills_of_integration
-SELECT erp_ref, commitment_ref, erp_number, amount, erp_balance, erp_modified_at, seen_at, gone_at
+SELECT erp_ref, commitment_ref, erp_number, amount, erp_balance, retainage, released_from, erp_modified_at, seen_at,
+       gone_at
 FROM erp_bills
 WHERE integration_id = :integration_id;
 
 -- name: upsert_erp_bill
-INSERT INTO erp_bills (integration_id, erp_ref, commitment_ref, erp_number, amount, erp_balance, erp_modified_at,
-                       seen_at, gone_at)
-VALUES (:integration_id, :erp_ref, :commitment_ref, :erp_number, :amount, :erp_balance, :erp_modified_at, :seen_at,
-        :gone_at)
+INSERT INTO erp_bills (integration_id, erp_ref, commitment_ref, erp_number, amount, erp_balance, retainage,
+                       released_from, erp_modified_at, seen_at, gone_at)
+VALUES (:integration_id, :erp_ref, :commitment_ref, :erp_number, :amount, :erp_balance, :retainage, :released_from,
+        :erp_modified_at, :seen_at, :gone_at)
 ON CONFLICT (integration_id, erp_ref) DO UPDATE SET
     commitment_ref = excluded.commitment_ref,
     erp_number = excluded.erp_number,
     amount = excluded.amount,
     erp_balance = excluded.erp_balance,
+    retainage = excluded.retainage,
+    released_from = excluded.released_from,
     erp_modified_at = excluded.erp_modified_at,
     seen_at = excluded.seen_at,
     gone_at = excluded.gone_at;
@@ -23,9 +27,10 @@ ON CONFLICT (integration_id, erp_ref) DO UPDATE SET
 UPDATE erp_bills SET gone_at = :gone_at WHERE integration_id = :integration_id AND erp_ref = :erp_ref;
 
 -- name: live_erp_bills
-SELECT erp_ref, commitment_ref, erp_number, amount, erp_balance, erp_modified_at, seen_at
+SELECT erp_ref, commitment_ref, erp_number, amount, erp_balance, retainage, released_from, erp_modified_at, seen_at
 FROM erp_bills
-WHERE integration_id = :integration_id AND gone_at IS NULL AND commitment_ref IS NOT NULL;
+WHERE integration_id = :integration_id AND gone_at IS NULL
+  AND (commitment_ref IS NOT NULL OR released_from IS NOT NULL);
 
 -- name: unlinked_records_for_reconciliation
 -- Records whose link an unlink request ended and that have no link since: Procore still has them, the

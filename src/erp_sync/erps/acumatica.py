@@ -327,9 +327,17 @@ class AcumaticaAdapter(ErpAdapter):
         return held_on
 
     def bill(self, ref: str, row: dict[str, Any]) -> ErpBill:
-        subcontract = next((line["POOrderNbr"] for line in row.get("Details") or [] if line.get("POOrderNbr")), None)
-        return ErpBill(ref, subcontract, row.get("VendorRef"), _decimal(row.get("Amount")), _decimal(row.get("Balance")),
-                       _moment(row.get("LastModifiedDateTime")))
+        """A bill with the subcontract its lines bill and the retainage it holds; a retainage bill (a release made
+        in Acumatica) names the bill it releases from instead."""
+        lines = row.get("Details") or []
+        subcontract = next((line["POOrderNbr"] for line in lines if line.get("POOrderNbr")), None)
+        released = next((match.group(1) for line in lines
+                         if (match := RETAINAGE_BILL_LINE.match(str(line.get("TransactionDescription") or "")))), None)
+        amount = _decimal(row.get("Amount"))
+        return ErpBill(ref, subcontract, row.get("VendorRef"), amount, _decimal(row.get("Balance")),
+                       _moment(row.get("LastModifiedDateTime")),
+                       retainage=None if released else _retainage_held(row, amount),
+                       releases=f"Bill/{released}" if released else None)
 
     def view(self, entity: str, ref: str, row: dict[str, Any]) -> ErpView:
         status = row.get("Status")

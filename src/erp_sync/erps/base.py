@@ -86,6 +86,8 @@ class ErpBill:
     balance: Decimal | None
     modified_at: datetime | None = None
     gone: bool = False            # deleted in the ERP (QuickBooks' change data capture says so)
+    retainage: Decimal | None = None  # the retainage it holds, read as its ERP's linked bills' (None: not read)
+    releases: str | None = None   # a retainage bill (Acumatica's release): the bill whose retainage it releases
 
 
 @dataclass

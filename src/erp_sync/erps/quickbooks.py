@@ -284,8 +284,7 @@ class QuickBooksAdapter(ErpAdapter):
         stamp = since.isoformat()
         return list(self.hook.query(f"SELECT * FROM BillPayment WHERE MetaData.LastUpdatedTime > {quoted(stamp)}"))
 
-    @staticmethod
-    def bill(row: dict[str, Any]) -> ErpBill:
+    def bill(self, row: dict[str, Any]) -> ErpBill:
         """A bill names the purchase order it bills in its lines' ``LinkedTxn``; ``cdc`` reports a deleted one."""
         order = next((str(linked["TxnId"]) for line in row.get("Line") or [] for linked in line.get("LinkedTxn") or []
                       if linked.get("TxnType") == "PurchaseOrder"), None)
@@ -293,7 +292,7 @@ class QuickBooksAdapter(ErpAdapter):
             return ErpBill(row["Id"], order, None, None, None, gone=True)
         amount = Decimal(str(row.get("TotalAmt", 0)))
         return ErpBill(row["Id"], order, row.get("DocNumber"), amount, Decimal(str(row.get("Balance", amount))),
-                       datetime.fromisoformat(row["MetaData"]["LastUpdatedTime"]))
+                       datetime.fromisoformat(row["MetaData"]["LastUpdatedTime"]), retainage=self.retainage_held(row))
 
     def view(self, link: Link, row: dict[str, Any] | None) -> ErpView:
         if row is None or row.get("status") == "Deleted":

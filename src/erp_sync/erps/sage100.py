@@ -92,7 +92,7 @@ class Sage100Adapter(SageAdapter):
                        retainage=row.retain, condition=condition_of_bill(row.invttl, balance), number=number)
 
     def bill(self, ref: str, row: Any) -> ErpBill:
-        return ErpBill(ref, row.ctcnum, row.invnum, row.invttl, _balance(row))
+        return ErpBill(ref, row.ctcnum, row.invnum, row.invttl, _balance(row), retainage=row.retain)
 
     def payments(self, bill_refs: set[str], since: datetime | None) -> PaymentChanges:
         """Payment lines changed since the bookmark; a voided check keeps its line with ``vodrec`` set."""

@@ -99,7 +99,8 @@ class Sage300Adapter(SageAdapter):
             "Retainage": _money(coded.line.net_retainage)}) for coded in document.lines)]
 
     def bill(self, ref: str, row: Any) -> ErpBill:
-        return ErpBill(ref, row.Commitment, row.Invoice, row.Original_Gross, row.Original_Gross - row.Amount_Paid)
+        return ErpBill(ref, row.Commitment, row.Invoice, row.Original_Gross, row.Original_Gross - row.Amount_Paid,
+                       retainage=row.Retainage)
 
     def number(self, record_type: RecordType, row: Any) -> str:
         if record_type is RecordType.COMMITMENT:

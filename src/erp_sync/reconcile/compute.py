@@ -45,14 +45,53 @@ class Unlinked:
 
 @dataclass(frozen=True)
 class ErpBillRow:
+    """An ERP bill from ``erp_bills``: one entered in the ERP directly, or a retainage bill (a release)."""
+
     ref: str
     number: str | None
     amount: Decimal
     balance: Decimal
+    retainage: Decimal | None
 
     @property
     def paid(self) -> Decimal:
         return self.amount - self.balance
+
+
+@dataclass(frozen=True)
+class Released:
+    """What the ERP released of the retainage one bill holds: its retainage bills (Acumatica makes one per release,
+    payable on its own; QuickBooks and Sage have none)."""
+
+    bills: tuple[ErpBillRow, ...] = ()
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((bill.amount for bill in self.bills), ZERO)
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((bill.paid for bill in self.bills), ZERO)
+
+    @property
+    def numbers(self) -> list[str]:
+        return [bill.ref.split("/", 1)[-1] for bill in self.bills]
+
+
+NOTHING_RELEASED = Released()
+
+
+@dataclass(frozen=True)
+class InvoiceRelease:
+    """An invoice whose retainage differs by what one system released and the other did not: Procore released on it
+    (its export told a person to release it in the ERP), or the ERP released on its bill (retainage bills)."""
+
+    number: str
+    held: Decimal                     # in Procore
+    erp_held: Decimal                 # in the ERP: what the bill holds less what its retainage bills released
+    invoiced: Decimal | None          # in Procore, where the release is all the invoiced amounts differ by
+    erp_invoiced: Decimal
+    released: Released
 
 
 @dataclass
@@ -68,6 +107,7 @@ class Books:
     children: dict[int, list[Link]]          # change orders and invoices by their commitment's Procore id
     unlinked: dict[int, list[Unlinked]]      # by commitment
     direct_bills: dict[str, list[ErpBillRow]]  # by the commitment's ERP reference
+    released: dict[str, Released]            # by the ERP reference of the bill released from
     paid_in_procore: dict[tuple[int, str], Decimal]  # (commitment, ERP bill) -> imported into Payments Issued
     paid_by_commitment: dict[int, Decimal]
     modified: dict[int, datetime | None]     # link id -> when the ERP last changed the document
@@ -91,10 +131,16 @@ class Books:
         invoice_refs = {link.erp_ref for link in links
                         if link.record_type is RecordType.SUBCONTRACTOR_INVOICE and link.in_erp}
         direct: dict[str, list[ErpBillRow]] = defaultdict(list)
+        releases: dict[str, list[ErpBillRow]] = defaultdict(list)
         for bill in store.rows("live_erp_bills", integration_id=integration["id"]):
-            if bill["erp_ref"] not in invoice_refs and bill["amount"] is not None:
-                direct[bill["commitment_ref"]].append(ErpBillRow(
-                    bill["erp_ref"], bill["erp_number"], bill["amount"], bill["erp_balance"] or ZERO))
+            if bill["amount"] is None:
+                continue
+            row = ErpBillRow(bill["erp_ref"], bill["erp_number"], bill["amount"], bill["erp_balance"] or ZERO,
+                             bill["retainage"])
+            if bill["released_from"]:  # a retainage bill: never a bill entered directly, nor invoiced on its own
+                releases[bill["released_from"]].append(row)
+            elif bill["erp_ref"] not in invoice_refs:
+                direct[bill["commitment_ref"]].append(row)
         unlinked: dict[int, dict[tuple[RecordType, int], Unlinked]] = defaultdict(dict)
         for row in store.rows("unlinked_records_for_reconciliation", integration_id=integration["id"]):
             record = ProcoreRecord.from_snapshot(row["procore_json"]) if row["procore_json"] else None
@@ -111,7 +157,8 @@ class Books:
         return cls(kind.display_name, ERP_ADAPTERS[kind].commitment_includes_change_orders,
                    ERP_ADAPTERS[kind].bill_nets_retainage,
                    [link for link in links if link.record_type is RecordType.COMMITMENT], records, exported, children,
-                   {owner: list(found.values()) for owner, found in unlinked.items()}, direct, paid,
+                   {owner: list(found.values()) for owner, found in unlinked.items()}, direct,
+                   {ref: Released(tuple(bills)) for ref, bills in releases.items()}, paid,
                    paid_by_commitment, {row["id"]: row["erp_modified_at"] for row in rows},
                    {row["id"]: row["erp_seen_at"] for row in rows})
 
@@ -190,18 +237,31 @@ class CommitmentReconciler:
                     retainage=sum(retainage, ZERO) if retainage else None, paid=paid)
 
     def erp_side(self) -> Side:
-        """Retainage is what the refresh read on each linked bill (``erp_retainage``); unknown while any of them
-        has not been read with it. Bills entered in the ERP directly count no retainage."""
+        """Each bill, linked or entered in the ERP directly, with what its retainage bills released: invoiced is its
+        amount and theirs (a release makes retainage payable), paid what was paid of them all, retainage what it
+        holds less what they released. Retainage is unknown while any bill has not been read with it."""
         if not self.commitment.in_erp:
             return Side()
         change_orders = sum((l.erp_amount for l in self.change_orders if counted(l)), ZERO)
         bills = [l for l in self.invoices if counted(l)]
-        invoiced = sum((l.erp_amount for l in bills), ZERO) + sum((b.amount for b in self.bills), ZERO)
-        paid = sum((self.erp_paid(l) for l in bills), ZERO) + sum((b.paid for b in self.bills), ZERO)
-        retainage = None if any(l.erp_retainage is None for l in bills) else sum(
-            (l.erp_retainage for l in bills), ZERO)
+        invoiced = sum((self.erp_invoiced(l) for l in bills), ZERO) + sum(
+            (b.amount + self.released(b.ref).amount for b in self.bills), ZERO)
+        paid = sum((self.erp_paid(l) + self.released(l.erp_ref).paid for l in bills), ZERO) + sum(
+            (b.paid + self.released(b.ref).paid for b in self.bills), ZERO)
+        held = [self.erp_held(l.erp_ref, l.erp_retainage) for l in bills] + [
+            self.erp_held(b.ref, b.retainage) for b in self.bills]
+        retainage = None if None in held else sum(held, ZERO)
         return Side(original=self.erp_original(change_orders), change_orders=change_orders, invoiced=invoiced,
                     retainage=retainage, paid=paid)
+
+    def released(self, bill_ref: str | None) -> Released:
+        return self.books.released.get(bill_ref or "", NOTHING_RELEASED)
+
+    def erp_invoiced(self, invoice: Link) -> Decimal:
+        return invoice.erp_amount + self.released(invoice.erp_ref).amount
+
+    def erp_held(self, bill_ref: str | None, retainage: Decimal | None) -> Decimal | None:
+        return None if retainage is None else retainage - self.released(bill_ref).amount
 
     def erp_original(self, change_orders: Decimal) -> Decimal | None:
         if not counted(self.commitment):
@@ -219,15 +279,21 @@ class CommitmentReconciler:
         self.about(self.commitment, erp.original if counted(self.commitment) else None)
         for link in self.change_orders:
             self.about(link, link.erp_amount)
+        releases = []
         for link in self.invoices:
-            self.about(link, link.erp_amount)
+            release = self.release_on(link) if erp.retainage is not None else None
+            if release is None or release.invoiced is None:
+                self.about(link, link.erp_amount if link.erp_amount is None else self.erp_invoiced(link))
             self.about_payments(link)
-            if erp.retainage is not None:
+            if release is not None:
+                releases.append(release)
+            elif erp.retainage is not None:
                 self.about_retainage(link)
+        self.about_releases(releases)
         for unlinked in self.unlinked:
             self.note_unlinked(unlinked, erp.retainage is not None)
         for bill in self.bills:
-            self.note_direct_bill(bill)
+            self.note_direct_bill(bill, erp.retainage is not None)
 
     def add(self, figure: Figure, cause: Cause, subject: str, sentence: str, procore: Decimal | None,
             erp: Decimal | None) -> None:
@@ -303,17 +369,11 @@ class CommitmentReconciler:
         """The retainage one invoice holds in Procore against what its bill holds in the ERP."""
         record, erp = self.books.records[invoice.id], self.books.erp
         held = retainage_of(record)
-        in_erp = invoice.erp_retainage if counted(invoice) else None
+        in_erp = self.erp_held(invoice.erp_ref, invoice.erp_retainage) if counted(invoice) else None
         if held is None or held == (in_erp or ZERO):
             return
         subject = f"retainage held on invoice {record.number}"
-        if invoice.reason_code == RETAINAGE_TO_RELEASE and held < (in_erp or ZERO):
-            self.add(Figure.RETAINAGE, Cause.RETAINAGE_TO_RELEASE, subject,
-                     f"Procore released retainage on invoice {record.number} that {erp} still holds ({money(held)} "
-                     f"in Procore, {money(in_erp or ZERO)} in {erp}): {erp} never releases retainage by itself; "
-                     "release it there on the bills that hold it (Bills and Adjustments, Release Retainage).",
-                     held, in_erp or ZERO)
-        elif not invoice.in_erp:
+        if not invoice.in_erp:
             self.add(Figure.RETAINAGE, *self.not_in_erp(invoice, subject, held), held, None)
         elif invoice.erp_present is False or invoice.erp_condition in GONE:
             self.add(Figure.RETAINAGE, Cause.GONE_FROM_ERP, subject,
@@ -326,6 +386,52 @@ class CommitmentReconciler:
                      "not read its bill back yet (the next hourly refresh does).", held, None)
         else:
             self.add(Figure.RETAINAGE, *self.changed(invoice, subject, held, in_erp), held, in_erp)
+
+    def release_on(self, invoice: Link) -> InvoiceRelease | None:
+        """The invoice's figures where a release made in one system and not the other may explain them."""
+        record, released = self.books.records[invoice.id], self.released(invoice.erp_ref)
+        held = retainage_of(record)
+        release_only = not invoice.in_erp and invoice.reason_code == RETAINAGE_TO_RELEASE  # refused: no bill made
+        in_erp = counted(invoice) and invoice.erp_retainage is not None and (
+            bool(released.bills) or invoice.reason_code == RETAINAGE_TO_RELEASE)
+        if held is None or not (release_only or in_erp):
+            return None
+        invoiced = amount_of(self.books, invoice)
+        erp_held = self.erp_held(invoice.erp_ref, invoice.erp_retainage) if in_erp else ZERO
+        erp_invoiced = self.erp_invoiced(invoice) if in_erp else ZERO
+        return InvoiceRelease(record.number, held, erp_held,
+                              invoiced if invoiced + held == erp_invoiced + erp_held else None, erp_invoiced, released)
+
+    def about_releases(self, releases: list[InvoiceRelease]) -> None:
+        """Retainage released in Procore and in the ERP, compared per commitment: Procore releases on a later
+        invoice what Acumatica releases on the bills that held it, so the same release may sit on different
+        documents. What is left is to release in the ERP, or released there and not in Procore."""
+        held, erp_held = sum((r.held for r in releases), ZERO), sum((r.erp_held for r in releases), ZERO)
+        if held == erp_held:
+            return
+        erp, invoices = self.books.erp, ", ".join(r.number for r in releases)
+        retainage_bills = ", ".join(number for r in releases for number in r.released.numbers)
+        both = f"{money(held)} of retainage held in Procore, {money(erp_held)} in {erp}"
+        if held < erp_held:
+            cause, rest = Cause.RETAINAGE_TO_RELEASE, money(erp_held - held)
+            sentence = (f"Procore released retainage on invoice {invoices} that {erp} still holds ({both}): {erp} "
+                        f"never releases retainage by itself; release the remaining {rest} there on the bills that "
+                        "hold it (Bills and Adjustments, Release Retainage).")
+        else:
+            cause, rest = Cause.RELEASED_IN_ERP, money(held - erp_held)
+            sentence = (f"{erp} released {rest} of retainage (retainage bill {retainage_bills or 'none'}) that "
+                        f"Procore still holds on invoice {invoices} ({both}): record the release in Procore on the "
+                        "commitment's next subcontractor invoice (retainage released this period), or, if it was "
+                        f"released by mistake, reverse the retainage bill in {erp}.")
+        self.add(Figure.RETAINAGE, cause, "retainage released", sentence, held, erp_held)
+        explained = [r for r in releases if r.invoiced is not None]
+        if explained:
+            invoiced = sum((r.invoiced for r in explained), ZERO)
+            erp_invoiced = sum((r.erp_invoiced for r in explained), ZERO)
+            self.add(Figure.INVOICED, cause, "retainage released",
+                     f"Invoice {', '.join(r.number for r in explained)} is {money(invoiced)} in Procore and "
+                     f"{money(erp_invoiced)} in {erp} with its retainage bills: the {rest} of retainage released in "
+                     f"{'Procore' if cause is Cause.RETAINAGE_TO_RELEASE else erp} only.", invoiced, erp_invoiced)
 
     def note_unlinked(self, unlinked: Unlinked, retainage_known: bool) -> None:
         record = unlinked.record
@@ -340,15 +446,22 @@ class CommitmentReconciler:
                      f"The {subject}, unlinked{_on(unlinked.ended_at)}, holds {money(held)} of retainage in "
                      f"Procore; {self.books.erp} no longer has its bill.", held, None)
 
-    def note_direct_bill(self, bill: ErpBillRow) -> None:
-        erp, subject = self.books.erp, f"bill {bill.number or bill.ref}"
+    def note_direct_bill(self, bill: ErpBillRow, retainage_known: bool) -> None:
+        """Its amount, payments and retainage, each with what its retainage bills released."""
+        erp, subject, released = self.books.erp, f"bill {bill.number or bill.ref}", self.released(bill.ref)
+        amount, paid = bill.amount + released.amount, bill.paid + released.paid
         self.add(Figure.INVOICED, Cause.ERP_BILL_WITHOUT_INVOICE, subject,
-                 f"The {subject} ({money(bill.amount)}) was entered in {erp} against this commitment, not by ERP Sync; "
-                 "Procore has no subcontractor invoice for it.", None, bill.amount)
-        if bill.paid:
+                 f"The {subject} ({money(amount)}) was entered in {erp} against this commitment, not by ERP Sync; "
+                 "Procore has no subcontractor invoice for it.", None, amount)
+        if paid:
             self.add(Figure.PAID, Cause.ERP_BILL_WITHOUT_INVOICE, subject,
-                     f"The {subject} was paid {money(bill.paid)} in {erp}; with no Procore invoice for it the payment "
-                     "cannot be imported into Procore.", None, bill.paid)
+                     f"The {subject} was paid {money(paid)} in {erp}; with no Procore invoice for it the payment "
+                     "cannot be imported into Procore.", None, paid)
+        held = self.erp_held(bill.ref, bill.retainage)
+        if held and retainage_known:
+            self.add(Figure.RETAINAGE, Cause.ERP_BILL_WITHOUT_INVOICE, subject,
+                     f"The {subject}, entered in {erp} against this commitment, holds {money(held)} of retainage "
+                     "there; Procore has no subcontractor invoice holding it.", None, held)
 
     # What the records do not explain ------------------------------------------------------------
     def explain_rest(self, figure: Figure, gap: Decimal, procore: Decimal | None, erp: Decimal | None) -> None:

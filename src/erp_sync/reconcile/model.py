@@ -41,6 +41,7 @@ class Cause(StrEnum):
     PAYMENT_VOIDED = "payment_voided"
     CHANGED_IN_ERP = "changed_in_erp"
     RETAINAGE_TO_RELEASE = "retainage_to_release"
+    RELEASED_IN_ERP = "released_in_erp"
     GONE_FROM_ERP = "gone_from_erp"
     UNLINKED = "unlinked"
     ROUNDING = "rounding"
@@ -57,6 +58,7 @@ class Cause(StrEnum):
             "payment_voided": "Payment voided in the ERP since",
             "changed_in_erp": "Changed in the ERP after export",
             "retainage_to_release": "Retainage released in Procore, not in the ERP",
+            "released_in_erp": "Retainage released in the ERP, not in Procore",
             "gone_from_erp": "Deleted or reversed in the ERP",
             "unlinked": "Record unlinked",
             "rounding": "Amount rounded",

@@ -1,7 +1,8 @@
 """Refresh: what the ERP now says about every linked record (still there, deleted, reversed, paid,
 part paid, rejected), stored with the time it was seen. The unlink queue and the payment import
 decide from this. The ERP's bills that name a commitment, read in the same calls, are kept in
-``erp_bills``: the reconciliation finds bills entered in the ERP directly there."""
+``erp_bills`` with the retainage they hold, and so are Acumatica's retainage bills (a release made there): the
+reconciliation finds bills entered in the ERP directly, and retainage released in the ERP, there."""
 
 from __future__ import annotations
 
@@ -33,22 +34,22 @@ def refresh_links(store: Store, integration_id: int, adapter: ErpAdapter, book: 
 
 
 def keep_bills(store: Store, integration_id: int, seen: BillsSeen) -> int:
-    """Write the bills that name a commitment and changed since the last read; a bill no longer in the ERP
-    is marked gone. Returns how many rows were written."""
+    """Write the bills that name a commitment, and the retainage bills that release from a bill, that changed
+    since the last read; a bill no longer in the ERP is marked gone. Returns how many rows were written."""
     known = {row["erp_ref"]: row for row in store.rows("erp_bills_of_integration", integration_id=integration_id)}
     now = utcnow()
     rows = []
     for bill in seen.bills:
         old = known.get(bill.ref)
-        if bill.commitment_ref is None and old is None:
+        if bill.commitment_ref is None and bill.releases is None and old is None:
             continue
-        row = {"integration_id": integration_id, "erp_ref": bill.ref, "commitment_ref": bill.commitment_ref,
-               "erp_number": bill.number, "amount": bill.amount, "erp_balance": bill.balance,
-               "erp_modified_at": bill.modified_at, "seen_at": now, "gone_at": now if bill.gone else None}
-        if old is None or (old["commitment_ref"], old["erp_number"], old["amount"], old["erp_balance"],
-                           old["gone_at"] is not None) != (bill.commitment_ref, bill.number, bill.amount,
-                                                           bill.balance, bill.gone):
-            rows.append(row)
+        kept = (bill.commitment_ref, bill.number, bill.amount, bill.balance, bill.retainage, bill.releases, bill.gone)
+        if old is None or kept != (old["commitment_ref"], old["erp_number"], old["amount"], old["erp_balance"],
+                                   old["retainage"], old["released_from"], old["gone_at"] is not None):
+            rows.append({"integration_id": integration_id, "erp_ref": bill.ref, "commitment_ref": bill.commitment_ref,
+                         "erp_number": bill.number, "amount": bill.amount, "erp_balance": bill.balance,
+                         "retainage": bill.retainage, "released_from": bill.releases,
+                         "erp_modified_at": bill.modified_at, "seen_at": now, "gone_at": now if bill.gone else None})
     gone = [{"integration_id": integration_id, "erp_ref": ref, "gone_at": now} for ref, row in known.items()
             if seen.present is not None and ref not in seen.present and row["gone_at"] is None]
     with store.transaction() as tx:
