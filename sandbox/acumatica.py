@@ -352,18 +352,22 @@ def control_router(state: AcumaticaState) -> APIRouter:
         subcontract: str = Field(description="the SubcontractNbr the bill's line names (POOrderNbr)")
         amount: Decimal = Field(gt=0)
         vendor_ref: str = Field(max_length=40)
+        subcontract_line: int | None = Field(default=None, description="the subcontract line it bills (POLine): "
+                                                                         "the bill holds that line's retainage")
 
     class NewAmount(BaseModel):
         amount: Decimal
 
     @router.post("/bills")
     def enter_bill(bill: DirectBill) -> dict[str, Any]:
-        """A bill an Acumatica user keys in against a subcontract, not exported by ERP Sync."""
+        """A bill an Acumatica user keys in against a subcontract, not exported by ERP Sync; billing a subcontract
+        line, it holds that line's retainage."""
+        line = {"TransactionDescription": bill.vendor_ref, "Amount": bill.amount, "POOrderNbr": bill.subcontract,
+                "POLine": bill.subcontract_line}
         with state.lock:
             record = state.create("Bill", {"Type": "Bill", "Vendor": bill.vendor, "VendorRef": bill.vendor_ref,
                                            "Description": f"Keyed in Acumatica: {bill.vendor_ref}", "Hold": False,
-                                           "Details": [{"TransactionDescription": bill.vendor_ref, "Amount": bill.amount,
-                                                        "POOrderNbr": bill.subcontract}]})
+                                           "Details": [{k: v for k, v in line.items() if v is not None}]})
             return render("Bill", record, None, {"Details"}, "")
 
     class Release(BaseModel):

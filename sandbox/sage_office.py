@@ -204,12 +204,14 @@ class Sage300Office(SageOffice):
                          Check_Date=on, Check_Type=check_type, Amount=amount)
             self._settle(connection, vendor, invoice)
 
-    def enter_invoice(self, vendor: str, invoice: str, amount: Decimal | str, commitment: str, on: date) -> None:
-        """An AP invoice a Sage user keys in against a commitment, not imported from ERP Sync's files."""
+    def enter_invoice(self, vendor: str, invoice: str, amount: Decimal | str, commitment: str, on: date,
+                      retainage: Decimal | str = 0) -> None:
+        """An AP invoice a Sage user keys in against a commitment, not imported from ERP Sync's files; ``amount``
+        is its gross, ``retainage`` what it holds of it."""
         with self.engine.begin() as connection:
             self._insert(connection, "APM_MASTER__INVOICE", Vendor=vendor, Invoice=invoice, Commitment=commitment,
-                         Description="Keyed in Sage", Original_Gross=Decimal(str(amount)), Retainage=0, Amount_Paid=0,
-                         Invoice_Date=on, Status="Open")
+                         Description="Keyed in Sage", Original_Gross=Decimal(str(amount)),
+                         Retainage=Decimal(str(retainage)), Amount_Paid=0, Invoice_Date=on, Status="Open")
 
     def void_check(self, vendor: str, check: str, on: date) -> None:
         with self.engine.begin() as connection:
@@ -322,14 +324,15 @@ class Sage100Office(SageOffice):
                          paytyp=2 if credit_card else 1, vodrec=0, keep_recnum=True)
             self._settle(connection, invoice)
 
-    def enter_invoice(self, number: str, vendor: int, amount: Decimal | str, subcontract: int, on: date) -> int:
+    def enter_invoice(self, number: str, vendor: int, amount: Decimal | str, subcontract: int, on: date,
+                      retainage: Decimal | str = 0) -> int:
         """A 4-2 payable invoice a Sage user keys in against a subcontract (its record number), not imported
-        from ERP Sync's files; returns the invoice's record number."""
+        from ERP Sync's files, holding ``retainage`` of its total; returns the invoice's record number."""
         amount = Decimal(str(amount))
         with self.engine.begin() as connection:
             header = self._insert(connection, "acpinv", invnum=number, vndnum=vendor, dscrpt="Keyed in Sage",
-                                  invdte=on, ctcnum=str(subcontract), usrdf1="", invttl=amount, retain=0, amtpad=0,
-                                  invbal=amount, status=1)
+                                  invdte=on, ctcnum=str(subcontract), usrdf1="", invttl=amount,
+                                  retain=Decimal(str(retainage)), amtpad=0, invbal=amount, status=1)
             self._insert(connection, "apivln", recnum=header["recnum"], linnum=1, dscrpt="Keyed in Sage",
                          extttl=amount, keep_recnum=True)
         return header["recnum"]

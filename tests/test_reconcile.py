@@ -224,7 +224,8 @@ def test_a_change_order_waiting_for_acceptance_or_for_an_unreachable_erp_is_expl
 
 
 @pytest.mark.parametrize("system", ["sage300", "sage100"])
-def test_an_invoice_keyed_in_sage_is_an_erp_bill_without_a_procore_invoice(sandbox, store, sage, system):
+def test_an_invoice_keyed_in_sage_holding_retainage_is_an_erp_bill_without_a_procore_invoice(sandbox, store, sage,
+                                                                                             system):
     integration = SAGE_INTEGRATIONS[0 if system == "sage300" else 1]
     store.save_integration(integration)
     row = store.one("integration_by_name", name=integration.name)
@@ -233,16 +234,18 @@ def test_an_invoice_keyed_in_sage_is_an_erp_bill_without_a_procore_invoice(sandb
     commitment = active(store, row, "commitment")[0]
     if system == "sage300":
         vendor = office.rows("JCM_MASTER__COMMITMENT", Commitment=commitment["erp_ref"])[0]["Vendor"]
-        office.enter_invoice(vendor, "KEYED-300", "640.00", commitment["erp_ref"], date(2026, 12, 1))
+        office.enter_invoice(vendor, "KEYED-300", "640.00", commitment["erp_ref"], date(2026, 12, 1), "64.00")
     else:
         vendor = office.rows("subcon", recnum=int(commitment["erp_ref"]))[0]["vndnum"]
-        office.enter_invoice("KEYED-100", vendor, "640.00", int(commitment["erp_ref"]), date(2026, 12, 1))
+        office.enter_invoice("KEYED-100", vendor, "640.00", int(commitment["erp_ref"]), date(2026, 12, 1), "64.00")
     resync(store, row)
 
     causes = open_causes(store, row)
     keyed = causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]
     assert keyed["erp_amount"] == Decimal("640.00") and "KEYED-" in keyed["sentence"]
-    assert len(causes) == 1
+    retainage = causes[(commitment["procore_id"], "retainage", "erp_bill_without_invoice")]
+    assert retainage["erp_amount"] == Decimal("64.00") and "holds 64.00 of retainage" in retainage["sentence"]
+    assert len(causes) == 2
 
 
 def retainage_held(link: dict) -> Decimal:
@@ -290,7 +293,92 @@ def test_retainage_released_in_procore_and_not_in_acumatica_is_explained(scene, 
     released = causes[(parent(invoice), "retainage", "retainage_to_release")]
     assert released["procore_amount"] < released["erp_amount"]
     assert "never releases retainage by itself" in released["sentence"]
-    assert not [key for key in causes if key[1] == "retainage" and key[2] == "unknown"]
+    billed = causes[(parent(invoice), "invoiced", "retainage_to_release")]  # Procore's payment due includes it
+    assert billed["procore_amount"] - billed["erp_amount"] == released["erp_amount"] - released["procore_amount"]
+    assert not [key for key in causes if key[0] == parent(invoice) and key[2] in ("unknown", "changed_in_erp")]
+
+    to_release = released["erp_amount"] - released["procore_amount"]
+    retainage_bill = release_in_acumatica(sandbox, invoice, to_release / 2)  # a part of it
+    resync(store, acumatica)
+    rest = open_causes(store, acumatica)[(parent(invoice), "retainage", "retainage_to_release")]
+    assert rest["erp_amount"] - rest["procore_amount"] == to_release / 2
+    assert f"release the remaining {to_release / 2:,.2f} there" in rest["sentence"]
+
+    release_in_acumatica(sandbox, invoice, to_release / 2)  # the rest: both have released the same
+    resync(store, acumatica)
+    assert [key for key in open_causes(store, acumatica) if key[0] == parent(invoice)] == []
+    assert erp_bill(store, acumatica, retainage_bill)["released_from"] == invoice["erp_ref"]
+
+
+def release_in_acumatica(sandbox, invoice: dict, amount: Decimal) -> str:
+    """An Acumatica user releases retainage on the invoice's bill; the retainage bill's erp_ref."""
+    made = sandbox.control("POST", f"acumatica/Bill/{invoice['erp_ref'].split('/')[1]}/release-retainage",
+                           json={"amount": str(amount)}).json()
+    return f"Bill/{wrapped(made, 'ReferenceNbr')}"
+
+
+def erp_bill(store: Store, integration: dict, ref: str) -> dict:
+    return next(row for row in store.rows("erp_bills_of_integration", integration_id=integration["id"])
+                if row["erp_ref"] == ref)
+
+
+def test_retainage_released_in_acumatica_and_not_in_procore_is_told_and_its_payment_counts(scene, store):
+    sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
+    invoice = next(link for link in active(store, acumatica, "subcontractor_invoice") if retainage_held(link))
+    held, amount = retainage_held(invoice), Decimal(json.loads(invoice["procore_json"])["data"]["summary"]["current_payment_due"])
+    retainage_bill = release_in_acumatica(sandbox, invoice, held / 2)
+    resync(store, acumatica)
+
+    causes = open_causes(store, acumatica)
+    released = causes[(parent(invoice), "retainage", "released_in_erp")]
+    assert (released["procore_amount"], released["erp_amount"]) == (held, held / 2)
+    assert f"released {held / 2:,.2f} of retainage (retainage bill {retainage_bill.split('/')[1]}) that Procore " \
+           "still holds on invoice" in released["sentence"]
+    assert "record the release in Procore" in released["sentence"]
+    billed = causes[(parent(invoice), "invoiced", "released_in_erp")]
+    assert (billed["procore_amount"], billed["erp_amount"]) == (amount, amount + held / 2)
+    assert [key for key in causes if key[0] == parent(invoice)] == [
+        (parent(invoice), "invoiced", "released_in_erp"), (parent(invoice), "retainage", "released_in_erp")]
+    row = next(r for r in figures(store, acumatica) if r["procore_commitment_id"] == parent(invoice))
+    assert row["procore_retainage_amount"] - row["erp_retainage_amount"] == held / 2
+    assert erp_bill(store, acumatica, retainage_bill)["commitment_ref"] is None
+
+    sandbox.control("POST", "acumatica/payments", json={"bill": retainage_bill.split("/")[1], "amount": str(held / 2)})
+    import_payments(store, acumatica, "test")  # the payment of the retainage bill pays the invoice's bill
+    resync(store, acumatica)
+    causes = open_causes(store, acumatica)
+    assert not [key for key in causes if key[0] == parent(invoice) and key[1] == "paid"]
+    row = next(r for r in figures(store, acumatica) if r["procore_commitment_id"] == parent(invoice))
+    assert row["procore_paid_amount"] == row["erp_paid_amount"] == held / 2
+
+
+def test_a_bill_keyed_in_acumatica_holding_retainage_counts_it(scene, store):
+    sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
+    commitment = next(link for link in active(store, acumatica, "commitment")
+                      if json.loads(link["procore_json"])["data"].get("retainage_percent"))
+    subcontract = next(row for row in sandbox.erp_rows("acumatica", "Subcontract")
+                       if wrapped(row, "SubcontractNbr") == commitment["erp_ref"])
+    line = subcontract["Details"][0]
+    percent = Decimal(str(wrapped(line, "RetainagePct")))
+    keyed = sandbox.control("POST", "acumatica/bills", json={
+        "vendor": wrapped(subcontract, "VendorID"), "subcontract": commitment["erp_ref"], "amount": "1000.00",
+        "vendor_ref": "KEYED-RET", "subcontract_line": wrapped(line, "LineNbr")}).json()
+    held = Decimal("1000.00") * percent / 100
+    resync(store, acumatica)
+
+    causes = open_causes(store, acumatica)
+    retainage = causes[(commitment["procore_id"], "retainage", "erp_bill_without_invoice")]
+    assert retainage["erp_amount"] == held and retainage["procore_amount"] is None
+    assert f"holds {held:,.2f} of retainage" in retainage["sentence"] and "KEYED-RET" in retainage["sentence"]
+    billed = causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]
+    assert billed["erp_amount"] == Decimal("1000.00") - held
+    assert not [key for key in causes if key[0] == commitment["procore_id"] and key[2] == "unknown"]
+
+    release_in_acumatica(sandbox, {"erp_ref": f"Bill/{wrapped(keyed, 'ReferenceNbr')}"}, held)
+    resync(store, acumatica)  # released in full: its retainage is now payable, invoiced, and held no more
+    causes = open_causes(store, acumatica)
+    assert (commitment["procore_id"], "retainage", "erp_bill_without_invoice") not in causes
+    assert causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]["erp_amount"] == Decimal("1000.00")
 
 
 def test_the_command_reconciles_and_says_what_differs_in_text_and_json(scene, store, capsys):

@@ -246,7 +246,7 @@ class CommitmentReconciler:
         bills = [l for l in self.invoices if counted(l)]
         invoiced = sum((self.erp_invoiced(l) for l in bills), ZERO) + sum(
             (b.amount + self.released(b.ref).amount for b in self.bills), ZERO)
-        paid = sum((self.erp_paid(l) + self.released(l.erp_ref).paid for l in bills), ZERO) + sum(
+        paid = sum((self.erp_paid(l) for l in bills), ZERO) + sum(
             (b.paid + self.released(b.ref).paid for b in self.bills), ZERO)
         held = [self.erp_held(l.erp_ref, l.erp_retainage) for l in bills] + [
             self.erp_held(b.ref, b.retainage) for b in self.bills]
@@ -270,9 +270,10 @@ class CommitmentReconciler:
             return self.commitment.erp_amount - change_orders
         return self.commitment.erp_amount
 
-    @staticmethod
-    def erp_paid(link: Link) -> Decimal:
-        return link.erp_amount - (link.erp_balance if link.erp_balance is not None else link.erp_amount)
+    def erp_paid(self, link: Link) -> Decimal:
+        """Paid of the bill and of its retainage bills (the payment import counts both for the invoice)."""
+        balance = link.erp_balance if link.erp_balance is not None else link.erp_amount
+        return link.erp_amount - balance + self.released(link.erp_ref).paid
 
     # Causes, record by record -------------------------------------------------------------------
     def explain_records(self, erp: Side) -> None:
