@@ -173,7 +173,8 @@ ORDER BY record_type, procore_number;
 SELECT b.erp_ref, b.erp_number, b.amount, f.procore_commitment_id
 FROM erp_bills b
 JOIN reconciliation_figures f ON f.integration_id = b.integration_id AND f.erp_ref = b.commitment_ref
-WHERE b.integration_id = :integration_id AND b.gone_at IS NULL AND f.procore_project_id IN :project_ids
+WHERE b.integration_id = :integration_id AND b.gone_at IS NULL AND b.released_from IS NULL
+  AND f.procore_project_id IN :project_ids
   AND NOT EXISTS (SELECT 1 FROM record_links l
                   WHERE l.integration_id = b.integration_id AND l.erp_ref = b.erp_ref AND l.ended_at IS NULL
                     AND l.record_type = 'subcontractor_invoice')
