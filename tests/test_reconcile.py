@@ -17,6 +17,7 @@ from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refres
 from erp_sync.jobs.payment_import import import_payments
 from erp_sync.models import ExportMode
 from erp_sync.reconcile.job import reconcile_integration
+from erp_sync.reconcile.view import ReconciliationView
 from erp_sync.store import Store
 
 
@@ -310,6 +311,36 @@ def test_retainage_released_in_procore_and_not_in_acumatica_is_explained(scene, 
     assert erp_bill(store, acumatica, retainage_bill)["released_from"] == invoice["erp_ref"]
 
 
+def test_retainage_released_on_a_later_invoice_in_procore_and_on_the_first_bill_in_acumatica_agrees(scene, store):
+    sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
+    by_commitment: dict[int, list[dict]] = {}
+    for link in active(store, acumatica, "subcontractor_invoice"):
+        by_commitment.setdefault(parent(link), []).append(link)
+    first, later = next(sorted(links, key=lambda link: link["procore_id"]) for links in by_commitment.values()
+                        if len(links) > 1 and all(retainage_held(link) for link in links))
+    held = {item["line_item_id"]: item["work_completed_retainage_retained_this_period"]
+            for item in sandbox.procore_lines("requisitions", first["procore_id"])}
+    items = sandbox.procore_lines("requisitions", later["procore_id"])
+    for item in items:  # the later invoice releases what the first one held, line by line
+        item["work_completed_retainage_released_this_period"] = held[item["line_item_id"]]
+    sandbox.control("PUT", f"procore/requisitions/{later['procore_id']}/lines", json=items)
+    scene.sync()
+    reconcile_integration(store, acumatica, "test")
+    released = sum(Decimal(amount) for amount in held.values())
+
+    causes = open_causes(store, acumatica)
+    to_release = causes[(parent(first), "retainage", "retainage_to_release")]
+    assert to_release["erp_amount"] - to_release["procore_amount"] == released
+    assert f"release the remaining {released:,.2f} there" in to_release["sentence"]
+
+    release_in_acumatica(sandbox, first, released)  # on the bill that held it, as Acumatica releases
+    resync(store, acumatica)
+    assert [key for key in open_causes(store, acumatica) if key[0] == parent(first)] == []
+    row = next(r for r in figures(store, acumatica) if r["procore_commitment_id"] == parent(first))
+    assert row["procore_retainage_amount"] == row["erp_retainage_amount"]
+    assert row["procore_invoiced_amount"] == row["erp_invoiced_amount"]
+
+
 def release_in_acumatica(sandbox, invoice: dict, amount: Decimal) -> str:
     """An Acumatica user releases retainage on the invoice's bill; the retainage bill's erp_ref."""
     made = sandbox.control("POST", f"acumatica/Bill/{invoice['erp_ref'].split('/')[1]}/release-retainage",
@@ -342,6 +373,11 @@ def test_retainage_released_in_acumatica_and_not_in_procore_is_told_and_its_paym
     row = next(r for r in figures(store, acumatica) if r["procore_commitment_id"] == parent(invoice))
     assert row["procore_retainage_amount"] - row["erp_retainage_amount"] == held / 2
     assert erp_bill(store, acumatica, retainage_bill)["commitment_ref"] is None
+    documents = ReconciliationView(store, acumatica).row(parent(invoice)).documents
+    shown = next(document for document in documents if document.erp_ref == retainage_bill)
+    assert (shown.kind, shown.erp_amount) == ("Retainage bill", held / 2)
+    assert shown.status == f"releases retainage held on {invoice['procore_number']}"
+    assert not [document for document in documents if document.kind == "ERP bill, no Procore invoice"]
 
     sandbox.control("POST", "acumatica/payments", json={"bill": retainage_bill.split("/")[1], "amount": str(held / 2)})
     import_payments(store, acumatica, "test")  # the payment of the retainage bill pays the invoice's bill
@@ -444,8 +480,6 @@ def test_the_demo_step_shows_a_difference_with_its_cause(scene, store):
 
 
 def test_a_row_opens_to_its_documents_and_its_lines_per_cost_code(scene, store):
-    from erp_sync.reconcile.view import ReconciliationView
-
     acumatica = scene.integrations["summit-acumatica"]
     reconcile_integration(store, acumatica, "test")
     commitment = active(store, acumatica, "commitment")[0]

@@ -180,6 +180,13 @@ WHERE b.integration_id = :integration_id AND b.gone_at IS NULL AND b.released_fr
                     AND l.record_type = 'subcontractor_invoice')
 ORDER BY b.erp_ref;
 
+-- name: retainage_bills_for_reconciliation
+-- Acumatica's retainage bills (releases made there) of these bills.
+SELECT erp_ref, amount, released_from
+FROM erp_bills
+WHERE integration_id = :integration_id AND gone_at IS NULL AND released_from IN :bill_refs
+ORDER BY erp_ref;
+
 -- name: reconciliation_figures_of_commitment
 SELECT procore_commitment_id, procore_project_id, project_name, commitment_number, commitment_title, erp_ref,
        procore_original_amount, erp_original_amount, procore_change_orders_amount, erp_change_orders_amount,

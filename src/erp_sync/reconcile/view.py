@@ -206,4 +206,15 @@ class ReconciliationView:
             found.append((Document("ERP bill, no Procore invoice", bill["erp_number"] or bill["erp_ref"],
                                    "entered in the ERP", Decimal(0), bill["amount"], bill["erp_ref"]),
                           bill["procore_commitment_id"], None))
-        return found
+        return found + self.retainage_bills({document.erp_ref: (owner, document.number) for document, owner, _link
+                                             in found if document.erp_ref})
+
+    def retainage_bills(self, bills: dict[str, tuple[int, str]]) -> list[tuple[Document, int, int | None]]:
+        """Acumatica's retainage bills (releases made there) of these bills, under the same commitment."""
+        if not bills:
+            return []
+        return [(Document("Retainage bill", bill["erp_ref"].split("/", 1)[-1],
+                          f"releases retainage held on {bills[bill['released_from']][1]}", Decimal(0), bill["amount"],
+                          bill["erp_ref"]), bills[bill["released_from"]][0], None)
+                for bill in self.store.rows("retainage_bills_for_reconciliation", integration_id=self.integration_id,
+                                            bill_refs=list(bills))]
