@@ -64,7 +64,8 @@ def fill(store: Store, integration_id: int, projects: int) -> None:
         if c % 100 == 7:
             bills.append({"integration_id": integration_id, "erp_ref": f"Bill/K{c}", "commitment_ref": f"SC{c}",
                           "erp_number": f"KEYED-{c}", "amount": Decimal("750.00"), "erp_balance": Decimal("750.00"),
-                          "erp_modified_at": now, "seen_at": now, "gone_at": None})
+                          "retainage": Decimal("75.00"), "released_from": None, "erp_modified_at": now, "seen_at": now,
+                          "gone_at": None})
     table = sa.Table("record_links", sa.MetaData(), autoload_with=store.engine)
     rows = [{"integration_id": integration_id, "record_type": r.record_type.value, "procore_id": r.id,
              "procore_project_id": r.project_id, "procore_number": r.number, "erp_ref": ref,

@@ -368,6 +368,10 @@ def test_retainage_released_in_acumatica_and_not_in_procore_is_told_and_its_paym
     assert "record the release in Procore" in released["sentence"]
     billed = causes[(parent(invoice), "invoiced", "released_in_erp")]
     assert (billed["procore_amount"], billed["erp_amount"]) == (amount, amount + held / 2)
+    assert billed["sentence"] == (
+        f"Invoiced on invoice {invoice['procore_number']}: {amount:,.2f} in Procore, {amount + held / 2:,.2f} in "
+        f"Acumatica Cloud ERP with the retainage bills; they differ by the {held / 2:,.2f} of retainage released in "
+        "Acumatica Cloud ERP and not in Procore.")
     assert [key for key in causes if key[0] == parent(invoice)] == [
         (parent(invoice), "invoiced", "released_in_erp"), (parent(invoice), "retainage", "released_in_erp")]
     row = next(r for r in figures(store, acumatica) if r["procore_commitment_id"] == parent(invoice))

@@ -410,29 +410,29 @@ class CommitmentReconciler:
         held, erp_held = sum((r.held for r in releases), ZERO), sum((r.erp_held for r in releases), ZERO)
         if held == erp_held:
             return
-        erp, invoices = self.books.erp, ", ".join(r.number for r in releases)
+        erp, invoices = self.books.erp, _invoices([r.number for r in releases])
         retainage_bills = ", ".join(number for r in releases for number in r.released.numbers)
         both = f"{money(held)} of retainage held in Procore, {money(erp_held)} in {erp}"
         if held < erp_held:
-            cause, rest = Cause.RETAINAGE_TO_RELEASE, money(erp_held - held)
-            sentence = (f"Procore released retainage on invoice {invoices} that {erp} still holds ({both}): {erp} "
-                        f"never releases retainage by itself; release the remaining {rest} there on the bills that "
-                        "hold it (Bills and Adjustments, Release Retainage).")
+            cause, rest, where = Cause.RETAINAGE_TO_RELEASE, money(erp_held - held), f"in Procore and not in {erp}"
+            sentence = (f"Procore released retainage on {invoices} that {erp} still holds ({both}): {erp} never "
+                        f"releases retainage by itself; release the remaining {rest} there on the bills that hold it "
+                        "(Bills and Adjustments, Release Retainage).")
         else:
-            cause, rest = Cause.RELEASED_IN_ERP, money(held - erp_held)
-            sentence = (f"{erp} released {rest} of retainage (retainage bill {retainage_bills or 'none'}) that "
-                        f"Procore still holds on invoice {invoices} ({both}): record the release in Procore on the "
-                        "commitment's next subcontractor invoice (retainage released this period), or, if it was "
-                        f"released by mistake, reverse the retainage bill in {erp}.")
+            cause, rest, where = Cause.RELEASED_IN_ERP, money(held - erp_held), f"in {erp} and not in Procore"
+            made = f" (retainage bill {retainage_bills})" if retainage_bills else ""
+            sentence = (f"{erp} released {rest} of retainage{made} that Procore still holds on {invoices} ({both}): "
+                        "record the release in Procore on the commitment's next subcontractor invoice (retainage "
+                        f"released this period), or, if it was released by mistake, reverse the retainage bill in {erp}.")
         self.add(Figure.RETAINAGE, cause, "retainage released", sentence, held, erp_held)
         explained = [r for r in releases if r.invoiced is not None]
         if explained:
             invoiced = sum((r.invoiced for r in explained), ZERO)
             erp_invoiced = sum((r.erp_invoiced for r in explained), ZERO)
             self.add(Figure.INVOICED, cause, "retainage released",
-                     f"Invoice {', '.join(r.number for r in explained)} is {money(invoiced)} in Procore and "
-                     f"{money(erp_invoiced)} in {erp} with its retainage bills: the {rest} of retainage released in "
-                     f"{'Procore' if cause is Cause.RETAINAGE_TO_RELEASE else erp} only.", invoiced, erp_invoiced)
+                     f"Invoiced on {_invoices([r.number for r in explained])}: {money(invoiced)} in Procore, "
+                     f"{money(erp_invoiced)} in {erp} with the retainage bills; they differ by the {rest} of retainage "
+                     f"released {where}.", invoiced, erp_invoiced)
 
     def note_unlinked(self, unlinked: Unlinked, retainage_known: bool) -> None:
         record = unlinked.record
@@ -476,6 +476,10 @@ class CommitmentReconciler:
         else:
             self.add(figure, Cause.UNKNOWN, "", f"{figure.title}: {both}; ERP Sync cannot tell why {money(rest)} of "
                      "it differs. Compare the documents in both systems.", procore, erp)
+
+
+def _invoices(numbers: list[str]) -> str:
+    return f"invoice{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"
 
 
 def _on(moment: datetime | None) -> str:
