@@ -356,7 +356,8 @@ def erp_bill(store: Store, integration: dict, ref: str) -> dict:
 def test_retainage_released_in_acumatica_and_not_in_procore_is_told_and_its_payment_counts(scene, store):
     sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
     invoice = next(link for link in active(store, acumatica, "subcontractor_invoice") if retainage_held(link))
-    held, amount = retainage_held(invoice), Decimal(json.loads(invoice["procore_json"])["data"]["summary"]["current_payment_due"])
+    held = retainage_held(invoice)
+    amount = Decimal(json.loads(invoice["procore_json"])["data"]["summary"]["current_payment_due"])
     retainage_bill = release_in_acumatica(sandbox, invoice, held / 2)
     resync(store, acumatica)
 
@@ -418,7 +419,8 @@ def test_a_bill_keyed_in_acumatica_holding_retainage_counts_it(scene, store):
     resync(store, acumatica)  # released in full: its retainage is now payable, invoiced, and held no more
     causes = open_causes(store, acumatica)
     assert (commitment["procore_id"], "retainage", "erp_bill_without_invoice") not in causes
-    assert causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]["erp_amount"] == Decimal("1000.00")
+    billed = causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]
+    assert billed["erp_amount"] == Decimal("1000.00")
 
 
 def test_the_command_reconciles_and_says_what_differs_in_text_and_json(scene, store, capsys):

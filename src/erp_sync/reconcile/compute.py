@@ -423,7 +423,8 @@ class CommitmentReconciler:
             made = f" (retainage bill {retainage_bills})" if retainage_bills else ""
             sentence = (f"{erp} released {rest} of retainage{made} that Procore still holds on {invoices} ({both}): "
                         "record the release in Procore on the commitment's next subcontractor invoice (retainage "
-                        f"released this period), or, if it was released by mistake, reverse the retainage bill in {erp}.")
+                        "released this period), or, if it was released by mistake, reverse the retainage bill in "
+                        f"{erp}.")
         self.add(Figure.RETAINAGE, cause, "retainage released", sentence, held, erp_held)
         explained = [r for r in releases if r.invoiced is not None]
         if explained:
