@@ -341,6 +341,42 @@ def test_retainage_released_on_a_later_invoice_in_procore_and_on_the_first_bill_
     assert row["procore_invoiced_amount"] == row["erp_invoiced_amount"]
 
 
+def test_an_invoice_that_only_releases_retainage_agrees_once_acumatica_releases_it(sandbox, store):
+    """The usual way: a later invoice in Procore only releases what an earlier one held; Acumatica makes no bill
+    of it (RED), and a person releases it in Acumatica on the earlier invoice's bill."""
+    invoices: dict[int, list[dict]] = {}
+    for invoice in sorted(sandbox.procore_rows("requisitions"), key=lambda row: row["id"]):
+        invoices.setdefault(invoice["commitment_id"], []).append(invoice)
+    first, later = next(found[:2] for found in invoices.values()
+                        if len(found) > 1 and all(row["status"] == "approved" for row in found[:2]))
+    held = {item["line_item_id"]: item["work_completed_retainage_retained_this_period"]
+            for item in sandbox.procore_lines("requisitions", first["id"])}
+    items = sandbox.procore_lines("requisitions", later["id"])
+    for item in items:  # bills no work, releases what the first invoice held
+        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                 "work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_released_this_period": held[item["line_item_id"]]}
+    sandbox.control("PUT", f"procore/requisitions/{later['id']}/lines", json=items)
+    scene = SyncedScene(sandbox, store)
+    acumatica = scene.integrations["summit-acumatica"]
+    reconcile_integration(store, acumatica, "test")
+    released = sum(Decimal(amount) for amount in held.values())
+
+    release_only = next(link for link in store.rows("active_links", integration_id=acumatica["id"])
+                        if link["procore_id"] == later["id"])
+    assert (release_only["colour"], release_only["erp_ref"]) == ("RED", None)
+    causes = open_causes(store, acumatica)
+    assert sorted(key[1:] for key in causes if key[0] == first["commitment_id"]) == [
+        ("invoiced", "retainage_to_release"), ("retainage", "retainage_to_release")]
+    assert f"release the remaining {released:,.2f} there" in \
+        causes[(first["commitment_id"], "retainage", "retainage_to_release")]["sentence"]
+
+    bill = next(link for link in active(store, acumatica, "subcontractor_invoice") if link["procore_id"] == first["id"])
+    release_in_acumatica(sandbox, bill, released)
+    resync(store, acumatica)
+    assert [key for key in open_causes(store, acumatica) if key[0] == first["commitment_id"]] == []
+
+
 def release_in_acumatica(sandbox, invoice: dict, amount: Decimal) -> str:
     """An Acumatica user releases retainage on the invoice's bill; the retainage bill's erp_ref."""
     made = sandbox.control("POST", f"acumatica/Bill/{invoice['erp_ref'].split('/')[1]}/release-retainage",
