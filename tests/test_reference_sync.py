@@ -768,3 +768,58 @@ def test_a_deleted_erp_task_ends_the_link_and_the_record_in_it_waits_naming_the_
     assert waiting["message"].startswith(
         'Not exported yet: link sub job 02 "Tower" of project 2401 Harbor Point Tower on the Reference data tab; '
         "the next sync exports it.")
+
+
+# The filters against the vendors' published references ----------------------------------------------------
+
+def test_procore_is_asked_for_what_changed_only_on_the_lists_its_reference_gives_the_filter(
+        sandbox, store, monkeypatch):
+    """``sandbox/contracts/procore_rest_v1.json`` lists ``filters[updated_at]`` for the projects and the vendors,
+    not for cost codes, sub jobs or line item types: a reading of what changed filters the first and reads the
+    others whole (and only where it must)."""
+    import re
+    from datetime import timedelta
+    from pathlib import Path
+
+    from erp_connectors.base import VendorHook
+    from erp_sync.budget import Work
+    from erp_sync.connectors import erp_adapter, procore_hook
+    from erp_sync.reference.reading import CHANGED_IN, Reading, refresh_reference
+    from erp_sync.store import utcnow
+
+    resources = json.loads((Path(__file__).resolve().parents[1] / "sandbox/contracts/procore_rest_v1.json")
+                           .read_text())["resources"]
+    takes = [(re.compile(re.sub(r"\{[^}]+\}", r"\\d+", path) + "$"), set(resource.get("query", [])))
+             for resource in resources.values() for path in resource["paths"]]
+    integration = add_test_integrations(store)["summit-acumatica"]
+    first = project_numbered(sandbox, "2401")  # with sub jobs: every list Procore has is read
+    asked: list[tuple[str, dict]] = []
+    send = VendorHook.request
+
+    def noted(hook, method, endpoint, *, params=None, **kwargs):
+        asked.append((endpoint, dict(params or {})))
+        return send(hook, method, endpoint, params=params, **kwargs)
+
+    monkeypatch.setattr(VendorHook, "request", noted)
+    procore, adapter = procore_hook(integration, store, Work.SYNC), erp_adapter(integration, store)
+    now = utcnow()
+    with procore, adapter.hook:
+        refresh_reference(store, integration, procore, adapter, "ana",
+                          Reading(now, now - timedelta(hours=1), frozenset({first.id}), cost_types=True))
+
+    lists = {re.sub(r"\d+", "{}", path.rsplit("rest/v1.0/", 1)[-1]): params for path, params in asked
+             if "rest/v1.0/" in path and not path.endswith("/oauth/token")}
+    assert set(lists) == {"projects", "vendors", "cost_codes", "sub_jobs", "companies/{}/line_item_types"}
+    assert {name for name, params in lists.items() if CHANGED_IN in params} == {"projects", "vendors"}
+    for name, params in lists.items():
+        published = next(query for pattern, query in takes if pattern.search(f"rest/v1.0/{name.replace('{}', '1')}"))
+        assert {key for key in params if key.startswith("filters[")} <= published, name
+
+
+def test_each_acumatica_entity_read_for_what_changed_publishes_its_change_date():
+    from sandbox.acumatica_data import CONTRACT
+
+    from erp_sync.erps.acumatica import AcumaticaAdapter
+
+    for entity, *_fields in AcumaticaAdapter.REFERENCE_ENTITIES.values():
+        assert CONTRACT["entities"][entity]["fields"]["LastModifiedDateTime"] == "DateTimeValue", entity
