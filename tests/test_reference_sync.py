@@ -541,13 +541,10 @@ QUIET_HOUR_READS = {
 PROCORE_REFERENCE_LISTS = ("vendors", "cost_codes", "sub_jobs", "line_item_types", "companies")
 
 
-def test_an_unchanged_hour_reads_the_vendor_list_and_each_erp_list_for_what_changed_only(
-        sandbox, store, integration, monkeypatch):
+def note_what_is_asked(monkeypatch) -> list[tuple[str, dict]]:
+    """Every call any vendor hook makes from now on: its endpoint and query parameters."""
     from erp_connectors.base import VendorHook
 
-    link_sandbox_references(store, sandbox)
-    refresh(store, integration, by="nightly")
-    export_integration(store, integration, "run-1")
     asked: list[tuple[str, dict]] = []
     send = VendorHook.request
 
@@ -556,6 +553,15 @@ def test_an_unchanged_hour_reads_the_vendor_list_and_each_erp_list_for_what_chan
         return send(hook, method, endpoint, params=params, **kwargs)
 
     monkeypatch.setattr(VendorHook, "request", noted)
+    return asked
+
+
+def test_an_unchanged_hour_reads_the_vendor_list_and_each_erp_list_for_what_changed_only(
+        sandbox, store, integration, monkeypatch):
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="nightly")
+    export_integration(store, integration, "run-1")
+    asked = note_what_is_asked(monkeypatch)
     counts = export_integration(store, integration, "run-2")["counts"]
 
     assert counts["reference_read_changes"] == 1
@@ -781,7 +787,6 @@ def test_procore_is_asked_for_what_changed_only_on_the_lists_its_reference_gives
     from datetime import timedelta
     from pathlib import Path
 
-    from erp_connectors.base import VendorHook
     from erp_sync.budget import Work
     from erp_sync.connectors import erp_adapter, procore_hook
     from erp_sync.reference.reading import CHANGED_IN, Reading, refresh_reference
@@ -793,14 +798,7 @@ def test_procore_is_asked_for_what_changed_only_on_the_lists_its_reference_gives
              for resource in resources.values() for path in resource["paths"]]
     integration = add_test_integrations(store)["summit-acumatica"]
     first = project_numbered(sandbox, "2401")  # with sub jobs: every list Procore has is read
-    asked: list[tuple[str, dict]] = []
-    send = VendorHook.request
-
-    def noted(hook, method, endpoint, *, params=None, **kwargs):
-        asked.append((endpoint, dict(params or {})))
-        return send(hook, method, endpoint, params=params, **kwargs)
-
-    monkeypatch.setattr(VendorHook, "request", noted)
+    asked = note_what_is_asked(monkeypatch)
     procore, adapter = procore_hook(integration, store, Work.SYNC), erp_adapter(integration, store)
     now = utcnow()
     with procore, adapter.hook:
