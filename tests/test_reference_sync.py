@@ -821,3 +821,48 @@ def test_each_acumatica_entity_read_for_what_changed_publishes_its_change_date()
 
     for entity, *_fields in AcumaticaAdapter.REFERENCE_ENTITIES.values():
         assert CONTRACT["entities"][entity]["fields"]["LastModifiedDateTime"] == "DateTimeValue", entity
+
+
+def test_sage_100_lists_the_rows_changed_since_and_sage_300_its_whole_tables(sandbox, store, sage):
+    """Sage 100 Contractor's tables carry ``upddte``; Sage 300 CRE's ODBC tables carry no change date, so each
+    reading reads them whole (on premises: no vendor's budget)."""
+    from datetime import timedelta
+
+    from erp_sync.connectors import erp_adapter
+    from erp_sync.store import utcnow
+
+    for integration in SAGE_INTEGRATIONS:
+        store.save_integration(integration)
+    sage300, sage100 = (erp_adapter(store.one("integration_by_name", name=integration.name), store)
+                        for integration in SAGE_INTEGRATIONS)
+    since = utcnow() - timedelta(minutes=1)
+    stamp = utcnow().replace(tzinfo=None) + timedelta(minutes=1)  # after the seeding, in Sage's naive UTC
+    sage.offices["sage100"].insert_raw("cstcde", recnum="02-410", cdenme="Selective Demolition", insdte=stamp,
+                                       upddte=stamp)
+    sage.offices["sage300"].insert_raw("JCM_MASTER__COST_CODE", Job="2401", Extra="", Cost_Code="02-410",
+                                       Description="Selective Demolition")
+
+    changed = sage100.reference_items(ReferenceKind.COST_CODE, since + timedelta(minutes=1, seconds=30))
+    assert [(item.code, item.name) for item in changed] == [("02-410", "Selective Demolition")]
+    assert sage100.reference_items(ReferenceKind.VENDOR, since + timedelta(minutes=1, seconds=30)) == []
+    whole = sage300.reference_items(ReferenceKind.COST_CODE)
+    assert sage300.reference_items(ReferenceKind.COST_CODE, since) == whole and len(whole) > 1
+    assert "02-410" in {item.code for item in whole}
+
+
+def test_the_procore_sandbox_filters_projects_and_vendors_by_updated_at_as_procore_does(sandbox):
+    from erp_connectors.base import VendorApiError
+    from erp_connectors.procore import ProcoreHook
+    from sandbox.procore_data import DEMO_COMPANY_ID
+
+    procore_edits_vendor(sandbox, STAR, name="Star Framing & Drywall, LLC")
+    edited = sandbox.sandboxes.procore.vendors[int(STAR)].updated_at
+    window = {"filters[updated_at]": f"{edited:%Y-%m-%dT%H:%M:%SZ}...{edited:%Y-%m-%dT%H:%M:%SZ}"}
+    with ProcoreHook("procore_test", DEMO_COMPANY_ID) as procore:
+        assert [v["name"] for v in procore.paginate("vendors", company_id=DEMO_COMPANY_ID, **window)] == [
+            "Star Framing & Drywall, LLC"]
+        assert list(procore.paginate("projects", company_id=DEMO_COMPANY_ID, **window)) == []  # none changed
+        assert len(list(procore.paginate("projects", company_id=DEMO_COMPANY_ID))) == 3
+        with pytest.raises(VendorApiError) as refused:
+            list(procore.paginate("vendors", company_id=DEMO_COMPANY_ID, **{"filters[updated_at]": "yesterday"}))
+    assert refused.value.status == 400 and "must be a range" in str(refused.value)
