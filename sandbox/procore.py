@@ -9,7 +9,8 @@ Procore's REST reference shapes them (``project_id`` and the parent's id beside 
 changes; a commitment change order's ``origin_id`` on its change order package);
 ``Procore-Company-Id`` on every call but ``/companies`` and ``/me``;
 ``page``/``per_page`` with ``Total``, ``Per-Page`` and ``Link``; ``filters[updated_at]`` ranges
-(``start...end``) and ``filters[origin_id]``; ``X-Rate-Limit-*`` headers and 429 past the budget;
+(``start...end``: on the record lists, the projects and the vendors, as Procore's reference lists the filter)
+and ``filters[origin_id]``; ``X-Rate-Limit-*`` headers and 429 past the budget;
 errors as ``{"errors": ...}``. The control API in ``control_router`` acts as a Procore user.
 """
 
@@ -258,12 +259,15 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
         if company_id != header_company:
             raise ProcoreError(403, "The company in the path does not match the Procore-Company-Id header")
 
+    UpdatedAt = Annotated[str | None, Query(alias="filters[updated_at]")]
+    OriginId = Annotated[str | None, Query(alias="filters[origin_id]")]
+
     @api.get("/projects", tags=["Core"], operation_id="listProjects")
     def list_projects(request: Request, response: Response, company: CompanyId, paging: PageQuery,
-                      company_id: int) -> list[Project]:
+                      company_id: int, updated_at: UpdatedAt = None) -> list[Project]:
         company_path(company_id, company)
         projects = [p for p in state.projects.values() if p.company.id == company_id]
-        return paginate(request, response, projects, paging)
+        return paginate(request, response, updated_within(projects, updated_at), paging)
 
     @api.get("/projects/{project_id}", tags=["Core"], operation_id="showProject")
     def show_project(project_id: int, company: CompanyId) -> Project:
@@ -271,9 +275,9 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
 
     @api.get("/vendors", tags=["Core"], operation_id="listVendors")
     def list_vendors(request: Request, response: Response, company: CompanyId, paging: PageQuery,
-                     company_id: int) -> list[Vendor]:
+                     company_id: int, updated_at: UpdatedAt = None) -> list[Vendor]:
         company_path(company_id, company)
-        return paginate(request, response, list(state.vendors.values()), paging)
+        return paginate(request, response, updated_within(list(state.vendors.values()), updated_at), paging)
 
     @api.get("/cost_codes", tags=["Project Admin"], operation_id="listCostCodes")
     def list_cost_codes(request: Request, response: Response, company: CompanyId, paging: PageQuery,
@@ -329,19 +333,16 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
     def listing(table: str, company: int, project_id: int, updated_at: str | None, origin_id: str | None,
                 **equal: Any) -> list[BaseModel]:
         project_in(company, project_id)
-        window = parse_range(updated_at) if updated_at else None
         rows = []
         for record in state.tables[table].values():
             if record_project(record) != project_id or getattr(record, "deleted_at", None):
                 continue
             if origin_id is not None and record.origin_id != origin_id:
                 continue
-            if window and not window[0] <= record.updated_at <= window[1]:
-                continue
             if any(getattr(record, key) != value for key, value in equal.items() if value is not None):
                 continue
             rows.append(record)
-        return sorted(rows, key=lambda r: r.id)
+        return sorted(updated_within(rows, updated_at), key=lambda r: r.id)
 
     def record_in(table: str, company: int, project_id: int, record_id: int) -> BaseModel:
         project_in(company, project_id)
@@ -357,9 +358,6 @@ def create_procore_app(state: ProcoreState, rate: RateWindow) -> FastAPI:
             if locked:
                 raise ProcoreError(422, {f: ["is locked because the payment is synced with an ERP"] for f in locked})
         return state.save(table, validated(record, changes))
-
-    UpdatedAt = Annotated[str | None, Query(alias="filters[updated_at]")]
-    OriginId = Annotated[str | None, Query(alias="filters[origin_id]")]
 
     for table, key, body_model in (("work_order_contracts", "work_order_contract", WorkOrderContractBody),
                                    ("purchase_order_contracts", "purchase_order_contract", PurchaseOrderContractBody)):
@@ -704,6 +702,14 @@ def found(record: BaseModel | None, noun: str, record_id: int) -> BaseModel:
     if record is None:
         raise ProcoreError(404, f"{noun} {record_id} not found")
     return record
+
+
+def updated_within(rows: list, updated_at: str | None) -> list:
+    """``filters[updated_at]``: the rows last updated within the range (every row without one)."""
+    if not updated_at:
+        return rows
+    start, end = parse_range(updated_at)
+    return [row for row in rows if start <= row.updated_at <= end]
 
 
 def parse_range(value: str) -> tuple[datetime, datetime]:

@@ -4,6 +4,7 @@ export waiting for links, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -323,15 +324,18 @@ def test_the_cli_refreshes_lists_links_and_unlinks_audited_with_the_os_user(sand
     assert "There is no integration named 'nope'" in capsys.readouterr().err
 
 
-def test_the_sync_reads_the_reference_data_once_a_day_and_exact_codes_link_by_the_next_run(sandbox, store):
+def test_the_sync_reads_everything_once_a_day_and_what_changed_at_every_other_run(sandbox, store):
     integration = add_test_integrations(store)["summit-acumatica"]
 
     first = export_integration(store, integration, "run-1")["counts"]
     second = export_integration(store, integration, "run-2")["counts"]
 
+    assert first["reference_read_in_full"] == 1
     assert (first["reference_procore_items"], first["reference_erp_items"]) == (PROCORE_ITEMS["summit-acumatica"],
                                                                                 ERP_ITEMS["summit-acumatica"])
-    assert not any(key.startswith("reference_") for key in second)  # a quiet hour spends nothing on it
+    assert second["reference_read_changes"] == 1 and "reference_read_in_full" not in second
+    assert "reference_procore_deleted" not in second and "reference_erp_deleted" not in second
+    assert second["reference_procore_items"] == 0  # nothing changed in Procore
     assert second["waiting_reference_unlinked"] > 0  # vendor names wait for a person
 
 
@@ -351,6 +355,230 @@ def test_a_spent_share_leaves_the_reference_reading_for_later(sandbox, store, mo
     assert store.rows("erp_reference_items_of", integration_id=integration["id"]) == []
     assert export_integration(store, integration, "run-2")["counts"]["reference_erp_items"] == (
         ERP_ITEMS["summit-acumatica"])
+
+
+# Reading what changed ------------------------------------------------------------------------------------
+
+def erp_sets_up_cost_code(sandbox, integration, code: str, name: str) -> None:
+    """The ERP's accountant adds a cost code (QuickBooks Online: a service item), as its own screens would."""
+    if integration["erp_kind"] == "acumatica":
+        acumatica = sandbox.sandboxes.acumatica
+        with acumatica.lock:
+            acumatica.insert("CostCode", {"CostCodeID": code, "Description": name})
+    else:
+        quickbooks = sandbox.sandboxes.quickbooks
+        with quickbooks.lock:
+            quickbooks.save("Item", {"Name": code, "Description": name, "Type": "Service", "Active": True})
+
+
+def procore_edits_vendor(sandbox, vendor_id: str, **changes) -> None:
+    """A Procore user edits a company vendor: its ``updated_at`` moves."""
+    from sandbox.procore_data import now
+
+    procore = sandbox.sandboxes.procore
+    with procore.lock:
+        vendor = procore.vendors[int(vendor_id)]
+        procore.vendors[vendor.id] = vendor.model_copy(update={**changes, "updated_at": now()})
+
+
+def reference_item(store, integration, kind: ReferenceKind, procore_id: str) -> dict | None:
+    return store.one("procore_reference_item", integration_id=integration["id"], kind=kind.value,
+                     procore_id=procore_id)
+
+
+def waiting_record(store, integration, procore_id: int) -> dict:
+    return next(row for row in store.rows("active_links", integration_id=integration["id"])
+                if row["procore_id"] == procore_id)
+
+
+def test_a_cost_code_the_erp_sets_up_links_by_code_at_the_next_run_and_its_record_goes_out(
+        sandbox, store, integration):
+    from sandbox.procore_lines import CODE_THE_ERP_LACKS
+
+    sandbox.reset(unlinkable_records=True)
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="nightly")
+    _projects, waiting_ids = company_data(sandbox, integration)
+    star_subcontract = waiting_ids["Star Framing, LLC"]
+    export_integration(store, integration, "run-1")
+    assert CODE_THE_ERP_LACKS_PHRASE in waiting_record(store, integration, star_subcontract)["message"]
+
+    erp_sets_up_cost_code(sandbox, integration, CODE_THE_ERP_LACKS.full_code, CODE_THE_ERP_LACKS.name)
+    read = export_integration(store, integration, "run-2")["counts"]
+    assert (read["reference_read_changes"], read["reference_linked_by_code"]) == (1, 1)
+    [started] = history(store, integration, ReferenceKind.COST_CODE, str(CODE_THE_ERP_LACKS.id))
+    assert (started["started_by"], started["reason"]) == (
+        "hourly_export:run-2", "matched by code: cost code 02-410 is exactly the ERP's 02-410")
+
+    export_integration(store, integration, "run-3")
+    assert waiting_record(store, integration, star_subcontract)["colour"] == "GREEN"
+    still = waiting_for_links(store, integration)
+    assert len(still) == 1 and PROJECT_WITHOUT_JOB in still[0]["message"]
+
+
+def test_a_cost_code_procore_added_since_the_full_reading_is_read_for_the_waiting_record_naming_it(
+        sandbox, store, monkeypatch):
+    """Procore's team adds a cost code after the day's reading and a record's line takes it: the next run reads
+    that project's cost codes, and only that project's."""
+    from sandbox.procore_lines import CODE_THE_ERP_LACKS, COST_CODES
+
+    sandbox.reset(unlinkable_records=True)
+    integration = add_test_integrations(store)["summit-acumatica"]
+    link_sandbox_references(store, sandbox)
+    with monkeypatch.context() as before_it_was_added:
+        before_it_was_added.setattr("sandbox.procore_data.PROCORE_COST_CODES", COST_CODES)
+        refresh(store, integration, by="nightly")
+    assert reference_item(store, integration, ReferenceKind.COST_CODE, str(CODE_THE_ERP_LACKS.id)) is None
+    projects, waiting_ids = company_data(sandbox, integration)
+    erp_sets_up_cost_code(sandbox, integration, CODE_THE_ERP_LACKS.full_code, CODE_THE_ERP_LACKS.name)
+
+    before = sandbox.control("GET", "procore/calls").json()
+    export_integration(store, integration, "run-1")  # keeps the waiting record's lines, then reads what changed
+    spent = Counter(sandbox.control("GET", "procore/calls").json())
+    spent.subtract(before)
+
+    assert spent["GET /procore/rest/v1.0/cost_codes"] == 1  # the first project's, where the record is
+    code = reference_item(store, integration, ReferenceKind.COST_CODE, str(CODE_THE_ERP_LACKS.id))
+    assert code is not None and code["project_id"] == projects[0].id
+    assert history(store, integration, ReferenceKind.COST_CODE, str(CODE_THE_ERP_LACKS.id))[0]["reason"].startswith(
+        "matched by code: ")
+    export_integration(store, integration, "run-2")
+    assert waiting_record(store, integration, waiting_ids["Star Framing, LLC"])["colour"] == "GREEN"
+
+
+def erp_makes_vendor_inactive(sandbox, integration, name: str) -> None:
+    if integration["erp_kind"] == "acumatica":
+        vendor = next(row for row in sandbox.erp_rows("acumatica", "Vendor") if row["VendorName"]["value"] == name)
+        sandbox.control("PATCH", f"acumatica/Vendor/{vendor['VendorID']['value']}", json={"Status": "Inactive"})
+        return
+    quickbooks = sandbox.sandboxes.quickbooks
+    with quickbooks.lock:
+        vendor = next(row for row in quickbooks.objects["Vendor"].values() if row["DisplayName"] == name)
+        quickbooks.save("Vendor", {**vendor, "Active": False})
+
+
+def test_a_vendor_renamed_in_procore_or_made_inactive_in_the_erp_is_seen_at_the_next_run(sandbox, store, integration):
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="nightly")
+    apex = next(v for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Apex Concrete")
+    procore_edits_vendor(sandbox, STAR, name="Star Framing & Drywall, LLC")
+    erp_makes_vendor_inactive(sandbox, integration, "Apex Concrete")
+
+    counts = export_integration(store, integration, "run-1")["counts"]
+
+    assert counts["reference_read_changes"] == 1 and counts["reference_procore_items"] == 1
+    assert reference_item(store, integration, ReferenceKind.VENDOR, STAR)["name"] == "Star Framing & Drywall, LLC"
+    assert counts["reference_links_ended_by_drift"] == 1
+    [ended] = history(store, integration, ReferenceKind.VENDOR, str(apex.id))
+    assert ended["ended_by"] == "hourly_export:run-1" and ended["ended_reason"].endswith("is inactive in the ERP")
+
+
+def test_what_a_side_deleted_is_marked_deleted_by_the_days_full_reading_only(sandbox, store):
+    from datetime import timedelta
+
+    from erp_sync.reference.reading import WATERMARK
+    from erp_sync.store import utcnow
+
+    integration = add_test_integrations(store)["summit-acumatica"]
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="nightly")
+    star = procore_vendor(sandbox, STAR)
+    link(store, integration, star, ErpItem(ReferenceKind.VENDOR, "STARFRM", "STARFRM", "Star Framing"), by="ana")
+    apex = next(v for v in sandbox.sandboxes.procore.vendors.values() if v.name == "Apex Concrete")
+    with sandbox.sandboxes.procore.lock:
+        del sandbox.sandboxes.procore.vendors[int(STAR)]
+    sandbox.control("DELETE", "acumatica/Vendor/APEXCON")
+
+    hourly = export_integration(store, integration, "run-1")["counts"]
+    assert hourly["reference_read_changes"] == 1 and "reference_links_ended_by_drift" not in hourly
+    assert reference_item(store, integration, ReferenceKind.VENDOR, STAR) is not None
+    linked = confirmed_links(store, integration)
+    assert linked.erp_item(star).erp_id == "STARFRM"
+    assert linked.erp_item(procore_vendor(sandbox, str(apex.id))).erp_id == "APEXCON"
+
+    store.set_watermark(integration["id"], WATERMARK, (utcnow() - timedelta(hours=25)).isoformat())
+    daily = export_integration(store, integration, "run-2")["counts"]
+
+    assert daily["reference_read_in_full"] == 1
+    assert (daily["reference_procore_deleted"], daily["reference_erp_deleted"]) == (1, 1)
+    assert reference_item(store, integration, ReferenceKind.VENDOR, STAR) is None
+    assert history(store, integration, ReferenceKind.VENDOR, STAR)[-1]["ended_reason"] == (
+        "the vendor was deleted in Procore")
+    assert history(store, integration, ReferenceKind.VENDOR, str(apex.id))[-1]["ended_reason"] == (
+        "ERP vendor APEXCON was deleted in the ERP")
+
+
+def test_a_spent_share_leaves_the_changes_watermark_where_it_was_and_the_next_run_reads_them(
+        sandbox, store, monkeypatch):
+    from erp_connectors.base import BudgetSpent
+    from erp_sync.reference import reading
+
+    integration = add_test_integrations(store)["summit-acumatica"]
+    refresh(store, integration, by="nightly")
+    read_at = store.watermark(integration["id"], reading.CHANGES_WATERMARK)
+    procore_edits_vendor(sandbox, STAR, name="Star Framing & Drywall, LLC")
+
+    def spent(*_args, **_kwargs):
+        raise BudgetSpent("the sync's share of Procore's rate window is spent")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reading, "read_procore", spent)
+        assert export_integration(store, integration, "run-1")["counts"]["reference_left_for_later"] == 1
+    assert store.watermark(integration["id"], reading.CHANGES_WATERMARK) == read_at
+    assert reference_item(store, integration, ReferenceKind.VENDOR, STAR)["name"] == "Star Framing, LLC"
+
+    assert export_integration(store, integration, "run-2")["counts"]["reference_read_changes"] == 1
+    assert store.watermark(integration["id"], reading.CHANGES_WATERMARK) > read_at
+    assert reference_item(store, integration, ReferenceKind.VENDOR, STAR)["name"] == "Star Framing & Drywall, LLC"
+
+
+# What an unchanged hour costs: Procore's vendor list (the project list the sync reads anyway is reused) and one
+# list a kind of the ERP's, each asking for what changed; no project's cost codes.
+QUIET_HOUR_READS = {
+    "summit-acumatica": ("acumatica", {"Vendor", "Project", "CostCode", "AccountGroup", "ProjectTask"}),
+    "harbor-quickbooks": ("quickbooks", {"query"}),
+}
+PROCORE_REFERENCE_LISTS = ("vendors", "cost_codes", "sub_jobs", "line_item_types", "companies")
+
+
+def note_what_is_asked(monkeypatch) -> list[tuple[str, dict]]:
+    """Every call any vendor hook makes from now on: its endpoint and query parameters."""
+    from erp_connectors.base import VendorHook
+
+    asked: list[tuple[str, dict]] = []
+    send = VendorHook.request
+
+    def noted(hook, method, endpoint, *, params=None, **kwargs):
+        asked.append((endpoint, dict(params or {})))
+        return send(hook, method, endpoint, params=params, **kwargs)
+
+    monkeypatch.setattr(VendorHook, "request", noted)
+    return asked
+
+
+def test_an_unchanged_hour_reads_the_vendor_list_and_each_erp_list_for_what_changed_only(
+        sandbox, store, integration, monkeypatch):
+    link_sandbox_references(store, sandbox)
+    refresh(store, integration, by="nightly")
+    export_integration(store, integration, "run-1")
+    asked = note_what_is_asked(monkeypatch)
+    counts = export_integration(store, integration, "run-2")["counts"]
+
+    assert counts["reference_read_changes"] == 1
+    procore = [(path, params) for path, params in asked
+               if any(path.endswith(f"/{name}") for name in PROCORE_REFERENCE_LISTS)]
+    assert [path.rsplit("/", 1)[1] for path, _params in procore] == ["vendors"]
+    assert "filters[updated_at]" in procore[0][1]
+    vendor, entities = QUIET_HOUR_READS[integration["name"]]
+    erp = [(path, params) for path, params in asked if path.rsplit("/", 1)[-1] in entities]
+    if vendor == "acumatica":
+        assert sorted(path.rsplit("/", 1)[1] for path, _params in erp) == sorted(entities)
+        assert all(params["$filter"].startswith("LastModifiedDateTime gt datetimeoffset'") for _path, params in erp)
+    else:
+        reference = [params["query"] for _path, params in erp if "MetaData.LastUpdatedTime" in params["query"]
+                     and " FROM BillPayment " not in params["query"]]
+        assert len(reference) == 3 and all(" Active IN (true, false) AND MetaData.LastUpdatedTime > '" in query
+                                           for query in reference)
 
 
 def test_ready_to_export_says_what_is_unlinked_until_it_is_linked(sandbox, store):
@@ -546,3 +774,95 @@ def test_a_deleted_erp_task_ends_the_link_and_the_record_in_it_waits_naming_the_
     assert waiting["message"].startswith(
         'Not exported yet: link sub job 02 "Tower" of project 2401 Harbor Point Tower on the Reference data tab; '
         "the next sync exports it.")
+
+
+# The filters against the vendors' published references ----------------------------------------------------
+
+def test_procore_is_asked_for_what_changed_only_on_the_lists_its_reference_gives_the_filter(
+        sandbox, store, monkeypatch):
+    """``sandbox/contracts/procore_rest_v1.json`` lists ``filters[updated_at]`` for the projects and the vendors,
+    not for cost codes, sub jobs or line item types: a reading of what changed filters the first and reads the
+    others whole (and only where it must)."""
+    import re
+    from datetime import timedelta
+    from pathlib import Path
+
+    from erp_sync.budget import Work
+    from erp_sync.connectors import erp_adapter, procore_hook
+    from erp_sync.reference.reading import CHANGED_IN, Reading, refresh_reference
+    from erp_sync.store import utcnow
+
+    resources = json.loads((Path(__file__).resolve().parents[1] / "sandbox/contracts/procore_rest_v1.json")
+                           .read_text())["resources"]
+    takes = [(re.compile(re.sub(r"\{[^}]+\}", r"\\d+", path) + "$"), set(resource.get("query", [])))
+             for resource in resources.values() for path in resource["paths"]]
+    integration = add_test_integrations(store)["summit-acumatica"]
+    first = project_numbered(sandbox, "2401")  # with sub jobs: every list Procore has is read
+    asked = note_what_is_asked(monkeypatch)
+    procore, adapter = procore_hook(integration, store, Work.SYNC), erp_adapter(integration, store)
+    now = utcnow()
+    with procore, adapter.hook:
+        refresh_reference(store, integration, procore, adapter, "ana",
+                          Reading(now, now - timedelta(hours=1), frozenset({first.id}), cost_types=True))
+
+    lists = {re.sub(r"\d+", "{}", path.rsplit("rest/v1.0/", 1)[-1]): params for path, params in asked
+             if "rest/v1.0/" in path and not path.endswith("/oauth/token")}
+    assert set(lists) == {"projects", "vendors", "cost_codes", "sub_jobs", "companies/{}/line_item_types"}
+    assert {name for name, params in lists.items() if CHANGED_IN in params} == {"projects", "vendors"}
+    for name, params in lists.items():
+        published = next(query for pattern, query in takes if pattern.search(f"rest/v1.0/{name.replace('{}', '1')}"))
+        assert {key for key in params if key.startswith("filters[")} <= published, name
+
+
+def test_each_acumatica_entity_read_for_what_changed_publishes_its_change_date():
+    from sandbox.acumatica_data import CONTRACT
+
+    from erp_sync.erps.acumatica import AcumaticaAdapter
+
+    for entity, *_fields in AcumaticaAdapter.REFERENCE_ENTITIES.values():
+        assert CONTRACT["entities"][entity]["fields"]["LastModifiedDateTime"] == "DateTimeValue", entity
+
+
+def test_sage_100_lists_the_rows_changed_since_and_sage_300_its_whole_tables(sandbox, store, sage):
+    """Sage 100 Contractor's tables carry ``upddte``; Sage 300 CRE's ODBC tables carry no change date, so each
+    reading reads them whole (on premises: no vendor's budget)."""
+    from datetime import timedelta
+
+    from erp_sync.connectors import erp_adapter
+    from erp_sync.store import utcnow
+
+    for integration in SAGE_INTEGRATIONS:
+        store.save_integration(integration)
+    sage300, sage100 = (erp_adapter(store.one("integration_by_name", name=integration.name), store)
+                        for integration in SAGE_INTEGRATIONS)
+    since = utcnow() - timedelta(minutes=1)
+    stamp = utcnow().replace(tzinfo=None) + timedelta(minutes=1)  # after the seeding, in Sage's naive UTC
+    sage.offices["sage100"].insert_raw("cstcde", recnum="02-410", cdenme="Selective Demolition", insdte=stamp,
+                                       upddte=stamp)
+    sage.offices["sage300"].insert_raw("JCM_MASTER__COST_CODE", Job="2401", Extra="", Cost_Code="02-410",
+                                       Description="Selective Demolition")
+
+    changed = sage100.reference_items(ReferenceKind.COST_CODE, since + timedelta(minutes=1, seconds=30))
+    assert [(item.code, item.name) for item in changed] == [("02-410", "Selective Demolition")]
+    assert sage100.reference_items(ReferenceKind.VENDOR, since + timedelta(minutes=1, seconds=30)) == []
+    whole = sage300.reference_items(ReferenceKind.COST_CODE)
+    assert sage300.reference_items(ReferenceKind.COST_CODE, since) == whole and len(whole) > 1
+    assert "02-410" in {item.code for item in whole}
+
+
+def test_the_procore_sandbox_filters_projects_and_vendors_by_updated_at_as_procore_does(sandbox):
+    from erp_connectors.base import VendorApiError
+    from erp_connectors.procore import ProcoreHook
+    from sandbox.procore_data import DEMO_COMPANY_ID
+
+    procore_edits_vendor(sandbox, STAR, name="Star Framing & Drywall, LLC")
+    edited = sandbox.sandboxes.procore.vendors[int(STAR)].updated_at
+    window = {"filters[updated_at]": f"{edited:%Y-%m-%dT%H:%M:%SZ}...{edited:%Y-%m-%dT%H:%M:%SZ}"}
+    with ProcoreHook("procore_test", DEMO_COMPANY_ID) as procore:
+        assert [v["name"] for v in procore.paginate("vendors", company_id=DEMO_COMPANY_ID, **window)] == [
+            "Star Framing & Drywall, LLC"]
+        assert list(procore.paginate("projects", company_id=DEMO_COMPANY_ID, **window)) == []  # none changed
+        assert len(list(procore.paginate("projects", company_id=DEMO_COMPANY_ID))) == 3
+        with pytest.raises(VendorApiError) as refused:
+            list(procore.paginate("vendors", company_id=DEMO_COMPANY_ID, **{"filters[updated_at]": "yesterday"}))
+    assert refused.value.status == 400 and "must be a range" in str(refused.value)

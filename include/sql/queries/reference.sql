@@ -1,10 +1,11 @@
 -- name: note_procore_reference_item
--- What a reading saw of a Procore item; an item seen again is no longer deleted.
+-- What a reading saw of a Procore item; an item seen again is no longer deleted. A company's standard cost code,
+-- listed with the same id by every project, keeps the project it was first recorded under.
 INSERT INTO procore_reference_items (integration_id, kind, procore_id, project_id, code, name, active, detail_json,
                                      seen_at, deleted_at)
 VALUES (:integration_id, :kind, :procore_id, :project_id, :code, :name, :active, :detail_json, :seen_at, NULL)
 ON CONFLICT (integration_id, kind, procore_id) DO UPDATE SET
-    project_id = excluded.project_id,
+    project_id = COALESCE(procore_reference_items.project_id, excluded.project_id),
     code = excluded.code,
     name = excluded.name,
     active = excluded.active,
@@ -159,3 +160,15 @@ WHERE integration_id = :integration_id AND ended_at IS NULL AND reason_code = 'r
 -- Procore items whose link was ended (by a person or by drift): an exact code does not link them again by itself.
 SELECT DISTINCT kind, procore_id FROM reference_links
 WHERE integration_id = :integration_id AND ended_at IS NOT NULL;
+
+-- name: lines_waiting_for_reference_links
+-- The kept lines of records waiting for a reference link, with the record's project.
+SELECT l.procore_project_id, d.line_json
+FROM record_links l
+JOIN document_lines d ON d.link_id = l.id
+WHERE l.integration_id = :integration_id AND l.ended_at IS NULL AND l.reason_code = 'reference_unlinked';
+
+-- name: met_procore_reference_items
+-- Which of these Procore items a reading has met (and not since found deleted).
+SELECT kind, procore_id FROM procore_reference_items
+WHERE integration_id = :integration_id AND procore_id IN :procore_ids AND deleted_at IS NULL;

@@ -75,21 +75,22 @@ class AcumaticaAdapter(ErpAdapter):
     }
     reference_kinds = tuple(REFERENCE_ENTITIES)
 
-    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+    def reference_items(self, kind: ReferenceKind, since: datetime | None = None) -> list[ErpItem]:
         """Vendors, projects, project tasks (Procore's sub jobs: a task of an Active status takes costs), cost
         codes and account groups (Procore's cost types, each with the expense account it posts to), as the
-        Default endpoint names them."""
+        Default endpoint names them; each entity has ``LastModifiedDateTime`` to read what changed by."""
         if kind not in self.REFERENCE_ENTITIES:
             return []
         entity, key, name, state = self.REFERENCE_ENTITIES[kind]
+        changed = f"LastModifiedDateTime gt {odata_datetime(since)}" if since else None
         if kind is ReferenceKind.SUB_JOB:  # a task's id is unique only within its project
             return [ErpItem.sub_job(row["ProjectID"], row[key], row.get(name) or row[key], _active(row.get(state)))
-                    for row in self.hook.records(entity, select=f"ProjectID,{key},{name},{state}")]
+                    for row in self.hook.records(entity, filter=changed, select=f"ProjectID,{key},{name},{state}")]
         posts_to = "DefaultAccountID" if kind is ReferenceKind.COST_TYPE else None
         select = ",".join(field for field in (key, name, state, posts_to) if field)
         return [ErpItem(kind, row[key], row[key], row.get(name) or row[key], active=_active(row.get(state)),
                         posts_to=row.get(posts_to) if posts_to else None)
-                for row in self.hook.records(entity, select=select)]
+                for row in self.hook.records(entity, filter=changed, select=select)]
 
     def fields(self, document: CodedDocument, link: Link, vendor_id: str) -> dict[str, Any]:
         record = document.record

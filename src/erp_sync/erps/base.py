@@ -165,9 +165,10 @@ class ErpAdapter(ABC):
     reference_kinds: ClassVar[tuple[ReferenceKind, ...]] = ()  # what ``reference_items`` reads of this ERP
 
     @abstractmethod
-    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
-        """The ERP's reference data of one kind, active and inactive, as its documents name it; empty for a
-        kind the ERP does not have."""
+    def reference_items(self, kind: ReferenceKind, since: datetime | None = None) -> list[ErpItem]:
+        """The ERP's reference data of one kind, active and inactive, as its documents name it: all of it, or
+        what changed since ``since`` where the ERP keeps change dates (where it keeps none, all of it); empty for
+        a kind the ERP does not have."""
 
     @abstractmethod
     def find(self, record: ProcoreRecord, link: Link, parent: Link | None) -> ErpDocument | None:

@@ -36,6 +36,11 @@ DOC_NUMBER_LIMIT = 21
 RETAINAGE_MARK = "[PL-RETAINAGE]"
 
 
+def updated_after(since: datetime) -> str:
+    """The query condition of objects changed after a moment."""
+    return f"MetaData.LastUpdatedTime > {quoted(since.isoformat())}"
+
+
 def request_id(*parts: Any) -> str:
     """QuickBooks keeps a requestid's answer; the id must be unique per intended write (at most 50 characters)."""
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:40]
@@ -56,10 +61,12 @@ class QuickBooksAdapter(ErpAdapter):
         ReferenceKind.COST_CODE: ("SELECT * FROM Item WHERE Type = 'Service' AND Active IN (true, false)", "Name"),
     }
 
-    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+    def reference_items(self, kind: ReferenceKind, since: datetime | None = None) -> list[ErpItem]:
         if kind not in self.REFERENCE_QUERIES:
             return []
         query, name = self.REFERENCE_QUERIES[kind]
+        if since is not None:
+            query += f" AND {updated_after(since)}"
         code = "Id" if kind is ReferenceKind.VENDOR else name  # vendors link by name; the others by their code
         return [ErpItem(kind, row["Id"], row[code], row.get("Description") or row[name],
                         active=bool(row.get("Active", True)))
@@ -281,8 +288,7 @@ class QuickBooksAdapter(ErpAdapter):
         rows = self.hook.changes(["BillPayment"], since)["BillPayment"]
         if len(rows) < CDC_CAP:
             return rows
-        stamp = since.isoformat()
-        return list(self.hook.query(f"SELECT * FROM BillPayment WHERE MetaData.LastUpdatedTime > {quoted(stamp)}"))
+        return list(self.hook.query(f"SELECT * FROM BillPayment WHERE {updated_after(since)}"))
 
     def bill(self, row: dict[str, Any]) -> ErpBill:
         """A bill names the purchase order it bills in its lines' ``LinkedTxn``; ``cdc`` reports a deleted one."""

@@ -61,14 +61,16 @@ class SageAdapter(ErpAdapter):
         super().__init__(hook)
         self._marked: dict[RecordType, dict[str, tuple[str, BaseModel]]] = {}
 
-    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+    def reference_items(self, kind: ReferenceKind, since: datetime | None = None) -> list[ErpItem]:
         """The kind's rows, each key once (Sage 300 keeps a job's cost codes and categories per job); a job's
-        extras or phases each under their job."""
+        extras or phases each under their job. Only the rows changed since ``since`` where the tables keep change
+        dates (Sage 100 Contractor's ``upddte``); Sage 300 CRE's ODBC tables keep none: all rows, on premises and
+        outside any vendor's budget."""
         table = self.reference_tables.get(kind)
         if table is None:
             return []
         rows = self.hook.select(table.name, [column for column in (table.job, table.key, table.label, table.status)
-                                             if column])
+                                             if column], changed_since=since if self.hook.change_column else None)
         items: dict[str, ErpItem] = {}
         for row in rows:
             if row[table.key] is None:

@@ -45,12 +45,12 @@ class Sage100Adapter(SageAdapter):
     labels = {RecordType.COMMITMENT: "subcontract", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
               RecordType.SUBCONTRACTOR_INVOICE: "payable invoice"}
 
-    def reference_items(self, kind: ReferenceKind) -> list[ErpItem]:
+    def reference_items(self, kind: ReferenceKind, since: datetime | None = None) -> list[ErpItem]:
         """Sage 100 Contractor's cost types are the numbers 1-9 (no table to read): 1-5 as Sage names them,
         6-9 defined by each company."""
         if kind is ReferenceKind.COST_TYPE:
             return [ErpItem(kind, str(number), str(number), name) for number, name in COST_TYPES.items()]
-        return super().reference_items(kind)
+        return super().reference_items(kind, since)
 
     def import_records(self, document: CodedDocument, mark: str, vendor_id: str | None,
                        parent: Link | None) -> list[list[Any]]:
