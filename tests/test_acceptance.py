@@ -587,8 +587,9 @@ def test_a_waiting_cco_whose_commitments_lines_are_unknown_is_not_read_and_says_
     assert (waiting["state"], waiting["colour"], waiting["reason_code"]) == ("ready", "BLUE",
                                                                              "commitment_lines_unknown")
     assert waiting["message"] == (
-        f"Waiting for accounting acceptance; its lines are checked once ERP Sync has read those of commitment "
-        f"#{cco['contract_id']}, which they change: the commitment is not approved in Procore yet (or not read yet).")
+        f"Waiting for accounting acceptance; its lines are checked once ERP Sync has read those of its commitment "
+        f"(Procore id {cco['contract_id']}), which they change: the commitment is not approved in Procore yet (or not "
+        "read yet).")
     assert kept_lines(desk, waiting) == []  # not read: there is nothing to code them through
     assert line_reads(desk, name, "unchanged") == 0
 

@@ -352,7 +352,8 @@ class Exporter:
 
     @staticmethod
     def commitment_lines_unknown(record: ProcoreRecord, parent: Link | None) -> str:
-        number = parent.procore_number if parent else f"#{record.parent_id}"
+        commitment = (f"commitment {parent.procore_number}" if parent
+                      else f"its commitment (Procore id {record.parent_id})")
         if parent is None:
             why = "the commitment is not approved in Procore yet (or not read yet)"
         elif parent.colour == Colour.RED:
@@ -362,8 +363,8 @@ class Exporter:
         else:
             why = "they are read when the commitment is next exported or changed in Procore"
         verb = "change" if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER else "bill"
-        return (f"{WAITING_FOR_ACCEPTANCE}; its lines are checked once ERP Sync has read those of commitment "
-                f"{number}, which they {verb}: {why}.")
+        return (f"{WAITING_FOR_ACCEPTANCE}; its lines are checked once ERP Sync has read those of {commitment}, "
+                f"which they {verb}: {why}.")
 
     @staticmethod
     def not_on_commitment(record: ProcoreRecord, parent: Link, problem: LineProblem) -> str:
