@@ -613,6 +613,9 @@ def test_a_waiting_cco_line_on_no_commitment_line_waits_blue_naming_it_and_keeps
     waiting = desk.link_by_id(cco["id"])
     assert (waiting["state"], waiting["colour"], waiting["reason_code"]) == ("ready", "BLUE", "line_not_on_commitment")
     assert waiting["message"].startswith(f"Waiting for accounting acceptance, but line {lines[-1]['position']} (")
-    assert f"of the CCO change no line of commitment {parent_of(desk, cco)['procore_number']}: " in waiting["message"]
+    assert waiting["message"].endswith(
+        f"Canopy steel, budget code {lines[-1]['wbs_code']['flat_code']}) of the commitment change order changes no "
+        f"line of commitment {parent_of(desk, cco)['procore_number']}: add it to the commitment's schedule of values in "
+        "Procore, or name the commitment line changed; ERP Sync checks it again then.")
     assert [m.line.procore_id for m in kept_lines(desk, waiting)] == [str(line["id"]) for line in lines[:-1]]
     assert line_reads(desk, name, "unchanged") == 0

@@ -368,12 +368,14 @@ class Exporter:
 
     @staticmethod
     def not_on_commitment(record: ProcoreRecord, parent: Link, problem: LineProblem) -> str:
-        lines = " and ".join(problem.lines)
+        """A waiting CCO or invoice some of whose lines change or bill no line ERP Sync knows of its commitment."""
+        one = len(problem.lines) == 1
+        named = f"{' and '.join(problem.lines)} of the {record.record_type.words}"
         if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
-            return (f"{WAITING_FOR_ACCEPTANCE}, but {lines} of the CCO change no line of commitment "
-                    f"{parent.procore_number}: add the line to the commitment's schedule of values in Procore, or name "
-                    "the commitment line it changes; ERP Sync checks the CCO again then.")
-        return (f"{WAITING_FOR_ACCEPTANCE}, but {lines} of the subcontractor invoice bill no line of commitment "
+            return (f"{WAITING_FOR_ACCEPTANCE}, but {named} {'changes' if one else 'change'} no line of commitment "
+                    f"{parent.procore_number}: add {'it' if one else 'them'} to the commitment's schedule of values "
+                    "in Procore, or name the commitment line changed; ERP Sync checks it again then.")
+        return (f"{WAITING_FOR_ACCEPTANCE}, but {named} {'bills' if one else 'bill'} no line of commitment "
                 f"{parent.procore_number} or of a change order of it that ERP Sync has read: the invoice is checked "
                 "again once that change order is approved in Procore and read.")
 
