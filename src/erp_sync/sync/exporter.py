@@ -82,7 +82,7 @@ class Exporter:
     # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
     project_list: list[dict] | None = None  # the company's projects as this run listed them (reference data reuses it)
-    _changes_of: dict[int, list[int]] | None = None  # commitment id -> its CCOs' link ids
+    _changes_of: dict[int, list[Link]] | None = None  # commitment id -> its CCOs' links
     notices: dict[int, str] = field(default_factory=dict)  # link id -> what is left to do in the ERP
     _read: dict[tuple[RecordType, int], Document] = field(default_factory=dict)  # read, and about to be updated
     # Waiting commitments whose lines this run read again: their waiting CCOs and invoices are checked again
@@ -221,8 +221,10 @@ class Exporter:
 
     def coded_through_lines_read_again(self, link: Link) -> bool:
         """A waiting CCO or invoice whose commitment's lines this run read again: its coding may have changed."""
-        return bool(self._lines_read_again) and link.state == LinkState.READY and \
-            link.record_type is not RecordType.COMMITMENT and link.record.parent_id in self._lines_read_again
+        if not self._lines_read_again or link.state != LinkState.READY or link.record_type is RecordType.COMMITMENT:
+            return False
+        record = link.record
+        return record is not None and record.parent_id in self._lines_read_again
 
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
@@ -311,7 +313,7 @@ class Exporter:
             lines = Document(record, tuple(m.line for m in kept)) if kept else self.read_lines(record, None)
             return *self.line_check(lines), None if kept else lines
         parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
-        known = self.known_mapped(record, parent)
+        known = self.known_mapped(record, parent, waiting=True)
         if parent is None or parent.id not in known:
             return self.commitment_lines_unknown(record, parent), COMMITMENT_LINES_UNKNOWN, None
         kept = self.kept_lines(record, link)
@@ -320,7 +322,7 @@ class Exporter:
                 return link.message, LINE_NOT_ON_COMMITMENT, None
             return *self.line_check(Document(record, tuple(m.line for m in kept))), None
         try:
-            lines = self.read_lines(record, parent)
+            lines = self.read_lines(record, parent, waiting=True)
         except LineProblem as problem:
             if problem.reason_code != LINE_UNCODED:
                 raise
@@ -484,27 +486,30 @@ class Exporter:
                 raise
             return None
 
-    def known_lines(self, record: ProcoreRecord, parent: Link | None) -> dict[str, DocumentLine]:
-        """The lines of the record's commitment and of the commitment's change orders, exported or kept while
-        they wait for acceptance."""
+    def known_lines(self, record: ProcoreRecord, parent: Link | None, waiting: bool = False) -> dict[str, DocumentLine]:
+        """The lines of the record's commitment and of the commitment's change orders, by Procore line id."""
         return {mapped.line.procore_id: mapped.line
-                for mapped_lines in self.known_mapped(record, parent).values() for mapped in mapped_lines}
+                for mapped_lines in self.known_mapped(record, parent, waiting).values() for mapped in mapped_lines}
 
-    def known_mapped(self, record: ProcoreRecord, parent: Link | None) -> dict[int, list[MappedLine]]:
-        """The line map of the record's commitment and of the commitment's other change orders, by link."""
+    def known_mapped(self, record: ProcoreRecord, parent: Link | None,
+                     waiting: bool = False) -> dict[int, list[MappedLine]]:
+        """The line map of the record's commitment and of the commitment's other change orders, by link. An export
+        codes through what is on its way to the ERP or in it; a record ``waiting`` for acceptance is checked
+        against the lines kept while they wait too."""
         if record.record_type is RecordType.COMMITMENT or parent is None:
             return {}
-        own = self.book.get(record.record_type, record.id)
-        link_ids = [parent.id, *self.change_orders_of(parent.procore_id)]
-        return self.line_map.of_links(link_id for link_id in link_ids if own is None or link_id != own.id)
+        changes = [link.id for link in self.change_orders_of(parent.procore_id)
+                   if (link.record_type, link.procore_id) != (record.record_type, record.id)
+                   and (waiting or link.state not in AWAITING_ACCOUNTING)]
+        return self.line_map.of_links([parent.id, *changes])
 
-    def change_orders_of(self, commitment_id: int) -> list[int]:
+    def change_orders_of(self, commitment_id: int) -> list[Link]:
         if self._changes_of is None:
             self._changes_of = {}
             for link in self.book.of_type(RecordType.COMMITMENT_CHANGE_ORDER):
                 change = link.record
                 if change is not None and change.parent_id is not None:
-                    self._changes_of.setdefault(change.parent_id, []).append(link.id)
+                    self._changes_of.setdefault(change.parent_id, []).append(link)
         return self._changes_of.get(commitment_id, [])
 
     def map_lines(self, link: Link, document: CodedDocument, erp_lines: dict[str, str]) -> None:
@@ -524,12 +529,12 @@ class Exporter:
             self._read[(record.record_type, record.id)] = read
         return changed
 
-    def read_lines(self, record: ProcoreRecord, parent: Link | None) -> Document:
+    def read_lines(self, record: ProcoreRecord, parent: Link | None, waiting: bool = False) -> Document:
         kept = self._read.pop((record.record_type, record.id), None)
         if kept is not None and kept.record.updated_at == record.updated_at:
             return kept
         self.counts["procore_line_reads"] += 1
-        return read_document(self.procore, record, self.known_lines(record, parent))
+        return read_document(self.procore, record, self.known_lines(record, parent, waiting))
 
     def line_problem(self, record: ProcoreRecord, problem: LineProblem) -> None:
         """A line not linked yet waits, BLUE, like any unlinked reference; a line that cannot be coded is RED.
