@@ -574,6 +574,13 @@ def test_a_waiting_invoices_lines_are_read_once_per_change_with_their_retainage(
         m.line.retainage_held for m in kept) + added
 
 
+def cco_line_reads(desk: Desk, cco_id: int) -> int:
+    """The calls that read a CCO's lines from Procore (the sandbox counts every call)."""
+    calls = desk.sandbox.control("GET", "procore/calls").json()
+    return sum(count for call, count in calls.items()
+               if call.startswith("GET ") and call.endswith(f"commitment_change_orders/{cco_id}/line_items"))
+
+
 def test_a_waiting_cco_whose_commitments_lines_are_unknown_is_not_read_and_says_so(sandbox, store):
     cco = next(row for row in sandbox.procore_rows("commitment_change_orders")
                if row["project_id"] in projects_of(sandbox, DEMO_COMPANY_ID) and row["status"] == "approved")
@@ -590,7 +597,7 @@ def test_a_waiting_cco_whose_commitments_lines_are_unknown_is_not_read_and_says_
         f"Waiting for accounting acceptance; its lines are checked once ERP Sync has read those of its commitment "
         f"(Procore id {cco['contract_id']}), which they change: the commitment is not approved in Procore yet (or not "
         "read yet).")
-    assert kept_lines(desk, waiting) == []  # not read: there is nothing to code them through
+    assert kept_lines(desk, waiting) == [] and cco_line_reads(desk, cco["id"]) == 0  # nothing to code them through
     assert line_reads(desk, name, "unchanged") == 0
 
     sandbox.control("POST", f"procore/{contract_table}/{cco['contract_id']}/approve")
@@ -599,6 +606,7 @@ def test_a_waiting_cco_whose_commitments_lines_are_unknown_is_not_read_and_says_
     assert all(desk.link_by_id(row["id"])["reason_code"] is None for row in dependents)
     checked = desk.link_by_id(waiting["id"])
     assert (checked["message"], checked["reason_code"]) == (WAITING, None) and kept_lines(desk, checked)
+    assert cco_line_reads(desk, cco["id"]) == 1
 
 
 def test_a_waiting_cco_line_on_no_commitment_line_waits_blue_naming_it_and_keeps_the_others(desk):
@@ -615,7 +623,7 @@ def test_a_waiting_cco_line_on_no_commitment_line_waits_blue_naming_it_and_keeps
     assert waiting["message"].startswith(f"Waiting for accounting acceptance, but line {lines[-1]['position']} (")
     assert waiting["message"].endswith(
         f"Canopy steel, budget code {lines[-1]['wbs_code']['flat_code']}) of the commitment change order changes no "
-        f"line of commitment {parent_of(desk, cco)['procore_number']}: add it to the commitment's schedule of values in "
-        "Procore, or name the commitment line changed; ERP Sync checks it again then.")
+        f"line of commitment {parent_of(desk, cco)['procore_number']}: add it to the commitment's schedule of values "
+        "in Procore, or name the commitment line changed; ERP Sync checks it again then.")
     assert [m.line.procore_id for m in kept_lines(desk, waiting)] == [str(line["id"]) for line in lines[:-1]]
     assert line_reads(desk, name, "unchanged") == 0

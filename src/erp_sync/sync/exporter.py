@@ -486,7 +486,8 @@ class Exporter:
                 raise
             return None
 
-    def known_lines(self, record: ProcoreRecord, parent: Link | None, waiting: bool = False) -> dict[str, DocumentLine]:
+    def known_lines(self, record: ProcoreRecord, parent: Link | None,
+                    waiting: bool = False) -> dict[str, DocumentLine]:
         """The lines of the record's commitment and of the commitment's change orders, by Procore line id."""
         return {mapped.line.procore_id: mapped.line
                 for mapped_lines in self.known_mapped(record, parent, waiting).values() for mapped in mapped_lines}
