@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowTaskTerminated
 
 from erp_sync.acceptance import Decider, daily_summary, send_summary
+from erp_sync.documents.page import record_lines
 from erp_sync.jobs.export_decisions import decide_integration, integrations_to_decide
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
 from erp_sync.models import ExportMode, RecordType
@@ -626,4 +627,8 @@ def test_a_waiting_cco_line_on_no_commitment_line_waits_blue_naming_it_and_keeps
         f"line of commitment {parent_of(desk, cco)['procore_number']}: add it to the commitment's schedule of values "
         "in Procore, or name the commitment line changed; ERP Sync checks it again then.")
     assert [m.line.procore_id for m in kept_lines(desk, waiting)] == [str(line["id"]) for line in lines[:-1]]
+    shown = record_lines(desk.store, desk.integrations[name]["id"], RecordType.COMMITMENT_CHANGE_ORDER,
+                         cco["procore_id"])
+    assert len(shown.lines) == len(lines) - 1 and shown.left_out == (
+        "The lines named above are not shown: they change no line of the commitment that ERP Sync has read.")
     assert line_reads(desk, name, "unchanged") == 0
