@@ -44,6 +44,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/sage_sync.py
 	$(BIN)/python benchmarks/api_budget.py
 	$(BIN)/python benchmarks/quiet_hour.py
+	$(BIN)/python benchmarks/ready_lines.py
 	$(BIN)/python benchmarks/integrations_page.py
 	$(BIN)/python benchmarks/dag_parse.py
 	$(BIN)/python benchmarks/reconciliation.py

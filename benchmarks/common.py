@@ -109,7 +109,8 @@ def retainage_item(sandboxes: Sandboxes) -> str:
     return next(item["Id"] for item in sandboxes.control("GET", "quickbooks/Item").json() if item["Name"] == "Retainage")
 
 
-def new_store(kind: ErpKind, linked: bool = True) -> tuple[Store, dict]:
+def new_store(kind: ErpKind, linked: bool = True,
+              export_mode: ExportMode = ExportMode.DIRECT) -> tuple[Store, dict]:
     """A fresh store with one integration; ``linked``: its reference data linked first, outside what is measured,
     as the accountant does on the Reference data tab before anything is exported."""
     store = Store.from_url(f"sqlite:///{tempfile.mkdtemp(prefix='erp-sync-bench-')}/store.db")
@@ -117,7 +118,7 @@ def new_store(kind: ErpKind, linked: bool = True) -> tuple[Store, dict]:
     store.save_integration(Integration(name=f"bench-{kind.value}", procore_conn_id="procore_bench",
                                        procore_company_id=procore.DEMO_COMPANY_ID, erp_kind=kind,
                                        erp_conn_id=f"{(ERP_VENDOR | SAGE_SYSTEM)[kind]}_bench",
-                                       export_mode=ExportMode.DIRECT))
+                                       export_mode=export_mode))
     integration = store.integrations()[0]
     if linked:
         link_reference_data(store, integration)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowTaskTerminated
 
 from erp_sync.acceptance import Decider, daily_summary, send_summary
+from erp_sync.documents.page import record_lines
 from erp_sync.jobs.export_decisions import decide_integration, integrations_to_decide
 from erp_sync.jobs.hourly_sync import export_integration, refresh_integration
 from erp_sync.models import ExportMode, RecordType
@@ -20,6 +22,7 @@ from erp_sync.store import Store
 from erp_sync.sync.links import LinkBook, LinkState
 from conftest import TEST_INTEGRATIONS, parallel
 from test_identity import filer_roles, type_row  # noqa: F401 - filer_roles is a fixture
+from sandbox.procore_data import DEMO_COMPANY_ID
 from seed_links import link_sandbox_references
 
 WAITING = "Waiting for accounting acceptance"
@@ -472,3 +475,160 @@ def test_an_unlink_request_for_a_record_still_waiting_says_it_was_never_exported
     assert (row["status"], row["colour"], row["message"]) == ("rejected", "RED", (
         f"The commitment {link['procore_number']} was never synced to Acumatica Cloud ERP (it is not exported: "
         "Waiting for accounting acceptance); there is nothing to unlink."))
+
+
+# A waiting CCO's or invoice's lines, checked before anyone accepts it ---------------------------------------------
+COATINGS = {"id": 5999, "code": "09-900", "full_code": "09-900", "name": "Special Coatings"}  # a code the ERP lacks
+
+
+def kept_lines(desk: Desk, link: dict) -> list:
+    from erp_sync.documents.line_map import LineMap
+
+    return LineMap(desk.store).of_link(link["id"])
+
+
+def line_reads(desk: Desk, name: str, run: str) -> int:
+    """One hourly sync of the integration; the Procore calls it made for records' lines."""
+    return export_integration(desk.store, desk.integrations[name], run)["counts"].get("procore_line_reads", 0)
+
+
+def projects_of(sandbox, company: int) -> set[int]:
+    return {pid for pid, p in sandbox.sandboxes.procore.projects.items() if p.company.id == company}
+
+
+def parent_id(link: dict) -> int:
+    data = json.loads(link["procore_json"])["data"]
+    return data.get("contract_id", data.get("commitment_id"))
+
+
+def parent_of(desk: Desk, link: dict) -> dict:
+    return next(row for row in desk.links("summit-acumatica") if row["record_type"] == "commitment"
+                and row["procore_id"] == parent_id(link))
+
+
+def waiting_on(desk: Desk, name: str, commitment_id: int) -> list[dict]:
+    """The waiting CCOs and invoices of a commitment: coded through its lines."""
+    return [row for row in desk.links(name, "ready") if row["record_type"] != "commitment"
+            and parent_id(row) == commitment_id]
+
+
+def test_a_waiting_cco_names_a_cost_code_its_lines_need_and_accepting_it_exports_exactly_those_lines(desk):
+    name = "summit-acumatica"
+    cco = desk.link(name, RecordType.COMMITMENT_CHANGE_ORDER)
+    commitment = parent_of(desk, cco)
+    checked = kept_lines(desk, cco)  # read while it waits, coded through its commitment's lines
+    assert checked and cco["message"] == WAITING
+    changed = desk.sandbox.procore_lines("commitment_change_orders", cco["procore_id"])[0]["commitment_line_item_id"]
+    table = json.loads(commitment["procore_json"])["stream"]
+    schedule = desk.sandbox.procore_lines(table, commitment["procore_id"])
+    next(line for line in schedule if line["id"] == changed)["cost_code"] = COATINGS
+    desk.sandbox.control("PUT", f"procore/{table}/{commitment['procore_id']}/lines", json=schedule)
+
+    # the commitment changed: it is read again, and so is each waiting record coded through its lines
+    assert line_reads(desk, name, "sov-edit") == 1 + len(waiting_on(desk, name, commitment["procore_id"]))
+    waiting = desk.link_by_id(cco["id"])
+    assert (waiting["state"], waiting["colour"], waiting["reason_code"]) == ("ready", "BLUE", "reference_unlinked")
+    assert waiting["message"].startswith('Not exported yet: link cost code 09-900 "Special Coatings" of project ')
+    assert "of the commitment change order" in waiting["message"]
+    assert {m.line.coding.cost_code.code for m in kept_lines(desk, cco)} == {"09-900"}
+    assert line_reads(desk, name, "unchanged") == 0
+
+    from erp_sync.reference.links import link
+    from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
+
+    link(desk.store, desk.integrations[name], ProcoreRef(ReferenceKind.COST_CODE, "5999", "09-900", "Special Coatings"),
+         ErpItem(ReferenceKind.COST_CODE, "099000", "099000", "Coatings"), by="the accountant")
+    assert line_reads(desk, name, "linked") == 0  # the kept lines are checked again, not read again
+    assert desk.link_by_id(cco["id"])["message"] == WAITING
+    checked = kept_lines(desk, cco)
+    for record_type, procore_id in (("commitment", commitment["procore_id"]),
+                                    ("commitment_change_order", cco["procore_id"])):
+        desk.decide(name, record_type=record_type, procore_id=procore_id, decision="accept", decided_by=101)
+
+    desk.run(name)
+
+    exported = kept_lines(desk, cco)
+    assert [m.line for m in exported] == [m.line for m in checked] and all(m.erp_line for m in exported)
+    [order] = desk.sandbox.erp_rows("acumatica", "ChangeOrder")
+    assert len(order["Commitments"]) == len(checked)
+    desk.run(name, "decisions-again")
+    desk.sync("next-hour")
+    assert [m.erp_line for m in kept_lines(desk, cco)] == [m.erp_line for m in exported]
+    [order] = desk.sandbox.erp_rows("acumatica", "ChangeOrder")
+    assert len(order["Commitments"]) == len(checked) and desk.link_by_id(cco["id"])["colour"] == "GREEN"
+
+
+def test_a_waiting_invoices_lines_are_read_once_per_change_with_their_retainage(desk):
+    name = "harbor-quickbooks"
+    invoice = desk.link(name, RecordType.SUBCONTRACTOR_INVOICE)
+    kept = kept_lines(desk, invoice)
+    items = desk.sandbox.procore_lines("requisitions", invoice["procore_id"])
+    assert invoice["message"] == WAITING and len(kept) == len(items)
+    assert [m.line.retainage_held for m in kept] == [
+        Decimal(item["work_completed_retainage_retained_this_period"]) for item in items]
+
+    assert line_reads(desk, name, "unchanged") == 0  # nothing changed in Procore: no line is read again
+    added = desk.sandbox.bill_more(invoice["procore_id"], "1000.00")
+    assert line_reads(desk, name, "billed-more") == 1
+    assert line_reads(desk, name, "unchanged-again") == 0
+    assert sum(m.line.retainage_held for m in kept_lines(desk, invoice)) == sum(
+        m.line.retainage_held for m in kept) + added
+
+
+def cco_line_reads(desk: Desk, cco_id: int) -> int:
+    """The calls that read a CCO's lines from Procore (the sandbox counts every call)."""
+    calls = desk.sandbox.control("GET", "procore/calls").json()
+    return sum(count for call, count in calls.items()
+               if call.startswith("GET ") and call.endswith(f"commitment_change_orders/{cco_id}/line_items"))
+
+
+def test_a_waiting_cco_whose_commitments_lines_are_unknown_is_not_read_and_says_so(sandbox, store):
+    cco = next(row for row in sandbox.procore_rows("commitment_change_orders")
+               if row["project_id"] in projects_of(sandbox, DEMO_COMPANY_ID) and row["status"] == "approved")
+    contract_table = next(table for table in ("work_order_contracts", "purchase_order_contracts")
+                          if any(row["id"] == cco["contract_id"] for row in sandbox.procore_rows(table)))
+    sandbox.control("PATCH", f"procore/{contract_table}/{cco['contract_id']}", json={"status": "Draft"})
+    desk = Desk(sandbox, store)
+    name = "summit-acumatica"
+
+    waiting = next(row for row in desk.links(name) if row["procore_id"] == cco["id"])
+    assert (waiting["state"], waiting["colour"], waiting["reason_code"]) == ("ready", "BLUE",
+                                                                             "commitment_lines_unknown")
+    assert waiting["message"] == (
+        f"Waiting for accounting acceptance; its lines are checked once ERP Sync has read those of its commitment "
+        f"(Procore id {cco['contract_id']}), which they change: the commitment is not approved in Procore yet (or not "
+        "read yet).")
+    assert kept_lines(desk, waiting) == [] and cco_line_reads(desk, cco["id"]) == 0  # nothing to code them through
+    assert line_reads(desk, name, "unchanged") == 0
+
+    sandbox.control("POST", f"procore/{contract_table}/{cco['contract_id']}/approve")
+    dependents = waiting_on(desk, name, cco["contract_id"])
+    assert line_reads(desk, name, "commitment-approved") == 1 + len(dependents)  # the commitment, then the CCO's
+    assert all(desk.link_by_id(row["id"])["reason_code"] is None for row in dependents)
+    checked = desk.link_by_id(waiting["id"])
+    assert (checked["message"], checked["reason_code"]) == (WAITING, None) and kept_lines(desk, checked)
+    assert cco_line_reads(desk, cco["id"]) == 1
+
+
+def test_a_waiting_cco_line_on_no_commitment_line_waits_blue_naming_it_and_keeps_the_others(desk):
+    name = "summit-acumatica"
+    cco = desk.link(name, RecordType.COMMITMENT_CHANGE_ORDER)
+    lines = desk.sandbox.procore_lines("commitment_change_orders", cco["procore_id"])
+    lines.append(lines[0] | {"id": 999_998, "position": len(lines) + 1, "description": "Canopy steel",
+                             "commitment_line_item_id": 999_999})  # a line the commitment does not have
+    desk.sandbox.control("PUT", f"procore/commitment_change_orders/{cco['procore_id']}/lines", json=lines)
+
+    assert line_reads(desk, name, "edited") == 1
+    waiting = desk.link_by_id(cco["id"])
+    assert (waiting["state"], waiting["colour"], waiting["reason_code"]) == ("ready", "BLUE", "line_not_on_commitment")
+    assert waiting["message"].startswith(f"Waiting for accounting acceptance, but line {lines[-1]['position']} (")
+    assert waiting["message"].endswith(
+        f"Canopy steel, budget code {lines[-1]['wbs_code']['flat_code']}) of the commitment change order changes no "
+        f"line of commitment {parent_of(desk, cco)['procore_number']}: add it to the commitment's schedule of values "
+        "in Procore, or name the commitment line changed; ERP Sync checks it again then.")
+    assert [m.line.procore_id for m in kept_lines(desk, waiting)] == [str(line["id"]) for line in lines[:-1]]
+    shown = record_lines(desk.store, desk.integrations[name]["id"], RecordType.COMMITMENT_CHANGE_ORDER,
+                         cco["procore_id"])
+    assert len(shown.lines) == len(lines) - 1 and shown.left_out == (
+        "The lines named above are not shown: they change no line of the commitment that ERP Sync has read.")
+    assert line_reads(desk, name, "unchanged") == 0

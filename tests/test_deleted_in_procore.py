@@ -74,6 +74,7 @@ def test_a_record_deleted_or_unapproved_while_it_waited_is_not_exported(desk, re
     link = desk.link(ACUMATICA, record_type)
     status = change_in_procore(desk, link, change)
     budget_before = desk.store.one("budget_of_connection", conn_id="procore_test")
+    shown_before = shows_of(desk, link)  # a waiting invoice's lines were read at the same path while it waited
     decision = accept(desk, link)
 
     desk.run(ACUMATICA)
@@ -86,7 +87,7 @@ def test_a_record_deleted_or_unapproved_while_it_waited_is_not_exported(desk, re
     assert ended["ended_at"] is not None and ended["ended_reason"] == expected
     assert link["id"] not in {row["id"] for row in desk.links(ACUMATICA)}
     assert desk.erp_documents(ACUMATICA) == 0 and desk.procore_origins() == []
-    assert shows_of(desk, link) == 1
+    assert shows_of(desk, link) == shown_before + 1
     budget = desk.store.one("budget_of_connection", conn_id="procore_test")
     assert budget["sync_calls"] == budget_before["sync_calls"]  # the check came from the on-demand share
     assert budget["on_demand_calls"] > budget_before["on_demand_calls"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from erp_sync.documents.model import DocumentLine
 from erp_sync.store import Store, utcnow
@@ -19,7 +20,8 @@ from erp_sync.store import Store, utcnow
 @dataclass(frozen=True)
 class MappedLine:
     line: DocumentLine
-    erp_line: str | None  # None while the ERP has yet to import it (Sage)
+    erp_line: str | None  # None while the ERP has yet to import it (Sage), or the record waits for acceptance
+    recorded_at: datetime | None = field(default=None, compare=False)  # when the line was read and kept
 
 
 class LineMap:
@@ -32,7 +34,8 @@ class LineMap:
             return {}
         mapped: dict[int, list[MappedLine]] = defaultdict(list)
         for row in self.store.rows("document_lines_of_links", link_ids=ids):
-            mapped[row["link_id"]].append(MappedLine(DocumentLine.from_json(row["line_json"]), row["erp_line"]))
+            mapped[row["link_id"]].append(MappedLine(DocumentLine.from_json(row["line_json"]), row["erp_line"],
+                                                      row["updated_at"]))
         return dict(mapped)
 
     def of_link(self, link_id: int) -> list[MappedLine]:

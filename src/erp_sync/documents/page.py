@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from erp_sync.documents.line_map import LineMap, MappedLine
+from erp_sync.documents.procore import COMMITMENT_LINES_UNKNOWN, LINE_NOT_ON_COMMITMENT
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
 from erp_sync.store import Store
 
 
@@ -20,6 +22,35 @@ class RecordLines:
     message: str | None    # a RED names the line it is about
     erp_ref: str | None
     lines: list[MappedLine]
+    reason_code: str | None = None
+
+    @property
+    def why_no_lines(self) -> str:
+        """Why the page has no lines to show, in the words of the sentence above it."""
+        words = self.record_type.words
+        if self.reason_code == COMMITMENT_LINES_UNKNOWN:
+            return (f"ERP Sync checks the {words}'s lines against the lines of its commitment, which it has not read "
+                    "yet (the sentence above says why): they are shown here once it has.")
+        if self.reason_code == LINE_NOT_ON_COMMITMENT:
+            return (f"None of the {words}'s lines {self.verb}s a line of its commitment that ERP Sync has read "
+                    "(the sentence above names them): they are shown here once they do.")
+        if self.reason_code == REFERENCE_UNLINKED:
+            return f"ERP Sync reads the {words}'s lines once what the sentence above names is linked."
+        return ("ERP Sync reads a record's lines from Procore when it exports the record, and has not exported this "
+                "one yet: its lines are in Procore until then.")
+
+    @property
+    def left_out(self) -> str | None:
+        """What the table leaves out: lines that change or bill no commitment line known yet."""
+        if self.reason_code != LINE_NOT_ON_COMMITMENT:
+            return None
+        return (f"The lines named above are not shown: they {self.verb} no line of the commitment that ERP Sync "
+                "has read.")
+
+    @property
+    def verb(self) -> str:
+        """What its lines do to the commitment's lines."""
+        return "change" if self.record_type is RecordType.COMMITMENT_CHANGE_ORDER else "bill"
 
     @property
     def total(self) -> Decimal:
@@ -40,7 +71,7 @@ def record_lines(store: Store, integration_id: int, record_type: RecordType, pro
     if link is None:
         return None
     return RecordLines(record_type, procore_id, link["procore_number"], link["colour"], link["message"],
-                       link["erp_ref"], LineMap(store).of_link(link["id"]))
+                       link["erp_ref"], LineMap(store).of_link(link["id"]), link["reason_code"])
 
 
 def lines_url(base_url: str, integration: str, record_type: RecordType, procore_id: int) -> str:

@@ -14,7 +14,7 @@ those of ``sandbox/contracts/procore_rest_v1.json`` (held by ``tests/test_procor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -27,15 +27,21 @@ from erp_sync.sync.records import ProcoreRecord
 COMMITMENT_LINES = "{stream}/{id}/line_items"
 CHANGE_ORDER_LINES = "companies/{company_id}/projects/{project_id}/commitment_change_orders/{id}/line_items"
 REQUISITION = "requisitions/{id}"
+LINE_UNCODED = "line_uncoded"
+# What a waiting CCO's or invoice's lines wait for before they can be checked (BLUE, under Ready to Export)
+COMMITMENT_LINES_UNKNOWN = "commitment_lines_unknown"
+LINE_NOT_ON_COMMITMENT = "line_not_on_commitment"
 
 
 class LineProblem(Exception):
     """A line that cannot be exported as it is; the record turns RED with the sentence."""
 
-    def __init__(self, reason_code: str, message: str):
+    def __init__(self, reason_code: str, message: str, line: str | None = None):
         super().__init__(message)
         self.reason_code, self.message = reason_code, message
         self.document: Document | None = None  # the record as read, when the problem is its coding
+        self.lines = [line] if line else []  # the lines that change or bill no known commitment line, as named
+        self.coded_part: Document | None = None  # the record with the lines that could be coded, for the page
 
 
 def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[str, DocumentLine]) -> Document:
@@ -49,11 +55,30 @@ def read_document(procore: ProcoreHook, record: ProcoreRecord, known: Mapping[st
                         Decimal(str(percent)) if percent not in (None, "") else None)
     if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
         path = CHANGE_ORDER_LINES.format(company_id=procore.company_id, project_id=record.project_id, id=record.id)
-        rows = procore.paginate(path, api=API_V2)
-        return Document(record, tuple(change_order_line(record, row, known) for row in rows))
+        return coded_through(record, procore.paginate(path, api=API_V2), change_order_line, known)
     requisition = procore.get(REQUISITION.format(id=record.id), api=API_V1_1, project_id=record.project_id,
                               view="extended")
-    return Document(record, tuple(invoice_line(record, item, known) for item in requisition.get("items") or []))
+    return coded_through(record, requisition.get("items") or [], invoice_line, known)
+
+
+def coded_through(record: ProcoreRecord, rows: list[dict[str, Any]],
+                  line_of: Callable[[ProcoreRecord, dict[str, Any], Mapping[str, DocumentLine]], DocumentLine],
+                  known: Mapping[str, DocumentLine]) -> Document:
+    """A CCO's or an invoice's lines coded through the commitment lines they change or bill. Every row is
+    tried: the first line that changes or bills none is the problem, which names all such lines and keeps the
+    others (the page shows them while the record waits for acceptance)."""
+    lines, uncoded = [], []
+    for row in rows:
+        try:
+            lines.append(line_of(record, row, known))
+        except LineProblem as problem:
+            uncoded.append(problem)
+    if uncoded:
+        first = uncoded[0]
+        first.lines = [name for problem in uncoded for name in problem.lines]
+        first.coded_part = Document(record, tuple(lines))
+        raise first
+    return Document(record, tuple(lines))
 
 
 def project_ref(record: ProcoreRecord) -> ProcoreRef:
@@ -100,10 +125,11 @@ def change_order_line(record: ProcoreRecord, row: dict[str, Any], known: Mapping
         None)
     position = int(row.get("position") or 0)
     if changed is None:
-        raise LineProblem("line_uncoded", (
+        named = f"line {position} ({row.get('description') or budget_code}, budget code {budget_code})"
+        raise LineProblem(LINE_UNCODED, (
             f"Line {position} of the CCO ({row.get('description') or budget_code}) changes no line of the commitment "
             f"as it was exported (budget code {budget_code}). Add the line to the commitment's schedule of values in "
-            "Procore, or name the commitment line it changes; the next hourly sync exports the CCO."))
+            "Procore, or name the commitment line it changes; the next hourly sync exports the CCO."), named)
     return DocumentLine(
         procore_id=str(row["id"]), position=position, description=row.get("description") or "",
         coding=changed.coding, amount=_money(row["amount"]), quantity=_number(row.get("quantity")),
@@ -117,9 +143,10 @@ def invoice_line(record: ProcoreRecord, item: dict[str, Any], known: Mapping[str
     billed = known.get(str(item["line_item_id"]))
     position = int(item.get("position") or 0)
     if billed is None:
-        raise LineProblem("line_uncoded", (
+        raise LineProblem(LINE_UNCODED, (
             f"Line {position} of the subcontractor invoice ({item.get('description_of_work')}) bills a line of the commitment "
-            "or of a change order that is not in the ERP yet. It is exported once the commitment and its CCOs are."))
+            "or of a change order that is not in the ERP yet. It is exported once the commitment and its CCOs are."),
+            f"line {position} ({item.get('description_of_work')})")
     gross = _money(item["total_completed_and_stored_to_date"]) - _money(
         item.get("total_completed_and_stored_to_date_from_previous"))
     work = _money(item["work_completed_this_period"])

@@ -24,7 +24,14 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.documents.coding import coded
 from erp_sync.documents.line_map import LineMap, MappedLine
 from erp_sync.documents.model import CodedDocument, Document, DocumentLine
-from erp_sync.documents.procore import LineProblem, project_ref, read_document
+from erp_sync.documents.procore import (
+    COMMITMENT_LINES_UNKNOWN,
+    LINE_NOT_ON_COMMITMENT,
+    LINE_UNCODED,
+    LineProblem,
+    project_ref,
+    read_document,
+)
 from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
@@ -46,6 +53,8 @@ NEEDS_VENDOR = {RecordType.COMMITMENT, RecordType.SUBCONTRACTOR_INVOICE}
 PROCESSING_FAILED = "processing_failed"  # a defect met by one record: tried again at every run
 ZERO_TOTAL = "zero_total"
 PARENT_ON_ITS_WAY = "parent_on_its_way"
+# Waiting records every run looks at again, though Procore did not change them
+WAITS_FOR_SOMETHING = (REFERENCE_UNLINKED, PARENT_ON_ITS_WAY, COMMITMENT_LINES_UNKNOWN, LINE_NOT_ON_COMMITMENT)
 
 
 class Unlinked(Exception):
@@ -73,9 +82,11 @@ class Exporter:
     # asking Procore again. Any other record is sent from an older snapshot and is asked for first.
     confirmed: set[tuple[RecordType, int]] = field(default_factory=set)
     project_list: list[dict] | None = None  # the company's projects as this run listed them (reference data reuses it)
-    _changes_of: dict[int, list[int]] | None = None  # commitment id -> its CCOs' link ids
+    _changes_of: dict[int, list[Link]] | None = None  # commitment id -> its CCOs' links
     notices: dict[int, str] = field(default_factory=dict)  # link id -> what is left to do in the ERP
     _read: dict[tuple[RecordType, int], Document] = field(default_factory=dict)  # read, and about to be updated
+    # Waiting commitments whose lines this run read again: their waiting CCOs and invoices are checked again
+    _lines_read_again: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.line_map = LineMap(self.store)
@@ -186,7 +197,7 @@ class Exporter:
 
     def retry_pending(self, stream: ProcoreStream, seen: set[int]) -> None:
         for link in self.book.of_type(stream.record_type):
-            if link.procore_id in seen or not self.awaits_retry(link):
+            if link.procore_id in seen or not (self.awaits_retry(link) or self.coded_through_lines_read_again(link)):
                 continue  # checked before the snapshot is parsed: most links await nothing
             pending = link.record
             if pending is not None and pending.stream is stream:
@@ -206,8 +217,14 @@ class Exporter:
         direct export) records that waited for acceptance before the integration turned it off."""
         return link.state in (LinkState.EXPORTING, LinkState.EXPORTED) or (
             link.state == LinkState.FAILED and not link.in_erp) or (
-            link.state == LinkState.READY and not self.acceptance) or link.reason_code in (REFERENCE_UNLINKED,
-                                                                                           PARENT_ON_ITS_WAY)
+            link.state == LinkState.READY and not self.acceptance) or link.reason_code in WAITS_FOR_SOMETHING
+
+    def coded_through_lines_read_again(self, link: Link) -> bool:
+        """A waiting CCO or invoice whose commitment's lines this run read again: its coding may have changed."""
+        if not self._lines_read_again or link.state != LinkState.READY or link.record_type is RecordType.COMMITMENT:
+            return False
+        record = link.record
+        return record is not None and record.parent_id in self._lines_read_again
 
     # One record ----------------------------------------------------------------------------
     def handle(self, record: ProcoreRecord) -> None:
@@ -263,41 +280,106 @@ class Exporter:
 
     # Accounting acceptance --------------------------------------------------------------------
     def ready(self, record: ProcoreRecord, link: Link | None) -> None:
-        """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent. A commitment's
-        lines are read once per change in Procore and kept (the page shows them), so its sentence names every
-        link its lines need before anyone accepts it."""
+        """Ready to Export: the record waits, BLUE, with what Procore says now; nothing is sent. Its lines are read
+        once per change in Procore and kept (the page shows them), so its sentence names every link its lines
+        need before anyone accepts it; a CCO's or an invoice's once its commitment's lines are known."""
         self.counts["ready"] += 1
         _missing, unlinked = check(self.references_of(record), self.references)
-        lines = None
-        if unlinked is None and record.record_type is RecordType.COMMITMENT:
-            unlinked, lines = self.unlinked_lines(record, link)
-        message, reason_code = (unlinked, REFERENCE_UNLINKED) if unlinked else (WAITING_FOR_ACCEPTANCE, None)
+        message, reason_code, read = (unlinked, REFERENCE_UNLINKED, None) if unlinked else self.checked(record, link)
         if link is None:
             link = self.book.open(record, LinkState.READY, Colour.BLUE, message, reason_code,
                                   fingerprint=record.fingerprint)
-        elif (link.state, link.fingerprint, link.procore_updated_at, link.message) != (
+        elif read is not None or (link.state, link.fingerprint, link.procore_updated_at, link.message) != (
                 LinkState.READY, record.fingerprint, record.updated_at, message):
             link = self.book.save(link, state=LinkState.READY, colour=Colour.BLUE, message=message,
                                   reason_code=reason_code, fingerprint=record.fingerprint,
                                   procore_json=record.snapshot(), procore_number=record.number,
                                   procore_updated_at=record.updated_at)
             self.counts["ready_updated"] += 1
-        if lines is not None:
-            self.line_map.record(link.id, [MappedLine(line, None) for line in lines.lines])
+        if read is not None:
+            self.line_map.record(link.id, [MappedLine(line, None) for line in read.lines])
+            if record.record_type is RecordType.COMMITMENT:
+                self._lines_read_again.add(record.id)
+            elif record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+                self._changes_of = None  # the invoices of its commitment may bill its lines
 
-    def unlinked_lines(self, record: ProcoreRecord, link: Link | None) -> tuple[str | None, Document | None]:
-        """The sentence naming what a waiting commitment's lines need linked (None: nothing), and its lines when
-        they were read now: once per change in Procore; otherwise the kept lines are checked against the links."""
-        kept = ()
-        if link is not None and link.procore_updated_at == record.updated_at:
-            kept = tuple(mapped.line for mapped in self.line_map.of_link(link.id))
-        lines = Document(record, kept) if kept else self.read_lines(record, None)
-        read = None if kept else lines
+    def checked(self, record: ProcoreRecord, link: Link | None) -> tuple[str, str | None, Document | None]:
+        """A waiting record's sentence and reason, and its lines when they were read now (None: the kept ones
+        stand). A CCO's or an invoice's lines are coded through the kept lines of its commitment (and the
+        commitment's change orders), so they are read only once those are known, and again only when Procore
+        changed the record or the lines they were coded through were read again since."""
+        if record.record_type is RecordType.COMMITMENT:
+            kept = self.kept_lines(record, link)
+            lines = Document(record, tuple(m.line for m in kept)) if kept else self.read_lines(record, None)
+            return *self.line_check(lines), None if kept else lines
+        parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
+        known = self.known_mapped(record, parent, waiting=True)
+        if parent is None or parent.id not in known:
+            return self.commitment_lines_unknown(record, parent), COMMITMENT_LINES_UNKNOWN, None
+        kept = self.kept_lines(record, link)
+        if kept is not None and not self.read_again_since(link, kept, known):
+            if link.reason_code == LINE_NOT_ON_COMMITMENT:
+                return link.message, LINE_NOT_ON_COMMITMENT, None
+            return *self.line_check(Document(record, tuple(m.line for m in kept))), None
+        try:
+            lines = self.read_lines(record, parent, waiting=True)
+        except LineProblem as problem:
+            if problem.reason_code != LINE_UNCODED:
+                raise
+            return self.not_on_commitment(record, parent, problem), LINE_NOT_ON_COMMITMENT, problem.coded_part
+        return *self.line_check(lines), lines
+
+    def kept_lines(self, record: ProcoreRecord, link: Link | None) -> list[MappedLine] | None:
+        """The lines kept when this version of the waiting record was checked; None if it was not (a record
+        none of whose lines changes a known commitment line keeps none)."""
+        if link is None or link.procore_updated_at != record.updated_at:
+            return None
+        kept = self.line_map.of_link(link.id)
+        return kept if kept or link.reason_code == LINE_NOT_ON_COMMITMENT else None
+
+    @staticmethod
+    def read_again_since(link: Link, kept: list[MappedLine], known: dict[int, list[MappedLine]]) -> bool:
+        """The commitment lines (or change order lines) the record was coded through were read again after it."""
+        checked_at = max((mapped.recorded_at for mapped in kept), default=link.updated_at)
+        newest = max(mapped.recorded_at for lines in known.values() for mapped in lines)
+        return checked_at is None or newest > checked_at
+
+    def line_check(self, lines: Document) -> tuple[str, str | None]:
+        """The sentence naming every link a waiting record's lines need, or that it waits for acceptance."""
         try:
             coded(lines, self.references, self.adapter.name, self.adapter.required_kinds)
         except LineProblem as problem:
-            return (problem.message if problem.reason_code == REFERENCE_UNLINKED else None), read
-        return None, read
+            return problem.message, REFERENCE_UNLINKED
+        return WAITING_FOR_ACCEPTANCE, None
+
+    @staticmethod
+    def commitment_lines_unknown(record: ProcoreRecord, parent: Link | None) -> str:
+        commitment = (f"commitment {parent.procore_number}" if parent
+                      else f"its commitment (Procore id {record.parent_id})")
+        if parent is None:
+            why = "the commitment is not approved in Procore yet (or not read yet)"
+        elif parent.colour == Colour.RED:
+            why = "the commitment cannot be exported yet (see its own sentence)"
+        elif parent.reason_code == REFERENCE_UNLINKED:
+            why = "the commitment waits for a link under Ready to Export"
+        else:
+            why = "they are read when the commitment is next exported or changed in Procore"
+        verb = "change" if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER else "bill"
+        return (f"{WAITING_FOR_ACCEPTANCE}; its lines are checked once ERP Sync has read those of {commitment}, "
+                f"which they {verb}: {why}.")
+
+    @staticmethod
+    def not_on_commitment(record: ProcoreRecord, parent: Link, problem: LineProblem) -> str:
+        """A waiting CCO or invoice some of whose lines change or bill no line ERP Sync knows of its commitment."""
+        one = len(problem.lines) == 1
+        named = f"{' and '.join(problem.lines)} of the {record.record_type.words}"
+        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
+            return (f"{WAITING_FOR_ACCEPTANCE}, but {named} {'changes' if one else 'change'} no line of commitment "
+                    f"{parent.procore_number}: add {'it' if one else 'them'} to the commitment's schedule of values "
+                    "in Procore, or name the commitment line changed; ERP Sync checks it again then.")
+        return (f"{WAITING_FOR_ACCEPTANCE}, but {named} {'bills' if one else 'bill'} no line of commitment "
+                f"{parent.procore_number} or of a change order of it that ERP Sync has read: the invoice is checked "
+                "again once that change order is approved in Procore and read.")
 
     def awaiting_accounting(self, record: ProcoreRecord, link: Link) -> None:
         """A record before accounting, or sent back by it, follows Procore: withdrawn when no longer
@@ -404,21 +486,31 @@ class Exporter:
                 raise
             return None
 
-    def known_lines(self, record: ProcoreRecord, parent: Link | None) -> dict[str, DocumentLine]:
-        """The exported lines of the record's commitment and of the commitment's change orders."""
+    def known_lines(self, record: ProcoreRecord, parent: Link | None,
+                    waiting: bool = False) -> dict[str, DocumentLine]:
+        """The lines of the record's commitment and of the commitment's change orders, by Procore line id."""
+        return {mapped.line.procore_id: mapped.line
+                for mapped_lines in self.known_mapped(record, parent, waiting).values() for mapped in mapped_lines}
+
+    def known_mapped(self, record: ProcoreRecord, parent: Link | None,
+                     waiting: bool = False) -> dict[int, list[MappedLine]]:
+        """The line map of the record's commitment and of the commitment's other change orders, by link. An export
+        codes through what is on its way to the ERP or in it; a record ``waiting`` for acceptance is checked
+        against the lines kept while they wait too."""
         if record.record_type is RecordType.COMMITMENT or parent is None:
             return {}
-        link_ids = [parent.id, *self.change_orders_of(parent.procore_id)]
-        return {mapped.line.procore_id: mapped.line
-                for mapped_lines in self.line_map.of_links(link_ids).values() for mapped in mapped_lines}
+        changes = [link.id for link in self.change_orders_of(parent.procore_id)
+                   if (link.record_type, link.procore_id) != (record.record_type, record.id)
+                   and (waiting or link.state not in AWAITING_ACCOUNTING)]
+        return self.line_map.of_links([parent.id, *changes])
 
-    def change_orders_of(self, commitment_id: int) -> list[int]:
+    def change_orders_of(self, commitment_id: int) -> list[Link]:
         if self._changes_of is None:
             self._changes_of = {}
             for link in self.book.of_type(RecordType.COMMITMENT_CHANGE_ORDER):
                 change = link.record
                 if change is not None and change.parent_id is not None:
-                    self._changes_of.setdefault(change.parent_id, []).append(link.id)
+                    self._changes_of.setdefault(change.parent_id, []).append(link)
         return self._changes_of.get(commitment_id, [])
 
     def map_lines(self, link: Link, document: CodedDocument, erp_lines: dict[str, str]) -> None:
@@ -438,12 +530,12 @@ class Exporter:
             self._read[(record.record_type, record.id)] = read
         return changed
 
-    def read_lines(self, record: ProcoreRecord, parent: Link | None) -> Document:
+    def read_lines(self, record: ProcoreRecord, parent: Link | None, waiting: bool = False) -> Document:
         kept = self._read.pop((record.record_type, record.id), None)
         if kept is not None and kept.record.updated_at == record.updated_at:
             return kept
         self.counts["procore_line_reads"] += 1
-        return read_document(self.procore, record, self.known_lines(record, parent))
+        return read_document(self.procore, record, self.known_lines(record, parent, waiting))
 
     def line_problem(self, record: ProcoreRecord, problem: LineProblem) -> None:
         """A line not linked yet waits, BLUE, like any unlinked reference; a line that cannot be coded is RED.
@@ -499,7 +591,7 @@ class Exporter:
         if link.reason_code == "parent_missing":
             parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
             return parent is not None and parent.in_erp
-        if link.reason_code == "line_uncoded":
+        if link.reason_code == LINE_UNCODED:
             parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
             return parent is not None and parent.updated_at is not None and link.updated_at is not None and \
                 parent.updated_at > link.updated_at
