@@ -530,6 +530,9 @@ def test_a_waiting_cco_names_a_cost_code_its_lines_need_and_accepting_it_exports
     assert (waiting["state"], waiting["colour"], waiting["reason_code"]) == ("ready", "BLUE", "reference_unlinked")
     assert waiting["message"].startswith('Not exported yet: link cost code 09-900 "Special Coatings" of project ')
     assert "of the commitment change order" in waiting["message"]
+    # it awaits accounting: once linked it goes to Ready to Export, not to the ERP
+    assert "the next sync puts it on Ready to Export." in waiting["message"]
+    assert "exports it" not in waiting["message"]
     assert {m.line.coding.cost_code.code for m in kept_lines(desk, cco)} == {"09-900"}
     assert line_reads(desk, name, "unchanged") == 0
 

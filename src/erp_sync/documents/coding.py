@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from erp_sync.documents.model import CodedDocument, CodedLine, Document, DocumentLine
 from erp_sync.documents.procore import LineProblem
-from erp_sync.reference.check import REASON_CODE, check
+from erp_sync.reference.check import EXPORTED_NEXT, REASON_CODE, check
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind, ReferenceLinks
 
 # What a line is coded with; a sub job only where Procore names one
@@ -19,13 +19,13 @@ LINE_KINDS = (ReferenceKind.PROJECT, ReferenceKind.SUB_JOB, ReferenceKind.COST_C
 
 
 def coded(document: Document, links: ReferenceLinks, erp_name: str,
-          required: frozenset[ReferenceKind] = frozenset(LINE_KINDS)) -> CodedDocument:
+          required: frozenset[ReferenceKind] = frozenset(LINE_KINDS), then: str = EXPORTED_NEXT) -> CodedDocument:
     """``required`` are the kinds the ERP needs on every line (``SUB_JOB``: the sub job, where Procore names one);
-    the others are used where they are linked."""
+    the others are used where they are linked. ``then`` ends the sentence: what follows once the links exist."""
     needed = {line.procore_id: [ref for ref in line.coding.refs() if ref.kind in required] for line in document.lines}
     waiting = [line for line in document.lines if any(links.erp_item(ref) is None for ref in needed[line.procore_id])]
     if waiting:
-        _missing, sentence = check([ref for refs in needed.values() for ref in refs], links)
+        _missing, sentence = check([ref for refs in needed.values() for ref in refs], links, then)
         labels = ", ".join(line.label() for line in waiting)
         raise LineProblem(REASON_CODE, f"{sentence} Waiting: {labels} of the {document.record.record_type.words} "
                                        f"({erp_name} takes every line job-costed).")

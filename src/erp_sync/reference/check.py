@@ -15,9 +15,13 @@ from erp_sync.reference.model import ProcoreRef, ReferenceKind, ReferenceLinks
 ORDER = (ReferenceKind.VENDOR, ReferenceKind.COST_TYPE, ReferenceKind.PROJECT, ReferenceKind.SUB_JOB,
          ReferenceKind.COST_CODE)
 REASON_CODE = "reference_unlinked"
+# What follows once the links exist: a record accounting has yet to accept goes to Ready to Export, not to the ERP.
+EXPORTED_NEXT = "the next sync exports it"
+READY_NEXT = "the next sync puts it on Ready to Export"
 
 
-def check(refs: Iterable[ProcoreRef], links: ReferenceLinks) -> tuple[list[ProcoreRef], str | None]:
+def check(refs: Iterable[ProcoreRef], links: ReferenceLinks,
+          then: str = EXPORTED_NEXT) -> tuple[list[ProcoreRef], str | None]:
     """The refs without a link (each once, in the sentence's order) and the sentence; ``([], None)`` when the
     record can go. The record's project ref, when given, names the project its sub jobs and cost codes are of."""
     unique = list(dict.fromkeys(refs))
@@ -26,7 +30,7 @@ def check(refs: Iterable[ProcoreRef], links: ReferenceLinks) -> tuple[list[Proco
     if not missing:
         return [], None
     phrases = _phrases([links.named(ref) for ref in missing], projects)
-    return missing, f"Not exported yet: link {_listed(phrases)} on the Reference data tab; the next sync exports it."
+    return missing, f"Not exported yet: link {_listed(phrases)} on the Reference data tab; {then}."
 
 
 def describe(ref: ProcoreRef) -> str:

@@ -35,7 +35,7 @@ from erp_sync.documents.procore import (
 from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
-from erp_sync.reference.check import check
+from erp_sync.reference.check import READY_NEXT, check
 from erp_sync.reference.links import confirmed_links
 from erp_sync.reference.model import ProcoreRef, ReferenceKind, ReferenceLinks
 from erp_sync.runs import NEW_RED
@@ -284,7 +284,7 @@ class Exporter:
         once per change in Procore and kept (the page shows them), so its sentence names every link its lines
         need before anyone accepts it; a CCO's or an invoice's once its commitment's lines are known."""
         self.counts["ready"] += 1
-        _missing, unlinked = check(self.references_of(record), self.references)
+        _missing, unlinked = check(self.references_of(record), self.references, READY_NEXT)
         message, reason_code, read = (unlinked, REFERENCE_UNLINKED, None) if unlinked else self.checked(record, link)
         if link is None:
             link = self.book.open(record, LinkState.READY, Colour.BLUE, message, reason_code,
@@ -347,7 +347,7 @@ class Exporter:
     def line_check(self, lines: Document) -> tuple[str, str | None]:
         """The sentence naming every link a waiting record's lines need, or that it waits for acceptance."""
         try:
-            coded(lines, self.references, self.adapter.name, self.adapter.required_kinds)
+            coded(lines, self.references, self.adapter.name, self.adapter.required_kinds, READY_NEXT)
         except LineProblem as problem:
             return problem.message, REFERENCE_UNLINKED
         return WAITING_FOR_ACCEPTANCE, None
