@@ -213,13 +213,26 @@ class AcumaticaState:
             self.ignore_unknown(entity, body)
             self.validate(entity, values, body, creating=existing is None)
             if existing is None:
-                return self.create(entity, values)
-            self.check_editable(entity, existing)
-            for detail in spec.details:
-                if detail in values:
-                    values[detail] = numbered(spec, detail, merge_details(existing.get(detail) or [], values[detail]))
-            self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
-            return self.totalled(entity, existing)
+                record = self.create(entity, values)
+            else:
+                self.check_editable(entity, existing)
+                for detail in spec.details:
+                    if detail in values:
+                        values[detail] = numbered(spec, detail,
+                                                  merge_details(existing.get(detail) or [], values[detail]))
+                self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
+                record = self.totalled(entity, existing)
+            if entity == "ProjectTask" and record.get("Default"):
+                self.one_default_task(record)
+            return record
+
+    def one_default_task(self, task: dict[str, Any]) -> None:
+        """A project has one default task (the Default box on the project's Tasks tab): marking one clears it on
+        the project's other tasks."""
+        for other in self.records["ProjectTask"].values():
+            if other is not task and other.get("Default") and \
+                    str(other["ProjectID"]).lower() == str(task["ProjectID"]).lower():
+                self.touch(other, Default=False)
 
     def ignore_unknown(self, entity: str, body: dict[str, Any]) -> None:
         """Acumatica takes only the fields of the endpoint's contract from a record and drops the

@@ -28,6 +28,7 @@ from erp_sync.models import ErpKind, ExportMode, Integration
 from erp_sync.reference.links import link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.store import Store
+from sandbox.acumatica_data import DEFAULT_TASK, OWN_DEFAULT_TASKS
 from sandbox.common import DEMO_SUB_JOBS, ERP_SPELLING
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.procore_lines import COST_CODES
@@ -104,6 +105,11 @@ def sub_job_of(sandbox, line: dict) -> str:
     return next(demo.erp_code for demo in DEMO_SUB_JOBS[job] if demo.procore_code == sub_job.code)
 
 
+def default_task_of(job: str) -> str:
+    """The task an Acumatica sandbox project marks Default."""
+    return OWN_DEFAULT_TASKS.get(int(job), DEFAULT_TASK)[0]
+
+
 def value(line: dict, name: str):
     field = line.get(name)
     return field["value"] if isinstance(field, dict) and "value" in field else field
@@ -129,11 +135,11 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
         assert len(lines) == len(procore) >= 2 and len(mapped[link["id"]]) == len(procore)
         for erp_line, line in zip(lines, procore, strict=True):
             assert f"[PL{line['id']}]" in (value(erp_line, "LineDescription") or value(erp_line, "Description"))
-            if vendor == "acumatica":  # the linked task of the line's sub job, else the default task
-                tasks.add(sub_job_of(sandbox, line) or "0000")
+            if vendor == "acumatica":  # the linked task of the line's sub job, else the task its project marks Default
+                task = sub_job_of(sandbox, line) or default_task_of(job_of(sandbox, link))
+                tasks.add(task)
                 assert (value(erp_line, "Project"), value(erp_line, "Task"), value(erp_line, "CostCode"),
-                        value(erp_line, "Account")) == (job_of(sandbox, link), sub_job_of(sandbox, line) or "0000",
-                                                        erp_code(line), EXPENSE_ACCOUNT)
+                        value(erp_line, "Account")) == (job_of(sandbox, link), task, erp_code(line), EXPENSE_ACCOUNT)
                 assert Decimal(str(value(erp_line, "ExtendedCost"))) == Decimal(line["amount"])
             else:
                 detail = erp_line["ItemBasedExpenseLineDetail"]
@@ -146,7 +152,7 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
             assert value(subcontract, "RetainagePct") == float(contract["retainage_percent"])
             assert value(subcontract, "ApplyRetainage") is (float(contract["retainage_percent"]) > 0)
     if vendor == "acumatica":
-        assert tasks == {"0000", "01", "02"}  # lines in sub jobs 01 and 02, and lines in none
+        assert tasks == {"0000", "GENERAL", "01", "02"}  # lines in sub jobs 01 and 02, and in none: 2402's own Default
 
 
 def test_a_cco_changes_the_commitment_lines_it_names(sandbox, store, cloud):

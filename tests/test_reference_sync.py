@@ -19,9 +19,9 @@ STAR, GRANITE, ROOFING = "500001", "500002", "500003"
 # Procore: 3 projects, 9 vendors, 5 line item types, 7 cost codes (one the ERP lacks), and the first project's 3 sub
 # jobs (not read for QuickBooks, which has nothing they map to) with 6 cost codes each; the ERP: 9 vendors, 60 jobs,
 # its cost codes (QuickBooks: 6 service items and the retainage item), cost types (Acumatica's 5 account groups) and
-# project tasks (3 in each of three jobs, 2 in a fourth)
+# project tasks (3 in each of three jobs, 2 in a fourth, and each job's task marked Default)
 PROCORE_ITEMS = {"summit-acumatica": 3 + 9 + 5 + 7 + 3 + 3 * 6, "harbor-quickbooks": 3 + 9 + 5 + 7 + 3 * 6}
-ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5 + 3 * 3 + 2, "harbor-quickbooks": 9 + 60 + 7}
+ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5 + 3 * 3 + 2 + 60, "harbor-quickbooks": 9 + 60 + 7}
 # What links by itself in a first reading beside the jobs, cost codes and categories: a project's sub jobs 01
 # and 02 (its 03-1 is the ERP's 03.1: it waits for a person) and 5 of the 6 cost codes of each of its 3 sub jobs
 # (their 01-100 is the ERP's 01.100: it waits too)
