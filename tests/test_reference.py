@@ -161,8 +161,8 @@ def test_a_project_unlinked_or_ended_by_drift_takes_its_sub_jobs_links_with_it_a
 
     [ended] = history(store, summit, ReferenceKind.SUB_JOB, PODIUM.procore_id)
     assert (ended["ended_by"], ended["ended_reason"]) == (
-        "bo", "project 2401 Harbor Point Tower is no longer linked to an ERP job; its sub jobs are matched again "
-              "once it is")
+        "bo", "project 2401 Harbor Point Tower was unlinked from job 24-017; its sub jobs are matched again within "
+              "the job it is linked to next")
     assert confirmed_links(store, summit).items == {}
 
 

@@ -644,7 +644,8 @@ def test_the_cli_relinks_and_unlinks_a_project_and_its_sub_jobs_follow_audited_w
 
     assert main([*cli, "unlink", *summit, "--kind", "project", "--procore-id", str(project.id)]) == 0
     assert history(store, integration, ReferenceKind.SUB_JOB, podium.procore_id)[-1]["ended_reason"] == (
-        "project 2401 Harbor Point Tower is no longer linked to an ERP job; its sub jobs are matched again once it is")
+        "project 2401 Harbor Point Tower was unlinked from job 2404; its sub jobs are matched again within the job it "
+        "is linked to next")
     assert not {podium.procore_id, tower.procore_id} & {pid for _kind, pid in confirmed_links(store, integration).items}
 
     assert main([*cli, "link", *summit, "--kind", "project", "--procore-id", str(project.id), "--erp-id", "2401"]) == 0
@@ -665,5 +666,5 @@ def test_a_projects_erp_job_deleted_ends_its_link_and_its_sub_jobs_links(sandbox
         "ERP project 2401 was deleted in the ERP")
     [ended] = history(store, integration, ReferenceKind.SUB_JOB, podium.procore_id)
     assert (ended["ended_by"], ended["ended_reason"]) == (
-        "nightly", "project 2401 Harbor Point Tower is no longer linked to an ERP job; its sub jobs are matched again "
-                   "once it is")
+        "nightly", "project 2401 Harbor Point Tower was unlinked from job 2401; its sub jobs are matched again within "
+                   "the job it is linked to next")

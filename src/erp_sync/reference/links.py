@@ -127,18 +127,20 @@ def end_in(tx: Transaction, integration: int, current: Mapping[str, Any], *, by:
         project = tx.one("procore_reference_item", integration_id=integration, kind=ReferenceKind.PROJECT.value,
                          procore_id=current["procore_id"])
         sub_jobs_follow(tx, integration, procore_ref(project) if project else ProcoreRef(
-            ReferenceKind.PROJECT, current["procore_id"], "", f"#{current['procore_id']}"), None, by=by)
+            ReferenceKind.PROJECT, current["procore_id"], "", f"#{current['procore_id']}"), None, by=by,
+            left=current["erp_id"])
 
 
-def sub_jobs_follow(tx: Transaction, integration: int, project: ProcoreRef, job: ErpItem | None, *, by: str) -> None:
-    """A project linked to an ERP job (``job``), or to none any more: each open link of its sub jobs to a task,
-    extra or phase of another job ends, saying why, as done by the same person. Every project link that starts
-    or ends comes here (``link_in``, ``end_in``), so no sub job keeps posting to a job its project left; exact
-    codes within the new job then link by themselves (``reading.link_exact_codes``) and the rest are suggested."""
+def sub_jobs_follow(tx: Transaction, integration: int, project: ProcoreRef, job: ErpItem | None, *, by: str,
+                    left: str = "") -> None:
+    """A project linked to an ERP job (``job``), or unlinked from the job ``left``: each open link of its sub jobs
+    to a task, extra or phase of another job ends, saying why, as done by the same person. Every project link that
+    starts or ends comes here (``link_in``, ``end_in``), so no sub job keeps posting to a job its project left;
+    exact codes within the new job then link by themselves (``reading.link_exact_codes``), the rest are suggested."""
     owner = " ".join(filter(None, (project.code, project.name)))
-    reason = (f"project {owner} was linked to job {job.code}; its sub jobs are matched again within that job"
-              if job else f"project {owner} is no longer linked to an ERP job; its sub jobs are matched again once "
-                          "it is")
+    reason = (f"project {owner} was linked to job {job.code}; its sub jobs are matched again within that job" if job
+              else f"project {owner} was unlinked from job {left}; its sub jobs are matched again within the job it "
+                   "is linked to next")
     for row in tx.rows("open_sub_job_links_of_project", integration_id=integration,
                        procore_project_id=int(project.procore_id)):
         if job is None or row["erp_project"] != job.erp_id:
