@@ -301,11 +301,11 @@ def test_a_cost_code_not_linked_holds_the_record_back_naming_its_lines_until_it_
     assert row["colour"] == "GREEN" and value(erp_lines(sandbox, "acumatica", row)[-1], "CostCode") == "099000"
 
 
-def without_default_task(sandbox, job: str) -> None:
-    """Project ``job`` marks no task Default any more (its task 0000 stays), as a person unticks it in Acumatica."""
+def mark_default(job: str, default: bool) -> None:
+    """A person ticks (or unticks) Default on project ``job``'s task 0000 in Acumatica."""
     hook = AcumaticaHook("acumatica_test")
     try:
-        hook.put("ProjectTask", {"ProjectID": job, "ProjectTaskID": DEFAULT_TASK[0], "Default": False}, creates=False)
+        hook.put("ProjectTask", {"ProjectID": job, "ProjectTaskID": DEFAULT_TASK[0], "Default": default}, creates=False)
     finally:
         hook.close()
 
@@ -332,7 +332,7 @@ def tasks_of_lines_in_no_sub_job(sandbox, store: Store, integration: dict) -> di
 
 def test_an_acumatica_line_in_no_sub_job_goes_to_the_task_its_project_marks_default_else_the_connections(
         sandbox, store, monkeypatch):
-    without_default_task(sandbox, "2403")
+    mark_default("2403", False)
     with_default_task(sandbox, monkeypatch, "0000")
     integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
 
@@ -347,7 +347,7 @@ def test_an_acumatica_line_in_no_sub_job_goes_to_the_task_its_project_marks_defa
 def test_an_acumatica_line_with_no_task_to_go_to_waits_saying_what_to_do_in_acumatica_then_goes(sandbox, store):
     from erp_sync.reference.reading import refresh
 
-    without_default_task(sandbox, "2403")
+    mark_default("2403", False)
     integration = add_integration(store, sandbox, ErpKind.ACUMATICA)  # its connection names no default_task
     project = next(p for p in sandbox.sandboxes.procore.projects.values() if p.project_number == "2403")
 
@@ -365,11 +365,7 @@ def test_an_acumatica_line_with_no_task_to_go_to_waits_saying_what_to_do_in_acum
     assert not any(value(line, "Project") == "2403" for subcontract in sandbox.erp_rows("acumatica", "Subcontract")
                    for line in subcontract["Details"])  # nothing went with a guessed task
 
-    hook = AcumaticaHook("acumatica_test")  # the accountant marks project 2403's task 0000 Default in Acumatica
-    try:
-        hook.put("ProjectTask", {"ProjectID": "2403", "ProjectTaskID": "0000", "Default": True}, creates=False)
-    finally:
-        hook.close()
+    mark_default("2403", True)  # as the sentence says, in Acumatica
     refresh(store, integration, by="nightly")
     export_integration(store, integration, "run-2")
 
