@@ -150,8 +150,7 @@ def record(tx: Transaction, integration: int, procore_side: Mapping[ReferenceKin
     tx.execute_many("note_erp_reference_item", [
         {"integration_id": integration, "kind": item.kind.value, "erp_id": item.erp_id, "erp_project": item.project,
          "code": item.code, "name": item.name, "active": item.active, "posts_to": item.posts_to,
-         "detail_json": erp_detail_json(item),
-         "seen_at": now}
+         "detail_json": erp_detail_json(item), "seen_at": now}
         for items in erp_side.values() for item in items])
     for kind in (kind for kind, items in procore_side.items() if items):
         counts["procore_deleted"] += tx.execute("mark_unseen_procore_reference_items", integration_id=integration,
