@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser import screenshot
+from browser import fits, screenshot
 from conftest import TEST_INTEGRATIONS, connect_person
 from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.reference.links import confirmed_links, history
@@ -164,7 +164,7 @@ def test_a_project_relinked_on_the_tab_shows_why_its_sub_jobs_links_ended_and_re
     expect(tower.locator(".flag")).to_have_text(
         "Link ended: project 2401 Harbor Point Tower was unlinked from job 2401; its sub jobs are matched again "
         "within the job it is linked to next")
-    screenshot(page, "i22-09-sub-jobs-followed-their-project")
+    fits(page, "i22-09-sub-jobs-followed-their-project")  # at 1,280 and 1,440 px
     podium_links = history(office.store, office.integration, ReferenceKind.SUB_JOB, str(sub_job_id(2401, 1)))
     assert [(row["erp_id"], row["ended_by"] or row["started_by"]) for row in podium_links] == [
         ("2401/01", "avery"), ("24-017/01", "avery")]
