@@ -86,6 +86,11 @@ VENDORS = {"APEXCON": "Apex Concrete", "BRIGHTEL": "Brightline Electric", "CASCP
            "STARFRM": "Star Framing", "GRANITE": "Granite Masonry", "GRANITEINC": "Granite Masonry, Inc."}
 INACTIVE_VENDORS = {"SUMROOF": "Summit Roofing"}
 EXPENSE_ACCOUNT = "50000"  # the expense account every demo account group posts to
+# Each project's task for the costs of no sub job, marked Default as a project template's task is: Procore's lines
+# in no sub job go there. Project 2402's is a task of its own, so a test tells a project's Default task from a
+# connection's ``default_task``.
+DEFAULT_TASK = ("0000", "Project-level costs")
+OWN_DEFAULT_TASKS = {2402: ("GENERAL", "General conditions")}
 CENT = Decimal("0.01")
 # Kept on a bill beside its contract fields, as Acumatica keeps them (CuryRetainageTotal, CuryRetainageUnreleasedAmt)
 # where the Default endpoint does not show them: never rendered.
@@ -142,6 +147,9 @@ class AcumaticaState:
         ``ERP_COST_CODES``' mess)."""
         for job in DEMO_JOBS:
             self.insert("Project", {"ProjectID": str(job), "Description": f"Job {job}", "Status": "Active"})
+            task, name = OWN_DEFAULT_TASKS.get(job, DEFAULT_TASK)
+            self.insert("ProjectTask", {"ProjectID": str(job), "ProjectTaskID": task, "Description": name,
+                                        "Status": "Active", "Default": True})
         for job, sub_jobs in DEMO_SUB_JOBS.items():
             for sub_job in sub_jobs:
                 self.insert("ProjectTask", {"ProjectID": str(job), "ProjectTaskID": sub_job.erp_code,
@@ -205,13 +213,26 @@ class AcumaticaState:
             self.ignore_unknown(entity, body)
             self.validate(entity, values, body, creating=existing is None)
             if existing is None:
-                return self.create(entity, values)
-            self.check_editable(entity, existing)
-            for detail in spec.details:
-                if detail in values:
-                    values[detail] = numbered(spec, detail, merge_details(existing.get(detail) or [], values[detail]))
-            self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
-            return self.totalled(entity, existing)
+                record = self.create(entity, values)
+            else:
+                self.check_editable(entity, existing)
+                for detail in spec.details:
+                    if detail in values:
+                        values[detail] = numbered(spec, detail,
+                                                  merge_details(existing.get(detail) or [], values[detail]))
+                self.touch(existing, **{k: v for k, v in values.items() if k not in spec.keys})
+                record = self.totalled(entity, existing)
+            if entity == "ProjectTask" and record.get("Default"):
+                self.one_default_task(record)
+            return record
+
+    def one_default_task(self, task: dict[str, Any]) -> None:
+        """A project has one default task (the Default box on the project's Tasks tab): marking one clears it on
+        the project's other tasks."""
+        for other in self.records["ProjectTask"].values():
+            if other is not task and other.get("Default") and \
+                    str(other["ProjectID"]).lower() == str(task["ProjectID"]).lower():
+                self.touch(other, Default=False)
 
     def ignore_unknown(self, entity: str, body: dict[str, Any]) -> None:
         """Acumatica takes only the fields of the endpoint's contract from a record and drops the

@@ -10,7 +10,8 @@ ERP job of its number (Procore's project number is the job number; the ERP sandb
 sub jobs to the job's tasks, extras or phases (``sandbox.common.DEMO_SUB_JOBS``, where the ERP has them: QuickBooks
 Online has none), and the company's cost codes (a sub job's own too) and cost types to the ERP items of the same
 code as the ERP spells it (``01-100`` is the ERP's ``01.100``; an Acumatica cost type's account group posting to
-``EXPENSE_ACCOUNT``).
+``EXPENSE_ACCOUNT``). The tasks Acumatica's projects mark Default are kept as a reading keeps them (a line in no
+sub job goes there).
 
 The ERP side is read with each integration's adapter (``reference_items``): where the ERP lists a kind, the
 link goes to its item of that code (a QuickBooks item's Id); the Procore side comes from the sandbox's own data,
@@ -19,10 +20,10 @@ so seeding spends none of Procore's budget."""
 from __future__ import annotations
 
 from erp_sync.connectors import erp_adapter
-from erp_sync.reference.links import LINKED_BY_HAND, confirmed_links, link, unlink
+from erp_sync.reference.links import LINKED_BY_HAND, confirmed_links, erp_detail_json, link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import suggest
-from erp_sync.store import Store
+from erp_sync.store import Store, utcnow
 from sandbox.common import DEMO_JOBS, DEMO_SUB_JOBS, VENDOR_MEANT, erp_spelt
 from sandbox.procore_lines import COST_CODES, COST_TYPES
 
@@ -103,8 +104,17 @@ def link_sandbox_references(store: Store, sandbox, names: set[str] | None = None
             same_code = next((erp for erp in same_job if erp.code == item.code), None)
             item = same_code or next((erp for erp in same_job if erp.name == item.name), item)
             link(store, integration, ref, item, by=SEEDED_BY, reason="the sandbox's job costing")
+        keep_default_tasks(store, integration, listed[ReferenceKind.SUB_JOB])
         for ref in procore_vendors(sandbox):
             if chosen := chosen_vendor(ref, listed[ReferenceKind.VENDOR]):
                 item, reason = chosen
                 started += link(store, integration, ref, item, by=SEEDED_BY, reason=reason)
     return started
+
+
+def keep_default_tasks(store: Store, integration: dict, tasks: list[ErpItem]) -> None:
+    with store.transaction() as tx:
+        for task in (task for task in tasks if task.default):
+            tx.execute("know_erp_reference_item", integration_id=integration["id"], kind=task.kind.value,
+                       erp_id=task.erp_id, erp_project=task.project, code=task.code, name=task.name,
+                       active=task.active, posts_to=None, detail_json=erp_detail_json(task), seen_at=utcnow())

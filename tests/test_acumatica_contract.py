@@ -27,7 +27,7 @@ NOT_NAMES = {"GET", "PUT", "POST", "DELETE", "Location", "Locale", "Default", "S
              "Active", "Open", "Closed", "Balanced", "Canceled", "Completed", "Rejected", "Reversed", "Reversing",
              "Voided", "Bill", "Payment", "CHECK",
              "Inactive", "Summit", "APEXCON", "BRIGHTEL", "CASCPLUM", "DELTASTL", "EVERDRY", "GRANITE", "GRANITEINC",
-             "STARFRM", "SUMROOF", "Z"}
+             "STARFRM", "SUMROOF", "GENERAL", "Z"}
 
 
 def contract_names() -> set[str]:
@@ -74,6 +74,7 @@ def test_the_facts_that_were_wrong_before_stay_right():
                        "AccountGroup": [], "ProjectTask": []}
     assert "DefaultAccountID" in entities["AccountGroup"]["fields"]  # the account a cost type's lines post to
     assert {"ProjectID", "ProjectTaskID", "Status"} <= set(entities["ProjectTask"]["fields"])  # a sub job's task
+    assert entities["ProjectTask"]["fields"]["Default"] == "BooleanValue"  # the project's task for no sub job
     assert {"GetByKeys", "DeleteByKeys", "GetAdHocSchema", "PutFile", "InvokeAction_CustomAction"} <= set(
         CONTRACT["operations"])
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import pytest
 
+from erp_connectors.acumatica import AcumaticaHook
 from erp_connectors.sage300 import ImportLayout
 from erp_sync.acceptance import daily_summary
 from erp_sync.documents.line_map import LineMap
@@ -28,6 +29,7 @@ from erp_sync.models import ErpKind, ExportMode, Integration
 from erp_sync.reference.links import link, unlink
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.store import Store
+from sandbox.acumatica_data import DEFAULT_TASK, OWN_DEFAULT_TASKS
 from sandbox.common import DEMO_SUB_JOBS, ERP_SPELLING
 from sandbox.procore_data import DEMO_COMPANY_ID, SECOND_COMPANY_ID
 from sandbox.procore_lines import COST_CODES
@@ -104,6 +106,11 @@ def sub_job_of(sandbox, line: dict) -> str:
     return next(demo.erp_code for demo in DEMO_SUB_JOBS[job] if demo.procore_code == sub_job.code)
 
 
+def default_task_of(job: str) -> str:
+    """The task an Acumatica sandbox project marks Default."""
+    return OWN_DEFAULT_TASKS.get(int(job), DEFAULT_TASK)[0]
+
+
 def value(line: dict, name: str):
     field = line.get(name)
     return field["value"] if isinstance(field, dict) and "value" in field else field
@@ -129,11 +136,11 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
         assert len(lines) == len(procore) >= 2 and len(mapped[link["id"]]) == len(procore)
         for erp_line, line in zip(lines, procore, strict=True):
             assert f"[PL{line['id']}]" in (value(erp_line, "LineDescription") or value(erp_line, "Description"))
-            if vendor == "acumatica":  # the linked task of the line's sub job, else the default task
-                tasks.add(sub_job_of(sandbox, line) or "0000")
+            if vendor == "acumatica":  # the linked task of the line's sub job, else the task its project marks Default
+                task = sub_job_of(sandbox, line) or default_task_of(job_of(sandbox, link))
+                tasks.add(task)
                 assert (value(erp_line, "Project"), value(erp_line, "Task"), value(erp_line, "CostCode"),
-                        value(erp_line, "Account")) == (job_of(sandbox, link), sub_job_of(sandbox, line) or "0000",
-                                                        erp_code(line), EXPENSE_ACCOUNT)
+                        value(erp_line, "Account")) == (job_of(sandbox, link), task, erp_code(line), EXPENSE_ACCOUNT)
                 assert Decimal(str(value(erp_line, "ExtendedCost"))) == Decimal(line["amount"])
             else:
                 detail = erp_line["ItemBasedExpenseLineDetail"]
@@ -146,7 +153,7 @@ def test_each_procore_line_becomes_one_job_costed_erp_line(sandbox, store, cloud
             assert value(subcontract, "RetainagePct") == float(contract["retainage_percent"])
             assert value(subcontract, "ApplyRetainage") is (float(contract["retainage_percent"]) > 0)
     if vendor == "acumatica":
-        assert tasks == {"0000", "01", "02"}  # lines in sub jobs 01 and 02, and lines in none
+        assert tasks == {"0000", "GENERAL", "01", "02"}  # lines in sub jobs 01 and 02, and in none: 2402's own Default
 
 
 def test_a_cco_changes_the_commitment_lines_it_names(sandbox, store, cloud):
@@ -292,6 +299,79 @@ def test_a_cost_code_not_linked_holds_the_record_back_naming_its_lines_until_it_
     assert counts["procore_line_reads"] >= 1 and counts["created_commitment"] == 1
     row = next(row for row in links(store, integration) if row["id"] == waiting["id"])
     assert row["colour"] == "GREEN" and value(erp_lines(sandbox, "acumatica", row)[-1], "CostCode") == "099000"
+
+
+def mark_default(job: str, default: bool) -> None:
+    """A person ticks (or unticks) Default on project ``job``'s task 0000 in Acumatica."""
+    hook = AcumaticaHook("acumatica_test")
+    try:
+        hook.put("ProjectTask", {"ProjectID": job, "ProjectTaskID": DEFAULT_TASK[0], "Default": default}, creates=False)
+    finally:
+        hook.close()
+
+
+def with_default_task(sandbox, monkeypatch, task: str) -> None:
+    """The Acumatica connection names a ``default_task`` (its extra)."""
+    connection = sandbox.connections()["acumatica_test"]
+    connection["extra"] = {**connection["extra"], "default_task": task}
+    monkeypatch.setenv("AIRFLOW_CONN_ACUMATICA_TEST", json.dumps(connection))
+
+
+def tasks_of_lines_in_no_sub_job(sandbox, store: Store, integration: dict) -> dict[str, set[str]]:
+    """Per ERP job, the tasks Acumatica's subcontract lines carry for the Procore lines in no sub job."""
+    tasks: dict[str, set[str]] = {}
+    for link in links(store, integration, "commitment"):
+        if link["colour"] != "GREEN":
+            continue
+        procore = sandbox.procore_lines(table_of(link), link["procore_id"])
+        for erp_line, line in zip(erp_lines(sandbox, "acumatica", link), procore, strict=True):
+            if not sub_job_of(sandbox, line):
+                tasks.setdefault(value(erp_line, "Project"), set()).add(value(erp_line, "Task"))
+    return tasks
+
+
+def test_an_acumatica_line_in_no_sub_job_goes_to_the_task_its_project_marks_default_else_the_connections(
+        sandbox, store, monkeypatch):
+    mark_default("2403", False)
+    with_default_task(sandbox, monkeypatch, "0000")
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)
+
+    export_integration(store, integration, "run-1")
+
+    assert all(link["colour"] == "GREEN" for link in links(store, integration))
+    # 2402 marks its own GENERAL Default (not the connection's 0000); 2403 marks none: the connection's (2401's
+    # commitments are all in its sub jobs)
+    assert tasks_of_lines_in_no_sub_job(sandbox, store, integration) == {"2402": {"GENERAL"}, "2403": {"0000"}}
+
+
+def test_an_acumatica_line_with_no_task_to_go_to_waits_saying_what_to_do_in_acumatica_then_goes(sandbox, store):
+    from erp_sync.reference.reading import refresh
+
+    mark_default("2403", False)
+    integration = add_integration(store, sandbox, ErpKind.ACUMATICA)  # its connection names no default_task
+    project = next(p for p in sandbox.sandboxes.procore.projects.values() if p.project_number == "2403")
+
+    export_integration(store, integration, "run-1")
+
+    held = [link for link in links(store, integration, "commitment") if link["procore_project_id"] == project.id]
+    assert held and all((link["colour"], link["reason_code"], link["erp_ref"]) == ("BLUE", "reference_unlinked", None)
+                        for link in held)
+    assert all(re.fullmatch(
+        r"Not exported yet: Acumatica Cloud ERP takes a project task on every line, and line \d+ \(.+\) of the "
+        rf'commitment is in no sub job, but project "{project.name}" \(project 2403 in Acumatica Cloud ERP\) has no '
+        r"task marked Default and the connection names no default task\. Mark a task of project 2403 as Default in "
+        r"Acumatica Cloud ERP \(Projects, Tasks tab\), or set default_task on the connection; the next sync exports "
+        r"it\.", link["message"]) for link in held)
+    assert not any(value(line, "Project") == "2403" for subcontract in sandbox.erp_rows("acumatica", "Subcontract")
+                   for line in subcontract["Details"])  # nothing went with a guessed task
+
+    mark_default("2403", True)  # as the sentence says, in Acumatica
+    refresh(store, integration, by="nightly")
+    export_integration(store, integration, "run-2")
+
+    assert all(link["colour"] == "GREEN" for link in links(store, integration, "commitment")
+               if link["procore_project_id"] == project.id)
+    assert tasks_of_lines_in_no_sub_job(sandbox, store, integration)["2403"] == {"0000"}
 
 
 def projects_of(sandbox, company: int) -> set[int]:

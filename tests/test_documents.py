@@ -46,6 +46,9 @@ class Links:
             return None
         return ErpItem(ref.kind, ref.code or ref.procore_id, ref.code, ref.name)
 
+    def default_task(self, project):
+        return None  # no project marks a task Default
+
     def named(self, ref):
         return ref
 

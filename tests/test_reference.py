@@ -123,6 +123,49 @@ def test_links_belong_to_their_integration(store):
     assert confirmed_links(store, integrations["summit-acumatica"]).erp_item(VENDOR) == STAR
 
 
+# Sub jobs follow their project's ERP job -----------------------------------------------------------------
+
+HARBOR_POINT = ProcoreRef(ReferenceKind.PROJECT, "17", "2401", "Harbor Point Tower")
+PODIUM = ProcoreRef(ReferenceKind.SUB_JOB, "924011", "01", "Podium", project_id=17)
+TOWER = ProcoreRef(ReferenceKind.SUB_JOB, "924012", "02", "Tower", project_id=17)
+JOB_2401 = ErpItem(ReferenceKind.PROJECT, "2401", "2401", "Harbor Point Tower")
+JOB_24_017 = ErpItem(ReferenceKind.PROJECT, "24-017", "24-017", "Harbor Point Tower, phase 2")
+MOVED = "project 2401 Harbor Point Tower was linked to job 24-017; its sub jobs are matched again within that job"
+
+
+def test_a_project_linked_to_another_job_ends_its_sub_jobs_links_there_audited_with_the_same_person(store, summit):
+    link(store, summit, HARBOR_POINT, JOB_2401, by="seed")
+    link(store, summit, PODIUM, ErpItem.sub_job("2401", "01", "Podium"), by="seed")
+    link(store, summit, TOWER, ErpItem.sub_job("2401", "02", "Tower"), by="seed")
+    link(store, summit, FORMING, ERP_FORMING, by="seed")  # the ERP's cost codes serve every job: it stays
+
+    assert link(store, summit, HARBOR_POINT, JOB_24_017, by="ana")
+
+    links = confirmed_links(store, summit)
+    assert (links.erp_item(PODIUM), links.erp_item(TOWER), links.erp_item(FORMING)) == (None, None, ERP_FORMING)
+    for sub_job in (PODIUM, TOWER):
+        [ended] = history(store, summit, ReferenceKind.SUB_JOB, sub_job.procore_id)
+        assert (ended["ended_by"], ended["ended_reason"]) == ("ana", MOVED)
+    assert [(row["entity_id"], row["actor"], json.loads(row["detail_json"])["reason"])
+            for row in audit_rows(store) if row["action"] == "unlinked"] == [
+        ("project:17", "ana", "relinked to 24-017"), ("sub_job:924011", "ana", MOVED), ("sub_job:924012", "ana", MOVED)]
+
+
+def test_a_project_unlinked_or_ended_by_drift_takes_its_sub_jobs_links_with_it_and_one_of_its_job_stays(store, summit):
+    link(store, summit, HARBOR_POINT, JOB_24_017, by="seed")
+    link(store, summit, PODIUM, ErpItem.sub_job("24-017", "01", "Podium"), by="seed")
+
+    assert not link(store, summit, HARBOR_POINT, JOB_24_017, by="ana")  # the same job again: nothing moves
+    assert confirmed_links(store, summit).erp_item(PODIUM) == ErpItem.sub_job("24-017", "01", "Podium")
+    assert unlink(store, summit, ReferenceKind.PROJECT, "17", by="bo")
+
+    [ended] = history(store, summit, ReferenceKind.SUB_JOB, PODIUM.procore_id)
+    assert (ended["ended_by"], ended["ended_reason"]) == (
+        "bo", "project 2401 Harbor Point Tower was unlinked from job 24-017; its sub jobs are matched again within "
+              "the job it is linked to next")
+    assert confirmed_links(store, summit).items == {}
+
+
 # Suggestions -------------------------------------------------------------------------------------------
 
 def erp(kind: ReferenceKind, erp_id: str, name: str, code: str | None = None, active: bool = True) -> ErpItem:

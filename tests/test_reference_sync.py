@@ -20,9 +20,9 @@ STAR, GRANITE, ROOFING = "500001", "500002", "500003"
 # Procore: 3 projects, 9 vendors, 5 line item types, 7 cost codes (one the ERP lacks), and the first project's 3 sub
 # jobs (not read for QuickBooks, which has nothing they map to) with 6 cost codes each; the ERP: 9 vendors, 60 jobs,
 # its cost codes (QuickBooks: 6 service items and the retainage item), cost types (Acumatica's 5 account groups) and
-# project tasks (3 in each of three jobs, 2 in a fourth)
+# project tasks (3 in each of three jobs, 2 in a fourth, and each job's task marked Default)
 PROCORE_ITEMS = {"summit-acumatica": 3 + 9 + 5 + 7 + 3 + 3 * 6, "harbor-quickbooks": 3 + 9 + 5 + 7 + 3 * 6}
-ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5 + 3 * 3 + 2, "harbor-quickbooks": 9 + 60 + 7}
+ERP_ITEMS = {"summit-acumatica": 9 + 60 + 6 + 5 + 3 * 3 + 2 + 60, "harbor-quickbooks": 9 + 60 + 7}
 # What links by itself in a first reading beside the jobs, cost codes and categories: a project's sub jobs 01
 # and 02 (its 03-1 is the ERP's 03.1: it waits for a person) and 5 of the 6 cost codes of each of its 3 sub jobs
 # (their 01-100 is the ERP's 01.100: it waits too)
@@ -866,3 +866,125 @@ def test_the_procore_sandbox_filters_projects_and_vendors_by_updated_at_as_proco
         with pytest.raises(VendorApiError) as refused:
             list(procore.paginate("vendors", company_id=DEMO_COMPANY_ID, **{"filters[updated_at]": "yesterday"}))
     assert refused.value.status == 400 and "must be a range" in str(refused.value)
+
+
+# A project relinked to another ERP job: its sub jobs follow ------------------------------------------------
+
+def moved_to(job: str) -> str:
+    return f"project 2401 Harbor Point Tower was linked to job {job}; its sub jobs are matched again within that job"
+
+
+def add_acumatica_job(store, integration, job: str, tasks: dict[str, tuple[str, bool]]) -> None:
+    """A project set up in Acumatica, with its tasks (code: name, marked Default), through its REST API."""
+    from erp_sync.connectors import erp_adapter
+
+    hook = erp_adapter(integration, store).hook
+    try:
+        hook.put("Project", {"ProjectID": job, "Description": "Harbor Point Tower, phase 2", "Status": "Active"},
+                 creates=True)
+        for code, (name, default) in tasks.items():
+            hook.put("ProjectTask", {"ProjectID": job, "ProjectTaskID": code, "Description": name, "Status": "Active",
+                                     "Default": default}, creates=True)
+    finally:
+        hook.close()
+
+
+def test_a_project_relinked_on_the_tab_takes_its_sub_jobs_along_and_nothing_goes_to_the_old_jobs_tasks(sandbox, store):
+    import sqlalchemy as sa
+
+    from erp_sync.reference.tab import link_chosen, tab_rows
+
+    integration = add_test_integrations(store)["summit-acumatica"]
+    link_sandbox_references(store, sandbox)  # project 2401 on job 2401, its sub jobs on the job's tasks
+    add_acumatica_job(store, integration, "24-017", {"01": ("Podium", False), "0000": ("Project-level costs", True)})
+    refresh(store, integration, by="nightly")
+    project = project_numbered(sandbox, "2401")
+    podium, tower, deck = sub_job_refs(sandbox, "2401")
+
+    assert link_chosen(store, integration, ReferenceKind.PROJECT, str(project.id), "24-017", by="ana")
+
+    [old, new] = history(store, integration, ReferenceKind.SUB_JOB, podium.procore_id)
+    assert (old["erp_id"], old["ended_by"], old["ended_reason"]) == ("2401/01", "ana", moved_to("24-017"))
+    assert (new["erp_id"], new["started_by"], new["reason"]) == (
+        "24-017/01", "ana", "matched by code: sub job 01 is exactly the ERP's 01")  # within the new job, at once
+    for sub_job in (tower, deck):  # the new job has no task of theirs
+        [ended] = history(store, integration, ReferenceKind.SUB_JOB, sub_job.procore_id)
+        assert (ended["ended_by"], ended["ended_reason"]) == ("ana", moved_to("24-017"))
+    with store.engine.begin() as connection:
+        audited = connection.execute(sa.text(
+            "SELECT actor, detail_json FROM audit_log WHERE entity = 'reference_link' AND entity_id = :id "
+            "AND action = 'unlinked'"), {"id": f"sub_job:{tower.procore_id}"}).mappings().one()
+    assert (audited["actor"], json.loads(audited["detail_json"])["reason"]) == ("ana", moved_to("24-017"))
+    rows = {row.ref.procore_id: row for row in tab_rows(store, integration, ReferenceKind.SUB_JOB)}
+    assert (rows[tower.procore_id].linked, rows[tower.procore_id].suggestion) == (None, None)
+    assert rows[tower.procore_id].last_ended_reason == moved_to("24-017")
+
+    export_integration(store, integration, "run-1")
+
+    records = {row["procore_id"]: row for row in store.rows("active_links", integration_id=integration["id"])
+               if row["procore_project_id"] == project.id}
+    in_tower = next(row for row in sandbox.procore_rows("work_order_contracts")
+                    if row["project"]["id"] == project.id and row["number"] == "SC-002")
+    waiting = records[in_tower["id"]]
+    assert (waiting["colour"], waiting["reason_code"]) == ("BLUE", "reference_unlinked")
+    assert waiting["message"].startswith('Not exported yet: link sub job 02 "Tower" of project 2401 Harbor Point Tower '
+                                         "on the Reference data tab; the next sync exports it.")
+    lines = [line for subcontract in sandbox.erp_rows("acumatica", "Subcontract") for line in subcontract["Details"]]
+    assert lines and not any(line["Project"]["value"] == "2401" for line in lines)  # nothing against the old job
+    assert {line["Task"]["value"] for line in lines if line["Project"]["value"] == "24-017"} <= {"01", "0000"}
+    assert not any(f"PC-{in_tower['id']}" in subcontract["Description"]["value"]
+                   for subcontract in sandbox.erp_rows("acumatica", "Subcontract"))
+
+
+def test_the_cli_relinks_and_unlinks_a_project_and_its_sub_jobs_follow_audited_with_the_os_user(sandbox, tmp_path,
+                                                                                                capsys):
+    import getpass
+
+    from erp_sync.__main__ import main
+    from erp_sync.store import Store
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = Store.from_url(url)
+    store.upgrade()
+    integration = add_test_integrations(store)["summit-acumatica"]
+    cli = ["--db-url", url, "reference"]
+    summit = ["--integration", "summit-acumatica"]
+    project = project_numbered(sandbox, "2401")
+    podium, tower, deck = sub_job_refs(sandbox, "2401")
+    by = f"cli:{getpass.getuser()}"
+    assert main([*cli, "refresh", *summit]) == 0  # 2401's sub jobs 01 and 02 on job 2401's tasks
+
+    assert main([*cli, "link", *summit, "--kind", "project", "--procore-id", str(project.id), "--erp-id", "2404"]) == 0
+
+    linked = confirmed_links(store, integration)  # job 2404 has tasks 01, 02 and 03.1 too
+    assert (linked.erp_item(podium).erp_id, linked.erp_item(tower).erp_id) == ("2404/01", "2404/02")
+    [old, new] = history(store, integration, ReferenceKind.SUB_JOB, tower.procore_id)
+    assert (old["ended_by"], old["ended_reason"], new["started_by"]) == (by, moved_to("2404"), by)
+    assert suggested(store, integration)[("sub_job", deck.procore_id)][0] == "2404/03.1"  # waits for a person
+
+    assert main([*cli, "unlink", *summit, "--kind", "project", "--procore-id", str(project.id)]) == 0
+    assert history(store, integration, ReferenceKind.SUB_JOB, podium.procore_id)[-1]["ended_reason"] == (
+        "project 2401 Harbor Point Tower was unlinked from job 2404; its sub jobs are matched again within the job it "
+        "is linked to next")
+    assert not {podium.procore_id, tower.procore_id} & {pid for _kind, pid in confirmed_links(store, integration).items}
+
+    assert main([*cli, "link", *summit, "--kind", "project", "--procore-id", str(project.id), "--erp-id", "2401"]) == 0
+    linked = confirmed_links(store, integration)  # what only the project's moves ended links again by its code
+    assert (linked.erp_item(podium).erp_id, linked.erp_item(tower).erp_id) == ("2401/01", "2401/02")
+
+
+def test_a_projects_erp_job_deleted_ends_its_link_and_its_sub_jobs_links(sandbox, store):
+    integration = add_test_integrations(store)["summit-acumatica"]
+    refresh(store, integration, by="nightly")
+    podium, _tower, _deck = sub_job_refs(sandbox, "2401")
+
+    sandbox.control("DELETE", "acumatica/Project/2401")
+    refresh(store, integration, by="nightly")
+
+    project = project_numbered(sandbox, "2401")
+    assert history(store, integration, ReferenceKind.PROJECT, str(project.id))[-1]["ended_reason"] == (
+        "ERP project 2401 was deleted in the ERP")
+    [ended] = history(store, integration, ReferenceKind.SUB_JOB, podium.procore_id)
+    assert (ended["ended_by"], ended["ended_reason"]) == (
+        "nightly", "project 2401 Harbor Point Tower was unlinked from job 2401; its sub jobs are matched again within "
+                   "the job it is linked to next")

@@ -100,6 +100,20 @@ def test_filter_top_and_skip_page_through_changes(acumatica):
     assert bad.status_code == 400 and "$filter" in bad.json()["message"]
 
 
+def test_each_project_marks_one_task_default_and_marking_another_clears_it(acumatica):
+    def defaults(job: str) -> dict[str, bool]:
+        tasks = acumatica.call("GET", "ProjectTask", params={
+            "$filter": f"ProjectID eq '{job}'", "$select": "ProjectID,ProjectTaskID,Default"}).json()
+        return {task["ProjectTaskID"]["value"]: task["Default"]["value"] for task in tasks}
+
+    assert defaults("2401") == {"0000": True, "01": False, "02": False, "03.1": False}
+    assert defaults("2402") == {"GENERAL": True}  # a project's own Default task
+    response = acumatica.call("PUT", "ProjectTask", json={
+        "ProjectID": {"value": "2401"}, "ProjectTaskID": {"value": "01"}, "Default": {"value": True}})
+    assert response.status_code == 200, response.text
+    assert defaults("2401") == {"0000": False, "01": True, "02": False, "03.1": False}
+
+
 def test_validation_errors_come_back_on_the_field_with_422(acumatica):
     response = acumatica.call("PUT", "Bill", json={"Vendor": {"value": "NOBODY"}, "Details": []})
     assert response.status_code == 422

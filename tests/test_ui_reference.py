@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser import screenshot
+from browser import fits, screenshot
 from conftest import TEST_INTEGRATIONS, connect_person
 from erp_sync.jobs.hourly_sync import export_integration
 from erp_sync.reference.links import confirmed_links, history
@@ -137,3 +137,34 @@ def test_an_approver_links_vendors_on_the_tab_and_the_waiting_records_go_out(off
     expect(page.locator(".notice")).to_contain_text("Linked as avery")
     expect(page.locator(f"#ref-{sub_job_id(2401, 3)} .erp")).to_have_text("03.1 · Parking Deck")
     screenshot(page, "i22-08-sub-job-confirmed")
+
+
+def test_a_project_relinked_on_the_tab_shows_why_its_sub_jobs_links_ended_and_re_matches_them(office, browser):
+    from tests.test_reference_sync import add_acumatica_job
+
+    add_acumatica_job(office.store, office.integration, "24-017",
+                      {"01": ("Podium", False), "0000": ("Project-level costs", True)})  # no task for Tower
+    refresh(office.store, office.integration, by="nightly")
+    project = next(p for p in office.sandbox.sandboxes.procore.projects.values() if p.project_number == "2401")
+
+    page = browser.sign_in(office.api, "avery")
+    page.goto(office.url("project"))
+    page.locator(f"#ref-{project.id}").get_by_role("button", name="Unlink").click()
+    expect(page.locator(".notice")).to_contain_text("avery")
+    row = page.locator(f"#ref-{project.id}")
+    row.get_by_label(f"ERP project for {project.name}").fill("24-017")
+    row.get_by_role("button", name="Link").click()
+    expect(row.locator(".erp")).to_contain_text("24-017")
+
+    page.goto(office.url("sub_job"))
+    podium, tower = page.locator(f"#ref-{sub_job_id(2401, 1)}"), page.locator(f"#ref-{sub_job_id(2401, 2)}")
+    expect(podium.locator(".erp")).to_have_text("01 · Podium")
+    expect(podium.locator(".reason")).to_contain_text("matched by code: sub job 01 is exactly the ERP's 01 (avery)")
+    expect(tower.locator(".erp")).to_have_text("not linked")
+    expect(tower.locator(".flag")).to_have_text(
+        "Link ended: project 2401 Harbor Point Tower was unlinked from job 2401; its sub jobs are matched again "
+        "within the job it is linked to next")
+    fits(page, "i22-09-sub-jobs-followed-their-project")  # at 1,280 and 1,440 px
+    podium_links = history(office.store, office.integration, ReferenceKind.SUB_JOB, str(sub_job_id(2401, 1)))
+    assert [(row["erp_id"], row["ended_by"] or row["started_by"]) for row in podium_links] == [
+        ("2401/01", "avery"), ("24-017/01", "avery")]

@@ -35,8 +35,9 @@ VALUES (:integration_id, :kind, :procore_id, :project_id, :code, :name, :active,
 ON CONFLICT (integration_id, kind, procore_id) DO NOTHING;
 
 -- name: know_erp_reference_item
-INSERT INTO erp_reference_items (integration_id, kind, erp_id, erp_project, code, name, active, posts_to, seen_at)
-VALUES (:integration_id, :kind, :erp_id, :erp_project, :code, :name, :active, :posts_to, :seen_at)
+INSERT INTO erp_reference_items (integration_id, kind, erp_id, erp_project, code, name, active, posts_to, detail_json,
+                                 seen_at)
+VALUES (:integration_id, :kind, :erp_id, :erp_project, :code, :name, :active, :posts_to, :detail_json, :seen_at)
 ON CONFLICT (integration_id, kind, erp_id) DO NOTHING;
 
 -- name: confirmed_reference_links
@@ -65,8 +66,27 @@ INSERT INTO reference_links (integration_id, kind, procore_id, procore_project_i
 VALUES (:integration_id, :kind, :procore_id, :procore_project_id, :erp_id, :reason, :started_at, :started_by);
 
 -- name: end_reference_link
-UPDATE reference_links SET ended_at = :ended_at, ended_by = :ended_by, ended_reason = :ended_reason
+UPDATE reference_links SET ended_at = :ended_at, ended_by = :ended_by, ended_reason = :ended_reason,
+                           ended_with_project = :ended_with_project
 WHERE id = :id AND ended_at IS NULL;
+
+-- name: open_sub_job_links_of_project
+-- The open links of a Procore project's sub jobs, with the ERP job of each linked task, extra or phase.
+SELECT l.id, l.kind, l.procore_id, l.erp_id, e.erp_project
+FROM reference_links l
+JOIN erp_reference_items e
+  ON e.integration_id = l.integration_id AND e.kind = l.kind AND e.erp_id = l.erp_id
+WHERE l.integration_id = :integration_id AND l.kind = 'sub_job' AND l.procore_project_id = :procore_project_id
+  AND l.ended_at IS NULL
+ORDER BY l.id;
+
+-- name: erp_tasks_with_detail
+-- The ERP's tasks that say more than their columns do (Acumatica's task marked Default on its project).
+SELECT kind, erp_id, code, name, active, posts_to, erp_project, detail_json
+FROM erp_reference_items
+WHERE integration_id = :integration_id AND kind = 'sub_job' AND deleted_at IS NULL AND active
+  AND detail_json IS NOT NULL
+ORDER BY erp_project, code;
 
 -- name: reference_link_history
 SELECT kind, procore_id, erp_id, reason, started_at, started_by, ended_at, ended_by, ended_reason
@@ -158,8 +178,9 @@ WHERE integration_id = :integration_id AND ended_at IS NULL AND reason_code = 'r
 
 -- name: reference_items_linked_before
 -- Procore items whose link was ended (by a person or by drift): an exact code does not link them again by itself.
+-- A sub job whose link ended only because its project moved to another job is matched again within that job.
 SELECT DISTINCT kind, procore_id FROM reference_links
-WHERE integration_id = :integration_id AND ended_at IS NOT NULL;
+WHERE integration_id = :integration_id AND ended_at IS NOT NULL AND NOT ended_with_project;
 
 -- name: lines_waiting_for_reference_links
 -- The kept lines of records waiting for a reference link, with the record's project.

@@ -3,9 +3,10 @@ confirmed links. A line whose project, sub job, cost code or cost type is not li
 with the sentence of the export check naming every missing link and the lines waiting for them (unmapped
 codes are exceptions, never guesses).
 
-A line Procore puts in no sub job goes to the ERP's default: Acumatica's default task (``AcumaticaAdapter``),
-a blank extra (Sage 300 CRE) or phase (Sage 100 Contractor). QuickBooks Online has nothing a sub job maps to
-(Procore's own QuickBooks connector supports none), so its lines go without."""
+A line Procore puts in no sub job goes to the ERP's default: the task its project marks Default in Acumatica
+(``ReferenceLinks.default_task``; else the connection's, ``AcumaticaAdapter.task``), a blank extra (Sage 300
+CRE) or phase (Sage 100 Contractor). QuickBooks Online has nothing a sub job maps to (Procore's own QuickBooks
+connector supports none), so its lines go without."""
 
 from __future__ import annotations
 
@@ -36,5 +37,6 @@ def _coded_line(line: DocumentLine, links: ReferenceLinks) -> CodedLine:
     def item(ref: ProcoreRef | None) -> ErpItem | None:
         return None if ref is None else links.erp_item(ref)
     coding = line.coding
-    return CodedLine(line, project=item(coding.project), cost_code=item(coding.cost_code),
-                     cost_type=item(coding.cost_type), task=item(coding.sub_job))
+    project = item(coding.project)
+    return CodedLine(line, project=project, cost_code=item(coding.cost_code), cost_type=item(coding.cost_type),
+                     task=item(coding.sub_job) if coding.sub_job else links.default_task(project))

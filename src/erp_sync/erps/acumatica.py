@@ -26,11 +26,13 @@ from erp_connectors.acumatica import AcumaticaHook, odata_datetime, odata_string
 from erp_connectors.base import VendorApiError
 from erp_sync.documents.line_map import MappedLine
 from erp_sync.documents.model import CodedDocument, CodedLine
+from erp_sync.documents.procore import LineProblem
 from erp_sync.erps.base import (
     RETAINAGE_TO_RELEASE, BillsSeen, ErpAdapter, ErpBill, ErpDocument, ErpPayment, ErpRefusal, PaymentChanges,
     condition_of_bill, described, lines_by_mark, marked_line, payment_method, reads_bills, reference, removed_lines,
 )
 from erp_sync.models import ErpKind, RecordType
+from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
 from erp_sync.reference.model import ErpItem, ReferenceKind
 from erp_sync.sync.links import ErpView, Link
 from erp_sync.sync.records import ProcoreRecord
@@ -49,8 +51,6 @@ VENDOR_FIELD = {"Subcontract": "VendorID", "Bill": "Vendor"}
 OFF_HOLD = {"ChangeOrder": {"Hold": False}, "Bill": {"Hold": False}}
 DESCRIPTION_LIMIT = 255
 LOCKED_WORDS = ("cannot be edited", "released", "locked", "closed")
-# Where Procore names no sub job, lines go to the project's default task (Agave's "Default Project-Level Task").
-DEFAULT_TASK = "0000"
 SUBCONTRACT_ORDER_TYPE = "Subcontract"  # BillDetail.POOrderType of a subcontract line (connection extra to change)
 # The line of a retainage bill Acumatica makes when a person releases retainage ("Retainage for {0} {1}").
 RETAINAGE_BILL_LINE = re.compile(r"^Retainage for Bill (\S+)$")
@@ -76,16 +76,19 @@ class AcumaticaAdapter(ErpAdapter):
     reference_kinds = tuple(REFERENCE_ENTITIES)
 
     def reference_items(self, kind: ReferenceKind, since: datetime | None = None) -> list[ErpItem]:
-        """Vendors, projects, project tasks (Procore's sub jobs: a task of an Active status takes costs), cost
-        codes and account groups (Procore's cost types, each with the expense account it posts to), as the
-        Default endpoint names them; each entity has ``LastModifiedDateTime`` to read what changed by."""
+        """Vendors, projects, project tasks (Procore's sub jobs: a task of an Active status takes costs; the one its
+        project marks ``Default`` takes the lines in no sub job), cost codes and account groups (Procore's cost
+        types, each with the expense account it posts to), as the Default endpoint names them; each entity has
+        ``LastModifiedDateTime`` to read what changed by."""
         if kind not in self.REFERENCE_ENTITIES:
             return []
         entity, key, name, state = self.REFERENCE_ENTITIES[kind]
         changed = f"LastModifiedDateTime gt {odata_datetime(since)}" if since else None
         if kind is ReferenceKind.SUB_JOB:  # a task's id is unique only within its project
-            return [ErpItem.sub_job(row["ProjectID"], row[key], row.get(name) or row[key], _active(row.get(state)))
-                    for row in self.hook.records(entity, filter=changed, select=f"ProjectID,{key},{name},{state}")]
+            return [ErpItem.sub_job(row["ProjectID"], row[key], row.get(name) or row[key], _active(row.get(state)),
+                                    default=row.get("Default") is True)
+                    for row in self.hook.records(entity, filter=changed,
+                                                 select=f"ProjectID,{key},{name},{state},Default")]
         posts_to = "DefaultAccountID" if kind is ReferenceKind.COST_TYPE else None
         select = ",".join(field for field in (key, name, state, posts_to) if field)
         return [ErpItem(kind, row[key], row[key], row.get(name) or row[key], active=_active(row.get(state)),
@@ -110,15 +113,32 @@ class AcumaticaAdapter(ErpAdapter):
         return {k: v for k, v in header.items() if v is not None}
 
     @property
-    def default_task(self) -> str:
-        return str(self.hook.extras.get("default_task") or DEFAULT_TASK)
+    def default_task(self) -> str | None:
+        """The connection's task (extra ``default_task``) for a line in no sub job of a project that marks none
+        Default."""
+        return self.hook.extras.get("default_task") or None
+
+    def task(self, document: CodedDocument, coded: CodedLine) -> str:
+        """Acumatica takes a task on every line: the line's sub job's, else the one its project marks Default
+        (``CodedLine.task`` holds either), else the connection's; with none, the record waits, saying what to do."""
+        task = coded.task.code if coded.task else self.default_task
+        if task:
+            return task
+        project = coded.line.coding.project
+        job = coded.project.code if coded.project else project.name
+        raise LineProblem(REFERENCE_UNLINKED, (
+            f"Not exported yet: {self.name} takes a project task on every line, and {coded.line.label()} of the "
+            f"{document.record.record_type.words} is in no sub job, but project \"{project.name}\" (project {job} in "
+            f"{self.name}) has no task marked Default and the connection names no default task. Mark a task of "
+            f"project {job} as Default in {self.name} (Projects, Tasks tab), or set default_task on the connection; "
+            "the next sync exports it."))
 
     def line(self, document: CodedDocument, coded: CodedLine, parent: Link | None) -> dict[str, Any]:
         """One ERP line, job-costed: project, task, cost code, and the account the cost type's account group
         posts to (Acumatica derives the account group from the account)."""
         entity = ENTITY[document.record.record_type]
         source = coded.line
-        task = coded.task.code if coded.task else self.default_task
+        task = self.task(document, coded)
         account = coded.cost_type.posts_to if coded.cost_type else None
         quantity = {"Subcontract": "OrderQty", "ChangeOrder": "Qty", "Bill": "Qty"}[entity]
         line: dict[str, Any] = {

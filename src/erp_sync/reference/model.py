@@ -53,11 +53,12 @@ class ErpItem:
     active: bool = True
     posts_to: str | None = None  # Acumatica: the expense Account a cost type's account group posts to
     project: str | None = None   # a sub job's ERP job
+    default: bool = False        # Acumatica: the task its project marks Default (``ProjectTask.Default``)
 
     @classmethod
-    def sub_job(cls, job: str, code: str, name: str, active: bool = True) -> ErpItem:
+    def sub_job(cls, job: str, code: str, name: str, active: bool = True, default: bool = False) -> ErpItem:
         """A project task, extra or phase: its code is unique only within its job."""
-        return cls(ReferenceKind.SUB_JOB, f"{job}/{code}", code, name, active, project=job)
+        return cls(ReferenceKind.SUB_JOB, f"{job}/{code}", code, name, active, project=job, default=default)
 
 
 class ReferenceLinks(Protocol):
@@ -67,6 +68,10 @@ class ReferenceLinks(Protocol):
 
     def seen(self, ref: ProcoreRef) -> bool:
         """The reading of the reference data has met the item (linked or not)."""
+
+    def default_task(self, project: ErpItem | None) -> ErpItem | None:
+        """The task the ERP job marks Default (Acumatica's ``ProjectTask.Default``): where a line in no sub job
+        goes."""
 
     def named(self, ref: ProcoreRef) -> ProcoreRef:
         """The ref with the code and name the reference data's reading gave the item (a line names its sub job by

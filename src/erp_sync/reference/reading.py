@@ -28,7 +28,9 @@ from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.erps.base import ErpAdapter
-from erp_sync.reference.links import MATCHED_BY_CODE, end_in, integration_id, link_in
+from erp_sync.reference.links import (
+    MATCHED_BY_CODE, end_in, erp_detail_json, erp_item, integration_id, link_in, procore_ref,
+)
 from erp_sync.reference.model import SUB_JOB_BILLER, ErpItem, ProcoreRef, ReferenceKind
 from erp_sync.reference.suggest import Suggestion, suggest
 from erp_sync.store import Store, Transaction, utcnow
@@ -213,8 +215,8 @@ def record(tx: Transaction, integration: int, procore_side: Mapping[ReferenceKin
         for items in procore_side.values() for item in items])
     tx.execute_many("note_erp_reference_item", [
         {"integration_id": integration, "kind": item.kind.value, "erp_id": item.erp_id, "erp_project": item.project,
-         "code": item.code, "name": item.name, "active": item.active, "posts_to": item.posts_to, "detail_json": None,
-         "seen_at": now}
+         "code": item.code, "name": item.name, "active": item.active, "posts_to": item.posts_to,
+         "detail_json": erp_detail_json(item), "seen_at": now}
         for items in erp_side.values() for item in items])
     counts["procore_items"] += sum(len(items) for items in procore_side.values())
     counts["erp_items"] += sum(len(items) for items in erp_side.values())
@@ -254,14 +256,16 @@ def drift_reason(row: Mapping[str, Any]) -> str:
     return f"ERP {kind} {row['erp_code']} is inactive in the ERP"
 
 
-def link_exact_codes(tx: Transaction, integration: int, by: str, counts: Counter[str]) -> None:
-    """Exact codes link by themselves, unless the item was linked before: a person who unlinked it (or drift
-    that ended its link) is not overruled; the suggestion waits for a person instead. Projects go first: a
-    sub job is matched among the tasks, extras or phases of the ERP job its project is linked to."""
+def link_exact_codes(tx: Transaction, integration: int, by: str, counts: Counter[str],
+                     kinds: Collection[ReferenceKind] = tuple(ReferenceKind)) -> None:
+    """Exact codes (of ``kinds``) link by themselves, unless the item was linked before: a person who unlinked it
+    (or drift that ended its link) is not overruled; the suggestion waits for a person instead. Projects go first:
+    a sub job is matched among the tasks, extras or phases of the ERP job its project is linked to."""
     linked_before = {(row["kind"], row["procore_id"])
                      for row in tx.rows("reference_items_linked_before", integration_id=integration)}
-    for kinds in ({ReferenceKind.PROJECT}, set(ReferenceKind) - {ReferenceKind.PROJECT}):
-        for found in suggestions(tx, integration, kinds):
+    wanted = set(kinds)
+    for group in filter(None, (wanted & {ReferenceKind.PROJECT}, wanted - {ReferenceKind.PROJECT})):
+        for found in suggestions(tx, integration, group):
             if found.automatic and found.item is not None and (
                     found.ref.kind.value, found.ref.procore_id) not in linked_before:
                 link_in(tx, integration, found.ref, found.item, by=by, reason=f"{MATCHED_BY_CODE}: {found.reason}")
@@ -292,16 +296,3 @@ def suggestions(tx: Transaction, integration: int, kinds: Collection[ReferenceKi
 
 def _scope(ref: ProcoreRef) -> dict[str, int]:
     return {"sub_job_id": ref.sub_job_id} if ref.sub_job_id else {}
-
-
-def procore_ref(row: Mapping[str, Any]) -> ProcoreRef:
-    """A stored Procore item (``detail_json`` holds the sub job a cost code belongs to)."""
-    detail = json.loads(row.get("detail_json") or "{}")
-    return ProcoreRef(ReferenceKind(row["kind"]), row["procore_id"], row["code"], row["name"], row["project_id"],
-                      detail.get("sub_job_id"))
-
-
-def erp_item(row: Mapping[str, Any]) -> ErpItem:
-    return ErpItem(ReferenceKind(row["kind"]), row["erp_id"], row["code"], row["name"], bool(row["active"]),
-                   row["posts_to"], row.get("erp_project"))
-

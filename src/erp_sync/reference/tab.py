@@ -4,14 +4,15 @@ link to a chosen ERP item, confirm a suggestion, confirm all shown, unlink."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from erp_sync.reference.check import describe
-from erp_sync.reference.links import LINKED_BY_HAND, ReferenceRefused, integration_id, link_in
+from erp_sync.reference.links import LINKED_BY_HAND, ReferenceRefused, erp_item, integration_id, link_in, procore_ref
 from erp_sync.reference.model import ErpItem, ProcoreRef, ReferenceKind
-from erp_sync.reference.reading import erp_item, procore_ref, suggestions
+from erp_sync.reference.reading import link_exact_codes, suggestions
 from erp_sync.reference.suggest import Suggestion, search
 from erp_sync.store import Store
 
@@ -91,7 +92,10 @@ def link_chosen(store: Store, integration: Mapping[str, Any] | int, kind: Refere
     """Link a Procore item to the ERP item a person chose; ``ReferenceRefused`` names what is wrong."""
     with store.transaction() as tx:
         ref, item = _known(tx, integration_id(integration), kind, procore_id, erp_id)
-        return link_in(tx, integration_id(integration), ref, item, by=by, reason=LINKED_BY_HAND)
+        started = link_in(tx, integration_id(integration), ref, item, by=by, reason=LINKED_BY_HAND)
+        if started and kind is ReferenceKind.PROJECT:
+            _match_sub_jobs(tx, integration_id(integration), by)
+        return started
 
 
 def confirm(store: Store, integration: Mapping[str, Any] | int, kind: ReferenceKind, procore_id: str, *,
@@ -110,10 +114,18 @@ def confirm_all(store: Store, integration: Mapping[str, Any] | int, kind: Refere
             if found.item is not None and (
                     procore_ids is None or found.ref.procore_id in procore_ids):
                 linked += link_in(tx, integration, found.ref, found.item, by=by, reason=f"{CONFIRMED}: {found.reason}")
+        if linked and kind is ReferenceKind.PROJECT:
+            _match_sub_jobs(tx, integration, by)
     if procore_ids is not None and not linked:
         raise ReferenceRefused(f"There is no suggestion to confirm for that {kind.label} any more; choose the ERP "
                                f"{kind.label} with Link.")
     return linked
+
+
+def _match_sub_jobs(tx, integration: int, by: str) -> None:
+    """Projects just linked (their sub jobs' links to other jobs ended with them, ``links.sub_jobs_follow``): the
+    exact codes among their jobs' tasks, extras or phases link by themselves now, not at the next reading."""
+    link_exact_codes(tx, integration, by, Counter(), {ReferenceKind.SUB_JOB})
 
 
 def _known(tx, integration: int, kind: ReferenceKind, procore_id: str, erp_id: str) -> tuple[ProcoreRef, ErpItem]:
