@@ -350,18 +350,25 @@ def test_an_acumatica_line_with_no_task_to_go_to_waits_saying_what_to_do_in_acum
     mark_default("2403", False)
     integration = add_integration(store, sandbox, ErpKind.ACUMATICA)  # its connection names no default_task
     project = next(p for p in sandbox.sandboxes.procore.projects.values() if p.project_number == "2403")
+    no_task = (r"Not exported yet: Acumatica Cloud ERP takes a project task on every line, and line \d+ \(.+\) of the "
+               rf'commitment is in no sub job, but project "{project.name}" \(project 2403 in Acumatica Cloud ERP\) has '
+               r"no task marked Default and the connection names no default task\. Mark a task of project 2403 as "
+               r"Default in Acumatica Cloud ERP \(Projects, Tasks tab\), or set default_task on the connection\.")
 
+    # Ready to Export says so before anyone accepts what cannot go
+    export_integration(store, in_mode(store, integration, ExportMode.ACCEPTANCE), "run-0")
+    ready = [link for link in links(store, integration, "commitment") if link["procore_project_id"] == project.id]
+    assert ready and all((link["state"], link["reason_code"]) == ("ready", "reference_unlinked") for link in ready)
+    assert all(re.fullmatch(no_task, link["message"]) for link in ready)
+
+    integration = in_mode(store, integration, ExportMode.DIRECT)
     export_integration(store, integration, "run-1")
 
     held = [link for link in links(store, integration, "commitment") if link["procore_project_id"] == project.id]
     assert held and all((link["colour"], link["reason_code"], link["erp_ref"]) == ("BLUE", "reference_unlinked", None)
                         for link in held)
-    assert all(re.fullmatch(
-        r"Not exported yet: Acumatica Cloud ERP takes a project task on every line, and line \d+ \(.+\) of the "
-        rf'commitment is in no sub job, but project "{project.name}" \(project 2403 in Acumatica Cloud ERP\) has no '
-        r"task marked Default and the connection names no default task\. Mark a task of project 2403 as Default in "
-        r"Acumatica Cloud ERP \(Projects, Tasks tab\), or set default_task on the connection; the next sync exports "
-        r"it\.", link["message"]) for link in held)
+    assert all(link["state"] != "exporting" for link in held)  # refused before anything was sent
+    assert all(re.fullmatch(no_task, link["message"]) for link in held)
     assert not any(value(line, "Project") == "2403" for subcontract in sandbox.erp_rows("acumatica", "Subcontract")
                    for line in subcontract["Details"])  # nothing went with a guessed task
 
@@ -372,6 +379,11 @@ def test_an_acumatica_line_with_no_task_to_go_to_waits_saying_what_to_do_in_acum
     assert all(link["colour"] == "GREEN" for link in links(store, integration, "commitment")
                if link["procore_project_id"] == project.id)
     assert tasks_of_lines_in_no_sub_job(sandbox, store, integration)["2403"] == {"0000"}
+
+
+def in_mode(store: Store, integration: dict, mode: ExportMode) -> dict:
+    store.set_export_mode(integration["name"], mode, actor="test")
+    return next(row for row in store.integrations() if row["name"] == integration["name"])
 
 
 def projects_of(sandbox, company: int) -> set[int]:

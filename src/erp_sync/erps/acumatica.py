@@ -130,8 +130,11 @@ class AcumaticaAdapter(ErpAdapter):
             f"Not exported yet: {self.name} takes a project task on every line, and {coded.line.label()} of the "
             f"{document.record.record_type.words} is in no sub job, but project \"{project.name}\" (project {job} in "
             f"{self.name}) has no task marked Default and the connection names no default task. Mark a task of "
-            f"project {job} as Default in {self.name} (Projects, Tasks tab), or set default_task on the connection; "
-            "the next sync exports it."))
+            f"project {job} as Default in {self.name} (Projects, Tasks tab), or set default_task on the connection."))
+
+    def check_lines(self, document: CodedDocument) -> None:
+        for coded in document.lines:
+            self.task(document, coded)
 
     def line(self, document: CodedDocument, coded: CodedLine, parent: Link | None) -> dict[str, Any]:
         """One ERP line, job-costed: project, task, cost code, and the account the cost type's account group

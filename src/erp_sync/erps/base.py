@@ -186,6 +186,10 @@ class ErpAdapter(ABC):
         """Change the document line by line: the lines ``mapped`` names are changed, new ones added, removed
         ones removed where the ERP allows (else an ``ErpRefusal`` saying what to do in the ERP)."""
 
+    def check_lines(self, document: CodedDocument) -> None:
+        """Raise a ``LineProblem`` for a coded document this ERP cannot take, before anything is sent (and before
+        anyone accepts it)."""
+
     def line_keys(self, document: CodedDocument) -> dict[str, str]:
         """The ERP lines an import file numbers (the ERP's answer names them otherwise)."""
         return {}

@@ -347,7 +347,8 @@ class Exporter:
     def line_check(self, lines: Document) -> tuple[str, str | None]:
         """The sentence naming every link a waiting record's lines need, or that it waits for acceptance."""
         try:
-            coded(lines, self.references, self.adapter.name, self.adapter.required_kinds, READY_NEXT)
+            self.adapter.check_lines(coded(lines, self.references, self.adapter.name, self.adapter.required_kinds,
+                                           READY_NEXT))
         except LineProblem as problem:
             return problem.message, REFERENCE_UNLINKED
         return WAITING_FOR_ACCEPTANCE, None
@@ -468,6 +469,7 @@ class Exporter:
         read = self.read_lines(record, parent)
         try:
             document = coded(read, self.references, self.adapter.name, self.adapter.required_kinds)
+            self.adapter.check_lines(document)
         except LineProblem as problem:
             problem.document = read
             raise
@@ -603,7 +605,8 @@ class Exporter:
         if not lines:
             return True
         try:
-            coded(Document(record, lines), self.references, self.adapter.name, self.adapter.required_kinds)
+            self.adapter.check_lines(coded(Document(record, lines), self.references, self.adapter.name,
+                                           self.adapter.required_kinds))
         except LineProblem:
             return False
         return True
