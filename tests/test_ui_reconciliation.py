@@ -12,7 +12,7 @@ import pytest
 import requests
 from openpyxl import load_workbook
 
-from browser import screenshot
+from browser import fits, screenshot
 from conftest import SyncedScene
 from erp_sync.jobs.hourly_sync import refresh_integration
 from erp_sync.reconcile.job import reconcile_integration
@@ -61,12 +61,12 @@ def test_an_accountant_sees_what_differs_and_why(drifted, browser):
     assert "changed in Acumatica Cloud ERP" in moved.inner_text() and "after ERP Sync exported it" in moved.inner_text()
     assert "KEYED-42" in page.locator(f"#commitment-{keyed_on['procore_id']}").inner_text()
     page.locator(f"#open-{changed['procore_id']} summary").click()
-    opened = page.locator(f"#open-{changed['procore_id']}")
+    opened = page.locator(f"#figures-{changed['procore_id']}")  # a row of its own under the commitment's
     opened.locator("table.documents").wait_for()  # read when the row opens
     assert "Original commitment" in opened.inner_text() and "750.00" in opened.inner_text()
     assert "Commitment" in opened.locator("table.documents").inner_text()
     assert "Cost code" in opened.locator("table.cost-codes").inner_text()
-    screenshot(page, "i24-reconciliation-opened")
+    fits(page, "i24-reconciliation-opened")
 
     page.select_option("select[name=cause]", "erp_bill_without_invoice")
     page.click("#filters button[type=submit]")
