@@ -77,6 +77,7 @@ LAST = {UNLINK_FORM, DAILY_SUMMARY}  # triggered once the cycle's syncs and deci
 # only `airflow standalone` would leave its scheduler and API server running.
 GROUP_GUARD = ["sh", "-c", 'trap "trap - TERM; kill 0" TERM; "$@" & wait', "group-guard"]
 UNANSWERED = {"pending", "processing"}
+IN_FLIGHT = (LinkState.ACCEPTED, LinkState.EXPORTING, LinkState.EXPORTED)  # accepted, its export not finished
 
 
 def sage_offices(folder: Path) -> dict[str, Sage300Office | Sage100Office]:
@@ -130,17 +131,25 @@ CONNECTIONS = {
 INTEGRATIONS = demo_integrations("_sandbox")
 
 
-def unlink_form_conf(store: Store) -> dict | None:
+def unlink_form_conf(store: Store, timeout: float) -> dict | None:
     """The unlink form's fields: an invoice of summit-acumatica that the accountant accepted and the ERP
     now holds (RED until it is deleted in Acumatica), filed by the signed-in accountant as themselves;
-    None while no accepted invoice has reached the ERP."""
+    None if no accepted invoice reached the ERP. A decision is answered once it is accepted, and its export
+    follows in the same run: the invoices still on their way are waited for (up to ``timeout``)."""
     integration = next(row for row in store.integrations() if row["name"] == "summit-acumatica")
-    invoices = store.rows("links_in_state", integration_id=integration["id"], state=LinkState.SYNCED,
-                          record_type="subcontractor_invoice")
-    if not invoices:
+    deadline = time.monotonic() + timeout
+    while True:
+        invoices = {state: store.rows("links_in_state", integration_id=integration["id"], state=state,
+                                      record_type="subcontractor_invoice")
+                    for state in (LinkState.SYNCED, *IN_FLIGHT)}
+        on_their_way = any(invoices[state] for state in IN_FLIGHT)
+        if invoices[LinkState.SYNCED] or not on_their_way or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    if not invoices[LinkState.SYNCED]:
         return None
     return {"integration": "summit-acumatica", "record_type": "subcontractor_invoice",
-            "procore_id": invoices[0]["procore_id"]}
+            "procore_id": invoices[LinkState.SYNCED][0]["procore_id"]}
 
 
 def connect_procore_account(session: requests.Session, airflow_url: str, login: str,
@@ -413,7 +422,7 @@ class AirflowApi:
         if decided:
             states["erp_export_decisions (the accountant's round)"] = "success" if set(decided) == {"done"} \
                 else f"failed: {decided}"
-        unlink = unlink_form_conf(store)
+        unlink = unlink_form_conf(store, timeout)
         if unlink is None:
             states[UNLINK_FORM] = "not triggered: no accepted invoice of summit-acumatica reached the ERP in time"
         last = {UNLINK_FORM: unlink} if unlink else {}
