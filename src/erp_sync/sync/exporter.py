@@ -35,7 +35,7 @@ from erp_sync.documents.procore import (
 from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
-from erp_sync.reference.check import READY_NEXT, check
+from erp_sync.reference.check import EXPORTED_NEXT, READY_NEXT, check
 from erp_sync.reference.links import confirmed_links
 from erp_sync.reference.model import ProcoreRef, ReferenceKind, ReferenceLinks
 from erp_sync.runs import NEW_RED
@@ -347,8 +347,7 @@ class Exporter:
     def line_check(self, lines: Document) -> tuple[str, str | None]:
         """The sentence naming every link a waiting record's lines need, or that it waits for acceptance."""
         try:
-            self.adapter.check_lines(coded(lines, self.references, self.adapter.name, self.adapter.required_kinds,
-                                           READY_NEXT))
+            self.coded(lines, READY_NEXT)
         except LineProblem as problem:
             return problem.message, REFERENCE_UNLINKED
         return WAITING_FOR_ACCEPTANCE, None
@@ -463,13 +462,19 @@ class Exporter:
         self.write_back(record, link)
 
     # Lines -----------------------------------------------------------------------------------
+    def coded(self, lines: Document, then: str = EXPORTED_NEXT) -> CodedDocument:
+        """The lines coded through the integration's links and taken by the ERP (its ``check_lines``), else the
+        ``LineProblem`` saying what they wait for; ``then`` ends its sentence."""
+        document = coded(lines, self.references, self.adapter.name, self.adapter.required_kinds, then)
+        self.adapter.check_lines(document)
+        return document
+
     def document(self, record: ProcoreRecord, parent: Link | None) -> CodedDocument:
         """The record with its lines (one Procore call), each coded through the integration's links; a CCO
         line or an invoice line takes the coding of the commitment line it changes or bills."""
         read = self.read_lines(record, parent)
         try:
-            document = coded(read, self.references, self.adapter.name, self.adapter.required_kinds)
-            self.adapter.check_lines(document)
+            document = self.coded(read)
         except LineProblem as problem:
             problem.document = read
             raise
@@ -605,8 +610,7 @@ class Exporter:
         if not lines:
             return True
         try:
-            self.adapter.check_lines(coded(Document(record, lines), self.references, self.adapter.name,
-                                           self.adapter.required_kinds))
+            self.coded(Document(record, lines))
         except LineProblem:
             return False
         return True
