@@ -251,8 +251,9 @@ def spend(store: Store, procore: FakeProcore, work: Work, most: int | None = Non
     return made
 
 
-def spend_in_process(store: Store, calls, reset: int, made) -> None:
+def spend_in_process(store: Store, calls, reset: int, made, start) -> None:
     store.engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+    start.wait(timeout=60)  # all begin together, however late the machine started each
     made.put(spend(store, FakeProcore(calls, reset), Work.SYNC))
 
 
@@ -293,15 +294,17 @@ def test_concurrent_processes_never_overspend_the_share(store):
     reset = int(time.time()) + 120
     open_window(store, reset)
     context = multiprocessing.get_context("fork")
-    calls, made = context.Value("i", 0), context.Queue()
-    workers = [context.Process(target=spend_in_process, args=(store, calls, reset, made)) for _ in range(3)]
+    calls, made, start = context.Value("i", 0), context.Queue(), context.Barrier(3)
+    workers = [context.Process(target=spend_in_process, args=(store, calls, reset, made, start)) for _ in range(3)]
     for worker in workers:
         worker.start()
     spent = [made.get(timeout=120) for _ in workers]
     for worker in workers:
         worker.join(timeout=30)
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
-    assert sum(spent) == calls.value == SHARE_CALLS and all(spent)  # each took part, none overspent
+    assert sum(spent) == calls.value == SHARE_CALLS  # none overspent, none lost to unused leases
+    # they really ran side by side; on a loaded machine one of three may find the share already spent
+    assert sum(1 for made_calls in spent if made_calls) >= 2
     window = store.one("budget_of_connection", conn_id="procore_test")
     assert window["sync_calls"] == SHARE_CALLS and window["remaining"] == RESERVE
 
