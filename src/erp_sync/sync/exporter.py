@@ -44,6 +44,7 @@ from erp_sync.sync.links import AWAITING_ACCOUNTING, WAITING_FOR_ACCEPTANCE, Lin
 from erp_sync.sync.procore_check import DELETED_IN_PROCORE, NotSendable, check_still_approved, named, orphaned_in_erp
 from erp_sync.sync.reading import READ_AHEAD_SHARE, ReadingPlan, Resume, StreamState, as_time
 from erp_sync.sync.records import STREAMS, ProcoreRecord, ProcoreStream
+from erp_sync.sync.waiting import commitment_lines_unknown, kept_lines, not_on_commitment, read_again_since
 
 log = logging.getLogger(__name__)
 TRANSIENT = (RetryableResponse, VendorUnavailable, requests.RequestException)
@@ -309,15 +310,15 @@ class Exporter:
         commitment's change orders), so they are read only once those are known, and again only when Procore
         changed the record or the lines they were coded through were read again since."""
         if record.record_type is RecordType.COMMITMENT:
-            kept = self.kept_lines(record, link)
+            kept = kept_lines(self.line_map, record, link)
             lines = Document(record, tuple(m.line for m in kept)) if kept else self.read_lines(record, None)
             return *self.line_check(lines), None if kept else lines
         parent = self.book.get(RecordType.COMMITMENT, record.parent_id)
         known = self.known_mapped(record, parent, waiting=True)
         if parent is None or parent.id not in known:
-            return self.commitment_lines_unknown(record, parent), COMMITMENT_LINES_UNKNOWN, None
-        kept = self.kept_lines(record, link)
-        if kept is not None and not self.read_again_since(link, kept, known):
+            return commitment_lines_unknown(record, parent), COMMITMENT_LINES_UNKNOWN, None
+        kept = kept_lines(self.line_map, record, link)
+        if kept is not None and not read_again_since(link, kept, known):
             if link.reason_code == LINE_NOT_ON_COMMITMENT:
                 return link.message, LINE_NOT_ON_COMMITMENT, None
             return *self.line_check(Document(record, tuple(m.line for m in kept))), None
@@ -326,23 +327,8 @@ class Exporter:
         except LineProblem as problem:
             if problem.reason_code != LINE_UNCODED:
                 raise
-            return self.not_on_commitment(record, parent, problem), LINE_NOT_ON_COMMITMENT, problem.coded_part
+            return not_on_commitment(record, parent, problem), LINE_NOT_ON_COMMITMENT, problem.coded_part
         return *self.line_check(lines), lines
-
-    def kept_lines(self, record: ProcoreRecord, link: Link | None) -> list[MappedLine] | None:
-        """The lines kept when this version of the waiting record was checked; None if it was not (a record
-        none of whose lines changes a known commitment line keeps none)."""
-        if link is None or link.procore_updated_at != record.updated_at:
-            return None
-        kept = self.line_map.of_link(link.id)
-        return kept if kept or link.reason_code == LINE_NOT_ON_COMMITMENT else None
-
-    @staticmethod
-    def read_again_since(link: Link, kept: list[MappedLine], known: dict[int, list[MappedLine]]) -> bool:
-        """The commitment lines (or change order lines) the record was coded through were read again after it."""
-        checked_at = max((mapped.recorded_at for mapped in kept), default=link.updated_at)
-        newest = max(mapped.recorded_at for lines in known.values() for mapped in lines)
-        return checked_at is None or newest > checked_at
 
     def line_check(self, lines: Document) -> tuple[str, str | None]:
         """The sentence naming every link a waiting record's lines need, or that it waits for acceptance."""
@@ -351,35 +337,6 @@ class Exporter:
         except LineProblem as problem:
             return problem.message, REFERENCE_UNLINKED
         return WAITING_FOR_ACCEPTANCE, None
-
-    @staticmethod
-    def commitment_lines_unknown(record: ProcoreRecord, parent: Link | None) -> str:
-        commitment = (f"commitment {parent.procore_number}" if parent
-                      else f"its commitment (Procore id {record.parent_id})")
-        if parent is None:
-            why = "the commitment is not approved in Procore yet (or not read yet)"
-        elif parent.colour == Colour.RED:
-            why = "the commitment cannot be exported yet (see its own sentence)"
-        elif parent.reason_code == REFERENCE_UNLINKED:
-            why = "the commitment waits for a link under Ready to Export"
-        else:
-            why = "they are read when the commitment is next exported or changed in Procore"
-        verb = "change" if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER else "bill"
-        return (f"{WAITING_FOR_ACCEPTANCE}; its lines are checked once ERP Sync has read those of {commitment}, "
-                f"which they {verb}: {why}.")
-
-    @staticmethod
-    def not_on_commitment(record: ProcoreRecord, parent: Link, problem: LineProblem) -> str:
-        """A waiting CCO or invoice some of whose lines change or bill no line ERP Sync knows of its commitment."""
-        one = len(problem.lines) == 1
-        named = f"{' and '.join(problem.lines)} of the {record.record_type.words}"
-        if record.record_type is RecordType.COMMITMENT_CHANGE_ORDER:
-            return (f"{WAITING_FOR_ACCEPTANCE}, but {named} {'changes' if one else 'change'} no line of commitment "
-                    f"{parent.procore_number}: add {'it' if one else 'them'} to the commitment's schedule of values "
-                    "in Procore, or name the commitment line changed; ERP Sync checks it again then.")
-        return (f"{WAITING_FOR_ACCEPTANCE}, but {named} {'bills' if one else 'bill'} no line of commitment "
-                f"{parent.procore_number} or of a change order of it that ERP Sync has read: the invoice is checked "
-                "again once that change order is approved in Procore and read.")
 
     def awaiting_accounting(self, record: ProcoreRecord, link: Link) -> None:
         """A record before accounting, or sent back by it, follows Procore: withdrawn when no longer
