@@ -111,6 +111,17 @@ def test_ready_to_export_rows_carry_what_procores_list_shows_and_sort_and_filter
         if link["procore_id"] == invoices[0].procore_id)).data
     assert invoices[0].retainage == Decimal(invoice["summary"]["total_retainage"])
     assert any(row.retainage for row in invoices)  # the demo's contracts hold 10% back, but one in four none
+    # A summary giving the retainage to date (the G702's total) does not change the row: its lines say this period
+    held = next(row for row in invoices if row.retainage)
+    summary = ProcoreRecord.from_snapshot(next(
+        link["procore_json"] for link in store.rows("links_in_state", integration_id=integration["id"],
+                                                    state=LinkState.READY, record_type="subcontractor_invoice")
+        if link["procore_id"] == held.procore_id)).data["summary"]
+    desk.sandbox.control("PATCH", f"procore/requisitions/{held.procore_id}",
+                         json={"summary": {**summary, "total_retainage": f"{held.retainage * 3:.2f}"}})
+    desk.sync()
+    again = next(row for row in rows(RecordType.SUBCONTRACTOR_INVOICE) if row.procore_id == held.procore_id)
+    assert again.retainage == held.retainage
     start, end = date.fromisoformat(invoice["requisition_start"]), date.fromisoformat(invoice["requisition_end"])
     assert invoices[0].period == f"{start:%b} 1–{end.day}, {end.year}"
     vendor = commitments[0].vendor

@@ -53,6 +53,30 @@ def test_a_clean_sync_agrees_on_acumatica_and_quickbooks(scene, store):
         assert summary["api_calls"] == {}
 
 
+def test_a_summary_giving_retainage_to_date_leaves_the_figures_to_the_invoice_lines(scene, store):
+    """Procore's invoice summary follows the G702, whose total retainage may be the commitment's to date rather than
+    this invoice's: with each invoice's summary saying so, the figures (from the lines' "this period" fields) and
+    the agreement stay."""
+    for integration in scene.integrations.values():
+        reconcile_integration(store, integration, "test")
+        before = {row["procore_commitment_id"]: row["procore_retainage_amount"] for row in figures(store, integration)}
+        to_date: dict[int, Decimal] = {}
+        for invoice in sorted(active(store, integration, "subcontractor_invoice"), key=lambda link: link["procore_id"]):
+            commitment = parent(invoice)
+            to_date[commitment] = to_date.get(commitment, Decimal(0)) + retainage_held(invoice)
+            summary = json.loads(invoice["procore_json"])["data"]["summary"]
+            scene.sandbox.control("PATCH", f"procore/requisitions/{invoice['procore_id']}",
+                                  json={"summary": {**summary, "total_retainage": f"{to_date[commitment]:.2f}"}})
+        assert any(to_date[parent(i)] != retainage_held(i) for i in active(store, integration, "subcontractor_invoice"))
+        export_integration(store, integration, "test")
+        resync(store, integration)
+        rows = figures(store, integration)
+        assert any(retainage_held(invoice) != Decimal(0) for invoice in active(store, integration, "subcontractor_invoice"))
+        assert {row["procore_commitment_id"]: row["procore_retainage_amount"] for row in rows} == before
+        assert [row for row in rows if row["differs"]] == []
+        agrees_on_retainage(rows)
+
+
 def agrees_on_retainage(rows: list[dict]) -> None:
     """The ERP's retainage is known and is Procore's, for every commitment that has invoices."""
     invoiced = [row for row in rows if row["procore_retainage_amount"] is not None]

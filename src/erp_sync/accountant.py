@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from erp_sync.documents.line_map import LineMap, kept_whole
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.jobs.hourly_sync import EXPORT_JOB, REFRESH_JOB
 from erp_sync.operations import JobRun, latest_run
@@ -221,8 +222,10 @@ def ready_rows(store: Store, integration: dict, links: list[dict], projects: dic
     parents = _commitments(store, integration, {record.data.get("contract_id") for record in records.values()
                                                if record and record.data.get("contract_id")})
     read = procore_projects(store, integration)
+    retainage = line_retainage(store, links)
     rows = [_ready_row(link, records[link["procore_id"]],
-                       _project(link["procore_project_id"], read, projects.get(link["procore_project_id"])), parents)
+                       _project(link["procore_project_id"], read, projects.get(link["procore_project_id"])), parents,
+                       retainage.get(link["id"]))
             for link in links]
     rows = [row for row in rows if row.matches(search)] if search.strip() else rows
     return sorted(rows, key=SORTS.get(sort, SORTS["number"]), reverse=descending)
@@ -236,6 +239,15 @@ def _project(project_id: int | None, read: dict[int, ProcoreProject], name: str 
     return ProcoreProject(found.number if found else "", name or f"Project {project_id}")
 
 
+def line_retainage(store: Store, links: list[dict]) -> dict[int, Decimal]:
+    """Each waiting invoice's retainage (held less released this period) from its lines, where Ready to Export has
+    read them all: their fields say "this period", which the header's ``summary.total_retainage`` may not."""
+    invoices = [link["id"] for link in links if link["record_type"] == RecordType.SUBCONTRACTOR_INVOICE.value
+                and kept_whole(link["reason_code"], in_erp=False)]
+    return {link_id: sum((mapped.line.net_retainage for mapped in lines), Decimal(0))
+            for link_id, lines in LineMap(store).of_links(invoices).items()}
+
+
 def _commitments(store: Store, integration: dict, ids: set[int]) -> dict[int, ProcoreRecord]:
     if not ids:
         return {}
@@ -244,14 +256,14 @@ def _commitments(store: Store, integration: dict, ids: set[int]) -> dict[int, Pr
 
 
 def _ready_row(link: dict, record: ProcoreRecord | None, project: ProcoreProject,
-               parents: dict[int, ProcoreRecord]) -> ReadyRow:
+               parents: dict[int, ProcoreRecord], line_retainage: Decimal | None) -> ReadyRow:
     data = record.data if record else {}
     parent = parents.get(data.get("contract_id"))
     vendor = data.get("vendor") or (parent.data.get("vendor") if parent else None) or {}
     changes = ""
     if data.get("contract_id"):
         changes = f"{parent.number} · {parent.data.get('title', '')}" if parent else f"Commitment {data['contract_id']}"
-    retainage = (data.get("summary") or {}).get("total_retainage")
+    retainage = (data.get("summary") or {}).get("total_retainage") if line_retainage is None else line_retainage
     return ReadyRow(procore_id=link["procore_id"], number=link["procore_number"] or (record.number if record else ""),
                     title=data.get("title") or "", project=project.name, project_number=project.number,
                     vendor=vendor.get("name") or "", amount=record.amount if record else None, changes=changes,

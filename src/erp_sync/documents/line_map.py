@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from erp_sync.documents.model import DocumentLine
+from erp_sync.documents.procore import LINE_NOT_ON_COMMITMENT
 from erp_sync.store import Store, utcnow
 
 
@@ -22,6 +23,12 @@ class MappedLine:
     line: DocumentLine
     erp_line: str | None  # None while the ERP has yet to import it (Sage), or the record waits for acceptance
     recorded_at: datetime | None = field(default=None, compare=False)  # when the line was read and kept
+
+
+def kept_whole(reason_code: str | None, in_erp: bool) -> bool:
+    """The lines kept for a record are all its lines: not so while it waits because some of them change or bill no
+    commitment line ERP Sync knows (the others are kept for the page)."""
+    return in_erp or reason_code != LINE_NOT_ON_COMMITMENT
 
 
 class LineMap:

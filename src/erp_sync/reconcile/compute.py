@@ -9,12 +9,13 @@ not export are bills entered in the ERP directly).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from erp_sync.documents.model import DocumentLine
+from erp_sync.documents.line_map import kept_whole
 from erp_sync.erps.base import RETAINAGE_TO_RELEASE
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.reconcile.model import CENT, EXPLAINED, Cause, Difference, Figure, Reconciled, Side
@@ -82,6 +83,17 @@ NOTHING_RELEASED = Released()
 
 
 @dataclass(frozen=True)
+class InvoiceLines:
+    """What an invoice's lines add up to, as ERP Sync read them all (to export it, or to check it while it waited).
+    Their retainage is each line's "this period" fields, which say what they mean; the header's
+    ``summary.total_retainage`` is only a fallback (Procore's summary follows the G702, whose total retainage may be
+    the commitment's to date)."""
+
+    gross: Decimal = ZERO
+    retainage: Decimal = ZERO  # held this period less released this period
+
+
+@dataclass(frozen=True)
 class InvoiceRelease:
     """An invoice whose retainage differs by what one system released and the other did not: Procore released on it
     (its export told a person to release it in the ERP), or the ERP released on its bill (retainage bills)."""
@@ -103,7 +115,7 @@ class Books:
     bills_net_retainage: bool
     commitments: list[Link]
     records: dict[int, ProcoreRecord]        # link id -> its Procore snapshot, read once
-    exported: dict[int, Decimal]             # invoice link id -> the gross of the lines it was exported with
+    lines: dict[int, InvoiceLines]           # invoice link id -> its lines, where ERP Sync read them all
     children: dict[int, list[Link]]          # change orders and invoices by their commitment's Procore id
     unlinked: dict[int, list[Unlinked]]      # by commitment
     direct_bills: dict[str, list[ErpBillRow]]  # by the commitment's ERP reference
@@ -121,9 +133,7 @@ class Books:
         rows = store.rows("links_for_reconciliation", integration_id=integration["id"])
         links = [compared(row) for row in rows]
         records = {link.id: link.record for link in links}
-        exported: dict[int, Decimal] = defaultdict(Decimal)
-        for line in store.rows("invoice_lines_for_reconciliation", integration_id=integration["id"]):
-            exported[line["link_id"]] += Decimal(str(json.loads(line["line_json"])["amount"]))
+        lines = invoice_lines(store, integration, links)
         children: dict[int, list[Link]] = defaultdict(list)
         for link in links:
             if link.record_type is not RecordType.COMMITMENT and records[link.id].parent_id:
@@ -156,11 +166,25 @@ class Books:
             paid_by_commitment[commitment_id] += amount
         return cls(kind.display_name, ERP_ADAPTERS[kind].commitment_includes_change_orders,
                    ERP_ADAPTERS[kind].bill_nets_retainage,
-                   [link for link in links if link.record_type is RecordType.COMMITMENT], records, exported, children,
+                   [link for link in links if link.record_type is RecordType.COMMITMENT], records, lines, children,
                    {owner: list(found.values()) for owner, found in unlinked.items()}, direct,
                    {ref: Released(tuple(bills)) for ref, bills in releases.items()}, paid,
                    paid_by_commitment, {row["id"]: row["erp_modified_at"] for row in rows},
                    {row["id"]: row["erp_seen_at"] for row in rows})
+
+
+def invoice_lines(store: Store, integration: dict, links: list[Link]) -> dict[int, InvoiceLines]:
+    """Each invoice's lines as exported, or as checked while it waits for acceptance; not where some of them were
+    left out (a line on no commitment line ERP Sync knows)."""
+    partial = {link.id for link in links if not kept_whole(link.reason_code, link.in_erp)}
+    gross: dict[int, Decimal] = defaultdict(Decimal)
+    retainage: dict[int, Decimal] = defaultdict(Decimal)
+    for row in store.rows("invoice_lines_for_reconciliation", integration_id=integration["id"]):
+        if row["link_id"] not in partial:
+            line = DocumentLine.from_json(row["line_json"])
+            gross[row["link_id"]] += line.amount
+            retainage[row["link_id"]] += line.net_retainage
+    return {link_id: InvoiceLines(gross[link_id], retainage[link_id]) for link_id in gross}
 
 
 def compared(row: dict) -> Link:
@@ -178,13 +202,20 @@ def amount_of(books: Books, link: Link) -> Decimal:
     """What the record was exported as: an invoice exported with lines is billed at their gross (payment due
     plus the retainage held) unless the ERP nets the retainage on the bill, one without lines at its payment due;
     a commitment or change order at its total."""
-    if books.bills_net_retainage:
+    lines = books.lines.get(link.id)
+    if books.bills_net_retainage or lines is None:
         return books.records[link.id].amount
-    return books.exported.get(link.id, books.records[link.id].amount)
+    return lines.gross
 
 
-def retainage_of(record: ProcoreRecord) -> Decimal | None:
-    """Procore's retainage held on an invoice: retained less released, as its summary gives it."""
+def retainage_of(books: Books, link: Link) -> Decimal | None:
+    """Procore's retainage held on a linked invoice: retained less released this period, from its lines."""
+    lines = books.lines.get(link.id)
+    return lines.retainage if lines is not None else summary_retainage(books.records[link.id])
+
+
+def summary_retainage(record: ProcoreRecord) -> Decimal | None:
+    """An invoice's retainage from its header, where ERP Sync has not read all its lines (an unlinked invoice)."""
     held = (record.data.get("summary") or {}).get("total_retainage")
     return None if held is None else Decimal(str(held))
 
@@ -226,11 +257,11 @@ class CommitmentReconciler:
         unlinked = [u.record for u in self.unlinked]
         change_orders = [self.books.records[l.id] for l in self.change_orders] + [
             r for r in unlinked if r.record_type is RecordType.COMMITMENT_CHANGE_ORDER]
-        invoices = [self.books.records[l.id] for l in self.invoices] + [
-            r for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE]
+        unlinked_invoices = [r for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE]
         invoiced = sum((amount_of(self.books, l) for l in self.invoices), ZERO) + sum(
-            (r.amount for r in unlinked if r.record_type is RecordType.SUBCONTRACTOR_INVOICE), ZERO)
-        retainage = [held for r in invoices if (held := retainage_of(r)) is not None]
+            (r.amount for r in unlinked_invoices), ZERO)
+        retainage = [held for held in [retainage_of(self.books, l) for l in self.invoices] +
+                     [summary_retainage(r) for r in unlinked_invoices] if held is not None]
         paid = self.books.paid_by_commitment.get(self.record.id, ZERO)
         return Side(original=self.record.amount, change_orders=sum((r.amount for r in change_orders), ZERO),
                     invoiced=invoiced,
@@ -369,7 +400,7 @@ class CommitmentReconciler:
     def about_retainage(self, invoice: Link) -> None:
         """The retainage one invoice holds in Procore against what its bill holds in the ERP."""
         record, erp = self.books.records[invoice.id], self.books.erp
-        held = retainage_of(record)
+        held = retainage_of(self.books, invoice)
         in_erp = self.erp_held(invoice.erp_ref, invoice.erp_retainage) if counted(invoice) else None
         if held is None or held == (in_erp or ZERO):
             return
@@ -391,7 +422,7 @@ class CommitmentReconciler:
     def release_on(self, invoice: Link) -> InvoiceRelease | None:
         """The invoice's figures where a release made in one system and not the other may explain them."""
         record, released = self.books.records[invoice.id], self.released(invoice.erp_ref)
-        held = retainage_of(record)
+        held = retainage_of(self.books, invoice)
         release_only = not invoice.in_erp and invoice.reason_code == RETAINAGE_TO_RELEASE  # refused: no bill made
         in_erp = counted(invoice) and invoice.erp_retainage is not None and (
             bool(released.bills) or invoice.reason_code == RETAINAGE_TO_RELEASE)
@@ -442,7 +473,7 @@ class CommitmentReconciler:
                  f"The {subject} ({money(record.amount)}) was unlinked{_on(unlinked.ended_at)} "
                  f"({unlinked.ended_by or 'by an unlink request'}): Procore counts it, {self.books.erp} no longer "
                  "has it.", record.amount, None)
-        held = retainage_of(record) if record.record_type is RecordType.SUBCONTRACTOR_INVOICE else None
+        held = summary_retainage(record) if record.record_type is RecordType.SUBCONTRACTOR_INVOICE else None
         if held and retainage_known:
             self.add(Figure.RETAINAGE, Cause.UNLINKED, f"retainage held on {subject}",
                      f"The {subject}, unlinked{_on(unlinked.ended_at)}, holds {money(held)} of retainage in "
