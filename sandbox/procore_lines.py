@@ -109,7 +109,9 @@ def wbs(cost_code: CostCode, cost_type: LineItemType, sub_job: str | None = None
                    description=f"{cost_code.name}.{cost_type.name}")
 
 
-class CommitmentLineItem(BaseModel):
+class ScheduleOfValuesLine(BaseModel):
+    """What a commitment's line and a change order's line both carry."""
+
     id: int
     position: int
     description: str
@@ -117,8 +119,11 @@ class CommitmentLineItem(BaseModel):
     quantity: float
     unit_cost: float
     uom: str
-    total_amount: str
     extended_type: Literal["manual", "calculated"] = "calculated"
+
+
+class CommitmentLineItem(ScheduleOfValuesLine):
+    total_amount: str
     cost_code: CostCode
     line_item_type: LineItemType
     wbs_code: WbsCode
@@ -127,15 +132,7 @@ class CommitmentLineItem(BaseModel):
     updated_at: datetime
 
 
-class CommitmentChangeOrderLineItem(BaseModel):
-    id: int
-    position: int
-    description: str
-    amount: str
-    quantity: float
-    unit_cost: float
-    uom: str
-    extended_type: Literal["manual", "calculated"] = "calculated"
+class CommitmentChangeOrderLineItem(ScheduleOfValuesLine):
     wbs_code_id: int
     wbs_code: WbsCode
     commitment_line_item_id: int | None = None

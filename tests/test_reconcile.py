@@ -453,21 +453,47 @@ def test_retainage_released_in_acumatica_and_not_in_procore_is_told_and_its_paym
     assert row["procore_paid_amount"] == row["erp_paid_amount"] == held / 2
 
 
-def test_a_bill_keyed_in_acumatica_holding_retainage_counts_it(scene, store):
-    sandbox, acumatica = scene.sandbox, scene.integrations["summit-acumatica"]
+def key_in_acumatica(scene: SyncedScene, store: Store) -> tuple[dict, Decimal, str]:
+    """An Acumatica user keys in bill KEYED-RET of 1,000.00 against a subcontract line holding retainage: the
+    commitment's link, the retainage the bill holds and the bill's erp_ref."""
+    acumatica = scene.integrations["summit-acumatica"]
     commitment = next(link for link in active(store, acumatica, "commitment")
                       if json.loads(link["procore_json"])["data"].get("retainage_percent"))
-    subcontract = next(row for row in sandbox.erp_rows("acumatica", "Subcontract")
+    subcontract = next(row for row in scene.sandbox.erp_rows("acumatica", "Subcontract")
                        if wrapped(row, "SubcontractNbr") == commitment["erp_ref"])
     line = subcontract["Details"][0]
-    percent = Decimal(str(wrapped(line, "RetainagePct")))
-    keyed = sandbox.control("POST", "acumatica/bills", json={
+    keyed = scene.sandbox.control("POST", "acumatica/bills", json={
         "vendor": wrapped(subcontract, "VendorID"), "subcontract": commitment["erp_ref"], "amount": "1000.00",
         "vendor_ref": "KEYED-RET", "subcontract_line": wrapped(line, "LineNbr")}).json()
-    held = Decimal("1000.00") * percent / 100
-    resync(store, acumatica)
+    held = Decimal("1000.00") * Decimal(str(wrapped(line, "RetainagePct"))) / 100
+    return commitment, held, f"Bill/{wrapped(keyed, 'ReferenceNbr')}"
 
-    causes = open_causes(store, acumatica)
+
+def key_in_quickbooks(scene: SyncedScene, store: Store) -> tuple[dict, Decimal, str]:
+    """A QuickBooks user keys in bill KEYED-RET of 1,000.00 against a purchase order and holds 100.00 of it back
+    as a negative line to the retainage item, as ERP Sync's own bills do: as ``key_in_acumatica``."""
+    sandbox, commitment = scene.sandbox, active(store, scene.integrations["harbor-quickbooks"], "commitment")[0]
+    order = next(po for po in sandbox.erp_rows("quickbooks", "PurchaseOrder") if po["Id"] == commitment["erp_ref"])
+    account = next(a["Id"] for a in sandbox.erp_rows("quickbooks", "Account") if a["AccountType"] == "Expense")
+    retainage_item = sandbox.sandboxes.quickbooks.retainage_item_id
+    lines = [{"Amount": 1000.0, "DetailType": "AccountBasedExpenseLineDetail",
+              "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account}},
+              "LinkedTxn": [{"TxnId": order["Id"], "TxnType": "PurchaseOrder"}]},
+             {"Amount": -100.0, "DetailType": "ItemBasedExpenseLineDetail",
+              "ItemBasedExpenseLineDetail": {"ItemRef": {"value": retainage_item}, "BillableStatus": "NotBillable"}}]
+    keyed = sandbox.control("POST", "quickbooks/Bill", json={
+        "VendorRef": order["VendorRef"], "DocNumber": "KEYED-RET", "Line": lines}).json()
+    return commitment, Decimal("100.00"), keyed["Id"]
+
+
+@pytest.mark.parametrize(("name", "key_in"), [("summit-acumatica", key_in_acumatica),
+                                              ("harbor-quickbooks", key_in_quickbooks)])
+def test_a_bill_keyed_in_the_erp_holding_retainage_counts_it(scene, store, name, key_in):
+    integration = scene.integrations[name]
+    commitment, held, _bill = key_in(scene, store)
+    resync(store, integration)
+
+    causes = open_causes(store, integration)
     retainage = causes[(commitment["procore_id"], "retainage", "erp_bill_without_invoice")]
     assert retainage["erp_amount"] == held and retainage["procore_amount"] is None
     assert f"holds {held:,.2f} of retainage" in retainage["sentence"] and "KEYED-RET" in retainage["sentence"]
@@ -475,8 +501,14 @@ def test_a_bill_keyed_in_acumatica_holding_retainage_counts_it(scene, store):
     assert billed["erp_amount"] == Decimal("1000.00") - held
     assert not [key for key in causes if key[0] == commitment["procore_id"] and key[2] == "unknown"]
 
-    release_in_acumatica(sandbox, {"erp_ref": f"Bill/{wrapped(keyed, 'ReferenceNbr')}"}, held)
-    resync(store, acumatica)  # released in full: its retainage is now payable, invoiced, and held no more
+
+def test_retainage_released_on_a_bill_keyed_in_acumatica_is_invoiced_and_held_no_more(scene, store):
+    acumatica = scene.integrations["summit-acumatica"]
+    commitment, held, bill = key_in_acumatica(scene, store)
+    resync(store, acumatica)
+
+    release_in_acumatica(scene.sandbox, {"erp_ref": bill}, held)
+    resync(store, acumatica)  # released in full: its retainage is now payable
     causes = open_causes(store, acumatica)
     assert (commitment["procore_id"], "retainage", "erp_bill_without_invoice") not in causes
     billed = causes[(commitment["procore_id"], "invoiced", "erp_bill_without_invoice")]

@@ -51,8 +51,8 @@ class DecisionOutcome:
 
 
 def outcome_of(row: dict, erp: ErpKind, projects: dict[int, ProcoreProject] | None = None) -> DecisionOutcome:
-    """A row of ``export_decisions_by_ids`` or ``export_decisions_with_records`` as she reads it, its project
-    named as the reading of Procore's projects (``projects``) or the record's snapshot names it."""
+    """A row of ``export_decisions_with_records`` as she reads it, its project named as the reading of Procore's
+    projects (``projects``) or the record's snapshot names it."""
     colour, message, still_open = _state(row, erp)
     snapshot = ProcoreRecord.from_snapshot(row["procore_json"]).data if row["procore_json"] else {}
     project_id = row["procore_project_id"]
@@ -87,17 +87,23 @@ class DecisionReads:
         self.erp = ErpKind(integration["erp_kind"])
 
     def of_ids(self, ids: list[int]) -> list[DecisionOutcome]:
+        """In the order she filed them."""
         if not ids:
             return []
-        rows = self.store.rows("export_decisions_by_ids", integration=self.integration["name"],
-                               ids=list(ids)[:MAX_POLLED])
-        return [outcome_of(row, self.erp) for row in rows]
+        rows = self._rows(record_type=None, ids=list(ids)[:MAX_POLLED], limit=MAX_POLLED)
+        return [outcome_of(row, self.erp) for row in reversed(rows)]
 
     def history(self, record_type: RecordType, limit: int) -> list[DecisionOutcome]:
-        rows = self.store.rows("export_decisions_with_records", integration=self.integration["name"],
-                               record_type=record_type.value, limit=limit)
+        """Newest first."""
+        rows = self._rows(record_type=record_type.value, ids=[], limit=limit)
         projects = procore_projects(self.store, self.integration)
         return [outcome_of(row, self.erp, projects) for row in rows]
+
+    def _rows(self, record_type: str | None, ids: list[int], limit: int) -> list[dict]:
+        """Newest first: those of ``record_type``, or (``record_type`` None) those of ``ids``."""
+        # PostgreSQL cannot compare an id with an empty list (the store binds it as text); NULL matches no id.
+        return self.store.rows("export_decisions_with_records", integration=self.integration["name"],
+                               record_type=record_type, ids=ids or [None], limit=limit)
 
     def open_by_record(self, record_type: RecordType) -> dict[int, dict]:
         """Records with a decision filed and not yet carried out: nobody ticks them again meanwhile."""

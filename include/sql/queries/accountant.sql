@@ -1,21 +1,8 @@
 -- The accountant's pages: what her decisions and on-demand runs became.
 
--- name: export_decisions_by_ids
--- The decisions a page just filed, each with the record it moved as that record is now.
-SELECT d.id, d.record_type, d.procore_id, d.decision, d.reason, d.decided_by, d.filed_by, d.filed_at, d.status,
-       d.colour, d.message, l.procore_number, l.procore_project_id, l.procore_json, l.erp_ref, l.state AS link_state,
-       l.colour AS link_colour, l.message AS link_message, a.procore_name
-FROM export_decisions d
-JOIN integrations i ON i.name = d.integration
-LEFT JOIN procore_accounts a ON a.airflow_user = d.filed_by AND a.procore_conn_id = i.procore_conn_id
-                             AND a.procore_user_id = d.decided_by
-LEFT JOIN record_links l ON l.integration_id = i.id AND l.record_type = d.record_type
-                         AND l.procore_id = d.procore_id AND l.ended_at IS NULL
-WHERE d.integration = :integration AND d.id IN :ids
-ORDER BY d.id;
-
 -- name: export_decisions_with_records
--- The decision history of a record type, newest first, each with its record as it is now.
+-- Decisions newest first, each with the record it moved as that record is now: the history of a record type
+-- (ids empty) or the decisions a page just filed (their ids, record type NULL).
 SELECT d.id, d.record_type, d.procore_id, d.decision, d.reason, d.decided_by, d.filed_by, d.filed_at, d.status,
        d.colour, d.message, l.procore_number, l.procore_project_id, l.procore_json, l.erp_ref, l.state AS link_state,
        l.colour AS link_colour, l.message AS link_message, a.procore_name
@@ -25,7 +12,7 @@ LEFT JOIN procore_accounts a ON a.airflow_user = d.filed_by AND a.procore_conn_i
                              AND a.procore_user_id = d.decided_by
 LEFT JOIN record_links l ON l.integration_id = i.id AND l.record_type = d.record_type
                          AND l.procore_id = d.procore_id AND l.ended_at IS NULL
-WHERE d.integration = :integration AND d.record_type = :record_type
+WHERE d.integration = :integration AND (d.record_type = :record_type OR d.id IN :ids)
 ORDER BY d.id DESC
 LIMIT :limit;
 
