@@ -5,6 +5,7 @@ On SQLite and PostgreSQL status stores."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ import pytest
 from conftest import SAGE_INTEGRATIONS, SyncedScene
 from seed_links import link_sandbox_references
 
+from erp_sync.acceptance import daily_summary
 from erp_sync.jobs.hourly_sync import SyncIncomplete, export_integration, refresh_integration
 from erp_sync.jobs.payment_import import import_payments
 from erp_sync.models import ExportMode
@@ -365,39 +367,96 @@ def test_retainage_released_on_a_later_invoice_in_procore_and_on_the_first_bill_
     assert row["procore_invoiced_amount"] == row["erp_invoiced_amount"]
 
 
+@dataclass
+class ReleaseOnly:
+    """Both test integrations synced with a later invoice of a commitment that bills nothing and only releases what
+    the commitment's first invoice held (Procore's usual way): Acumatica makes no bill of it."""
+
+    scene: SyncedScene
+    first: dict     # the Procore requisitions
+    later: dict
+    released: Decimal
+
+    @classmethod
+    def made(cls, sandbox, store: Store) -> ReleaseOnly:
+        invoices: dict[int, list[dict]] = {}
+        for invoice in sorted(sandbox.procore_rows("requisitions"), key=lambda row: row["id"]):
+            invoices.setdefault(invoice["commitment_id"], []).append(invoice)
+        first, later = next(found[:2] for found in invoices.values()
+                            if len(found) > 1 and all(row["status"] == "approved" for row in found[:2]))
+        held = {item["line_item_id"]: item["work_completed_retainage_retained_this_period"]
+                for item in sandbox.procore_lines("requisitions", first["id"])}
+        items = sandbox.procore_lines("requisitions", later["id"])
+        for item in items:  # bills no work, releases what the first invoice held
+            item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                     "work_completed_retainage_retained_this_period": "0.00",
+                     "work_completed_retainage_released_this_period": held[item["line_item_id"]]}
+        sandbox.control("PUT", f"procore/requisitions/{later['id']}/lines", json=items)
+        return cls(SyncedScene(sandbox, store), first, later, sum(Decimal(amount) for amount in held.values()))
+
+    @property
+    def acumatica(self) -> dict:
+        return self.scene.integrations["summit-acumatica"]
+
+    def link(self, integration: dict, invoice: dict) -> dict:
+        return next(link for link in self.scene.store.rows("active_links", integration_id=integration["id"])
+                    if link["procore_id"] == invoice["id"])
+
+    def release(self, amount: Decimal) -> str:
+        """A person releases retainage in Acumatica on the first invoice's bill; the retainage bill's erp_ref."""
+        return release_in_acumatica(self.scene.sandbox, self.link(self.acumatica, self.first), amount)
+
+
 def test_an_invoice_that_only_releases_retainage_agrees_once_acumatica_releases_it(sandbox, store):
     """The usual way: a later invoice in Procore only releases what an earlier one held; Acumatica makes no bill
     of it (RED), and a person releases it in Acumatica on the earlier invoice's bill."""
-    invoices: dict[int, list[dict]] = {}
-    for invoice in sorted(sandbox.procore_rows("requisitions"), key=lambda row: row["id"]):
-        invoices.setdefault(invoice["commitment_id"], []).append(invoice)
-    first, later = next(found[:2] for found in invoices.values()
-                        if len(found) > 1 and all(row["status"] == "approved" for row in found[:2]))
-    held = {item["line_item_id"]: item["work_completed_retainage_retained_this_period"]
-            for item in sandbox.procore_lines("requisitions", first["id"])}
-    items = sandbox.procore_lines("requisitions", later["id"])
-    for item in items:  # bills no work, releases what the first invoice held
-        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
-                 "work_completed_retainage_retained_this_period": "0.00",
-                 "work_completed_retainage_released_this_period": held[item["line_item_id"]]}
-    sandbox.control("PUT", f"procore/requisitions/{later['id']}/lines", json=items)
-    scene = SyncedScene(sandbox, store)
-    acumatica = scene.integrations["summit-acumatica"]
+    case = ReleaseOnly.made(sandbox, store)
+    acumatica, first = case.acumatica, case.first
     reconcile_integration(store, acumatica, "test")
-    released = sum(Decimal(amount) for amount in held.values())
 
-    release_only = next(link for link in store.rows("active_links", integration_id=acumatica["id"])
-                        if link["procore_id"] == later["id"])
+    release_only = case.link(acumatica, case.later)
     assert (release_only["colour"], release_only["erp_ref"]) == ("RED", None)
     causes = open_causes(store, acumatica)
     assert sorted(key[1:] for key in causes if key[0] == first["commitment_id"]) == [
         ("invoiced", "retainage_to_release"), ("retainage", "retainage_to_release")]
-    assert f"release the remaining {released:,.2f} there" in \
+    assert f"release the remaining {case.released:,.2f} there" in \
         causes[(first["commitment_id"], "retainage", "retainage_to_release")]["sentence"]
 
-    bill = next(link for link in active(store, acumatica, "subcontractor_invoice") if link["procore_id"] == first["id"])
-    release_in_acumatica(sandbox, bill, released)
+    case.release(case.released)
     resync(store, acumatica)
+    assert [key for key in open_causes(store, acumatica) if key[0] == first["commitment_id"]] == []
+
+
+def test_an_invoice_that_only_releases_retainage_turns_green_once_acumatica_has_released_it_all(sandbox, store):
+    case = ReleaseOnly.made(sandbox, store)
+    acumatica, first, later = case.acumatica, case.first, case.later
+    refused = case.link(acumatica, later)
+    assert (refused["colour"], refused["reason_code"], refused["erp_ref"]) == ("RED", "retainage_to_release", None)
+    assert "release it in Acumatica on the bills that hold it" in refused["message"]
+    to_release = "Retainage released in Procore, to release in the ERP:"
+    assert to_release in daily_summary(store, acumatica).text()
+
+    half = case.released / 2
+    made = [case.release(half)]  # a part of it: Acumatica has released less than Procore
+    case.scene.sync()
+    assert {name: case.link(acumatica, later)[name] for name in ("colour", "message", "erp_ref")} == {
+        name: refused[name] for name in ("colour", "message", "erp_ref")}
+
+    made.append(case.release(case.released - half))  # the rest: the next hourly sync sees it done
+    case.scene.sync()
+    done = case.link(acumatica, later)
+    bill = case.link(acumatica, first)["erp_ref"].split("/")[1]
+    assert (done["colour"], done["reason_code"], done["erp_ref"]) == ("GREEN", "release_made_in_erp", None)
+    assert done["message"] == (
+        f"Released in Acumatica Cloud ERP: retainage bill {made[0].split('/')[1]} releases {half:,.2f} from bill "
+        f"{bill}; retainage bill {made[1].split('/')[1]} releases {case.released - half:,.2f} from bill {bill}.")
+    assert to_release not in daily_summary(store, acumatica).text()
+
+    bills = sandbox.erp_rows("acumatica", "Bill")
+    case.scene.sync()  # nothing left to do: no document made, the link as it was
+    assert sandbox.erp_rows("acumatica", "Bill") == bills
+    assert case.link(acumatica, later) == done
+    reconcile_integration(store, acumatica, "test")
     assert [key for key in open_causes(store, acumatica) if key[0] == first["commitment_id"]] == []
 
 

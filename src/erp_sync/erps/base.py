@@ -25,6 +25,8 @@ from erp_sync.sync.records import ProcoreRecord
 
 
 RETAINAGE_TO_RELEASE = "retainage_to_release"  # the reason code of a GREEN link that carries such a notice
+# A GREEN invoice that only released retainage and made no ERP document: the ERP has released as much
+RELEASE_MADE_IN_ERP = "release_made_in_erp"
 LINE_MARK = re.compile(r"\[PL(\d+)\]")
 
 

@@ -17,6 +17,7 @@ from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
 from erp_sync.sync.links import LinkBook
 from erp_sync.sync.refresher import refresh_links
+from erp_sync.sync.releases import settle_release_only_invoices
 
 EXPORT_JOB = "hourly_export"
 REFRESH_JOB = "hourly_refresh"
@@ -74,6 +75,7 @@ def refresh_integration(store: Store, integration: dict, airflow_run_id: str | N
         run.hooks.append(adapter.hook)
         book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}", run_id=run.run_id)
         refresh_links(store, integration["id"], adapter, book, run.counts)
+        settle_release_only_invoices(store, integration["id"], adapter.name, book, run.counts)
         tally_colours(store, integration["id"])
     spellings = store.request_names().get(integration["name"], [])
     with store.transaction() as tx:  # unlink requests that waited for a sync (Sage 300 CRE) may now be decided

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from erp_sync.documents.model import DocumentLine
 from erp_sync.documents.line_map import kept_whole
-from erp_sync.erps.base import RETAINAGE_TO_RELEASE
+from erp_sync.erps.base import RELEASE_MADE_IN_ERP, RETAINAGE_TO_RELEASE
 from erp_sync.models import Colour, ErpKind, RecordType
 from erp_sync.reconcile.model import CENT, EXPLAINED, Cause, Difference, Figure, Reconciled, Side
 from erp_sync.store import Store
@@ -53,6 +53,8 @@ class ErpBillRow:
     amount: Decimal
     balance: Decimal
     retainage: Decimal | None
+    commitment_ref: str | None = None
+    released_from: str | None = None  # a retainage bill: the bill whose retainage it releases
 
     @property
     def paid(self) -> Decimal:
@@ -140,17 +142,11 @@ class Books:
                 children[records[link.id].parent_id].append(link)
         invoice_refs = {link.erp_ref for link in links
                         if link.record_type is RecordType.SUBCONTRACTOR_INVOICE and link.in_erp}
+        bills = erp_bills(store, integration["id"])
         direct: dict[str, list[ErpBillRow]] = defaultdict(list)
-        releases: dict[str, list[ErpBillRow]] = defaultdict(list)
-        for bill in store.rows("live_erp_bills", integration_id=integration["id"]):
-            if bill["amount"] is None:
-                continue
-            row = ErpBillRow(bill["erp_ref"], bill["erp_number"], bill["amount"], bill["erp_balance"] or ZERO,
-                             bill["retainage"])
-            if bill["released_from"]:  # a retainage bill: never a bill entered directly, nor invoiced on its own
-                releases[bill["released_from"]].append(row)
-            elif bill["erp_ref"] not in invoice_refs:
-                direct[bill["commitment_ref"]].append(row)
+        for bill in bills:  # a retainage bill is never a bill entered directly, nor invoiced on its own
+            if bill.released_from is None and bill.ref not in invoice_refs:
+                direct[bill.commitment_ref].append(bill)
         unlinked: dict[int, dict[tuple[RecordType, int], Unlinked]] = defaultdict(dict)
         for row in store.rows("unlinked_records_for_reconciliation", integration_id=integration["id"]):
             record = ProcoreRecord.from_snapshot(row["procore_json"]) if row["procore_json"] else None
@@ -168,7 +164,7 @@ class Books:
                    ERP_ADAPTERS[kind].bill_nets_retainage,
                    [link for link in links if link.record_type is RecordType.COMMITMENT], records, lines, children,
                    {owner: list(found.values()) for owner, found in unlinked.items()}, direct,
-                   {ref: Released(tuple(bills)) for ref, bills in releases.items()}, paid,
+                   released_by_bill(bills), paid,
                    paid_by_commitment, {row["id"]: row["erp_modified_at"] for row in rows},
                    {row["id"]: row["erp_seen_at"] for row in rows})
 
@@ -185,6 +181,22 @@ def invoice_lines(store: Store, integration: dict, links: list[Link]) -> dict[in
             gross[row["link_id"]] += line.amount
             retainage[row["link_id"]] += line.net_retainage
     return {link_id: InvoiceLines(gross[link_id], retainage[link_id]) for link_id in gross}
+
+
+def erp_bills(store: Store, integration_id: int) -> list[ErpBillRow]:
+    """The ERP's bills still there that name a commitment or release retainage from a bill, as the refresh read them."""
+    return [ErpBillRow(bill["erp_ref"], bill["erp_number"], bill["amount"], bill["erp_balance"] or ZERO,
+                       bill["retainage"], bill["commitment_ref"], bill["released_from"])
+            for bill in store.rows("live_erp_bills", integration_id=integration_id) if bill["amount"] is not None]
+
+
+def released_by_bill(bills: list[ErpBillRow]) -> dict[str, Released]:
+    """The retainage bills among these, by the bill each releases from."""
+    releases: dict[str, list[ErpBillRow]] = defaultdict(list)
+    for bill in bills:
+        if bill.released_from:
+            releases[bill.released_from].append(bill)
+    return {ref: Released(tuple(made)) for ref, made in releases.items()}
 
 
 def compared(row: dict) -> Link:
@@ -423,7 +435,7 @@ class CommitmentReconciler:
         """The invoice's figures where a release made in one system and not the other may explain them."""
         record, released = self.books.records[invoice.id], self.released(invoice.erp_ref)
         held = retainage_of(self.books, invoice)
-        release_only = not invoice.in_erp and invoice.reason_code == RETAINAGE_TO_RELEASE  # refused: no bill made
+        release_only = not invoice.in_erp and invoice.reason_code in (RETAINAGE_TO_RELEASE, RELEASE_MADE_IN_ERP)
         in_erp = counted(invoice) and invoice.erp_retainage is not None and (
             bool(released.bills) or invoice.reason_code == RETAINAGE_TO_RELEASE)
         if held is None or not (release_only or in_erp):

@@ -32,7 +32,7 @@ from erp_sync.documents.procore import (
     project_ref,
     read_document,
 )
-from erp_sync.erps.base import RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
+from erp_sync.erps.base import RELEASE_MADE_IN_ERP, RETAINAGE_TO_RELEASE, ErpAdapter, ErpDocument, ErpRefusal
 from erp_sync.models import Colour, ExportMode, RecordType
 from erp_sync.reference.check import REASON_CODE as REFERENCE_UNLINKED
 from erp_sync.reference.check import EXPORTED_NEXT, READY_NEXT, check
@@ -376,6 +376,9 @@ class Exporter:
     def export(self, record: ProcoreRecord, link: Link | None) -> None:
         if link is not None and link.state == LinkState.FAILED and not self.retry_helps(record, link):
             self.counts["still_red"] += 1
+            return
+        if link is not None and link.reason_code == RELEASE_MADE_IN_ERP and record.fingerprint == link.fingerprint:
+            self.counts["unchanged"] += 1  # released in the ERP, which holds no document of it
             return
         if link is not None and link.reason_code == REFERENCE_UNLINKED and not self.codes_now(record, link):
             self.counts[f"waiting_{REFERENCE_UNLINKED}"] += 1

@@ -1,0 +1,104 @@
+"""Invoices that only release retainage, once the ERP has made the release.
+
+Acumatica makes no bill of such an invoice: its export is RED, telling a person to release the retainage in
+Acumatica on the bills that hold it, which makes a retainage bill per release. After each refresh has read the
+retainage bills (``erp_bills.released_from``), the invoice turns GREEN once Acumatica has released, on the bills
+of the invoice's commitment, at least what Procore released on the commitment's invoices up to this one (by
+Procore id): earlier releases in Procore are matched first, with the retainage bills in the order Acumatica
+numbered them, and the sentence names those that match this invoice's release.
+
+The link keeps no ERP document: each retainage bill belongs to the bill it releases from, where the payment
+import and the reconciliation count it, once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+
+from erp_sync.documents.line_map import LineMap, MappedLine, kept_whole
+from erp_sync.erps.base import RELEASE_MADE_IN_ERP, RETAINAGE_TO_RELEASE
+from erp_sync.models import Colour, RecordType
+from erp_sync.reconcile.compute import ZERO, ErpBillRow, erp_bills, money, summary_retainage
+from erp_sync.store import Store
+from erp_sync.sync.links import Link, LinkBook, LinkState
+
+
+def settle_release_only_invoices(store: Store, integration_id: int, erp: str, book: LinkBook,
+                                 counts: Counter[str]) -> None:
+    """Turn GREEN each RED release-only invoice whose release the ERP has made, saying which retainage bills."""
+    waiting = [link for link in book.of_type(RecordType.SUBCONTRACTOR_INVOICE) if waits_for_release(link)]
+    if not waiting:
+        return
+    releases = CommitmentReleases(book, erp_bills(store, integration_id), LineMap(store))
+    for link in waiting:
+        made = releases.made_for(link)
+        if made:
+            book.save(link, state=LinkState.SYNCED, colour=Colour.GREEN, message=release_made(made, erp),
+                      reason_code=RELEASE_MADE_IN_ERP)
+            counts[RELEASE_MADE_IN_ERP] += 1
+
+
+def waits_for_release(link: Link) -> bool:
+    """The ERP refused the invoice because it only releases retainage: no document was made."""
+    return not link.in_erp and link.colour == Colour.RED and link.reason_code == RETAINAGE_TO_RELEASE
+
+
+def release_made(retainage_bills: list[ErpBillRow], erp: str) -> str:
+    made = "; ".join(f"retainage bill {_number(bill.ref)} releases {money(bill.amount)} from bill "
+                     f"{_number(bill.released_from)}" for bill in retainage_bills)
+    return f"Released in {erp}: {made}."
+
+
+@dataclass
+class CommitmentReleases:
+    book: LinkBook
+    bills: list[ErpBillRow]
+    line_map: LineMap
+
+    def made_for(self, invoice: Link) -> list[ErpBillRow]:
+        """The retainage bills that release what this invoice released in Procore; none until they all do."""
+        record = invoice.record
+        commitment = self.book.get(RecordType.COMMITMENT, record.parent_id) if record else None
+        if commitment is None or not commitment.in_erp:
+            return []
+        invoices = self.invoices_of(commitment)
+        lines = self.line_map.of_links(link.id for link in invoices if link.procore_id <= invoice.procore_id)
+        before = sum((released_in_procore(link, lines.get(link.id, [])) for link in invoices
+                      if link.procore_id < invoice.procore_id), ZERO)
+        upto = before + released_in_procore(invoice, lines.get(invoice.id, []))
+        retainage_bills = self.retainage_bills_of(commitment, invoices)
+        if upto == before or sum((bill.amount for bill in retainage_bills), ZERO) < upto:
+            return []
+        matching, start = [], ZERO
+        for bill in retainage_bills:
+            if start < upto and start + bill.amount > before:
+                matching.append(bill)
+            start += bill.amount
+        return matching
+
+    def invoices_of(self, commitment: Link) -> list[Link]:
+        return sorted((link for link in self.book.of_type(RecordType.SUBCONTRACTOR_INVOICE)
+                       if (record := link.record) is not None and record.parent_id == commitment.procore_id),
+                      key=lambda link: link.procore_id)
+
+    def retainage_bills_of(self, commitment: Link, invoices: list[Link]) -> list[ErpBillRow]:
+        """The retainage bills of the commitment's bills (those naming its subcontract, and its invoices' bills), in
+        the order the ERP numbered them."""
+        bill_refs = {bill.ref for bill in self.bills if bill.commitment_ref == commitment.erp_ref} | {
+            link.erp_ref for link in invoices if link.in_erp}
+        return sorted((bill for bill in self.bills if bill.released_from in bill_refs), key=lambda bill: bill.ref)
+
+
+def released_in_procore(invoice: Link, lines: list[MappedLine]) -> Decimal:
+    """Retainage released on the invoice: its lines' where they were all kept, else what its summary nets below zero
+    (an invoice that bills nothing retains nothing)."""
+    if lines and kept_whole(invoice.reason_code, invoice.in_erp):
+        return sum((mapped.line.retainage_released for mapped in lines), ZERO)
+    held = summary_retainage(invoice.record) if invoice.record else None
+    return -held if held is not None and held < 0 else ZERO
+
+
+def _number(ref: str | None) -> str:
+    return (ref or "").split("/", 1)[-1]
