@@ -383,6 +383,25 @@ def add_test_integrations(store: Store) -> dict[str, dict]:
     return {row["name"]: row for row in store.integrations()}
 
 
+def release_only_invoice(sandbox: SandboxServer) -> tuple[dict, dict, Decimal]:
+    """Two approved invoices of one commitment (the demo company's, Acumatica's in the tests), the later changed in
+    Procore to bill nothing and release what the first held (Procore's usual way); and the amount released."""
+    invoices: dict[int, list[dict]] = {}
+    for invoice in sorted(sandbox.procore_rows("requisitions"), key=lambda row: row["id"]):
+        invoices.setdefault(invoice["commitment_id"], []).append(invoice)
+    first, later = next(found[:2] for found in invoices.values()
+                        if len(found) > 1 and all(row["status"] == "approved" for row in found[:2]))
+    held = {item["line_item_id"]: item["work_completed_retainage_retained_this_period"]
+            for item in sandbox.procore_lines("requisitions", first["id"])}
+    items = sandbox.procore_lines("requisitions", later["id"])
+    for item in items:
+        item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
+                 "work_completed_retainage_retained_this_period": "0.00",
+                 "work_completed_retainage_released_this_period": held[item["line_item_id"]]}
+    sandbox.control("PUT", f"procore/requisitions/{later['id']}/lines", json=items)
+    return first, later, sum((Decimal(amount) for amount in held.values()), Decimal(0))
+
+
 class SyncedScene:
     """Both test integrations, synced once (export and refresh), for tests of what follows a sync."""
 

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from conftest import SAGE_INTEGRATIONS, SyncedScene
+from conftest import SAGE_INTEGRATIONS, SyncedScene, release_only_invoice
 from seed_links import link_sandbox_references
 
 from erp_sync.acceptance import daily_summary
@@ -379,20 +379,8 @@ class ReleaseOnly:
 
     @classmethod
     def made(cls, sandbox, store: Store) -> ReleaseOnly:
-        invoices: dict[int, list[dict]] = {}
-        for invoice in sorted(sandbox.procore_rows("requisitions"), key=lambda row: row["id"]):
-            invoices.setdefault(invoice["commitment_id"], []).append(invoice)
-        first, later = next(found[:2] for found in invoices.values()
-                            if len(found) > 1 and all(row["status"] == "approved" for row in found[:2]))
-        held = {item["line_item_id"]: item["work_completed_retainage_retained_this_period"]
-                for item in sandbox.procore_lines("requisitions", first["id"])}
-        items = sandbox.procore_lines("requisitions", later["id"])
-        for item in items:  # bills no work, releases what the first invoice held
-            item |= {"work_completed_this_period": "0.00", "total_completed_and_stored_to_date": "0.00",
-                     "work_completed_retainage_retained_this_period": "0.00",
-                     "work_completed_retainage_released_this_period": held[item["line_item_id"]]}
-        sandbox.control("PUT", f"procore/requisitions/{later['id']}/lines", json=items)
-        return cls(SyncedScene(sandbox, store), first, later, sum(Decimal(amount) for amount in held.values()))
+        first, later, released = release_only_invoice(sandbox)
+        return cls(SyncedScene(sandbox, store), first, later, released)
 
     @property
     def acumatica(self) -> dict:

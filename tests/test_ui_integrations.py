@@ -8,13 +8,14 @@ DAG with ``dag.test()`` as the run's triggering user, with its conf."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 import requests
 from browser import fits, screenshot
-from conftest import SyncedScene, page_token, person, run_as
+from conftest import SyncedScene, page_token, person, release_only_invoice, run_as
 from playwright.sync_api import expect
 
 from sandbox.procore_data import DEMO_COMPANY_ID
@@ -172,6 +173,27 @@ def test_unlink_answers_red_while_the_record_is_in_the_erp_and_green_once_it_is_
     page.goto(desk.url(ACUMATICA, record_type="subcontractor_invoice", view="unlinked"))
     expect(page.locator(f"#record-{invoice['procore_id']}")).to_contain_text(invoice["procore_number"])
     screenshot(page, "07-invoices-unlinked")
+
+
+def test_an_invoice_that_only_releases_retainage_is_red_until_released_in_acumatica_then_green(
+        sandbox, airflow_sqlite_store, airflow_api, dagbag):
+    first, later, released = release_only_invoice(sandbox)  # before the first sync: Acumatica makes no bill of it
+    desk = Desk(sandbox, airflow_sqlite_store, airflow_api, dagbag)
+    avery = desk.api.browser("avery", "viewer")
+
+    def row_in(view: str) -> str:
+        page = avery.get(desk.url(ACUMATICA, record_type="subcontractor_invoice", view=view), timeout=30).text
+        found = re.search(rf'<tr id="record-{later["id"]}".*?</tr>', page, re.DOTALL)
+        return found.group(0) if found else ""
+
+    assert "release it in Acumatica on the bills that hold it" in row_in("failed") and not row_in("synced")
+    bill = next(link for link in desk.links(ACUMATICA, "subcontractor_invoice", "GREEN")
+                if link["procore_id"] == first["id"])["erp_ref"].split("/")[1]
+    made = sandbox.control("POST", f"acumatica/Bill/{bill}/release-retainage", json={"amount": str(released)}).json()
+    desk.sync()
+    assert not row_in("failed")
+    assert (f"Released in Acumatica Cloud ERP: retainage bill {made['ReferenceNbr']['value']} releases "
+            f"{released:,.2f} from bill {bill}.") in row_in("synced")
 
 
 def test_a_person_lacking_a_permission_sees_the_red_refusal_naming_it(desk, browser):

@@ -23,7 +23,7 @@ from erp_connectors.base import VendorApiError
 from erp_connectors.procore import ProcoreHook
 from erp_sync.budget import Work
 from erp_sync.connectors import procore_hook
-from erp_sync.erps.base import ErpAdapter
+from erp_sync.erps.base import RELEASE_MADE_IN_ERP, ErpAdapter
 from erp_sync.identity import ProcoreAccounts, filer_refusal
 from erp_sync.jobs.hourly_sync import REFRESH_JOB
 from erp_sync.models import Colour, ErpKind, IntegrationName, RecordType
@@ -162,8 +162,12 @@ def linked_record(store: Store, integration: dict, request: UnlinkRequest) -> Li
         raise Refused(why_not_linked(store, integration, request, named))
     link = Link.from_row(row)
     if not link.in_erp:
-        why = (f"it is not exported: {link.message}" if link.state in AWAITING_ACCOUNTING
-               else f"its export failed: {link.message or 'no reason recorded'}")
+        if link.state in AWAITING_ACCOUNTING:
+            why = f"it is not exported: {link.message}"
+        elif link.reason_code == RELEASE_MADE_IN_ERP:
+            why = f"it only releases retainage, which makes no document of its own: {link.message}"
+        else:
+            why = f"its export failed: {link.message or 'no reason recorded'}"
         raise Refused(f"The {request.record_type.words} {shown(link.procore_number)} was never synced to "
                       f"{erp.display_name} ({why}); there is nothing to unlink.")
     return link
