@@ -11,13 +11,13 @@ from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.models import SyncSchedule
 from erp_sync.operations import tally_colours
+from erp_sync.reconcile.releases import settle_release_only_invoices
 from erp_sync.reference.reading import read_when_due
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, utcnow
 from erp_sync.sync.exporter import Exporter
 from erp_sync.sync.links import LinkBook
 from erp_sync.sync.refresher import refresh_links
-from erp_sync.sync.releases import settle_release_only_invoices
 
 EXPORT_JOB = "hourly_export"
 REFRESH_JOB = "hourly_refresh"
