@@ -192,8 +192,10 @@ def test_an_invoice_that_only_releases_retainage_is_red_until_released_in_acumat
     made = sandbox.control("POST", f"acumatica/Bill/{bill}/release-retainage", json={"amount": str(released)}).json()
     desk.sync()
     assert not row_in("failed")
+    synced = row_in("synced")
     assert (f"Released in Acumatica Cloud ERP: retainage bill {made['ReferenceNbr']['value']} releases "
-            f"{released:,.2f} from bill {bill}.") in row_in("synced")
+            f"{released:,.2f} from bill {bill}.") in synced
+    assert "no ERP document" in synced and ">Unlink</button>" not in synced  # nothing in the ERP to unlink
 
 
 def test_a_person_lacking_a_permission_sees_the_red_refusal_naming_it(desk, browser):
