@@ -330,11 +330,24 @@ def test_retainage_released_in_procore_and_not_in_acumatica_is_explained(scene, 
     rest = open_causes(store, acumatica)[(parent(invoice), "retainage", "retainage_to_release")]
     assert rest["erp_amount"] - rest["procore_amount"] == to_release / 2
     assert f"release the remaining {to_release / 2:,.2f} there" in rest["sentence"]
+    assert now_of(store, acumatica, invoice)["reason_code"] == "retainage_to_release"  # still told to release
 
-    release_in_acumatica(sandbox, invoice, to_release / 2)  # the rest: both have released the same
+    last_bill = release_in_acumatica(sandbox, invoice, to_release / 2)  # the rest: both have released the same
     resync(store, acumatica)
     assert [key for key in open_causes(store, acumatica) if key[0] == parent(invoice)] == []
     assert erp_bill(store, acumatica, retainage_bill)["released_from"] == invoice["erp_ref"]
+    settled = now_of(store, acumatica, invoice)  # its bill stays linked; the sentence says the release is made
+    assert (settled["colour"], settled["reason_code"], settled["erp_ref"]) == ("GREEN", "release_made_in_erp",
+                                                                               invoice["erp_ref"])
+    bill_number = invoice["erp_ref"].split("/")[1]
+    assert settled["message"] == (
+        f"Released in Acumatica Cloud ERP: retainage bill {retainage_bill.split('/')[1]} releases "
+        f"{to_release / 2:,.2f} from bill {bill_number}; retainage bill {last_bill.split('/')[1]} releases "
+        f"{to_release / 2:,.2f} from bill {bill_number}.")
+
+
+def now_of(store: Store, integration: dict, link: dict) -> dict:
+    return next(row for row in active(store, integration, "subcontractor_invoice") if row["id"] == link["id"])
 
 
 def test_retainage_released_on_a_later_invoice_in_procore_and_on_the_first_bill_in_acumatica_agrees(scene, store):

@@ -11,7 +11,7 @@ from erp_sync.budget import Work
 from erp_sync.connectors import erp_adapter, procore_hook
 from erp_sync.models import SyncSchedule
 from erp_sync.operations import tally_colours
-from erp_sync.reconcile.releases import settle_release_only_invoices
+from erp_sync.reconcile.releases import settle_releases_made_in_erp
 from erp_sync.reference.reading import read_when_due
 from erp_sync.runs import tracked_run
 from erp_sync.store import Store, utcnow
@@ -75,7 +75,7 @@ def refresh_integration(store: Store, integration: dict, airflow_run_id: str | N
         run.hooks.append(adapter.hook)
         book = LinkBook(store, integration["id"], actor=f"{REFRESH_JOB}:{airflow_run_id}", run_id=run.run_id)
         refresh_links(store, integration["id"], adapter, book, run.counts)
-        settle_release_only_invoices(store, integration["id"], adapter.name, book, run.counts)
+        settle_releases_made_in_erp(store, integration["id"], adapter.name, book, run.counts)
         tally_colours(store, integration["id"])
     spellings = store.request_names().get(integration["name"], [])
     with store.transaction() as tx:  # unlink requests that waited for a sync (Sage 300 CRE) may now be decided

@@ -3,5 +3,5 @@ from what the hourly sync and the payment import already hold (no vendor calls; 
 
 ``model`` holds the shapes, ``compute`` the figures and causes, ``history`` opens and closes the differences
 and ``job`` runs it as a tracked run; ``view``, ``export`` and ``report`` show it on the page, as a file and in
-words; ``demo_step`` is the demo's scene. ``releases`` settles, at each refresh, the subcontractor invoices that only
-release retainage once the ERP has released as much (they make no ERP document)."""
+words; ``demo_step`` is the demo's scene. ``releases`` settles, at each refresh, the subcontractor invoices whose
+retainage release the ERP has made."""

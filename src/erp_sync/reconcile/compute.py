@@ -437,7 +437,7 @@ class CommitmentReconciler:
         held = retainage_of(self.books, invoice)
         release_only = not invoice.in_erp and invoice.reason_code in (RETAINAGE_TO_RELEASE, RELEASE_MADE_IN_ERP)
         in_erp = counted(invoice) and invoice.erp_retainage is not None and (
-            bool(released.bills) or invoice.reason_code == RETAINAGE_TO_RELEASE)
+            bool(released.bills) or invoice.reason_code in (RETAINAGE_TO_RELEASE, RELEASE_MADE_IN_ERP))
         if held is None or not (release_only or in_erp):
             return None
         invoiced = amount_of(self.books, invoice)

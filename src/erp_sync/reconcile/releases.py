@@ -1,14 +1,16 @@
-"""Invoices that only release retainage, once the ERP has made the release.
+"""Invoices that release retainage in Procore, once the ERP has made the release.
 
-Acumatica makes no bill of such an invoice: its export is RED, telling a person to release the retainage in
-Acumatica on the bills that hold it, which makes a retainage bill per release. After each refresh has read the
-retainage bills (``erp_bills.released_from``), the invoice turns GREEN once Acumatica has released, on the bills
-of the invoice's commitment, at least what Procore released on the commitment's invoices up to this one (by
-Procore id): earlier releases in Procore are matched first, with the retainage bills in the order Acumatica
-numbered them, and the sentence names those that match this invoice's release.
+Acumatica never releases retainage by itself: an invoice releasing retainage is exported telling a person to
+release it in Acumatica on the bills that hold it (RED where the invoice only releases, so no bill is made of it;
+GREEN with that notice where it bills work too). A release there makes a retainage bill. After each refresh has
+read the retainage bills (``erp_bills.released_from``), the invoice's sentence says the release is made once
+Acumatica has released, on the bills of the invoice's commitment, at least what Procore released on the
+commitment's invoices up to this one (by Procore id): earlier releases in Procore are matched first, with the
+retainage bills in the order Acumatica numbered them, and the sentence names those that match this invoice's
+release. A release-only invoice turns GREEN.
 
-The link keeps no ERP document: each retainage bill belongs to the bill it releases from, where the payment
-import and the reconciliation count it, once.
+A release-only invoice's link keeps no ERP document: each retainage bill belongs to the bill it releases from,
+where the payment import and the reconciliation count it, once.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from erp_sync.store import Store
 from erp_sync.sync.links import Link, LinkBook, LinkState
 
 
-def settle_release_only_invoices(store: Store, integration_id: int, erp: str, book: LinkBook,
-                                 counts: Counter[str]) -> None:
-    """Turn GREEN each RED release-only invoice whose release the ERP has made, saying which retainage bills."""
+def settle_releases_made_in_erp(store: Store, integration_id: int, erp: str, book: LinkBook,
+                                counts: Counter[str]) -> None:
+    """Each invoice waiting for its release in the ERP whose release the ERP has made is GREEN, saying which
+    retainage bills made it."""
     waiting = [link for link in book.of_type(RecordType.SUBCONTRACTOR_INVOICE) if waits_for_release(link)]
     if not waiting:
         return
@@ -41,8 +44,9 @@ def settle_release_only_invoices(store: Store, integration_id: int, erp: str, bo
 
 
 def waits_for_release(link: Link) -> bool:
-    """The ERP refused the invoice because it only releases retainage: no document was made."""
-    return not link.in_erp and link.colour == Colour.RED and link.reason_code == RETAINAGE_TO_RELEASE
+    """The export told a person to release the invoice's retainage in the ERP: RED where it only releases (no
+    document was made), GREEN where its bill is there."""
+    return link.reason_code == RETAINAGE_TO_RELEASE and (link.in_erp or link.colour == Colour.RED)
 
 
 def release_made(retainage_bills: list[ErpBillRow], erp: str) -> str:
