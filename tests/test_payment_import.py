@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -89,7 +90,10 @@ def scene(airflow_db, sandbox, airflow_store, dagbag) -> Scene:
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+    for task in bag.dags["erp_payment_import"].tasks:
+        task.retry_delay = timedelta(seconds=1)  # what a retry does is tested here; its wait in test_vendor_outage
+    return bag
 
 
 def test_check_and_credit_card_payments_in_full_land_on_the_invoices_commitment(scene):
