@@ -399,6 +399,10 @@ def release_only_invoice(sandbox: SandboxServer) -> tuple[dict, dict, Decimal]:
                  "work_completed_retainage_retained_this_period": "0.00",
                  "work_completed_retainage_released_this_period": held[item["line_item_id"]]}
     sandbox.control("PUT", f"procore/requisitions/{later['id']}/lines", json=items)
+    summary = next(row for row in sandbox.procore_rows("requisitions") if row["id"] == later["id"])["summary"]
+    # its summary as a G702 gives it, retainage to date: nothing held any more (the lines say what was released)
+    sandbox.control("PATCH", f"procore/requisitions/{later['id']}",
+                    json={"summary": {**summary, "total_retainage": "0.00"}})
     return first, later, sum((Decimal(amount) for amount in held.values()), Decimal(0))
 
 

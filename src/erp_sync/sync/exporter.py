@@ -405,7 +405,7 @@ class Exporter:
         if found is not None:
             self.counts["found_in_erp"] += 1
         else:
-            found = self.adapter.create(document, link, vendor_id, parent)
+            found = self.create(document, link, vendor_id, parent)
             if found is None:
                 self.map_lines(link, document, {})
                 self.queued(link)
@@ -420,6 +420,18 @@ class Exporter:
                        fingerprint=record.fingerprint, procore_json=record.snapshot(),
                        message=f"In {self.adapter.name} as {found.label}; writing the reference back to Procore")
         self.write_back(record, link)
+
+    def create(self, document: CodedDocument, link: Link, vendor_id: str | None,
+               parent: Link | None) -> ErpDocument | None:
+        """The ERP's new document. An invoice the ERP refuses keeps the lines it was refused with: the Lines page
+        shows them, and a release the ERP makes later is compared with what they release. A change order's are not
+        kept, since invoice lines would be coded through them."""
+        try:
+            return self.adapter.create(document, link, vendor_id, parent)
+        except ErpRefusal:
+            if link.record_type is RecordType.SUBCONTRACTOR_INVOICE:
+                self.line_map.record(link.id, [MappedLine(line, None) for line in document.document.lines])
+            raise
 
     # Lines -----------------------------------------------------------------------------------
     def coded(self, lines: Document, then: str = EXPORTED_NEXT) -> CodedDocument:
