@@ -204,7 +204,8 @@ FROM record_links
 WHERE integration_id = :integration_id AND ended_at IS NULL AND procore_json IS NOT NULL;
 
 -- name: invoice_lines_for_reconciliation
--- The lines each linked invoice was exported with: its bill's amount is their gross, not the payment due.
+-- The lines each invoice was exported with (its bill's amount is their gross, not the payment due), checked with
+-- while it waits for acceptance, or refused with by the ERP.
 SELECT dl.link_id, dl.line_json
 FROM document_lines dl
 JOIN record_links l ON l.id = dl.link_id

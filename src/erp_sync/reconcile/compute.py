@@ -10,6 +10,7 @@ not export are bills entered in the ERP directly).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +25,8 @@ from erp_sync.sync.links import AWAITING_ACCOUNTING, Link, LinkState
 from erp_sync.sync.records import ProcoreRecord
 
 GONE = ("deleted", "reversed")
+# The export told a person to release the invoice's retainage in the ERP (and, since, the ERP has)
+RELEASE_ASKED = (RETAINAGE_TO_RELEASE, RELEASE_MADE_IN_ERP)
 NOUN = {RecordType.COMMITMENT: "commitment", RecordType.COMMITMENT_CHANGE_ORDER: "change order",
         RecordType.SUBCONTRACTOR_INVOICE: "invoice"}
 FIGURE_OF = {RecordType.COMMITMENT: Figure.ORIGINAL, RecordType.COMMITMENT_CHANGE_ORDER: Figure.CHANGE_ORDERS,
@@ -93,6 +96,7 @@ class InvoiceLines:
 
     gross: Decimal = ZERO
     retainage: Decimal = ZERO  # held this period less released this period
+    released: Decimal = ZERO   # released this period
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ class Books:
         rows = store.rows("links_for_reconciliation", integration_id=integration["id"])
         links = [compared(row) for row in rows]
         records = {link.id: link.record for link in links}
-        lines = invoice_lines(store, integration, links)
+        lines = invoice_lines(store, integration["id"], links)
         children: dict[int, list[Link]] = defaultdict(list)
         for link in links:
             if link.record_type is not RecordType.COMMITMENT and records[link.id].parent_id:
@@ -169,18 +173,18 @@ class Books:
                    {row["id"]: row["erp_seen_at"] for row in rows})
 
 
-def invoice_lines(store: Store, integration: dict, links: list[Link]) -> dict[int, InvoiceLines]:
-    """Each invoice's lines as exported, or as checked while it waits for acceptance; not where some of them were
-    left out (a line on no commitment line ERP Sync knows)."""
+def invoice_lines(store: Store, integration_id: int, links: Iterable[Link]) -> dict[int, InvoiceLines]:
+    """Each invoice's lines as exported, as checked while it waits for acceptance, or as the ERP refused them (one
+    read for the integration); not where some of them were left out (a line on no commitment line ERP Sync knows)."""
     partial = {link.id for link in links if not kept_whole(link.reason_code, link.in_erp)}
-    gross: dict[int, Decimal] = defaultdict(Decimal)
-    retainage: dict[int, Decimal] = defaultdict(Decimal)
-    for row in store.rows("invoice_lines_for_reconciliation", integration_id=integration["id"]):
+    read: dict[int, list[DocumentLine]] = defaultdict(list)
+    for row in store.rows("invoice_lines_for_reconciliation", integration_id=integration_id):
         if row["link_id"] not in partial:
-            line = DocumentLine.from_json(row["line_json"])
-            gross[row["link_id"]] += line.amount
-            retainage[row["link_id"]] += line.net_retainage
-    return {link_id: InvoiceLines(gross[link_id], retainage[link_id]) for link_id in gross}
+            read[row["link_id"]].append(DocumentLine.from_json(row["line_json"]))
+    return {link_id: InvoiceLines(sum((line.amount for line in lines), ZERO),
+                                  sum((line.net_retainage for line in lines), ZERO),
+                                  sum((line.retainage_released for line in lines), ZERO))
+            for link_id, lines in read.items()}
 
 
 def erp_bills(store: Store, integration_id: int) -> list[ErpBillRow]:
@@ -435,9 +439,9 @@ class CommitmentReconciler:
         """The invoice's figures where a release made in one system and not the other may explain them."""
         record, released = self.books.records[invoice.id], self.released(invoice.erp_ref)
         held = retainage_of(self.books, invoice)
-        release_only = not invoice.in_erp and invoice.reason_code in (RETAINAGE_TO_RELEASE, RELEASE_MADE_IN_ERP)
+        release_only = not invoice.in_erp and invoice.reason_code in RELEASE_ASKED  # refused: no bill made
         in_erp = counted(invoice) and invoice.erp_retainage is not None and (
-            bool(released.bills) or invoice.reason_code in (RETAINAGE_TO_RELEASE, RELEASE_MADE_IN_ERP))
+            bool(released.bills) or invoice.reason_code in RELEASE_ASKED)
         if held is None or not (release_only or in_erp):
             return None
         invoiced = amount_of(self.books, invoice)

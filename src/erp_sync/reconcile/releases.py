@@ -19,10 +19,11 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
-from erp_sync.documents.line_map import LineMap, MappedLine, kept_whole
 from erp_sync.erps.base import RELEASE_MADE_IN_ERP, RETAINAGE_TO_RELEASE
 from erp_sync.models import Colour, RecordType
-from erp_sync.reconcile.compute import ZERO, ErpBillRow, erp_bills, money, summary_retainage
+from erp_sync.reconcile.compute import (
+    ZERO, ErpBillRow, InvoiceLines, erp_bills, invoice_lines, money, summary_retainage,
+)
 from erp_sync.store import Store
 from erp_sync.sync.links import Link, LinkBook, LinkState
 
@@ -31,10 +32,12 @@ def settle_releases_made_in_erp(store: Store, integration_id: int, erp: str, boo
                                 counts: Counter[str]) -> None:
     """Each invoice waiting for its release in the ERP whose release the ERP has made is GREEN, saying which
     retainage bills made it."""
-    waiting = [link for link in book.of_type(RecordType.SUBCONTRACTOR_INVOICE) if waits_for_release(link)]
+    invoices = book.of_type(RecordType.SUBCONTRACTOR_INVOICE)
+    waiting = [link for link in invoices if waits_for_release(link)]
     if not waiting:
         return
-    releases = CommitmentReleases(book, erp_bills(store, integration_id), LineMap(store))
+    lines = invoice_lines(store, integration_id, invoices)
+    releases = CommitmentReleases(book, erp_bills(store, integration_id), lines)
     for link in waiting:
         made = releases.made_for(link)
         if made:
@@ -59,7 +62,7 @@ def release_made(retainage_bills: list[ErpBillRow], erp: str) -> str:
 class CommitmentReleases:
     book: LinkBook
     bills: list[ErpBillRow]
-    line_map: LineMap
+    lines: dict[int, InvoiceLines]  # by invoice link, where ERP Sync read them all
 
     def made_for(self, invoice: Link) -> list[ErpBillRow]:
         """The retainage bills that release what this invoice released in Procore; none until they all do."""
@@ -68,10 +71,9 @@ class CommitmentReleases:
         if commitment is None or not commitment.in_erp:
             return []
         invoices = self.invoices_of(commitment)
-        lines = self.line_map.of_links(link.id for link in invoices if link.procore_id <= invoice.procore_id)
-        before = sum((released_in_procore(link, lines.get(link.id, [])) for link in invoices
-                      if link.procore_id < invoice.procore_id), ZERO)
-        upto = before + released_in_procore(invoice, lines.get(invoice.id, []))
+        before = sum((self.released_in_procore(link) for link in invoices if link.procore_id < invoice.procore_id),
+                     ZERO)
+        upto = before + self.released_in_procore(invoice)
         retainage_bills = self.retainage_bills_of(commitment, invoices)
         if upto == before or sum((bill.amount for bill in retainage_bills), ZERO) < upto:
             return []
@@ -94,14 +96,14 @@ class CommitmentReleases:
             link.erp_ref for link in invoices if link.in_erp}
         return sorted((bill for bill in self.bills if bill.released_from in bill_refs), key=lambda bill: bill.ref)
 
-
-def released_in_procore(invoice: Link, lines: list[MappedLine]) -> Decimal:
-    """Retainage released on the invoice: its lines' where they were all kept, else what its summary nets below zero
-    (an invoice that bills nothing retains nothing)."""
-    if lines and kept_whole(invoice.reason_code, invoice.in_erp):
-        return sum((mapped.line.retainage_released for mapped in lines), ZERO)
-    held = summary_retainage(invoice.record) if invoice.record else None
-    return -held if held is not None and held < 0 else ZERO
+    def released_in_procore(self, invoice: Link) -> Decimal:
+        """Retainage released on the invoice: its lines', else what its summary nets below zero (an invoice that bills
+        nothing retains nothing)."""
+        lines = self.lines.get(invoice.id)
+        if lines is not None:
+            return lines.released
+        held = summary_retainage(invoice.record) if invoice.record else None
+        return -held if held is not None and held < 0 else ZERO
 
 
 def _number(ref: str | None) -> str:
